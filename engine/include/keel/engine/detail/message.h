@@ -1,0 +1,214 @@
+// keel/engine/detail/message.h: typed messages and handler registration.
+// Installed because ActorRef's templates need it; not API. Users see only
+// keel::handler / keel::handlers (declared here) through keel/engine/actor.h.
+#pragma once
+
+#include <exception>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "keel/base/clock.h"
+#include "keel/base/status.h"
+#include "keel/engine/future.h"
+#include "keel/engine/options.h"
+
+namespace keel {
+
+class Actor;
+
+// One registered handler: a member function and its stable name (the name
+// appears in dead letters and diagnostics, and later in journals).
+template <auto M>
+struct Handler {
+  const char* name;
+};
+template <auto M>
+constexpr Handler<M> handler(const char* name) {
+  return Handler<M>{name};
+}
+template <class... Hs>
+struct HandlerList {
+  std::tuple<Hs...> items;
+};
+// An actor class lists its handlers as
+//   static constexpr auto kHandlers = keel::handlers(
+//       keel::handler<&Counter::add>("add"), keel::handler<&Counter::get>("get"));
+template <class... Hs>
+constexpr HandlerList<Hs...> handlers(Hs... hs) {
+  return HandlerList<Hs...>{{hs...}};
+}
+
+// Throwing keel::Failure from a handler fails the actor with that Status
+// (other exceptions fail it with kInternal and their what()).
+class Failure : public std::exception {
+ public:
+  explicit Failure(Status s) : status_(std::move(s)), text_(status_.to_string()) {}
+  const Status& status() const { return status_; }
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  Status status_;
+  std::string text_;
+};
+
+namespace detail {
+
+class Cell;
+
+// The Status for the exception being handled (call inside a catch block).
+Status status_from_current_exception();
+
+// Cell operations the public templates need; defined in engine/src.
+void cell_acquire(Cell* c);
+void cell_release(Cell* c);
+ActorId cell_id(const Cell* c);
+
+// A message on its way to an actor. Owned by whoever holds it: the sender
+// until cell_send, then the mailbox, then the turn that runs it.
+struct Message {
+  Message* next = nullptr;               // intrusive mailbox link
+  ActorId sender = kNoActor;             // kNoActor when sent from outside an actor
+  std::uint32_t generation = 0;          // the incarnation it is addressed to
+  TimePoint deadline = TimePoint::max(); // TTL expiry
+
+  Message() = default;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  virtual ~Message() = default;
+
+  // Runs the handler on `actor` (the target's current instance). May throw.
+  virtual void invoke(Actor& actor) = 0;
+  // The message will not be handled: complete a waiting asker with `why`.
+  virtual void reject(const Status& why) { (void)why; }
+  virtual std::string_view method() const = 0;
+};
+
+// Sends `msg` (ownership passes) to `cell`'s incarnation `gen`, with a TTL
+// when positive. Never blocks except under OverflowPolicy::kBlock. Returns
+// what try_tell documents; an undelivered message is rejected, dead-lettered
+// and deleted. `cell` may be null (an empty ref).
+Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl);
+// Fails `state` with kTimeout after `timeout` on the cell's system clock.
+void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
+// Counts a reply that came after its ask had completed (timed out).
+void note_late_reply();
+
+template <auto M, class... Hs>
+constexpr const char* find_handler_name(const HandlerList<Hs...>& list) {
+  const char* r = nullptr;
+  std::apply(
+      [&](const auto&... h) {
+        ((r = std::is_same_v<std::decay_t<decltype(h)>, Handler<M>> ? h.name : r), ...);
+      },
+      list.items);
+  return r;
+}
+template <class T, auto M>
+constexpr const char* handler_name() {
+  return find_handler_name<M>(T::kHandlers);
+}
+
+template <class T, auto M, class... Args>
+using handler_result_t = std::invoke_result_t<decltype(M), T&, Args&&...>;
+
+// The value type of the Future an ask returns, from the handler's return type.
+template <class R>
+struct AskValue {
+  using type = R;
+};
+template <>
+struct AskValue<void> {
+  using type = void;
+};
+template <>
+struct AskValue<Status> {
+  using type = void;
+};
+template <class U>
+struct AskValue<Result<U>> {
+  using type = U;
+};
+template <class U>
+struct AskValue<Future<U>> {
+  using type = U;
+};
+template <class T, auto M, class... Args>
+using ask_value_t = typename AskValue<handler_result_t<T, M, Args...>>::type;
+
+template <class T, auto M, class... Args>
+struct TellMessage final : Message {
+  template <class... A>
+  explicit TellMessage(A&&... a) : args(std::forward<A>(a)...) {}
+  void invoke(Actor& actor) override {
+    std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(std::move(xs)...); }, args);
+  }
+  std::string_view method() const override { return handler_name<T, M>(); }
+  std::tuple<Args...> args;
+};
+
+template <class T>
+void complete_late_aware(Promise<T>& p, Result<Stored<T>>&& v) {
+  if (!p.try_set(std::move(v))) note_late_reply();
+}
+
+template <class T, auto M, class R, class... Args>
+struct AskMessage final : Message {
+  template <class... A>
+  explicit AskMessage(A&&... a) : args(std::forward<A>(a)...) {}
+  void invoke(Actor& actor) override {
+    using Raw = handler_result_t<T, M, Args...>;
+    try {
+      if constexpr (std::is_void_v<Raw>) {
+        call(actor);
+        complete_late_aware(promise, Result<Unit>(Unit{}));
+      } else if constexpr (std::is_same_v<Raw, Status>) {
+        Status s = call(actor);
+        complete_late_aware(promise, s.is_ok() ? Result<Unit>(Unit{}) : Result<Unit>(s));
+      } else if constexpr (is_future<Raw>::value) {
+        Raw f = call(actor);
+        auto* st = f.state().get();
+        st->on_ready([f = std::move(f), p = std::move(promise)]() mutable {
+          complete_late_aware(p, std::move(f.state()->value()));
+        });
+      } else {
+        complete_late_aware(promise, Result<Stored<R>>(call(actor)));
+      }
+    } catch (...) {
+      promise.set_error(status_from_current_exception());
+      throw;
+    }
+  }
+  void reject(const Status& why) override { promise.set_error(why); }
+  std::string_view method() const override { return handler_name<T, M>(); }
+
+  template <class F>
+  struct is_future : std::false_type {};
+  template <class U>
+  struct is_future<Future<U>> : std::true_type {};
+
+  decltype(auto) call(Actor& actor) {
+    return std::apply([&](auto&... xs) -> decltype(auto) {
+      return (static_cast<T&>(actor).*M)(std::move(xs)...);
+    }, args);
+  }
+
+  std::tuple<Args...> args;
+  Promise<R> promise;
+};
+
+// A message that runs a closure in the target actor's turn (continuations,
+// internal work). `Fn` is called as fn(Actor&).
+template <class Fn>
+struct ClosureMessage final : Message {
+  template <class F>
+  ClosureMessage(std::string_view name, F&& f) : name_(name), fn(std::forward<F>(f)) {}
+  void invoke(Actor& actor) override { fn(actor); }
+  std::string_view method() const override { return name_; }
+  std::string_view name_;
+  Fn fn;
+};
+
+}  // namespace detail
+}  // namespace keel

@@ -1,0 +1,72 @@
+// keel/engine/options.h: the settings of spawns, mailboxes and sends.
+//
+//   keel::SpawnOptions opts;
+//   opts.name = "ingest";                                   // registered name
+//   opts.mailbox.capacity = 10'000;                         // bounded
+//   opts.mailbox.policy = keel::OverflowPolicy::kBlock;     // senders wait...
+//   opts.mailbox.block_timeout = std::chrono::seconds(1);   // ...this long
+//   auto ref = system.spawn_with<Ingest>(opts);
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "keel/base/clock.h"
+
+namespace keel {
+
+// Identifies an actor for the life of its System; kept across restarts.
+using ActorId = std::uint64_t;
+inline constexpr ActorId kNoActor = 0;
+
+// What a send does when the target's mailbox holds `capacity` messages.
+// Control messages (stop, exit, supervision) are never refused.
+enum class OverflowPolicy : std::uint8_t {
+  kBlock,       // the sender waits up to block_timeout for room, then the send fails
+  kFail,        // the send fails at once (try_tell returns kOverloaded)
+  kDropNewest,  // the new message goes to dead letters; the send succeeds
+  kDropOldest,  // the oldest queued message goes to dead letters; the new one is queued
+};
+
+struct MailboxConfig {
+  // 0 means unbounded.
+  std::size_t capacity = 0;
+  OverflowPolicy policy = OverflowPolicy::kFail;
+  // For kBlock: how long a sender may wait for room. Real time.
+  Duration block_timeout = std::chrono::seconds(1);
+};
+
+struct SpawnOptions {
+  // When set, the actor is registered under this name while it lives, and
+  // spawn fails with kAlreadyExists if the name is taken.
+  std::string name;
+  MailboxConfig mailbox;
+};
+
+struct SendOptions {
+  // When positive, a message not handled within `ttl` of the send (by the
+  // system clock) goes to dead letters as expired instead.
+  Duration ttl = Duration::zero();
+};
+
+struct AskOptions {
+  // When positive, the future fails with kTimeout after this long (system
+  // clock); a reply that comes later is counted as a late reply.
+  Duration timeout = Duration::zero();
+  Duration ttl = Duration::zero();
+};
+
+// Life cycle of an actor, as diagnostics report it.
+enum class ActorStatus : std::uint8_t {
+  kRunning,     // handling messages
+  kSuspended,   // failed, waiting for its supervisor's directive (or a backoff)
+  kRestarting,  // stopping its children before it is rebuilt
+  kStopping,    // stopping its children before it stops
+  kStopped,
+};
+
+std::string_view actor_status_name(ActorStatus s);
+
+}  // namespace keel

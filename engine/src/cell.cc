@@ -1,0 +1,895 @@
+#include "cell.h"
+
+#include <cmath>
+#include <string>
+
+#include "runtime.h"
+
+namespace keel::detail {
+
+namespace {
+thread_local Cell* tls_cell = nullptr;
+
+// Makes `c` the current cell for a scope (turns, hooks run during spawn).
+class CurrentScope {
+ public:
+  explicit CurrentScope(Cell* c) : prev_(tls_cell) { tls_cell = c; }
+  ~CurrentScope() { tls_cell = prev_; }
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+
+ private:
+  Cell* prev_;
+};
+
+SysMsg* make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell* other = nullptr,
+                 std::uint32_t gen = 0) {
+  auto* m = new SysMsg;
+  m->kind = kind;
+  m->status = std::move(status);
+  m->other = CellRef(other);
+  m->gen = gen;
+  return m;
+}
+
+std::string describe(const Cell& c) {
+  return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
+}
+
+std::string format_duration(Duration d) {
+  using namespace std::chrono;
+  if (d >= seconds(1) && d % milliseconds(1) == Duration::zero())
+    return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
+  if (d >= microseconds(1)) return std::to_string(duration_cast<microseconds>(d).count()) + "us";
+  return std::to_string(d.count()) + "ns";
+}
+
+const char* policy_name(OverflowPolicy p) {
+  switch (p) {
+    case OverflowPolicy::kBlock: return "block";
+    case OverflowPolicy::kFail: return "fail";
+    case OverflowPolicy::kDropNewest: return "drop_newest";
+    case OverflowPolicy::kDropOldest: return "drop_oldest";
+  }
+  return "?";
+}
+}  // namespace
+
+Cell* Cell::current() { return tls_cell; }
+void Cell::set_current(Cell* c) { tls_cell = c; }
+
+CellRef::CellRef(Cell* c) : c_(c) {
+  if (c_) c_->acquire();
+}
+CellRef::~CellRef() {
+  if (c_) c_->release();
+}
+
+void cell_acquire(Cell* c) { c->acquire(); }
+void cell_release(Cell* c) { c->release(); }
+ActorId cell_id(const Cell* c) { return c->id(); }
+
+Status status_from_current_exception() {
+  try {
+    throw;
+  } catch (const Failure& f) {
+    return f.status();
+  } catch (const std::exception& e) {
+    return Status::internal(e.what());
+  } catch (...) {
+    return Status::internal("unknown exception");
+  }
+}
+
+Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl) {
+  if (cell == nullptr) {
+    Status why = Status::not_found("send through an empty actor ref");
+    if (Cell* cur = Cell::current()) {
+      msg->sender = cur->id();
+      cur->runtime().dead_letter(DeadLetterReason::kUnknownTarget, nullptr, *msg, "empty ref");
+    }
+    msg->reject(why);
+    delete msg;
+    return why;
+  }
+  if (ttl > Duration::zero()) msg->deadline = cell->runtime().clock().now() + ttl;
+  return cell->send(gen, msg);
+}
+
+void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout) {
+  if (cell == nullptr) return;
+  internal::Runtime& rt = cell->runtime();
+  // Copyable owner of one state reference, for the std::function timer.
+  struct Hold {
+    explicit Hold(FutureStateBase* s) : s(s) { s->add_ref(); }
+    Hold(const Hold& o) : s(o.s) { s->add_ref(); }
+    Hold& operator=(const Hold&) = delete;
+    ~Hold() { s->release(); }
+    FutureStateBase* s;
+  };
+  const std::string what = "ask to " + describe(*cell) + " timed out after " + format_duration(timeout);
+  const TimerId id = rt.timers().schedule(rt.clock().now() + timeout, Duration::zero(),
+                                          [h = Hold(state), what] { h.s->fail(Status::timeout(what)); });
+  rt.add_ref();
+  state->set_cleanup([rt = &rt, id] {
+    rt->timers().cancel(id);
+    rt->release();
+  });
+}
+
+void note_late_reply() {
+  if (Cell* c = Cell::current()) c->runtime().note_late_reply();
+}
+
+// ---- Construction ------------------------------------------------------------
+
+Cell::Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, std::string type_name,
+           MailboxConfig mailbox, System::Factory factory)
+    : rt_(rt),
+      id_(id),
+      type_(&type),
+      type_name_(std::move(type_name)),
+      mailbox_config_(mailbox),
+      factory_(std::move(factory)) {
+  rt_->add_ref();
+}
+
+Cell::~Cell() {
+  IntrusiveQueue<Message> rest;
+  IntrusiveQueue<SysMsg> sys;
+  {
+    MutexLock l(mu_);
+    rest = user_q_.take_all();
+    sys = sys_q_.take_all();
+  }
+  while (Message* m = rest.pop_front()) {
+    m->reject(Status::not_found(describe(*this) + " stopped"));
+    delete m;
+  }
+  while (SysMsg* m = sys.pop_front()) delete m;
+  for (SysMsg* m : deferred_) delete m;
+  rt_->release();
+}
+
+AnyRef Cell::ref_to_self() {
+  acquire();
+  return AnyRef::adopt(this, generation());
+}
+
+Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
+  if (parent != nullptr) {
+    parent_ = CellRef(parent);
+    parent_id_ = parent->id();
+  }
+  instance->cell_ = this;
+  instance_ = std::move(instance);
+  Status st;
+  {
+    CurrentScope scope(this);
+    st = run_hook([&] { return instance_->on_start(); });
+  }
+  if (!st.is_ok()) {
+    // Children spawned by on_start stop; on_stop is not run.
+    for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
+    children_.clear();
+    parent_ = {};
+    pending_status_ = st;
+    CurrentScope scope(this);
+    finish_stop(/*run_stop_hook=*/false);
+    return st;
+  }
+  if (stop_requested_) {
+    stop_requested_ = false;
+    send_system(make_sys(SysMsg::kStop));
+  }
+  return Status::ok();
+}
+
+void Cell::add_child(Cell* child) { children_.emplace_back(child); }
+
+std::vector<AnyRef> Cell::children_refs() const {
+  std::vector<AnyRef> out;
+  for (const auto& c : children_) {
+    if (c->is_stopped()) continue;
+    c->acquire();
+    out.push_back(AnyRef::adopt(c.get(), c->generation()));
+  }
+  return out;
+}
+
+// ---- Sending -------------------------------------------------------------------
+
+Status Cell::dead_letter_and_reject(Message* msg, DeadLetterReason reason, Status why,
+                                    std::string detail) {
+  rt_->dead_letter(reason, this, *msg, std::move(detail));
+  msg->reject(why);
+  delete msg;
+  return why;
+}
+
+void Cell::schedule_self() {
+  acquire();  // the run queue's reference
+  rt_->scheduler().add_active();
+  rt_->scheduler().schedule(this);
+}
+
+Status Cell::send(std::uint32_t gen, Message* msg) {
+  if (Cell* cur = tls_cell) msg->sender = cur->id();
+  msg->generation = gen;
+  bool need_schedule = false;
+  Message* victim = nullptr;
+  {
+    MutexLock l(mu_);
+    if (closed_) {
+      l.native().unlock();
+      return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+                                    Status::not_found(describe(*this) + " has stopped"), "actor stopped");
+    }
+    if (gen != generation()) {
+      l.native().unlock();
+      return dead_letter_and_reject(
+          msg, DeadLetterReason::kStale,
+          Status::not_found(describe(*this) + ": generation " + std::to_string(gen) +
+                            " was restarted (now " + std::to_string(generation()) + ")"),
+          "stale incarnation " + std::to_string(gen));
+    }
+    const std::size_t cap = mailbox_config_.capacity;
+    if (cap != 0 && user_size_.load(std::memory_order_relaxed) >= cap) {
+      const std::string detail = "mailbox full (capacity " + std::to_string(cap) + ", policy " +
+                                 policy_name(mailbox_config_.policy) + ")";
+      switch (mailbox_config_.policy) {
+        case OverflowPolicy::kFail:
+        case OverflowPolicy::kDropNewest:
+          l.native().unlock();
+          return dead_letter_and_reject(msg, DeadLetterReason::kDropped,
+                                        Status::overloaded(describe(*this) + ": " + detail), detail);
+        case OverflowPolicy::kDropOldest:
+          victim = user_q_.pop_front();
+          user_size_.fetch_sub(1, std::memory_order_relaxed);
+          break;
+        case OverflowPolicy::kBlock: {
+          ++blocked_senders_;
+          const bool room = room_cv_.wait_for(l, mailbox_config_.block_timeout, [&] {
+            return closed_ || user_size_.load(std::memory_order_relaxed) < cap;
+          });
+          --blocked_senders_;
+          if (closed_) {
+            l.native().unlock();
+            return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+                                          Status::not_found(describe(*this) + " has stopped"),
+                                          "actor stopped");
+          }
+          if (!room) {
+            l.native().unlock();
+            return dead_letter_and_reject(
+                msg, DeadLetterReason::kDropped,
+                Status::timeout(describe(*this) + ": " + detail + ", waited " +
+                                format_duration(mailbox_config_.block_timeout)),
+                detail + ", sender timed out");
+          }
+          break;
+        }
+      }
+    }
+    user_q_.push_back(msg);
+    user_size_.fetch_add(1, std::memory_order_relaxed);
+    if (!scheduled_ && !paused_) {
+      scheduled_ = true;
+      need_schedule = true;
+    }
+  }
+  if (victim != nullptr) {
+    const std::string detail = "mailbox full (capacity " + std::to_string(mailbox_config_.capacity) +
+                               ", policy drop_oldest)";
+    dead_letter_and_reject(victim, DeadLetterReason::kDropped,
+                           Status::overloaded(describe(*this) + ": " + detail), detail)
+        .ignore();
+  }
+  if (need_schedule) schedule_self();
+  return Status::ok();
+}
+
+void Cell::send_system(SysMsg* msg) {
+  bool need_schedule = false;
+  bool dead = false;
+  {
+    MutexLock l(mu_);
+    if (closed_) {
+      dead = true;
+    } else {
+      sys_q_.push_back(msg);
+      if (!scheduled_) {
+        scheduled_ = true;
+        need_schedule = true;
+      }
+    }
+  }
+  if (dead) {
+    dispose_dead_system(msg);
+    return;
+  }
+  if (need_schedule) schedule_self();
+}
+
+void Cell::dispose_dead_system(SysMsg* m) {
+  const Status gone = Status::not_found(describe(*this) + " had already stopped");
+  switch (m->kind) {
+    case SysMsg::kMonitor:
+      if (m->watch) {
+        m->watch->set_value(Down{ref_to_self(), gone});
+      } else if (m->other) {
+        m->other->send_system(make_sys(SysMsg::kDown, gone, this, m->gen));
+      }
+      break;
+    case SysMsg::kLink:
+      if (m->other) m->other->send_system(make_sys(SysMsg::kExit, gone, this, m->gen));
+      break;
+    default:
+      break;
+  }
+  delete m;
+}
+
+void Cell::set_paused(bool paused) {
+  MutexLock l(mu_);
+  paused_ = paused;
+}
+
+// ---- Turns ---------------------------------------------------------------------
+
+bool Cell::run_turn(int max_user) {
+  {
+    CurrentScope scope(this);
+    IntrusiveQueue<SysMsg> sys;
+    {
+      MutexLock l(mu_);
+      sys = sys_q_.take_all();
+    }
+    while (SysMsg* m = sys.pop_front()) handle_system(m);
+
+    int handled = 0;
+    bool interrupted = false;
+    while (handled < max_user && !interrupted) {
+      IntrusiveQueue<Message> batch;
+      {
+        MutexLock l(mu_);
+        if (paused_ || closed_) break;
+        int n = 0;
+        while (handled + n < max_user) {
+          Message* m = user_q_.pop_front();
+          if (m == nullptr) break;
+          batch.push_back(m);
+          ++n;
+        }
+        if (n == 0) break;
+        user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed);
+        if (blocked_senders_ > 0) room_cv_.notify_all();
+      }
+      while (Message* m = batch.pop_front()) {
+        deliver(m);
+        ++handled;
+        if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) {
+          interrupted = true;
+          break;
+        }
+      }
+      if (!batch.empty()) requeue_front(batch);
+    }
+  }
+  bool more;
+  {
+    MutexLock l(mu_);
+    more = !sys_q_.empty() || (!paused_ && !closed_ && !user_q_.empty());
+    if (!more) scheduled_ = false;
+  }
+  if (!more) {
+    rt_->scheduler().remove_active();
+    release();  // the run queue's reference; may delete this
+  }
+  return more;
+}
+
+void Cell::requeue_front(IntrusiveQueue<Message>& batch) {
+  std::size_t n = 0;
+  bool closed;
+  {
+    MutexLock l(mu_);
+    closed = closed_;
+    if (!closed) {
+      IntrusiveQueue<Message> copy = batch.take_all();
+      for (Message* p = copy.pop_front(); p != nullptr; p = copy.pop_front()) {
+        batch.push_back(p);
+        ++n;
+      }
+      user_q_.prepend(batch);
+      user_size_.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+  if (closed) {
+    while (Message* m = batch.pop_front()) {
+      dead_letter_and_reject(m, DeadLetterReason::kStopped,
+                             Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+          .ignore();
+    }
+  }
+}
+
+void Cell::deliver(Message* m) {
+  if (m->generation != generation()) {
+    dead_letter_and_reject(m, DeadLetterReason::kStale,
+                           Status::not_found(describe(*this) + ": generation " +
+                                             std::to_string(m->generation) + " was restarted"),
+                           "stale incarnation " + std::to_string(m->generation))
+        .ignore();
+    return;
+  }
+  if (m->deadline != TimePoint::max() && rt_->clock().now() > m->deadline) {
+    dead_letter_and_reject(m, DeadLetterReason::kExpired,
+                           Status::timeout("message to " + describe(*this) + " expired"),
+                           "ttl passed before handling")
+        .ignore();
+    return;
+  }
+  current_sender_ = m->sender;
+  try {
+    m->invoke(*instance_);
+  } catch (...) {
+    Status error = status_from_current_exception();
+    delete m;
+    current_sender_ = kNoActor;
+    processed_.fetch_add(1, std::memory_order_relaxed);
+    fail(error);
+    return;
+  }
+  delete m;
+  current_sender_ = kNoActor;
+  processed_.fetch_add(1, std::memory_order_relaxed);
+  if (stop_requested_) {
+    stop_requested_ = false;
+    begin_stop(Status::ok());
+  }
+}
+
+// ---- Control messages ------------------------------------------------------------
+
+void Cell::handle_system(SysMsg* m) {
+  std::unique_ptr<SysMsg> owned(m);
+  const ActorStatus st = status_.load(std::memory_order_relaxed);
+  switch (m->kind) {
+    case SysMsg::kStop:
+      begin_stop(m->status);
+      break;
+    case SysMsg::kRestart:
+      if (m->gen == generation() && st != ActorStatus::kStopping && st != ActorStatus::kStopped &&
+          st != ActorStatus::kRestarting) {
+        begin_restart(m->status);
+      }
+      break;
+    case SysMsg::kResume:
+      if (m->gen == generation() && st == ActorStatus::kSuspended) {
+        if (!instance_) {
+          begin_restart(Status::internal("resume of an actor whose constructor failed"));
+        } else {
+          status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
+          set_paused(false);
+          std::vector<SysMsg*> deferred;
+          deferred.swap(deferred_);
+          for (SysMsg* d : deferred) handle_system(d);
+        }
+      }
+      break;
+    case SysMsg::kChildFailed:
+      if (st == ActorStatus::kSuspended) {
+        deferred_.push_back(owned.release());  // decided once this actor is resumed
+        break;
+      }
+      handle_child_failure(m->other.get(), m->gen, m->status);
+      break;
+    case SysMsg::kChildTerminated:
+      on_child_terminated(m->other.get());
+      break;
+    case SysMsg::kMonitor:
+      watchers_.push_back(Watcher{std::move(m->other), m->gen, std::move(m->watch)});
+      break;
+    case SysMsg::kDemonitor:
+      std::erase_if(watchers_, [&](const Watcher& w) { return w.cell == m->other; });
+      break;
+    case SysMsg::kLink:
+      if (std::none_of(links_.begin(), links_.end(), [&](const Link& l) { return l.cell == m->other; }))
+        links_.push_back(Link{std::move(m->other), m->gen});
+      break;
+    case SysMsg::kUnlink:
+      std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
+      break;
+    case SysMsg::kDown:
+    case SysMsg::kExit:
+      if (m->gen != generation()) break;  // for an earlier incarnation
+      if (st != ActorStatus::kRunning) {
+        if (st == ActorStatus::kSuspended) deferred_.push_back(owned.release());
+        break;
+      }
+      handle_signal(m);
+      break;
+  }
+}
+
+void Cell::handle_signal(SysMsg* m) {
+  AnyRef from;
+  if (m->other) {
+    m->other->acquire();
+    from = AnyRef::adopt(m->other.get(), m->other->generation());
+  }
+  Status error;
+  if (m->kind == SysMsg::kDown) {
+    error = run_hook([&] {
+      instance_->on_down(Down{from, m->status});
+      return Status::ok();
+    });
+  } else {
+    std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
+    if (trap_exit_) {
+      error = run_hook([&] {
+        instance_->on_exit(ExitSignal{from, m->status});
+        return Status::ok();
+      });
+    } else if (!m->status.is_ok()) {
+      error = m->status.with_context("linked " + (m->other ? describe(*m->other.get()) : std::string("actor")) +
+                                     " stopped");
+    }
+  }
+  if (!error.is_ok()) fail(error);
+}
+
+Status Cell::run_hook(const std::function<Status()>& hook) {
+  try {
+    return hook();
+  } catch (...) {
+    return status_from_current_exception();
+  }
+}
+
+void Cell::report_stop_hook(const Status& s) {
+  if (s.is_ok()) return;
+  rt_->note_stop_hook_failure();
+  rt_->log("on_stop of " + describe(*this) + " failed: " + s.to_string());
+}
+
+// ---- Failure and supervision -------------------------------------------------------
+
+void Cell::fail(const Status& error) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  status_.store(ActorStatus::kSuspended, std::memory_order_relaxed);
+  set_paused(true);
+  if (parent_) {
+    parent_->send_system(make_sys(SysMsg::kChildFailed, error, this, generation()));
+  } else {
+    apply_root_directive(error);
+  }
+}
+
+bool Cell::restart_allowed(std::deque<TimePoint>& history, const SupervisorStrategy& s,
+                           Duration* delay) {
+  const TimePoint now = rt_->clock().now();
+  while (!history.empty() && history.front() <= now - s.within) history.pop_front();
+  if (static_cast<int>(history.size()) >= s.max_restarts) return false;
+  history.push_back(now);
+  *delay = Duration::zero();
+  if (s.backoff.initial > Duration::zero()) {
+    const double factor = std::pow(s.backoff.multiplier, static_cast<double>(history.size() - 1));
+    const double ns = static_cast<double>(s.backoff.initial.count()) * factor;
+    *delay = ns >= static_cast<double>(s.backoff.max.count()) ? s.backoff.max
+                                                              : Duration(static_cast<std::int64_t>(ns));
+  }
+  return true;
+}
+
+void Cell::send_restart_after(Cell* target, const Status& cause, Duration delay) {
+  const std::uint32_t gen = target->generation();
+  if (delay <= Duration::zero()) {
+    target->send_system(make_sys(SysMsg::kRestart, cause, nullptr, gen));
+    return;
+  }
+  rt_->timers().schedule(rt_->clock().now() + delay, Duration::zero(),
+                         [t = CellRef(target), cause, gen] {
+                           t->send_system(make_sys(SysMsg::kRestart, cause, nullptr, gen));
+                         });
+}
+
+void Cell::apply_root_directive(const Status& error) {
+  const SupervisorStrategy& s = rt_->config().root_strategy;
+  Directive d = Directive::kRestart;
+  if (s.decider) {
+    try {
+      d = s.decider(error);
+    } catch (...) {
+      d = Directive::kEscalate;
+    }
+  }
+  switch (d) {
+    case Directive::kResume:
+      status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
+      set_paused(false);
+      break;
+    case Directive::kRestart: {
+      Duration delay;
+      if (!restart_allowed(root_restart_history_, s, &delay)) {
+        rt_->log(describe(*this) + " stopped: more than " + std::to_string(s.max_restarts) +
+                 " restarts in " + format_duration(s.within) + "; last error: " + error.to_string());
+        begin_stop(error);
+      } else {
+        send_restart_after(this, error, delay);
+      }
+      break;
+    }
+    case Directive::kStop:
+      begin_stop(error);
+      break;
+    case Directive::kEscalate:
+      rt_->log(describe(*this) + " escalated to the root and stopped: " + error.to_string());
+      begin_stop(error);
+      break;
+  }
+}
+
+void Cell::handle_child_failure(Cell* child, std::uint32_t gen, const Status& error) {
+  auto it = std::find_if(children_.begin(), children_.end(),
+                         [&](const CellRef& c) { return c.get() == child; });
+  if (it == children_.end() || child->generation() != gen) return;  // already handled
+  if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning || !instance_) {
+    return;  // suspended or tearing down: the children are handled with this actor
+  }
+  SupervisorStrategy s;
+  Directive d = Directive::kRestart;
+  try {
+    s = instance_->supervisor_strategy();
+    if (s.decider) d = s.decider(error);
+  } catch (...) {
+    fail(status_from_current_exception().with_context("supervisor strategy threw"));
+    return;
+  }
+  std::vector<Cell*> affected;
+  switch (s.kind) {
+    case SupervisionKind::kOneForOne:
+      affected.push_back(child);
+      break;
+    case SupervisionKind::kOneForAll:
+      for (auto& c : children_) affected.push_back(c.get());
+      break;
+    case SupervisionKind::kRestForOne:
+      for (auto i = it; i != children_.end(); ++i) affected.push_back(i->get());
+      break;
+  }
+  switch (d) {
+    case Directive::kResume:
+      child->send_system(make_sys(SysMsg::kResume, Status::ok(), nullptr, gen));
+      break;
+    case Directive::kRestart: {
+      Duration delay;
+      if (!restart_allowed(restart_history_, s, &delay)) {
+        fail(error.with_context("restart intensity exceeded (more than " +
+                                std::to_string(s.max_restarts) + " restarts in " +
+                                format_duration(s.within) + ") for " + describe(*child)));
+        return;
+      }
+      for (Cell* c : affected) {
+        send_restart_after(c, c == child ? error : error.with_context("sibling " + describe(*child) + " failed"),
+                           delay);
+      }
+      break;
+    }
+    case Directive::kStop:
+      for (Cell* c : affected) c->send_system(make_sys(SysMsg::kStop, c == child ? error : Status::ok()));
+      break;
+    case Directive::kEscalate:
+      fail(error.with_context("escalated from " + describe(*child)));
+      break;
+  }
+}
+
+// ---- Stopping and restarting ------------------------------------------------------
+
+void Cell::cancel_timers() {
+  for (TimerId id : timers_) rt_->timers().cancel(id);
+  timers_.clear();
+}
+
+void Cell::track_timer(TimerId id) {
+  if (timers_.size() >= 64) {
+    std::erase_if(timers_, [&](TimerId t) { return !rt_->timers().is_pending(t); });
+  }
+  timers_.push_back(id);
+}
+
+bool Cell::untrack_timer(TimerId id) {
+  auto it = std::find(timers_.begin(), timers_.end(), id);
+  if (it == timers_.end()) return false;
+  timers_.erase(it);
+  return true;
+}
+
+void Cell::stop_children_then(Pending then, const Status& why) {
+  pending_ = then;
+  pending_status_ = why;
+  if (children_.empty()) {
+    if (then == Pending::kStop) finish_stop(); else finish_restart();
+    return;
+  }
+  for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
+}
+
+void Cell::begin_stop(const Status& reason) {
+  const ActorStatus st = status_.load(std::memory_order_relaxed);
+  if (st == ActorStatus::kStopping || st == ActorStatus::kStopped) return;
+  if (st == ActorStatus::kRestarting) {  // children are already stopping; stop instead of rebuilding
+    status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
+    pending_ = Pending::kStop;
+    pending_status_ = reason;
+    return;
+  }
+  status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
+  set_paused(true);
+  cancel_timers();
+  stop_children_then(Pending::kStop, reason);
+}
+
+void Cell::begin_restart(const Status& cause) {
+  status_.store(ActorStatus::kRestarting, std::memory_order_relaxed);
+  set_paused(true);
+  cancel_timers();
+  stop_children_then(Pending::kRestart, cause);
+}
+
+void Cell::on_child_terminated(Cell* child) {
+  std::erase_if(children_, [&](const CellRef& c) { return c.get() == child; });
+  if (pending_ != Pending::kNone && children_.empty()) {
+    if (pending_ == Pending::kStop) finish_stop(); else finish_restart();
+  }
+}
+
+void Cell::finish_restart() {
+  pending_ = Pending::kNone;
+  const Status cause = pending_status_;
+  if (instance_) {
+    report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
+    instance_.reset();
+  }
+  for (SysMsg* d : deferred_) delete d;
+  deferred_.clear();
+  // release: a sender that reads the new generation sees the reset above.
+  generation_.fetch_add(1, std::memory_order_release);
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<Actor> fresh;
+  try {
+    fresh = factory_();
+  } catch (...) {
+    fail(status_from_current_exception().with_context("constructor threw on restart"));
+    return;
+  }
+  fresh->cell_ = this;
+  instance_ = std::move(fresh);
+  status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
+  const Status st = run_hook([&] { return instance_->on_restart(cause); });
+  if (!st.is_ok()) {
+    fail(st.with_context("on_restart"));
+    return;
+  }
+  set_paused(false);
+  if (stop_requested_) {
+    stop_requested_ = false;
+    begin_stop(Status::ok());
+  }
+}
+
+void Cell::finish_stop(bool run_stop_hook) {
+  pending_ = Pending::kNone;
+  const Status reason = pending_status_;
+  if (instance_) {
+    if (run_stop_hook) report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
+    instance_.reset();
+  }
+  cancel_timers();
+  IntrusiveQueue<Message> rest;
+  IntrusiveQueue<SysMsg> sys_rest;
+  {
+    MutexLock l(mu_);
+    closed_ = true;
+    paused_ = true;
+    rest = user_q_.take_all();
+    sys_rest = sys_q_.take_all();
+    user_size_.store(0, std::memory_order_relaxed);
+    if (blocked_senders_ > 0) room_cv_.notify_all();
+  }
+  status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
+  for (SysMsg* d : deferred_) delete d;
+  deferred_.clear();
+  while (Message* m = rest.pop_front()) {
+    dead_letter_and_reject(m, DeadLetterReason::kStopped,
+                           Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+        .ignore();
+  }
+  while (SysMsg* m = sys_rest.pop_front()) dispose_dead_system(m);
+
+  std::vector<Watcher> watchers;
+  watchers.swap(watchers_);
+  for (auto& w : watchers) {
+    if (w.promise) {
+      w.promise->set_value(Down{ref_to_self(), reason});
+    } else if (w.cell) {
+      w.cell->send_system(make_sys(SysMsg::kDown, reason, this, w.gen));
+    }
+  }
+  std::vector<Link> links;
+  links.swap(links_);
+  for (auto& l : links) l.cell->send_system(make_sys(SysMsg::kExit, reason, this, l.gen));
+  if (parent_) {
+    parent_->send_system(make_sys(SysMsg::kChildTerminated, Status::ok(), this));
+    parent_ = {};
+  }
+  children_.clear();
+  rt_->on_cell_stopped(this);
+}
+
+void Cell::force_stop() {
+  if (is_stopped()) return;
+  CurrentScope scope(this);
+  std::vector<CellRef> kids;
+  kids.swap(children_);
+  for (auto& c : kids) c->force_stop();
+  IntrusiveQueue<SysMsg> sys;
+  {
+    MutexLock l(mu_);
+    sys = sys_q_.take_all();
+  }
+  while (SysMsg* m = sys.pop_front()) {
+    // Registrations still count; everything else is moot now.
+    if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) {
+      handle_system(m);
+    } else {
+      delete m;
+    }
+  }
+  if (pending_ == Pending::kNone) pending_status_ = Status::ok();
+  finish_stop();
+}
+
+// ---- Monitors and links -------------------------------------------------------------
+
+void Cell::monitor(Cell* target) {
+  if (target == nullptr || target == this) return;
+  target->send_system(make_sys(SysMsg::kMonitor, Status::ok(), this, generation()));
+}
+
+void Cell::demonitor(Cell* target) {
+  if (target == nullptr || target == this) return;
+  target->send_system(make_sys(SysMsg::kDemonitor, Status::ok(), this));
+}
+
+void Cell::link(Cell* other) {
+  if (other == nullptr || other == this) return;
+  if (std::none_of(links_.begin(), links_.end(), [&](const Link& l) { return l.cell.get() == other; }))
+    links_.push_back(Link{CellRef(other), other->generation()});
+  other->send_system(make_sys(SysMsg::kLink, Status::ok(), this, generation()));
+}
+
+void Cell::unlink(Cell* other) {
+  if (other == nullptr || other == this) return;
+  std::erase_if(links_, [&](const Link& l) { return l.cell.get() == other; });
+  other->send_system(make_sys(SysMsg::kUnlink, Status::ok(), this));
+}
+
+ActorSnapshot Cell::snapshot() const {
+  ActorSnapshot s;
+  s.id = id_;
+  s.generation = generation();
+  s.type = type_name_;
+  s.name = rt_->name_of(this);
+  s.parent = parent_id_;
+  s.status = status();
+  s.mailbox_depth = mailbox_depth();
+  s.processed = processed_.load(std::memory_order_relaxed);
+  s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.failures = failures_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace keel::detail

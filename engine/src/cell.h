@@ -1,0 +1,269 @@
+// Cell: the control block of one actor (all its incarnations): mailbox,
+// scheduling state, the current instance, and its place in the supervision
+// tree.
+//
+// Threading: the mailbox fields are guarded by mu_ and touched by any
+// sender. Everything marked "turn-owned" is touched only by the thread
+// running the actor's turn (the scheduler runs one turn per cell at a time),
+// or by spawn before the cell is published. Statistics are relaxed atomics.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "keel/base/thread_annotations.h"
+#include "keel/engine/actor.h"
+#include "keel/engine/detail/message.h"
+#include "keel/engine/system.h"
+
+namespace keel::internal {
+class Runtime;
+}
+
+namespace keel::detail {
+
+// Owning pointer to a Cell (intrusive count).
+class CellRef {
+ public:
+  CellRef() = default;
+  explicit CellRef(Cell* c);  // adds a reference
+  CellRef(const CellRef& o) : CellRef(o.c_) {}
+  CellRef(CellRef&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+  CellRef& operator=(CellRef o) noexcept {
+    std::swap(c_, o.c_);
+    return *this;
+  }
+  ~CellRef();
+  Cell* get() const { return c_; }
+  Cell* operator->() const { return c_; }
+  explicit operator bool() const { return c_ != nullptr; }
+  friend bool operator==(const CellRef& a, const CellRef& b) { return a.c_ == b.c_; }
+
+ private:
+  Cell* c_ = nullptr;
+};
+
+// Control messages. They bypass capacity limits and are handled before user
+// messages, also while the actor is suspended or stopping.
+struct SysMsg {
+  enum Kind : std::uint8_t {
+    kStop,             // status: the reason
+    kRestart,          // status: the cause; gen: the incarnation to restart
+    kResume,           // gen: the incarnation to resume
+    kChildFailed,      // other: the child; gen: its incarnation; status: the error
+    kChildTerminated,  // other: the child
+    kMonitor,          // other: the watcher (or promise)
+    kDemonitor,        // other: the watcher
+    kLink,             // other: the linked actor
+    kUnlink,           // other: the linked actor
+    kDown,             // other: the actor that stopped; gen; status: reason
+    kExit,             // other: the linked actor that stopped; gen; status: reason
+  };
+  SysMsg* next = nullptr;
+  Kind kind;
+  Status status;
+  CellRef other;
+  std::uint32_t gen = 0;
+  std::optional<Promise<Down>> watch;  // kMonitor from System::watch
+};
+
+template <class T>
+class IntrusiveQueue {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  void push_back(T* m) {
+    m->next = nullptr;
+    if (tail_) tail_->next = m; else head_ = m;
+    tail_ = m;
+  }
+  void push_front(T* m) {
+    m->next = head_;
+    head_ = m;
+    if (!tail_) tail_ = m;
+  }
+  T* pop_front() {
+    T* m = head_;
+    if (m) {
+      head_ = m->next;
+      if (!head_) tail_ = nullptr;
+      m->next = nullptr;
+    }
+    return m;
+  }
+  // Moves all of `other` in front of this queue's items.
+  void prepend(IntrusiveQueue& other) {
+    if (other.empty()) return;
+    other.tail_->next = head_;
+    if (!tail_) tail_ = other.tail_;
+    head_ = other.head_;
+    other.head_ = other.tail_ = nullptr;
+  }
+  IntrusiveQueue take_all() {
+    IntrusiveQueue q;
+    q.head_ = std::exchange(head_, nullptr);
+    q.tail_ = std::exchange(tail_, nullptr);
+    return q;
+  }
+
+ private:
+  T* head_ = nullptr;
+  T* tail_ = nullptr;
+};
+
+class Cell {
+ public:
+  Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, std::string type_name,
+       MailboxConfig mailbox, System::Factory factory);
+  Cell(const Cell&) = delete;
+  Cell& operator=(const Cell&) = delete;
+  ~Cell();
+
+  void acquire() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // acq_rel: the last release sees every write made through other refs.
+  void release() {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  ActorId id() const { return id_; }
+  ActorId parent_id() const { return parent_id_; }
+  const std::type_info& type() const { return *type_; }
+  const std::string& type_name() const { return type_name_; }
+  internal::Runtime& runtime() const { return *rt_; }
+  // acquire: pairs with the release increment at restart.
+  std::uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
+  ActorStatus status() const { return status_.load(std::memory_order_relaxed); }
+  bool is_stopped() const { return status() == ActorStatus::kStopped; }
+
+  // ---- Any thread ------------------------------------------------------------
+  // See detail::cell_send.
+  Status send(std::uint32_t gen, Message* msg);
+  // Queues a control message (ownership passes); handled at once on this
+  // thread if the actor has stopped.
+  void send_system(SysMsg* msg) KEEL_EXCLUDES(mu_);
+  std::size_t mailbox_depth() const { return user_size_.load(std::memory_order_relaxed); }
+  ActorSnapshot snapshot() const;
+
+  // ---- Scheduler ---------------------------------------------------------------
+  // Runs one turn: control messages, then up to `max_user` user messages.
+  // Returns true when the cell has more work and must be scheduled again
+  // (the caller keeps the queue's reference); false when it went idle (the
+  // reference is released here).
+  bool run_turn(int max_user);
+  // Shutdown after the workers stopped: stops this cell on the calling thread.
+  void force_stop();
+
+  // ---- Turn-owned (the actor's own thread of control) -----------------------
+  // Spawn, before publication: installs the instance and runs on_start on
+  // this thread. On error the cell is stopped (no on_stop) and unusable.
+  Status start(std::unique_ptr<Actor> instance, Cell* parent);
+  void add_child(Cell* child);
+  std::vector<AnyRef> children_refs() const;
+  void request_stop() { stop_requested_ = true; }
+  void monitor(Cell* target);
+  void demonitor(Cell* target);
+  void link(Cell* other);
+  void unlink(Cell* other);
+  void set_trap_exit(bool trap) { trap_exit_ = trap; }
+  void track_timer(TimerId id);
+  bool untrack_timer(TimerId id);
+  ActorId current_sender() const { return current_sender_; }
+  Actor* instance() const { return instance_.get(); }
+
+  // The cell whose turn runs on this thread, or null.
+  static Cell* current();
+  static void set_current(Cell* c);
+
+ private:
+  enum class Pending : std::uint8_t { kNone, kStop, kRestart };
+
+  // Turn steps.
+  void handle_system(SysMsg* msg);
+  void deliver(Message* msg);
+  // Puts messages taken for this turn back in front of the mailbox (or to
+  // dead letters if the actor stopped meanwhile).
+  void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);
+  void fail(const Status& error);
+  void handle_child_failure(Cell* child, std::uint32_t gen, const Status& error);
+  void apply_root_directive(const Status& error);
+  bool restart_allowed(std::deque<TimePoint>& history, const SupervisorStrategy& s, Duration* delay);
+  void begin_stop(const Status& reason);
+  void begin_restart(const Status& cause);
+  void stop_children_then(Pending then, const Status& why);
+  void finish_stop(bool run_stop_hook = true);
+  void handle_signal(SysMsg* msg);
+  void schedule_self();
+  Status dead_letter_and_reject(Message* msg, DeadLetterReason reason, Status why,
+                                std::string detail);
+  AnyRef ref_to_self();
+  void finish_restart();
+  void on_child_terminated(Cell* child);
+  void cancel_timers();
+  void set_paused(bool paused) KEEL_EXCLUDES(mu_);
+  Status run_hook(const std::function<Status()>& hook);
+  void report_stop_hook(const Status& s);
+  void dispose_dead_system(SysMsg* msg);
+  void send_restart_after(Cell* target, const Status& cause, Duration delay);
+
+  std::atomic<std::uint32_t> refs_{1};
+  internal::Runtime* const rt_;  // a reference is held
+  const ActorId id_;
+  const std::type_info* const type_;
+  const std::string type_name_;
+  const MailboxConfig mailbox_config_;
+  ActorId parent_id_ = kNoActor;  // set before publication, then constant
+  System::Factory factory_;
+  std::atomic<std::uint32_t> generation_{1};
+  std::atomic<ActorStatus> status_{ActorStatus::kRunning};
+
+  // ---- Mailbox ----------------------------------------------------------------
+  mutable Mutex mu_;
+  CondVar room_cv_;  // kBlock senders wait here for room
+  IntrusiveQueue<Message> user_q_ KEEL_GUARDED_BY(mu_);
+  IntrusiveQueue<SysMsg> sys_q_ KEEL_GUARDED_BY(mu_);
+  std::atomic<std::size_t> user_size_{0};  // written under mu_; relaxed reads for diagnostics
+  bool scheduled_ KEEL_GUARDED_BY(mu_) = false;
+  bool paused_ KEEL_GUARDED_BY(mu_) = false;   // user messages wait (suspended, stopping)
+  bool closed_ KEEL_GUARDED_BY(mu_) = false;   // stopped: nothing is accepted
+  int blocked_senders_ KEEL_GUARDED_BY(mu_) = 0;
+
+  // ---- Turn-owned ------------------------------------------------------------
+  std::unique_ptr<Actor> instance_;
+  CellRef parent_;
+  std::vector<CellRef> children_;
+  // Monitors and links belong to the incarnation that made them: a
+  // notification carries that incarnation's generation and is ignored by a
+  // later one.
+  struct Watcher {
+    CellRef cell;
+    std::uint32_t gen = 0;
+    std::optional<Promise<Down>> promise;
+  };
+  std::vector<Watcher> watchers_;
+  struct Link {
+    CellRef cell;
+    std::uint32_t gen = 0;
+  };
+  std::vector<Link> links_;
+  std::vector<SysMsg*> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
+  std::vector<TimerId> timers_;
+  std::deque<TimePoint> restart_history_;       // restarts this actor ordered as a supervisor
+  std::deque<TimePoint> root_restart_history_;  // restarts of this actor by the root strategy
+  bool trap_exit_ = false;
+  bool stop_requested_ = false;
+  Pending pending_ = Pending::kNone;
+  Status pending_status_;
+  ActorId current_sender_ = kNoActor;
+
+  // relaxed: statistics.
+  std::atomic<std::uint64_t> processed_{0};
+  std::atomic<std::uint64_t> failures_{0};
+  std::atomic<std::uint32_t> restarts_{0};
+};
+
+}  // namespace keel::detail

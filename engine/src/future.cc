@@ -1,0 +1,66 @@
+#include "keel/engine/future.h"
+
+namespace keel::detail {
+
+void FutureStateBase::wait() {
+  if (is_ready()) return;
+  MutexLock l(mu_);
+  ++waiters_;
+  cv_.wait(l, [&] { return ready_.load(std::memory_order_relaxed); });
+  --waiters_;
+}
+
+bool FutureStateBase::wait_until(std::chrono::steady_clock::time_point deadline) {
+  if (is_ready()) return true;
+  MutexLock l(mu_);
+  ++waiters_;
+  const bool ok = cv_.wait_until(l, deadline, [&] { return ready_.load(std::memory_order_relaxed); });
+  --waiters_;
+  return ok;
+}
+
+void FutureStateBase::on_ready(UniqueFunction<void()> fn) {
+  {
+    MutexLock l(mu_);
+    if (!ready_.load(std::memory_order_relaxed)) {
+      continuation_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
+void FutureStateBase::set_cleanup(UniqueFunction<void()> fn) {
+  {
+    MutexLock l(mu_);
+    if (!ready_.load(std::memory_order_relaxed)) {
+      cleanup_ = std::move(fn);
+      return;
+    }
+  }
+  fn();
+}
+
+bool FutureStateBase::complete(void (*store)(void*), void* ctx) {
+  UniqueFunction<void()> cont;
+  UniqueFunction<void()> cleanup;
+  {
+    MutexLock l(mu_);
+    if (ready_.load(std::memory_order_relaxed)) return false;
+    store(ctx);
+    // release: publishes the stored value to is_ready() readers.
+    ready_.store(true, std::memory_order_release);
+    cont = std::move(continuation_);
+    cleanup = std::move(cleanup_);
+    if (waiters_ > 0) cv_.notify_all();
+  }
+  // Keep this state alive while the callbacks run: they may drop the last
+  // Future holding it.
+  add_ref();
+  if (cleanup) cleanup();
+  if (cont) cont();
+  release();
+  return true;
+}
+
+}  // namespace keel::detail

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Keel needs to build and test. Idempotent: when
+# every package is already installed it returns without calling apt.
+set -euo pipefail
+
+# Debian packages needed to build, test and benchmark Keel. Later modules
+# append their dependencies here (one group per line).
+KEEL_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  clang  # thread-safety analysis build (scripts/test.sh tsa)
+)
+
+missing=()
+for pkg in "${KEEL_PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+# Run apt as root directly, or through sudo when available.
+sudo=()
+if ((EUID != 0)); then
+  if command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup.sh: missing packages (${missing[*]}) and not root; install them first" >&2
+    exit 1
+  fi
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+"${sudo[@]}" apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"
