@@ -123,12 +123,12 @@ void note_late_reply() {
 
 // ---- Construction ------------------------------------------------------------
 
-Cell::Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, std::string type_name,
+Cell::Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, const std::string& type_name,
            MailboxConfig mailbox, System::Factory factory)
     : rt_(rt),
       id_(id),
       type_(&type),
-      type_name_(std::move(type_name)),
+      type_name_(type_name),
       mailbox_config_(mailbox),
       factory_(std::move(factory)) {
   rt_->add_ref();
@@ -249,7 +249,7 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
           break;
         case OverflowPolicy::kBlock: {
           ++blocked_senders_;
-          const bool room = room_cv_.wait_for(l, mailbox_config_.block_timeout, [&] {
+          const bool room = room_cv_.wait_for(l, mailbox_config_.block_timeout, [&]() KEEL_REQUIRES(mu_) {
             return closed_ || user_size_.load(std::memory_order_relaxed) < cap;
           });
           --blocked_senders_;
@@ -567,10 +567,10 @@ void Cell::fail(const Status& error) {
   }
 }
 
-bool Cell::restart_allowed(std::deque<TimePoint>& history, const SupervisorStrategy& s,
+bool Cell::restart_allowed(std::vector<TimePoint>& history, const SupervisorStrategy& s,
                            Duration* delay) {
   const TimePoint now = rt_->clock().now();
-  while (!history.empty() && history.front() <= now - s.within) history.pop_front();
+  std::erase_if(history, [&](TimePoint t) { return t <= now - s.within; });
   if (static_cast<int>(history.size()) >= s.max_restarts) return false;
   history.push_back(now);
   *delay = Duration::zero();

@@ -10,7 +10,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -118,7 +117,7 @@ class IntrusiveQueue {
 
 class Cell {
  public:
-  Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, std::string type_name,
+  Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, const std::string& type_name,
        MailboxConfig mailbox, System::Factory factory);
   Cell(const Cell&) = delete;
   Cell& operator=(const Cell&) = delete;
@@ -191,7 +190,7 @@ class Cell {
   void fail(const Status& error);
   void handle_child_failure(Cell* child, std::uint32_t gen, const Status& error);
   void apply_root_directive(const Status& error);
-  bool restart_allowed(std::deque<TimePoint>& history, const SupervisorStrategy& s, Duration* delay);
+  bool restart_allowed(std::vector<TimePoint>& history, const SupervisorStrategy& s, Duration* delay);
   void begin_stop(const Status& reason);
   void begin_restart(const Status& cause);
   void stop_children_then(Pending then, const Status& why);
@@ -214,7 +213,7 @@ class Cell {
   internal::Runtime* const rt_;  // a reference is held
   const ActorId id_;
   const std::type_info* const type_;
-  const std::string type_name_;
+  const std::string& type_name_;  // owned by the runtime's type-name cache
   const MailboxConfig mailbox_config_;
   ActorId parent_id_ = kNoActor;  // set before publication, then constant
   System::Factory factory_;
@@ -252,8 +251,8 @@ class Cell {
   std::vector<Link> links_;
   std::vector<SysMsg*> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
   std::vector<TimerId> timers_;
-  std::deque<TimePoint> restart_history_;       // restarts this actor ordered as a supervisor
-  std::deque<TimePoint> root_restart_history_;  // restarts of this actor by the root strategy
+  std::vector<TimePoint> restart_history_;       // restarts this actor ordered as a supervisor
+  std::vector<TimePoint> root_restart_history_;  // restarts of this actor by the root strategy
   bool trap_exit_ = false;
   bool stop_requested_ = false;
   Pending pending_ = Pending::kNone;

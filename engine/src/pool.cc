@@ -52,7 +52,7 @@ AnyRef PoolCore::next() {
 
 Status PoolCore::wait_for_size(std::size_t n, Duration timeout) const {
   MutexLock l(mu_);
-  if (changed_.wait_for(l, timeout, [&] { return members_.size() >= n; })) return Status::ok();
+  if (changed_.wait_for(l, timeout, [&]() KEEL_REQUIRES(mu_) { return members_.size() >= n; })) return Status::ok();
   return Status::timeout("pool has " + std::to_string(members_.size()) + " members, waited for " +
                          std::to_string(n));
 }

@@ -38,7 +38,7 @@ void Runtime::log(std::string_view line) {
   }
 }
 
-std::string Runtime::type_name(const std::type_info& type) {
+const std::string& Runtime::type_name(const std::type_info& type) {
   MutexLock l(types_mu_);
   auto it = type_names_.find(&type);
   if (it != type_names_.end()) return it->second;
@@ -46,8 +46,8 @@ std::string Runtime::type_name(const std::type_info& type) {
   char* d = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
   std::string name = (status == 0 && d) ? d : type.name();
   std::free(d);
-  type_names_.emplace(&type, name);
-  return name;
+  // unordered_map nodes are stable, so the returned reference stays valid.
+  return type_names_.emplace(&type, std::move(name)).first->second;
 }
 
 Result<AnyRef> Runtime::spawn(const SpawnOptions& options, const std::type_info& type,
@@ -213,7 +213,7 @@ void Runtime::stop_all_top_level() {
 
 bool Runtime::wait_table_empty(std::chrono::steady_clock::time_point deadline) {
   MutexLock l(table_mu_);
-  return table_cv_.wait_until(l, deadline, [&] { return table_.empty(); });
+  return table_cv_.wait_until(l, deadline, [&]() KEEL_REQUIRES(table_mu_) { return table_.empty(); });
 }
 
 void Runtime::force_finalize_remaining() {

@@ -72,7 +72,9 @@ class Runtime {
   SystemSnapshot snapshot() const KEEL_EXCLUDES(table_mu_);
   // The System is gone: stop reading its clock (dead letters get no time).
   void detach();
-  std::string type_name(const std::type_info& type);
+  // The demangled name of `type`; the reference stays valid for the
+  // runtime's life (cells keep it).
+  const std::string& type_name(const std::type_info& type) KEEL_EXCLUDES(types_mu_);
 
  private:
   void stop_all_top_level() KEEL_EXCLUDES(table_mu_);

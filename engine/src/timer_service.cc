@@ -89,14 +89,16 @@ void TimerService::thread_loop() {
       MutexLock l(mu_);
       if (stopped_) return;
       if (by_time_.empty()) {
-        cv_.wait(l, [&] { return stopped_ || !by_time_.empty(); });
+        cv_.wait(l, [&]() KEEL_REQUIRES(mu_) { return stopped_ || !by_time_.empty(); });
         continue;
       }
       const TimePoint at = by_time_.begin()->first.first;
       if (at > clock_.now()) {
         // The real clock is steady_clock, so its time points are waitable.
         cv_.wait_until(l, std::chrono::time_point_cast<std::chrono::steady_clock::duration>(at),
-                       [&] { return stopped_ || by_time_.empty() || by_time_.begin()->first.first < at; });
+                       [&]() KEEL_REQUIRES(mu_) {
+                         return stopped_ || by_time_.empty() || by_time_.begin()->first.first < at;
+                       });
         continue;
       }
     }
