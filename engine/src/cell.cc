@@ -362,8 +362,11 @@ bool Cell::run_turn(int max_user) {
           ++n;
         }
         if (n == 0) break;
-        user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed);
-        if (blocked_senders_ > 0) room_cv_.notify_all();
+        const std::size_t left =
+            user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed) - n;
+        // Blocked senders are woken once the mailbox is half empty, so they
+        // refill it in a burst instead of waking for every batch.
+        if (blocked_senders_ > 0 && left <= mailbox_config_.capacity / 2) room_cv_.notify_all();
       }
       while (Message* m = batch.pop_front()) {
         deliver(m);
