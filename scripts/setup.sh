@@ -9,6 +9,9 @@ KEEL_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang  # thread-safety analysis build (scripts/test.sh tsa)
+  libcaf-dev  # benchmark reference only (CAF 0.17 column of keel_engine_bench)
+  libsqlite3-dev sqlite3 librocksdb-dev  # journal backends (sqlite3: the shell the docs use)
+  libcapnp-dev capnproto  # wire: envelope schemas and codecs
 )
 
 missing=()
