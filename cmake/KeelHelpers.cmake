@@ -9,6 +9,11 @@ set(KEEL_LIBRARY_TARGETS "" CACHE INTERNAL "Keel library targets to install")
 
 function(keel_target_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra)
+  # GCC's flow analysis reports false maybe-uninitialized warnings in
+  # std::variant/optional code once sanitizer instrumentation is added.
+  if(KEEL_SANITIZE AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+  endif()
   if(KEEL_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup.sh
-cmake -S . -B build -G Ninja
+cmake -S . -B build -G Ninja -DKEEL_BUILD_EXAMPLES=ON
 cmake --build build --target keel_demo -j"$(nproc)"
 exec build/examples/keel_demo
