@@ -117,9 +117,12 @@ void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout) {
   });
 }
 
-void note_late_reply() {
-  if (Cell* c = Cell::current()) c->runtime().note_late_reply();
+void note_late_reply(Cell* cell) {
+  if (cell == nullptr) cell = Cell::current();
+  if (cell != nullptr) cell->runtime().note_late_reply();
 }
+
+Cell* current_cell() { return Cell::current(); }
 
 // ---- Construction ------------------------------------------------------------
 
@@ -239,10 +242,14 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
                                  policy_name(mailbox_config_.policy) + ")";
       switch (mailbox_config_.policy) {
         case OverflowPolicy::kFail:
-        case OverflowPolicy::kDropNewest:
+        case OverflowPolicy::kDropNewest: {
           l.native().unlock();
-          return dead_letter_and_reject(msg, DeadLetterReason::kDropped,
-                                        Status::overloaded(describe(*this) + ": " + detail), detail);
+          // An ask fails with kOverloaded either way; a kDropNewest send succeeds.
+          const bool fail = mailbox_config_.policy == OverflowPolicy::kFail;
+          Status why = dead_letter_and_reject(msg, DeadLetterReason::kDropped,
+                                              Status::overloaded(describe(*this) + ": " + detail), detail);
+          return fail ? why : Status::ok();
+        }
         case OverflowPolicy::kDropOldest:
           victim = user_q_.pop_front();
           user_size_.fetch_sub(1, std::memory_order_relaxed);
@@ -458,6 +465,10 @@ void Cell::deliver(Message* m) {
 void Cell::handle_system(SysMsg* m) {
   std::unique_ptr<SysMsg> owned(m);
   const ActorStatus st = status_.load(std::memory_order_relaxed);
+  if (st == ActorStatus::kStopped) {  // stopped earlier in this turn: as if sent after the stop
+    dispose_dead_system(owned.release());
+    return;
+  }
   switch (m->kind) {
     case SysMsg::kStop:
       begin_stop(m->status);

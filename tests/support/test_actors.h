@@ -19,4 +19,15 @@ auto await(Future<T> f) {
   return f.get();
 }
 
+// A SystemConfig with `threads` workers (0: deterministic mode, stepped by
+// run_one / run_until_idle) and, when given, `clock` (which must outlive the
+// System). Avoids designated initializers, which warn about the members
+// they leave out.
+inline SystemConfig system_config(int threads, Clock* clock = nullptr) {
+  SystemConfig c;
+  c.threads = threads;
+  c.clock = clock;
+  return c;
+}
+
 }  // namespace keel::testing

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <exception>
+#include <memory>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -92,8 +93,11 @@ struct Message {
 Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl);
 // Fails `state` with kTimeout after `timeout` on the cell's system clock.
 void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
-// Counts a reply that came after its ask had completed (timed out).
-void note_late_reply();
+// Counts a reply that came after its ask had completed (timed out), on the
+// system of `cell`, or of the actor whose turn runs on this thread when null.
+void note_late_reply(Cell* cell = nullptr);
+// The cell whose turn runs on this thread, or null.
+Cell* current_cell();
 
 template <auto M, class... Hs>
 constexpr const char* find_handler_name(const HandlerList<Hs...>& list) {
@@ -169,8 +173,13 @@ struct AskMessage final : Message {
       } else if constexpr (is_future<Raw>::value) {
         Raw f = call(actor);
         auto* st = f.state().get();
-        st->on_ready([f = std::move(f), p = std::move(promise)]() mutable {
-          complete_late_aware(p, std::move(f.state()->value()));
+        // `f` may complete on any thread: a late reply is counted on this
+        // actor's system, which the held cell keeps alive.
+        Cell* here = current_cell();
+        if (here != nullptr) cell_acquire(here);
+        std::unique_ptr<Cell, void (*)(Cell*)> hold(here, &cell_release);
+        st->on_ready([f = std::move(f), p = std::move(promise), hold = std::move(hold)]() mutable {
+          if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
         });
       } else {
         complete_late_aware(promise, Result<Stored<R>>(call(actor)));
