@@ -42,11 +42,19 @@ void FutureStateBase::set_cleanup(UniqueFunction<void()> fn) {
 }
 
 bool FutureStateBase::complete(void (*store)(void*), void* ctx) {
+  // Hold this state for the whole call: once ready_ is published, a waiter
+  // may destroy the Promise and Future (and their references) while the
+  // callbacks below still run on this thread.
+  add_ref();
   UniqueFunction<void()> cont;
   UniqueFunction<void()> cleanup;
   {
     MutexLock l(mu_);
-    if (ready_.load(std::memory_order_relaxed)) return false;
+    if (ready_.load(std::memory_order_relaxed)) {
+      l.native().unlock();
+      release();
+      return false;
+    }
     store(ctx);
     // release: publishes the stored value to is_ready() readers.
     ready_.store(true, std::memory_order_release);
@@ -54,9 +62,6 @@ bool FutureStateBase::complete(void (*store)(void*), void* ctx) {
     cleanup = std::move(cleanup_);
     if (waiters_ > 0) cv_.notify_all();
   }
-  // Keep this state alive while the callbacks run: they may drop the last
-  // Future holding it.
-  add_ref();
   if (cleanup) cleanup();
   if (cont) cont();
   release();
