@@ -486,6 +486,7 @@ void Cell::handle_system(SysMsg* m) {
         } else {
           status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
           set_paused(false);
+          resume_escalated_children();
           std::vector<SysMsg*> deferred;
           deferred.swap(deferred_);
           for (SysMsg* d : deferred) handle_system(d);
@@ -623,6 +624,7 @@ void Cell::apply_root_directive(const Status& error) {
     case Directive::kResume:
       status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
       set_paused(false);
+      resume_escalated_children();
       break;
     case Directive::kRestart: {
       Duration delay;
@@ -658,6 +660,7 @@ void Cell::handle_child_failure(Cell* child, std::uint32_t gen, const Status& er
     s = instance_->supervisor_strategy();
     if (s.decider) d = s.decider(error);
   } catch (...) {
+    escalated_.push_back(Link{CellRef(child), gen});
     fail(status_from_current_exception().with_context("supervisor strategy threw"));
     return;
   }
@@ -680,6 +683,7 @@ void Cell::handle_child_failure(Cell* child, std::uint32_t gen, const Status& er
     case Directive::kRestart: {
       Duration delay;
       if (!restart_allowed(restart_history_, s, &delay)) {
+        escalated_.push_back(Link{CellRef(child), gen});
         fail(error.with_context("restart intensity exceeded (more than " +
                                 std::to_string(s.max_restarts) + " restarts in " +
                                 format_duration(s.within) + ") for " + describe(*child)));
@@ -695,9 +699,16 @@ void Cell::handle_child_failure(Cell* child, std::uint32_t gen, const Status& er
       for (Cell* c : affected) c->send_system(make_sys(SysMsg::kStop, c == child ? error : Status::ok()));
       break;
     case Directive::kEscalate:
+      escalated_.push_back(Link{CellRef(child), gen});
       fail(error.with_context("escalated from " + describe(*child)));
       break;
   }
+}
+
+void Cell::resume_escalated_children() {
+  std::vector<Link> escalated;
+  escalated.swap(escalated_);
+  for (auto& e : escalated) e.cell->send_system(make_sys(SysMsg::kResume, Status::ok(), nullptr, e.gen));
 }
 
 // ---- Stopping and restarting ------------------------------------------------------
@@ -769,6 +780,7 @@ void Cell::finish_restart() {
   }
   for (SysMsg* d : deferred_) delete d;
   deferred_.clear();
+  escalated_.clear();  // stopped with the other children
   // release: a sender that reads the new generation sees the reset above.
   generation_.fetch_add(1, std::memory_order_release);
   restarts_.fetch_add(1, std::memory_order_relaxed);
@@ -816,6 +828,7 @@ void Cell::finish_stop(bool run_stop_hook) {
   status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
   for (SysMsg* d : deferred_) delete d;
   deferred_.clear();
+  escalated_.clear();
   while (Message* m = rest.pop_front()) {
     dead_letter_and_reject(m, DeadLetterReason::kStopped,
                            Status::not_found(describe(*this) + " has stopped"), "actor stopped")

@@ -189,6 +189,7 @@ class Cell {
   void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);
   void fail(const Status& error);
   void handle_child_failure(Cell* child, std::uint32_t gen, const Status& error);
+  void resume_escalated_children();
   void apply_root_directive(const Status& error);
   bool restart_allowed(std::vector<TimePoint>& history, const SupervisorStrategy& s, Duration* delay);
   void begin_stop(const Status& reason);
@@ -250,6 +251,9 @@ class Cell {
   };
   std::vector<Link> links_;
   std::vector<SysMsg*> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
+  // Children whose failure this actor escalated (they wait suspended): resumed
+  // when this actor is resumed; a restart or stop of this actor stops them.
+  std::vector<Link> escalated_;
   std::vector<TimerId> timers_;
   std::vector<TimePoint> restart_history_;       // restarts this actor ordered as a supervisor
   std::vector<TimePoint> root_restart_history_;  // restarts of this actor by the root strategy

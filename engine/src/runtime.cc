@@ -264,11 +264,13 @@ Status Runtime::shutdown(ShutdownMode mode, Duration deadline) {
     }
   }
   scheduler_->stop_and_join();
+  force_finalize_remaining();
+  // After force_finalize: stopping cells on this thread notifies parents and
+  // watchers, which queues them again (no worker will run them now).
   for (detail::Cell* c : scheduler_->take_queued()) {
     scheduler_->remove_active();
     c->release();
   }
-  force_finalize_remaining();
   shut_down_.store(true, std::memory_order_release);
   return result;
 }

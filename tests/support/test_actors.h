@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <ostream>
 
 #include "keel/engine/engine.h"
 
@@ -31,3 +32,8 @@ inline SystemConfig system_config(int threads, Clock* clock = nullptr) {
 }
 
 }  // namespace keel::testing
+
+namespace keel {
+// GoogleTest prints status codes by name ("corruption") instead of a number.
+inline void PrintTo(StatusCode code, std::ostream* os) { *os << status_code_name(code); }
+}  // namespace keel
