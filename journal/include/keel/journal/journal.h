@@ -1,0 +1,213 @@
+// keel/journal/journal.h: the durable log under Keel's actors and workflows.
+//
+// A journal is a sequence of records with a global, gap-free log sequence
+// number (LSN: the timeline) and, per owner (a durable actor or a workflow
+// run, named by a string such as "actor/Account/7"), a gap-free sequence
+// number starting at 1 (for recovery scans). Appends are atomic batches;
+// concurrent appends are group-committed (one transaction and one sync for
+// many batches). Every record carries a CRC32C and the format version; a
+// record that fails its checksum is reported as kCorruption with its LSN.
+//
+//   KEEL_ASSIGN_OR_RETURN(auto journal, keel::open_journal("bank.db", {}));
+//   std::vector<keel::NewRecord> batch;
+//   batch.push_back({"actor/Account/7", keel::RecordKind::kInbox, envelope_bytes});
+//   KEEL_ASSIGN_OR_RETURN(keel::LsnRange r, journal->append(std::move(batch)));
+//   KEEL_RETURN_IF_ERROR(journal->scan_owner("actor/Account/7", 1,
+//       [](const keel::Record& rec) { /* ... */ return true; }));
+//
+// Payloads are opaque bytes here; their schemas live in keel/wire.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keel/base/clock.h"
+#include "keel/base/status.h"
+#include "keel/base/unique_function.h"
+
+namespace keel {
+
+using Lsn = std::uint64_t;
+inline constexpr Lsn kNoLsn = 0;
+
+// The on-disk format version written in each record and in the header.
+inline constexpr std::uint16_t kJournalFormatVersion = 1;
+
+// Stable numbers: they are stored. Append only.
+enum class RecordKind : std::uint8_t {
+  kInbox = 1,      // a message accepted for a durable owner (envelope bytes)
+  kProcessed = 2,  // the cursor: inbox records up to a sequence are handled
+  kEvent = 3,      // a state change
+  kSnapshot = 4,   // the whole state as of a sequence
+  kOutbox = 5,     // a message the owner sent, released after commit
+  kTimer = 6,      // a durable timer (fire time + envelope)
+  kStep = 7,       // a workflow step result
+  kRun = 8,        // a workflow run's status
+};
+std::string_view record_kind_name(RecordKind kind);
+// Parses "inbox", "processed", ...; nullopt for an unknown name.
+std::optional<RecordKind> record_kind_from_name(std::string_view name);
+
+// A record to append. The journal assigns LSN, sequence, time and checksum.
+struct NewRecord {
+  std::string owner;
+  RecordKind kind;
+  std::string payload;
+};
+
+// A stored record. `compacted` records keep their header (so the timeline
+// has no holes) but their payload was dropped by compaction.
+struct Record {
+  Lsn lsn = kNoLsn;
+  std::string owner;
+  std::uint64_t seq = 0;
+  RecordKind kind = RecordKind::kInbox;
+  WallTime time;
+  std::uint16_t format_version = kJournalFormatVersion;
+  std::uint32_t crc = 0;
+  bool compacted = false;
+  std::string payload;
+};
+
+struct LsnRange {
+  Lsn first = kNoLsn;  // LSN of the batch's first record
+  Lsn last = kNoLsn;   // LSN of its last record
+};
+
+struct OwnerInfo {
+  std::string owner;
+  std::uint64_t last_seq = 0;
+  Lsn last_lsn = kNoLsn;
+  std::uint64_t records = 0;
+  WallTime last_time;
+};
+
+enum class Durability : std::uint8_t {
+  kSync,     // each commit group is on stable storage before append returns (default)
+  kRelaxed,  // written to the OS, not synced: survives a process crash, not a power loss
+};
+
+struct JournalOptions {
+  Durability durability = Durability::kSync;
+  bool read_only = false;          // a reader beside a live writer; never blocks it
+  bool create_if_missing = true;
+  std::size_t max_record_bytes = 64u << 20;
+  // Group commit: the writer takes every waiting batch up to these limits
+  // into one commit. A lone batch on an idle journal is committed at once.
+  std::size_t max_group_records = 4096;
+  std::size_t max_group_bytes = 16u << 20;
+  // Time source for record times; null means the real clock. Must outlive
+  // the journal.
+  Clock* clock = nullptr;
+};
+
+// A problem found by verify().
+struct JournalProblem {
+  Lsn lsn = kNoLsn;  // kNoLsn when not tied to one record
+  std::string owner;
+  Status status;     // kCorruption with a message naming the problem
+};
+
+struct JournalStats {
+  std::string backend;  // "sqlite" or "rocksdb"
+  std::string path;
+  std::uint16_t format_version = kJournalFormatVersion;
+  Lsn first_lsn = kNoLsn;
+  Lsn last_lsn = kNoLsn;
+  std::uint64_t records = 0;  // stored records (compacted ones included)
+  std::uint64_t owners = 0;
+  std::uint64_t commits = 0;        // commit groups written by this handle
+  std::uint64_t batches = 0;        // batches appended through this handle
+  std::uint64_t size_bytes = 0;     // on disk
+};
+
+// Thread-safe. Appends from any thread are queued to one writer thread that
+// owns the backend's write connection. Readers use their own connection.
+// Scan callbacks run on the calling thread and must not append.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Appends `batch` atomically (all or nothing) and returns its LSN range
+  // once the commit is durable (see Durability). The batch's records get
+  // consecutive LSNs and, per owner, consecutive sequence numbers. Errors:
+  // kInvalidArgument (empty batch, empty owner, owner containing a NUL byte,
+  // unknown kind, record over max_record_bytes; nothing written), kIoError (the commit failed: nothing of its group is visible;
+  // the journal stays usable and a later append may succeed),
+  // kFailedPrecondition (read-only or closed).
+  virtual Result<LsnRange> append(std::vector<NewRecord> batch) = 0;
+  // The same, asynchronously: `done` runs on the writer thread once the
+  // batch's group is committed or failed. It must not block or append. A
+  // batch rejected up front (kInvalidArgument, kFailedPrecondition) runs
+  // `done` on the calling thread before append_async returns. Batches
+  // submitted from one thread commit in submission order.
+  virtual void append_async(std::vector<NewRecord> batch,
+                            UniqueFunction<void(Result<LsnRange>)> done) = 0;
+
+  // Calls fn for each record of `owner` with seq >= from_seq, in order, until
+  // fn returns false. Errors: kCorruption at the first record failing its
+  // checksum (message: "lsn N, owner O: ..."), kIoError.
+  virtual Status scan_owner(std::string_view owner, std::uint64_t from_seq,
+                            const std::function<bool(const Record&)>& fn) = 0;
+  // Calls fn for records with first <= lsn <= last, in LSN order, until fn
+  // returns false. Errors as scan_owner.
+  virtual Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) = 0;
+  // The owner's newest record of `kind` (e.g. its latest snapshot), if any.
+  // Reads the owner's records newest first, checking each. Errors as scan_owner.
+  virtual Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) = 0;
+  // Every owner with its last record, sorted by owner. Errors: kIoError.
+  virtual Result<std::vector<OwnerInfo>> owners() = 0;
+  // The highest stored LSN; kNoLsn for an empty journal. Errors: kIoError.
+  virtual Result<Lsn> last_lsn() = 0;
+
+  // Drops the payloads of `owner`'s records with seq < below_seq (their
+  // headers stay; the payload becomes empty, `compacted` true and the CRC is
+  // recomputed over the empty payload), in one commit on the writer thread.
+  // Returns how many records were compacted (0 for already compacted ones).
+  // Errors: kInvalidArgument (empty owner), kFailedPrecondition (read-only),
+  // kCorruption (a record to compact fails its checksum: nothing is
+  // compacted, so damage is never hidden under a fresh checksum), kIoError.
+  virtual Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) = 0;
+
+  // Checks every record: checksums, global LSN gaps, per-owner sequence gaps.
+  // Calls `problem` for each one found; returns ok when the scan completed
+  // (problems or not), or the error that stopped it.
+  virtual Status verify(const std::function<void(const JournalProblem&)>& problem) = 0;
+
+  // Errors: kIoError.
+  virtual Result<JournalStats> stats() = 0;
+
+ protected:
+  Journal() = default;
+};
+
+// Opens (or creates) a SQLite journal: one file in WAL mode, synchronous=FULL
+// under kSync. A writable open holds an exclusive lock on "<path>.lock" until
+// the journal is destroyed; a read-only open takes no lock and never blocks
+// the writer. Errors: kIoError (cannot open), kCorruption (not a Keel
+// journal, or a damaged header), kFailedPrecondition (newer format version;
+// or another handle or process holds it for writing and this open is not
+// read_only), kNotFound (missing, and read_only or !create_if_missing),
+// kInvalidArgument (the path is not a regular file).
+Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
+                                                     const JournalOptions& options);
+// Opens (or creates) a RocksDB journal directory (synced WAL under kSync).
+// A read-only open is a RocksDB secondary instance (its scratch directory is
+// made under the system temp directory and removed on close) that catches
+// up with the live writer before each read. Errors as open_sqlite_journal;
+// a second writer is refused by RocksDB's LOCK file (kFailedPrecondition).
+Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
+                                                    const JournalOptions& options);
+// Opens an existing journal of either kind (a directory is RocksDB, a file
+// SQLite); a missing path is created as SQLite, the embedded default.
+// Errors as the backend's open function.
+Result<std::unique_ptr<Journal>> open_journal(const std::string& path, const JournalOptions& options);
+
+}  // namespace keel

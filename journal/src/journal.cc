@@ -1,0 +1,40 @@
+// The backend-independent parts of keel/journal/journal.h: record kind names
+// and open_journal's backend detection.
+#include "keel/journal/journal.h"
+
+#include <sys/stat.h>
+
+#include <array>
+
+#include "journal_internal.h"
+
+namespace keel {
+namespace {
+
+constexpr std::array<std::string_view, 9> kKindNames = {
+    "", "inbox", "processed", "event", "snapshot", "outbox", "timer", "step", "run"};
+
+}  // namespace
+
+std::string_view record_kind_name(RecordKind kind) {
+  auto k = static_cast<std::size_t>(kind);
+  return k > 0 && k < kKindNames.size() ? kKindNames[k] : "unknown";
+}
+
+std::optional<RecordKind> record_kind_from_name(std::string_view name) {
+  for (std::size_t k = 1; k < kKindNames.size(); ++k) {
+    if (kKindNames[k] == name) return static_cast<RecordKind>(k);
+  }
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<Journal>> open_journal(const std::string& path,
+                                              const JournalOptions& options) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return open_rocks_journal(path, options);
+  }
+  return open_sqlite_journal(path, options);
+}
+
+}  // namespace keel

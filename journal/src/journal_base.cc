@@ -1,0 +1,165 @@
+#include "journal_base.h"
+
+#include <future>
+#include <limits>
+#include <unordered_map>
+#include <utility>
+
+#include "record_format.h"
+
+namespace keel::internal {
+namespace {
+
+bool is_known_kind(RecordKind kind) {
+  auto k = static_cast<std::uint8_t>(kind);
+  return k >= static_cast<std::uint8_t>(RecordKind::kInbox) &&
+         k <= static_cast<std::uint8_t>(RecordKind::kRun);
+}
+
+// Wraps a checked-scan callback: stops with kCorruption at the first record
+// that cannot be read or fails its checksum.
+RawRecordFn checked(const std::function<bool(const Record&)>& fn, Status* failure) {
+  return [&fn, failure](const Record& r, const Status& read) {
+    *failure = read.is_ok() ? check_record(r) : read;
+    if (!failure->is_ok()) return false;
+    return fn(r);
+  };
+}
+
+}  // namespace
+
+JournalBase::JournalBase(std::string path, const JournalOptions& options)
+    : path_(std::move(path)),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &system_clock_) {}
+
+void JournalBase::start_writer(CommitTarget* target, Lsn last_lsn) {
+  GroupCommitter::Limits limits;
+  limits.max_group_records = options_.max_group_records;
+  limits.max_group_bytes = options_.max_group_bytes;
+  committer_ = std::make_unique<GroupCommitter>(target, limits, last_lsn, clock_);
+}
+
+void JournalBase::stop_writer() { committer_.reset(); }
+
+Status JournalBase::check_append(const std::vector<NewRecord>& batch) const {
+  if (committer_ == nullptr) {
+    return Status::failed_precondition("journal " + path_ + " is open read-only");
+  }
+  if (batch.empty()) return Status::invalid_argument("append: empty batch");
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const NewRecord& r = batch[i];
+    std::string where = "append: record " + std::to_string(i) + " of the batch";
+    if (r.owner.empty()) return Status::invalid_argument(where + " has an empty owner");
+    if (r.owner.find('\0') != std::string::npos) {
+      return Status::invalid_argument(where + ": owner contains a NUL byte");
+    }
+    if (!is_known_kind(r.kind)) {
+      return Status::invalid_argument(where + " has an unknown kind " +
+                                      std::to_string(static_cast<int>(r.kind)));
+    }
+    if (r.payload.size() > options_.max_record_bytes) {
+      return Status::invalid_argument(where + " has " + std::to_string(r.payload.size()) +
+                                      " payload bytes, over max_record_bytes " +
+                                      std::to_string(options_.max_record_bytes));
+    }
+  }
+  return Status::ok();
+}
+
+Result<LsnRange> JournalBase::append(std::vector<NewRecord> batch) {
+  KEEL_RETURN_IF_ERROR(check_append(batch));
+  std::promise<Result<LsnRange>> promise;
+  std::future<Result<LsnRange>> future = promise.get_future();
+  committer_->submit(std::move(batch),
+                     [&promise](Result<LsnRange> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void JournalBase::append_async(std::vector<NewRecord> batch,
+                               UniqueFunction<void(Result<LsnRange>)> done) {
+  Status s = check_append(batch);
+  if (!s.is_ok()) {
+    done(s);
+    return;
+  }
+  committer_->submit(std::move(batch), std::move(done));
+}
+
+Status JournalBase::scan_owner(std::string_view owner, std::uint64_t from_seq,
+                               const std::function<bool(const Record&)>& fn) {
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_owner(owner, from_seq, checked(fn, &failure)));
+  return failure;
+}
+
+Status JournalBase::scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) {
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_lsn(first, last, checked(fn, &failure)));
+  return failure;
+}
+
+Result<std::optional<Record>> JournalBase::latest(std::string_view owner, RecordKind kind) {
+  std::optional<Record> found;
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_owner_backwards(owner, [&](const Record& r, const Status& read) {
+    failure = read.is_ok() ? check_record(r) : read;
+    if (!failure.is_ok()) return false;
+    if (r.kind != kind) return true;
+    found = r;
+    return false;
+  }));
+  KEEL_RETURN_IF_ERROR(failure);
+  return found;
+}
+
+Result<std::uint64_t> JournalBase::compact(std::string_view owner, std::uint64_t below_seq) {
+  if (committer_ == nullptr) {
+    return Status::failed_precondition("journal " + path_ + " is open read-only");
+  }
+  if (owner.empty()) return Status::invalid_argument("compact: empty owner");
+  std::optional<Result<std::uint64_t>> result;
+  committer_->run_on_writer([&] { result.emplace(compact_on_writer(owner, below_seq)); });
+  return std::move(*result);
+}
+
+Status JournalBase::verify(const std::function<void(const JournalProblem&)>& problem) {
+  Lsn expected = 1;
+  std::unordered_map<std::string, std::uint64_t> last_seq;
+  auto report = [&](Lsn lsn, const std::string& owner, std::string message) {
+    problem(JournalProblem{lsn, owner, Status::corruption(message)});
+  };
+  return read_lsn(1, std::numeric_limits<Lsn>::max(), [&](const Record& r, const Status& read) {
+    if (r.lsn != expected) {
+      report(r.lsn, "",
+             "lsn gap: lsn " + std::to_string(expected) + ".." + std::to_string(r.lsn - 1) +
+                 " missing before lsn " + std::to_string(r.lsn));
+    }
+    expected = r.lsn + 1;
+    if (!read.is_ok()) {
+      problem(JournalProblem{r.lsn, r.owner, read});
+      return true;
+    }
+    Status crc = check_record(r);
+    if (!crc.is_ok()) problem(JournalProblem{r.lsn, r.owner, crc});
+    std::uint64_t& seq = last_seq[r.owner];
+    if (r.seq != seq + 1) {
+      report(r.lsn, r.owner,
+             "lsn " + std::to_string(r.lsn) + ", owner " + r.owner + ": sequence gap: expected seq " +
+                 std::to_string(seq + 1) + ", found " + std::to_string(r.seq));
+    }
+    seq = r.seq;
+    return true;
+  });
+}
+
+Result<JournalStats> JournalBase::stats() {
+  KEEL_ASSIGN_OR_RETURN(JournalStats s, read_stats());
+  if (committer_ != nullptr) {
+    s.commits = committer_->commits();
+    s.batches = committer_->batches();
+  }
+  return s;
+}
+
+}  // namespace keel::internal

@@ -1,0 +1,74 @@
+// journal_base.h: JournalBase, what SqliteJournal and RocksJournal share:
+// argument checks, group commit, checksum-checked scans and verify().
+// A backend supplies unchecked reads and its write path (CommitTarget).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "group_commit.h"
+#include "keel/base/clock.h"
+#include "keel/base/status.h"
+#include "keel/journal/journal.h"
+
+namespace keel::internal {
+
+// Called for each stored record by the unchecked reads. `read` is ok, or
+// kCorruption when the stored bytes could not be decoded (then only r.lsn,
+// and r.owner when known, are meaningful). Returns false to stop.
+using RawRecordFn = std::function<bool(const Record& r, const Status& read)>;
+
+// Thread-safe (see Journal). Backends call start_writer() at the end of a
+// writable open and stop_writer() first thing in their destructor, before
+// closing the handles the writer thread uses.
+class JournalBase : public Journal {
+ public:
+  Result<LsnRange> append(std::vector<NewRecord> batch) override;
+  void append_async(std::vector<NewRecord> batch,
+                    UniqueFunction<void(Result<LsnRange>)> done) override;
+  Status scan_owner(std::string_view owner, std::uint64_t from_seq,
+                    const std::function<bool(const Record&)>& fn) override;
+  Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) override;
+  Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) override;
+  Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) override;
+  Status verify(const std::function<void(const JournalProblem&)>& problem) override;
+  Result<JournalStats> stats() override;
+
+ protected:
+  JournalBase(std::string path, const JournalOptions& options);
+
+  void start_writer(CommitTarget* target, Lsn last_lsn);
+  void stop_writer();
+
+  // Unchecked reads, in seq or LSN order; fn returns false to stop.
+  virtual Status read_owner(std::string_view owner, std::uint64_t from_seq,
+                            const RawRecordFn& fn) = 0;
+  virtual Status read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) = 0;
+  // The owner's records, newest first (for latest()).
+  virtual Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) = 0;
+  // Journal writer thread only: drops payloads of `owner`'s records with
+  // seq < below_seq in one synced write, after checking their checksums.
+  virtual Result<std::uint64_t> compact_on_writer(std::string_view owner,
+                                                  std::uint64_t below_seq) = 0;
+  // backend, path, first/last LSN, records, owners and size_bytes.
+  virtual Result<JournalStats> read_stats() = 0;
+
+  const std::string& path() const { return path_; }
+  const JournalOptions& options() const { return options_; }
+  Clock* clock() const { return clock_; }
+
+ private:
+  Status check_append(const std::vector<NewRecord>& batch) const;
+
+  const std::string path_;
+  const JournalOptions options_;
+  SystemClock system_clock_;
+  Clock* const clock_;  // options_.clock or &system_clock_
+  std::unique_ptr<GroupCommitter> committer_;  // null when read-only
+};
+
+}  // namespace keel::internal

@@ -1,0 +1,100 @@
+#include "record_format.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "crc32c.h"
+
+namespace keel::internal {
+namespace {
+
+std::uint64_t get_le(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  return v;
+}
+
+void put_le(std::string* dst, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) dst->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+}  // namespace
+
+void put_be64(std::string* dst, std::uint64_t v) {
+  for (int i = 7; i >= 0; --i) dst->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+std::uint64_t get_be64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  return v;
+}
+
+void put_le16(std::string* dst, std::uint16_t v) { put_le(dst, v, 2); }
+void put_le32(std::string* dst, std::uint32_t v) { put_le(dst, v, 4); }
+void put_le64(std::string* dst, std::uint64_t v) { put_le(dst, v, 8); }
+
+std::int64_t to_time_ns(WallTime t) { return t.time_since_epoch().count(); }
+WallTime from_time_ns(std::int64_t ns) { return WallTime(Duration(ns)); }
+
+std::uint32_t record_checksum(const Record& r) {
+  // The fixed fields go through one small buffer, the payload is streamed.
+  std::string head;
+  head.reserve(8 + 4 + r.owner.size() + 8 + 1 + 8 + 2 + 8);
+  put_le64(&head, r.lsn);
+  put_le32(&head, static_cast<std::uint32_t>(r.owner.size()));
+  head.append(r.owner);
+  put_le64(&head, r.seq);
+  head.push_back(static_cast<char>(r.kind));
+  put_le64(&head, static_cast<std::uint64_t>(to_time_ns(r.time)));
+  put_le16(&head, r.format_version);
+  put_le64(&head, r.payload.size());
+  std::uint32_t crc = crc32c::value(head);
+  return crc32c::extend(crc, r.payload.data(), r.payload.size());
+}
+
+Status check_record(const Record& r) {
+  std::uint32_t computed = record_checksum(r);
+  if (computed == r.crc) return Status::ok();
+  char hex[64];
+  std::snprintf(hex, sizeof hex, "(stored %08x, computed %08x)", r.crc, computed);
+  return Status::corruption("lsn " + std::to_string(r.lsn) + ", owner " + r.owner +
+                            ": checksum mismatch " + hex);
+}
+
+std::string encode_record_value(const Record& r) {
+  std::string v;
+  v.reserve(28 + r.owner.size() + r.payload.size());
+  put_le16(&v, r.format_version);
+  v.push_back(static_cast<char>(r.kind));
+  v.push_back(r.compacted ? 1 : 0);
+  put_le32(&v, r.crc);
+  put_le64(&v, r.seq);
+  put_le64(&v, static_cast<std::uint64_t>(to_time_ns(r.time)));
+  put_le32(&v, static_cast<std::uint32_t>(r.owner.size()));
+  v.append(r.owner);
+  v.append(r.payload);
+  return v;
+}
+
+Status decode_record_value(std::string_view v, Record* r) {
+  constexpr std::size_t kFixed = 2 + 1 + 1 + 4 + 8 + 8 + 4;
+  auto truncated = [&] {
+    return Status::corruption("lsn " + std::to_string(r->lsn) + ": truncated record");
+  };
+  if (v.size() < kFixed) return truncated();
+  const char* p = v.data();
+  r->format_version = static_cast<std::uint16_t>(get_le(p, 2));
+  r->kind = static_cast<RecordKind>(static_cast<std::uint8_t>(p[2]));
+  r->compacted = p[3] != 0;
+  r->crc = static_cast<std::uint32_t>(get_le(p + 4, 4));
+  r->seq = get_le(p + 8, 8);
+  r->time = from_time_ns(static_cast<std::int64_t>(get_le(p + 16, 8)));
+  std::size_t owner_len = get_le(p + 24, 4);
+  if (v.size() - kFixed < owner_len) return truncated();
+  r->owner.assign(p + kFixed, owner_len);
+  r->payload.assign(p + kFixed + owner_len, v.size() - kFixed - owner_len);
+  return Status::ok();
+}
+
+}  // namespace keel::internal

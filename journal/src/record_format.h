@@ -1,0 +1,50 @@
+// record_format.h: the constants and byte layouts of the journal format,
+// shared by both backends. docs/journal-format.md describes the same layout
+// in prose; change both together.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "keel/base/status.h"
+#include "keel/journal/journal.h"
+
+namespace keel::internal {
+
+// Written in the header of every journal ("magic" meta key).
+inline constexpr std::string_view kJournalMagic = "keel-journal";
+
+// The CRC-32C of a record over this byte string, all integers little-endian:
+//   lsn u64 | owner_len u32 | owner | seq u64 | kind u8 | time_ns i64 |
+//   format_version u16 | payload_len u64 | payload
+// `crc` and `compacted` are not covered. A compacted record's CRC covers its
+// (empty) payload.
+std::uint32_t record_checksum(const Record& r);
+
+// ok when r.crc matches its contents; else kCorruption
+// "lsn N, owner O: checksum mismatch (stored X, computed Y)".
+Status check_record(const Record& r);
+
+// Nanoseconds since the Unix epoch, and back.
+std::int64_t to_time_ns(WallTime t);
+WallTime from_time_ns(std::int64_t ns);
+
+// Big-endian fixed-width integers: keys sort in numeric order.
+void put_be64(std::string* dst, std::uint64_t v);
+std::uint64_t get_be64(const char* p);
+// Little-endian fixed-width integers (values).
+void put_le16(std::string* dst, std::uint16_t v);
+void put_le32(std::string* dst, std::uint32_t v);
+void put_le64(std::string* dst, std::uint64_t v);
+
+// The RocksDB value of a record (docs/journal-format.md, "RocksDB"):
+//   version u16 | kind u8 | compacted u8 | crc u32 | seq u64 | time_ns i64 |
+//   owner_len u32 | owner | payload (the rest)
+// The LSN is the key.
+std::string encode_record_value(const Record& r);
+// Decodes into *r (r->lsn must already be set). kCorruption
+// "lsn N: truncated record" when the value is too short.
+Status decode_record_value(std::string_view value, Record* r);
+
+}  // namespace keel::internal

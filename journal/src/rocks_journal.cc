@@ -1,0 +1,447 @@
+// RocksJournal: a journal in a RocksDB directory. One WriteBatch (with a
+// synced WAL write under kSync) per commit group. A read-only handle is a
+// RocksDB secondary instance that catches up with the live writer before each
+// read. Key layout: docs/journal-format.md, "RocksDB".
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "journal_base.h"
+#include "journal_internal.h"
+#include "record_format.h"
+
+namespace keel::internal {
+namespace {
+
+constexpr char kLsnPrefix = 'L';
+constexpr char kOwnerPrefix = 'O';
+constexpr char kMetaPrefix = 'M';
+const std::string kMaxBe64(8, '\xff');
+
+std::string lsn_key(Lsn lsn) {
+  std::string k(1, kLsnPrefix);
+  put_be64(&k, lsn);
+  return k;
+}
+
+std::string owner_prefix(std::string_view owner) {
+  std::string k(1, kOwnerPrefix);
+  k.append(owner);
+  k.push_back('\0');
+  return k;
+}
+
+std::string owner_key(std::string_view owner, std::uint64_t seq) {
+  std::string k = owner_prefix(owner);
+  put_be64(&k, seq);
+  return k;
+}
+
+std::string meta_key(std::string_view name) { return std::string(1, kMetaPrefix) + std::string(name); }
+
+bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
+  return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
+}
+
+// Thread-safe (see Journal). db_ is thread-safe; writes happen only on the
+// journal writer thread.
+class RocksJournal final : public JournalBase, private CommitTarget {
+ public:
+  static Result<std::unique_ptr<Journal>> open(const std::string& dir, const JournalOptions& options,
+                                               const BackendHooks& hooks);
+  ~RocksJournal() override;
+
+  Result<std::vector<OwnerInfo>> owners() override;
+  Result<Lsn> last_lsn() override;
+
+ private:
+  RocksJournal(const std::string& dir, const JournalOptions& options)
+      : JournalBase(dir, options) {}
+
+  Status open_db(const BackendHooks& hooks);
+  Status check_or_write_header();
+  // kIoError (or kCorruption) naming the journal and the operation.
+  Status error(std::string_view what, const rocksdb::Status& s) const;
+  // A secondary instance first replays what the writer added since.
+  Status catch_up();
+  Result<Lsn> read_last_lsn();
+  // Reads the record at `lsn` into *r; kCorruption when missing or undecodable.
+  Status get_record(Lsn lsn, Record* r, Status* decode);
+
+  // JournalBase
+  Status read_owner(std::string_view owner, std::uint64_t from_seq, const RawRecordFn& fn) override;
+  Status read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) override;
+  Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) override;
+  Result<std::uint64_t> compact_on_writer(std::string_view owner, std::uint64_t below_seq) override;
+  Result<JournalStats> read_stats() override;
+  // Walks the owner index from `prefix`; fn gets each owner's last index entry.
+  Status for_each_owner(const std::function<Status(std::string_view owner, std::uint64_t last_seq,
+                                                   Lsn last_lsn)>& fn);
+
+  // CommitTarget
+  Result<std::uint64_t> load_last_seq(std::string_view owner) override;
+  Status write_group(const std::vector<Record>& records) override;
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::string secondary_dir_;  // scratch directory of a read-only handle
+  rocksdb::WriteOptions write_options_;
+};
+
+Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
+                                                    const JournalOptions& options,
+                                                    const BackendHooks& hooks) {
+  std::error_code ec;
+  auto status = std::filesystem::status(dir, ec);
+  bool exists = std::filesystem::exists(status);
+  if (exists && !std::filesystem::is_directory(status)) {
+    return Status::invalid_argument("rocksdb journal " + dir + " is not a directory");
+  }
+  if (!exists && (options.read_only || !options.create_if_missing)) {
+    return Status::not_found("rocksdb journal " + dir + " does not exist");
+  }
+  if (exists && !std::filesystem::exists(dir + "/CURRENT") &&
+      !std::filesystem::is_empty(dir, ec)) {
+    return Status::corruption("rocksdb journal " + dir + ": not a Keel journal (no RocksDB CURRENT file)");
+  }
+  std::unique_ptr<RocksJournal> j(new RocksJournal(dir, options));
+  KEEL_RETURN_IF_ERROR(j->open_db(hooks));
+  KEEL_RETURN_IF_ERROR(j->check_or_write_header());
+  if (!options.read_only) {
+    KEEL_ASSIGN_OR_RETURN(Lsn last, j->read_last_lsn());
+    j->start_writer(j.get(), last);
+  }
+  return std::unique_ptr<Journal>(std::move(j));
+}
+
+Status RocksJournal::open_db(const BackendHooks& hooks) {
+  rocksdb::Options o;
+  o.create_if_missing = options().create_if_missing;
+  o.keep_log_file_num = 4;
+  if (hooks.rocks_env != nullptr) o.env = hooks.rocks_env;
+  write_options_.sync = options().durability == Durability::kSync;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s;
+  if (options().read_only) {
+    std::string tmpl = std::filesystem::temp_directory_path().string() + "/keel-journal-reader-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return Status::io_error("rocksdb journal " + path() + ": cannot create a scratch directory");
+    }
+    secondary_dir_ = tmpl;
+    o.max_open_files = -1;  // a secondary instance keeps every table open
+    s = rocksdb::DB::OpenAsSecondary(o, path(), secondary_dir_, &db);
+  } else {
+    s = rocksdb::DB::Open(o, path(), &db);
+  }
+  if (!s.ok()) {
+    if (!options().read_only && s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return Status::failed_precondition("rocksdb journal " + path() +
+                                         " is already open for writing by another handle or "
+                                         "process (" + s.ToString() + ")");
+    }
+    return error("open", s);
+  }
+  db_.reset(db);
+  return Status::ok();
+}
+
+RocksJournal::~RocksJournal() {
+  stop_writer();
+  if (db_ != nullptr) {
+    db_->Close().PermitUncheckedError();  // nothing left to report it to
+    db_.reset();
+  }
+  if (!secondary_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(secondary_dir_, ec);
+  }
+}
+
+Status RocksJournal::error(std::string_view what, const rocksdb::Status& s) const {
+  std::string msg = "rocksdb journal " + path() + ": " + std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return Status::corruption(msg);
+  if (s.IsNotFound()) return Status::not_found(msg);
+  return Status::io_error(msg);
+}
+
+Status RocksJournal::check_or_write_header() {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  std::string magic, version, backend;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_key("magic"), &magic);
+  if (s.IsNotFound()) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    if (it->Valid() || options().read_only) {
+      return Status::corruption("rocksdb journal " + path() + ": not a Keel journal (no header)");
+    }
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_key("magic"), std::string(kJournalMagic));
+    batch.Put(meta_key("format_version"), std::to_string(kJournalFormatVersion));
+    batch.Put(meta_key("backend"), "rocksdb");
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = db_->Write(sync, &batch);
+    if (!s.ok()) return error("write header", s);
+    return Status::ok();
+  }
+  if (!s.ok()) return error("read header", s);
+  if (magic != kJournalMagic) {
+    return Status::corruption("rocksdb journal " + path() + ": not a Keel journal (bad magic)");
+  }
+  s = db_->Get(rocksdb::ReadOptions(), meta_key("format_version"), &version);
+  if (!s.ok() && !s.IsNotFound()) return error("read header", s);
+  rocksdb::Status b = db_->Get(rocksdb::ReadOptions(), meta_key("backend"), &backend);
+  if (!b.ok() && !b.IsNotFound()) return error("read header", b);
+  char* end = nullptr;
+  unsigned long v = std::strtoul(version.c_str(), &end, 10);
+  if (version.empty() || *end != '\0' || backend != "rocksdb") {
+    return Status::corruption("rocksdb journal " + path() + ": damaged header");
+  }
+  if (v > kJournalFormatVersion) {
+    return Status::failed_precondition(
+        "rocksdb journal " + path() + " has format version " + std::to_string(v) +
+        "; this build reads versions up to " + std::to_string(kJournalFormatVersion));
+  }
+  return Status::ok();
+}
+
+Status RocksJournal::catch_up() {
+  if (secondary_dir_.empty()) return Status::ok();
+  rocksdb::Status s = db_->TryCatchUpWithPrimary();
+  return s.ok() ? Status::ok() : error("catch up with the writer", s);
+}
+
+Result<Lsn> RocksJournal::read_last_lsn() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->SeekForPrev(std::string(1, kLsnPrefix) + kMaxBe64);
+  if (!it->status().ok()) return error("read last lsn", it->status());
+  if (!it->Valid() || !starts_with(it->key(), std::string_view(&kLsnPrefix, 1))) return kNoLsn;
+  return get_be64(it->key().data() + 1);
+}
+
+Result<Lsn> RocksJournal::last_lsn() {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  return read_last_lsn();
+}
+
+Status RocksJournal::get_record(Lsn lsn, Record* r, Status* decode) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), lsn_key(lsn), &value);
+  r->lsn = lsn;
+  if (s.IsNotFound()) {
+    *decode = Status::corruption("lsn " + std::to_string(lsn) + ": missing record");
+    return Status::ok();
+  }
+  if (!s.ok()) return error("read lsn " + std::to_string(lsn), s);
+  *decode = decode_record_value(value, r);
+  return Status::ok();
+}
+
+Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  const std::string end = lsn_key(last);
+  for (it->Seek(lsn_key(first)); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() != 9 || key[0] != kLsnPrefix || key.compare(end) > 0) break;
+    Record r;
+    r.lsn = get_be64(key.data() + 1);
+    Status decode = decode_record_value(std::string_view(it->value().data(), it->value().size()), &r);
+    if (!fn(r, decode)) return Status::ok();
+  }
+  return it->status().ok() ? Status::ok() : error("scan by lsn", it->status());
+}
+
+Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
+                                const RawRecordFn& fn) {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  const std::string prefix = owner_prefix(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(owner_key(owner, from_seq)); it->Valid(); it->Next()) {
+    if (!starts_with(it->key(), prefix)) break;
+    Record r;
+    Status decode;
+    if (it->value().size() != 8) {
+      r.owner = owner;
+      decode = Status::corruption("owner " + std::string(owner) + ": damaged index entry");
+    } else {
+      KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+    }
+    if (!fn(r, decode)) return Status::ok();
+  }
+  return it->status().ok() ? Status::ok() : error("scan owner " + std::string(owner), it->status());
+}
+
+Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecordFn& fn) {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  const std::string prefix = owner_prefix(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekForPrev(prefix + kMaxBe64); it->Valid(); it->Prev()) {
+    if (!starts_with(it->key(), prefix)) break;
+    Record r;
+    Status decode;
+    if (it->value().size() != 8) {
+      r.owner = owner;
+      decode = Status::corruption("owner " + std::string(owner) + ": damaged index entry");
+    } else {
+      KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+    }
+    if (!fn(r, decode)) return Status::ok();
+  }
+  return it->status().ok() ? Status::ok() : error("scan owner " + std::string(owner), it->status());
+}
+
+Status RocksJournal::for_each_owner(
+    const std::function<Status(std::string_view, std::uint64_t, Lsn)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(std::string(1, kOwnerPrefix));
+  while (it->Valid() && it->key().size() > 0 && it->key()[0] == kOwnerPrefix) {
+    std::string_view key(it->key().data(), it->key().size());
+    std::size_t nul = key.find('\0', 1);
+    if (nul == std::string_view::npos) return Status::corruption("damaged owner index key");
+    std::string owner(key.substr(1, nul - 1));
+    // Jump to the owner's last entry, then past all of its entries.
+    it->SeekForPrev(owner_prefix(owner) + kMaxBe64);
+    if (!it->Valid() || it->key().size() != owner.size() + 10 || it->value().size() != 8) {
+      return Status::corruption("owner " + owner + ": damaged index entry");
+    }
+    KEEL_RETURN_IF_ERROR(fn(owner, get_be64(it->key().data() + owner.size() + 2),
+                            get_be64(it->value().data())));
+    it->Seek(std::string(1, kOwnerPrefix) + owner + '\x01');
+  }
+  return it->status().ok() ? Status::ok() : error("list owners", it->status());
+}
+
+Result<std::vector<OwnerInfo>> RocksJournal::owners() {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  std::vector<OwnerInfo> out;
+  KEEL_RETURN_IF_ERROR(for_each_owner([&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
+    OwnerInfo o;
+    o.owner = owner;
+    o.last_seq = seq;
+    o.last_lsn = lsn;
+    o.records = seq;  // sequences are gap-free from 1 (verify() checks)
+    Record r;
+    Status decode;
+    KEEL_RETURN_IF_ERROR(get_record(lsn, &r, &decode));
+    if (decode.is_ok()) o.last_time = r.time;
+    out.push_back(std::move(o));
+    return Status::ok();
+  }));
+  return out;
+}
+
+Result<JournalStats> RocksJournal::read_stats() {
+  KEEL_RETURN_IF_ERROR(catch_up());
+  JournalStats st;
+  st.backend = "rocksdb";
+  st.path = path();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->Seek(lsn_key(0));
+  if (it->Valid() && it->key().size() == 9 && it->key()[0] == kLsnPrefix) {
+    st.first_lsn = get_be64(it->key().data() + 1);
+  }
+  KEEL_ASSIGN_OR_RETURN(st.last_lsn, read_last_lsn());
+  // LSNs are gap-free (verify() checks), so the range gives the count.
+  st.records = st.last_lsn == kNoLsn ? 0 : st.last_lsn - st.first_lsn + 1;
+  KEEL_RETURN_IF_ERROR(for_each_owner([&](std::string_view, std::uint64_t, Lsn) {
+    ++st.owners;
+    return Status::ok();
+  }));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(path(), ec)) {
+    if (entry.is_regular_file(ec)) st.size_bytes += entry.file_size(ec);
+  }
+  return st;
+}
+
+Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
+  const std::string prefix = owner_prefix(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->SeekForPrev(prefix + kMaxBe64);
+  if (!it->status().ok()) return error("read last seq of " + std::string(owner), it->status());
+  if (!it->Valid() || !starts_with(it->key(), prefix) || it->key().size() != prefix.size() + 8) {
+    return std::uint64_t{0};
+  }
+  return get_be64(it->key().data() + prefix.size());
+}
+
+Status RocksJournal::write_group(const std::vector<Record>& records) {
+  rocksdb::WriteBatch batch;
+  for (const Record& r : records) {
+    std::string lsn_value;
+    put_be64(&lsn_value, r.lsn);
+    batch.Put(lsn_key(r.lsn), encode_record_value(r));
+    batch.Put(owner_key(r.owner, r.seq), lsn_value);
+  }
+  rocksdb::Status s = db_->Write(write_options_, &batch);
+  if (s.ok()) return Status::ok();
+  Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +
+                                   std::to_string(records.front().lsn) + ".." +
+                                   std::to_string(records.back().lsn) + " failed: " + s.ToString());
+  // A failed WAL write stops RocksDB's writes until it resumes; try now so
+  // the next group can commit once the fault has cleared.
+  db_->Resume().PermitUncheckedError();
+  return failed;
+}
+
+Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
+                                                      std::uint64_t below_seq) {
+  const std::string prefix = owner_prefix(owner);
+  rocksdb::WriteBatch batch;
+  std::uint64_t compacted = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(owner_key(owner, 0)); it->Valid(); it->Next()) {
+    if (!starts_with(it->key(), prefix)) break;
+    if (get_be64(it->key().data() + prefix.size()) >= below_seq) break;
+    Record r;
+    Status decode = it->value().size() == 8
+                        ? Status::ok()
+                        : Status::corruption("owner " + std::string(owner) + ": damaged index entry");
+    if (decode.is_ok()) KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+    KEEL_RETURN_IF_ERROR(decode);
+    if (r.compacted) continue;
+    KEEL_RETURN_IF_ERROR(check_record(r));
+    r.payload.clear();
+    r.compacted = true;
+    r.crc = record_checksum(r);
+    batch.Put(lsn_key(r.lsn), encode_record_value(r));
+    ++compacted;
+  }
+  if (!it->status().ok()) return error("compact " + std::string(owner), it->status());
+  if (compacted == 0) return compacted;
+  rocksdb::Status s = db_->Write(write_options_, &batch);
+  if (!s.ok()) {
+    db_->Resume().PermitUncheckedError();  // as in write_group
+    return error("compact " + std::string(owner), s);
+  }
+  return compacted;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
+                                                    const JournalOptions& options,
+                                                    const BackendHooks& hooks) {
+  return RocksJournal::open(dir, options, hooks);
+}
+
+}  // namespace keel::internal
+
+namespace keel {
+
+Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
+                                                    const JournalOptions& options) {
+  return internal::open_rocks_journal(dir, options, internal::BackendHooks{});
+}
+
+}  // namespace keel

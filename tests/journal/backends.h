@@ -1,0 +1,95 @@
+// backends.h: the two journal backends as type parameters of the typed
+// suites, with the raw-handle operations the tests use to damage a journal
+// behind its back.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <sqlite3.h>
+
+#include <string>
+
+#include "journal_internal.h"
+#include "keel/journal/journal.h"
+#include "record_format.h"
+
+namespace keel::testing {
+
+struct SqliteBackend {
+  static constexpr const char* kName = "sqlite";
+  static std::string journal_path(const std::string& dir) { return dir + "/journal.db"; }
+  static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
+                                               const internal::BackendHooks& hooks = {}) {
+    return internal::open_sqlite_journal(path, o, hooks);
+  }
+  // Runs `sql` through a raw connection; returns the SQLite result code.
+  static int exec(const std::string& path, const std::string& sql) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    sqlite3_close_v2(db);
+    return rc;
+  }
+  // Replaces the first payload byte of `lsn` with 'X' on disk, leaving its
+  // CRC alone (test payloads are ASCII and never start with 'X').
+  static bool corrupt_payload(const std::string& path, Lsn lsn) {
+    return exec(path, "UPDATE records SET payload = CAST('X' || substr(payload, 2) AS BLOB) "
+                      "WHERE lsn = " + std::to_string(lsn)) == SQLITE_OK;
+  }
+  static bool set_format_version(const std::string& path, int version) {
+    return exec(path, "UPDATE meta SET value = " + std::to_string(version) +
+                          " WHERE key = 'format_version'") == SQLITE_OK;
+  }
+  // A valid SQLite database that is not a journal.
+  static bool make_foreign(const std::string& path) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open(path.c_str(), &db);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, "CREATE TABLE t (x)", nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    return rc == SQLITE_OK;
+  }
+};
+
+struct RocksBackend {
+  static constexpr const char* kName = "rocksdb";
+  static std::string journal_path(const std::string& dir) { return dir + "/journal.rocks"; }
+  static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
+                                               const internal::BackendHooks& hooks = {}) {
+    return internal::open_rocks_journal(path, o, hooks);
+  }
+  static std::unique_ptr<rocksdb::DB> raw(const std::string& path) {
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::Open(rocksdb::Options(), path, &db);
+    return s.ok() ? std::unique_ptr<rocksdb::DB>(db) : nullptr;
+  }
+  static std::string lsn_key(Lsn lsn) {
+    std::string k = "L";
+    internal::put_be64(&k, lsn);
+    return k;
+  }
+  // Flips the last byte of the value of `lsn` (its payload) on disk.
+  static bool corrupt_payload(const std::string& path, Lsn lsn) {
+    auto db = raw(path);
+    if (!db) return false;
+    std::string v;
+    if (!db->Get(rocksdb::ReadOptions(), lsn_key(lsn), &v).ok() || v.empty()) return false;
+    v.back() = static_cast<char>(v.back() ^ 1);
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    return db->Put(w, lsn_key(lsn), v).ok();
+  }
+  static bool set_format_version(const std::string& path, int version) {
+    auto db = raw(path);
+    return db && db->Put(rocksdb::WriteOptions(), "Mformat_version", std::to_string(version)).ok();
+  }
+  // A RocksDB database that is not a journal.
+  static bool make_foreign(const std::string& path) {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::Open(o, path, &db).ok()) return false;
+    std::unique_ptr<rocksdb::DB> owned(db);
+    return db->Put(rocksdb::WriteOptions(), "some", "thing").ok();
+  }
+};
+
+}  // namespace keel::testing
