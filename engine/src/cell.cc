@@ -9,6 +9,9 @@ namespace keel::detail {
 
 namespace {
 thread_local Cell* tls_cell = nullptr;
+// Nesting of turns run by senders blocked on a full mailbox (wait_for_room).
+thread_local int tls_help_depth = 0;
+constexpr int kMaxHelpDepth = 4;
 
 // Makes `c` the current cell for a scope (turns, hooks run during spawn).
 class CurrentScope {
@@ -38,9 +41,13 @@ std::string describe(const Cell& c) {
 
 std::string format_duration(Duration d) {
   using namespace std::chrono;
-  if (d >= seconds(1) && d % milliseconds(1) == Duration::zero())
+  // The largest unit that states `d` exactly: "2s", "10ms", "1500us", "7ns".
+  if (d % seconds(1) == Duration::zero() && d != Duration::zero())
+    return std::to_string(duration_cast<seconds>(d).count()) + "s";
+  if (d % milliseconds(1) == Duration::zero())
     return std::to_string(duration_cast<milliseconds>(d).count()) + "ms";
-  if (d >= microseconds(1)) return std::to_string(duration_cast<microseconds>(d).count()) + "us";
+  if (d % microseconds(1) == Duration::zero())
+    return std::to_string(duration_cast<microseconds>(d).count()) + "us";
   return std::to_string(d.count()) + "ns";
 }
 
@@ -256,9 +263,7 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
           break;
         case OverflowPolicy::kBlock: {
           ++blocked_senders_;
-          const bool room = room_cv_.wait_for(l, mailbox_config_.block_timeout, [&]() KEEL_REQUIRES(mu_) {
-            return closed_ || user_size_.load(std::memory_order_relaxed) < cap;
-          });
+          const bool room = wait_for_room(l, cap);
           --blocked_senders_;
           if (closed_) {
             l.native().unlock();
@@ -294,6 +299,32 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
   }
   if (need_schedule) schedule_self();
   return Status::ok();
+}
+
+bool Cell::wait_for_room(MutexLock& l, std::size_t cap) {
+  auto has_room = [&]() KEEL_REQUIRES(mu_) {
+    return closed_ || user_size_.load(std::memory_order_relaxed) < cap;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + mailbox_config_.block_timeout;
+  // A sender that is itself an actor's turn runs other runnable actors while
+  // it waits, so workers (or the deterministic stepper) blocked here cannot
+  // starve the receiver. It re-checks for such work every millisecond.
+  const bool can_help = tls_cell != nullptr && tls_help_depth < kMaxHelpDepth;
+  while (!has_room()) {
+    if (can_help) {
+      l.native().unlock();
+      ++tls_help_depth;
+      const bool ran = rt_->scheduler().help_one();
+      --tls_help_depth;
+      l.native().lock();
+      if (ran) continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    const auto until = can_help ? std::min(deadline, now + std::chrono::milliseconds(1)) : deadline;
+    room_cv_.wait_until(l, until, has_room);
+  }
+  return true;
 }
 
 void Cell::send_system(SysMsg* msg) {

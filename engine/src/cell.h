@@ -145,6 +145,10 @@ class Cell {
   // Queues a control message (ownership passes); handled at once on this
   // thread if the actor has stopped.
   void send_system(SysMsg* msg) KEEL_EXCLUDES(mu_);
+  // kBlock: waits (up to block_timeout, real time) until the mailbox has
+  // room or is closed; returns whether it has room (or closed). Unlocks `l`
+  // while running other actors' turns when called from a turn.
+  bool wait_for_room(MutexLock& l, std::size_t cap) KEEL_REQUIRES(mu_);
   std::size_t mailbox_depth() const { return user_size_.load(std::memory_order_relaxed); }
   ActorSnapshot snapshot() const;
 

@@ -123,8 +123,12 @@ void Runtime::on_cell_stopped(detail::Cell* cell) {
 }
 
 Status Runtime::register_name(const std::string& name, detail::Cell* cell, std::uint32_t gen) {
-  if (cell == nullptr || cell->is_stopped()) return Status::not_found("cannot register '" + name + "': the actor has stopped");
+  if (cell == nullptr) return Status::invalid_argument("cannot register '" + name + "': empty ref");
   MutexLock l(names_mu_);
+  // Checked under the lock: a cell marks itself stopped before it removes its
+  // names (on_cell_stopped, which takes this lock), so a name registered here
+  // to a live cell is always removed when it stops.
+  if (cell->is_stopped()) return Status::not_found("cannot register '" + name + "': the actor has stopped");
   if (names_.count(name) != 0) return Status::already_exists("an actor is already registered as '" + name + "'");
   cell->acquire();
   names_.emplace(name, std::make_pair(cell, gen));

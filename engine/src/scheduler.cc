@@ -152,20 +152,36 @@ void Scheduler::run(detail::Cell* cell, int max_messages) {
   }
 }
 
+void Scheduler::run_on_worker(Worker& w, detail::Cell* c) {
+  // A cell that still has work after its turn goes behind the others.
+  if (c->run_turn(throughput_)) {
+    {
+      MutexLock l(w.mu);
+      w.queue.push_back(c);
+    }
+    if (idle_.load() > 0) wake_one();
+  }
+}
+
+bool Scheduler::help_one() {
+  if (tls_scheduler == this) {
+    auto& w = *static_cast<Worker*>(tls_worker);
+    detail::Cell* c = find_work(w);
+    if (c == nullptr) return false;
+    run_on_worker(w, c);
+    return true;
+  }
+  if (workers_.empty()) return run_one();
+  return false;
+}
+
 void Scheduler::worker_loop(Worker& w) {
   tls_scheduler = this;
   tls_worker = &w;
   while (!stop_.load(std::memory_order_relaxed)) {
     const std::uint64_t seen = epoch_.load();
     if (detail::Cell* c = find_work(w)) {
-      // A cell that still has work after its turn goes behind the others.
-      if (c->run_turn(throughput_)) {
-        {
-          MutexLock l(w.mu);
-          w.queue.push_back(c);
-        }
-        if (idle_.load() > 0) wake_one();
-      }
+      run_on_worker(w, c);
       continue;
     }
     MutexLock l(park_mu_);

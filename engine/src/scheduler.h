@@ -42,6 +42,12 @@ class Scheduler {
   // Makes `cell` runnable; the queue takes over one reference held by the caller.
   void schedule(detail::Cell* cell);
 
+  // Runs one turn of some other runnable cell on the calling thread, for a
+  // sender blocked on a full mailbox: a worker takes from its own queues (or
+  // steals), the deterministic stepper from the global FIFO. Returns whether
+  // a turn ran; false on threads outside the pool.
+  bool help_one();
+
   // Deterministic mode: runs one turn (at most one user message) of the
   // oldest runnable cell. Returns false when none is runnable.
   bool run_one();
@@ -75,6 +81,8 @@ class Scheduler {
   detail::Cell* pop_global() KEEL_EXCLUDES(global_mu_);
   detail::Cell* steal(Worker& thief);
   void run(detail::Cell* cell, int max_messages);
+  // Runs a turn on worker `w`; a cell with more work goes to the back of w's FIFO.
+  void run_on_worker(Worker& w, detail::Cell* cell);
   void wake_one() KEEL_EXCLUDES(park_mu_);
 
   const int throughput_;
