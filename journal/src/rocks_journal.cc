@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 
@@ -53,8 +55,10 @@ bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
   return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
 }
 
-// Thread-safe (see Journal). db_ is thread-safe; writes happen only on the
-// journal writer thread.
+// Thread-safe (see Journal). rocksdb::DB is thread-safe; writes happen only
+// on the journal writer thread. After a failed write RocksDB refuses further
+// writes until it is reopened, so before its next write the writer thread
+// reopens db_ (under db_mu_ held exclusively; reads hold it shared).
 class RocksJournal final : public JournalBase, private CommitTarget {
  public:
   static Result<std::unique_ptr<Journal>> open(const std::string& dir, const JournalOptions& options,
@@ -68,7 +72,14 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   RocksJournal(const std::string& dir, const JournalOptions& options)
       : JournalBase(dir, options) {}
 
-  Status open_db(const BackendHooks& hooks);
+  Status open_db();
+  // Writer thread: reopens db_ after a failed write and deletes whatever of
+  // failed_group_ the reopened database replayed from its WAL (a write whose
+  // sync failed is in the log), so nothing of a failed group becomes
+  // visible. Readers never see the state in between; if the clean-up fails
+  // db_ is closed (reads fail with kIoError) and the next write retries.
+  Status recover();
+  Status unusable() const;
   Status check_or_write_header();
   // kIoError (or kCorruption) naming the journal and the operation.
   Status error(std::string_view what, const rocksdb::Status& s) const;
@@ -92,8 +103,15 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   Result<std::uint64_t> load_last_seq(std::string_view owner) override;
   Status write_group(const std::vector<Record>& records) override;
 
-  std::unique_ptr<rocksdb::DB> db_;
+  // Shared by reads, exclusive while the writer thread replaces db_. The
+  // writer thread reads db_ without it (only that thread replaces db_).
+  std::shared_mutex db_mu_;
+  std::unique_ptr<rocksdb::DB> db_;  // null after a failed reopen
+  // Writer thread only: the keys of failed groups, deleted by recover().
+  rocksdb::WriteBatch failed_group_;
+  bool needs_recovery_ = false;
   std::string secondary_dir_;  // scratch directory of a read-only handle
+  rocksdb::Env* env_ = nullptr;  // from BackendHooks; null for the default
   rocksdb::WriteOptions write_options_;
 };
 
@@ -114,7 +132,8 @@ Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
     return Status::corruption("rocksdb journal " + dir + ": not a Keel journal (no RocksDB CURRENT file)");
   }
   std::unique_ptr<RocksJournal> j(new RocksJournal(dir, options));
-  KEEL_RETURN_IF_ERROR(j->open_db(hooks));
+  j->env_ = hooks.rocks_env;
+  KEEL_RETURN_IF_ERROR(j->open_db());
   KEEL_RETURN_IF_ERROR(j->check_or_write_header());
   if (!options.read_only) {
     KEEL_ASSIGN_OR_RETURN(Lsn last, j->read_last_lsn());
@@ -123,11 +142,11 @@ Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
   return std::unique_ptr<Journal>(std::move(j));
 }
 
-Status RocksJournal::open_db(const BackendHooks& hooks) {
+Status RocksJournal::open_db() {
   rocksdb::Options o;
   o.create_if_missing = options().create_if_missing;
   o.keep_log_file_num = 4;
-  if (hooks.rocks_env != nullptr) o.env = hooks.rocks_env;
+  if (env_ != nullptr) o.env = env_;
   write_options_.sync = options().durability == Durability::kSync;
   rocksdb::DB* db = nullptr;
   rocksdb::Status s;
@@ -156,6 +175,8 @@ Status RocksJournal::open_db(const BackendHooks& hooks) {
 
 RocksJournal::~RocksJournal() {
   stop_writer();
+  // A failed group must not reappear when the journal is next opened.
+  if (needs_recovery_) recover().ignore();  // nobody is left to report it to
   if (db_ != nullptr) {
     db_->Close().PermitUncheckedError();  // nothing left to report it to
     db_.reset();
@@ -164,6 +185,31 @@ RocksJournal::~RocksJournal() {
     std::error_code ec;
     std::filesystem::remove_all(secondary_dir_, ec);
   }
+}
+
+Status RocksJournal::unusable() const {
+  return Status::io_error("rocksdb journal " + path() +
+                          ": unusable after a failed write (reopen failed); retried at the next append");
+}
+
+Status RocksJournal::recover() {
+  std::unique_lock lock(db_mu_);
+  if (db_ != nullptr) {
+    db_->Close().PermitUncheckedError();  // it already failed; the reopen reports
+    db_.reset();
+  }
+  KEEL_RETURN_IF_ERROR(open_db());
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  rocksdb::Status s = db_->Write(sync, &failed_group_);
+  if (!s.ok()) {
+    db_->Close().PermitUncheckedError();
+    db_.reset();
+    return error("clean up after a failed write", s);
+  }
+  failed_group_.Clear();
+  needs_recovery_ = false;
+  return Status::ok();
 }
 
 Status RocksJournal::error(std::string_view what, const rocksdb::Status& s) const {
@@ -229,6 +275,8 @@ Result<Lsn> RocksJournal::read_last_lsn() {
 }
 
 Result<Lsn> RocksJournal::last_lsn() {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   return read_last_lsn();
 }
@@ -247,6 +295,8 @@ Status RocksJournal::get_record(Lsn lsn, Record* r, Status* decode) {
 }
 
 Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string end = lsn_key(last);
@@ -263,6 +313,8 @@ Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
 
 Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
                                 const RawRecordFn& fn) {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -282,6 +334,8 @@ Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
 }
 
 Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecordFn& fn) {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -322,6 +376,8 @@ Status RocksJournal::for_each_owner(
 }
 
 Result<std::vector<OwnerInfo>> RocksJournal::owners() {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   std::vector<OwnerInfo> out;
   KEEL_RETURN_IF_ERROR(for_each_owner([&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
@@ -341,6 +397,8 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
 }
 
 Result<JournalStats> RocksJournal::read_stats() {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
   JournalStats st;
   st.backend = "rocksdb";
@@ -365,6 +423,7 @@ Result<JournalStats> RocksJournal::read_stats() {
 }
 
 Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
+  if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   it->SeekForPrev(prefix + kMaxBe64);
@@ -376,6 +435,7 @@ Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
 }
 
 Status RocksJournal::write_group(const std::vector<Record>& records) {
+  if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   rocksdb::WriteBatch batch;
   for (const Record& r : records) {
     std::string lsn_value;
@@ -388,14 +448,19 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
   Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +
                                    std::to_string(records.front().lsn) + ".." +
                                    std::to_string(records.back().lsn) + " failed: " + s.ToString());
-  // A failed WAL write stops RocksDB's writes until it resumes; try now so
-  // the next group can commit once the fault has cleared.
-  db_->Resume().PermitUncheckedError();
+  // A failed WAL write stops RocksDB's writes until it is reopened, which
+  // the next write does first (by then the fault may have cleared).
+  for (const Record& r : records) {
+    failed_group_.Delete(lsn_key(r.lsn));
+    failed_group_.Delete(owner_key(r.owner, r.seq));
+  }
+  needs_recovery_ = true;
   return failed;
 }
 
 Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
                                                       std::uint64_t below_seq) {
+  if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   const std::string prefix = owner_prefix(owner);
   rocksdb::WriteBatch batch;
   std::uint64_t compacted = 0;
@@ -421,7 +486,7 @@ Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
   if (compacted == 0) return compacted;
   rocksdb::Status s = db_->Write(write_options_, &batch);
   if (!s.ok()) {
-    db_->Resume().PermitUncheckedError();  // as in write_group
+    needs_recovery_ = true;  // as in write_group; compaction may simply be retried
     return error("compact " + std::string(owner), s);
   }
   return compacted;
