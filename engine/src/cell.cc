@@ -181,7 +181,7 @@ Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
   if (!st.is_ok()) {
     // Children spawned by on_start stop; on_stop is not run.
     for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
-    children_.clear();
+    forget_children();
     parent_ = {};
     pending_status_ = st;
     CurrentScope scope(this);
@@ -195,7 +195,16 @@ Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
   return Status::ok();
 }
 
-void Cell::add_child(Cell* child) { children_.emplace_back(child); }
+void Cell::add_child(Cell* child) {
+  children_.emplace_back(child);
+  child->in_parent_ = std::prev(children_.end());
+  child->listed_in_parent_ = true;
+}
+
+void Cell::forget_children() {
+  for (auto& c : children_) c->listed_in_parent_ = false;
+  children_.clear();
+}
 
 std::vector<AnyRef> Cell::children_refs() const {
   std::vector<AnyRef> out;
@@ -376,52 +385,49 @@ void Cell::set_paused(bool paused) {
 // ---- Turns ---------------------------------------------------------------------
 
 bool Cell::run_turn(int max_user) {
+  bool more = false;
   {
     CurrentScope scope(this);
-    IntrusiveQueue<SysMsg> sys;
-    {
-      MutexLock l(mu_);
-      sys = sys_q_.take_all();
-    }
-    while (SysMsg* m = sys.pop_front()) handle_system(m);
-
     int handled = 0;
-    bool interrupted = false;
-    while (handled < max_user && !interrupted) {
+    for (;;) {
+      IntrusiveQueue<SysMsg> sys;
       IntrusiveQueue<Message> batch;
+      int n = 0;
       {
+        // One lock per step: control messages first, else the next batch of
+        // user messages, else the decision to go idle.
         MutexLock l(mu_);
-        if (paused_ || closed_) break;
-        int n = 0;
-        while (handled + n < max_user) {
-          Message* m = user_q_.pop_front();
-          if (m == nullptr) break;
-          batch.push_back(m);
-          ++n;
+        if (!sys_q_.empty()) {
+          sys = sys_q_.take_all();
+        } else if (paused_ || closed_ || handled >= max_user || user_q_.empty()) {
+          more = !paused_ && !closed_ && !user_q_.empty();
+          if (!more) scheduled_ = false;
+          break;
+        } else {
+          while (handled + n < max_user) {
+            Message* m = user_q_.pop_front();
+            if (m == nullptr) break;
+            batch.push_back(m);
+            ++n;
+          }
+          const std::size_t left =
+              user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed) - n;
+          // Blocked senders are woken once the mailbox is half empty, so they
+          // refill it in a burst instead of waking for every batch.
+          if (blocked_senders_ > 0 && left <= mailbox_config_.capacity / 2) room_cv_.notify_all();
         }
-        if (n == 0) break;
-        const std::size_t left =
-            user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed) - n;
-        // Blocked senders are woken once the mailbox is half empty, so they
-        // refill it in a burst instead of waking for every batch.
-        if (blocked_senders_ > 0 && left <= mailbox_config_.capacity / 2) room_cv_.notify_all();
+      }
+      if (!sys.empty()) {
+        while (SysMsg* m = sys.pop_front()) handle_system(m);
+        continue;
       }
       while (Message* m = batch.pop_front()) {
         deliver(m);
         ++handled;
-        if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) {
-          interrupted = true;
-          break;
-        }
+        if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
       if (!batch.empty()) requeue_front(batch);
     }
-  }
-  bool more;
-  {
-    MutexLock l(mu_);
-    more = !sys_q_.empty() || (!paused_ && !closed_ && !user_q_.empty());
-    if (!more) scheduled_ = false;
   }
   if (!more) {
     rt_->scheduler().remove_active();
@@ -679,9 +685,10 @@ void Cell::apply_root_directive(const Status& error) {
 }
 
 void Cell::handle_child_failure(Cell* child, std::uint32_t gen, const Status& error) {
-  auto it = std::find_if(children_.begin(), children_.end(),
-                         [&](const CellRef& c) { return c.get() == child; });
-  if (it == children_.end() || child->generation() != gen) return;  // already handled
+  if (!child->listed_in_parent_ || child->parent_id() != id_ || child->generation() != gen) {
+    return;  // already handled
+  }
+  const auto it = child->in_parent_;
   if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning || !instance_) {
     return;  // suspended or tearing down: the children are handled with this actor
   }
@@ -796,7 +803,10 @@ void Cell::begin_restart(const Status& cause) {
 }
 
 void Cell::on_child_terminated(Cell* child) {
-  std::erase_if(children_, [&](const CellRef& c) { return c.get() == child; });
+  if (child->listed_in_parent_ && child->parent_id() == id_) {
+    child->listed_in_parent_ = false;
+    children_.erase(child->in_parent_);
+  }
   if (pending_ != Pending::kNone && children_.empty()) {
     if (pending_ == Pending::kStop) finish_stop(); else finish_restart();
   }
@@ -883,15 +893,15 @@ void Cell::finish_stop(bool run_stop_hook) {
     parent_->send_system(make_sys(SysMsg::kChildTerminated, Status::ok(), this));
     parent_ = {};
   }
-  children_.clear();
+  forget_children();
   rt_->on_cell_stopped(this);
 }
 
 void Cell::force_stop() {
   if (is_stopped()) return;
   CurrentScope scope(this);
-  std::vector<CellRef> kids;
-  kids.swap(children_);
+  std::vector<CellRef> kids(children_.begin(), children_.end());
+  forget_children();
   for (auto& c : kids) c->force_stop();
   IntrusiveQueue<SysMsg> sys;
   {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <list>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -207,6 +208,8 @@ class Cell {
   AnyRef ref_to_self();
   void finish_restart();
   void on_child_terminated(Cell* child);
+  // Empties children_ (the children are stopping or stopped).
+  void forget_children();
   void cancel_timers();
   void set_paused(bool paused) KEEL_EXCLUDES(mu_);
   Status run_hook(const std::function<Status()>& hook);
@@ -239,7 +242,11 @@ class Cell {
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;
   CellRef parent_;
-  std::vector<CellRef> children_;
+  // Spawn order. A child's position and membership below are owned by the
+  // parent's turn (the child never reads them), so removal is O(1).
+  std::list<CellRef> children_;
+  std::list<CellRef>::iterator in_parent_;
+  bool listed_in_parent_ = false;
   // Monitors and links belong to the incarnation that made them: a
   // notification carries that incarnation's generation and is ignored by a
   // later one.

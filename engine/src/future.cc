@@ -48,6 +48,7 @@ bool FutureStateBase::complete(void (*store)(void*), void* ctx) {
   add_ref();
   UniqueFunction<void()> cont;
   UniqueFunction<void()> cleanup;
+  bool wake = false;
   {
     MutexLock l(mu_);
     if (ready_.load(std::memory_order_relaxed)) {
@@ -60,8 +61,10 @@ bool FutureStateBase::complete(void (*store)(void*), void* ctx) {
     ready_.store(true, std::memory_order_release);
     cont = std::move(continuation_);
     cleanup = std::move(cleanup_);
-    if (waiters_ > 0) cv_.notify_all();
+    wake = waiters_ > 0;
   }
+  // Notified after unlocking, so woken waiters do not block on mu_ again.
+  if (wake) cv_.notify_all();
   if (cleanup) cleanup();
   if (cont) cont();
   release();

@@ -15,6 +15,8 @@ constexpr int kMaxNextStreak = 32;
 // Every this many turns the global FIFO is polled first (fairness for
 // submissions from outside the pool).
 constexpr std::uint32_t kGlobalPollInterval = 61;
+// How long an idle worker watches for new work before it parks.
+constexpr auto kSpinBeforePark = std::chrono::microseconds(50);
 }  // namespace
 
 Scheduler::Scheduler(int threads, int throughput) : throughput_(throughput) {
@@ -77,8 +79,22 @@ bool Scheduler::wait_quiescent(std::chrono::steady_clock::time_point deadline) {
 void Scheduler::wake_one() {
   epoch_.fetch_add(1);
   if (idle_.load() > 0) {
-    MutexLock l(park_mu_);
+    // The empty critical section orders this wake after a parking worker's
+    // predicate check; notifying outside it spares the woken worker a second
+    // wait on park_mu_.
+    { MutexLock l(park_mu_); }
     park_cv_.notify_one();
+  }
+}
+
+bool Scheduler::spin_for_work(std::uint64_t seen) {
+  const auto until = std::chrono::steady_clock::now() + kSpinBeforePark;
+  for (int i = 1;; ++i) {
+    if (epoch_.load() != seen || stop_.load(std::memory_order_relaxed)) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return false;
   }
 }
 
@@ -184,6 +200,9 @@ void Scheduler::worker_loop(Worker& w) {
       run_on_worker(w, c);
       continue;
     }
+    // Spinning workers are not counted idle, so submitters do not pay for a
+    // futex wake when work arrives within the spin.
+    if (spin_for_work(seen)) continue;
     MutexLock l(park_mu_);
     idle_.fetch_add(1);
     park_cv_.wait(l, [&] { return epoch_.load() != seen || stop_.load(); });

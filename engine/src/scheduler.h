@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -84,6 +85,8 @@ class Scheduler {
   // Runs a turn on worker `w`; a cell with more work goes to the back of w's FIFO.
   void run_on_worker(Worker& w, detail::Cell* cell);
   void wake_one() KEEL_EXCLUDES(park_mu_);
+  // Busy-waits briefly for epoch_ to move past `seen`; returns whether it did.
+  bool spin_for_work(std::uint64_t seen);
 
   const int throughput_;
   std::vector<std::unique_ptr<Worker>> workers_;
