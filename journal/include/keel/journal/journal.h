@@ -98,7 +98,9 @@ struct JournalOptions {
   bool create_if_missing = true;
   std::size_t max_record_bytes = 64u << 20;
   // Group commit: the writer takes every waiting batch up to these limits
-  // into one commit. A lone batch on an idle journal is committed at once.
+  // into one commit (a group always holds at least one batch, so a batch
+  // over the limits commits alone). A lone batch on an idle journal is
+  // committed at once: no timer, no added delay.
   std::size_t max_group_records = 4096;
   std::size_t max_group_bytes = 16u << 20;
   // Time source for record times; null means the real clock. Must outlive
