@@ -28,7 +28,9 @@ namespace {
 constexpr char kLsnPrefix = 'L';
 constexpr char kOwnerPrefix = 'O';
 constexpr char kMetaPrefix = 'M';
-const std::string kMaxBe64(8, '\xff');
+// constexpr, not a std::string: journals may be opened before main() (by
+// other static initializers), and this must not depend on init order.
+constexpr std::string_view kMaxBe64("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
 
 std::string lsn_key(Lsn lsn) {
   std::string k(1, kLsnPrefix);
@@ -268,7 +270,7 @@ Status RocksJournal::catch_up() {
 
 Result<Lsn> RocksJournal::read_last_lsn() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  it->SeekForPrev(std::string(1, kLsnPrefix) + kMaxBe64);
+  it->SeekForPrev(std::string(1, kLsnPrefix) + std::string(kMaxBe64));
   if (!it->status().ok()) return error("read last lsn", it->status());
   if (!it->Valid() || !starts_with(it->key(), std::string_view(&kLsnPrefix, 1))) return kNoLsn;
   return get_be64(it->key().data() + 1);
@@ -339,7 +341,7 @@ Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecor
   KEEL_RETURN_IF_ERROR(catch_up());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->SeekForPrev(prefix + kMaxBe64); it->Valid(); it->Prev()) {
+  for (it->SeekForPrev(prefix + std::string(kMaxBe64)); it->Valid(); it->Prev()) {
     if (!starts_with(it->key(), prefix)) break;
     Record r;
     Status decode;
@@ -364,7 +366,7 @@ Status RocksJournal::for_each_owner(
     if (nul == std::string_view::npos) return Status::corruption("damaged owner index key");
     std::string owner(key.substr(1, nul - 1));
     // Jump to the owner's last entry, then past all of its entries.
-    it->SeekForPrev(owner_prefix(owner) + kMaxBe64);
+    it->SeekForPrev(owner_prefix(owner) + std::string(kMaxBe64));
     if (!it->Valid() || it->key().size() != owner.size() + 10 || it->value().size() != 8) {
       return Status::corruption("owner " + owner + ": damaged index entry");
     }
@@ -426,7 +428,7 @@ Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  it->SeekForPrev(prefix + kMaxBe64);
+  it->SeekForPrev(prefix + std::string(kMaxBe64));
   if (!it->status().ok()) return error("read last seq of " + std::string(owner), it->status());
   if (!it->Valid() || !starts_with(it->key(), prefix) || it->key().size() != prefix.size() + 8) {
     return std::uint64_t{0};
