@@ -313,6 +313,8 @@ Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
   return it->status().ok() ? Status::ok() : error("scan by lsn", it->status());
 }
 
+// TODO(perf): one point lookup per record; batch them with MultiGet if
+// recovery scans of long owners show up in profiles.
 Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
                                 const RawRecordFn& fn) {
   std::shared_lock lock(db_mu_);
