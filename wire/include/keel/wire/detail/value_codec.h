@@ -419,7 +419,8 @@ struct ValueCodec<T> {
   static bool decode_field(ValueReader& r, std::size_t index, T& v) {
     return [&]<std::size_t... I>(std::index_sequence<I...>) {
       bool ok = false;
-      ((index == I ? (ok = decode_member<I>(r, v), true) : false) || ...);
+      // Short-circuits at the matching field.
+      static_cast<void>(((index == I ? (ok = decode_member<I>(r, v), true) : false) || ...));
       return ok;
     }(std::make_index_sequence<kCount>{});
   }
