@@ -98,7 +98,7 @@ Result<std::string> encode_envelope(const Envelope& e);
 // kCorruption, with a message saying what is wrong, for anything that is not
 // a valid envelope: truncated, garbage, a bad segment table, pointers out of
 // bounds, traversal limit exceeded, schema version 0, unknown payload
-// encoding, or more than limits.max_bytes. Never throws.
+// encoding, or more than limits.max_bytes. Never throws. Thread-safe.
 Result<Envelope> decode_envelope(std::string_view bytes, const EnvelopeLimits& limits = {});
 
 // A read-only view of an encoded envelope. open() validates the whole message

@@ -33,6 +33,8 @@
 //   kCorruption. Decoding never reads out of bounds and never throws.
 // Decoded types must be default-constructible. std::optional<std::optional<T>>
 // is not supported (both empty states would encode as null).
+//
+// Every function here is thread-safe: none keeps state between calls.
 #pragma once
 
 #include <string>

@@ -15,6 +15,8 @@
 // padding); lists and tuples as arrays; structs as objects in field order;
 // maps as objects when every key is a string, otherwise as arrays of
 // [key, value] pairs.
+//
+// parse_value and value_to_json are thread-safe (no shared state).
 #pragma once
 
 #include <cstdint>
