@@ -100,7 +100,22 @@ Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl) {
     return why;
   }
   if (ttl > Duration::zero()) msg->deadline = cell->runtime().clock().now() + ttl;
+  // Inside a durable actor's handler, sends wait for the handler's commit.
+  if (Effects* e = current_effects()) return e->add_send(cell, gen, msg);
   return cell->send(gen, msg);
+}
+
+void cell_send_accepted(Cell* cell, std::uint32_t gen, Message* msg, Promise<void> accepted) {
+  if (cell != nullptr && cell->is_durable() && current_effects() == nullptr) {
+    cell->durable_accept(msg, &accepted).ignore();  // completes `accepted` either way
+    return;
+  }
+  const Status s = cell_send(cell, gen, msg, Duration::zero());
+  if (!s.is_ok()) {
+    accepted.set_error(s);
+    return;
+  }
+  release_reply([p = std::move(accepted)]() mutable { p.set_value(); });
 }
 
 void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout) {
@@ -158,6 +173,10 @@ Cell::~Cell() {
   }
   while (SysMsg* m = sys.pop_front()) delete m;
   for (SysMsg* m : deferred_) delete m;
+  if (durable_) {
+    delete durable_->failed;
+    for (Message* m : durable_->redeliver) delete m;
+  }
   rt_->release();
 }
 
@@ -176,7 +195,11 @@ Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
   Status st;
   {
     CurrentScope scope(this);
-    st = run_hook([&] { return instance_->on_start(); });
+    if (durable_) {
+      static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
+      st = durable_recover(/*redeliver=*/true);
+    }
+    if (st.is_ok()) st = run_hook([&] { return instance_->on_start(); });
   }
   if (!st.is_ok()) {
     // Children spawned by on_start stop; on_stop is not run.
@@ -191,6 +214,11 @@ Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
   if (stop_requested_) {
     stop_requested_ = false;
     send_system(make_sys(SysMsg::kStop));
+  }
+  if (durable_) {
+    std::vector<Message*> recovered;
+    recovered.swap(durable_->redeliver);
+    for (Message* m : recovered) enqueue_accepted(m);
   }
   return Status::ok();
 }
@@ -232,7 +260,8 @@ void Cell::schedule_self() {
   rt_->scheduler().schedule(this);
 }
 
-Status Cell::send(std::uint32_t gen, Message* msg) {
+Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
+  if (durable_ && msg->inbox_lsn == 0) return durable_accept(msg, nullptr);
   if (Cell* cur = tls_cell) msg->sender = cur->id();
   msg->generation = gen;
   bool need_schedule = false;
@@ -244,7 +273,7 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
       return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
                                     Status::not_found(describe(*this) + " has stopped"), "actor stopped");
     }
-    if (gen != generation()) {
+    if (!durable_ && gen != generation()) {
       l.native().unlock();
       return dead_letter_and_reject(
           msg, DeadLetterReason::kStale,
@@ -257,11 +286,33 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
       const std::string detail = "mailbox full (capacity " + std::to_string(cap) + ", policy " +
                                  policy_name(mailbox_config_.policy) + ")";
       switch (mailbox_config_.policy) {
+        case OverflowPolicy::kBlock:
+          if (may_block) {
+            ++blocked_senders_;
+            const bool room = wait_for_room(l, cap);
+            --blocked_senders_;
+            if (closed_) {
+              l.native().unlock();
+              return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+                                            Status::not_found(describe(*this) + " has stopped"),
+                                            "actor stopped");
+            }
+            if (!room) {
+              l.native().unlock();
+              return dead_letter_and_reject(
+                  msg, DeadLetterReason::kDropped,
+                  Status::timeout(describe(*this) + ": " + detail + ", waited " +
+                                  format_duration(mailbox_config_.block_timeout)),
+                  detail + ", sender timed out");
+            }
+            break;
+          }
+          [[fallthrough]];
         case OverflowPolicy::kFail:
         case OverflowPolicy::kDropNewest: {
           l.native().unlock();
           // An ask fails with kOverloaded either way; a kDropNewest send succeeds.
-          const bool fail = mailbox_config_.policy == OverflowPolicy::kFail;
+          const bool fail = mailbox_config_.policy != OverflowPolicy::kDropNewest;
           Status why = dead_letter_and_reject(msg, DeadLetterReason::kDropped,
                                               Status::overloaded(describe(*this) + ": " + detail), detail);
           return fail ? why : Status::ok();
@@ -270,26 +321,6 @@ Status Cell::send(std::uint32_t gen, Message* msg) {
           victim = user_q_.pop_front();
           user_size_.fetch_sub(1, std::memory_order_relaxed);
           break;
-        case OverflowPolicy::kBlock: {
-          ++blocked_senders_;
-          const bool room = wait_for_room(l, cap);
-          --blocked_senders_;
-          if (closed_) {
-            l.native().unlock();
-            return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
-                                          Status::not_found(describe(*this) + " has stopped"),
-                                          "actor stopped");
-          }
-          if (!room) {
-            l.native().unlock();
-            return dead_letter_and_reject(
-                msg, DeadLetterReason::kDropped,
-                Status::timeout(describe(*this) + ": " + detail + ", waited " +
-                                format_duration(mailbox_config_.block_timeout)),
-                detail + ", sender timed out");
-          }
-          break;
-        }
       }
     }
     user_q_.push_back(msg);
@@ -462,6 +493,10 @@ void Cell::requeue_front(IntrusiveQueue<Message>& batch) {
 }
 
 void Cell::deliver(Message* m) {
+  if (durable_) {
+    durable_deliver(m);
+    return;
+  }
   if (m->generation != generation()) {
     dead_letter_and_reject(m, DeadLetterReason::kStale,
                            Status::not_found(describe(*this) + ": generation " +
@@ -518,7 +553,11 @@ void Cell::handle_system(SysMsg* m) {
       break;
     case SysMsg::kResume:
       if (m->gen == generation() && st == ActorStatus::kSuspended) {
-        if (!instance_) {
+        if (durable_) {
+          // The in-memory state may hold a failed handler's partial changes,
+          // which the journal never saw: a durable actor is rebuilt instead.
+          begin_restart(Status::internal("resume of a durable actor rebuilds it from the journal"));
+        } else if (!instance_) {
           begin_restart(Status::internal("resume of an actor whose constructor failed"));
         } else {
           status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
@@ -552,6 +591,9 @@ void Cell::handle_system(SysMsg* m) {
       break;
     case SysMsg::kUnlink:
       std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
+      break;
+    case SysMsg::kJournalFailed:
+      if (st == ActorStatus::kRunning) fail(m->status.with_context("journal commit of " + describe(*this)));
       break;
     case SysMsg::kDown:
     case SysMsg::kExit:
@@ -659,6 +701,10 @@ void Cell::apply_root_directive(const Status& error) {
   }
   switch (d) {
     case Directive::kResume:
+      if (durable_) {  // as in kResume of handle_system: rebuilt instead
+        send_restart_after(this, error, Duration::zero());
+        break;
+      }
       status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
       set_paused(false);
       resume_escalated_children();
@@ -822,6 +868,9 @@ void Cell::finish_restart() {
   for (SysMsg* d : deferred_) delete d;
   deferred_.clear();
   escalated_.clear();  // stopped with the other children
+  // A durable actor is rebuilt from what its commits made durable, so wait
+  // for the ones in flight.
+  if (durable_) durable_->wait_idle();
   // release: a sender that reads the new generation sees the reset above.
   generation_.fetch_add(1, std::memory_order_release);
   restarts_.fetch_add(1, std::memory_order_relaxed);
@@ -834,6 +883,19 @@ void Cell::finish_restart() {
   }
   fresh->cell_ = this;
   instance_ = std::move(fresh);
+  if (durable_) {
+    static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
+    const Status rs = durable_recover(/*redeliver=*/false);
+    if (!rs.is_ok()) {
+      fail(rs.with_context("rebuilding " + describe(*this) + " from the journal"));
+      return;
+    }
+    if (durable_->failed != nullptr) {  // retried first
+      IntrusiveQueue<Message> retry;
+      retry.push_back(std::exchange(durable_->failed, nullptr));
+      requeue_front(retry);
+    }
+  }
   status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
   const Status st = run_hook([&] { return instance_->on_restart(cause); });
   if (!st.is_ok()) {
@@ -855,6 +917,11 @@ void Cell::finish_stop(bool run_stop_hook) {
     instance_.reset();
   }
   cancel_timers();
+  if (durable_ && durable_->failed != nullptr) {  // kept in the journal for the next spawn
+    Message* failed = std::exchange(durable_->failed, nullptr);
+    failed->reject(Status::not_found(describe(*this) + " has stopped"));
+    delete failed;
+  }
   IntrusiveQueue<Message> rest;
   IntrusiveQueue<SysMsg> sys_rest;
   {

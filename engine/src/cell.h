@@ -21,6 +21,7 @@
 #include "keel/engine/actor.h"
 #include "keel/engine/detail/message.h"
 #include "keel/engine/system.h"
+#include "durable_cell.h"
 
 namespace keel::internal {
 class Runtime;
@@ -64,6 +65,7 @@ struct SysMsg {
     kUnlink,           // other: the linked actor
     kDown,             // other: the actor that stopped; gen; status: reason
     kExit,             // other: the linked actor that stopped; gen; status: reason
+    kJournalFailed,    // status: a durable actor's commit failed
   };
   SysMsg* next = nullptr;
   Kind kind;
@@ -141,8 +143,9 @@ class Cell {
   bool is_stopped() const { return status() == ActorStatus::kStopped; }
 
   // ---- Any thread ------------------------------------------------------------
-  // See detail::cell_send.
-  Status send(std::uint32_t gen, Message* msg);
+  // See detail::cell_send. With may_block false (journal commit callbacks),
+  // a full kBlock mailbox refuses the message instead of waiting.
+  Status send(std::uint32_t gen, Message* msg, bool may_block = true);
   // Queues a control message (ownership passes); handled at once on this
   // thread if the actor has stopped.
   void send_system(SysMsg* msg) KEEL_EXCLUDES(mu_);
@@ -183,12 +186,30 @@ class Cell {
   static Cell* current();
   static void set_current(Cell* c);
 
+  // ---- Durable actors (durable.cc) -------------------------------------------
+  bool is_durable() const { return durable_ != nullptr; }
+  const DurableCell* durable() const { return durable_.get(); }
+  // Before start(): makes this the cell of durable actor `d->key`.
+  void make_durable(std::unique_ptr<DurableCell> d) { durable_ = std::move(d); }
+  // Journals `msg` as an INBOX record and queues it once durable; completes
+  // `accepted` (if any) then. Any thread.
+  Status durable_accept(Message* msg, Promise<void>* accepted);
+  // Queues a message whose INBOX record is durable. Any thread.
+  void enqueue_accepted(Message* msg) KEEL_EXCLUDES(mu_);
+
  private:
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
 
   // Turn steps.
   void handle_system(SysMsg* msg);
   void deliver(Message* msg);
+  void durable_deliver(Message* msg);
+  // Commits the cursor (and snapshot) of a handled message with `eff`.
+  void durable_commit(Effects& eff);
+  // Rebuilds the instance's state from the journal (latest snapshot, then
+  // replay); with `redeliver`, collects the unhandled messages.
+  Status durable_recover(bool redeliver);
+  Result<Message*> decode_inbox(const Record& r) const;
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
   void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);
@@ -241,6 +262,7 @@ class Cell {
 
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;
+  std::unique_ptr<DurableCell> durable_;  // null for in-memory actors
   CellRef parent_;
   // Spawn order. A child's position and membership below are owned by the
   // parent's turn (the child never reads them), so removal is O(1).

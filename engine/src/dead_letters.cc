@@ -9,6 +9,7 @@ std::string_view dead_letter_reason_name(DeadLetterReason r) {
     case DeadLetterReason::kExpired: return "expired";
     case DeadLetterReason::kDropped: return "dropped";
     case DeadLetterReason::kStale: return "stale";
+    case DeadLetterReason::kFailed: return "failed";
   }
   return "?";
 }

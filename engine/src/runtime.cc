@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <random>
 #include <thread>
 
 #include "cell.h"
@@ -26,7 +27,8 @@ Runtime::Runtime(System& system, SystemConfig config)
       dead_letters_(config_.dead_letter_history),
       scheduler_(std::make_unique<Scheduler>(resolve_threads(config_.threads),
                                              std::max(1, config_.throughput))),
-      timers_(std::make_unique<TimerService>(*clock_)) {}
+      timers_(std::make_unique<TimerService>(*clock_)),
+      node_id_(std::random_device{}() * 0x100000001ull ^ std::random_device{}()) {}
 
 Runtime::~Runtime() = default;
 
@@ -50,14 +52,16 @@ const std::string& Runtime::type_name(const std::type_info& type) {
   return type_names_.emplace(&type, std::move(name)).first->second;
 }
 
-Result<AnyRef> Runtime::spawn(const SpawnOptions& options, const std::type_info& type,
-                              System::Factory factory, detail::Cell* parent) {
+Result<AnyRef> Runtime::spawn_cell(const SpawnOptions& options, const std::type_info& type,
+                                   System::Factory factory, detail::Cell* parent,
+                                   std::unique_ptr<detail::DurableCell> durable) {
   if (is_shutting_down()) return Status::unavailable("the actor system is shutting down");
   if (parent != nullptr) {
     KEEL_CHECK(detail::Cell::current() == parent, "Actor::spawn called outside the actor's turn");
   }
   const ActorId id = next_id_.fetch_add(1, std::memory_order_relaxed);
   auto* cell = new detail::Cell(this, id, type, type_name(type), options.mailbox, factory);
+  if (durable) cell->make_durable(std::move(durable));
   if (!options.name.empty()) {
     MutexLock l(names_mu_);
     if (names_.count(options.name) != 0) {

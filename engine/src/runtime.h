@@ -17,8 +17,13 @@
 #include "keel/engine/dead_letters.h"
 #include "keel/engine/diagnostics.h"
 #include "keel/engine/system.h"
+#include "keel/wire/envelope.h"
 #include "scheduler.h"
 #include "timer_service.h"
+
+namespace keel::detail {
+struct DurableCell;
+}
 
 namespace keel::internal {
 
@@ -45,7 +50,15 @@ class Runtime {
   void log(std::string_view line);
 
   Result<AnyRef> spawn(const SpawnOptions& options, const std::type_info& type,
-                       System::Factory factory, detail::Cell* parent);
+                       System::Factory factory, detail::Cell* parent) {
+    return spawn_cell(options, type, std::move(factory), parent, nullptr);
+  }
+  Result<AnyRef> spawn_durable(const std::string& key, const DurableOptions& options,
+                               const std::type_info& type, System::Factory factory,
+                               System::DurableDecoder decoder);
+  // A fresh id for a journaled message: this runtime's random node id and a
+  // counter.
+  wire::Id128 next_message_id();
   // Called by a cell when it has finished stopping: drops its registration
   // and its table entry.
   void on_cell_stopped(detail::Cell* cell) KEEL_EXCLUDES(table_mu_, names_mu_);
@@ -77,6 +90,10 @@ class Runtime {
   const std::string& type_name(const std::type_info& type) KEEL_EXCLUDES(types_mu_);
 
  private:
+  // Spawns a cell; `durable` (null for in-memory actors) makes it durable.
+  Result<AnyRef> spawn_cell(const SpawnOptions& options, const std::type_info& type,
+                            System::Factory factory, detail::Cell* parent,
+                            std::unique_ptr<detail::DurableCell> durable);
   void stop_all_top_level() KEEL_EXCLUDES(table_mu_);
   bool wait_table_empty(std::chrono::steady_clock::time_point deadline) KEEL_EXCLUDES(table_mu_);
   void force_finalize_remaining() KEEL_EXCLUDES(table_mu_);
@@ -91,6 +108,8 @@ class Runtime {
   std::unique_ptr<TimerService> timers_;
 
   std::atomic<ActorId> next_id_{1};  // relaxed: only uniqueness matters
+  const std::uint64_t node_id_;      // random, for message ids
+  std::atomic<std::uint64_t> next_message_{1};  // relaxed: only uniqueness matters
   std::atomic<bool> shutting_down_{false};  // release/acquire with spawn's check
   std::atomic<bool> shut_down_{false};
   std::atomic<bool> clock_alive_{true};  // release/acquire: see detach()

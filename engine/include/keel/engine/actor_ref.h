@@ -99,6 +99,22 @@ class ActorRef : public AnyRef {
     return send<M>(o, std::forward<A>(args)...);
   }
 
+  // Sends M(args...) and returns a future that completes once the message
+  // is accepted: for a durable actor, when its INBOX record is durable
+  // (errors: kIoError from the journal, kNotFound for a stopped actor,
+  // kFailedPrecondition for arguments that do not encode); inside a durable
+  // actor's handler, when that handler's batch is; otherwise when it is
+  // queued (the errors of try_tell).
+  template <auto M, class... A>
+  Future<void> tell_durable(A&&... args) const {
+    check_call<M, A...>();
+    auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
+    Promise<void> accepted;
+    Future<void> f = accepted.future();
+    detail::cell_send_accepted(cell_, gen_, msg, std::move(accepted));
+    return f;
+  }
+
   // Sends M(args...) and returns a Future of its reply. Handlers may return a
   // plain value, void, Status, Result<U> or Future<U>; a handler that throws
   // completes the future with the error (and the actor fails). An

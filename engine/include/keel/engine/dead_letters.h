@@ -33,8 +33,9 @@ enum class DeadLetterReason : std::uint8_t {
   kExpired,        // the message's TTL passed before it was handled
   kDropped,        // the mailbox was full (any overflow policy)
   kStale,          // addressed to an older incarnation of a restarted actor
+  kFailed,         // a durable actor's handler failed on it max_attempts times
 };
-inline constexpr std::size_t kDeadLetterReasonCount = 5;
+inline constexpr std::size_t kDeadLetterReasonCount = 6;
 std::string_view dead_letter_reason_name(DeadLetterReason r);
 
 struct DeadLetter {

@@ -32,10 +32,12 @@
 #include "keel/engine/diagnostics.h"
 #include "keel/engine/options.h"
 #include "keel/engine/supervision.h"
+#include "keel/journal/fwd.h"
 
 namespace keel {
 
 class Actor;
+struct DurableOptions;
 namespace internal {
 class Runtime;
 }
@@ -61,6 +63,9 @@ struct SystemConfig {
   // Receives engine reports (a failing stop hook, an actor stopped by the
   // root supervisor). Null means stderr. Called on any engine thread.
   std::function<void(std::string_view)> log;
+  // Where durable actors keep their mailboxes and state (keel/engine/durable.h).
+  // Must outlive the System. Null: spawn_durable fails with kFailedPrecondition.
+  Journal* journal = nullptr;
 };
 
 enum class ShutdownMode : std::uint8_t {
@@ -90,6 +95,19 @@ class System {
   }
   template <class T, class... A>
   Result<ActorRef<T>> spawn_with(const SpawnOptions& options, A&&... args);
+
+  // Spawns the durable actor T under `key` (keel/engine/durable.h): recovers
+  // its state and unhandled messages when the journal has its records, then
+  // runs on_start and registers it under the name `key`. Errors: those of
+  // spawn_with, kFailedPrecondition (no journal in the SystemConfig),
+  // kAlreadyExists (the key is live), kCorruption / kIoError (the journal
+  // could not be read; nothing is started), kNonDeterministic (a replayed
+  // handler failed).
+  template <class T, class... A>
+  Result<ActorRef<T>> spawn_durable(const std::string& key, A&&... args);
+  template <class T, class... A>
+  Result<ActorRef<T>> spawn_durable_with(const std::string& key, const DurableOptions& options,
+                                         A&&... args);
 
   // Registers `ref` under `name` until the actor stops. kAlreadyExists when
   // taken, kNotFound when the actor has stopped.
@@ -156,6 +174,11 @@ class System {
   using Factory = std::function<std::unique_ptr<Actor>()>;
   Result<AnyRef> spawn_erased(const SpawnOptions& options, const std::type_info& type,
                               Factory factory, detail::Cell* parent);
+  using DurableDecoder = Result<detail::Message*> (*)(std::string_view method,
+                                                      std::string_view payload);
+  Result<AnyRef> spawn_durable_erased(const std::string& key, const DurableOptions& options,
+                                      const std::type_info& type, Factory factory,
+                                      DurableDecoder decoder);
   TimerId schedule_timer(Duration delay, Duration period, std::function<void()> fire,
                          ActorId owner);
   internal::Runtime& runtime() const { return *rt_; }

@@ -14,10 +14,12 @@
 #include "keel/base/status.h"
 #include "keel/engine/future.h"
 #include "keel/engine/options.h"
+#include "keel/wire/value.h"
 
 namespace keel {
 
 class Actor;
+class DurableActorBase;
 
 // One registered handler: a member function and its stable name (the name
 // appears in dead letters and diagnostics, and later in journals).
@@ -29,6 +31,12 @@ template <auto M>
 constexpr Handler<M> handler(const char* name) {
   return Handler<M>{name};
 }
+template <class H>
+struct handler_pointer;
+template <auto M>
+struct handler_pointer<Handler<M>> {
+  static constexpr auto value = M;
+};
 template <class... Hs>
 struct HandlerList {
   std::tuple<Hs...> items;
@@ -73,6 +81,8 @@ struct Message {
   ActorId sender = kNoActor;             // kNoActor when sent from outside an actor
   std::uint32_t generation = 0;          // the incarnation it is addressed to
   TimePoint deadline = TimePoint::max(); // TTL expiry
+  std::uint64_t inbox_lsn = 0;           // durable targets: LSN of its INBOX record
+  std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
 
   Message() = default;
   Message(const Message&) = delete;
@@ -84,13 +94,38 @@ struct Message {
   // The message will not be handled: complete a waiting asker with `why`.
   virtual void reject(const Status& why) { (void)why; }
   virtual std::string_view method() const = 0;
+  // The handler arguments, self-describing (keel/wire/value.h), for the
+  // journal. Only messages to durable actors can be encoded; others return
+  // kFailedPrecondition.
+  virtual Result<std::string> encode_args() const {
+    return Status::failed_precondition("only messages to durable actors are journaled");
+  }
 };
+
+// Runs `fn`, which completes an asker's future, at once, or, inside a
+// durable actor's handler, once the handler's batch is committed.
+void release_reply(UniqueFunction<void()> fn);
+
+template <class T>
+inline constexpr bool is_durable_v = std::is_base_of_v<DurableActorBase, T>;
+
+template <class T, class Tuple>
+Result<std::string> encode_tuple(const Tuple& args) {
+  if constexpr (is_durable_v<T>) {
+    return std::apply([](const auto&... a) { return wire::encode_args(a...); }, args);
+  } else {
+    return Status::failed_precondition("only messages to durable actors are journaled");
+  }
+}
 
 // Sends `msg` (ownership passes) to `cell`'s incarnation `gen`, with a TTL
 // when positive. Never blocks except under OverflowPolicy::kBlock. Returns
 // what try_tell documents; an undelivered message is rejected, dead-lettered
 // and deleted. `cell` may be null (an empty ref).
 Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl);
+// cell_send, completing `accepted` when the message is accepted (see
+// ActorRef::tell_durable).
+void cell_send_accepted(Cell* cell, std::uint32_t gen, Message* msg, Promise<void> accepted);
 // Fails `state` with kTimeout after `timeout` on the cell's system clock.
 void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
 // Counts a reply that came after its ask had completed (timed out), on the
@@ -98,6 +133,16 @@ void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
 void note_late_reply(Cell* cell = nullptr);
 // The cell whose turn runs on this thread, or null.
 Cell* current_cell();
+// An owning handle to a cell (null allowed).
+using CellHold = std::unique_ptr<Cell, void (*)(Cell*)>;
+inline CellHold current_cell_hold() {
+  Cell* c = current_cell();
+  if (c != nullptr) cell_acquire(c);
+  return CellHold(c, &cell_release);
+}
+// Whether replies made on this thread now must wait for a durable commit
+// (inside a durable actor's handler).
+bool replies_deferred();
 
 template <auto M, class... Hs>
 constexpr const char* find_handler_name(const HandlerList<Hs...>& list) {
@@ -149,12 +194,19 @@ struct TellMessage final : Message {
     std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(std::move(xs)...); }, args);
   }
   std::string_view method() const override { return handler_name<T, M>(); }
+  Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
   std::tuple<Args...> args;
 };
 
 template <class T>
 void complete_late_aware(Promise<T>& p, Result<Stored<T>>&& v) {
-  if (!p.try_set(std::move(v))) note_late_reply();
+  if (!replies_deferred()) {
+    if (!p.try_set(std::move(v))) note_late_reply();
+    return;
+  }
+  release_reply([p = std::move(p), v = std::move(v), cell = current_cell_hold()]() mutable {
+    if (!p.try_set(std::move(v))) note_late_reply(cell.get());
+  });
 }
 
 template <class T, auto M, class R, class... Args>
@@ -191,6 +243,7 @@ struct AskMessage final : Message {
   }
   void reject(const Status& why) override { promise.set_error(why); }
   std::string_view method() const override { return handler_name<T, M>(); }
+  Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
 
   template <class F>
   struct is_future : std::false_type {};

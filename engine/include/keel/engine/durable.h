@@ -1,0 +1,177 @@
+// keel/engine/durable.h: durable actors, whose mailbox and state live in a
+// Journal, so that a process killed at any instant resumes where it was.
+//
+// A durable actor derives from DurableActor<State>, where State is a value
+// the wire codec can encode (a struct listing kFields, or a plain type).
+// Its handlers change state(); the engine journals every accepted message
+// (an INBOX record) before the actor sees it, and after each handled message
+// commits one batch: the cursor (PROCESSED, or a SNAPSHOT of the state every
+// `snapshot_every` messages), plus the INBOX records of the messages it sent
+// to durable actors. Replies and sends are released only once that batch is
+// durable (output commit), while the actor goes on with its next message.
+//
+//   struct Balance {
+//     std::int64_t cents = 0;
+//     static constexpr auto kFields = keel::fields(keel::field<&Balance::cents>("cents"));
+//   };
+//   class Account : public keel::DurableActor<Balance> {
+//    public:
+//     void deposit(std::int64_t c) { state().cents += c; }
+//     std::int64_t balance() const { return state().cents; }
+//     static constexpr auto kHandlers = keel::handlers(
+//         keel::handler<&Account::deposit>("deposit"), keel::handler<&Account::balance>("balance"));
+//   };
+//
+//   auto journal = keel::open_journal("bank.db", {}).value();
+//   keel::SystemConfig config;
+//   config.journal = journal.get();
+//   keel::System system(config);
+//   auto acct = system.spawn_durable<Account>("acct-7").value();  // recovers if it exists
+//   acct.tell<&Account::deposit>(500);                               // journaled, then handled
+//
+// Recovery (spawn_durable of a key the journal knows, or a supervisor
+// restart): the latest snapshot, then the messages handled after it are
+// replayed through their handlers with their sends and replies discarded
+// (so with snapshot_every > 1 handlers must be deterministic), then every
+// accepted message not yet handled is delivered again, in order. A message
+// whose handler throws is retried after the restart; after max_attempts
+// failures it goes to dead letters (kFailed) and is marked handled.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+
+#include "keel/engine/actor.h"
+#include "keel/journal/journal.h"
+#include "keel/wire/value.h"
+
+namespace keel {
+
+struct DurableOptions {
+  // A SNAPSHOT of the state is committed with every Nth handled message; the
+  // others commit only the cursor. 1 (the default) means recovery never
+  // replays a handler.
+  std::uint32_t snapshot_every = 1;
+  // Handler failures on one message before it goes to dead letters.
+  std::uint32_t max_attempts = 3;
+};
+
+// The engine's view of a durable actor. Not thread-safe; owned by its cell.
+class DurableActorBase : public Actor {
+ public:
+  // The key the actor was spawned with (its journal owner is "actor/<key>").
+  const std::string& key() const { return key_; }
+
+  // Engine hooks, implemented by DurableActor<State>.
+  virtual std::string encode_snapshot(Lsn cursor) const = 0;
+  // Replaces the state with a snapshot's and returns its cursor.
+  virtual Result<Lsn> decode_snapshot(std::string_view payload) = 0;
+
+ private:
+  friend class detail::Cell;
+  std::string key_;
+};
+
+template <class State>
+class DurableActor : public DurableActorBase {
+ public:
+  using StateType = State;
+
+  // SNAPSHOT payload: the values (cursor, state), self-describing.
+  std::string encode_snapshot(Lsn cursor) const final {
+    return wire::encode_args(static_cast<std::uint64_t>(cursor), state_);
+  }
+  Result<Lsn> decode_snapshot(std::string_view payload) final {
+    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State>(payload)));
+    state_ = std::move(std::get<1>(t));
+    return static_cast<Lsn>(std::get<0>(t));
+  }
+
+ protected:
+  State& state() { return state_; }
+  const State& state() const { return state_; }
+
+ private:
+  State state_{};
+};
+
+namespace detail {
+
+template <class M>
+struct MemberArgs;
+template <class C, class R, class... P>
+struct MemberArgs<R (C::*)(P...)> {
+  using type = std::tuple<std::decay_t<P>...>;
+};
+template <class C, class R, class... P>
+struct MemberArgs<R (C::*)(P...) const> {
+  using type = std::tuple<std::decay_t<P>...>;
+};
+template <class C, class R, class... P>
+struct MemberArgs<R (C::*)(P...) noexcept> {
+  using type = std::tuple<std::decay_t<P>...>;
+};
+template <class C, class R, class... P>
+struct MemberArgs<R (C::*)(P...) const noexcept> {
+  using type = std::tuple<std::decay_t<P>...>;
+};
+
+template <class T, auto M, class Tuple>
+struct DecodeInto;
+template <class T, auto M, class... Args>
+struct DecodeInto<T, M, std::tuple<Args...>> {
+  static Result<Message*> run(std::string_view payload) {
+    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<Args...>(payload)));
+    return std::apply(
+        [](auto&&... a) -> Message* { return new TellMessage<T, M, Args...>(std::move(a)...); },
+        std::move(t));
+  }
+};
+
+// Rebuilds a message to a T from its journaled method name and arguments:
+// kNotFound for an unknown method, kCorruption for arguments that do not
+// decode as the handler's parameters.
+template <class T>
+Result<Message*> decode_durable_message(std::string_view method, std::string_view payload) {
+  Result<Message*> out = Status::not_found("no handler '" + std::string(method) + "'");
+  std::apply(
+      [&](const auto&... h) {
+        (([&] {
+           using H = std::decay_t<decltype(h)>;
+           if (!out.has_value() && out.error().code() == StatusCode::kNotFound && method == h.name) {
+             out = DecodeInto<T, handler_pointer<H>::value,
+                              typename MemberArgs<std::remove_cv_t<decltype(handler_pointer<H>::value)>>::type>::run(payload);
+           }
+         }()),
+         ...);
+      },
+      T::kHandlers.items);
+  return out;
+}
+
+using DurableDecoder = Result<Message*> (*)(std::string_view method, std::string_view payload);
+
+}  // namespace detail
+
+template <class T, class... A>
+Result<ActorRef<T>> System::spawn_durable(const std::string& key, A&&... args) {
+  return spawn_durable_with<T>(key, DurableOptions{}, std::forward<A>(args)...);
+}
+
+template <class T, class... A>
+Result<ActorRef<T>> System::spawn_durable_with(const std::string& key, const DurableOptions& options,
+                                               A&&... args) {
+  static_assert(std::is_base_of_v<DurableActorBase, T>, "durable actors derive from keel::DurableActor");
+  Factory factory = [tup = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)]() {
+    return std::apply([](const auto&... a) -> std::unique_ptr<Actor> { return std::make_unique<T>(a...); },
+                      tup);
+  };
+  KEEL_ASSIGN_OR_RETURN(AnyRef r, spawn_durable_erased(key, options, typeid(T), std::move(factory),
+                                                       &detail::decode_durable_message<T>));
+  return ActorRef<T>(std::move(r));
+}
+
+}  // namespace keel

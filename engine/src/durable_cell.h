@@ -1,0 +1,96 @@
+// The journal side of a durable actor's cell, and the collector of a durable
+// handler's effects.
+//
+// Threading: DurableCell fields marked turn-owned are touched only in the
+// actor's turn (or during spawn, before publication). The in-flight count is
+// shared with the journal writer thread, which runs commit callbacks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "keel/base/thread_annotations.h"
+#include "keel/base/unique_function.h"
+#include "keel/engine/durable.h"
+#include "keel/journal/journal.h"
+
+namespace keel::detail {
+
+class Cell;
+
+struct DurableCell {
+  Journal* journal = nullptr;
+  std::string key;
+  std::string owner;  // "actor/<key>"
+  DurableOptions options;
+  System::DurableDecoder decoder = nullptr;
+
+  // Turn-owned.
+  Lsn cursor = 0;                 // LSN of the last handled INBOX record
+  std::uint32_t since_snapshot = 0;
+  std::unordered_map<Lsn, std::uint32_t> attempts;  // failed runs per INBOX record
+  Message* failed = nullptr;      // the message whose handler threw, retried after a restart
+  std::vector<Message*> redeliver;  // recovered at spawn, queued once started
+
+  // Commits submitted and not yet called back.
+  Mutex mu;
+  CondVar idle;
+  int in_flight KEEL_GUARDED_BY(mu) = 0;
+
+  void commit_started() KEEL_EXCLUDES(mu) {
+    MutexLock l(mu);
+    ++in_flight;
+  }
+  void commit_done() KEEL_EXCLUDES(mu) {
+    MutexLock l(mu);
+    if (--in_flight == 0) idle.notify_all();
+  }
+  // Blocks until every submitted commit has called back.
+  void wait_idle() KEEL_EXCLUDES(mu) {
+    MutexLock l(mu);
+    idle.wait(l, [&]() KEEL_REQUIRES(mu) { return in_flight == 0; });
+  }
+};
+
+// What a durable actor's handler did, held back until its batch commits.
+// Owned by the turn; installed for the handler's duration (EffectsScope).
+struct Effects {
+  struct Send {
+    Cell* target;        // a reference is held
+    std::uint32_t gen;
+    Message* msg;        // owned until released
+    int record;          // index in `records` of its INBOX record, or -1
+  };
+  bool replay = false;   // recovery replay: effects are discarded
+  std::vector<NewRecord> records;
+  std::vector<Send> sends;
+  std::vector<UniqueFunction<void()>> replies;
+
+  Effects() = default;
+  Effects(const Effects&) = delete;
+  Effects& operator=(const Effects&) = delete;
+  // Discards what was not released: messages are rejected with kCancelled.
+  ~Effects();
+
+  // Holds `msg` for `target` until the commit. Errors: the message cannot
+  // be journaled (kFailedPrecondition, its arguments do not encode).
+  Status add_send(Cell* target, std::uint32_t gen, Message* msg);
+};
+
+// The collector of the handler running on this thread, or null.
+Effects* current_effects();
+
+class EffectsScope {
+ public:
+  explicit EffectsScope(Effects* e);
+  ~EffectsScope();
+  EffectsScope(const EffectsScope&) = delete;
+  EffectsScope& operator=(const EffectsScope&) = delete;
+
+ private:
+  Effects* prev_;
+};
+
+}  // namespace keel::detail
