@@ -111,6 +111,7 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   std::vector<NewRecord> batch;
   batch.push_back(NewRecord{durable_->owner, RecordKind::kInbox, std::move(*env)});
   acquire();
+  rt_->journal_op_started();
   durable_->journal->append_async(
       std::move(batch), [self = this, msg, done = std::move(done)](Result<LsnRange> r) mutable {
         if (!r) {
@@ -123,6 +124,7 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
           self->enqueue_accepted(msg);
           if (done) done->set_value();
         }
+        self->rt_->journal_op_done();
         self->release();
       });
   return Status::ok();
@@ -242,6 +244,7 @@ void Cell::durable_commit(Effects& eff) {
   for (auto& r : eff.records) batch.push_back(std::move(r));
   eff.records.clear();
   d.commit_started();
+  rt_->journal_op_started();
   acquire();
   d.journal->append_async(
       std::move(batch),
@@ -269,6 +272,7 @@ void Cell::durable_commit(Effects& eff) {
           for (auto& f : replies) f();
         }
         self->durable_->commit_done();
+        self->rt_->journal_op_done();
         self->release();
       });
   eff.sends.clear();

@@ -199,6 +199,26 @@ void Runtime::dead_letter_unknown(std::string_view target_name, std::string_view
   dead_letters_.publish(std::move(d));
 }
 
+void Runtime::journal_op_started() {
+  MutexLock l(journal_mu_);
+  ++journal_ops_;
+}
+
+void Runtime::journal_op_done() {
+  MutexLock l(journal_mu_);
+  if (--journal_ops_ == 0) journal_cv_.notify_all();
+}
+
+bool Runtime::journal_idle() const {
+  MutexLock l(journal_mu_);
+  return journal_ops_ == 0;
+}
+
+bool Runtime::wait_journal_idle(std::chrono::steady_clock::time_point deadline) {
+  MutexLock l(journal_mu_);
+  return journal_cv_.wait_until(l, deadline, [&]() KEEL_REQUIRES(journal_mu_) { return journal_ops_ == 0; });
+}
+
 void Runtime::detach() {
   clock_alive_.store(false, std::memory_order_release);
   system_ = nullptr;
@@ -254,13 +274,20 @@ Status Runtime::shutdown(ShutdownMode mode, Duration deadline) {
   shutting_down_.store(true, std::memory_order_release);
 
   if (mode == ShutdownMode::kDrain) {
-    if (threaded) {
-      if (!scheduler_->wait_quiescent(until)) result = Status::timeout("shutdown: drain did not finish in time");
-    } else {
-      while (std::chrono::steady_clock::now() < until && scheduler_->run_one()) {
+    // Quiet means no runnable actor and no journal commit in flight (a
+    // commit releases messages that make actors runnable again).
+    bool quiet = false;
+    while (!quiet && std::chrono::steady_clock::now() < until) {
+      if (threaded) {
+        if (!scheduler_->wait_quiescent(until)) break;
+      } else {
+        while (std::chrono::steady_clock::now() < until && scheduler_->run_one()) {
+        }
       }
-      if (scheduler_->active() != 0) result = Status::timeout("shutdown: drain did not finish in time");
+      if (!wait_journal_idle(until)) break;
+      quiet = scheduler_->active() == 0 && journal_idle();
     }
+    if (!quiet) result = Status::timeout("shutdown: drain did not finish in time");
   }
   timers_->stop();
   stop_all_top_level();
@@ -273,6 +300,10 @@ Status Runtime::shutdown(ShutdownMode mode, Duration deadline) {
   }
   scheduler_->stop_and_join();
   force_finalize_remaining();
+  // Commit callbacks still due run on the journal's thread; wait for them so
+  // that nothing of this system runs after shutdown returns.
+  if (!wait_journal_idle(until) && result.is_ok())
+    result = Status::timeout("shutdown: journal commits did not complete in time");
   // After force_finalize: stopping cells on this thread notifies parents and
   // watchers, which queues them again (no worker will run them now).
   for (detail::Cell* c : scheduler_->take_queued()) {

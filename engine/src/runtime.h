@@ -83,6 +83,12 @@ class Runtime {
   bool is_shut_down() const { return shut_down_.load(std::memory_order_acquire); }
 
   SystemSnapshot snapshot() const KEEL_EXCLUDES(table_mu_);
+  // Journal appends of durable actors whose callbacks have not run yet.
+  void journal_op_started() KEEL_EXCLUDES(journal_mu_);
+  void journal_op_done() KEEL_EXCLUDES(journal_mu_);
+  bool journal_idle() const KEEL_EXCLUDES(journal_mu_);
+  bool wait_journal_idle(std::chrono::steady_clock::time_point deadline) KEEL_EXCLUDES(journal_mu_);
+
   // The System is gone: stop reading its clock (dead letters get no time).
   void detach();
   // The demangled name of `type`; the reference stays valid for the
@@ -123,6 +129,10 @@ class Runtime {
   std::unordered_map<std::string, std::pair<detail::Cell*, std::uint32_t>> names_
       KEEL_GUARDED_BY(names_mu_);  // holds a ref each
   std::unordered_map<const detail::Cell*, std::string> name_by_cell_ KEEL_GUARDED_BY(names_mu_);
+
+  mutable Mutex journal_mu_;
+  CondVar journal_cv_;
+  std::int64_t journal_ops_ KEEL_GUARDED_BY(journal_mu_) = 0;
 
   Mutex types_mu_;
   std::unordered_map<const std::type_info*, std::string> type_names_ KEEL_GUARDED_BY(types_mu_);

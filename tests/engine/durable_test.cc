@@ -210,6 +210,19 @@ TEST_P(DurableTest, ACorruptInboxRecordFailsTheSpawnNamingItsLsn) {
       << r.status();
 }
 
+TEST_P(DurableTest, DrainHandlesTheMessagesThatCommitsRelease) {
+  System system(config());
+  auto a = system.spawn_durable<Account>("a").value();
+  auto b = system.spawn_durable<Account>("b").value();
+  a.tell<&Account::deposit>(100);
+  a.tell<&Account::transfer>(std::string("b"), 40);
+  // The transfer's commit releases b's deposit after a's turn has ended: a
+  // drain that waited only for idle actors would stop b before it ran.
+  ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
+  EXPECT_EQ(system.dead_letters().total(), 0u);
+  EXPECT_EQ(count(RecordKind::kSnapshot, "actor/b"), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DurableTest, ::testing::Values("sqlite", "rocksdb"),
                          [](const auto& info) { return info.param; });
 
