@@ -210,6 +210,10 @@ class Cell {
   // replay); with `redeliver`, collects the unhandled messages.
   Status durable_recover(bool redeliver);
   Result<Message*> decode_inbox(const Record& r) const;
+  // Compacts the records the newest durable snapshot supersedes; failures
+  // are logged (compaction only reclaims space). Returns false when no
+  // snapshot newer than the last compaction is durable yet.
+  bool compact_superseded();
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
   void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);

@@ -233,8 +233,13 @@ void Cell::durable_commit(Effects& eff) {
   DurableCell& d = *durable_;
   std::vector<NewRecord> batch;
   batch.reserve(eff.records.size() + 1);
-  if (++d.since_snapshot >= d.options.snapshot_every) {
+  const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
+  if (snapshot) {
     d.since_snapshot = 0;
+    if (d.options.compact_every != 0 && ++d.snapshots_since_compact >= d.options.compact_every &&
+        compact_superseded()) {
+      d.snapshots_since_compact = 0;
+    }
     batch.push_back(NewRecord{d.owner, RecordKind::kSnapshot,
                               static_cast<DurableActorBase&>(*instance_).encode_snapshot(d.cursor)});
   } else {
@@ -248,8 +253,9 @@ void Cell::durable_commit(Effects& eff) {
   acquire();
   d.journal->append_async(
       std::move(batch),
-      [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies)](
-          Result<LsnRange> r) mutable {
+      [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
+       cursor = d.cursor](Result<LsnRange> r) mutable {
+        if (r && snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
         if (!r) {
           reject_all(sends, r.status());
           replies.clear();  // their askers see a broken promise (kCancelled)
@@ -277,6 +283,26 @@ void Cell::durable_commit(Effects& eff) {
       });
   eff.sends.clear();
   eff.replies.clear();
+}
+
+bool Cell::compact_superseded() {
+  DurableCell& d = *durable_;
+  const Lsn cursor = d.durable_snapshot_cursor.load(std::memory_order_relaxed);
+  if (cursor == 0 || cursor == d.compacted_below) return false;  // nothing (new) is durable yet
+  d.compacted_below = cursor;
+  // The snapshot with this cursor is durable, and every record of the owner
+  // before the INBOX record it names is superseded by it.
+  std::optional<std::uint64_t> seq;
+  Status s = d.journal->scan_lsn(cursor, cursor, [&](const Record& r) {
+    if (r.owner == d.owner) seq = r.seq;
+    return false;
+  });
+  if (s.is_ok() && seq) {
+    Result<std::uint64_t> n = d.journal->compact(d.owner, *seq);
+    s = n.status();
+  }
+  if (!s.is_ok()) rt_->log("compaction of " + d.owner + " failed: " + s.to_string());
+  return true;
 }
 
 // ---- Recovery ----------------------------------------------------------------

@@ -6,6 +6,7 @@
 // shared with the journal writer thread, which runs commit callbacks.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -33,6 +34,13 @@ struct DurableCell {
   std::unordered_map<Lsn, std::uint32_t> attempts;  // failed runs per INBOX record
   Message* failed = nullptr;      // the message whose handler threw, retried after a restart
   std::vector<Message*> redeliver;  // recovered at spawn, queued once started
+  std::uint32_t snapshots_since_compact = 0;
+  Lsn compacted_below = 0;  // cursor of the snapshot the last compaction used
+
+  // Cursor of the newest snapshot known durable (written by the journal's
+  // thread in commit callbacks; relaxed: compaction only needs some value
+  // that was durable, not the latest).
+  std::atomic<Lsn> durable_snapshot_cursor{0};
 
   // Commits submitted and not yet called back.
   Mutex mu;

@@ -57,6 +57,11 @@ struct DurableOptions {
   std::uint32_t snapshot_every = 1;
   // Handler failures on one message before it goes to dead letters.
   std::uint32_t max_attempts = 3;
+  // After every Nth snapshot, the actor's records that the last durable
+  // snapshot supersedes (handled INBOX records, older cursors and
+  // snapshots) lose their payloads (Journal::compact; headers stay). 0:
+  // never.
+  std::uint32_t compact_every = 0;
 };
 
 // The engine's view of a durable actor. Not thread-safe; owned by its cell.
