@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <string>
+#include <algorithm>
+#include <unordered_map>
+#include <utility>
 
 #include "runtime.h"
 
@@ -176,7 +179,9 @@ Cell::~Cell() {
   if (durable_) {
     delete durable_->failed;
     for (Message* m : durable_->redeliver) delete m;
+    for (Message* m : durable_->uncommitted) delete m;
   }
+  for (Message* m : held_) delete m;
   rt_->release();
 }
 
@@ -215,11 +220,7 @@ Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
     stop_requested_ = false;
     send_system(make_sys(SysMsg::kStop));
   }
-  if (durable_) {
-    std::vector<Message*> recovered;
-    recovered.swap(durable_->redeliver);
-    for (Message* m : recovered) enqueue_accepted(m);
-  }
+  if (durable_) release_recovered();
   return Status::ok();
 }
 
@@ -593,6 +594,10 @@ void Cell::handle_system(SysMsg* m) {
       std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
       break;
     case SysMsg::kJournalFailed:
+      if (durable_) {
+        durable_->uncommitted.insert(durable_->uncommitted.end(), m->msgs.begin(), m->msgs.end());
+        m->msgs.clear();
+      }
       if (st == ActorStatus::kRunning) fail(m->status.with_context("journal commit of " + describe(*this)));
       break;
     case SysMsg::kDown:
@@ -890,11 +895,17 @@ void Cell::finish_restart() {
       fail(rs.with_context("rebuilding " + describe(*this) + " from the journal"));
       return;
     }
-    if (durable_->failed != nullptr) {  // retried first
-      IntrusiveQueue<Message> retry;
-      retry.push_back(std::exchange(durable_->failed, nullptr));
-      requeue_front(retry);
-    }
+    // Every accepted, unhandled message is in memory: queued, the one whose
+    // handler failed, or one whose handler ran but whose commit failed. The
+    // last two go back in front, in journal order.
+    std::vector<Message*> retry;
+    retry.swap(durable_->uncommitted);
+    if (Message* failed = std::exchange(durable_->failed, nullptr)) retry.push_back(failed);
+    std::sort(retry.begin(), retry.end(),
+              [](const Message* a, const Message* b) { return a->inbox_lsn < b->inbox_lsn; });
+    IntrusiveQueue<Message> front;
+    for (Message* m : retry) front.push_back(m);
+    requeue_front(front);
   }
   status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
   const Status st = run_hook([&] { return instance_->on_restart(cause); });
@@ -917,10 +928,16 @@ void Cell::finish_stop(bool run_stop_hook) {
     instance_.reset();
   }
   cancel_timers();
-  if (durable_ && durable_->failed != nullptr) {  // kept in the journal for the next spawn
-    Message* failed = std::exchange(durable_->failed, nullptr);
-    failed->reject(Status::not_found(describe(*this) + " has stopped"));
-    delete failed;
+  if (durable_) {  // all kept in the journal for the next spawn
+    std::vector<Message*> gone;
+    gone.swap(durable_->uncommitted);
+    gone.insert(gone.end(), durable_->redeliver.begin(), durable_->redeliver.end());
+    durable_->redeliver.clear();
+    if (Message* failed = std::exchange(durable_->failed, nullptr)) gone.push_back(failed);
+    for (Message* m : gone) {
+      m->reject(Status::not_found(describe(*this) + " has stopped"));
+      delete m;
+    }
   }
   IntrusiveQueue<Message> rest;
   IntrusiveQueue<SysMsg> sys_rest;
@@ -928,7 +945,10 @@ void Cell::finish_stop(bool run_stop_hook) {
     MutexLock l(mu_);
     closed_ = true;
     paused_ = true;
+    holding_ = false;
     rest = user_q_.take_all();
+    for (Message* m : held_) rest.push_back(m);
+    held_.clear();
     sys_rest = sys_q_.take_all();
     user_size_.store(0, std::memory_order_relaxed);
     if (blocked_senders_ > 0) room_cv_.notify_all();

@@ -73,6 +73,14 @@ struct SysMsg {
   CellRef other;
   std::uint32_t gen = 0;
   std::optional<Promise<Down>> watch;  // kMonitor from System::watch
+  std::vector<Message*> msgs;          // kJournalFailed: the handled messages of the failed commit
+
+  SysMsg() = default;
+  SysMsg(const SysMsg&) = delete;
+  SysMsg& operator=(const SysMsg&) = delete;
+  ~SysMsg() {
+    for (Message* m : msgs) delete m;
+  }
 };
 
 template <class T>
@@ -190,7 +198,13 @@ class Cell {
   bool is_durable() const { return durable_ != nullptr; }
   const DurableCell* durable() const { return durable_.get(); }
   // Before start(): makes this the cell of durable actor `d->key`.
-  void make_durable(std::unique_ptr<DurableCell> d) { durable_ = std::move(d); }
+  // Until start() ends, accepted messages are held, then queued after the
+  // recovered ones in journal order.
+  void make_durable(std::unique_ptr<DurableCell> d) KEEL_EXCLUDES(mu_) {
+    durable_ = std::move(d);
+    MutexLock l(mu_);
+    holding_ = true;
+  }
   // Journals `msg` as an INBOX record and queues it once durable; completes
   // `accepted` (if any) then. Any thread.
   Status durable_accept(Message* msg, Promise<void>* accepted);
@@ -205,7 +219,11 @@ class Cell {
   void deliver(Message* msg);
   void durable_deliver(Message* msg);
   // Commits the cursor (and snapshot) of a handled message with `eff`.
-  void durable_commit(Effects& eff);
+  // `handled` (owned; may be null) is kept until the commit is durable, and
+  // retried after a restart if it fails.
+  void durable_commit(Effects& eff, Message* handled = nullptr);
+  // End of a durable start(): queues the recovered and the held messages.
+  void release_recovered() KEEL_EXCLUDES(mu_);
   // Rebuilds the instance's state from the journal (latest snapshot, then
   // replay); with `redeliver`, collects the unhandled messages.
   Status durable_recover(bool redeliver);
@@ -214,6 +232,18 @@ class Cell {
   // are logged (compaction only reclaims space). Returns false when no
   // snapshot newer than the last compaction is durable yet.
   bool compact_superseded();
+  // Runs a journaled message's handler (live or replayed): tracks the timers
+  // it schedules and the one that sent it. Returns the handler's error.
+  Status run_durable_handler(Message* m);
+  // Arms an in-memory timer that accepts `t`'s message at its time. Any thread.
+  void arm_durable_timer(const DurableTimer& t);
+
+ public:
+  // DurableActorBase::schedule_durable / cancel_durable (turn-owned).
+  Result<std::uint64_t> durable_schedule(Duration delay, std::string_view method, std::string args);
+  bool durable_cancel(std::uint64_t id);
+
+ private:
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
   void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);
@@ -263,6 +293,8 @@ class Cell {
   bool paused_ KEEL_GUARDED_BY(mu_) = false;   // user messages wait (suspended, stopping)
   bool closed_ KEEL_GUARDED_BY(mu_) = false;   // stopped: nothing is accepted
   int blocked_senders_ KEEL_GUARDED_BY(mu_) = 0;
+  bool holding_ KEEL_GUARDED_BY(mu_) = false;  // durable, recovering: see make_durable
+  std::vector<Message*> held_ KEEL_GUARDED_BY(mu_);
 
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;

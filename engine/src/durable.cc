@@ -13,6 +13,9 @@ namespace keel::detail {
 namespace {
 thread_local Effects* tls_effects = nullptr;
 
+// Envelope ids of messages sent by durable timers: {kTimerIdMark, timer id}.
+constexpr std::uint64_t kTimerIdMark = 0x4b45454c54494d52ull;  // "KEELTIMR"
+
 std::string describe(const Cell& c) {
   return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
 }
@@ -26,7 +29,8 @@ std::string lsn_context(const std::string& owner, Lsn lsn) {
 Result<std::string> inbox_envelope(const Cell& target, const Message& msg) {
   KEEL_ASSIGN_OR_RETURN(std::string args, msg.encode_args());
   wire::Envelope e;
-  e.id = target.runtime().next_message_id();
+  e.id = msg.durable_timer != 0 ? wire::Id128{kTimerIdMark, msg.durable_timer}
+                                : target.runtime().next_message_id();
   if (const Cell* from = Cell::current()) {
     e.sender.key = from->is_durable() ? from->durable()->key : std::to_string(from->id());
   }
@@ -76,13 +80,14 @@ Status Effects::add_send(Cell* target, std::uint32_t gen, Message* msg) {
   int record = -1;
   if (target->is_durable()) {
     Result<std::string> env = inbox_envelope(*target, *msg);
-    if (!env) {
+    if (env) {
+      records.push_back(NewRecord{target->durable()->owner, RecordKind::kInbox, std::move(*env)});
+      record = static_cast<int>(records.size()) - 1;
+    } else if (env.status().code() != StatusCode::kFailedPrecondition) {
       msg->reject(env.status());
       delete msg;
       return env.status();
-    }
-    records.push_back(NewRecord{target->durable()->owner, RecordKind::kInbox, std::move(*env)});
-    record = static_cast<int>(records.size()) - 1;
+    }  // else an in-memory message (a continuation): released as it is
   }
   target->acquire();
   sends.push_back(Send{target, gen, msg, record});
@@ -100,6 +105,13 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   }
   if (Cell* from = Cell::current()) msg->sender = from->id();
   Result<std::string> env = inbox_envelope(*this, *msg);
+  if (!env && env.status().code() == StatusCode::kFailedPrecondition) {
+    // Not a handler message (a continue_with continuation): it runs in the
+    // actor's turn but is not journaled, like any in-memory message.
+    enqueue_accepted(msg);
+    if (accepted) accepted->set_value();
+    return Status::ok();
+  }
   if (!env) {
     msg->reject(env.status());
     delete msg;
@@ -130,10 +142,37 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   return Status::ok();
 }
 
+void Cell::release_recovered() {
+  std::vector<Message*> all;
+  all.swap(durable_->redeliver);
+  bool need_schedule = false;
+  {
+    MutexLock l(mu_);
+    all.insert(all.end(), held_.begin(), held_.end());
+    held_.clear();
+    holding_ = false;
+    // Held messages were accepted after the recovery scan, so they follow the
+    // recovered ones; sorting keeps the journal's order either way.
+    std::stable_sort(all.begin(), all.end(),
+                     [](const Message* a, const Message* b) { return a->inbox_lsn < b->inbox_lsn; });
+    for (Message* m : all) user_q_.push_back(m);
+    user_size_.fetch_add(all.size(), std::memory_order_relaxed);
+    if (!all.empty() && !scheduled_ && !paused_) {
+      scheduled_ = true;
+      need_schedule = true;
+    }
+  }
+  if (need_schedule) schedule_self();
+}
+
 void Cell::enqueue_accepted(Message* msg) {
   bool need_schedule = false;
   {
     MutexLock l(mu_);
+    if (holding_) {  // recovering: queued after the recovered messages
+      held_.push_back(msg);
+      return;
+    }
     if (closed_) {
       l.native().unlock();
       // Journaled: the next spawn_durable of this key delivers it again.
@@ -158,7 +197,8 @@ void Cell::enqueue_accepted(Message* msg) {
 void Cell::durable_deliver(Message* m) {
   DurableCell& d = *durable_;
   const Lsn lsn = m->inbox_lsn;
-  if (lsn != 0 && lsn <= d.cursor) {  // handled before (a redelivery raced a restart)
+  if (lsn != 0 && lsn <= d.cursor) {  // a second copy of a handled message
+    m->reject(Status::already_exists(lsn_context(d.owner, lsn) + " was handled already"));
     delete m;
     return;
   }
@@ -195,11 +235,7 @@ void Cell::durable_deliver(Message* m) {
   Status error;
   {
     EffectsScope scope(&eff);
-    try {
-      m->invoke(*instance_);
-    } catch (...) {
-      error = status_from_current_exception();
-    }
+    error = run_durable_handler(m);
   }
   current_sender_ = kNoActor;
   processed_.fetch_add(1, std::memory_order_relaxed);
@@ -221,15 +257,14 @@ void Cell::durable_deliver(Message* m) {
     d.cursor = lsn;
     d.attempts.erase(lsn);
   }
-  delete m;
-  durable_commit(eff);
+  durable_commit(eff, m);
   if (stop_requested_) {
     stop_requested_ = false;
     begin_stop(Status::ok());
   }
 }
 
-void Cell::durable_commit(Effects& eff) {
+void Cell::durable_commit(Effects& eff, Message* handled) {
   DurableCell& d = *durable_;
   std::vector<NewRecord> batch;
   batch.reserve(eff.records.size() + 1);
@@ -240,8 +275,12 @@ void Cell::durable_commit(Effects& eff) {
         compact_superseded()) {
       d.snapshots_since_compact = 0;
     }
-    batch.push_back(NewRecord{d.owner, RecordKind::kSnapshot,
-                              static_cast<DurableActorBase&>(*instance_).encode_snapshot(d.cursor)});
+    std::vector<DurableTimer> pending;
+    pending.reserve(d.timers.size());
+    for (const auto& [id, t] : d.timers) pending.push_back(t);
+    batch.push_back(NewRecord{
+        d.owner, RecordKind::kSnapshot,
+        static_cast<DurableActorBase&>(*instance_).encode_snapshot(d.cursor, pending)});
   } else {
     batch.push_back(NewRecord{d.owner, RecordKind::kProcessed,
                               wire::encode_value(static_cast<std::uint64_t>(d.cursor))});
@@ -254,7 +293,7 @@ void Cell::durable_commit(Effects& eff) {
   d.journal->append_async(
       std::move(batch),
       [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
-       cursor = d.cursor](Result<LsnRange> r) mutable {
+       cursor = d.cursor, handled](Result<LsnRange> r) mutable {
         if (r && snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
         if (!r) {
           reject_all(sends, r.status());
@@ -262,6 +301,7 @@ void Cell::durable_commit(Effects& eff) {
           auto* m = new SysMsg;
           m->kind = SysMsg::kJournalFailed;
           m->status = r.status();
+          if (handled != nullptr) m->msgs.push_back(handled);  // handled again once rebuilt
           self->send_system(m);
         } else {
           for (auto& s : sends) {
@@ -276,6 +316,7 @@ void Cell::durable_commit(Effects& eff) {
           }
           sends.clear();
           for (auto& f : replies) f();
+          delete handled;
         }
         self->durable_->commit_done();
         self->rt_->journal_op_done();
@@ -317,6 +358,7 @@ Result<Message*> Cell::decode_inbox(const Record& r) const {
                   lsn_context(durable_->owner, r.lsn) + ": " + std::string(m.status().message()));
   }
   (*m)->inbox_lsn = r.lsn;
+  if (e.id.hi == kTimerIdMark) (*m)->durable_timer = e.id.lo;
   return m;
 }
 
@@ -327,10 +369,12 @@ Status Cell::durable_recover(bool redeliver) {
   d.since_snapshot = 0;
   std::uint64_t from_seq = 1;
   KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, d.journal->latest(d.owner, RecordKind::kSnapshot));
+  d.timers.clear();
   if (snap) {
-    Result<Lsn> c = actor.decode_snapshot(snap->payload);
+    auto c = actor.decode_snapshot(snap->payload);
     if (!c) return c.status().with_context("snapshot at " + lsn_context(d.owner, snap->lsn));
-    d.cursor = *c;
+    d.cursor = c->first;
+    for (auto& t : c->second) d.timers.emplace(t.id, std::move(t));
   }
   if (d.cursor != 0) {
     // Messages accepted before the snapshot but handled after it precede it
@@ -379,11 +423,7 @@ Status Cell::durable_recover(bool redeliver) {
     Status error;
     {
       EffectsScope scope(&replay);
-      try {
-        m->invoke(*instance_);
-      } catch (...) {
-        error = status_from_current_exception();
-      }
+      error = run_durable_handler(m);
     }
     delete m;
     ++d.since_snapshot;
@@ -392,10 +432,90 @@ Status Cell::durable_recover(bool redeliver) {
                                        " failed, though it succeeded before: " + error.to_string());
     }
   }
+  // Pending timers are armed again; one whose message is already queued
+  // fires once more, and that message is skipped as handled.
+  for (const auto& [id, t] : d.timers) arm_durable_timer(t);
   return Status::ok();
 }
 
+Status Cell::run_durable_handler(Message* m) {
+  DurableCell& d = *durable_;
+  if (m->durable_timer != 0) {
+    // A timer's message: handled once, while the timer is pending.
+    if (d.timers.erase(m->durable_timer) == 0) return Status::ok();
+  }
+  d.handling = m->inbox_lsn;
+  d.timers_made = 0;
+  Status error;
+  try {
+    m->invoke(*instance_);
+  } catch (...) {
+    error = status_from_current_exception();
+  }
+  d.handling = 0;
+  return error;
+}
+
+Result<std::uint64_t> Cell::durable_schedule(Duration delay, std::string_view method, std::string args) {
+  DurableCell& d = *durable_;
+  if (d.handling == 0)
+    return Status::failed_precondition("schedule_durable outside the handler of a journaled message");
+  // Derived from the message being handled, so a replay makes the same ids.
+  DurableTimer t;
+  t.id = (static_cast<std::uint64_t>(d.handling) << 16) | (d.timers_made++ & 0xffffu);
+  t.fire_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     (rt_->clock().wall_now() + delay).time_since_epoch())
+                     .count();
+  t.method = std::string(method);
+  t.args.data = std::move(args);
+  d.timers[t.id] = t;
+  if (Effects* e = current_effects(); e != nullptr && !e->replay) {
+    e->records.push_back(NewRecord{d.owner, RecordKind::kTimer, wire::encode_value(t)});
+    acquire();
+    e->replies.push_back([self = this, t] {  // armed once the timer is durable
+      self->arm_durable_timer(t);
+      self->release();
+    });
+  }
+  return t.id;
+}
+
+bool Cell::durable_cancel(std::uint64_t id) { return durable_->timers.erase(id) != 0; }
+
+void Cell::arm_durable_timer(const DurableTimer& t) {
+  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        rt_->clock().wall_now().time_since_epoch())
+                        .count();
+  const Duration delay(std::max<std::int64_t>(0, t.fire_at_ns - wall));
+  auto fire = [self = CellRef(this), t] {
+    Result<Message*> m = self->durable_->decoder(t.method, t.args.data);
+    if (!m) {
+      self->runtime().log("durable timer " + std::to_string(t.id) + " of " + self->durable_->owner +
+                          ": " + m.status().to_string());
+      return;
+    }
+    (*m)->durable_timer = t.id;
+    self->durable_accept(*m, nullptr).ignore();
+  };
+  if (delay == Duration::zero()) {
+    fire();  // overdue (the process was down at its time): at once
+  } else {
+    rt_->timers().schedule(rt_->clock().now() + delay, Duration::zero(), std::move(fire));
+  }
+}
+
 }  // namespace keel::detail
+
+namespace keel {
+
+Result<std::uint64_t> DurableActorBase::schedule_durable_erased(Duration delay, std::string_view method,
+                                                                std::string args) {
+  return cell_->durable_schedule(delay, method, std::move(args));
+}
+
+bool DurableActorBase::cancel_durable(std::uint64_t id) { return cell_->durable_cancel(id); }
+
+}  // namespace keel
 
 namespace keel::internal {
 

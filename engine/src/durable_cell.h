@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -33,8 +34,14 @@ struct DurableCell {
   std::uint32_t since_snapshot = 0;
   std::unordered_map<Lsn, std::uint32_t> attempts;  // failed runs per INBOX record
   Message* failed = nullptr;      // the message whose handler threw, retried after a restart
+  std::vector<Message*> uncommitted;  // handled, but their commit failed: retried after a restart
   std::vector<Message*> redeliver;  // recovered at spawn, queued once started
   std::uint32_t snapshots_since_compact = 0;
+  // Pending durable timers by id, as of the handled messages (rebuilt by
+  // recovery from the snapshot and the replay).
+  std::map<std::uint64_t, DurableTimer> timers;
+  Lsn handling = 0;               // INBOX record of the message being handled
+  std::uint32_t timers_made = 0;  // timers scheduled by that message so far
   Lsn compacted_below = 0;  // cursor of the snapshot the last compaction used
 
   // Cursor of the newest snapshot known durable (written by the journal's

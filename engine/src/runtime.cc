@@ -72,17 +72,28 @@ Result<AnyRef> Runtime::spawn_cell(const SpawnOptions& options, const std::type_
     cell->acquire();
     names_.emplace(options.name, std::make_pair(cell, 1u));
     name_by_cell_[cell] = options.name;
+    // Reserved, but found by lookups only once started: a durable actor
+    // must not receive messages while it recovers.
+    starting_.insert(cell);
   }
   std::unique_ptr<Actor> instance;
   try {
     instance = factory();
   } catch (...) {
     Status st = detail::status_from_current_exception().with_context("constructor of " + cell->type_name());
+    {
+      MutexLock l(names_mu_);
+      starting_.erase(cell);
+    }
     on_cell_stopped(cell);
     cell->release();
     return st;
   }
   Status st = cell->start(std::move(instance), parent);
+  {
+    MutexLock l(names_mu_);
+    starting_.erase(cell);
+  }
   if (!st.is_ok()) {
     cell->release();  // start() already unregistered it
     return st;
@@ -158,7 +169,7 @@ Status Runtime::unregister_name(const std::string& name) {
 Result<AnyRef> Runtime::lookup(const std::string& name, const std::type_info* type) const {
   MutexLock l(names_mu_);
   auto it = names_.find(name);
-  if (it == names_.end() || it->second.first->is_stopped())
+  if (it == names_.end() || it->second.first->is_stopped() || starting_.count(it->second.first) != 0)
     return Status::not_found("no actor is registered as '" + name + "'");
   detail::Cell* cell = it->second.first;
   if (type != nullptr && cell->type() != *type)

@@ -11,6 +11,7 @@
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "keel/base/clock.h"
 #include "keel/base/thread_annotations.h"
@@ -129,6 +130,7 @@ class Runtime {
   std::unordered_map<std::string, std::pair<detail::Cell*, std::uint32_t>> names_
       KEEL_GUARDED_BY(names_mu_);  // holds a ref each
   std::unordered_map<const detail::Cell*, std::string> name_by_cell_ KEEL_GUARDED_BY(names_mu_);
+  std::unordered_set<const detail::Cell*> starting_ KEEL_GUARDED_BY(names_mu_);  // names not yet visible
 
   mutable Mutex journal_mu_;
   CondVar journal_cv_;

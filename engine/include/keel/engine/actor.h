@@ -118,6 +118,7 @@ class Actor {
 
  private:
   friend class internal::Runtime;
+  friend class DurableActorBase;
   friend class detail::Cell;
   TimerId track_timer(TimerId id);
   detail::Cell* cell_ = nullptr;  // set by the engine before on_start

@@ -43,6 +43,8 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "keel/engine/actor.h"
 #include "keel/journal/journal.h"
@@ -64,18 +66,57 @@ struct DurableOptions {
   std::uint32_t compact_every = 0;
 };
 
+// A durable timer not yet handled: the message M(args) it sends its actor at
+// `fire_at_ns` (wall clock, ns since the Unix epoch). Part of snapshots and
+// of TIMER records.
+struct DurableTimer {
+  std::uint64_t id = 0;
+  std::int64_t fire_at_ns = 0;
+  std::string method;
+  wire::Bytes args;
+  static constexpr auto kFields = keel::fields(
+      keel::field<&DurableTimer::id>("id"), keel::field<&DurableTimer::fire_at_ns>("fire_at_ns"),
+      keel::field<&DurableTimer::method>("method"), keel::field<&DurableTimer::args>("args"));
+};
+
 // The engine's view of a durable actor. Not thread-safe; owned by its cell.
 class DurableActorBase : public Actor {
  public:
   // The key the actor was spawned with (its journal owner is "actor/<key>").
   const std::string& key() const { return key_; }
 
-  // Engine hooks, implemented by DurableActor<State>.
-  virtual std::string encode_snapshot(Lsn cursor) const = 0;
-  // Replaces the state with a snapshot's and returns its cursor.
-  virtual Result<Lsn> decode_snapshot(std::string_view payload) = 0;
+  // Engine hooks, implemented by DurableActor<State>. A SNAPSHOT payload
+  // holds the cursor, the state and the pending durable timers.
+  virtual std::string encode_snapshot(Lsn cursor, const std::vector<DurableTimer>& timers) const = 0;
+  // Replaces the state with a snapshot's; returns its cursor and timers.
+  virtual Result<std::pair<Lsn, std::vector<DurableTimer>>> decode_snapshot(std::string_view payload) = 0;
+
+ protected:
+  // Sends this actor M(args...) after `delay` (wall clock), durably: the
+  // timer is committed with this handler's batch, survives restarts and
+  // crashes, and fires late if the process was down at its time. Call
+  // only from a handler of a journaled message; returns the timer's id.
+  // Errors: kFailedPrecondition (outside such a handler).
+  template <auto M, class... A>
+  Result<std::uint64_t> schedule_durable(Duration delay, const A&... args) {
+    return schedule_durable_erased(delay, detail::handler_name<ActorClassOf<M>, M>(),
+                                   wire::encode_args(args...));
+  }
+  // Cancels a pending durable timer; returns whether it was pending.
+  bool cancel_durable(std::uint64_t id);
 
  private:
+  template <auto M>
+  struct MemberClass;
+  template <class C, class F, F C::*P>
+  struct MemberClass<P> {
+    using type = C;
+  };
+  template <auto M>
+  using ActorClassOf = typename MemberClass<M>::type;
+
+  Result<std::uint64_t> schedule_durable_erased(Duration delay, std::string_view method, std::string args);
+
   friend class detail::Cell;
   std::string key_;
 };
@@ -85,14 +126,14 @@ class DurableActor : public DurableActorBase {
  public:
   using StateType = State;
 
-  // SNAPSHOT payload: the values (cursor, state), self-describing.
-  std::string encode_snapshot(Lsn cursor) const final {
-    return wire::encode_args(static_cast<std::uint64_t>(cursor), state_);
+  // SNAPSHOT payload: the values (cursor, state, timers), self-describing.
+  std::string encode_snapshot(Lsn cursor, const std::vector<DurableTimer>& timers) const final {
+    return wire::encode_args(static_cast<std::uint64_t>(cursor), state_, timers);
   }
-  Result<Lsn> decode_snapshot(std::string_view payload) final {
-    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State>(payload)));
+  Result<std::pair<Lsn, std::vector<DurableTimer>>> decode_snapshot(std::string_view payload) final {
+    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State, std::vector<DurableTimer>>(payload)));
     state_ = std::move(std::get<1>(t));
-    return static_cast<Lsn>(std::get<0>(t));
+    return std::make_pair(static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)));
   }
 
  protected:

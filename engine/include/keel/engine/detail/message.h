@@ -83,6 +83,7 @@ struct Message {
   TimePoint deadline = TimePoint::max(); // TTL expiry
   std::uint64_t inbox_lsn = 0;           // durable targets: LSN of its INBOX record
   std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
+  std::uint64_t durable_timer = 0;       // durable targets: the timer that sent it, or 0
 
   Message() = default;
   Message(const Message&) = delete;
@@ -223,16 +224,20 @@ struct AskMessage final : Message {
         Status s = call(actor);
         complete_late_aware(promise, s.is_ok() ? Result<Unit>(Unit{}) : Result<Unit>(s));
       } else if constexpr (is_future<Raw>::value) {
-        Raw f = call(actor);
-        auto* st = f.state().get();
         // `f` may complete on any thread: a late reply is counted on this
-        // actor's system, which the held cell keeps alive.
-        Cell* here = current_cell();
-        if (here != nullptr) cell_acquire(here);
-        std::unique_ptr<Cell, void (*)(Cell*)> hold(here, &cell_release);
-        st->on_ready([f = std::move(f), p = std::move(promise), hold = std::move(hold)]() mutable {
-          if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
-        });
+        // actor's system, which the held cell keeps alive. In a durable
+        // actor the reply waits for the handler's commit as well.
+        auto attach = [f = call(actor), p = std::move(promise), hold = current_cell_hold()]() mutable {
+          auto* st = f.state().get();
+          st->on_ready([f = std::move(f), p = std::move(p), hold = std::move(hold)]() mutable {
+            if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
+          });
+        };
+        if (replies_deferred()) {
+          release_reply(std::move(attach));
+        } else {
+          attach();
+        }
       } else {
         complete_late_aware(promise, Result<Stored<R>>(call(actor)));
       }
