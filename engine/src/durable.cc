@@ -393,7 +393,10 @@ Status Cell::durable_recover(bool redeliver) {
   const Lsn snapshot_cursor = d.cursor;
   std::vector<Record> inbox;
   Status bad;
-  KEEL_RETURN_IF_ERROR(d.journal->scan_owner(d.owner, from_seq, [&](const Record& r) {
+  auto report = [&](const JournalProblem& p) {
+    rt_->log("recovery of " + d.owner + " skipped a damaged record: " + p.status.to_string());
+  };
+  auto visit = [&](const Record& r) {
     if (r.kind == RecordKind::kProcessed) {
       Result<std::uint64_t> c = wire::decode_value<std::uint64_t>(r.payload);
       if (!c) {
@@ -405,10 +408,19 @@ Status Cell::durable_recover(bool redeliver) {
       inbox.push_back(r);
     }
     return true;
-  }));
+  };
+  KEEL_RETURN_IF_ERROR(d.options.skip_corrupt
+                           ? d.journal->scan_owner_skipping(d.owner, from_seq, visit, report)
+                           : d.journal->scan_owner(d.owner, from_seq, visit));
   KEEL_RETURN_IF_ERROR(bad);
   for (const Record& r : inbox) {
-    KEEL_ASSIGN_OR_RETURN(Message* m, decode_inbox(r));
+    Result<Message*> decoded = decode_inbox(r);
+    if (!decoded && d.options.skip_corrupt && decoded.status().code() == StatusCode::kCorruption) {
+      report(JournalProblem{r.lsn, d.owner, decoded.status()});
+      continue;
+    }
+    KEEL_RETURN_IF_ERROR(decoded.status());
+    Message* m = *decoded;
     if (r.lsn > d.cursor) {
       if (redeliver) {
         d.redeliver.push_back(m);

@@ -93,6 +93,23 @@ Status JournalBase::scan_owner(std::string_view owner, std::uint64_t from_seq,
   return failure;
 }
 
+Status JournalBase::scan_owner_skipping(std::string_view owner, std::uint64_t from_seq,
+                                        const std::function<bool(const Record&)>& fn,
+                                        const std::function<void(const JournalProblem&)>& corrupt) {
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_owner(owner, from_seq, [&](const Record& r, const Status& read) {
+    const Status bad = read.is_ok() ? check_record(r) : read;
+    if (bad.is_ok()) return fn(r);
+    if (bad.code() != StatusCode::kCorruption) {  // an I/O error still stops the scan
+      failure = bad;
+      return false;
+    }
+    corrupt(JournalProblem{r.lsn, r.owner.empty() ? std::string(owner) : r.owner, bad});
+    return true;
+  }));
+  return failure;
+}
+
 Status JournalBase::scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) {
   Status failure;
   KEEL_RETURN_IF_ERROR(read_lsn(first, last, checked(fn, &failure)));

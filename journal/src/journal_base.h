@@ -33,6 +33,9 @@ class JournalBase : public Journal {
   Status scan_owner(std::string_view owner, std::uint64_t from_seq,
                     const std::function<bool(const Record&)>& fn) override;
   Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) override;
+  Status scan_owner_skipping(std::string_view owner, std::uint64_t from_seq,
+                             const std::function<bool(const Record&)>& fn,
+                             const std::function<void(const JournalProblem&)>& corrupt) override;
   Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) override;
   Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) override;
   Status verify(const std::function<void(const JournalProblem&)>& problem) override;

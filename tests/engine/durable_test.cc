@@ -232,6 +232,18 @@ TEST_P(DurableTest, ACorruptInboxRecordFailsTheSpawnNamingItsLsn) {
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
   EXPECT_NE(r.status().message().find("lsn " + std::to_string(lsn->first)), std::string::npos)
       << r.status();
+  // Told to, recovery skips the damaged record, says so, and goes on.
+  std::vector<std::string> lines;
+  SystemConfig c = config();
+  c.log = [&](std::string_view line) { lines.emplace_back(line); };
+  System told(c);
+  DurableOptions opts;
+  opts.skip_corrupt = true;
+  auto acct = told.spawn_durable_with<Account>("acct-8", opts);
+  ASSERT_TRUE(acct.is_ok()) << acct.status();
+  EXPECT_EQ(await(acct->ask<&Account::balance>()).value(), 1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("lsn " + std::to_string(lsn->first)), std::string::npos) << lines[0];
 }
 
 TEST_P(DurableTest, DrainHandlesTheMessagesThatCommitsRelease) {

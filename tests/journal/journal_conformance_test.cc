@@ -404,6 +404,29 @@ TYPED_TEST(JournalTest, CorruptPayloadIsReportedWithItsLsn) {
   EXPECT_CODE(j->compact("a", 3), StatusCode::kCorruption);
 }
 
+TYPED_TEST(JournalTest, ASkippingScanReportsACorruptRecordAndGoesOn) {
+  {
+    auto j = this->open();
+    for (int i = 1; i <= 3; ++i) ASSERT_OK(j->append(one("a", "payload" + std::to_string(i))));
+  }
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path(), 2));
+  auto j = this->open();
+  std::vector<Lsn> seen;
+  std::vector<JournalProblem> bad;
+  ASSERT_OK(j->scan_owner_skipping(
+      "a", 1,
+      [&](const Record& r) {
+        seen.push_back(r.lsn);
+        return true;
+      },
+      [&](const JournalProblem& p) { bad.push_back(p); }));
+  EXPECT_EQ(seen, (std::vector<Lsn>{1, 3}));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].lsn, 2u);
+  EXPECT_EQ(bad[0].owner, "a");
+  EXPECT_CODE(bad[0].status, StatusCode::kCorruption);
+}
+
 TYPED_TEST(JournalTest, ForeignDatabaseIsNotAJournal) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path()));
   auto j = TypeParam::open(this->path(), JournalOptions{});

@@ -64,6 +64,12 @@ struct DurableOptions {
   // snapshots) lose their payloads (Journal::compact; headers stay). 0:
   // never.
   std::uint32_t compact_every = 0;
+  // Recovery stops at the first damaged record (kCorruption, naming its
+  // LSN) unless this is set: then a record that fails its checksum, or an
+  // INBOX record that does not decode, is skipped and reported through
+  // SystemConfig::log, and recovery goes on. A damaged snapshot always
+  // stops it.
+  bool skip_corrupt = false;
 };
 
 // A durable timer not yet handled: the message M(args) it sends its actor at

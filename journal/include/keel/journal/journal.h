@@ -158,6 +158,13 @@ class Journal {
   // checksum (message: "lsn N, owner O: ..."), kIoError.
   virtual Status scan_owner(std::string_view owner, std::uint64_t from_seq,
                             const std::function<bool(const Record&)>& fn) = 0;
+  // Like scan_owner, but a record that fails its checksum (or cannot be
+  // read as a record) is reported to `corrupt`, with its LSN, and skipped:
+  // the scan goes on. For a reader told to continue past damage. Errors:
+  // kIoError.
+  virtual Status scan_owner_skipping(std::string_view owner, std::uint64_t from_seq,
+                                     const std::function<bool(const Record&)>& fn,
+                                     const std::function<void(const JournalProblem&)>& corrupt) = 0;
   // Calls fn for records with first <= lsn <= last, in LSN order, until fn
   // returns false. Errors as scan_owner.
   virtual Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) = 0;
