@@ -42,6 +42,7 @@ struct Sample {
   double start_rss = 0;   // bytes resident when the workload began
   double peak_rss = 0;    // VmHWM of the process running the workload, bytes
   double extra = 0;       // workload-specific (e.g. teardown seconds)
+  double more[8] = {};   // further workload-specific figures (keel_durable_bench)
   char error[240] = {};
 
   double rate() const { return seconds > 0 ? ops / seconds : 0; }

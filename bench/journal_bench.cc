@@ -12,10 +12,6 @@
 // batch size). Prints an aligned table, or JSON with --json. The journals
 // live in a fresh directory under --dir (default $TMPDIR or /tmp), removed at
 // the end. --quick is the CTest smoke test: the same rows, fewer commits.
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -31,11 +27,12 @@
 #include <vector>
 
 #include "keel/journal/journal.h"
+#include "raw_journal.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kPayloadBytes = 100;
+constexpr std::size_t kPayloadBytes = keel_bench::kRawPayloadBytes;
 
 struct Config {
   bool quick = false;
@@ -60,12 +57,7 @@ struct Row {
   std::string note;
 };
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  std::size_t i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
+using keel_bench::percentile;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -78,87 +70,21 @@ double seconds_since(Clock::time_point t0) {
 
 std::string payload() { return std::string(kPayloadBytes, 'p'); }
 
-// ---- Raw SQLite ------------------------------------------------------------
+// ---- Raw SQLite and RocksDB (raw_journal.cc) -------------------------------
 
-Row raw_sqlite(const std::string& path, int batch, int commits) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) die("sqlite open " + path);
-  auto exec = [&](const char* sql) {
-    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) != SQLITE_OK) die(sqlite3_errmsg(db));
-  };
-  exec("PRAGMA journal_mode = WAL");
-  exec("PRAGMA synchronous = FULL");
-  exec("CREATE TABLE IF NOT EXISTS records (lsn INTEGER PRIMARY KEY, owner TEXT, seq INTEGER, "
-       "payload BLOB)");
-  sqlite3_stmt *insert = nullptr, *begin = nullptr, *commit = nullptr;
-  sqlite3_prepare_v2(db, "INSERT INTO records (owner, seq, payload) VALUES (?1, ?2, ?3)", -1,
-                     &insert, nullptr);
-  sqlite3_prepare_v2(db, "BEGIN", -1, &begin, nullptr);
-  sqlite3_prepare_v2(db, "COMMIT", -1, &commit, nullptr);
-  const std::string p = payload();
-  std::vector<double> lat;
-  lat.reserve(static_cast<std::size_t>(commits));
-  std::int64_t seq = 0;
-  auto t0 = Clock::now();
-  for (int c = 0; c < commits; ++c) {
-    auto c0 = Clock::now();
-    sqlite3_step(begin);
-    sqlite3_reset(begin);
-    for (int i = 0; i < batch; ++i) {
-      sqlite3_bind_text(insert, 1, "owner", -1, SQLITE_STATIC);
-      sqlite3_bind_int64(insert, 2, ++seq);
-      sqlite3_bind_blob(insert, 3, p.data(), static_cast<int>(p.size()), SQLITE_STATIC);
-      if (sqlite3_step(insert) != SQLITE_DONE) die(sqlite3_errmsg(db));
-      sqlite3_reset(insert);
-    }
-    if (sqlite3_step(commit) != SQLITE_DONE) die(sqlite3_errmsg(db));
-    sqlite3_reset(commit);
-    lat.push_back(seconds_since(c0) * 1e6);
-  }
-  double s = seconds_since(t0);
-  sqlite3_finalize(insert);
-  sqlite3_finalize(begin);
-  sqlite3_finalize(commit);
-  sqlite3_close(db);
-  return Row{"raw commit", "sqlite", static_cast<double>(batch), commits / s,
-             commits * static_cast<double>(batch) / s, percentile(lat, 0.5), percentile(lat, 0.99),
-             "WAL, synchronous=FULL"};
+Row raw_row(const char* backend, const keel_bench::RawCommits& r, const char* note) {
+  return Row{"raw commit", backend, static_cast<double>(r.batch), r.commits_per_s(), r.rows_per_s(),
+             r.p50_us(), r.p99_us(), note};
 }
 
-// ---- Raw RocksDB -----------------------------------------------------------
+Row raw_sqlite(const std::string& path, int batch, int commits) {
+  return raw_row("sqlite", keel_bench::raw_sqlite_commits(path, batch, commits, kPayloadBytes),
+                 "WAL, synchronous=FULL");
+}
 
 Row raw_rocks(const std::string& path, int batch, int commits) {
-  rocksdb::Options o;
-  o.create_if_missing = true;
-  rocksdb::DB* raw = nullptr;
-  rocksdb::Status st = rocksdb::DB::Open(o, path, &raw);
-  if (!st.ok()) die("rocksdb open: " + st.ToString());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  rocksdb::WriteOptions w;
-  w.sync = true;
-  const std::string p = payload();
-  std::vector<double> lat;
-  lat.reserve(static_cast<std::size_t>(commits));
-  std::uint64_t key = 0;
-  auto t0 = Clock::now();
-  for (int c = 0; c < commits; ++c) {
-    auto c0 = Clock::now();
-    rocksdb::WriteBatch b;
-    for (int i = 0; i < batch; ++i) {
-      char k[9] = {'L'};
-      std::uint64_t be = __builtin_bswap64(++key);
-      std::memcpy(k + 1, &be, 8);
-      b.Put(rocksdb::Slice(k, 9), p);
-    }
-    st = db->Write(w, &b);
-    if (!st.ok()) die("rocksdb write: " + st.ToString());
-    lat.push_back(seconds_since(c0) * 1e6);
-  }
-  double s = seconds_since(t0);
-  st = db->Close();
-  return Row{"raw commit", "rocksdb", static_cast<double>(batch), commits / s,
-             commits * static_cast<double>(batch) / s, percentile(lat, 0.5), percentile(lat, 0.99),
-             "WriteOptions.sync=true"};
+  return raw_row("rocksdb", keel_bench::raw_rocks_commits(path, batch, commits, kPayloadBytes),
+                 "WriteOptions.sync=true");
 }
 
 // ---- Keel journal ----------------------------------------------------------
