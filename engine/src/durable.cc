@@ -53,6 +53,74 @@ void reject_all(std::vector<Effects::Send>& sends, const Status& why) {
 
 Effects* current_effects() { return tls_effects; }
 
+// ---- One commit write at a time --------------------------------------------
+
+void DurableCell::submit(std::vector<NewRecord> batch, CommitDone done) {
+  bool refuse = false;
+  {
+    MutexLock l(mu);
+    if (broken) {
+      refuse = true;
+    } else if (writing) {
+      waiting.push_back(Waiting{std::move(batch), std::move(done)});
+      return;
+    } else {
+      writing = true;
+    }
+  }
+  if (refuse) {
+    done(Status::io_error("commit of " + owner + " not written: an earlier one failed"));
+    return;
+  }
+  std::vector<Waiting> parts;
+  parts.push_back(Waiting{std::move(batch), std::move(done)});
+  write(std::move(parts));
+}
+
+void DurableCell::write(std::vector<Waiting> parts) {
+  std::vector<NewRecord> batch;
+  std::vector<std::size_t> sizes;
+  for (Waiting& p : parts) {
+    sizes.push_back(p.batch.size());
+    for (NewRecord& r : p.batch) batch.push_back(std::move(r));
+    p.batch.clear();
+  }
+  journal->append_async(std::move(batch), [this, parts = std::move(parts), sizes = std::move(sizes)](
+                                              Result<LsnRange> r) mutable {
+    std::vector<Waiting> next;
+    std::vector<Waiting> refused;
+    {
+      MutexLock l(mu);
+      if (!r) broken = true;
+      if (broken) {
+        refused.swap(waiting);
+        writing = false;
+      } else if (!waiting.empty()) {
+        next.swap(waiting);  // still writing
+      } else {
+        writing = false;
+      }
+    }
+    const Status not_written =
+        refused.empty() ? Status::ok()
+                        : Status::io_error("commit of " + owner + " not written: an earlier one failed");
+    // Before the callbacks: the last of them may release the cell (and this).
+    // An append from a commit callback only queues the batch (it never
+    // blocks the journal's thread).
+    if (!next.empty()) write(std::move(next));
+    Lsn first = r ? r->first : kNoLsn;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (r) {
+        parts[i].done(LsnRange{first, first + sizes[i] - 1});
+        first += sizes[i];
+      } else {
+        parts[i].done(r.status());
+      }
+    }
+    for (Waiting& w : refused) w.done(not_written);
+  });
+}
+
 EffectsScope::EffectsScope(Effects* e) : prev_(tls_effects) { tls_effects = e; }
 EffectsScope::~EffectsScope() { tls_effects = prev_; }
 
@@ -290,7 +358,7 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
   d.commit_started();
   rt_->journal_op_started();
   acquire();
-  d.journal->append_async(
+  d.submit(
       std::move(batch),
       [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
        cursor = d.cursor, handled](Result<LsnRange> r) mutable {

@@ -54,6 +54,25 @@ struct DurableCell {
   CondVar idle;
   int in_flight KEEL_GUARDED_BY(mu) = 0;
 
+  // One write of the actor's commits is in the journal at a time: batches
+  // submitted meanwhile wait and go together in the next write, and once a
+  // commit failed, later ones fail unwritten until the rebuild (wait_idle).
+  // Otherwise a later commit could land after a failed one, its cursor
+  // marking the failed message handled while that message's sends were
+  // never journaled.
+  using CommitDone = UniqueFunction<void(Result<LsnRange>)>;
+  struct Waiting {
+    std::vector<NewRecord> batch;
+    CommitDone done;
+  };
+  bool writing KEEL_GUARDED_BY(mu) = false;
+  bool broken KEEL_GUARDED_BY(mu) = false;
+  std::vector<Waiting> waiting KEEL_GUARDED_BY(mu);
+  // Any thread; `done` runs on the journal's thread (or on this one, if the
+  // batch is refused at once). Defined in durable.cc.
+  void submit(std::vector<NewRecord> batch, CommitDone done) KEEL_EXCLUDES(mu);
+  void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu);
+
   void commit_started() KEEL_EXCLUDES(mu) {
     MutexLock l(mu);
     ++in_flight;
@@ -62,10 +81,12 @@ struct DurableCell {
     MutexLock l(mu);
     if (--in_flight == 0) idle.notify_all();
   }
-  // Blocks until every submitted commit has called back.
+  // Blocks until every submitted commit has called back; then commits may
+  // be written again (the rebuild starts from what is durable).
   void wait_idle() KEEL_EXCLUDES(mu) {
     MutexLock l(mu);
     idle.wait(l, [&]() KEEL_REQUIRES(mu) { return in_flight == 0; });
+    broken = false;
   }
 };
 

@@ -110,6 +110,19 @@ void release_reply(UniqueFunction<void()> fn);
 template <class T>
 inline constexpr bool is_durable_v = std::is_base_of_v<DurableActorBase, T>;
 
+// How a message passes its stored argument `x` to the handler: moved, or,
+// for a durable actor, copied, since that message may run again (a retry
+// after its handler threw or its commit failed) and must not see
+// moved-from arguments.
+template <class T, class X>
+decltype(auto) handler_arg(X& x) {
+  if constexpr (is_durable_v<T>) {
+    return X(x);
+  } else {
+    return std::move(x);
+  }
+}
+
 template <class T, class Tuple>
 Result<std::string> encode_tuple(const Tuple& args) {
   if constexpr (is_durable_v<T>) {
@@ -192,7 +205,7 @@ struct TellMessage final : Message {
   template <class... A>
   explicit TellMessage(A&&... a) : args(std::forward<A>(a)...) {}
   void invoke(Actor& actor) override {
-    std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(std::move(xs)...); }, args);
+    std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(handler_arg<T>(xs)...); }, args);
   }
   std::string_view method() const override { return handler_name<T, M>(); }
   Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
@@ -257,7 +270,7 @@ struct AskMessage final : Message {
 
   decltype(auto) call(Actor& actor) {
     return std::apply([&](auto&... xs) -> decltype(auto) {
-      return (static_cast<T&>(actor).*M)(std::move(xs)...);
+      return (static_cast<T&>(actor).*M)(handler_arg<T>(xs)...);
     }, args);
   }
 
