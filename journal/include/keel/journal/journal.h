@@ -146,7 +146,9 @@ class Journal {
   // kFailedPrecondition (read-only or closed).
   virtual Result<LsnRange> append(std::vector<NewRecord> batch) = 0;
   // The same, asynchronously: `done` runs on the writer thread once the
-  // batch's group is committed or failed. It must not block or append. A
+  // batch's group is committed or failed. It must not block, nor call
+  // append() (which waits for this thread); it may call append_async(),
+  // whose batch goes into a later group. A
   // batch rejected up front (kInvalidArgument, kFailedPrecondition) runs
   // `done` on the calling thread before append_async returns. Batches
   // submitted from one thread commit in submission order.
