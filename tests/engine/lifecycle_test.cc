@@ -17,23 +17,7 @@ namespace {
 
 using testing::await;
 using testing::system_config;
-
-// Lines appended from any engine thread.
-class SharedLog {
- public:
-  void add(std::string line) {
-    std::lock_guard<std::mutex> l(mu_);
-    lines_.push_back(std::move(line));
-  }
-  std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using testing::SharedLog;
 
 // Counts its on_stop calls.
 class Recorder : public Actor {

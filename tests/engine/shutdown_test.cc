@@ -23,23 +23,7 @@ using namespace std::chrono_literals;
 using testing::await;
 using testing::kWait;
 using testing::system_config;
-
-// Lines appended from any engine thread.
-class SharedLog {
- public:
-  void add(std::string line) {
-    std::lock_guard<std::mutex> l(mu_);
-    lines_.push_back(std::move(line));
-  }
-  std::vector<std::string> lines() const {
-    std::lock_guard<std::mutex> l(mu_);
-    return lines_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::vector<std::string> lines_;
-};
+using testing::SharedLog;
 
 // Counts what it is sent; on_stop logs "<name> counted <n>".
 class Counter : public Actor {

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
 #include <ostream>
 
 #include "keel/engine/engine.h"
@@ -30,6 +33,23 @@ inline SystemConfig system_config(int threads, Clock* clock = nullptr) {
   c.clock = clock;
   return c;
 }
+
+// Lines appended from any engine thread (hooks, loggers), read by the test.
+class SharedLog {
+ public:
+  void add(std::string line) {
+    std::lock_guard<std::mutex> l(mu_);
+    lines_.push_back(std::move(line));
+  }
+  std::vector<std::string> lines() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return lines_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> lines_;
+};
 
 }  // namespace keel::testing
 
