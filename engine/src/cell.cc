@@ -38,10 +38,6 @@ SysMsg* make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell* other = 
   return m;
 }
 
-std::string describe(const Cell& c) {
-  return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
-}
-
 std::string format_duration(Duration d) {
   using namespace std::chrono;
   // The largest unit that states `d` exactly: "2s", "10ms", "1500us", "7ns".
@@ -64,6 +60,10 @@ const char* policy_name(OverflowPolicy p) {
   return "?";
 }
 }  // namespace
+
+std::string describe(const Cell& c) {
+  return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
+}
 
 Cell* Cell::current() { return tls_cell; }
 void Cell::set_current(Cell* c) { tls_cell = c; }

@@ -126,6 +126,10 @@ class IntrusiveQueue {
   T* tail_ = nullptr;
 };
 
+class Cell;
+// "actor 7 (Account)", for error messages and logs.
+std::string describe(const Cell& c);
+
 class Cell {
  public:
   Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, const std::string& type_name,

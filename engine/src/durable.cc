@@ -16,10 +16,6 @@ thread_local Effects* tls_effects = nullptr;
 // Envelope ids of messages sent by durable timers: {kTimerIdMark, timer id}.
 constexpr std::uint64_t kTimerIdMark = 0x4b45454c54494d52ull;  // "KEELTIMR"
 
-std::string describe(const Cell& c) {
-  return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
-}
-
 std::string lsn_context(const std::string& owner, Lsn lsn) {
   return "lsn " + std::to_string(lsn) + ", owner " + owner;
 }
