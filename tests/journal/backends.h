@@ -6,6 +6,8 @@
 #include <rocksdb/db.h>
 #include <sqlite3.h>
 
+#include <gtest/gtest.h>
+
 #include <string>
 
 #include "journal_internal.h"
@@ -89,6 +91,17 @@ struct RocksBackend {
     if (!rocksdb::DB::Open(o, path, &db).ok()) return false;
     std::unique_ptr<rocksdb::DB> owned(db);
     return db->Put(rocksdb::WriteOptions(), "some", "thing").ok();
+  }
+};
+
+// Both backends, for typed test suites, named by their kName in test names:
+//   TYPED_TEST_SUITE(MyJournalTest, Backends, BackendNames);
+using Backends = ::testing::Types<SqliteBackend, RocksBackend>;
+class BackendNames {
+ public:
+  template <class T>
+  static std::string GetName(int) {
+    return T::kName;
   }
 };
 

@@ -41,14 +41,6 @@ class JournalTest : public ::testing::Test {
   ManualClock clock_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, RocksBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
 TYPED_TEST_SUITE(JournalTest, Backends, BackendNames);
 
 TYPED_TEST(JournalTest, AppendedBatchReadsBackByOwnerAndByLsn) {

@@ -54,14 +54,6 @@ int run_crash_child_if_asked() {
 template <class Backend>
 class JournalCrashTest : public ::testing::Test {};
 
-using Backends = ::testing::Types<SqliteBackend, RocksBackend>;
-class BackendNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    return T::kName;
-  }
-};
 TYPED_TEST_SUITE(JournalCrashTest, Backends, BackendNames);
 
 TYPED_TEST(JournalCrashTest, KilledWriterLosesNoAcknowledgedRecord) {
