@@ -1,0 +1,224 @@
+// keel/workflow/workflow.h: durable functions. Workflows holds the bodies by
+// name; WorkflowEngine runs them on a journal, resumes unfinished runs when
+// opened, and lets callers start, query, signal, cancel and retry runs.
+//
+//   keel::Workflows workflows;
+//   workflows.define<Order, Receipt>("order", order_body).ignore();
+//   keel::WorkflowEngineOptions options;
+//   options.system = &system;    // timers and actor calls
+//   options.journal = journal;   // where runs live ("workflow/<run id>")
+//   KEEL_ASSIGN_OR_RETURN(auto engine, keel::WorkflowEngine::open(workflows, options));
+//   KEEL_ASSIGN_OR_RETURN(auto run, engine->start<Receipt>("order", "order-17", order));
+//   keel::Result<Receipt> receipt = run.result().get();
+//
+// The record shapes are in docs/workflow.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keel/base/clock.h"
+#include "keel/base/status.h"
+#include "keel/engine/future.h"
+#include "keel/engine/system.h"
+#include "keel/journal/journal.h"
+#include "keel/wire/value.h"
+#include "keel/workflow/context.h"
+#include "keel/workflow/task.h"
+
+namespace keel {
+
+enum class RunStatus : std::uint8_t {
+  kRunning = 0,
+  kCompleted = 1,
+  kFailed = 2,
+  kCancelled = 3,
+};
+std::string_view run_status_name(RunStatus status);
+
+// A run as seen from outside: WorkflowEngine::describe and list.
+struct RunInfo {
+  std::string id;
+  std::string workflow;
+  RunStatus status = RunStatus::kRunning;
+  std::string code_version;  // the version the run started on
+  std::string current_step;  // the step it waits on ("" when none)
+  std::uint64_t steps = 0;   // steps finished (journaled or replayed)
+  std::string result;        // encoded value (keel/wire/value.h) when completed
+  Status error;              // when failed or cancelled
+};
+
+namespace detail {
+// A body with its input and output encoded.
+using ErasedBody = std::function<Task<Result<std::string>>(WorkflowContext&, std::string input)>;
+
+template <class In, class Out>
+Task<Result<std::string>> run_typed_body(
+    std::function<Task<Result<Out>>(WorkflowContext&, In)> body, WorkflowContext& ctx,
+    std::string input) {
+  Result<In> in = wire::decode_value<In>(input);
+  if (!in) {
+    co_return Status::corruption("run '" + ctx.run_id() + "': the journaled input does not decode: " +
+                                 std::string(in.status().message()));
+  }
+  Result<Out> out = co_await body(ctx, std::move(*in));
+  if (!out) co_return out.status();
+  co_return wire::encode_value(*out);
+}
+class EngineCore;
+}  // namespace detail
+
+// The workflow bodies of a program, by name. Define them all before
+// WorkflowEngine::open (which resumes runs that need them). Not thread-safe.
+class Workflows {
+ public:
+  template <class In, class Out>
+  using Body = std::function<Task<Result<Out>>(WorkflowContext&, In)>;
+
+  // Registers `body` as `name`. In and Out must be wire-encodable. Errors:
+  // kAlreadyExists (the name is taken), kInvalidArgument (empty name).
+  template <class In, class Out>
+  Status define(const std::string& name, Body<In, Out> body) {
+    if (name.empty()) return Status::invalid_argument("a workflow needs a name");
+    if (bodies_.count(name)) return Status::already_exists("workflow '" + name + "' is defined twice");
+    bodies_[name] = [body = std::move(body)](WorkflowContext& ctx, std::string input) {
+      return detail::run_typed_body<In, Out>(body, ctx, std::move(input));
+    };
+    return Status::ok();
+  }
+
+  const std::map<std::string, detail::ErasedBody>& bodies() const { return bodies_; }
+
+ private:
+  std::map<std::string, detail::ErasedBody> bodies_;
+};
+
+struct WorkflowEngineOptions {
+  // Required; must outlive the engine. The system's clock and timers drive
+  // sleeps and retries; its actors answer ctx.call.
+  System* system = nullptr;
+  // Required; must outlive the engine. One engine per journal.
+  Journal* journal = nullptr;
+  // Executor threads that resume runs (each run on a strand of its own).
+  int threads = 2;
+  // Journaled with each new run; named in non-determinism errors.
+  std::string code_version = "1";
+  // Receives reports (a run that cannot be resumed). Null means stderr.
+  std::function<void(std::string_view)> log;
+  // Test hook (WorkflowTestEnv::crash_after_steps): after this many step
+  // records were committed by this engine, it stops as if the process died
+  // there: nothing more is journaled or run. Negative: never.
+  std::int64_t halt_after_steps = -1;
+};
+
+class WorkflowEngine;
+
+// Names a run and waits for its result. A value; the engine must outlive it.
+template <class Out>
+class RunHandle {
+ public:
+  RunHandle(WorkflowEngine* engine, std::string id) : engine_(engine), id_(std::move(id)) {}
+  const std::string& id() const { return id_; }
+  // Completes once the run's final status is durable: its value, or its
+  // error (kCancelled when cancelled; kNonDeterministic, kCorruption or
+  // kIoError when it stopped on its journal). Each call gives a new future.
+  Future<Out> result() const;
+
+ private:
+  WorkflowEngine* engine_;
+  std::string id_;
+};
+
+// Runs workflows on a journal. Thread-safe; not copyable or movable. The
+// destructor stops the executor; unfinished runs stay in the journal and
+// resume at the next open.
+class WorkflowEngine {
+ public:
+  // Builds the engine and resumes every unfinished run of the journal
+  // (owners "workflow/..."). Errors: kInvalidArgument (no system or
+  // journal), kCorruption / kIoError (a run's records could not be read;
+  // the message names the run and the LSN). A run whose workflow is not
+  // defined is reported to the log and listed as failed (kNotFound).
+  static Result<std::unique_ptr<WorkflowEngine>> open(const Workflows& workflows,
+                                                      WorkflowEngineOptions options);
+  WorkflowEngine(const WorkflowEngine&) = delete;
+  WorkflowEngine& operator=(const WorkflowEngine&) = delete;
+  ~WorkflowEngine();
+
+  // Starts run `run_id` of `workflow` with `input`, or returns the existing
+  // run of that id (idempotent: the input is then ignored). Errors:
+  // kNotFound (no such workflow), kAlreadyExists (the id is a run of
+  // another workflow), kInvalidArgument (empty id), kUnavailable (stopped).
+  template <class Out, class In>
+  Result<RunHandle<Out>> start(std::string_view workflow, const std::string& run_id, const In& input) {
+    KEEL_RETURN_IF_ERROR(start_encoded(workflow, run_id, wire::encode_value(input)));
+    return RunHandle<Out>(this, run_id);
+  }
+  template <class Out>
+  RunHandle<Out> handle(const std::string& run_id) {
+    return RunHandle<Out>(this, run_id);
+  }
+
+  // Delivers signal `name` to the run; the future completes once it is
+  // journaled (kInbox). Errors: kNotFound (no such run),
+  // kFailedPrecondition (the run has finished), kIoError.
+  template <class T>
+  Future<void> signal(const std::string& run_id, std::string_view name, const T& value) {
+    return signal_encoded(run_id, name, wire::encode_value(value));
+  }
+  // Requests cancellation; the body sees kCancelled at its current or next
+  // await. Completes once the request is journaled. Errors: kNotFound,
+  // kFailedPrecondition (finished), kIoError.
+  Future<void> cancel(const std::string& run_id);
+  // Runs a failed or cancelled run again from its failed steps: steps that
+  // succeeded keep their journaled results, failed ones run again.
+  // Completes once the request is journaled. Errors: kNotFound,
+  // kFailedPrecondition (the run is running or completed), kIoError.
+  Future<void> retry(const std::string& run_id);
+
+  // Errors: kNotFound.
+  Result<RunInfo> describe(const std::string& run_id) const;
+  // Every run known to this engine, sorted by id.
+  std::vector<RunInfo> list() const;
+
+  // The typed calls above, on encoded values.
+  Status start_encoded(std::string_view workflow, const std::string& run_id, std::string input);
+  Future<std::string> result_encoded(const std::string& run_id);
+  Future<void> signal_encoded(const std::string& run_id, std::string_view name, std::string value);
+
+  // For test kits. Waits (real time, up to `deadline`) until no run has
+  // work queued, running, or waiting for a commit or an actor's reply;
+  // returns whether it got there.
+  bool wait_idle(Duration deadline);
+  // The earliest armed timer (sleep or retry backoff), if any.
+  std::optional<TimePoint> next_timer() const;
+  // Whether the halt_after_steps hook stopped the engine.
+  bool is_halted() const;
+  const WorkflowEngineOptions& options() const;
+
+ private:
+  explicit WorkflowEngine(std::unique_ptr<detail::EngineCore> core);
+  std::unique_ptr<detail::EngineCore> core_;
+};
+
+template <class Out>
+Future<Out> RunHandle<Out>::result() const {
+  std::string label = id_;
+  return engine_->result_encoded(id_).then([label](Result<std::string> bytes) -> Result<Out> {
+    if (!bytes) return bytes.status();
+    Result<Out> out = wire::decode_value<Out>(*bytes);
+    if (!out) {
+      return Status::corruption("run '" + label + "': the journaled result does not decode: " +
+                                std::string(out.status().message()));
+    }
+    return out;
+  });
+}
+
+}  // namespace keel

@@ -1,0 +1,390 @@
+// EngineCore and the public WorkflowEngine over it (see engine_core.h).
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <iostream>
+#include <utility>
+
+#include "engine_core.h"
+
+namespace keel {
+
+std::string_view step_kind_name(StepKind kind) {
+  switch (kind) {
+    case StepKind::kStep: return "step";
+    case StepKind::kCall: return "call";
+    case StepKind::kSleep: return "sleep";
+    case StepKind::kSignal: return "signal";
+    case StepKind::kNow: return "now";
+    case StepKind::kRandom: return "random";
+    case StepKind::kChild: return "child";
+    case StepKind::kPatch: return "patch";
+    case StepKind::kCompensate: return "compensate";
+  }
+  return "unknown";
+}
+
+std::string_view run_status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::kRunning: return "running";
+    case RunStatus::kCompleted: return "completed";
+    case RunStatus::kFailed: return "failed";
+    case RunStatus::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+bool RetryPolicy::should_retry(const Status& error, int attempt) const {
+  if (attempt >= max_attempts || error.is_ok()) return false;
+  if (retry_on.empty()) {
+    return error.code() != StatusCode::kCancelled && error.code() != StatusCode::kNonDeterministic &&
+           error.code() != StatusCode::kInvalidArgument;
+  }
+  return std::find(retry_on.begin(), retry_on.end(), error.code()) != retry_on.end();
+}
+
+Duration RetryPolicy::backoff(int attempt) const {
+  double ns = static_cast<double>(initial_backoff.count()) * std::pow(multiplier, std::max(attempt - 1, 0));
+  double cap = static_cast<double>(max_backoff.count());
+  return Duration(static_cast<Duration::rep>(std::min(ns, cap)));
+}
+
+OpAwaitable<Unit> WorkflowContext::sleep(Duration d) {
+  detail::OpSpec spec = make_spec("sleep", StepKind::kSleep, {});
+  spec.delay = d;
+  return OpAwaitable<Unit>(run_, next_position(), std::move(spec));
+}
+
+OpAwaitable<WallTime> WorkflowContext::now() {
+  return OpAwaitable<WallTime>(run_, next_position(), make_spec("now", StepKind::kNow, {}));
+}
+
+OpAwaitable<std::uint64_t> WorkflowContext::random() {
+  return OpAwaitable<std::uint64_t>(run_, next_position(), make_spec("random", StepKind::kRandom, {}));
+}
+
+namespace detail {
+
+Status current_exception_status() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return Status::internal(std::string("exception: ") + e.what());
+  } catch (...) {
+    return Status::internal("exception of an unknown type");
+  }
+}
+
+// ---- EngineCore ------------------------------------------------------------
+
+EngineCore::EngineCore(const Workflows& workflows, WorkflowEngineOptions options)
+    : options_(std::move(options)), bodies_(workflows.bodies()), gate_(std::make_shared<Gate>()) {
+  executor_ = std::make_unique<internal::Executor>(
+      options_.threads, [this] { busy_add(); }, [this] { busy_done(); });
+  MutexLock l(gate_->mu);
+  gate_->core = this;
+}
+
+EngineCore::~EngineCore() {
+  {
+    MutexLock l(gate_->mu);
+    gate_->core = nullptr;
+  }
+  executor_->stop();
+  std::vector<TimerId> ids;
+  {
+    MutexLock l(timer_mu_);
+    for (auto& [key, t] : timers_) ids.push_back(t.system_id);
+    timers_.clear();
+  }
+  for (TimerId id : ids) options_.system->cancel_timer(id);
+  std::map<std::string, std::unique_ptr<RunCore>> runs;
+  {
+    MutexLock l(mu_);
+    runs.swap(runs_);
+  }
+  runs.clear();  // destroys the coroutine frames; nothing runs any more
+}
+
+void EngineCore::log(std::string_view line) {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    std::cerr << "keel workflow: " << line << "\n";
+  }
+}
+
+Result<ErasedBody> EngineCore::body(const std::string& workflow) const {
+  auto it = bodies_.find(workflow);
+  if (it == bodies_.end()) return Status::not_found("no workflow named '" + workflow + "' is defined");
+  return it->second;
+}
+
+Status EngineCore::recover() {
+  KEEL_ASSIGN_OR_RETURN(std::vector<OwnerInfo> owners, journal().owners());
+  std::vector<RunCore*> unfinished;
+  for (const OwnerInfo& o : owners) {
+    if (o.owner.rfind(internal::kOwnerPrefix, 0) != 0) continue;
+    auto run = std::make_unique<RunCore>(*this, o.owner.substr(internal::kOwnerPrefix.size()));
+    KEEL_RETURN_IF_ERROR(run->load());
+    if (!run->is_finished()) unfinished.push_back(run.get());
+    MutexLock l(mu_);
+    runs_.emplace(run->id(), std::move(run));
+  }
+  for (RunCore* run : unfinished) {
+    Result<ErasedBody> b = body(run->workflow());
+    if (!b) {
+      log("run '" + run->id() + "' cannot resume: " + b.status().to_string());
+      run->fail_in_memory(b.status());
+      continue;
+    }
+    post(*run, [run, b = std::move(*b)]() mutable { run->start_driver(std::move(b)); });
+  }
+  return Status::ok();
+}
+
+Status EngineCore::start(std::string_view workflow, const std::string& run_id, std::string input,
+                         const std::string& parent) {
+  if (run_id.empty()) return Status::invalid_argument("a run needs an id");
+  if (halted()) return Status::unavailable("the workflow engine has stopped");
+  KEEL_ASSIGN_OR_RETURN(ErasedBody b, body(std::string(workflow)));
+  RunCore* run = nullptr;
+  {
+    MutexLock l(mu_);
+    auto it = runs_.find(run_id);
+    if (it != runs_.end()) {
+      std::string existing = it->second->workflow();
+      if (existing != workflow) {
+        return Status::already_exists("run '" + run_id + "' is a run of workflow '" + existing + "'");
+      }
+      return Status::ok();
+    }
+    auto created = std::make_unique<RunCore>(*this, run_id);
+    run = created.get();
+    run->init_new(std::string(workflow), std::move(input), options_.code_version, parent);
+    runs_.emplace(run_id, std::move(created));
+    // Queued under mu_: before any signal for the run (found through
+    // runs_) and any record of the body (which runs after the post below).
+    std::vector<NewRecord> batch;
+    batch.push_back({run->owner(), RecordKind::kRun, wire::encode_value(run->started_record())});
+    run->append_started(std::move(batch));
+  }
+  post(*run, [run, b = std::move(b)]() mutable { run->start_driver(std::move(b)); });
+  return Status::ok();
+}
+
+RunCore* EngineCore::find(const std::string& run_id) const {
+  MutexLock l(mu_);
+  auto it = runs_.find(run_id);
+  return it == runs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<RunCore*> EngineCore::runs() const {
+  MutexLock l(mu_);
+  std::vector<RunCore*> out;
+  out.reserve(runs_.size());
+  for (auto& [id, run] : runs_) out.push_back(run.get());
+  return out;
+}
+
+void EngineCore::post(RunCore& run, UniqueFunction<void()> task) {
+  if (halted()) return;
+  run.strand().post(std::move(task));
+}
+
+void EngineCore::post_via(const std::shared_ptr<Gate>& gate, RunCore* run, UniqueFunction<void()> task) {
+  MutexLock l(gate->mu);
+  if (gate->core != nullptr) gate->core->post(*run, std::move(task));
+}
+
+std::uint64_t EngineCore::arm_timer(RunCore& run, TimePoint at, UniqueFunction<void()> task) {
+  std::uint64_t key = 0;
+  {
+    MutexLock l(timer_mu_);
+    key = next_timer_++;
+    timers_[key] = TimerEntry{at, 0};
+  }
+  auto shared = std::make_shared<UniqueFunction<void()>>(std::move(task));
+  std::shared_ptr<Gate> gate = gate_;
+  RunCore* r = &run;
+  auto fire = [gate, r, key, shared]() {
+    MutexLock l(gate->mu);
+    EngineCore* core = gate->core;
+    if (core == nullptr) return;
+    {
+      MutexLock tl(core->timer_mu_);
+      if (core->timers_.erase(key) == 0) return;  // cancelled
+    }
+    core->post(*r, [shared]() { (*shared)(); });
+  };
+  TimerId id = options_.system->schedule_timer(at - clock().now(), Duration::zero(), fire, kNoActor);
+  MutexLock l(timer_mu_);
+  auto it = timers_.find(key);
+  if (it != timers_.end()) it->second.system_id = id;
+  return key;
+}
+
+void EngineCore::cancel_timer(std::uint64_t key) {
+  TimerId id = 0;
+  {
+    MutexLock l(timer_mu_);
+    auto it = timers_.find(key);
+    if (it == timers_.end()) return;
+    id = it->second.system_id;
+    timers_.erase(it);
+  }
+  if (id != 0) options_.system->cancel_timer(id);
+}
+
+std::optional<TimePoint> EngineCore::next_timer() const {
+  MutexLock l(timer_mu_);
+  std::optional<TimePoint> best;
+  for (const auto& [key, t] : timers_) {
+    if (!best || t.at < *best) best = t.at;
+  }
+  return best;
+}
+
+void EngineCore::busy_add() {
+  MutexLock l(idle_mu_);
+  ++busy_;
+}
+
+void EngineCore::busy_done() {
+  bool idle = false;
+  {
+    MutexLock l(idle_mu_);
+    idle = --busy_ == 0;
+  }
+  if (idle) idle_cv_.notify_all();
+}
+
+bool EngineCore::wait_idle(Duration deadline) {
+  MutexLock l(idle_mu_);
+  return idle_cv_.wait_for(l, deadline, [&]() KEEL_REQUIRES(idle_mu_) { return busy_ == 0 || halted(); });
+}
+
+void EngineCore::note_step_committed() {
+  const std::int64_t n = steps_committed_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (options_.halt_after_steps >= 0 && n >= options_.halt_after_steps) {
+    halted_.store(true, std::memory_order_release);
+    idle_cv_.notify_all();
+  }
+}
+
+}  // namespace detail
+
+// ---- WorkflowEngine --------------------------------------------------------
+
+WorkflowEngine::WorkflowEngine(std::unique_ptr<detail::EngineCore> core) : core_(std::move(core)) {}
+WorkflowEngine::~WorkflowEngine() = default;
+
+Result<std::unique_ptr<WorkflowEngine>> WorkflowEngine::open(const Workflows& workflows,
+                                                             WorkflowEngineOptions options) {
+  if (options.system == nullptr) return Status::invalid_argument("WorkflowEngineOptions::system is null");
+  if (options.journal == nullptr) return Status::invalid_argument("WorkflowEngineOptions::journal is null");
+  auto core = std::make_unique<detail::EngineCore>(workflows, std::move(options));
+  KEEL_RETURN_IF_ERROR(core->recover());
+  return std::unique_ptr<WorkflowEngine>(new WorkflowEngine(std::move(core)));
+}
+
+Status WorkflowEngine::start_encoded(std::string_view workflow, const std::string& run_id, std::string input) {
+  return core_->start(workflow, run_id, std::move(input), "");
+}
+
+Future<std::string> WorkflowEngine::result_encoded(const std::string& run_id) {
+  detail::RunCore* run = core_->find(run_id);
+  if (run == nullptr) return Future<std::string>::ready(Status::not_found("no run '" + run_id + "'"));
+  return run->result();
+}
+
+namespace {
+
+// Journals `record` for `run` and completes the future on the run's strand
+// (never on the journal writer thread), after running `then` there.
+Future<void> journal_request(detail::EngineCore& core, detail::RunCore& run, RecordKind kind,
+                             std::string payload, UniqueFunction<void()> then) {
+  Promise<void> done;
+  Future<void> f = done.future();
+  std::vector<NewRecord> batch;
+  batch.push_back({run.owner(), kind, std::move(payload)});
+  core.busy_add();
+  std::shared_ptr<detail::Gate> gate = core.gate();
+  core.journal().append_async(
+      std::move(batch), [gate, run = &run, done = std::move(done), then = std::move(then)](
+                            Result<LsnRange> r) mutable {
+        MutexLock l(gate->mu);
+        if (gate->core == nullptr) return;
+        gate->core->post(*run, [r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
+          if (r) {
+            then();
+            done.set_value();
+          } else {
+            done.set_error(r.status());
+          }
+        });
+        gate->core->busy_done();
+      });
+  return f;
+}
+
+}  // namespace
+
+Future<void> WorkflowEngine::signal_encoded(const std::string& run_id, std::string_view name,
+                                            std::string value) {
+  detail::RunCore* run = core_->find(run_id);
+  if (run == nullptr) return Future<void>::ready(Status::not_found("no run '" + run_id + "'"));
+  if (run->is_finished()) {
+    return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
+  }
+  internal::SignalRecord rec{std::string(name), internal::EncodedValue{value}};
+  return journal_request(*core_, *run, RecordKind::kInbox, wire::encode_value(rec),
+                         [run, name = std::string(name), value = std::move(value)]() mutable {
+                           run->on_signal(std::move(name), std::move(value));
+                         });
+}
+
+Future<void> WorkflowEngine::cancel(const std::string& run_id) {
+  detail::RunCore* run = core_->find(run_id);
+  if (run == nullptr) return Future<void>::ready(Status::not_found("no run '" + run_id + "'"));
+  if (run->is_finished()) {
+    return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
+  }
+  internal::RunRecord rec;
+  rec.event = "cancel_requested";
+  return journal_request(*core_, *run, RecordKind::kRun, wire::encode_value(rec),
+                         [run] { run->on_cancel(); });
+}
+
+Future<void> WorkflowEngine::retry(const std::string& run_id) {
+  detail::RunCore* run = core_->find(run_id);
+  if (run == nullptr) return Future<void>::ready(Status::not_found("no run '" + run_id + "'"));
+  RunStatus status = run->status();
+  if (!run->is_finished() || status == RunStatus::kCompleted) {
+    return Future<void>::ready(Status::failed_precondition(
+        "run '" + run_id + "' is " + std::string(run_status_name(status)) + ", not failed or cancelled"));
+  }
+  internal::RunRecord rec;
+  rec.event = "retried";
+  return journal_request(*core_, *run, RecordKind::kRun, wire::encode_value(rec),
+                         [run] { run->on_retry(); });
+}
+
+Result<RunInfo> WorkflowEngine::describe(const std::string& run_id) const {
+  detail::RunCore* run = core_->find(run_id);
+  if (run == nullptr) return Status::not_found("no run '" + run_id + "'");
+  return run->info();
+}
+
+std::vector<RunInfo> WorkflowEngine::list() const {
+  std::vector<RunInfo> out;
+  for (detail::RunCore* run : core_->runs()) out.push_back(run->info());
+  return out;
+}
+
+bool WorkflowEngine::wait_idle(Duration deadline) { return core_->wait_idle(deadline); }
+std::optional<TimePoint> WorkflowEngine::next_timer() const { return core_->next_timer(); }
+bool WorkflowEngine::is_halted() const { return core_->halted(); }
+const WorkflowEngineOptions& WorkflowEngine::options() const { return core_->options(); }
+
+}  // namespace keel

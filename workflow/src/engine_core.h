@@ -1,0 +1,245 @@
+// engine_core.h: the workflow engine's internals. EngineCore owns the runs,
+// the executor and the bridges from other threads (journal commits, timers,
+// actor replies) to the runs' strands. RunCore is one run: its journaled
+// steps, its pending operations and its coroutines.
+//
+// Threads: a RunCore's members marked "strand" are touched only by tasks of
+// its strand; those guarded by mu_ may be read from any thread. Callbacks
+// from the journal writer thread, the timer thread and actor threads never
+// run user code: they post to the strand (through the Gate, which the
+// engine closes before it is destroyed).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "executor.h"
+#include "keel/base/thread_annotations.h"
+#include "keel/engine/future.h"
+#include "keel/workflow/context.h"
+#include "keel/workflow/workflow.h"
+#include "records.h"
+
+namespace keel::detail {
+
+class EngineCore;
+
+// Lets callbacks on other threads reach the engine while it lives.
+struct Gate {
+  Mutex mu;
+  EngineCore* core KEEL_GUARDED_BY(mu) = nullptr;
+};
+
+class RunCore {
+ public:
+  RunCore(EngineCore& engine, std::string id);
+  RunCore(const RunCore&) = delete;
+  RunCore& operator=(const RunCore&) = delete;
+  ~RunCore();
+
+  const std::string& id() const { return id_; }
+  const std::string& owner() const { return owner_; }
+  internal::Strand& strand() { return strand_; }
+
+  // Reads the run's records (before the run is driven, or on its strand
+  // after a retry). Errors: kCorruption naming the run and LSN, kIoError.
+  Status load();
+  // A new run: the fields of its "started" record.
+  void init_new(std::string workflow, std::string input, std::string code_version, std::string parent);
+  internal::RunRecord started_record() const;
+  // Journals the "started" record (before the driver runs).
+  void append_started(std::vector<NewRecord> batch) { append(std::move(batch), false, nullptr); }
+
+  bool is_finished() const KEEL_EXCLUDES(mu_);
+  std::string workflow() const KEEL_EXCLUDES(mu_);
+  RunStatus status() const KEEL_EXCLUDES(mu_);
+  RunInfo info() const KEEL_EXCLUDES(mu_);
+  // A future of the encoded result; ready at once for a finished run.
+  Future<std::string> result() KEEL_EXCLUDES(mu_);
+  // Marks an unfinished run as failed in memory (nothing journaled).
+  void fail_in_memory(const Status& error) KEEL_EXCLUDES(mu_);
+
+  // Strand only.
+  void start_driver(ErasedBody body);
+  void on_signal(std::string name, std::string value);
+  void on_cancel();
+  void on_retry();
+
+  // The context.h entry points (strand only).
+  bool submit(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter);
+  bool patch(const std::string& position, std::string_view id, bool* consumed);
+  void add_compensation(std::string name, std::function<Status()> undo, RetryPolicy retry);
+  bool replaying() const { return unconsumed_ > 0; }
+
+ private:
+  struct Journaled {
+    internal::StepRecord record;
+    bool consumed = false;
+  };
+  struct Signal {
+    std::string name;
+    std::string value;
+    bool taken = false;
+  };
+  struct Compensation {
+    std::string name;
+    std::function<Status()> undo;
+    RetryPolicy retry;
+  };
+  enum class Wait : std::uint8_t { kNone, kBarrier, kAttempt, kBackoff, kTimer, kSignal, kChild };
+  struct PendingOp {
+    std::uint64_t id = 0;
+    std::string position;
+    OpSpec spec;
+    OpResult* out = nullptr;
+    std::coroutine_handle<> awaiter;
+    int attempts = 0;
+    TimePoint started;
+    Wait wait = Wait::kNone;
+    std::uint64_t timer = 0;  // engine timer key while kBackoff / kTimer
+  };
+
+  Task<Status> drive(ErasedBody body);
+  void reset_for_replay();
+  Status apply_record(const Record& rec);
+  std::string label(const std::string& position, std::string_view name) const;
+  Status nondeterminism(const std::string& position, const OpSpec& spec,
+                        const internal::StepRecord& rec) const;
+
+  PendingOp& add_op(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter);
+  void start_attempt(std::uint64_t op_id);
+  void on_attempt_done(std::uint64_t op_id, Result<std::string> outcome);
+  void start_sleep(PendingOp& op);
+  bool take_signal(const std::string& name, std::string* value);
+  // Journals the op's outcome and resumes its awaiter: after the commit
+  // when `durable`, else at once (`inline_ok`: the caller is submit(), which
+  // returns false instead of resuming).
+  void complete(std::uint64_t op_id, Result<std::string> outcome, bool durable);
+  bool complete_now(PendingOp& op, Result<std::string> outcome);
+  internal::StepRecord make_record(const PendingOp& op, const Result<std::string>& outcome) const;
+  void fill(OpResult* out, const Result<std::string>& outcome) const;
+  // Appends records of this run; `then` runs on the strand after the commit.
+  void append(std::vector<NewRecord> batch, bool is_step, UniqueFunction<void()> then);
+  void on_appended(const Result<LsnRange>& r, UniqueFunction<void()> then);
+  void poison(const Status& error);
+  void finish(Result<std::string> r);
+  void set_current_step(std::string name) KEEL_EXCLUDES(mu_);
+
+  EngineCore& engine_;
+  const std::string id_;
+  const std::string owner_;
+  internal::Strand strand_;
+
+  // Strand (and load()).
+  std::string workflow_;
+  std::string input_;
+  std::string code_version_;
+  std::string parent_;
+  bool cancel_requested_ = false;
+  bool terminal_ = false;  // the journal holds a final status
+  internal::RunRecord terminal_record_;
+  std::unordered_map<std::string, Journaled> journaled_;
+  std::size_t unconsumed_ = 0;
+  std::unordered_map<std::string, std::int64_t> timer_fire_ns_;
+  std::vector<Signal> inbox_;
+  std::vector<Compensation> compensations_;
+  std::map<std::uint64_t, std::unique_ptr<PendingOp>> pending_;
+  std::uint64_t next_op_ = 1;
+  int unsynced_ = 0;                      // this run's appends not yet committed
+  std::vector<std::uint64_t> barrier_;    // ops waiting for unsynced_ == 0
+  Status poison_;                         // non-determinism, corruption or I/O: the run stops
+  bool finishing_ = false;
+  std::unique_ptr<WorkflowContext> ctx_;
+  Task<Status> driver_;
+
+  mutable Mutex mu_;
+  RunStatus status_ KEEL_GUARDED_BY(mu_) = RunStatus::kRunning;
+  bool finished_ KEEL_GUARDED_BY(mu_) = false;
+  std::string info_workflow_ KEEL_GUARDED_BY(mu_);
+  std::string info_version_ KEEL_GUARDED_BY(mu_);
+  std::string current_step_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t steps_ KEEL_GUARDED_BY(mu_) = 0;
+  std::string result_ KEEL_GUARDED_BY(mu_);
+  Status error_ KEEL_GUARDED_BY(mu_);
+  std::vector<Promise<std::string>> waiters_ KEEL_GUARDED_BY(mu_);
+};
+
+class EngineCore {
+ public:
+  EngineCore(const Workflows& workflows, WorkflowEngineOptions options);
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
+  ~EngineCore();
+
+  Status recover();
+
+  const WorkflowEngineOptions& options() const { return options_; }
+  Journal& journal() { return *options_.journal; }
+  Clock& clock() { return options_.system->clock(); }
+  void log(std::string_view line);
+  Result<ErasedBody> body(const std::string& workflow) const;
+  internal::Executor& executor() { return *executor_; }
+
+  Status start(std::string_view workflow, const std::string& run_id, std::string input,
+               const std::string& parent) KEEL_EXCLUDES(mu_);
+  RunCore* find(const std::string& run_id) const KEEL_EXCLUDES(mu_);
+  std::vector<RunCore*> runs() const KEEL_EXCLUDES(mu_);
+
+  // Posts `task` to `run`'s strand (dropped once halted).
+  void post(RunCore& run, UniqueFunction<void()> task);
+  // From another thread: posts through the gate (dropped once the engine
+  // is going away or halted).
+  static void post_via(const std::shared_ptr<Gate>& gate, RunCore* run, UniqueFunction<void()> task);
+  std::shared_ptr<Gate> gate() const { return gate_; }
+
+  // Arms a timer at `at` (the system clock) whose task runs on the strand.
+  // Returns its key (> 0) for cancel_timer.
+  std::uint64_t arm_timer(RunCore& run, TimePoint at, UniqueFunction<void()> task) KEEL_EXCLUDES(timer_mu_);
+  void cancel_timer(std::uint64_t key) KEEL_EXCLUDES(timer_mu_);
+  std::optional<TimePoint> next_timer() const KEEL_EXCLUDES(timer_mu_);
+
+  // Idle accounting (WorkflowEngine::wait_idle).
+  void busy_add() KEEL_EXCLUDES(idle_mu_);
+  void busy_done() KEEL_EXCLUDES(idle_mu_);
+  bool wait_idle(Duration deadline) KEEL_EXCLUDES(idle_mu_);
+
+  // Counts a committed step record; true when the halt hook fires now.
+  void note_step_committed();
+  bool halted() const { return halted_.load(std::memory_order_acquire); }
+
+ private:
+  struct TimerEntry {
+    TimePoint at;
+    TimerId system_id = 0;
+  };
+
+  WorkflowEngineOptions options_;
+  std::map<std::string, ErasedBody> bodies_;
+  std::shared_ptr<Gate> gate_;
+  std::unique_ptr<internal::Executor> executor_;
+
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<RunCore>> runs_ KEEL_GUARDED_BY(mu_);
+
+  mutable Mutex timer_mu_;
+  std::uint64_t next_timer_ KEEL_GUARDED_BY(timer_mu_) = 1;
+  std::unordered_map<std::uint64_t, TimerEntry> timers_ KEEL_GUARDED_BY(timer_mu_);
+
+  Mutex idle_mu_;
+  CondVar idle_cv_;
+  std::int64_t busy_ KEEL_GUARDED_BY(idle_mu_) = 0;
+
+  // acq_rel / acquire: a halted engine must be seen by every thread that
+  // posts or appends after the halting commit.
+  std::atomic<bool> halted_{false};
+  std::atomic<std::int64_t> steps_committed_{0};
+};
+
+}  // namespace keel::detail

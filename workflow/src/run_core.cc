@@ -1,0 +1,696 @@
+// RunCore: one workflow run (see engine_core.h).
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "engine_core.h"
+
+namespace keel::detail {
+namespace {
+
+std::int64_t ns_of(WallTime t) { return t.time_since_epoch().count(); }
+
+// Kinds whose outcome does not depend on anything outside the journal (or
+// is only taken from it), so the body may go on before their record commits.
+bool runs_ahead(const OpSpec& spec) {
+  switch (spec.kind) {
+    case StepKind::kStep:
+    case StepKind::kCall:
+      return spec.options.deterministic;
+    case StepKind::kCompensate:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// Kinds whose function touches the world: they wait until every earlier
+// record of the run is durable, so they never act on a value a crash could
+// take back.
+bool has_effects(const OpSpec& spec) {
+  return (spec.kind == StepKind::kStep || spec.kind == StepKind::kCall ||
+          spec.kind == StepKind::kCompensate) &&
+         !spec.options.deterministic;
+}
+
+}  // namespace
+
+RunCore::RunCore(EngineCore& engine, std::string id)
+    : engine_(engine),
+      id_(std::move(id)),
+      owner_(std::string(internal::kOwnerPrefix) + id_),
+      strand_(engine.executor()) {}
+
+RunCore::~RunCore() {
+  pending_.clear();
+  driver_ = {};
+  ctx_.reset();
+}
+
+// ---- Loading -------------------------------------------------------------
+
+void RunCore::init_new(std::string workflow, std::string input, std::string code_version,
+                       std::string parent) {
+  workflow_ = std::move(workflow);
+  input_ = std::move(input);
+  code_version_ = std::move(code_version);
+  parent_ = std::move(parent);
+  MutexLock l(mu_);
+  info_workflow_ = workflow_;
+  info_version_ = code_version_;
+}
+
+internal::RunRecord RunCore::started_record() const {
+  internal::RunRecord r;
+  r.event = "started";
+  r.workflow = workflow_;
+  r.input.bytes = input_;
+  r.code_version = code_version_;
+  r.parent = parent_;
+  return r;
+}
+
+void RunCore::reset_for_replay() {
+  cancel_requested_ = false;
+  terminal_ = false;
+  journaled_.clear();
+  unconsumed_ = 0;
+  timer_fire_ns_.clear();
+  inbox_.clear();
+  compensations_.clear();
+}
+
+Status RunCore::load() {
+  reset_for_replay();
+  Status applied;
+  Status scanned = engine_.journal().scan_owner(owner_, 1, [&](const Record& rec) {
+    applied = apply_record(rec);
+    return applied.is_ok();
+  });
+  KEEL_RETURN_IF_ERROR(scanned.with_context("run '" + id_ + "'"));
+  KEEL_RETURN_IF_ERROR(applied);
+  unconsumed_ = journaled_.size();
+  MutexLock l(mu_);
+  info_workflow_ = workflow_;
+  info_version_ = code_version_;
+  if (terminal_) {
+    finished_ = true;
+    const internal::RunRecord& t = terminal_record_;
+    if (t.event == "completed") {
+      status_ = RunStatus::kCompleted;
+      result_ = t.result.bytes;
+    } else {
+      status_ = t.event == "cancelled" ? RunStatus::kCancelled : RunStatus::kFailed;
+      error_ = internal::status_from(t.error_code, t.error_message);
+    }
+    steps_ = journaled_.size();
+    journaled_.clear();  // a finished run keeps only its summary
+    unconsumed_ = 0;
+    inbox_.clear();
+    timer_fire_ns_.clear();
+  }
+  return Status::ok();
+}
+
+Status RunCore::apply_record(const Record& rec) {
+  auto bad = [&](const Status& s) {
+    return Status::corruption("run '" + id_ + "', lsn " + std::to_string(rec.lsn) + ": " +
+                              std::string(s.message()));
+  };
+  if (rec.compacted) return Status::ok();
+  switch (rec.kind) {
+    case RecordKind::kRun: {
+      auto r = wire::decode_value<internal::RunRecord>(rec.payload);
+      if (!r) return bad(r.status());
+      if (r->event == "started") {
+        workflow_ = r->workflow;
+        input_ = r->input.bytes;
+        code_version_ = r->code_version;
+        parent_ = r->parent;
+      } else if (r->event == "cancel_requested") {
+        cancel_requested_ = true;
+      } else if (r->event == "retried") {
+        // Failed steps (and the undo steps that followed them) run again.
+        terminal_ = false;
+        cancel_requested_ = false;
+        for (auto it = journaled_.begin(); it != journaled_.end();) {
+          bool drop = !it->second.record.ok || it->first.rfind("undo.", 0) == 0;
+          it = drop ? journaled_.erase(it) : std::next(it);
+        }
+      } else {
+        terminal_ = true;
+        terminal_record_ = std::move(*r);
+      }
+      return Status::ok();
+    }
+    case RecordKind::kStep: {
+      auto r = wire::decode_value<internal::StepRecord>(rec.payload);
+      if (!r) return bad(r.status());
+      if (r->kind == step_kind_name(StepKind::kSignal) && r->ok) {
+        for (Signal& s : inbox_) {
+          if (!s.taken && s.name == r->name) {
+            s.taken = true;
+            break;
+          }
+        }
+      }
+      std::string position = r->position;
+      journaled_[position] = Journaled{std::move(*r), false};
+      return Status::ok();
+    }
+    case RecordKind::kTimer: {
+      auto r = wire::decode_value<internal::TimerRecord>(rec.payload);
+      if (!r) return bad(r.status());
+      timer_fire_ns_[r->position] = r->fire_at_ns;
+      return Status::ok();
+    }
+    case RecordKind::kInbox: {
+      auto r = wire::decode_value<internal::SignalRecord>(rec.payload);
+      if (!r) return bad(r.status());
+      inbox_.push_back(Signal{r->name, r->value.bytes, false});
+      return Status::ok();
+    }
+    default:
+      return bad(Status::corruption("unexpected record kind " +
+                                    std::string(record_kind_name(rec.kind))));
+  }
+}
+
+// ---- Summary (any thread) ------------------------------------------------
+
+bool RunCore::is_finished() const {
+  MutexLock l(mu_);
+  return finished_;
+}
+
+std::string RunCore::workflow() const {
+  MutexLock l(mu_);
+  return info_workflow_;
+}
+
+RunStatus RunCore::status() const {
+  MutexLock l(mu_);
+  return status_;
+}
+
+RunInfo RunCore::info() const {
+  MutexLock l(mu_);
+  RunInfo info;
+  info.id = id_;
+  info.workflow = info_workflow_;
+  info.status = status_;
+  info.code_version = info_version_;
+  info.current_step = current_step_;
+  info.steps = steps_;
+  info.result = result_;
+  info.error = error_;
+  return info;
+}
+
+Future<std::string> RunCore::result() {
+  MutexLock l(mu_);
+  if (finished_) {
+    if (status_ == RunStatus::kCompleted) return Future<std::string>::ready(result_);
+    return Future<std::string>::ready(Result<std::string>(error_));
+  }
+  Promise<std::string> p;
+  Future<std::string> f = p.future();
+  waiters_.push_back(std::move(p));
+  return f;
+}
+
+void RunCore::fail_in_memory(const Status& error) {
+  std::vector<Promise<std::string>> waiters;
+  {
+    MutexLock l(mu_);
+    if (finished_) return;
+    finished_ = true;
+    status_ = RunStatus::kFailed;
+    error_ = error;
+    waiters.swap(waiters_);
+  }
+  for (auto& w : waiters) w.set_error(error);
+}
+
+void RunCore::set_current_step(std::string name) {
+  MutexLock l(mu_);
+  current_step_ = std::move(name);
+}
+
+// ---- Driving ---------------------------------------------------------------
+
+void RunCore::start_driver(ErasedBody body) {
+  finishing_ = false;
+  poison_ = Status::ok();
+  ctx_ = std::make_unique<WorkflowContext>(*this, "");
+  driver_ = drive(std::move(body));
+  driver_.start();
+}
+
+Task<Status> RunCore::drive(ErasedBody body) {
+  Result<std::string> r = co_await body(*ctx_, input_);
+  if (!r && poison_.is_ok() && !compensations_.empty()) {
+    std::string undo_errors;
+    std::vector<Compensation> undo;
+    undo.swap(compensations_);
+    for (std::size_t i = 0; i < undo.size(); ++i) {
+      Compensation& c = undo[undo.size() - 1 - i];
+      OpSpec spec;
+      spec.name = c.name;
+      spec.kind = StepKind::kCompensate;
+      spec.options.retry = c.retry;
+      spec.attempt = [fn = c.undo](StepDone done) mutable {
+        auto call = [&fn]() { return fn(); };
+        run_step_fn(call, std::move(done));
+      };
+      Result<Unit> u = co_await OpAwaitable<Unit>(this, "undo." + std::to_string(i), std::move(spec));
+      if (!u && poison_.is_ok()) undo_errors += "; undo '" + c.name + "' failed: " + u.status().to_string();
+    }
+    if (!undo_errors.empty()) r = Status(r.status().code(), std::string(r.status().message()) + undo_errors);
+  }
+  finish(std::move(r));
+  co_return Status::ok();
+}
+
+void RunCore::finish(Result<std::string> r) {
+  if (poison_.is_ok()) {
+    for (const auto& [position, j] : journaled_) {
+      if (!j.consumed) {
+        poison_ = Status::non_deterministic(
+            "run '" + id_ + "' (workflow '" + workflow_ + "', started on code version '" +
+            code_version_ + "', running '" + engine_.options().code_version + "'): the body finished without reaching step " +
+            position + " ('" + j.record.name + "', " + j.record.kind + ") that the journal holds");
+        break;
+      }
+    }
+  }
+  if (!poison_.is_ok()) {
+    fail_in_memory(poison_);
+    return;
+  }
+  internal::RunRecord rec;
+  RunStatus status = RunStatus::kCompleted;
+  if (r) {
+    rec.event = "completed";
+    rec.result.bytes = *r;
+  } else {
+    status = cancel_requested_ && r.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled
+                                                                            : RunStatus::kFailed;
+    rec.event = status == RunStatus::kCancelled ? "cancelled" : "failed";
+    rec.error_code = static_cast<std::uint32_t>(r.status().code());
+    rec.error_message = std::string(r.status().message());
+  }
+  std::vector<NewRecord> batch;
+  batch.push_back({owner_, RecordKind::kRun, wire::encode_value(rec)});
+  finishing_ = true;
+  append(std::move(batch), false, [this, status, r = std::move(r)]() mutable {
+    std::vector<Promise<std::string>> waiters;
+    {
+      MutexLock l(mu_);
+      finished_ = true;
+      status_ = status;
+      current_step_.clear();
+      if (r) result_ = *r; else error_ = r.status();
+      waiters.swap(waiters_);
+    }
+    terminal_ = true;
+    for (auto& w : waiters) w.try_set(r);
+    // The driver is at its final suspension once this task returns.
+    engine_.post(*this, [this] {
+      if (!terminal_) return;  // retried meanwhile: a new driver runs
+      driver_ = {};
+      ctx_.reset();
+      journaled_.clear();
+      inbox_.clear();
+      timer_fire_ns_.clear();
+    });
+  });
+}
+
+// ---- Ops -------------------------------------------------------------------
+
+std::string RunCore::label(const std::string& position, std::string_view name) const {
+  return "run '" + id_ + "', step " + position + " ('" + std::string(name) + "')";
+}
+
+Status RunCore::nondeterminism(const std::string& position, const OpSpec& spec,
+                               const internal::StepRecord& rec) const {
+  return Status::non_deterministic(
+      "run '" + id_ + "' (workflow '" + workflow_ + "', started on code version '" + code_version_ +
+      "', running '" + engine_.options().code_version + "'): step " + position + " is '" + spec.name +
+      "' (" + std::string(step_kind_name(spec.kind)) + ") in the code but '" + rec.name + "' (" +
+      rec.kind + ") in the journal");
+}
+
+void RunCore::fill(OpResult* out, const Result<std::string>& outcome) const {
+  if (outcome) {
+    out->error = Status::ok();
+    out->value = *outcome;
+  } else {
+    out->error = outcome.status();
+  }
+}
+
+bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter) {
+  out->label = label(position, spec.name);
+  if (!poison_.is_ok()) {
+    out->error = poison_;
+    return false;
+  }
+  auto j = journaled_.find(position);
+  if (j != journaled_.end()) {
+    const internal::StepRecord& rec = j->second.record;
+    if (rec.name != spec.name || rec.kind != step_kind_name(spec.kind)) {
+      poison(nondeterminism(position, spec, rec));
+      out->error = poison_;
+      return false;
+    }
+    if (!j->second.consumed) {
+      j->second.consumed = true;
+      --unconsumed_;
+    }
+    fill(out, rec.ok ? Result<std::string>(rec.value.bytes)
+                     : Result<std::string>(internal::status_from(rec.error_code, rec.error_message)));
+    MutexLock l(mu_);
+    ++steps_;
+    return false;
+  }
+  PendingOp& op = add_op(std::move(position), std::move(spec), out, awaiter);
+  if (cancel_requested_ && op.spec.kind != StepKind::kCompensate) {
+    return !complete_now(op, Status::cancelled("run '" + id_ + "' was cancelled"));
+  }
+  switch (op.spec.kind) {
+    case StepKind::kNow:
+      return !complete_now(op, wire::encode_value(ns_of(engine_.clock().wall_now())));
+    case StepKind::kRandom: {
+      std::random_device rd;
+      std::uint64_t v = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+      return !complete_now(op, wire::encode_value(v));
+    }
+    case StepKind::kSignal: {
+      std::string value;
+      if (take_signal(op.spec.name, &value)) return !complete_now(op, std::move(value));
+      op.wait = Wait::kSignal;
+      set_current_step(op.spec.name);
+      return true;
+    }
+    case StepKind::kSleep:
+      start_sleep(op);
+      return true;
+    case StepKind::kChild: {
+      op.wait = Wait::kChild;
+      set_current_step(op.spec.name);
+      Status s = engine_.start(op.spec.child_workflow, op.spec.child_id, op.spec.child_input, id_);
+      if (!s.is_ok()) return !complete_now(op, s);
+      RunCore* child = engine_.find(op.spec.child_id);
+      std::uint64_t op_id = op.id;
+      child->result().then([gate = engine_.gate(), run = this, op_id](Result<std::string> r) {
+        EngineCore::post_via(gate, run, [run, op_id, r = std::move(r)]() mutable {
+          run->complete(op_id, std::move(r), false);
+        });
+      });
+      return true;
+    }
+    default:
+      break;
+  }
+  if (has_effects(op.spec) && unsynced_ > 0) {
+    op.wait = Wait::kBarrier;
+    barrier_.push_back(op.id);
+  } else {
+    start_attempt(op.id);
+  }
+  return true;
+}
+
+RunCore::PendingOp& RunCore::add_op(std::string position, OpSpec spec, OpResult* out,
+                                    std::coroutine_handle<> awaiter) {
+  auto op = std::make_unique<PendingOp>();
+  op->id = next_op_++;
+  op->position = std::move(position);
+  op->spec = std::move(spec);
+  op->out = out;
+  op->awaiter = awaiter;
+  op->started = engine_.clock().now();
+  PendingOp& ref = *op;
+  pending_.emplace(ref.id, std::move(op));
+  return ref;
+}
+
+void RunCore::start_attempt(std::uint64_t op_id) {
+  auto it = pending_.find(op_id);
+  if (it == pending_.end()) return;
+  PendingOp& op = *it->second;
+  ++op.attempts;
+  op.wait = Wait::kAttempt;
+  set_current_step(op.spec.name);
+  engine_.busy_add();
+  std::shared_ptr<Gate> gate = engine_.gate();
+  op.spec.attempt([gate, run = this, op_id](Result<std::string> outcome) mutable {
+    EngineCore::post_via(gate, run, [run, op_id, outcome = std::move(outcome)]() mutable {
+      run->on_attempt_done(op_id, std::move(outcome));
+    });
+    MutexLock l(gate->mu);
+    if (gate->core != nullptr) gate->core->busy_done();
+  });
+}
+
+void RunCore::on_attempt_done(std::uint64_t op_id, Result<std::string> outcome) {
+  auto it = pending_.find(op_id);
+  if (it == pending_.end() || it->second->wait != Wait::kAttempt) return;  // cancelled meanwhile
+  PendingOp& op = *it->second;
+  if (!outcome && op.spec.options.retry.should_retry(outcome.status(), op.attempts)) {
+    op.wait = Wait::kBackoff;
+    TimePoint at = engine_.clock().now() + op.spec.options.retry.backoff(op.attempts);
+    op.timer = engine_.arm_timer(*this, at, [this, op_id] { start_attempt(op_id); });
+    return;
+  }
+  complete(op_id, std::move(outcome), !runs_ahead(op.spec));
+}
+
+void RunCore::start_sleep(PendingOp& op) {
+  auto known = timer_fire_ns_.find(op.position);
+  std::int64_t fire_ns = 0;
+  if (known != timer_fire_ns_.end()) {
+    fire_ns = known->second;
+  } else {
+    fire_ns = ns_of(engine_.clock().wall_now()) + op.spec.delay.count();
+    internal::TimerRecord t{op.position, op.spec.name, fire_ns, op.spec.delay.count()};
+    std::vector<NewRecord> batch;
+    batch.push_back({owner_, RecordKind::kTimer, wire::encode_value(t)});
+    append(std::move(batch), false, nullptr);
+  }
+  Duration left(fire_ns - ns_of(engine_.clock().wall_now()));
+  op.wait = Wait::kTimer;
+  set_current_step(op.spec.name);
+  std::uint64_t op_id = op.id;
+  if (left <= Duration::zero()) {
+    engine_.post(*this, [this, op_id] { complete(op_id, std::string(), false); });
+    return;
+  }
+  op.timer = engine_.arm_timer(*this, engine_.clock().now() + left,
+                               [this, op_id] { complete(op_id, std::string(), false); });
+}
+
+bool RunCore::take_signal(const std::string& name, std::string* value) {
+  for (Signal& s : inbox_) {
+    if (!s.taken && s.name == name) {
+      s.taken = true;
+      *value = s.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+internal::StepRecord RunCore::make_record(const PendingOp& op, const Result<std::string>& outcome) const {
+  internal::StepRecord rec;
+  rec.position = op.position;
+  rec.name = op.spec.name;
+  rec.kind = std::string(step_kind_name(op.spec.kind));
+  rec.attempts = static_cast<std::uint32_t>(std::max(op.attempts, 1));
+  rec.ok = outcome.has_value();
+  if (outcome) {
+    rec.value.bytes = *outcome;
+  } else {
+    rec.error_code = static_cast<std::uint32_t>(outcome.status().code());
+    rec.error_message = std::string(outcome.status().message());
+  }
+  rec.duration_ns = (engine_.clock().now() - op.started).count();
+  return rec;
+}
+
+bool RunCore::complete_now(PendingOp& op, Result<std::string> outcome) {
+  std::vector<NewRecord> batch;
+  batch.push_back({owner_, RecordKind::kStep, wire::encode_value(make_record(op, outcome))});
+  append(std::move(batch), true, nullptr);
+  fill(op.out, outcome);
+  pending_.erase(op.id);
+  MutexLock l(mu_);
+  ++steps_;
+  return true;
+}
+
+void RunCore::complete(std::uint64_t op_id, Result<std::string> outcome, bool durable) {
+  auto it = pending_.find(op_id);
+  if (it == pending_.end()) return;
+  std::unique_ptr<PendingOp> op = std::move(it->second);
+  pending_.erase(it);
+  if (op->timer != 0) engine_.cancel_timer(op->timer);
+  std::vector<NewRecord> batch;
+  batch.push_back({owner_, RecordKind::kStep, wire::encode_value(make_record(*op, outcome))});
+  fill(op->out, outcome);
+  {
+    MutexLock l(mu_);
+    ++steps_;
+    current_step_.clear();
+  }
+  std::coroutine_handle<> awaiter = op->awaiter;
+  if (durable) {
+    OpResult* out = op->out;
+    append(std::move(batch), true, [this, awaiter, out] {
+      if (!poison_.is_ok()) out->error = poison_;  // the record may not be durable
+      awaiter.resume();
+    });
+  } else {
+    append(std::move(batch), true, nullptr);
+    awaiter.resume();
+  }
+}
+
+bool RunCore::patch(const std::string& position, std::string_view id, bool* consumed) {
+  *consumed = false;
+  if (!poison_.is_ok()) return true;
+  auto j = journaled_.find(position);
+  if (j != journaled_.end()) {
+    const internal::StepRecord& rec = j->second.record;
+    if (rec.kind != step_kind_name(StepKind::kPatch) || rec.name != id) return false;
+    if (!j->second.consumed) {
+      j->second.consumed = true;
+      --unconsumed_;
+    }
+    *consumed = true;
+    return true;
+  }
+  OpSpec spec;
+  spec.name = std::string(id);
+  spec.kind = StepKind::kPatch;
+  OpResult out;
+  PendingOp& op = add_op(position, std::move(spec), &out, nullptr);
+  complete_now(op, wire::encode_value(true));
+  *consumed = true;
+  return true;
+}
+
+void RunCore::add_compensation(std::string name, std::function<Status()> undo, RetryPolicy retry) {
+  compensations_.push_back(Compensation{std::move(name), std::move(undo), std::move(retry)});
+}
+
+// ---- Journal ---------------------------------------------------------------
+
+void RunCore::append(std::vector<NewRecord> batch, bool is_step, UniqueFunction<void()> then) {
+  if (engine_.halted()) return;
+  ++unsynced_;
+  engine_.busy_add();
+  std::shared_ptr<Gate> gate = engine_.gate();
+  engine_.journal().append_async(
+      std::move(batch), [gate, run = this, is_step, then = std::move(then)](Result<LsnRange> r) mutable {
+        MutexLock l(gate->mu);
+        EngineCore* core = gate->core;
+        if (core == nullptr || core->halted()) return;
+        if (r && is_step) core->note_step_committed();
+        if (!core->halted()) {
+          core->post(*run, [run, r = std::move(r), then = std::move(then)]() mutable {
+            run->on_appended(r, std::move(then));
+          });
+        }
+        core->busy_done();
+      });
+}
+
+void RunCore::on_appended(const Result<LsnRange>& r, UniqueFunction<void()> then) {
+  --unsynced_;
+  if (!r) {
+    poison(r.status().with_context("run '" + id_ + "': journal append failed"));
+    if (then && !finishing_) then();  // the awaiter sees the poison at its next await
+    else if (finishing_) fail_in_memory(poison_);
+    return;
+  }
+  if (unsynced_ == 0 && !barrier_.empty()) {
+    std::vector<std::uint64_t> ready;
+    ready.swap(barrier_);
+    for (std::uint64_t id : ready) start_attempt(id);
+  }
+  if (then) then();
+}
+
+void RunCore::poison(const Status& error) {
+  if (poison_.is_ok()) poison_ = error;
+  engine_.log(error.to_string());
+}
+
+// ---- Signals, cancel, retry -------------------------------------------------
+
+void RunCore::on_signal(std::string name, std::string value) {
+  inbox_.push_back(Signal{name, std::move(value), false});
+  for (auto& [op_id, op] : pending_) {
+    if (op->wait == Wait::kSignal && op->spec.name == name) {
+      std::string v;
+      take_signal(name, &v);
+      complete(op_id, std::move(v), false);
+      return;
+    }
+  }
+}
+
+void RunCore::on_cancel() {
+  if (terminal_) return;
+  cancel_requested_ = true;
+  std::vector<std::uint64_t> waiting;
+  for (auto& [op_id, op] : pending_) {
+    if (op->spec.kind != StepKind::kCompensate && op->wait != Wait::kNone) waiting.push_back(op_id);
+  }
+  barrier_.clear();
+  for (std::uint64_t op_id : waiting) {
+    complete(op_id, Status::cancelled("run '" + id_ + "' was cancelled"), false);
+  }
+}
+
+void RunCore::on_retry() {
+  for (auto& [op_id, op] : pending_) {
+    if (op->timer != 0) engine_.cancel_timer(op->timer);
+  }
+  pending_.clear();
+  barrier_.clear();
+  driver_ = {};
+  ctx_.reset();
+  Status loaded = load();
+  auto body = engine_.body(workflow_);
+  Status problem = !loaded.is_ok() ? loaded : body.status();
+  {
+    MutexLock l(mu_);
+    finished_ = !problem.is_ok();
+    status_ = problem.is_ok() ? RunStatus::kRunning : RunStatus::kFailed;
+    error_ = problem;
+    result_.clear();
+  }
+  if (!problem.is_ok()) return;
+  start_driver(std::move(*body));
+}
+
+// ---- context.h entry points ------------------------------------------------
+
+bool submit_op(RunCore& run, std::string position, OpSpec spec, OpResult* out,
+               std::coroutine_handle<> awaiter) {
+  return run.submit(std::move(position), std::move(spec), out, awaiter);
+}
+bool patch_at(RunCore& run, const std::string& position, std::string_view id, bool* consumed) {
+  return run.patch(position, id, consumed);
+}
+void add_compensation(RunCore& run, std::string name, std::function<Status()> undo, RetryPolicy retry) {
+  run.add_compensation(std::move(name), std::move(undo), std::move(retry));
+}
+const std::string& run_id_of(const RunCore& run) { return run.id(); }
+bool is_replaying(const RunCore& run) { return run.replaying(); }
+
+}  // namespace keel::detail
