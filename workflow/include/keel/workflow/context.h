@@ -152,27 +152,10 @@ struct IsFuture : std::false_type {};
 template <class U>
 struct IsFuture<Future<U>> : std::true_type {};
 
-// The value type a step function's return type R yields.
+// The value type a step function's return type R yields: as for an ask's
+// reply (void and Status yield Unit, Result<U> and Future<U> yield U).
 template <class R>
-struct StepValueOf {
-  using type = R;
-};
-template <>
-struct StepValueOf<void> {
-  using type = Unit;
-};
-template <>
-struct StepValueOf<Status> {
-  using type = Unit;
-};
-template <class U>
-struct StepValueOf<Result<U>> {
-  using type = U;
-};
-template <class U>
-struct StepValueOf<Future<U>> {
-  using type = Stored<U>;
-};
+using StepValueOf = Stored<typename AskValue<R>::type>;
 
 template <class U>
 std::string encode_step_value(const U& v) {
@@ -263,7 +246,7 @@ class WorkflowContext {
   // durable (unless options.deterministic).
   template <class F>
   auto step(std::string_view name, F fn, StepOptions options = {}) {
-    using V = typename detail::StepValueOf<std::invoke_result_t<F&>>::type;
+    using V = detail::StepValueOf<std::invoke_result_t<F&>>;
     detail::OpSpec spec = make_spec(name, StepKind::kStep, std::move(options));
     spec.attempt = [fn = std::move(fn)](detail::StepDone done) mutable {
       detail::run_step_fn(fn, std::move(done));
@@ -284,7 +267,7 @@ class WorkflowContext {
     auto fn = [ref, tup = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)]() {
       return std::apply([&](const auto&... a) { return ref.template ask<M>(a...); }, tup);
     };
-    using V = typename detail::StepValueOf<std::invoke_result_t<decltype(fn)&>>::type;
+    using V = detail::StepValueOf<std::invoke_result_t<decltype(fn)&>>;
     detail::OpSpec spec = make_spec(detail::handler_name<T, M>(), StepKind::kCall, std::move(options));
     spec.attempt = [fn = std::move(fn)](detail::StepDone done) mutable {
       detail::run_step_fn(fn, std::move(done));
