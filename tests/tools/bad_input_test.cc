@@ -1,0 +1,187 @@
+// `keel journal` on bad input: a path that is not a journal, a newer format
+// version, a damaged record, an unknown id, malformed arguments. Each is one
+// line naming the problem, its own exit status, and nothing written.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tools/bank_journal.h"
+
+namespace keel::testing {
+namespace {
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Every file under `path` (or the file itself) with its bytes.
+std::map<std::string, std::string> contents(const std::string& path) {
+  std::map<std::string, std::string> out;
+  auto read = [&](const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    out[p.string()] = s.str();
+  };
+  if (std::filesystem::is_directory(path)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(path)) {
+      if (e.is_regular_file()) read(e.path());
+    }
+  } else if (std::filesystem::exists(path)) {
+    read(path);
+  }
+  return out;
+}
+
+std::set<std::string> names_in(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+template <class B>
+class BadInputTest : public BankJournalTest<B> {};
+TYPED_TEST_SUITE(BadInputTest, Backends, BackendNames);
+
+TYPED_TEST(BadInputTest, AStoreThatIsNotAJournalIsRefusedAndLeftAlone) {
+  ASSERT_TRUE(TypeParam::make_foreign(this->path_));
+  const auto before = contents(this->path_);
+  const auto names = names_in(this->dir_);
+  for (const char* verb : {"stats", "ls", "verify", "compact"}) {
+    CliRun r = this->keel(verb);
+    EXPECT_EQ(r.exit_code, 4) << verb << ": " << r.err;
+    expect_one_line_error(r, "not a Keel journal");
+  }
+  EXPECT_EQ(contents(this->path_), before);
+  EXPECT_EQ(names_in(this->dir_), names);
+}
+
+TYPED_TEST(BadInputTest, ANewerFormatVersionIsRefused) {
+  this->write_bank();
+  ASSERT_TRUE(TypeParam::set_format_version(this->path_, kJournalFormatVersion + 1));
+  const auto before = contents(this->path_);
+  for (const char* verb : {"stats", "compact"}) {
+    CliRun r = this->keel(verb);
+    EXPECT_EQ(r.exit_code, 5) << verb << ": " << r.err;
+    expect_one_line_error(r, "format version");
+  }
+  if (std::string(TypeParam::kName) == "sqlite") {
+    EXPECT_EQ(contents(this->path_), before);
+  }
+}
+
+TYPED_TEST(BadInputTest, ADamagedRecordIsNamedByItsLsn) {
+  this->write_bank();
+  const std::vector<Record> alice = this->records_of("actor/alice");
+  const Lsn bad = alice[2].lsn;  // its third record, an INBOX envelope
+  ASSERT_EQ(alice[2].kind, RecordKind::kInbox);
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path_, bad));
+  const std::string named = "lsn " + std::to_string(bad);
+
+  CliRun verify = this->keel("verify");
+  EXPECT_EQ(verify.exit_code, 1);
+  EXPECT_TRUE(has(verify.out, named)) << verify.out;
+  EXPECT_TRUE(has(verify.out, "checksum")) << verify.out;
+  EXPECT_TRUE(has(verify.err, "1 problem found")) << verify.err;
+
+  CliRun show = this->keel("show", {"alice"});
+  EXPECT_EQ(show.exit_code, 6);
+  EXPECT_EQ(lines_of(show.out).size(), alice.size() + 2) << "the damaged record has its row:\n" << show.out;
+  EXPECT_TRUE(has(show.out, "damaged: ")) << show.out;
+  ASSERT_EQ(lines_of(show.err).size(), 1u) << show.err;
+  EXPECT_TRUE(has(show.err, named)) << show.err;
+
+  CliRun exported = this->keel("export");
+  EXPECT_EQ(exported.exit_code, 6);
+  EXPECT_EQ(lines_of(exported.out).size(), bad - 1) << "the records before it";
+  EXPECT_TRUE(has(exported.err, named)) << exported.err;
+
+  CliRun stats = this->keel("stats", {"--json"});
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_TRUE(has(stats.out, "\"damaged\":1")) << stats.out;
+
+  CliRun at = this->keel("at", {"alice", std::to_string(alice.back().lsn)});
+  EXPECT_EQ(at.exit_code, 6);
+  EXPECT_TRUE(has(at.err, named)) << at.err;
+}
+
+TYPED_TEST(BadInputTest, UnknownIdsAndLsnsAreRefused) {
+  this->write_bank();
+  const auto before = contents(this->path_);
+  CliRun show = this->keel("show", {"nobody"});
+  EXPECT_EQ(show.exit_code, 7);
+  expect_one_line_error(show, "no owner 'nobody'");
+  CliRun at = this->keel("at", {"alice", "999999"});
+  EXPECT_EQ(at.exit_code, 7);
+  expect_one_line_error(at, "lsn 999999 is not in the journal");
+  CliRun tail = this->keel("tail", {"--owner", "nobody"});
+  EXPECT_EQ(tail.exit_code, 7);
+  expect_one_line_error(tail, "nobody");
+  if (std::string(TypeParam::kName) == "sqlite") {
+    EXPECT_EQ(contents(this->path_), before);
+  }
+}
+
+TYPED_TEST(BadInputTest, MalformedArgumentsAreRefused) {
+  this->write_bank();
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"journal", "show", "--journal", this->path_}, "usage: keel journal show ID"},
+      {{"journal", "frobnicate", "--journal", this->path_}, "unknown command 'frobnicate'"},
+      {{"journal", "stats", "--journal", this->path_, "--bogus"}, "unknown option --bogus"},
+      {{"journal", "tail", "--journal", this->path_, "-n", "many"}, "-n must be a non-negative integer"},
+      {{"journal", "at", "--journal", this->path_, "alice", "ten"}, "LSN must be a non-negative integer"},
+      {{"journal", "ls", "--journal", this->path_, "--kind", "robot"}, "--kind must be"},
+      {{"journal", "export", "--journal", this->path_, "--from", "9", "--to", "3"}, "--from 9 is after --to 3"},
+      {{"journal", "stats"}, "give --journal PATH or set KEEL_JOURNAL"},
+      {{"journal", "stats", "--journal"}, "--journal needs a value"},
+      {{"journal", "show", "--journal", this->path_, "alice", "--schema", this->dir_ + "/none.capnp"},
+       "--schema"},
+      {{}, "a command is needed"},
+  };
+  for (const auto& [args, message] : cases) {
+    SCOPED_TRACE(message);
+    CliRun r = run_keel(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    expect_one_line_error(r, message);
+  }
+}
+
+TEST(BadInput, AMissingPathIsNotCreated) {
+  const std::string path = "/tmp/keel-cli-missing-" + std::to_string(::getpid()) + ".db";
+  for (const char* verb : {"stats", "compact", "verify"}) {
+    CliRun r = run_keel({"journal", verb, "--journal", path});
+    EXPECT_EQ(r.exit_code, 3) << r.err;
+    expect_one_line_error(r, "no journal at this path");
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_FALSE(std::filesystem::exists(path + ".lock"));
+  }
+}
+
+TEST(BadInput, ATextFileIsNotAJournalAndStaysAsItWas) {
+  char tmpl[] = "/tmp/keel-cli-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string path = dir + "/notes.txt";
+  std::ofstream(path) << "these are not the records you are looking for\n";
+  const auto before = contents(path);
+  CliRun r = run_keel({"journal", "stats", "--journal", path});
+  EXPECT_EQ(r.exit_code, 4);
+  expect_one_line_error(r, "not a Keel journal");
+  EXPECT_EQ(contents(path), before);
+  EXPECT_EQ(names_in(dir), std::set<std::string>{"notes.txt"});
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BadInput, HelpListsTheCommandsAndExitCodes) {
+  CliRun r = run_keel({"journal", "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* verb : {"stats", "ls", "show", "tail", "verify", "at", "export", "compact"}) {
+    EXPECT_TRUE(has(r.out, std::string("  ") + verb + " ")) << verb;
+  }
+  EXPECT_TRUE(has(r.out, "8 owned by a live process")) << r.out;
+}
+
+}  // namespace
+}  // namespace keel::testing

@@ -1,0 +1,205 @@
+// `keel journal` run as a subprocess on journals written by the real engine,
+// on both backends: what each command prints, in both output forms.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tools/bank_journal.h"
+
+namespace keel::testing {
+namespace {
+
+template <class B>
+class JournalCliTest : public BankJournalTest<B> {
+ protected:
+  void SetUp() override {
+    BankJournalTest<B>::SetUp();
+    this->write_bank();
+  }
+};
+TYPED_TEST_SUITE(JournalCliTest, Backends, BackendNames);
+
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+std::string field(const char* name, std::uint64_t value) {
+  return "\"" + std::string(name) + "\":" + std::to_string(value);
+}
+
+TYPED_TEST(JournalCliTest, StatsCountsRecordsByKind) {
+  CliRun r = this->keel("stats", {"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_EQ(lines_of(r.out).size(), 1u);
+  EXPECT_TRUE(has(r.out, std::string("\"backend\":\"") + TypeParam::kName + "\"")) << r.out;
+  EXPECT_TRUE(has(r.out, field("records", this->records_.size()))) << r.out;
+  EXPECT_TRUE(has(r.out, field("last_lsn", this->records_.size()))) << r.out;
+  EXPECT_TRUE(has(r.out, field("owners", 3))) << r.out;
+  EXPECT_TRUE(has(r.out, field("inbox", this->count(RecordKind::kInbox)))) << r.out;
+  EXPECT_TRUE(has(r.out, field("snapshot", this->count(RecordKind::kSnapshot)))) << r.out;
+  EXPECT_TRUE(has(r.out, field("processed", this->count(RecordKind::kProcessed)))) << r.out;
+  EXPECT_TRUE(has(r.out, field("timer", 1))) << r.out;
+  EXPECT_TRUE(has(r.out, field("damaged", 0))) << r.out;
+
+  CliRun human = this->keel("stats");
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  EXPECT_TRUE(has(human.out, "records         " + std::to_string(this->records_.size()))) << human.out;
+  EXPECT_FALSE(has(human.out, "\x1b[")) << "no colours when stdout is not a terminal";
+}
+
+TYPED_TEST(JournalCliTest, LsShowsWhichActorsHaveUnhandledMessages) {
+  CliRun r = this->keel("ls", {"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"actor/alice\",\"kind\":\"actor\",\"status\":\"idle\",\"pending\":0")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"actor/bob\",\"kind\":\"actor\",\"status\":\"idle\",\"pending\":0")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"actor/carol\",\"kind\":\"actor\",\"status\":\"pending 2\",\"pending\":2"))
+      << r.out;
+
+  CliRun pending = this->keel("ls", {"--status", "pending"});
+  ASSERT_EQ(pending.exit_code, 0) << pending.err;
+  ASSERT_EQ(lines_of(pending.out).size(), 2u) << pending.out;
+  EXPECT_EQ(lines_of(pending.out)[0].rfind("OWNER", 0), 0u);
+  EXPECT_TRUE(has(lines_of(pending.out)[1], "actor/carol")) << pending.out;
+
+  CliRun workflows = this->keel("ls", {"--kind", "workflow", "--json"});
+  ASSERT_EQ(workflows.exit_code, 0) << workflows.err;
+  EXPECT_EQ(workflows.out, "{\"owners\":[]}\n");
+}
+
+TYPED_TEST(JournalCliTest, ShowListsEveryRecordOfTheOwnerWithDecodedPayloads) {
+  const std::vector<Record> alice = this->records_of("actor/alice");
+  CliRun r = this->keel("show", {"alice", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_EQ(r.out.rfind("{\"owner\":\"actor/alice\",\"records\":[", 0), 0u) << r.out;
+  for (const Record& rec : alice) {
+    EXPECT_TRUE(has(r.out, "{\"lsn\":" + std::to_string(rec.lsn) + ",\"owner\":\"actor/alice\",\"seq\":" +
+                               std::to_string(rec.seq) + ",\"kind\":\"" +
+                               std::string(record_kind_name(rec.kind)) + "\""))
+        << "lsn " << rec.lsn << " missing:\n" << r.out;
+  }
+  EXPECT_EQ(lines_of(r.out).size(), alice.size() + 2) << r.out;  // the opening line, records, "]}"
+  EXPECT_TRUE(has(r.out, "\"method\":\"deposit\",\"encoding\":\"self_describing\",\"payload_format\":\"value\","
+                         "\"payload\":[5]"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "\"method\":\"transfer\"")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"cents\":6,\"deposits\":3}")) << "the first snapshot's state:\n" << r.out;
+
+  CliRun human = this->keel("show", {"actor/alice"});
+  ASSERT_EQ(human.exit_code, 0) << human.err;
+  const std::vector<std::string> rows = lines_of(human.out);
+  ASSERT_EQ(rows.size(), alice.size() + 2) << human.out;  // owner, column header, one row per record
+  EXPECT_EQ(rows[0], "actor/alice");
+  EXPECT_TRUE(has(rows[1], "SEQ") && has(rows[1], "PAYLOAD")) << rows[1];
+  EXPECT_TRUE(has(rows[2], "inbox") && has(rows[2], "deposit([1])")) << rows[2];
+  EXPECT_TRUE(has(human.out, "snapshot   cursor ")) << human.out;
+  // Every row puts its kind in the same column.
+  const std::size_t column = rows[2].find("inbox");
+  for (std::size_t i = 2; i < rows.size(); ++i) {
+    EXPECT_NE(rows[i].find_first_not_of(' ', column), std::string::npos);
+    EXPECT_EQ(rows[i][column - 1], ' ') << rows[i];
+    EXPECT_NE(rows[i][column], ' ') << rows[i];
+  }
+}
+
+TYPED_TEST(JournalCliTest, ExportWritesOneJsonLinePerRecordInLsnOrder) {
+  CliRun r = this->keel("export");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), this->records_.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_TRUE(JsonCheck::valid(lines[i])) << lines[i];
+    EXPECT_EQ(lines[i].rfind("{\"lsn\":" + std::to_string(i + 1) + ",", 0), 0u) << lines[i];
+  }
+
+  CliRun range = this->keel("export", {"--owner", "alice", "--from", "3", "--to", "12"});
+  ASSERT_EQ(range.exit_code, 0) << range.err;
+  std::size_t expected = 0;
+  for (const Record& rec : this->records_of("actor/alice")) expected += rec.lsn >= 3 && rec.lsn <= 12;
+  const std::vector<std::string> some = lines_of(range.out);
+  EXPECT_EQ(some.size(), expected) << range.out;
+  for (const std::string& line : some) EXPECT_TRUE(has(line, "\"owner\":\"actor/alice\"")) << line;
+}
+
+TYPED_TEST(JournalCliTest, VerifyPassesAJournalTheEngineWrote) {
+  CliRun r = this->keel("verify");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(has(r.out, "ok: " + std::to_string(this->records_.size()) + " records, 3 owners")) << r.out;
+  CliRun json = this->keel("verify", {"--json"});
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_TRUE(JsonCheck::valid(json.out)) << json.out;
+  EXPECT_EQ(json.out.rfind("{\"problems\":[],\"ok\":true,", 0), 0u) << json.out;
+}
+
+TYPED_TEST(JournalCliTest, AtShowsTheNewestSnapshotAndListsTheMessagesAfterIt) {
+  const std::vector<Record> alice = this->records_of("actor/alice");
+  CliRun r = this->keel("at", {"alice", std::to_string(alice.back().lsn), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  // Six messages make two snapshots; the sixth, the transfer, left 15 - 10.
+  EXPECT_TRUE(has(r.out, "\"state\":{\"cents\":5,\"deposits\":5}")) << r.out;
+  const std::size_t applied = r.out.find("\"applied_after_snapshot\":[");
+  const std::size_t pending = r.out.find("\"pending\":[");
+  ASSERT_NE(applied, std::string::npos);
+  ASSERT_NE(pending, std::string::npos);
+  EXPECT_TRUE(has(r.out.substr(applied, pending - applied), "\"method\":\"remind\"")) << r.out;
+  EXPECT_TRUE(has(r.out, "\"pending\":[]}")) << r.out;
+
+  // As of alice's first record nothing is handled and there is no snapshot.
+  CliRun first = this->keel("at", {"actor/alice", std::to_string(alice.front().lsn)});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_TRUE(has(first.out, "no snapshot at or before lsn")) << first.out;
+  EXPECT_TRUE(has(first.out, "listed, not replayed")) << first.out;
+  const std::size_t not_handled = first.out.find("accepted but not handled");
+  ASSERT_NE(not_handled, std::string::npos) << first.out;
+  EXPECT_TRUE(has(first.out.substr(not_handled), "deposit([1])")) << first.out;
+}
+
+TYPED_TEST(JournalCliTest, TailPrintsTheNewestRecords) {
+  CliRun r = this->keel("tail", {"-n", "3", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  const std::size_t last = this->records_.size();
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(lines[i].rfind("{\"lsn\":" + std::to_string(last - 2 + i) + ",", 0), 0u) << lines[i];
+  }
+  CliRun owner = this->keel("tail", {"--owner", "bob", "-n", "2"});
+  ASSERT_EQ(owner.exit_code, 0) << owner.err;
+  ASSERT_EQ(lines_of(owner.out).size(), 2u) << owner.out;
+  for (const std::string& line : lines_of(owner.out)) EXPECT_TRUE(has(line, "actor/bob#")) << line;
+}
+
+TYPED_TEST(JournalCliTest, CompactDropsPayloadsSupersededBySnapshots) {
+  CliRun r = this->keel("compact", {"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"actor/alice\",")) << r.out;
+  this->open_writer();
+  std::vector<Record> after = this->read_records();
+  ASSERT_EQ(after.size(), this->records_.size()) << "headers stay";
+  std::size_t compacted = 0;
+  for (const Record& rec : after) compacted += rec.compacted;
+  EXPECT_GT(compacted, 0u);
+  EXPECT_TRUE(has(r.out, field("compacted", compacted) + "}\n")) << r.out;
+  this->writer_.reset();
+  CliRun verify = this->keel("verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  CliRun show = this->keel("show", {"alice"});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_TRUE(has(show.out, "(compacted)")) << show.out;
+}
+
+TYPED_TEST(JournalCliTest, CompactRefusesWhileALiveProcessOwnsTheJournal) {
+  this->open_writer();
+  CliRun r = this->keel("compact");
+  EXPECT_EQ(r.exit_code, 8);
+  expect_one_line_error(r, "owned by a live process");
+  std::vector<Record> after = this->read_records();
+  for (const Record& rec : after) EXPECT_FALSE(rec.compacted) << "lsn " << rec.lsn;
+}
+
+}  // namespace
+}  // namespace keel::testing

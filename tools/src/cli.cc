@@ -1,0 +1,234 @@
+// The `keel` command line: argument parsing, opening the journal, and the
+// mapping of failures to exit codes (docs/inspection.md).
+#include <cerrno>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "capnp_render.h"
+#include "command.h"
+#include "keel/tools/journal_cli.h"
+
+namespace keel::internal {
+namespace {
+
+struct OptionSpec {
+  std::string_view name;  // "--owner"
+  std::string_view short_name;  // "-n", or empty
+  bool takes_value;
+};
+
+struct VerbSpec {
+  std::string_view verb;
+  std::string_view usage;  // after "keel journal "
+  std::size_t min_positional;
+  std::size_t max_positional;
+  std::vector<OptionSpec> options;
+};
+
+constexpr std::string_view kOverview =
+    "usage: keel journal <command> [--journal PATH] [--json] [options]\n"
+    "\n"
+    "The journal is --journal PATH (-j), or $KEEL_JOURNAL: a SQLite file or a\n"
+    "RocksDB directory. It is opened read-only (safe beside a live writer),\n"
+    "except by compact.\n"
+    "\n"
+    "commands:\n"
+    "  stats                              format, backend, LSN range, counts, size, times\n"
+    "  ls [--kind K] [--status S]         owners and runs with their status\n"
+    "  show ID [--schema F --type T]      one owner's timeline, payloads decoded\n"
+    "  tail [-f] [-n N] [--owner ID]      the newest records; -f follows new commits\n"
+    "  verify                             checksums, gaps, dangling references\n"
+    "  at ID LSN                          a durable actor's state as of LSN\n"
+    "  export [--owner ID] [--from L] [--to L]   records as JSON lines\n"
+    "  compact                            drop payloads superseded by snapshots (offline)\n"
+    "\n"
+    "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
+    "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
+    "7 unknown id or LSN, 8 owned by a live process, 9 I/O error, 10 internal.\n"
+    "See docs/inspection.md.\n";
+
+const std::vector<OptionSpec> kCommon = {
+    {"--journal", "-j", true}, {"--json", "", false}, {"--help", "-h", false}};
+const std::vector<OptionSpec> kSchema = {{"--schema", "", true}, {"--type", "", true}};
+
+const std::vector<VerbSpec>& verbs() {
+  static const std::vector<VerbSpec> kVerbs = {
+      {"stats", "stats", 0, 0, {}},
+      {"ls", "ls [--kind actor|workflow|other] [--status STATUS]", 0, 0,
+       {{"--kind", "", true}, {"--status", "", true}}},
+      {"show", "show ID [--schema FILE.capnp [--type NAME]]", 1, 1, kSchema},
+      {"tail", "tail [-f] [-n N] [--owner ID] [--limit N] [--interval-ms MS]", 0, 0,
+       {{"--follow", "-f", false},
+        {"--lines", "-n", true},
+        {"--owner", "", true},
+        {"--limit", "", true},
+        {"--interval-ms", "", true},
+        {"--schema", "", true},
+        {"--type", "", true}}},
+      {"verify", "verify", 0, 0, {}},
+      {"at", "at ID LSN", 2, 2, kSchema},
+      {"export", "export [--owner ID] [--from LSN] [--to LSN]", 0, 0,
+       {{"--owner", "", true}, {"--from", "", true}, {"--to", "", true}, {"--schema", "", true},
+        {"--type", "", true}}},
+      {"compact", "compact", 0, 0, {}},
+  };
+  return kVerbs;
+}
+
+const OptionSpec* find_option(const VerbSpec& verb, std::string_view name) {
+  for (const auto* list : {&kCommon, &verb.options}) {
+    for (const OptionSpec& o : *list) {
+      if (o.name == name || (!o.short_name.empty() && o.short_name == name)) return &o;
+    }
+  }
+  return nullptr;
+}
+
+// Parses args[from...] for `verb`. Errors: kInvalidArgument.
+Result<Args> parse_args(const VerbSpec& verb, const std::vector<std::string>& args, std::size_t from) {
+  Args parsed;
+  bool options_done = false;
+  for (std::size_t i = from; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (options_done || a.size() < 2 || a[0] != '-') {
+      parsed.positional.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      options_done = true;
+      continue;
+    }
+    std::string name = a;
+    std::optional<std::string> value;
+    if (const std::size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = a.substr(0, eq);
+      value = a.substr(eq + 1);
+    }
+    const OptionSpec* spec = find_option(verb, name);
+    if (spec == nullptr) return Status::invalid_argument("unknown option " + name + " for " + std::string(verb.verb));
+    if (spec->takes_value && !value) {
+      if (i + 1 >= args.size()) return Status::invalid_argument(name + " needs a value");
+      value = args[++i];
+    }
+    if (!spec->takes_value && value) return Status::invalid_argument(name + " takes no value");
+    parsed.options[std::string(spec->name)] = value.value_or("");
+  }
+  if (parsed.has("--help")) return parsed;
+  if (parsed.positional.size() < verb.min_positional || parsed.positional.size() > verb.max_positional) {
+    return Status::invalid_argument("usage: keel journal " + std::string(verb.usage));
+  }
+  return parsed;
+}
+
+// The failure of opening `path` read-only, by what the user should do.
+Outcome open_failure(const std::string& path, const Status& s) {
+  const std::string why(s.message());
+  switch (s.code()) {
+    case StatusCode::kNotFound: return Outcome::fail(ExitCode::kNoJournal, path + ": no journal at this path");
+    case StatusCode::kCorruption:
+    case StatusCode::kInvalidArgument:
+      return Outcome::fail(ExitCode::kNotAJournal, path + ": not a Keel journal (" + why + ")");
+    case StatusCode::kFailedPrecondition:
+      return Outcome::fail(ExitCode::kNewerFormat, path + ": " + why + " (this keel reads format version " +
+                                                       std::to_string(kJournalFormatVersion) + ")");
+    case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, path + ": " + why);
+    default: return Outcome::fail(ExitCode::kInternal, path + ": " + s.to_string());
+  }
+}
+
+Outcome dispatch(const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& journal) {
+  const std::string_view v = verb.verb;
+  if (v == "stats") return run_stats(ctx);
+  if (v == "ls") return run_ls(ctx);
+  if (v == "show") return run_show(ctx);
+  if (v == "tail") return run_tail(ctx);
+  if (v == "export") return run_export(ctx);
+  if (v == "verify") return run_verify(ctx);
+  if (v == "at") return run_at(ctx);
+  return run_compact(ctx, [&journal] { journal.reset(); });
+}
+
+Outcome run_journal(const std::vector<std::string>& args, const tools::CliEnvironment& env) {
+  if (args.size() < 2) return Outcome::fail(ExitCode::kUsage, "a command is needed (see keel journal --help)");
+  if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
+    *env.out << kOverview;
+    return {};
+  }
+  const VerbSpec* verb = nullptr;
+  for (const VerbSpec& s : verbs()) {
+    if (s.verb == args[1]) verb = &s;
+  }
+  if (verb == nullptr) return Outcome::fail(ExitCode::kUsage, "unknown command '" + args[1] + "' (see keel journal --help)");
+  Result<Args> parsed = parse_args(*verb, args, 2);
+  if (!parsed) return Outcome::fail(ExitCode::kUsage, std::string(parsed.status().message()));
+  if (parsed->has("--help")) {
+    *env.out << "usage: keel journal " << verb->usage << " [--journal PATH] [--json]\n";
+    return {};
+  }
+  const std::string path = parsed->get("--journal", env.default_journal);
+  if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal PATH or set KEEL_JOURNAL");
+  std::unique_ptr<CapnpRenderer> capnp;
+  if (parsed->has("--schema")) {
+    Result<std::unique_ptr<CapnpRenderer>> loaded = CapnpRenderer::load(parsed->get("--schema"), parsed->get("--type"));
+    if (!loaded) return Outcome::fail(ExitCode::kUsage, std::string(loaded.status().message()));
+    capnp = std::move(*loaded);
+  } else if (parsed->has("--type")) {
+    return Outcome::fail(ExitCode::kUsage, "--type needs --schema FILE.capnp");
+  }
+  JournalOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  Result<std::unique_ptr<Journal>> journal = open_journal(path, options);
+  if (!journal) return open_failure(path, journal.status());
+  Context ctx{*env.out, *env.err, Palette(env.color), parsed->has("--json"), path, **journal,
+              capnp.get(), env.stop, *parsed};
+  return dispatch(*verb, ctx, *journal);
+}
+
+}  // namespace
+
+Outcome from_status(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kCorruption: return Outcome::fail(ExitCode::kCorruptRecord, std::string(s.message()));
+    case StatusCode::kNotFound: return Outcome::fail(ExitCode::kUnknownId, std::string(s.message()));
+    case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, std::string(s.message()));
+    case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kUsage, std::string(s.message()));
+    default: return Outcome::fail(ExitCode::kInternal, s.to_string());
+  }
+}
+
+Result<std::uint64_t> parse_u64(const std::string& text, const std::string& what) {
+  if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::invalid_argument(what + " must be a non-negative integer, not '" + text + "'");
+  }
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (errno == ERANGE) return Status::invalid_argument(what + " is too large: " + text);
+  return static_cast<std::uint64_t>(v);
+}
+
+}  // namespace keel::internal
+
+namespace keel::tools {
+
+int run_cli(const std::vector<std::string>& args, const CliEnvironment& env) {
+  internal::Outcome outcome;
+  if (args.empty()) {
+    outcome = internal::Outcome::fail(ExitCode::kUsage, "a command is needed (see keel journal --help)");
+  } else if (args[0] == "--help" || args[0] == "-h") {
+    *env.out << internal::kOverview;
+  } else if (args[0] != "journal") {
+    outcome = internal::Outcome::fail(ExitCode::kUsage, "unknown command '" + args[0] + "' (try: keel journal --help)");
+  } else {
+    outcome = internal::run_journal(args, env);
+  }
+  env.out->flush();
+  if (!outcome.ok() && !outcome.message.empty()) *env.err << "keel: " << outcome.message << "\n";
+  env.err->flush();
+  return static_cast<int>(outcome.code);
+}
+
+}  // namespace keel::tools

@@ -1,0 +1,100 @@
+// command.h: what every `keel journal` command gets (its parsed arguments,
+// the open journal, the output streams) and returns (an exit code with a
+// one-line message). Not thread-safe; one Context per run.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "keel/base/status.h"
+#include "keel/journal/journal.h"
+#include "keel/tools/journal_cli.h"
+#include "text.h"
+
+namespace keel::internal {
+
+using tools::ExitCode;
+
+// How a command ended: kOk, or a failure with the line to print.
+struct Outcome {
+  ExitCode code = ExitCode::kOk;
+  std::string message;
+
+  bool ok() const { return code == ExitCode::kOk; }
+  static Outcome fail(ExitCode code, std::string message) { return {code, std::move(message)}; }
+};
+
+// A journal error met while a command runs: kCorruption is a damaged
+// record, kNotFound an unknown id, kIoError an I/O failure.
+Outcome from_status(const Status& s);
+
+// Parsed command-line arguments of one verb.
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> options;  // "--name" -> value ("" for flags)
+
+  bool has(const std::string& name) const { return options.count(name) != 0; }
+  std::string get(const std::string& name, const std::string& fallback = "") const {
+    auto it = options.find(name);
+    return it == options.end() ? fallback : it->second;
+  }
+};
+
+class CapnpRenderer;
+
+struct Context {
+  std::ostream& out;
+  std::ostream& err;
+  Palette palette;
+  bool json = false;
+  std::string path;  // the journal's path, as given
+  Journal& journal;  // opened read-only
+  const CapnpRenderer* capnp = nullptr;  // --schema, or null
+  const std::atomic<bool>* stop = nullptr;
+  const Args& args;
+};
+
+// An unsigned decimal option or positional. Errors: kInvalidArgument naming
+// `what`.
+Result<std::uint64_t> parse_u64(const std::string& text, const std::string& what);
+
+// The journal owner that `id` names: `id` itself if it has records, else
+// "actor/<id>", else "workflow/<id>". Errors: kNotFound (none has records),
+// kIoError.
+Result<std::string> resolve_owner(Journal& journal, const std::string& id);
+
+// The owner's highest sequence number (0 when it has no records), found by
+// probing scan_owner at growing sequence numbers: O(log n) index seeks.
+// Errors: kIoError.
+Result<std::uint64_t> last_seq_of(Journal& journal, const std::string& owner);
+
+// "actor", "workflow" or "other", from the owner's prefix.
+std::string owner_kind(const std::string& owner);
+
+// One record as a line of the human timeline: "  seq  lsn  time  kind  payload"
+// with `width` digits for seq and lsn.
+std::string timeline_row(const Context& ctx, const Record& r, std::size_t width, bool with_owner);
+
+// The number of decimal digits of n.
+std::size_t digits(std::uint64_t n);
+
+// The commands (docs/inspection.md). Each writes its results to ctx.out.
+Outcome run_stats(Context& ctx);
+Outcome run_ls(Context& ctx);
+Outcome run_show(Context& ctx);
+Outcome run_tail(Context& ctx);
+Outcome run_export(Context& ctx);
+Outcome run_verify(Context& ctx);
+Outcome run_at(Context& ctx);
+// Compaction opens the journal for writing itself: ctx.journal is the
+// read-only handle that proved the path is a readable journal, and is closed
+// by `close_reader` before the writable open.
+Outcome run_compact(Context& ctx, const std::function<void()>& close_reader);
+
+}  // namespace keel::internal

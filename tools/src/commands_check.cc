@@ -1,0 +1,322 @@
+// keel journal verify, at and compact: checking a journal, looking at a
+// durable actor as of an LSN, and offline compaction.
+#include <deque>
+
+#include "command.h"
+#include "keel/wire/envelope.h"
+#include "keel/wire/value_tree.h"
+#include "render.h"
+
+namespace keel::internal {
+
+// ---- verify ----------------------------------------------------------------------
+
+namespace {
+
+// Prints problems as they are found: lines for people, or the elements of
+// the "problems" array of the JSON object.
+class ProblemPrinter {
+ public:
+  explicit ProblemPrinter(Context& ctx) : ctx_(ctx) {}
+
+  void report(Lsn lsn, const std::string& owner, std::string_view message) {
+    if (ctx_.json) {
+      ctx_.out << (count_ == 0 ? "\n" : ",\n") << "{\"lsn\":" << lsn << ",\"owner\":" << json_string(owner)
+               << ",\"problem\":" << json_string(message) << "}";
+    } else {
+      ctx_.out << ctx_.palette.red("lsn " + std::to_string(lsn)) << "  " << owner << "  " << message << "\n";
+    }
+    ++count_;
+  }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  Context& ctx_;
+  std::uint64_t count_ = 0;
+};
+
+// Checks the references inside one actor's records: every cursor
+// (PROCESSED, SNAPSHOT) names one of the owner's INBOX records accepted
+// before it and not before the previous cursor, and every INBOX envelope
+// decodes. Memory: the INBOX records not yet covered by a cursor.
+class ActorChecker {
+ public:
+  ActorChecker(const std::string& owner, ProblemPrinter& problems) : owner_(owner), problems_(problems) {}
+
+  // A record that failed its checksum (reported by verify() already) may
+  // have been an INBOX record: a cursor naming it is not dangling.
+  void damaged(Lsn lsn) { open_.push_back(lsn); }
+
+  void visit(const Record& r) {
+    if (r.kind == RecordKind::kInbox) {
+      if (!r.compacted) {
+        Result<wire::Envelope> e = wire::decode_envelope(r.payload);
+        if (!e) report(r, "inbox envelope does not decode: " + std::string(e.status().message()));
+      }
+      open_.push_back(r.lsn);
+      return;
+    }
+    if ((r.kind != RecordKind::kProcessed && r.kind != RecordKind::kSnapshot) || r.compacted) return;
+    const std::string what(record_kind_name(r.kind));
+    std::optional<Lsn> c = cursor_of(r);
+    if (!c) {
+      report(r, what + " payload does not hold a cursor");
+      return;
+    }
+    if (*c == last_cursor_) return;  // names the same INBOX record again
+    if (*c < last_cursor_) {
+      report(r, what + " cursor " + std::to_string(*c) + " goes back from " + std::to_string(last_cursor_));
+      return;
+    }
+    while (!open_.empty() && open_.front() < *c) open_.pop_front();
+    if (open_.empty() || open_.front() != *c) {
+      report(r, "dangling reference: " + what + " cursor " + std::to_string(*c) +
+                    " is not an INBOX record of this owner before it");
+    } else {
+      open_.pop_front();
+    }
+    last_cursor_ = *c;
+  }
+
+ private:
+  void report(const Record& r, const std::string& message) { problems_.report(r.lsn, owner_, message); }
+
+  const std::string& owner_;
+  ProblemPrinter& problems_;
+  std::deque<Lsn> open_;  // INBOX LSNs after the last cursor, ascending
+  Lsn last_cursor_ = 0;
+};
+
+}  // namespace
+
+Outcome run_verify(Context& ctx) {
+  Result<JournalStats> st = ctx.journal.stats();
+  if (!st) return from_status(st.status());
+  ProblemPrinter problems(ctx);
+  if (ctx.json) ctx.out << "{\"problems\":[";
+  Status s = ctx.journal.verify([&](const JournalProblem& p) { problems.report(p.lsn, p.owner, p.status.message()); });
+  Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
+  if (s.is_ok() && !owners) s = owners.status();
+  for (std::size_t i = 0; s.is_ok() && i < owners->size(); ++i) {
+    const std::string& owner = (*owners)[i].owner;
+    if (owner_kind(owner) != "actor") continue;
+    ActorChecker checker(owner, problems);
+    s = ctx.journal.scan_owner_skipping(
+        owner, 1,
+        [&](const Record& r) {
+          checker.visit(r);
+          return true;
+        },
+        [&](const JournalProblem& p) { checker.damaged(p.lsn); });
+  }
+  if (!s.is_ok()) {
+    if (ctx.json) ctx.out << "\n]}\n";
+    return from_status(s);
+  }
+  const std::uint64_t n = problems.count();
+  if (ctx.json) {
+    ctx.out << (n == 0 ? "" : "\n") << "],\"ok\":" << (n == 0 ? "true" : "false") << ",\"records\":" << st->records
+            << ",\"owners\":" << owners->size() << ",\"last_lsn\":" << st->last_lsn << "}\n";
+  } else if (n == 0) {
+    ctx.out << ctx.palette.green("ok") << ": " << st->records << " records, " << owners->size()
+            << " owners, no problems\n";
+  }
+  if (n == 0) return {};
+  return Outcome::fail(ExitCode::kProblems, std::to_string(n) + (n == 1 ? " problem" : " problems") +
+                                                " found in " + ctx.path);
+}
+
+// ---- at ------------------------------------------------------------------------------
+
+namespace {
+
+// What the owner's records up to an LSN say: its newest snapshot and the
+// newest cursor.
+struct AsOf {
+  std::optional<Record> snapshot;
+  Lsn snapshot_cursor = 0;  // the INBOX record the snapshot covers up to
+  Lsn cursor = 0;           // the newest handled INBOX record
+};
+
+Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
+  AsOf a;
+  Status bad;
+  KEEL_RETURN_IF_ERROR(journal.scan_owner(owner, 1, [&](const Record& r) {
+    if (r.lsn > lsn) return false;
+    std::optional<Lsn> c = cursor_of(r);
+    if (c) a.cursor = std::max(a.cursor, *c);
+    if (r.kind == RecordKind::kSnapshot && !r.compacted) {
+      if (!c) {
+        bad = Status::corruption("lsn " + std::to_string(r.lsn) + ", owner " + owner +
+                                 ": snapshot payload is not (cursor, state, timers)");
+        return false;
+      }
+      a.snapshot = r;
+      a.snapshot_cursor = *c;
+    }
+    return true;
+  }));
+  KEEL_RETURN_IF_ERROR(bad);
+  return a;
+}
+
+constexpr std::string_view kReplayNote =
+    "the state is the snapshot's; the messages applied after it are listed, not replayed "
+    "(replaying them needs the actor's program)";
+
+}  // namespace
+
+Outcome run_at(Context& ctx) {
+  Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.positional[0]);
+  if (!owner) return from_status(owner.status());
+  Result<std::uint64_t> lsn = parse_u64(ctx.args.positional[1], "LSN");
+  if (!lsn) return Outcome::fail(ExitCode::kUsage, std::string(lsn.status().message()));
+  Result<Lsn> last = ctx.journal.last_lsn();
+  if (!last) return from_status(last.status());
+  if (*lsn == 0 || *lsn > *last) {
+    return Outcome::fail(ExitCode::kUnknownId,
+                         "lsn " + std::to_string(*lsn) + " is not in the journal (1.." + std::to_string(*last) + ")");
+  }
+  Result<AsOf> a = read_as_of(ctx.journal, *owner, *lsn);
+  if (!a) return from_status(a.status());
+  std::optional<wire::Value> snap;
+  if (a->snapshot) {
+    Result<wire::Value> v = wire::parse_value(a->snapshot->payload);
+    if (v && (v->kind != wire::ValueKind::kTuple || v->items.size() != 3)) {
+      v = Status::corruption("not a (cursor, state, timers) tuple");
+    }
+    if (!v) return from_status(v.status().with_context("lsn " + std::to_string(a->snapshot->lsn) + ", owner " + *owner));
+    snap = std::move(*v);
+  }
+  const std::size_t w = std::max<std::size_t>(digits(*last), 3);
+  if (ctx.json) {
+    ctx.out << "{\"owner\":" << json_string(*owner) << ",\"lsn\":" << *lsn << ",\"snapshot\":"
+            << (a->snapshot ? record_json(*a->snapshot, decode_payload(*a->snapshot, nullptr)) : "null")
+            << ",\"state\":" << (snap ? snap->items[1].to_json() : "null")
+            << ",\"timers\":" << (snap ? snap->items[2].to_json() : "[]")
+            << ",\"snapshot_cursor\":" << a->snapshot_cursor << ",\"cursor\":" << a->cursor
+            << ",\"note\":" << json_string(kReplayNote) << ",\"applied_after_snapshot\":[";
+  } else {
+    const Palette& p = ctx.palette;
+    ctx.out << p.bold(*owner + " as of lsn " + std::to_string(*lsn)) << "\n";
+    if (a->snapshot) {
+      ctx.out << "state: from the snapshot at lsn " << a->snapshot->lsn << " (seq " << a->snapshot->seq << ", "
+              << rfc3339(a->snapshot->time) << "), which covers the messages up to lsn " << a->snapshot_cursor
+              << ":\n  " << snap->items[1].to_json() << "\n"
+              << "pending durable timers in that snapshot: " << snap->items[2].to_json() << "\n";
+    } else {
+      ctx.out << "state: no snapshot at or before lsn " << *lsn
+              << ": the actor's default state, then the messages below\n";
+    }
+    ctx.out << p.dim("note: " + std::string(kReplayNote)) << "\n"
+            << "messages applied after the snapshot, up to lsn " << *lsn << ":\n";
+  }
+  // Second pass: the INBOX records after the snapshot's cursor, handled
+  // (covered by the newest cursor) or not, in LSN order.
+  bool first = true;
+  bool in_pending = false;
+  auto section = [&](bool pending) {
+    if (pending == in_pending) return;
+    if (!ctx.json && first) ctx.out << "  (none)\n";
+    in_pending = true;
+    first = true;
+    if (ctx.json) {
+      ctx.out << "],\"pending\":[";
+    } else {
+      ctx.out << "messages accepted but not handled as of lsn " << *lsn << ":\n";
+    }
+  };
+  Status s = ctx.journal.scan_owner(*owner, 1, [&](const Record& r) {
+    if (r.lsn > *lsn) return false;
+    if (r.kind != RecordKind::kInbox || r.lsn <= a->snapshot_cursor) return true;
+    section(r.lsn > a->cursor);
+    if (ctx.json) {
+      ctx.out << (first ? "" : ",") << "\n" << record_json(r, decode_payload(r, ctx.capnp));
+    } else {
+      ctx.out << "  " << timeline_row(ctx, r, w, false) << "\n";
+    }
+    first = false;
+    return true;
+  });
+  if (!s.is_ok()) return from_status(s);
+  section(true);
+  ctx.out << (ctx.json ? "]}\n" : first ? "  (none)\n" : "");
+  return {};
+}
+
+// ---- compact ------------------------------------------------------------------------
+
+namespace {
+
+struct Compacted {
+  std::string owner;
+  std::uint64_t below_seq = 0;
+  std::uint64_t records = 0;
+};
+
+// Compacts `owner` below the INBOX record its newest snapshot names, as a
+// durable actor with compact_every does (docs/durable.md). nullopt when
+// the owner has no snapshot.
+Result<std::optional<Compacted>> compact_actor(Journal& journal, const std::string& owner) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, journal.latest(owner, RecordKind::kSnapshot));
+  if (!snap) return std::optional<Compacted>();
+  std::optional<Lsn> cursor = cursor_of(*snap);
+  if (!cursor) {
+    return Status::corruption("lsn " + std::to_string(snap->lsn) + ", owner " + owner +
+                              ": snapshot payload is not (cursor, state, timers)");
+  }
+  std::optional<std::uint64_t> seq;
+  KEEL_RETURN_IF_ERROR(journal.scan_lsn(*cursor, *cursor, [&](const Record& r) {
+    if (r.owner == owner) seq = r.seq;
+    return false;
+  }));
+  if (!seq) {
+    return Status::corruption("lsn " + std::to_string(snap->lsn) + ", owner " + owner + ": snapshot names lsn " +
+                              std::to_string(*cursor) + ", which is not one of its records");
+  }
+  KEEL_ASSIGN_OR_RETURN(std::uint64_t n, journal.compact(owner, *seq));
+  return std::optional<Compacted>(Compacted{owner, *seq, n});
+}
+
+}  // namespace
+
+Outcome run_compact(Context& ctx, const std::function<void()>& close_reader) {
+  close_reader();  // the path is a readable journal of a known version
+  JournalOptions options;
+  options.create_if_missing = false;
+  Result<std::unique_ptr<Journal>> journal = open_journal(ctx.path, options);
+  if (!journal && journal.status().code() == StatusCode::kFailedPrecondition) {
+    return Outcome::fail(ExitCode::kLiveWriter,
+                         ctx.path + ": owned by a live process; compact refuses to run beside it (" +
+                             std::string(journal.status().message()) + ")");
+  }
+  if (!journal) return from_status(journal.status());
+  Result<std::vector<OwnerInfo>> owners = (*journal)->owners();
+  if (!owners) return from_status(owners.status());
+  std::vector<Compacted> done;
+  std::uint64_t total = 0;
+  for (const OwnerInfo& o : *owners) {
+    if (owner_kind(o.owner) != "actor") continue;
+    Result<std::optional<Compacted>> c = compact_actor(**journal, o.owner);
+    if (!c) return from_status(c.status());
+    if (!*c) continue;
+    total += (*c)->records;
+    done.push_back(std::move(**c));
+  }
+  if (ctx.json) {
+    ctx.out << "{\"owners\":[";
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      ctx.out << (i == 0 ? "" : ",") << "{\"owner\":" << json_string(done[i].owner)
+              << ",\"below_seq\":" << done[i].below_seq << ",\"compacted\":" << done[i].records << "}";
+    }
+    ctx.out << "],\"compacted\":" << total << "}\n";
+    return {};
+  }
+  Table t({"OWNER", "BELOW SEQ", "COMPACTED"});
+  for (const Compacted& c : done) t.add({c.owner, std::to_string(c.below_seq), std::to_string(c.records)});
+  t.print(ctx.out, ctx.palette);
+  ctx.out << "compacted " << total << " records of " << done.size() << " actors\n";
+  return {};
+}
+
+}  // namespace keel::internal

@@ -1,0 +1,396 @@
+// keel journal stats, ls, show, tail and export: the read-only views.
+#include <array>
+#include <chrono>
+#include <sstream>
+#include <thread>
+
+#include "command.h"
+#include "render.h"
+
+namespace keel::internal {
+namespace {
+
+constexpr std::size_t kKinds = 9;  // RecordKind values are 1..8
+
+std::string time_json(const std::optional<WallTime>& t) {
+  if (!t) return "null";
+  return "{\"time\":\"" + rfc3339(*t) + "\",\"time_ns\":" + std::to_string(unix_ns(*t)) + "}";
+}
+
+// Counts of every record by kind, and the LSNs of records that failed
+// their checksum (a scan restarts after each one), in one LSN-order pass.
+struct KindCounts {
+  std::array<std::uint64_t, kKinds> by_kind{};
+  std::uint64_t damaged = 0;
+  std::optional<WallTime> oldest;
+  std::optional<WallTime> newest;
+};
+
+// One LSN range, in order; a record that fails its checksum is counted as
+// damaged and the scan goes on after it.
+Status count_range(Journal& journal, Lsn first, Lsn last, KindCounts& c) {
+  Lsn next = first;
+  while (next <= last) {
+    Status s = journal.scan_lsn(next, last, [&](const Record& r) {
+      const auto k = static_cast<std::size_t>(r.kind);
+      if (k < kKinds) ++c.by_kind[k];
+      if (!c.oldest) c.oldest = r.time;
+      c.newest = r.time;
+      next = r.lsn + 1;
+      return true;
+    });
+    if (s.code() != StatusCode::kCorruption) return s;
+    ++c.damaged;  // the record at `next` failed its checksum
+    ++next;
+  }
+  return Status::ok();
+}
+
+// Counts every record by kind in one LSN-order pass. Memory does not depend
+// on the journal's size.
+Result<KindCounts> count_kinds(Journal& journal, Lsn first, Lsn last) {
+  KindCounts c;
+  if (first != kNoLsn) KEEL_RETURN_IF_ERROR(count_range(journal, first, last, c));
+  return c;
+}
+
+}  // namespace
+
+Outcome run_stats(Context& ctx) {
+  Result<JournalStats> st = ctx.journal.stats();
+  if (!st) return from_status(st.status());
+  Result<KindCounts> counts = count_kinds(ctx.journal, st->first_lsn, st->last_lsn);
+  if (!counts) return from_status(counts.status());
+  if (ctx.json) {
+    std::string by_kind;
+    for (std::size_t k = 1; k < kKinds; ++k) {
+      by_kind += (k == 1 ? "\"" : ",\"") + std::string(record_kind_name(static_cast<RecordKind>(k))) +
+                 "\":" + std::to_string(counts->by_kind[k]);
+    }
+    ctx.out << "{\"path\":" << json_string(ctx.path) << ",\"backend\":" << json_string(st->backend)
+            << ",\"format_version\":" << st->format_version << ",\"first_lsn\":" << st->first_lsn
+            << ",\"last_lsn\":" << st->last_lsn << ",\"records\":" << st->records << ",\"by_kind\":{" << by_kind
+            << "},\"damaged\":" << counts->damaged << ",\"owners\":" << st->owners
+            << ",\"size_bytes\":" << st->size_bytes << ",\"oldest\":" << time_json(counts->oldest)
+            << ",\"newest\":" << time_json(counts->newest) << "}\n";
+    return {};
+  }
+  Table t({"", ""});
+  const Palette& p = ctx.palette;
+  t.add({"journal", ctx.path});
+  t.add({"backend", st->backend});
+  t.add({"format version", std::to_string(st->format_version)});
+  t.add({"lsn range", st->records == 0 ? "(empty)"
+                                       : std::to_string(st->first_lsn) + " .. " + std::to_string(st->last_lsn)});
+  t.add({"records", std::to_string(st->records)});
+  for (std::size_t k = 1; k < kKinds; ++k) {
+    if (counts->by_kind[k] == 0) continue;
+    t.add({"  " + std::string(record_kind_name(static_cast<RecordKind>(k))), std::to_string(counts->by_kind[k])});
+  }
+  if (counts->damaged != 0) t.add({p.red("  damaged"), p.red(std::to_string(counts->damaged))});
+  t.add({"owners", std::to_string(st->owners)});
+  t.add({"size on disk", human_bytes(st->size_bytes) + " (" + std::to_string(st->size_bytes) + " bytes)"});
+  t.add({"oldest", counts->oldest ? rfc3339(*counts->oldest) : "-"});
+  t.add({"newest", counts->newest ? rfc3339(*counts->newest) : "-"});
+  std::ostringstream table;
+  t.print(table, Palette(false));
+  // The header of this two-column table is empty: print the rows only.
+  const std::string text = table.str();
+  ctx.out << text.substr(text.find('\n') + 1);
+  return {};
+}
+
+// ---- ls ----------------------------------------------------------------------
+
+namespace {
+
+struct OwnerStatus {
+  std::string status;  // "idle", "pending 3", a run's status, or "-"
+  std::uint64_t pending = 0;
+};
+
+// An actor's unhandled INBOX records: those after its newest cursor. Reads
+// a window at the end of its records, widened until it holds the newest
+// cursor and the record that cursor names, so the work is proportional to
+// the backlog, not to the owner's history.
+Result<OwnerStatus> actor_status(Journal& journal, const OwnerInfo& o) {
+  for (std::uint64_t window = 64;; window *= 4) {
+    const std::uint64_t from = o.last_seq > window ? o.last_seq - window + 1 : 1;
+    std::optional<Lsn> cursor;
+    std::optional<Lsn> first_lsn;
+    std::vector<Lsn> inbox;
+    KEEL_RETURN_IF_ERROR(journal.scan_owner_skipping(
+        o.owner, from,
+        [&](const Record& r) {
+          if (!first_lsn) first_lsn = r.lsn;
+          if (r.kind == RecordKind::kInbox) inbox.push_back(r.lsn);
+          if (std::optional<Lsn> c = cursor_of(r)) cursor = std::max(cursor.value_or(0), *c);
+          return true;
+        },
+        [](const JournalProblem&) {}));
+    if (from == 1 || (cursor && first_lsn && *cursor >= *first_lsn)) {
+      OwnerStatus s;
+      for (Lsn lsn : inbox) s.pending += lsn > cursor.value_or(0) ? 1 : 0;
+      s.status = s.pending == 0 ? "idle" : "pending " + std::to_string(s.pending);
+      return s;
+    }
+  }
+}
+
+Result<OwnerStatus> workflow_status(Journal& journal, const OwnerInfo& o) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<Record> run, journal.latest(o.owner, RecordKind::kRun));
+  OwnerStatus s;
+  s.status = "-";
+  if (run) {
+    if (std::optional<std::string> st = status_field(*run)) s.status = *st;
+  }
+  return s;
+}
+
+Result<OwnerStatus> status_of(Journal& journal, const OwnerInfo& o) {
+  const std::string kind = owner_kind(o.owner);
+  if (kind == "actor") return actor_status(journal, o);
+  if (kind == "workflow") return workflow_status(journal, o);
+  return OwnerStatus{"-", 0};
+}
+
+bool status_matches(const std::string& status, const std::string& wanted) {
+  return wanted.empty() || status == wanted || status.substr(0, status.find(' ')) == wanted;
+}
+
+}  // namespace
+
+Outcome run_ls(Context& ctx) {
+  const std::string kind_filter = ctx.args.get("--kind");
+  if (!kind_filter.empty() && kind_filter != "actor" && kind_filter != "workflow" && kind_filter != "other") {
+    return Outcome::fail(ExitCode::kUsage, "--kind must be actor, workflow or other, not '" + kind_filter + "'");
+  }
+  const std::string status_filter = ctx.args.get("--status");
+  Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
+  if (!owners) return from_status(owners.status());
+  Table t({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
+  std::string json = "{\"owners\":[";
+  bool first = true;
+  for (const OwnerInfo& o : *owners) {
+    const std::string kind = owner_kind(o.owner);
+    if (!kind_filter.empty() && kind != kind_filter) continue;
+    Result<OwnerStatus> s = status_of(ctx.journal, o);
+    if (!s) return from_status(s.status());
+    if (!status_matches(s->status, status_filter)) continue;
+    if (ctx.json) {
+      json += std::string(first ? "" : ",") + "{\"owner\":" + json_string(o.owner) + ",\"kind\":\"" + kind +
+              "\",\"status\":" + json_string(s->status) + ",\"pending\":" + std::to_string(s->pending) +
+              ",\"records\":" + std::to_string(o.records) + ",\"last_seq\":" + std::to_string(o.last_seq) +
+              ",\"last_lsn\":" + std::to_string(o.last_lsn) + ",\"last_time\":\"" + rfc3339(o.last_time) +
+              "\",\"last_time_ns\":" + std::to_string(unix_ns(o.last_time)) + "}";
+      first = false;
+      continue;
+    }
+    std::string status = s->status;
+    if (s->pending != 0) status = ctx.palette.yellow(status);
+    if (status == "idle") status = ctx.palette.green(status);
+    t.add({o.owner, kind, status, std::to_string(o.records), std::to_string(o.last_lsn), rfc3339(o.last_time)});
+  }
+  if (ctx.json) {
+    ctx.out << json << "]}\n";
+  } else {
+    t.print(ctx.out, ctx.palette);
+  }
+  return {};
+}
+
+// ---- show, tail, export ----------------------------------------------------------
+
+namespace {
+
+// Writes records as JSON (one per line when `lines`, else the elements of
+// an array that the caller opened) or as human rows.
+class RecordPrinter {
+ public:
+  RecordPrinter(Context& ctx, std::size_t width, bool with_owner, bool lines)
+      : ctx_(ctx), width_(width), with_owner_(with_owner), lines_(lines) {}
+
+  void record(const Record& r) {
+    if (ctx_.json) {
+      element(record_json(r, decode_payload(r, ctx_.capnp)));
+    } else {
+      ctx_.out << timeline_row(ctx_, r, width_, with_owner_) << "\n";
+    }
+    ++printed_;
+  }
+  void damaged(const JournalProblem& p) {
+    ++damaged_;
+    if (!first_damaged_) first_damaged_ = p.status;
+    if (ctx_.json) {
+      element(damaged_json(p));
+    } else {
+      ctx_.out << pad_left(std::to_string(p.lsn), with_owner_ ? width_ : 2 * width_ + 2) << "  "
+               << ctx_.palette.red("damaged: " + std::string(p.status.message())) << "\n";
+    }
+  }
+  std::uint64_t printed() const { return printed_; }
+  // kCorruptRecord naming the first damaged record, if any was printed.
+  Outcome outcome() const {
+    if (damaged_ == 0) return {};
+    return Outcome::fail(ExitCode::kCorruptRecord,
+                         std::string(first_damaged_->message()) +
+                             (damaged_ > 1 ? " (and " + std::to_string(damaged_ - 1) + " more damaged records)" : ""));
+  }
+
+ private:
+  void element(const std::string& json) {
+    if (lines_) {
+      ctx_.out << json << "\n";
+    } else {
+      ctx_.out << (first_ ? "\n" : ",\n") << json;
+    }
+    first_ = false;
+  }
+
+  Context& ctx_;
+  std::size_t width_;
+  bool with_owner_;
+  bool lines_;
+  bool first_ = true;
+  std::uint64_t printed_ = 0;
+  std::uint64_t damaged_ = 0;
+  std::optional<Status> first_damaged_;
+};
+
+Result<std::size_t> lsn_width(Journal& journal) {
+  KEEL_ASSIGN_OR_RETURN(Lsn last, journal.last_lsn());
+  return digits(last);
+}
+
+}  // namespace
+
+Outcome run_show(Context& ctx) {
+  Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.positional[0]);
+  if (!owner) return from_status(owner.status());
+  Result<std::size_t> width = lsn_width(ctx.journal);
+  if (!width) return from_status(width.status());
+  const std::size_t w = std::max<std::size_t>(*width, 3);
+  RecordPrinter printer(ctx, w, false, false);
+  if (ctx.json) {
+    ctx.out << "{\"owner\":" << json_string(*owner) << ",\"records\":[";
+  } else {
+    ctx.out << ctx.palette.bold(*owner) << "\n"
+            << ctx.palette.bold(pad_left("SEQ", w) + "  " + pad_left("LSN", w) + "  " + pad("TIME", 30) + "  " +
+                                pad("KIND", 9) + "  PAYLOAD")
+            << "\n";
+  }
+  Status s = ctx.journal.scan_owner_skipping(
+      *owner, 1,
+      [&](const Record& r) {
+        printer.record(r);
+        return true;
+      },
+      [&](const JournalProblem& p) { printer.damaged(p); });
+  if (ctx.json) ctx.out << "\n]}\n";
+  if (!s.is_ok()) return from_status(s);
+  return printer.outcome();
+}
+
+namespace {
+
+// The first LSN of the last `n` records of the journal (LSNs are gap-free).
+Lsn tail_start(Lsn first, Lsn last, std::uint64_t n) {
+  if (last == kNoLsn || n == 0) return last + 1;
+  return last - first + 1 > n ? last - n + 1 : first;
+}
+
+Outcome follow(Context& ctx, RecordPrinter& printer, Lsn seen, const std::string& owner, std::uint64_t limit,
+               std::chrono::milliseconds interval) {
+  auto done = [&] {
+    return (limit != 0 && printer.printed() >= limit) || (ctx.stop != nullptr && ctx.stop->load(std::memory_order_relaxed)) ||
+           !ctx.out.good();
+  };
+  while (!done()) {
+    Result<Lsn> last = ctx.journal.last_lsn();
+    if (!last) return from_status(last.status());
+    if (*last > seen) {
+      Status s = ctx.journal.scan_lsn(seen + 1, *last, [&](const Record& r) {
+        seen = r.lsn;
+        if (owner.empty() || r.owner == owner) printer.record(r);
+        return !done();
+      });
+      if (!s.is_ok()) return from_status(s);
+      ctx.out.flush();
+      continue;
+    }
+    std::this_thread::sleep_for(interval);  // polling: a reader cannot be woken by the writer's commits
+  }
+  return {};
+}
+
+}  // namespace
+
+Outcome run_tail(Context& ctx) {
+  Result<std::uint64_t> n = parse_u64(ctx.args.get("--lines", "10"), "-n");
+  Result<std::uint64_t> limit = parse_u64(ctx.args.get("--limit", "0"), "--limit");
+  Result<std::uint64_t> interval = parse_u64(ctx.args.get("--interval-ms", "100"), "--interval-ms");
+  for (const Status& s : {n.status(), limit.status(), interval.status()}) {
+    if (!s.is_ok()) return Outcome::fail(ExitCode::kUsage, std::string(s.message()));
+  }
+  std::string owner;
+  if (ctx.args.has("--owner")) {
+    Result<std::string> resolved = resolve_owner(ctx.journal, ctx.args.get("--owner"));
+    if (!resolved) return from_status(resolved.status());
+    owner = *resolved;
+  }
+  Result<Lsn> last = ctx.journal.last_lsn();
+  if (!last) return from_status(last.status());
+  const std::size_t w = std::max<std::size_t>(digits(*last) + 1, 4);
+  RecordPrinter printer(ctx, w, true, true);
+  auto print = [&](const Record& r) {
+    printer.record(r);
+    return limit.value() == 0 || printer.printed() < limit.value();
+  };
+  Status s;
+  if (owner.empty()) {
+    s = ctx.journal.scan_lsn(tail_start(1, *last, *n), *last, print);
+  } else if (*n != 0) {
+    Result<std::uint64_t> last_seq = last_seq_of(ctx.journal, owner);
+    if (!last_seq) return from_status(last_seq.status());
+    const std::uint64_t from = *last_seq > *n ? *last_seq - *n + 1 : 1;
+    s = ctx.journal.scan_owner(owner, from, [&](const Record& r) { return r.lsn <= *last && print(r); });
+  }
+  if (!s.is_ok()) return from_status(s);
+  ctx.out.flush();
+  if (!ctx.args.has("--follow")) return {};
+  return follow(ctx, printer, *last, owner, *limit, std::chrono::milliseconds(*interval));
+}
+
+Outcome run_export(Context& ctx) {
+  Result<Lsn> last = ctx.journal.last_lsn();
+  if (!last) return from_status(last.status());
+  Result<std::uint64_t> from = parse_u64(ctx.args.get("--from", "1"), "--from");
+  Result<std::uint64_t> to = parse_u64(ctx.args.get("--to", std::to_string(*last)), "--to");
+  for (const Status& s : {from.status(), to.status()}) {
+    if (!s.is_ok()) return Outcome::fail(ExitCode::kUsage, std::string(s.message()));
+  }
+  if (*from > *to) {
+    return Outcome::fail(ExitCode::kUsage, "--from " + std::to_string(*from) + " is after --to " + std::to_string(*to));
+  }
+  RecordPrinter printer(ctx, 0, true, true);
+  ctx.json = true;  // export writes JSON lines only
+  Status s;
+  if (ctx.args.has("--owner")) {
+    Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.get("--owner"));
+    if (!owner) return from_status(owner.status());
+    s = ctx.journal.scan_owner(*owner, 1, [&](const Record& r) {
+      if (r.lsn > *to) return false;
+      if (r.lsn >= *from) printer.record(r);
+      return true;
+    });
+  } else {
+    s = ctx.journal.scan_lsn(std::max<Lsn>(*from, 1), *to, [&](const Record& r) {
+      printer.record(r);
+      return true;
+    });
+  }
+  if (!s.is_ok()) return from_status(s);
+  return {};
+}
+
+}  // namespace keel::internal
