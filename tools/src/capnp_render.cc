@@ -3,6 +3,7 @@
 #include <capnp/dynamic.h>
 #include <capnp/schema-parser.h>
 #include <capnp/serialize.h>
+#include <kj/debug.h>
 #include <kj/exception.h>
 #include <kj/filesystem.h>
 
@@ -121,7 +122,11 @@ CapnpRenderer::~CapnpRenderer() = default;
 Result<std::unique_ptr<CapnpRenderer>> CapnpRenderer::load(const std::string& file, const std::string& type) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(file, ec)) return Status::invalid_argument("--schema " + file + ": no such file");
+  // kj logs warnings (a stale $PWD, for one) to stderr; errors reach the
+  // user as this function's Status instead.
+  kj::_::Debug::setLogLevel(kj::LogSeverity::ERROR);
   auto impl = std::make_unique<Impl>();
+  std::string problem;
   kj::Maybe<kj::Exception> error = kj::runCatchingExceptions([&] {
     const kj::ReadableDirectory& root = impl->fs->getRoot();
     for (const char* dir : {"usr/local/include", "usr/include"}) {
@@ -140,7 +145,7 @@ Result<std::unique_ptr<CapnpRenderer>> CapnpRenderer::load(const std::string& fi
           ++structs;
         }
       }
-      if (structs != 1) KJ_FAIL_REQUIRE("give --type: the file declares", structs, "top-level structs");
+      if (structs != 1) problem = "give --type: the file declares " + std::to_string(structs) + " top-level structs";
       return;
     }
     capnp::ParsedSchema node = parsed;
@@ -151,16 +156,19 @@ Result<std::unique_ptr<CapnpRenderer>> CapnpRenderer::load(const std::string& fi
       KJ_IF_MAYBE(n, node.findNested(part.c_str())) {
         node = *n;
       } else {
-        KJ_FAIL_REQUIRE("no such type in the schema", type);
+        problem = "no struct '" + type + "' in the schema";
+        return;
       }
       rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
     }
-    if (!node.getProto().isStruct()) KJ_FAIL_REQUIRE("not a struct type", type);
+    if (!node.getProto().isStruct()) {
+      problem = "'" + type + "' is not a struct";
+      return;
+    }
     impl->type = node.asStruct();
   });
-  KJ_IF_MAYBE(e, error) {
-    return Status::invalid_argument("--schema " + file + ": " + describe(*e));
-  }
+  KJ_IF_MAYBE(e, error) { problem = describe(*e); }
+  if (!problem.empty()) return Status::invalid_argument("--schema " + file + ": " + problem);
   return std::unique_ptr<CapnpRenderer>(new CapnpRenderer(std::move(impl)));
 }
 

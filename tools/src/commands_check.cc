@@ -24,7 +24,11 @@ class ProblemPrinter {
       ctx_.out << (count_ == 0 ? "\n" : ",\n") << "{\"lsn\":" << lsn << ",\"owner\":" << json_string(owner)
                << ",\"problem\":" << json_string(message) << "}";
     } else {
-      ctx_.out << ctx_.palette.red("lsn " + std::to_string(lsn)) << "  " << owner << "  " << message << "\n";
+      // The journal's messages already name the record ("lsn N, owner O: ...").
+      const bool named = message.rfind("lsn ", 0) == 0;
+      ctx_.out << ctx_.palette.red("problem") << ": "
+               << (named ? "" : "lsn " + std::to_string(lsn) + (owner.empty() ? "" : ", owner " + owner) + ": ")
+               << message << "\n";
     }
     ++count_;
   }
@@ -136,6 +140,7 @@ struct AsOf {
   std::optional<Record> snapshot;
   Lsn snapshot_cursor = 0;  // the INBOX record the snapshot covers up to
   Lsn cursor = 0;           // the newest handled INBOX record
+  Lsn compacted_snapshot = kNoLsn;  // a newer snapshot whose payload compaction dropped
 };
 
 Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
@@ -145,6 +150,7 @@ Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
     if (r.lsn > lsn) return false;
     std::optional<Lsn> c = cursor_of(r);
     if (c) a.cursor = std::max(a.cursor, *c);
+    if (r.kind == RecordKind::kSnapshot && r.compacted) a.compacted_snapshot = r.lsn;
     if (r.kind == RecordKind::kSnapshot && !r.compacted) {
       if (!c) {
         bad = Status::corruption("lsn " + std::to_string(r.lsn) + ", owner " + owner +
@@ -189,11 +195,15 @@ Outcome run_at(Context& ctx) {
     snap = std::move(*v);
   }
   const std::size_t w = std::max<std::size_t>(digits(*last), 3);
+  // Compaction keeps the newest snapshot, so a compacted one newer than the
+  // snapshot found means the state as of `lsn` is gone.
+  const bool compacted = a->compacted_snapshot > (a->snapshot ? a->snapshot->lsn : kNoLsn);
   if (ctx.json) {
     ctx.out << "{\"owner\":" << json_string(*owner) << ",\"lsn\":" << *lsn << ",\"snapshot\":"
             << (a->snapshot ? record_json(*a->snapshot, decode_payload(*a->snapshot, nullptr)) : "null")
             << ",\"state\":" << (snap ? snap->items[1].to_json() : "null")
             << ",\"timers\":" << (snap ? snap->items[2].to_json() : "[]")
+            << ",\"compacted_snapshot\":" << (compacted ? std::to_string(a->compacted_snapshot) : "null")
             << ",\"snapshot_cursor\":" << a->snapshot_cursor << ",\"cursor\":" << a->cursor
             << ",\"note\":" << json_string(kReplayNote) << ",\"applied_after_snapshot\":[";
   } else {
@@ -204,6 +214,9 @@ Outcome run_at(Context& ctx) {
               << rfc3339(a->snapshot->time) << "), which covers the messages up to lsn " << a->snapshot_cursor
               << ":\n  " << snap->items[1].to_json() << "\n"
               << "pending durable timers in that snapshot: " << snap->items[2].to_json() << "\n";
+    } else if (compacted) {
+      ctx.out << "state: unknown: the newest snapshot at or before lsn " << *lsn << " (lsn "
+              << a->compacted_snapshot << ") was compacted\n";
     } else {
       ctx.out << "state: no snapshot at or before lsn " << *lsn
               << ": the actor's default state, then the messages below\n";
@@ -228,7 +241,7 @@ Outcome run_at(Context& ctx) {
   };
   Status s = ctx.journal.scan_owner(*owner, 1, [&](const Record& r) {
     if (r.lsn > *lsn) return false;
-    if (r.kind != RecordKind::kInbox || r.lsn <= a->snapshot_cursor) return true;
+    if (r.kind != RecordKind::kInbox || r.compacted || r.lsn <= a->snapshot_cursor) return true;
     section(r.lsn > a->cursor);
     if (ctx.json) {
       ctx.out << (first ? "" : ",") << "\n" << record_json(r, decode_payload(r, ctx.capnp));

@@ -114,7 +114,7 @@ struct OwnerStatus {
 // cursor and the record that cursor names, so the work is proportional to
 // the backlog, not to the owner's history.
 Result<OwnerStatus> actor_status(Journal& journal, const OwnerInfo& o) {
-  for (std::uint64_t window = 64;; window *= 4) {
+  for (std::uint64_t window = 8;; window *= 8) {
     const std::uint64_t from = o.last_seq > window ? o.last_seq - window + 1 : 1;
     std::optional<Lsn> cursor;
     std::optional<Lsn> first_lsn;
