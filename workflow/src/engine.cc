@@ -127,6 +127,7 @@ Status EngineCore::recover() {
     if (o.owner.rfind(internal::kOwnerPrefix, 0) != 0) continue;
     auto run = std::make_unique<RunCore>(*this, o.owner.substr(internal::kOwnerPrefix.size()));
     KEEL_RETURN_IF_ERROR(run->load());
+    if (!run->has_started_record()) continue;  // signals for a start that never committed
     if (!run->is_finished()) unfinished.push_back(run.get());
     MutexLock l(mu_);
     runs_.emplace(run->id(), std::move(run));
@@ -163,13 +164,15 @@ Status EngineCore::start(std::string_view workflow, const std::string& run_id, s
     run = created.get();
     run->init_new(std::string(workflow), std::move(input), options_.code_version, parent);
     runs_.emplace(run_id, std::move(created));
-    // Queued under mu_: before any signal for the run (found through
-    // runs_) and any record of the body (which runs after the post below).
+  }
+  // The started record goes first among the run's records (a signal's
+  // record may precede it: recovery reads the inbox whatever its place).
+  post(*run, [run, b = std::move(b)]() mutable {
     std::vector<NewRecord> batch;
     batch.push_back({run->owner(), RecordKind::kRun, wire::encode_value(run->started_record())});
     run->append_started(std::move(batch));
-  }
-  post(*run, [run, b = std::move(b)]() mutable { run->start_driver(std::move(b)); });
+    run->start_driver(std::move(b));
+  });
   return Status::ok();
 }
 
@@ -264,8 +267,9 @@ bool EngineCore::wait_idle(Duration deadline) {
   return idle_cv_.wait_for(l, deadline, [&]() KEEL_REQUIRES(idle_mu_) { return busy_ == 0 || halted(); });
 }
 
-void EngineCore::note_step_committed() {
-  const std::int64_t n = steps_committed_.fetch_add(1, std::memory_order_acq_rel) + 1;
+void EngineCore::note_steps_committed(int steps) {
+  if (steps == 0) return;
+  const std::int64_t n = steps_committed_.fetch_add(steps, std::memory_order_acq_rel) + steps;
   if (options_.halt_after_steps >= 0 && n >= options_.halt_after_steps) {
     halted_.store(true, std::memory_order_release);
     idle_cv_.notify_all();

@@ -55,7 +55,8 @@ class RunCore {
   void init_new(std::string workflow, std::string input, std::string code_version, std::string parent);
   internal::RunRecord started_record() const;
   // Journals the "started" record (before the driver runs).
-  void append_started(std::vector<NewRecord> batch) { append(std::move(batch), false, nullptr); }
+  void append_started(std::vector<NewRecord> batch) { append(std::move(batch), nullptr); }
+  bool has_started_record() const { return !workflow_.empty(); }
 
   bool is_finished() const KEEL_EXCLUDES(mu_);
   std::string workflow() const KEEL_EXCLUDES(mu_);
@@ -125,9 +126,14 @@ class RunCore {
   bool complete_now(PendingOp& op, Result<std::string> outcome);
   internal::StepRecord make_record(const PendingOp& op, const Result<std::string>& outcome) const;
   void fill(OpResult* out, const Result<std::string>& outcome) const;
-  // Appends records of this run; `then` runs on the strand after the commit.
-  void append(std::vector<NewRecord> batch, bool is_step, UniqueFunction<void()> then);
-  void on_appended(const Result<LsnRange>& r, UniqueFunction<void()> then);
+  // Journals records of this run. With `then`, at once (with any records
+  // held back), and `then` runs on the strand after the commit; without,
+  // the records are held until the next send or the end of this strand
+  // task. `barrier`: the records hold values (now, random) that steps with
+  // effects must not act on before they are durable.
+  void append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier = false);
+  void send(std::vector<NewRecord> batch, UniqueFunction<void()> then);
+  void on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunction<void()> then);
   void poison(const Status& error);
   void finish(Result<std::string> r);
   void set_current_step(std::string name) KEEL_EXCLUDES(mu_);
@@ -152,8 +158,11 @@ class RunCore {
   std::vector<Compensation> compensations_;
   std::map<std::uint64_t, std::unique_ptr<PendingOp>> pending_;
   std::uint64_t next_op_ = 1;
-  int unsynced_ = 0;                      // this run's appends not yet committed
-  std::vector<std::uint64_t> barrier_;    // ops waiting for unsynced_ == 0
+  std::vector<NewRecord> unsent_;        // held back by append(), in order
+  bool unsent_barrier_ = false;          // unsent_ holds a now / random record
+  bool flush_posted_ = false;
+  int unsynced_barrier_ = 0;             // batches in flight with such records
+  std::vector<std::uint64_t> barrier_;   // ops waiting for those to commit
   Status poison_;                         // non-determinism, corruption or I/O: the run stops
   bool finishing_ = false;
   std::unique_ptr<WorkflowContext> ctx_;
@@ -210,8 +219,8 @@ class EngineCore {
   void busy_done() KEEL_EXCLUDES(idle_mu_);
   bool wait_idle(Duration deadline) KEEL_EXCLUDES(idle_mu_);
 
-  // Counts a committed step record; true when the halt hook fires now.
-  void note_step_committed();
+  // Counts committed step records; the halt hook may fire.
+  void note_steps_committed(int steps);
   bool halted() const { return halted_.load(std::memory_order_acquire); }
 
  private:

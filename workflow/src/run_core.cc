@@ -303,7 +303,7 @@ void RunCore::finish(Result<std::string> r) {
   std::vector<NewRecord> batch;
   batch.push_back({owner_, RecordKind::kRun, wire::encode_value(rec)});
   finishing_ = true;
-  append(std::move(batch), false, [this, status, r = std::move(r)]() mutable {
+  append(std::move(batch), [this, status, r = std::move(r)]() mutable {
     std::vector<Promise<std::string>> waiters;
     {
       MutexLock l(mu_);
@@ -414,9 +414,10 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
     default:
       break;
   }
-  if (has_effects(op.spec) && unsynced_ > 0) {
+  if (has_effects(op.spec) && (unsynced_barrier_ > 0 || unsent_barrier_)) {
     op.wait = Wait::kBarrier;
     barrier_.push_back(op.id);
+    send({}, nullptr);  // the values it may depend on go to the journal now
   } else {
     start_attempt(op.id);
   }
@@ -478,7 +479,7 @@ void RunCore::start_sleep(PendingOp& op) {
     internal::TimerRecord t{op.position, op.spec.name, fire_ns, op.spec.delay.count()};
     std::vector<NewRecord> batch;
     batch.push_back({owner_, RecordKind::kTimer, wire::encode_value(t)});
-    append(std::move(batch), false, nullptr);
+    append(std::move(batch), nullptr);
   }
   Duration left(fire_ns - ns_of(engine_.clock().wall_now()));
   op.wait = Wait::kTimer;
@@ -523,7 +524,7 @@ internal::StepRecord RunCore::make_record(const PendingOp& op, const Result<std:
 bool RunCore::complete_now(PendingOp& op, Result<std::string> outcome) {
   std::vector<NewRecord> batch;
   batch.push_back({owner_, RecordKind::kStep, wire::encode_value(make_record(op, outcome))});
-  append(std::move(batch), true, nullptr);
+  append(std::move(batch), nullptr, op.spec.kind == StepKind::kNow || op.spec.kind == StepKind::kRandom);
   fill(op.out, outcome);
   pending_.erase(op.id);
   MutexLock l(mu_);
@@ -548,12 +549,12 @@ void RunCore::complete(std::uint64_t op_id, Result<std::string> outcome, bool du
   std::coroutine_handle<> awaiter = op->awaiter;
   if (durable) {
     OpResult* out = op->out;
-    append(std::move(batch), true, [this, awaiter, out] {
+    append(std::move(batch), [this, awaiter, out] {
       if (!poison_.is_ok()) out->error = poison_;  // the record may not be durable
       awaiter.resume();
     });
   } else {
-    append(std::move(batch), true, nullptr);
+    append(std::move(batch), nullptr);
     awaiter.resume();
   }
 }
@@ -588,35 +589,65 @@ void RunCore::add_compensation(std::string name, std::function<Status()> undo, R
 
 // ---- Journal ---------------------------------------------------------------
 
-void RunCore::append(std::vector<NewRecord> batch, bool is_step, UniqueFunction<void()> then) {
+void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier) {
   if (engine_.halted()) return;
-  ++unsynced_;
+  if (then) {
+    send(std::move(batch), std::move(then));
+    return;
+  }
+  // Nobody waits for these records: they go with the next batch that is
+  // waited for, or at the end of this strand task, so that a run's records
+  // share commits (a one-step run commits twice: step, then result).
+  unsent_barrier_ = unsent_barrier_ || barrier;
+  for (NewRecord& r : batch) unsent_.push_back(std::move(r));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    engine_.post(*this, [this] {
+      flush_posted_ = false;
+      send({}, nullptr);
+    });
+  }
+}
+
+void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
+  if (engine_.halted()) return;
+  if (!unsent_.empty()) {
+    batch.insert(batch.begin(), std::make_move_iterator(unsent_.begin()),
+                 std::make_move_iterator(unsent_.end()));
+    unsent_.clear();
+    unsent_.shrink_to_fit();
+  }
+  if (batch.empty()) return;
+  const bool barrier = std::exchange(unsent_barrier_, false);
+  if (barrier) ++unsynced_barrier_;
+  int steps = 0;
+  for (const NewRecord& r : batch) steps += r.kind == RecordKind::kStep;
   engine_.busy_add();
   std::shared_ptr<Gate> gate = engine_.gate();
   engine_.journal().append_async(
-      std::move(batch), [gate, run = this, is_step, then = std::move(then)](Result<LsnRange> r) mutable {
+      std::move(batch), [gate, run = this, steps, barrier, then = std::move(then)](Result<LsnRange> r) mutable {
         MutexLock l(gate->mu);
         EngineCore* core = gate->core;
         if (core == nullptr || core->halted()) return;
-        if (r && is_step) core->note_step_committed();
+        if (r) core->note_steps_committed(steps);
         if (!core->halted()) {
-          core->post(*run, [run, r = std::move(r), then = std::move(then)]() mutable {
-            run->on_appended(r, std::move(then));
+          core->post(*run, [run, r = std::move(r), barrier, then = std::move(then)]() mutable {
+            run->on_appended(r, barrier, std::move(then));
           });
         }
         core->busy_done();
       });
 }
 
-void RunCore::on_appended(const Result<LsnRange>& r, UniqueFunction<void()> then) {
-  --unsynced_;
+void RunCore::on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunction<void()> then) {
+  if (barrier) --unsynced_barrier_;
   if (!r) {
     poison(r.status().with_context("run '" + id_ + "': journal append failed"));
     if (then && !finishing_) then();  // the awaiter sees the poison at its next await
     else if (finishing_) fail_in_memory(poison_);
     return;
   }
-  if (unsynced_ == 0 && !barrier_.empty()) {
+  if (unsynced_barrier_ == 0 && !unsent_barrier_ && !barrier_.empty()) {
     std::vector<std::uint64_t> ready;
     ready.swap(barrier_);
     for (std::uint64_t id : ready) start_attempt(id);
