@@ -201,5 +201,49 @@ TYPED_TEST(JournalCliTest, CompactRefusesWhileALiveProcessOwnsTheJournal) {
   for (const Record& rec : after) EXPECT_FALSE(rec.compacted) << "lsn " << rec.lsn;
 }
 
+struct RunStatus {
+  std::string status;
+  std::int64_t step = 0;
+  static constexpr auto kFields =
+      keel::fields(keel::field<&RunStatus::status>("status"), keel::field<&RunStatus::step>("step"));
+};
+
+TYPED_TEST(JournalCliTest, LsShowsTheStatusOfAWorkflowRunsNewestRunRecord) {
+  this->open_writer();
+  std::vector<NewRecord> batch;
+  batch.push_back({"workflow/r-1", RecordKind::kRun, wire::encode_value(RunStatus{"running", 0})});
+  batch.push_back({"workflow/r-1", RecordKind::kStep, wire::encode_value(std::string("charged"))});
+  batch.push_back({"workflow/r-1", RecordKind::kRun, wire::encode_value(RunStatus{"completed", 1})});
+  batch.push_back({"workflow/r-2", RecordKind::kRun, wire::encode_value(RunStatus{"running", 0})});
+  ASSERT_TRUE(this->writer_->append(std::move(batch)).is_ok());
+  this->writer_.reset();
+  CliRun r = this->keel("ls", {"--kind", "workflow", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"workflow/r-1\",\"kind\":\"workflow\",\"status\":\"completed\"")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"workflow/r-2\",\"kind\":\"workflow\",\"status\":\"running\"")) << r.out;
+  EXPECT_FALSE(has(r.out, "actor/")) << r.out;
+  CliRun running = this->keel("ls", {"--status", "running"});
+  ASSERT_EQ(lines_of(running.out).size(), 2u) << running.out;
+  EXPECT_TRUE(has(running.out, "workflow/r-2")) << running.out;
+}
+
+TYPED_TEST(JournalCliTest, VerifyNamesACursorThatPointsPastTheActorsInbox) {
+  this->open_writer();
+  const Lsn past = this->records_.size() + 100;
+  std::vector<NewRecord> batch;
+  batch.push_back({"actor/bob", RecordKind::kProcessed, wire::encode_value(static_cast<std::uint64_t>(past))});
+  Result<LsnRange> written = this->writer_->append(std::move(batch));
+  ASSERT_TRUE(written.is_ok());
+  this->writer_.reset();
+  CliRun r = this->keel("verify");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.out, "problem: lsn " + std::to_string(written->first) +
+                             ", owner actor/bob: dangling reference: processed cursor " + std::to_string(past)))
+      << r.out;
+  EXPECT_EQ(lines_of(r.out).size(), 1u) << r.out;
+  EXPECT_EQ(r.err, "keel: 1 problem found in " + this->path_ + "\n");
+}
+
 }  // namespace
 }  // namespace keel::testing
