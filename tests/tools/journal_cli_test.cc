@@ -208,6 +208,12 @@ struct RunStatus {
       keel::fields(keel::field<&RunStatus::status>("status"), keel::field<&RunStatus::step>("step"));
 };
 
+// The workflow layer's RUN records name what happened in an `event` field.
+struct RunEvent {
+  std::string event;
+  static constexpr auto kFields = keel::fields(keel::field<&RunEvent::event>("event"));
+};
+
 TYPED_TEST(JournalCliTest, LsShowsTheStatusOfAWorkflowRunsNewestRunRecord) {
   this->open_writer();
   std::vector<NewRecord> batch;
@@ -215,6 +221,9 @@ TYPED_TEST(JournalCliTest, LsShowsTheStatusOfAWorkflowRunsNewestRunRecord) {
   batch.push_back({"workflow/r-1", RecordKind::kStep, wire::encode_value(std::string("charged"))});
   batch.push_back({"workflow/r-1", RecordKind::kRun, wire::encode_value(RunStatus{"completed", 1})});
   batch.push_back({"workflow/r-2", RecordKind::kRun, wire::encode_value(RunStatus{"running", 0})});
+  batch.push_back({"workflow/r-3", RecordKind::kRun, wire::encode_value(RunEvent{"started"})});
+  batch.push_back({"workflow/r-3", RecordKind::kRun, wire::encode_value(RunEvent{"failed"})});
+  batch.push_back({"workflow/r-3", RecordKind::kInbox, wire::encode_value(RunEvent{"a signal"})});
   ASSERT_TRUE(this->writer_->append(std::move(batch)).is_ok());
   this->writer_.reset();
   CliRun r = this->keel("ls", {"--kind", "workflow", "--json"});
@@ -222,7 +231,13 @@ TYPED_TEST(JournalCliTest, LsShowsTheStatusOfAWorkflowRunsNewestRunRecord) {
   EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
   EXPECT_TRUE(has(r.out, "{\"owner\":\"workflow/r-1\",\"kind\":\"workflow\",\"status\":\"completed\"")) << r.out;
   EXPECT_TRUE(has(r.out, "{\"owner\":\"workflow/r-2\",\"kind\":\"workflow\",\"status\":\"running\"")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"workflow/r-3\",\"kind\":\"workflow\",\"status\":\"failed\"")) << r.out;
   EXPECT_FALSE(has(r.out, "actor/")) << r.out;
+  // A workflow's INBOX record is a value, not an envelope.
+  CliRun show = this->keel("show", {"r-3", "--json"});
+  EXPECT_TRUE(has(show.out, "\"kind\":\"inbox\"") &&
+              has(show.out, "\"payload_format\":\"value\",\"payload\":{\"event\":\"a signal\"}"))
+      << show.out;
   CliRun running = this->keel("ls", {"--status", "running"});
   ASSERT_EQ(lines_of(running.out).size(), 2u) << running.out;
   EXPECT_TRUE(has(running.out, "workflow/r-2")) << running.out;

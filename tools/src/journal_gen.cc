@@ -3,6 +3,7 @@
 //
 //   keel_journal_gen PATH [--records N] [--actors K] [--rocksdb]
 //
+// N (1,000,000 by default, at least 2K) records for K actors (1,000).
 // Each handled message is an INBOX record (an envelope whose arguments are a
 // self-describing tuple) followed by its cursor: a SNAPSHOT (cursor, state,
 // timers) every 10th message of an actor, a PROCESSED record otherwise. The
@@ -50,7 +51,7 @@ bool parse(int argc, char** argv, Options& o) {
       return false;
     }
   }
-  return !o.path.empty() && o.actors > 0 && o.records >= 2;
+  return !o.path.empty() && o.actors > 0 && o.records >= 2 * o.actors;
 }
 
 std::string owner(std::uint64_t actor) { return "actor/account-" + std::to_string(actor); }
@@ -88,7 +89,9 @@ int main(int argc, char** argv) {
   const keel::Lsn first = next;
   std::vector<Ledger> ledgers(o.actors);
   std::vector<keel::NewRecord> batch;
-  const std::uint64_t messages = o.records / 2;
+  // Two records a message, but one for the last message of every 8th actor.
+  const std::uint64_t unhandled = (o.actors + 7) / 8;
+  const std::uint64_t messages = (o.records + unhandled + 1) / 2;
   for (std::uint64_t m = 0; m < messages; ++m) {
     const std::uint64_t actor = m % o.actors;
     const std::uint64_t nth = m / o.actors;

@@ -69,7 +69,8 @@ DecodedPayload decode_envelope_payload(const wire::Envelope& e, const CapnpRende
 
 DecodedPayload decode_envelope_record(const Record& r, const CapnpRenderer* capnp) {
   Result<wire::Envelope> env = wire::decode_envelope(r.payload);
-  if (!env) return as_hex(r.payload, std::string(env.status().message()));
+  // Workflow signals are INBOX records holding a self-describing value.
+  if (!env) return decode_plain(r.payload, capnp);
   const wire::Envelope& e = *env;
   DecodedPayload inner = decode_envelope_payload(e, capnp);
   std::string json = "{\"id\":\"" + id_hex(e.id) + "\",\"sender\":" + address_json(e.sender) +
@@ -158,6 +159,7 @@ std::optional<std::string> status_field(const Record& r) {
   Result<wire::Value> v = wire::parse_value(r.payload);
   if (!v) return std::nullopt;
   const wire::Value* s = v->find("status");
+  if (s == nullptr) s = v->find("event");
   if (s == nullptr) return std::nullopt;
   return s->kind == wire::ValueKind::kString ? s->text : s->to_json();
 }

@@ -25,7 +25,9 @@ struct DecodedPayload {
   std::string error;    // why decoding fell back to hex; empty otherwise
 };
 
-// Decodes `r`'s payload. `capnp` (may be null; borrowed for the call)
+// Decodes `r`'s payload: INBOX and OUTBOX records as envelopes, or as
+// self-describing values when they are not envelopes (workflow signals).
+// `capnp` (may be null; borrowed for the call)
 // renders Cap'n Proto payloads: envelope payloads whose encoding is capnp,
 // and record payloads that are not self-describing values.
 DecodedPayload decode_payload(const Record& r, const CapnpRenderer* capnp);
@@ -40,7 +42,8 @@ std::string damaged_json(const JournalProblem& p);
 // record handled last); nullopt when the payload is compacted or not one.
 std::optional<Lsn> cursor_of(const Record& r);
 
-// The parsed `status` field of a struct payload (workflow runs), if any.
+// The `status` field of a struct payload (a workflow run's RUN record), or
+// else its `event` field, as text; nullopt when it has neither.
 std::optional<std::string> status_field(const Record& r);
 
 }  // namespace keel::internal
