@@ -119,6 +119,17 @@ Status JournalBase::scan_lsn(Lsn first, Lsn last, const std::function<bool(const
 Result<std::optional<Record>> JournalBase::latest(std::string_view owner, RecordKind kind) {
   std::optional<Record> found;
   Status failure;
+  if (kind == RecordKind::kSnapshot) {
+    KEEL_ASSIGN_OR_RETURN(bool indexed, read_latest_snapshot(owner, [&](const Record& r, const Status& read) {
+      failure = read.is_ok() ? check_record(r) : read;
+      if (failure.is_ok()) found = r;
+      return false;
+    }));
+    if (indexed) {
+      KEEL_RETURN_IF_ERROR(failure);
+      return found;
+    }
+  }
   KEEL_RETURN_IF_ERROR(read_owner_backwards(owner, [&](const Record& r, const Status& read) {
     failure = read.is_ok() ? check_record(r) : read;
     if (!failure.is_ok()) return false;

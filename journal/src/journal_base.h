@@ -53,6 +53,11 @@ class JournalBase : public Journal {
   virtual Status read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) = 0;
   // The owner's records, newest first (for latest()).
   virtual Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) = 0;
+  // The owner's newest SNAPSHOT record, through the backend's snapshot index:
+  // fn is called once with it, or not at all when the owner has none.
+  // Returns false (fn not called) when this journal has no such index (one
+  // made before it existed, opened read-only); latest() then reads backwards.
+  virtual Result<bool> read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) = 0;
   // Journal writer thread only: drops payloads of `owner`'s records with
   // seq < below_seq in one synced write, after checking their checksums.
   virtual Result<std::uint64_t> compact_on_writer(std::string_view owner,

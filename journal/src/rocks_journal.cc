@@ -28,6 +28,9 @@ namespace {
 constexpr char kLsnPrefix = 'L';
 constexpr char kOwnerPrefix = 'O';
 constexpr char kMetaPrefix = 'M';
+constexpr char kSnapshotPrefix = 'S';
+// Meta key present once every SNAPSHOT record has its 'S' index entry.
+constexpr std::string_view kSnapshotIndexMeta = "snapshot_index";
 // constexpr, not a std::string: journals may be opened before main() (by
 // other static initializers), and this must not depend on init order.
 constexpr std::string_view kMaxBe64("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
@@ -38,15 +41,28 @@ std::string lsn_key(Lsn lsn) {
   return k;
 }
 
-std::string owner_prefix(std::string_view owner) {
-  std::string k(1, kOwnerPrefix);
+// `tag` + owner + NUL: the prefix of an owner's keys in one of the indexes.
+std::string tagged_owner(char tag, std::string_view owner) {
+  std::string k(1, tag);
   k.append(owner);
   k.push_back('\0');
   return k;
 }
 
+std::string owner_prefix(std::string_view owner) { return tagged_owner(kOwnerPrefix, owner); }
+
 std::string owner_key(std::string_view owner, std::uint64_t seq) {
   std::string k = owner_prefix(owner);
+  put_be64(&k, seq);
+  return k;
+}
+
+// The snapshot index: one key per SNAPSHOT record, 'S' owner NUL be64(seq),
+// whose value is the record's be64 LSN.
+std::string snapshot_prefix(std::string_view owner) { return tagged_owner(kSnapshotPrefix, owner); }
+
+std::string snapshot_key(std::string_view owner, std::uint64_t seq) {
+  std::string k = snapshot_prefix(owner);
   put_be64(&k, seq);
   return k;
 }
@@ -83,6 +99,9 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   Status recover();
   Status unusable() const;
   Status check_or_write_header();
+  // Writer open of a journal made before the snapshot index: adds the index
+  // entries of its SNAPSHOT records, then the meta key saying so.
+  Status build_snapshot_index();
   // kIoError (or kCorruption) naming the journal and the operation.
   Status error(std::string_view what, const rocksdb::Status& s) const;
   // A secondary instance first replays what the writer added since.
@@ -95,6 +114,7 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   Status read_owner(std::string_view owner, std::uint64_t from_seq, const RawRecordFn& fn) override;
   Status read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) override;
   Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) override;
+  Result<bool> read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) override;
   Result<std::uint64_t> compact_on_writer(std::string_view owner, std::uint64_t below_seq) override;
   Result<JournalStats> read_stats() override;
   // Walks the owner index from `prefix`; fn gets each owner's last index entry.
@@ -235,6 +255,7 @@ Status RocksJournal::check_or_write_header() {
     batch.Put(meta_key("magic"), std::string(kJournalMagic));
     batch.Put(meta_key("format_version"), std::to_string(kJournalFormatVersion));
     batch.Put(meta_key("backend"), "rocksdb");
+    batch.Put(meta_key(kSnapshotIndexMeta), "1");
     rocksdb::WriteOptions sync;
     sync.sync = true;
     s = db_->Write(sync, &batch);
@@ -259,7 +280,30 @@ Status RocksJournal::check_or_write_header() {
         "rocksdb journal " + path() + " has format version " + std::to_string(v) +
         "; this build reads versions up to " + std::to_string(kJournalFormatVersion));
   }
-  return Status::ok();
+  return options().read_only ? Status::ok() : build_snapshot_index();
+}
+
+Status RocksJournal::build_snapshot_index() {
+  std::string done;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_key(kSnapshotIndexMeta), &done);
+  if (s.ok()) return Status::ok();
+  if (!s.IsNotFound()) return error("read header", s);
+  rocksdb::WriteBatch batch;
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_lsn(1, std::numeric_limits<Lsn>::max(), [&](const Record& r, const Status& read) {
+    if (!read.is_ok()) return true;  // verify() reports it; the index skips it
+    if (r.kind == RecordKind::kSnapshot) {
+      std::string lsn_value;
+      put_be64(&lsn_value, r.lsn);
+      batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
+    }
+    return true;
+  }));
+  batch.Put(meta_key(kSnapshotIndexMeta), "1");
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  s = db_->Write(sync, &batch);
+  return s.ok() ? Status::ok() : error("write the snapshot index", s);
 }
 
 Status RocksJournal::catch_up() {
@@ -313,8 +357,6 @@ Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
   return it->status().ok() ? Status::ok() : error("scan by lsn", it->status());
 }
 
-// TODO(perf): one point lookup per record; batch them with MultiGet if
-// recovery scans of long owners show up in profiles.
 Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
                                 const RawRecordFn& fn) {
   std::shared_lock lock(db_mu_);
@@ -322,19 +364,91 @@ Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
   KEEL_RETURN_IF_ERROR(catch_up());
   const std::string prefix = owner_prefix(owner);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  // The index entries are read ahead and their records fetched with one
+  // MultiGet per chunk (sorted keys, one pass over the table files).
+  constexpr std::size_t kChunk = 256;
+  std::vector<std::string> keys;
+  std::vector<Status> index_errors;  // per key: a damaged index entry
+  std::vector<rocksdb::PinnableSlice> values(kChunk);
+  std::vector<rocksdb::Status> statuses(kChunk);
+  std::vector<rocksdb::Slice> slices;
+  keys.reserve(kChunk);
+  index_errors.reserve(kChunk);
+  slices.reserve(kChunk);
+  // Returns false once fn stopped the scan.
+  auto flush = [&]() -> Result<bool> {
+    if (keys.empty()) return true;
+    slices.clear();
+    for (const std::string& k : keys) slices.emplace_back(k);
+    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), slices.size(), slices.data(),
+                  values.data(), statuses.data(), /*sorted_input=*/true);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      Record r;
+      Status decode = index_errors[i];
+      if (decode.is_ok()) {
+        r.lsn = get_be64(keys[i].data() + 1);
+        if (statuses[i].IsNotFound()) {
+          decode = Status::corruption("lsn " + std::to_string(r.lsn) + ": missing record");
+        } else if (!statuses[i].ok()) {
+          return error("read lsn " + std::to_string(r.lsn), statuses[i]);
+        } else {
+          decode = decode_record_value(std::string_view(values[i].data(), values[i].size()), &r);
+        }
+      } else {
+        r.owner = owner;
+      }
+      values[i].Reset();
+      if (!fn(r, decode)) return false;
+    }
+    keys.clear();
+    index_errors.clear();
+    return true;
+  };
   for (it->Seek(owner_key(owner, from_seq)); it->Valid(); it->Next()) {
     if (!starts_with(it->key(), prefix)) break;
-    Record r;
-    Status decode;
     if (it->value().size() != 8) {
-      r.owner = owner;
-      decode = Status::corruption("owner " + std::string(owner) + ": damaged index entry");
+      keys.push_back(lsn_key(0));
+      index_errors.push_back(Status::corruption("owner " + std::string(owner) + ": damaged index entry"));
     } else {
-      KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+      keys.push_back(lsn_key(get_be64(it->value().data())));
+      index_errors.push_back(Status::ok());
     }
-    if (!fn(r, decode)) return Status::ok();
+    if (keys.size() == kChunk) {
+      KEEL_ASSIGN_OR_RETURN(bool more, flush());
+      if (!more) return Status::ok();
+    }
   }
-  return it->status().ok() ? Status::ok() : error("scan owner " + std::string(owner), it->status());
+  if (!it->status().ok()) return error("scan owner " + std::string(owner), it->status());
+  return flush().status();
+}
+
+Result<bool> RocksJournal::read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
+  KEEL_RETURN_IF_ERROR(catch_up());
+  std::string indexed;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_key(kSnapshotIndexMeta), &indexed);
+  if (s.IsNotFound()) return false;
+  if (!s.ok()) return error("read header", s);
+  const std::string prefix = snapshot_prefix(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  it->SeekForPrev(prefix + std::string(kMaxBe64));
+  if (!it->status().ok()) return error("read the snapshot index of " + std::string(owner), it->status());
+  if (!it->Valid() || !starts_with(it->key(), prefix)) return true;  // no snapshot
+  Record r;
+  Status decode;
+  if (it->value().size() != 8) {
+    r.owner = owner;
+    decode = Status::corruption("owner " + std::string(owner) + ": damaged snapshot index entry");
+  } else {
+    KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+    if (decode.is_ok() && (r.owner != owner || r.kind != RecordKind::kSnapshot)) {
+      decode = Status::corruption("lsn " + std::to_string(r.lsn) + ": the snapshot index of " +
+                                  std::string(owner) + " names a record that is not its snapshot");
+    }
+  }
+  fn(r, decode);
+  return true;
 }
 
 Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecordFn& fn) {
@@ -446,6 +560,7 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
     put_be64(&lsn_value, r.lsn);
     batch.Put(lsn_key(r.lsn), encode_record_value(r));
     batch.Put(owner_key(r.owner, r.seq), lsn_value);
+    if (r.kind == RecordKind::kSnapshot) batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
   }
   rocksdb::Status s = db_->Write(write_options_, &batch);
   if (s.ok()) return Status::ok();
@@ -457,6 +572,7 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
   for (const Record& r : records) {
     failed_group_.Delete(lsn_key(r.lsn));
     failed_group_.Delete(owner_key(r.owner, r.seq));
+    if (r.kind == RecordKind::kSnapshot) failed_group_.Delete(snapshot_key(r.owner, r.seq));
   }
   needs_recovery_ = true;
   return failed;

@@ -41,6 +41,10 @@ struct SqliteBackend {
     return exec(path, "UPDATE meta SET value = " + std::to_string(version) +
                           " WHERE key = 'format_version'") == SQLITE_OK;
   }
+  // Makes the journal look like one written before the snapshot index.
+  static bool drop_snapshot_index(const std::string& path) {
+    return exec(path, "DROP INDEX records_snapshots") == SQLITE_OK;
+  }
   // A valid SQLite database that is not a journal.
   static bool make_foreign(const std::string& path) {
     sqlite3* db = nullptr;
@@ -82,6 +86,18 @@ struct RocksBackend {
   static bool set_format_version(const std::string& path, int version) {
     auto db = raw(path);
     return db && db->Put(rocksdb::WriteOptions(), "Mformat_version", std::to_string(version)).ok();
+  }
+  // Makes the journal look like one written before the snapshot index.
+  static bool drop_snapshot_index(const std::string& path) {
+    auto db = raw(path);
+    if (!db) return false;
+    rocksdb::WriteBatch b;
+    b.Delete("Msnapshot_index");
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    for (it->Seek("S"); it->Valid() && it->key().starts_with("S"); it->Next()) b.Delete(it->key());
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    return it->status().ok() && db->Write(w, &b).ok();
   }
   // A RocksDB database that is not a journal.
   static bool make_foreign(const std::string& path) {

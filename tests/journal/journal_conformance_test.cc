@@ -272,6 +272,62 @@ TYPED_TEST(JournalTest, LatestReturnsTheNewestRecordOfAKind) {
   EXPECT_FALSE(unknown->has_value());
 }
 
+TYPED_TEST(JournalTest, LatestSnapshotSurvivesReopenAndCompaction) {
+  {
+    auto j = this->open();
+    ASSERT_OK(j->append(one("a", "snap1", RecordKind::kSnapshot)));
+    ASSERT_OK(j->append(one("a", "e1")));
+    ASSERT_OK(j->append(one("a", "snap2", RecordKind::kSnapshot)));
+    ASSERT_OK(j->compact("a", 3));
+  }
+  auto j = this->open();
+  auto snap = j->latest("a", RecordKind::kSnapshot);
+  ASSERT_OK(snap);
+  ASSERT_TRUE(snap->has_value());
+  EXPECT_EQ((*snap)->payload, "snap2");
+  EXPECT_EQ((*snap)->lsn, 3u);
+}
+
+TYPED_TEST(JournalTest, LatestSnapshotOfAJournalWithoutTheIndex) {
+  {
+    auto j = this->open();
+    ASSERT_OK(j->append(one("a", "snap1", RecordKind::kSnapshot)));
+    ASSERT_OK(j->append(one("b", "snapb", RecordKind::kSnapshot)));
+    ASSERT_OK(j->append(one("a", "snap2", RecordKind::kSnapshot)));
+    ASSERT_OK(j->append(one("a", "e1")));
+  }
+  ASSERT_TRUE(TypeParam::drop_snapshot_index(this->path()));
+  {  // a reader cannot add the index: it reads backwards instead
+    auto reader = this->open_read_only();
+    auto snap = reader->latest("a", RecordKind::kSnapshot);
+    ASSERT_OK(snap);
+    ASSERT_TRUE(snap->has_value());
+    EXPECT_EQ((*snap)->payload, "snap2");
+  }
+  auto j = this->open();  // a writer's open adds it
+  ASSERT_OK(j->append(one("b", "snapb2", RecordKind::kSnapshot)));
+  for (auto [owner, payload] : {std::pair{"a", "snap2"}, std::pair{"b", "snapb2"}}) {
+    auto snap = j->latest(owner, RecordKind::kSnapshot);
+    ASSERT_OK(snap);
+    ASSERT_TRUE(snap->has_value());
+    EXPECT_EQ((*snap)->payload, payload);
+  }
+}
+
+TYPED_TEST(JournalTest, CorruptLatestSnapshotIsReportedWithItsLsn) {
+  {
+    auto j = this->open();
+    ASSERT_OK(j->append(one("a", "snap1", RecordKind::kSnapshot)));
+    ASSERT_OK(j->append(one("a", "snap2", RecordKind::kSnapshot)));
+  }
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path(), 2));
+  auto j = this->open();
+  auto snap = j->latest("a", RecordKind::kSnapshot);
+  ASSERT_FALSE(snap.has_value());
+  EXPECT_EQ(snap.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(snap.status().message().find("lsn 2"), std::string::npos) << snap.status();
+}
+
 TYPED_TEST(JournalTest, OwnersListsEachOwnerWithItsLastRecord) {
   auto j = this->open();
   ASSERT_OK(j->append(one("b", "1")));
