@@ -190,38 +190,43 @@ AnyRef Cell::ref_to_self() {
   return AnyRef::adopt(this, generation());
 }
 
-Status Cell::start(std::unique_ptr<Actor> instance, Cell* parent) {
+void Cell::attach(std::unique_ptr<Actor> instance, Cell* parent) {
   if (parent != nullptr) {
     parent_ = CellRef(parent);
     parent_id_ = parent->id();
   }
   instance->cell_ = this;
   instance_ = std::move(instance);
+  if (durable_) static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
+}
+
+Status Cell::start(bool recovered, bool release) {
   Status st;
   {
     CurrentScope scope(this);
-    if (durable_) {
-      static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
-      st = durable_recover(/*redeliver=*/true);
-    }
+    if (durable_ && !recovered) st = durable_recover(/*redeliver=*/true);
     if (st.is_ok()) st = run_hook([&] { return instance_->on_start(); });
   }
   if (!st.is_ok()) {
-    // Children spawned by on_start stop; on_stop is not run.
-    for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
-    forget_children();
-    parent_ = {};
-    pending_status_ = st;
-    CurrentScope scope(this);
-    finish_stop(/*run_stop_hook=*/false);
+    abandon(st);
     return st;
   }
   if (stop_requested_) {
     stop_requested_ = false;
     send_system(make_sys(SysMsg::kStop));
   }
-  if (durable_) release_recovered();
+  if (durable_ && release) release_recovered();
   return Status::ok();
+}
+
+void Cell::abandon(const Status& why) {
+  // Children spawned by on_start stop; on_stop is not run.
+  for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
+  forget_children();
+  parent_ = {};
+  pending_status_ = why;
+  CurrentScope scope(this);
+  finish_stop(/*run_stop_hook=*/false);
 }
 
 void Cell::add_child(Cell* child) {

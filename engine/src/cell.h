@@ -180,7 +180,17 @@ class Cell {
   // ---- Turn-owned (the actor's own thread of control) -----------------------
   // Spawn, before publication: installs the instance and runs on_start on
   // this thread. On error the cell is stopped (no on_stop) and unusable.
-  Status start(std::unique_ptr<Actor> instance, Cell* parent);
+  // Installs the actor instance (and the parent) of a cell not started yet.
+  void attach(std::unique_ptr<Actor> instance, Cell* parent);
+  // Starts an attached cell: recovers a durable one (unless `recovered`: its
+  // state was rebuilt already), runs on_start, then (with `release`) queues
+  // the recovered and held messages. On error the cell is stopped (abandon)
+  // and the error returned.
+  Status start(bool recovered, bool release);
+  // After start(recovered, /*release=*/false): queues those messages.
+  void release_held() { release_recovered(); }
+  // Stops a cell that did not start, with `why` as its stop reason.
+  void abandon(const Status& why);
   void add_child(Cell* child);
   std::vector<AnyRef> children_refs() const;
   void request_stop() { stop_requested_ = true; }
@@ -231,6 +241,27 @@ class Cell {
   // Rebuilds the instance's state from the journal (latest snapshot, then
   // replay); with `redeliver`, collects the unhandled messages.
   Status durable_recover(bool redeliver);
+
+ public:
+  // Recovers created (not started) durable cells in one pass over the
+  // journal from the oldest of their snapshot cursors (a cell with
+  // skip_corrupt recovers alone); on success each is ready for
+  // start(/*recovered=*/true). On error some may be partly rebuilt: the
+  // caller abandons them all.
+  static Status recover_group(const std::vector<Cell*>& cells);
+
+ private:
+  // durable_recover in steps, so that a group of actors can share one pass
+  // over the journal: recover_begin resets the state to the latest snapshot
+  // and returns its cursor (the actor's records with a greater LSN follow);
+  // recover_visit takes those records in order, replaying each handled
+  // message as its cursor passes it (false: failed, see pass.failed);
+  // recover_end collects the unhandled messages (with `redeliver`) and arms
+  // the pending timers.
+  Result<Lsn> recover_begin(RecoveryPass& pass);
+  bool recover_visit(RecoveryPass& pass, const Record& r);
+  Status recover_end(RecoveryPass& pass, bool redeliver);
+  void recover_report(const JournalProblem& p);
   Result<Message*> decode_inbox(const Record& r) const;
   // Compacts the records the newest durable snapshot supersedes; failures
   // are logged (compaction only reclaims space). Returns false when no

@@ -2,6 +2,8 @@
 // keel/engine/durable.h for the contract and docs/durable.md for the
 // semantics.
 #include <algorithm>
+#include <limits>
+#include <unordered_map>
 #include <string>
 
 #include "cell.h"
@@ -426,91 +428,175 @@ Result<Message*> Cell::decode_inbox(const Record& r) const {
   return m;
 }
 
-Status Cell::durable_recover(bool redeliver) {
+Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
   DurableCell& d = *durable_;
   auto& actor = static_cast<DurableActorBase&>(*instance_);
   d.cursor = 0;
   d.since_snapshot = 0;
-  std::uint64_t from_seq = 1;
-  KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, d.journal->latest(d.owner, RecordKind::kSnapshot));
   d.timers.clear();
+  KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, d.journal->latest(d.owner, RecordKind::kSnapshot));
   if (snap) {
     auto c = actor.decode_snapshot(snap->payload);
     if (!c) return c.status().with_context("snapshot at " + lsn_context(d.owner, snap->lsn));
     d.cursor = c->first;
     for (auto& t : c->second) d.timers.emplace(t.id, std::move(t));
   }
-  if (d.cursor != 0) {
-    // Messages accepted before the snapshot but handled after it precede it
-    // in the owner's sequence: scan from the last handled INBOX record on.
-    std::optional<std::uint64_t> seq;
-    KEEL_RETURN_IF_ERROR(d.journal->scan_lsn(d.cursor, d.cursor, [&](const Record& r) {
-      if (r.owner == d.owner) seq = r.seq;
+  pass.snapshot_cursor = d.cursor;
+  return d.cursor;
+}
+
+void Cell::recover_report(const JournalProblem& p) {
+  rt_->log("recovery of " + durable_->owner + " skipped a damaged record: " + p.status.to_string());
+}
+
+RecoveryPass::~RecoveryPass() {
+  for (Message* m : pending) delete m;
+}
+
+bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
+  DurableCell& d = *durable_;
+  if (r.lsn <= pass.snapshot_cursor) return true;  // superseded by the snapshot
+  if (r.kind == RecordKind::kInbox) {
+    Result<Message*> decoded = decode_inbox(r);
+    if (decoded) {
+      pass.pending.push_back(*decoded);
+    } else if (d.options.skip_corrupt && decoded.status().code() == StatusCode::kCorruption) {
+      recover_report(JournalProblem{r.lsn, d.owner, decoded.status()});
+    } else {
+      pass.failed = decoded.status();
       return false;
-    }));
-    if (!seq) {
-      return Status::corruption("snapshot of " + d.owner + " names lsn " + std::to_string(d.cursor) +
-                                ", which is not one of its records");
-    }
-    from_seq = *seq + 1;
-  }
-  const Lsn snapshot_cursor = d.cursor;
-  std::vector<Record> inbox;
-  Status bad;
-  auto report = [&](const JournalProblem& p) {
-    rt_->log("recovery of " + d.owner + " skipped a damaged record: " + p.status.to_string());
-  };
-  auto visit = [&](const Record& r) {
-    if (r.kind == RecordKind::kProcessed) {
-      Result<std::uint64_t> c = wire::decode_value<std::uint64_t>(r.payload);
-      if (!c) {
-        bad = c.status().with_context("cursor at " + lsn_context(d.owner, r.lsn));
-        return false;
-      }
-      d.cursor = std::max<Lsn>(d.cursor, *c);
-    } else if (r.kind == RecordKind::kInbox && r.lsn > snapshot_cursor) {
-      inbox.push_back(r);
     }
     return true;
-  };
-  KEEL_RETURN_IF_ERROR(d.options.skip_corrupt
-                           ? d.journal->scan_owner_skipping(d.owner, from_seq, visit, report)
-                           : d.journal->scan_owner(d.owner, from_seq, visit));
-  KEEL_RETURN_IF_ERROR(bad);
-  for (const Record& r : inbox) {
-    Result<Message*> decoded = decode_inbox(r);
-    if (!decoded && d.options.skip_corrupt && decoded.status().code() == StatusCode::kCorruption) {
-      report(JournalProblem{r.lsn, d.owner, decoded.status()});
-      continue;
-    }
-    KEEL_RETURN_IF_ERROR(decoded.status());
-    Message* m = *decoded;
-    if (r.lsn > d.cursor) {
-      if (redeliver) {
-        d.redeliver.push_back(m);
-      } else {
-        delete m;  // still queued in memory
-      }
-      continue;
-    }
-    // Handled after the snapshot: replay it with its effects discarded.
+  }
+  if (r.kind != RecordKind::kProcessed) return true;
+  Result<std::uint64_t> c = wire::decode_value<std::uint64_t>(r.payload);
+  if (!c) {
+    pass.failed = c.status().with_context("cursor at " + lsn_context(d.owner, r.lsn));
+    return false;
+  }
+  d.cursor = std::max<Lsn>(d.cursor, *c);
+  // Handled after the snapshot: replayed now, in journal order, with their
+  // effects discarded (they were committed before the crash).
+  while (!pass.pending.empty() && pass.pending.front()->inbox_lsn <= d.cursor) {
+    std::unique_ptr<Message> m(pass.pending.front());
+    pass.pending.pop_front();
     Effects replay;
     replay.replay = true;
     Status error;
     {
       EffectsScope scope(&replay);
-      error = run_durable_handler(m);
+      error = run_durable_handler(m.get());
     }
-    delete m;
     ++d.since_snapshot;
     if (!error.is_ok()) {
-      return Status::non_deterministic("replaying " + lsn_context(d.owner, r.lsn) +
-                                       " failed, though it succeeded before: " + error.to_string());
+      pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, m->inbox_lsn) +
+                                              " failed, though it succeeded before: " + error.to_string());
+      return false;
     }
   }
+  return true;
+}
+
+Status Cell::recover_end(RecoveryPass& pass, bool redeliver) {
+  DurableCell& d = *durable_;
+  KEEL_RETURN_IF_ERROR(pass.failed);
+  // Accepted and not handled: delivered again once started.
+  for (Message* m : pass.pending) {
+    if (redeliver) {
+      d.redeliver.push_back(m);
+    } else {
+      delete m;  // still queued in memory
+    }
+  }
+  pass.pending.clear();
   // Pending timers are armed again; one whose message is already queued
   // fires once more, and that message is skipped as handled.
   for (const auto& [id, t] : d.timers) arm_durable_timer(t);
+  return Status::ok();
+}
+
+Status Cell::durable_recover(bool redeliver) {
+  DurableCell& d = *durable_;
+  RecoveryPass pass;
+  KEEL_ASSIGN_OR_RETURN(Lsn cursor, recover_begin(pass));
+  std::uint64_t from_seq = 1;
+  if (cursor != 0) {
+    // Messages accepted before the snapshot but handled after it precede it
+    // in the owner's sequence: scan from the last handled INBOX record on.
+    std::optional<std::uint64_t> seq;
+    KEEL_RETURN_IF_ERROR(d.journal->scan_lsn(cursor, cursor, [&](const Record& r) {
+      if (r.owner == d.owner) seq = r.seq;
+      return false;
+    }));
+    if (!seq) {
+      return Status::corruption("snapshot of " + d.owner + " names lsn " + std::to_string(cursor) +
+                                ", which is not one of its records");
+    }
+    from_seq = *seq + 1;
+  }
+  auto visit = [&](const Record& r) { return recover_visit(pass, r); };
+  KEEL_RETURN_IF_ERROR(d.options.skip_corrupt
+                           ? d.journal->scan_owner_skipping(d.owner, from_seq, visit,
+                                                            [&](const JournalProblem& p) { recover_report(p); })
+                           : d.journal->scan_owner(d.owner, from_seq, visit));
+  return recover_end(pass, redeliver);
+}
+
+namespace {
+// Makes `c` the current cell (as in its turn) for the scope.
+class AsCurrent {
+ public:
+  explicit AsCurrent(Cell* c) : prev_(Cell::current()) { Cell::set_current(c); }
+  ~AsCurrent() { Cell::set_current(prev_); }
+  AsCurrent(const AsCurrent&) = delete;
+  AsCurrent& operator=(const AsCurrent&) = delete;
+
+ private:
+  Cell* prev_;
+};
+}  // namespace
+
+Status Cell::recover_group(const std::vector<Cell*>& cells) {
+  struct Member {
+    Cell* cell;
+    RecoveryPass pass;
+  };
+  std::vector<Member> members;
+  std::unordered_map<std::string_view, std::size_t> by_owner;
+  Journal* journal = nullptr;
+  Lsn from = std::numeric_limits<Lsn>::max();
+  members.reserve(cells.size());
+  for (Cell* c : cells) {
+    AsCurrent scope(c);
+    if (c->durable_->options.skip_corrupt) {  // needs the skipping per-owner scan
+      KEEL_RETURN_IF_ERROR(c->durable_recover(/*redeliver=*/true));
+      continue;
+    }
+    members.push_back(Member{c, {}});
+    KEEL_ASSIGN_OR_RETURN(Lsn cursor, c->recover_begin(members.back().pass));
+    from = std::min(from, cursor + 1);
+    by_owner.emplace(c->durable_->owner, members.size() - 1);
+    journal = c->durable_->journal;
+  }
+  if (members.empty()) return Status::ok();
+  KEEL_ASSIGN_OR_RETURN(Lsn last, journal->last_lsn());
+  Status failed;
+  if (from <= last) {
+    KEEL_RETURN_IF_ERROR(journal->scan_lsn(from, last, [&](const Record& r) {
+      auto it = by_owner.find(r.owner);
+      if (it == by_owner.end()) return true;
+      Member& m = members[it->second];
+      AsCurrent scope(m.cell);
+      if (m.cell->recover_visit(m.pass, r)) return true;
+      failed = m.pass.failed;
+      return false;
+    }));
+  }
+  KEEL_RETURN_IF_ERROR(failed);
+  for (Member& m : members) {
+    AsCurrent scope(m.cell);
+    KEEL_RETURN_IF_ERROR(m.cell->recover_end(m.pass, /*redeliver=*/true));
+  }
   return Status::ok();
 }
 
@@ -595,23 +681,61 @@ bool DurableActorBase::cancel_durable(std::uint64_t id) { return cell_->durable_
 
 namespace keel::internal {
 
-Result<AnyRef> Runtime::spawn_durable(const std::string& key, const DurableOptions& options,
-                                      const std::type_info& type, System::Factory factory,
-                                      System::DurableDecoder decoder) {
-  if (config_.journal == nullptr)
+namespace {
+Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& config, const std::string& key,
+                                                          const DurableOptions& options,
+                                                          System::DurableDecoder decoder) {
+  if (config.journal == nullptr)
     return Status::failed_precondition("spawn_durable needs SystemConfig::journal");
   if (key.empty()) return Status::invalid_argument("a durable actor needs a key");
   if (options.snapshot_every == 0 || options.max_attempts == 0)
     return Status::invalid_argument("snapshot_every and max_attempts must be at least 1");
   auto d = std::make_unique<detail::DurableCell>();
-  d->journal = config_.journal;
+  d->journal = config.journal;
   d->key = key;
   d->owner = "actor/" + key;
   d->options = options;
   d->decoder = decoder;
+  return d;
+}
+}  // namespace
+
+Result<AnyRef> Runtime::spawn_durable(const std::string& key, const DurableOptions& options,
+                                      const std::type_info& type, System::Factory factory,
+                                      System::DurableDecoder decoder) {
+  KEEL_ASSIGN_OR_RETURN(detail::Cell * cell, create_durable(key, options, type, std::move(factory), decoder));
+  return activate_cell(cell, nullptr, /*recovered=*/false, /*release=*/true);
+}
+
+Result<detail::Cell*> Runtime::create_durable(const std::string& key, const DurableOptions& options,
+                                              const std::type_info& type, System::Factory factory,
+                                              System::DurableDecoder decoder) {
+  KEEL_ASSIGN_OR_RETURN(auto d, durable_cell(config_, key, options, decoder));
   SpawnOptions spawn;
   spawn.name = key;
-  return spawn_cell(spawn, type, std::move(factory), nullptr, std::move(d));
+  return create_cell(spawn, type, std::move(factory), nullptr, std::move(d));
+}
+
+Status Runtime::start_durable_group(const std::vector<detail::Cell*>& cells) {
+  const Status recovered = detail::Cell::recover_group(cells);
+  if (!recovered.is_ok()) {
+    for (detail::Cell* c : cells) discard_cell(c, recovered);
+    return recovered;
+  }
+  // Every member is started and can be looked up before any of them
+  // handles a message.
+  Status first;
+  std::vector<AnyRef> started;
+  for (detail::Cell* c : cells) {
+    Result<AnyRef> r = activate_cell(c, nullptr, /*recovered=*/true, /*release=*/false);
+    if (r) {
+      started.push_back(std::move(*r));
+    } else if (first.is_ok()) {
+      first = r.status();
+    }
+  }
+  for (AnyRef& r : started) r.cell()->release_held();
+  return first;
 }
 
 wire::Id128 Runtime::next_message_id() {
@@ -626,6 +750,35 @@ Result<AnyRef> System::spawn_durable_erased(const std::string& key, const Durabl
                                             const std::type_info& type, Factory factory,
                                             DurableDecoder decoder) {
   return rt_->spawn_durable(key, options, type, std::move(factory), decoder);
+}
+
+Result<AnyRef> System::create_durable_erased(const std::string& key, const DurableOptions& options,
+                                             const std::type_info& type, Factory factory,
+                                             DurableDecoder decoder) {
+  KEEL_ASSIGN_OR_RETURN(detail::Cell * cell,
+                        rt_->create_durable(key, options, type, std::move(factory), decoder));
+  cell->acquire();  // the returned ref's; the creation reference is the group's
+  return AnyRef::adopt(cell, 1);
+}
+
+Status System::start_durable_erased(const std::vector<AnyRef>& members) {
+  std::vector<detail::Cell*> cells;
+  cells.reserve(members.size());
+  for (const AnyRef& m : members) cells.push_back(m.cell());
+  return rt_->start_durable_group(cells);
+}
+
+DurableGroup::~DurableGroup() {
+  if (created_.empty()) return;
+  Status st = start();
+  if (!st.is_ok()) system_->runtime().log("DurableGroup: start at destruction failed: " + st.to_string());
+}
+
+Status DurableGroup::start() {
+  std::vector<AnyRef> members;
+  members.swap(created_);
+  if (members.empty()) return Status::ok();
+  return system_->start_durable_erased(members);
 }
 
 }  // namespace keel

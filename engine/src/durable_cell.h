@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <map>
 #include <unordered_map>
@@ -88,6 +89,24 @@ struct DurableCell {
     idle.wait(l, [&]() KEEL_REQUIRES(mu) { return in_flight == 0; });
     broken = false;
   }
+};
+
+// One durable actor's recovery in progress (Cell::recover_*). Owned by the
+// recovering thread.
+struct RecoveryPass {
+  Lsn snapshot_cursor = 0;   // records at or below it are in the snapshot
+  // Decoded INBOX records past the cursor so far, in LSN order (owned).
+  std::deque<Message*> pending;
+  Status failed;             // why recover_visit stopped
+
+  RecoveryPass() = default;
+  RecoveryPass(RecoveryPass&& o) noexcept
+      : snapshot_cursor(o.snapshot_cursor), pending(std::move(o.pending)), failed(std::move(o.failed)) {
+    o.pending.clear();
+  }
+  RecoveryPass(const RecoveryPass&) = delete;
+  RecoveryPass& operator=(const RecoveryPass&) = delete;
+  ~RecoveryPass();
 };
 
 // What a durable actor's handler did, held back until its batch commits.

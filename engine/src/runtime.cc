@@ -55,6 +55,14 @@ const std::string& Runtime::type_name(const std::type_info& type) {
 Result<AnyRef> Runtime::spawn_cell(const SpawnOptions& options, const std::type_info& type,
                                    System::Factory factory, detail::Cell* parent,
                                    std::unique_ptr<detail::DurableCell> durable) {
+  KEEL_ASSIGN_OR_RETURN(detail::Cell * cell,
+                        create_cell(options, type, std::move(factory), parent, std::move(durable)));
+  return activate_cell(cell, parent, /*recovered=*/false, /*release=*/true);
+}
+
+Result<detail::Cell*> Runtime::create_cell(const SpawnOptions& options, const std::type_info& type,
+                                           System::Factory factory, detail::Cell* parent,
+                                           std::unique_ptr<detail::DurableCell> durable) {
   if (is_shutting_down()) return Status::unavailable("the actor system is shutting down");
   if (parent != nullptr) {
     KEEL_CHECK(detail::Cell::current() == parent, "Actor::spawn called outside the actor's turn");
@@ -89,7 +97,13 @@ Result<AnyRef> Runtime::spawn_cell(const SpawnOptions& options, const std::type_
     cell->release();
     return st;
   }
-  Status st = cell->start(std::move(instance), parent);
+  cell->attach(std::move(instance), parent);
+  return cell;
+}
+
+Result<AnyRef> Runtime::activate_cell(detail::Cell* cell, detail::Cell* parent, bool recovered,
+                                      bool release) {
+  Status st = cell->start(recovered, release);
   {
     MutexLock l(names_mu_);
     starting_.erase(cell);
@@ -104,11 +118,20 @@ Result<AnyRef> Runtime::spawn_cell(const SpawnOptions& options, const std::type_
   bool late;
   {
     MutexLock l(table_mu_);
-    table_.emplace(id, cell);  // takes the creation reference
+    table_.emplace(cell->id(), cell);  // takes the creation reference
     late = is_shutting_down();
   }
   if (late) system_->stop(ref);  // raced with shutdown: it will not be enumerated
   return ref;
+}
+
+void Runtime::discard_cell(detail::Cell* cell, const Status& why) {
+  cell->abandon(why);
+  {
+    MutexLock l(names_mu_);
+    starting_.erase(cell);
+  }
+  cell->release();
 }
 
 void Runtime::on_cell_stopped(detail::Cell* cell) {

@@ -57,6 +57,13 @@ class Runtime {
   Result<AnyRef> spawn_durable(const std::string& key, const DurableOptions& options,
                                const std::type_info& type, System::Factory factory,
                                System::DurableDecoder decoder);
+  // DurableGroup: creates a durable actor that is not started yet (its
+  // messages are held), then starts created ones together after one pass
+  // over the journal. The created cells' references are the caller's.
+  Result<detail::Cell*> create_durable(const std::string& key, const DurableOptions& options,
+                                       const std::type_info& type, System::Factory factory,
+                                       System::DurableDecoder decoder);
+  Status start_durable_group(const std::vector<detail::Cell*>& cells);
   // A fresh id for a journaled message: this runtime's random node id and a
   // counter.
   wire::Id128 next_message_id();
@@ -101,6 +108,19 @@ class Runtime {
   Result<AnyRef> spawn_cell(const SpawnOptions& options, const std::type_info& type,
                             System::Factory factory, detail::Cell* parent,
                             std::unique_ptr<detail::DurableCell> durable);
+  // The two halves of spawn_cell. create_cell makes the cell and its
+  // instance, reserves its name (hidden from lookups) and returns the
+  // creation reference; messages sent to a durable one are held.
+  // activate_cell starts it (recovering a durable one unless `recovered`:
+  // its state was already rebuilt) and publishes it, taking the creation
+  // reference; without `release`, a durable one keeps its messages held
+  // until Cell::release_held(). discard_cell drops a created cell that will
+  // not start.
+  Result<detail::Cell*> create_cell(const SpawnOptions& options, const std::type_info& type,
+                                    System::Factory factory, detail::Cell* parent,
+                                    std::unique_ptr<detail::DurableCell> durable);
+  Result<AnyRef> activate_cell(detail::Cell* cell, detail::Cell* parent, bool recovered, bool release);
+  void discard_cell(detail::Cell* cell, const Status& why);
   void stop_all_top_level() KEEL_EXCLUDES(table_mu_);
   bool wait_table_empty(std::chrono::steady_clock::time_point deadline) KEEL_EXCLUDES(table_mu_);
   void force_finalize_remaining() KEEL_EXCLUDES(table_mu_);

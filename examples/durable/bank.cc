@@ -20,7 +20,6 @@
 #include <keel/engine/engine.h>
 #include <keel/journal/journal.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -45,12 +44,8 @@ struct Ledger {
 };
 // [/snippet state]
 
-using Gate = std::shared_ptr<const std::atomic<bool>>;  // every account spawned yet?
-
 class Account : public keel::DurableActor<Ledger> {
  public:
-  explicit Account(Gate all_open) : all_open_(std::move(all_open)) {}
-
   bool open(std::int64_t initial) {  // funds a new account; returns whether it was open
     const bool was_open = std::exchange(state().opened, true);
     if (!was_open) state().balance = initial;
@@ -61,10 +56,6 @@ class Account : public keel::DurableActor<Ledger> {
   // Moves `amount` to the account `to`. The deposit is journaled in the same
   // commit as the debit, and released to `to` only once that commit is durable.
   keel::Status transfer(std::string to, std::int64_t amount) {
-    // Recovery hands an account its backlog as soon as it is spawned, maybe
-    // before `to` is spawned or done recovering: until every account is,
-    // a transfer is refused, as one without funds is.
-    if (!all_open_->load()) return keel::Status::unavailable("the bank is reopening");
     if (state().balance < amount) return keel::Status::failed_precondition("insufficient funds");
     keel::Result<keel::ActorRef<Account>> dest = system().lookup<Account>(to);
     if (!dest) return dest.status();
@@ -79,9 +70,6 @@ class Account : public keel::DurableActor<Ledger> {
   static constexpr auto kHandlers = keel::handlers(
       keel::handler<&Account::open>("open"), keel::handler<&Account::deposit>("deposit"),
       keel::handler<&Account::transfer>("transfer"), keel::handler<&Account::ledger>("ledger"));
-
- private:
-  Gate all_open_;
 };
 
 int fail(const keel::Status& error) {
@@ -115,14 +103,16 @@ int main(int argc, char** argv) {
   keel::System system(config);
 
   // [snippet recover]
-  auto all_open = std::make_shared<std::atomic<bool>>(false);
+  // One group: every account is recovered before any handles its backlog,
+  // so a recovered transfer always finds its destination.
+  keel::DurableGroup group(system);
   std::vector<keel::ActorRef<Account>> accounts;
   for (int i = 0; i < kAccounts; ++i) {
-    auto account = system.spawn_durable<Account>(key(i), Gate(all_open));  // recovers it
+    auto account = group.add<Account>(key(i));
     if (!account) return fail(account.status());
     accounts.push_back(*account);
   }
-  all_open->store(true);
+  if (keel::Status started = group.start(); !started.is_ok()) return fail(started);
   int recovered = 0;  // each open() waits behind its account's recovered backlog
   for (keel::ActorRef<Account>& account : accounts) {
     keel::Result<bool> was_open = account.ask<&Account::open>(kInitial).get();

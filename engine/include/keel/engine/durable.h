@@ -36,6 +36,14 @@
 // accepted message not yet handled is delivered again, in order. A message
 // whose handler throws is retried after the restart; after max_attempts
 // failures it goes to dead letters (kFailed) and is marked handled.
+//
+// Many actors at start-up: a DurableGroup recovers them in one pass over
+// the journal, and none runs before all are recovered:
+//
+//   keel::DurableGroup group(system);
+//   auto a = group.add<Account>("acct-1").value();  // created; messages held
+//   auto b = group.add<Account>("acct-2").value();
+//   KEEL_RETURN_IF_ERROR(group.start());              // recover all, then run
 #pragma once
 
 #include <cstdint>
@@ -223,6 +231,58 @@ Result<ActorRef<T>> System::spawn_durable_with(const std::string& key, const Dur
   };
   KEEL_ASSIGN_OR_RETURN(AnyRef r, spawn_durable_erased(key, options, typeid(T), std::move(factory),
                                                        &detail::decode_durable_message<T>));
+  return ActorRef<T>(std::move(r));
+}
+
+// Durable actors spawned together (see the top of this file). add() creates
+// a member and returns its ref at once: messages sent to it are journaled
+// and held, and its key is reserved (lookups find it once started). start()
+// rebuilds every member from the journal in one pass over the records since
+// the oldest of their snapshots (instead of one scan per actor; a member
+// with skip_corrupt is recovered on its own), then runs each one's on_start
+// and lets them all handle their messages. Not thread-safe: one thread
+// builds and starts a group.
+class DurableGroup {
+ public:
+  explicit DurableGroup(System& system) : system_(&system) {}
+  // Starts the members not started yet; an error goes to SystemConfig::log.
+  ~DurableGroup();
+  DurableGroup(const DurableGroup&) = delete;
+  DurableGroup& operator=(const DurableGroup&) = delete;
+
+  // Errors: as System::spawn_durable_with, except those of reading the
+  // journal, which start() returns.
+  template <class T, class... A>
+  Result<ActorRef<T>> add(const std::string& key, A&&... args) {
+    return add_with<T>(key, DurableOptions{}, std::forward<A>(args)...);
+  }
+  template <class T, class... A>
+  Result<ActorRef<T>> add_with(const std::string& key, const DurableOptions& options, A&&... args);
+
+  // Recovers and starts the members added since the last start(). Errors:
+  // kCorruption / kIoError (the journal could not be read) and
+  // kNonDeterministic (a replayed handler failed): then no member is
+  // started; all of them stop, and their journaled messages wait for a later
+  // spawn. An on_start that fails stops only its own actor; the first such
+  // error is returned after the others started.
+  Status start();
+
+ private:
+  System* system_;
+  std::vector<AnyRef> created_;  // not started yet
+};
+
+template <class T, class... A>
+Result<ActorRef<T>> DurableGroup::add_with(const std::string& key, const DurableOptions& options,
+                                           A&&... args) {
+  static_assert(std::is_base_of_v<DurableActorBase, T>, "durable actors derive from keel::DurableActor");
+  System::Factory factory = [tup = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)]() {
+    return std::apply([](const auto&... a) -> std::unique_ptr<Actor> { return std::make_unique<T>(a...); },
+                      tup);
+  };
+  KEEL_ASSIGN_OR_RETURN(AnyRef r, system_->create_durable_erased(key, options, typeid(T), std::move(factory),
+                                                                 &detail::decode_durable_message<T>));
+  created_.push_back(r);
   return ActorRef<T>(std::move(r));
 }
 

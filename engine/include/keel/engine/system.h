@@ -179,6 +179,13 @@ class System {
   Result<AnyRef> spawn_durable_erased(const std::string& key, const DurableOptions& options,
                                       const std::type_info& type, Factory factory,
                                       DurableDecoder decoder);
+  // DurableGroup: a created, not started durable actor; then the start of
+  // created ones (each ref in `members` must come from create_durable_erased
+  // and be started once).
+  Result<AnyRef> create_durable_erased(const std::string& key, const DurableOptions& options,
+                                       const std::type_info& type, Factory factory,
+                                       DurableDecoder decoder);
+  Status start_durable_erased(const std::vector<AnyRef>& members);
   TimerId schedule_timer(Duration delay, Duration period, std::function<void()> fire,
                          ActorId owner);
   internal::Runtime& runtime() const { return *rt_; }
