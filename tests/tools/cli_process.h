@@ -24,9 +24,10 @@ namespace keel::testing {
 // A running `keel` (path from the build: KEEL_CLI_PATH). Not thread-safe.
 class CliProcess {
  public:
-  // Starts `keel args...` with KEEL_JOURNAL and NO_COLOR removed from the
-  // environment. started() is false if the spawn failed.
-  explicit CliProcess(const std::vector<std::string>& args) {
+  // Starts `program args...` (`keel` by default) with KEEL_JOURNAL and
+  // NO_COLOR removed from the environment. started() is false if the spawn
+  // failed.
+  explicit CliProcess(const std::vector<std::string>& args, const std::string& program = KEEL_CLI_PATH) {
     int out[2];
     int err[2];
     if (::pipe(out) != 0 || ::pipe(err) != 0) return;
@@ -36,7 +37,7 @@ class CliProcess {
     posix_spawn_file_actions_adddup2(&actions, err[1], 2);
     posix_spawn_file_actions_addclose(&actions, out[0]);
     posix_spawn_file_actions_addclose(&actions, err[0]);
-    std::vector<std::string> argv_s = {KEEL_CLI_PATH};
+    std::vector<std::string> argv_s = {program};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
@@ -46,7 +47,7 @@ class CliProcess {
       if (std::strncmp(*e, "KEEL_JOURNAL=", 13) != 0 && std::strncmp(*e, "NO_COLOR=", 9) != 0) envp.push_back(*e);
     }
     envp.push_back(nullptr);
-    if (posix_spawn(&pid_, KEEL_CLI_PATH, &actions, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, program.c_str(), &actions, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
     ::close(out[1]);
     ::close(err[1]);
@@ -127,9 +128,9 @@ struct CliRun {
   std::string err;
 };
 
-// Runs `keel args...` to completion (20 s deadline).
-inline CliRun run_keel(const std::vector<std::string>& args) {
-  CliProcess p(args);
+// Runs `program args...` (`keel` by default) to completion (20 s deadline).
+inline CliRun run_keel(const std::vector<std::string>& args, const std::string& program = KEEL_CLI_PATH) {
+  CliProcess p(args, program);
   CliRun r;
   if (!p.started()) return r;
   r.exit_code = p.finish(std::chrono::steady_clock::now() + std::chrono::seconds(20));

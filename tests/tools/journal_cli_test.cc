@@ -68,6 +68,21 @@ TYPED_TEST(JournalCliTest, LsShowsWhichActorsHaveUnhandledMessages) {
   EXPECT_EQ(workflows.out, "{\"owners\":[]}\n");
 }
 
+TYPED_TEST(JournalCliTest, LsCountsABacklogLongerThanItsFirstLook) {
+  this->open_writer();
+  {
+    System system(this->config(0));  // never stepped: nothing is handled
+    auto dave = system.spawn_durable<Account>("dave");
+    ASSERT_TRUE(dave.is_ok());
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(await(dave->tell_durable<&Account::deposit>(i)).is_ok());
+  }
+  this->writer_.reset();
+  CliRun r = this->keel("ls", {"--json", "--status", "pending"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "{\"owner\":\"actor/dave\",\"kind\":\"actor\",\"status\":\"pending 30\",\"pending\":30"))
+      << r.out;
+}
+
 TYPED_TEST(JournalCliTest, ShowListsEveryRecordOfTheOwnerWithDecodedPayloads) {
   const std::vector<Record> alice = this->records_of("actor/alice");
   CliRun r = this->keel("show", {"alice", "--json"});
