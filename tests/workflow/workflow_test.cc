@@ -275,15 +275,13 @@ TYPED_TEST(WorkflowTest, DurableSleepKeepsItsFireTimeAcrossRestarts) {
   ASSERT_TRUE(env.engine().next_timer().has_value());
   EXPECT_EQ(*env.engine().next_timer() - env.clock().now(), Duration(1h));
   EXPECT_EQ(env.engine().describe("r1")->current_step, "sleep");
-  env.clock().advance(20min);
-  ASSERT_TRUE(env.restart().is_ok());
+  ASSERT_TRUE(env.restart(20min).is_ok());  // down for 20 minutes
   ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
   ASSERT_TRUE(env.engine().next_timer().has_value());
   EXPECT_EQ(*env.engine().next_timer() - env.clock().now(), Duration(40min));
   EXPECT_EQ(this->effects_.count("after"), 0);
   // Down past the fire time: the sleep ends at once on restart.
-  env.clock().advance(2h);
-  ASSERT_TRUE(env.restart().is_ok());
+  ASSERT_TRUE(env.restart(2h).is_ok());
   Result<int> out = env.run_to_completion(env.engine().template handle<int>("r1"));
   ASSERT_TRUE(out.is_ok()) << out.status();
   EXPECT_EQ(*out, 7);
@@ -456,8 +454,7 @@ TYPED_TEST(WorkflowTest, NowAndRandomReplayTheSameValues) {
   ASSERT_TRUE(env.crash_after_steps(3).is_ok());
   ASSERT_TRUE(env.engine().template start<std::int64_t>("nr", "r1", 0).is_ok());
   ASSERT_TRUE(env.run_until_blocked().is_ok());
-  env.clock().advance(1h);
-  ASSERT_TRUE(env.restart().is_ok());
+  ASSERT_TRUE(env.restart(1h).is_ok());
   ASSERT_TRUE(env.run_to_completion(env.engine().template handle<std::int64_t>("r1")).is_ok());
   std::vector<std::string> order = this->effects_.order();
   ASSERT_EQ(order.size(), 2u);

@@ -24,13 +24,14 @@ Result<std::unique_ptr<WorkflowTestEnv>> WorkflowTestEnv::open(const Workflows& 
                                                                std::string journal_path,
                                                                WorkflowTestOptions options) {
   std::unique_ptr<WorkflowTestEnv> env(new WorkflowTestEnv(workflows, std::move(journal_path), std::move(options)));
-  KEEL_RETURN_IF_ERROR(env->open_engine(-1));
+  KEEL_RETURN_IF_ERROR(env->open_engine(-1, Duration::zero()));
   return env;
 }
 
-Status WorkflowTestEnv::open_engine(std::int64_t halt_after_steps) {
+Status WorkflowTestEnv::open_engine(std::int64_t halt_after_steps, Duration downtime) {
   engine_.reset();
   journal_.reset();
+  clock_.advance(downtime);
   JournalOptions jo = options_.journal;
   jo.clock = &clock_;
   KEEL_ASSIGN_OR_RETURN(journal_, options_.open_journal ? options_.open_journal(path_, jo)
@@ -46,8 +47,8 @@ Status WorkflowTestEnv::open_engine(std::int64_t halt_after_steps) {
   return Status::ok();
 }
 
-Status WorkflowTestEnv::crash_after_steps(std::int64_t steps) { return open_engine(steps); }
-Status WorkflowTestEnv::restart() { return open_engine(-1); }
+Status WorkflowTestEnv::crash_after_steps(std::int64_t steps) { return open_engine(steps, Duration::zero()); }
+Status WorkflowTestEnv::restart(Duration downtime) { return open_engine(-1, downtime); }
 
 Status WorkflowTestEnv::run_until_blocked() {
   for (;;) {

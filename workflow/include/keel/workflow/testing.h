@@ -74,13 +74,14 @@ class WorkflowTestEnv {
   // Restarts the engine with a crash hook: the new engine stops after
   // `steps` committed step records, as if the process died there.
   Status crash_after_steps(std::int64_t steps);
-  // Destroys the engine and the journal (as a process exit would) and opens
-  // both again: unfinished runs replay. Errors: as open().
-  Status restart();
+  // Destroys the engine and the journal (as a process exit would), moves
+  // the clock by `downtime` (timers due meanwhile fire late, at the
+  // restart), and opens both again: unfinished runs replay. Errors: as open().
+  Status restart(Duration downtime = Duration::zero());
 
  private:
   WorkflowTestEnv(const Workflows& workflows, std::string journal_path, WorkflowTestOptions options);
-  Status open_engine(std::int64_t halt_after_steps);
+  Status open_engine(std::int64_t halt_after_steps, Duration downtime);
   Status blocked_status(const std::string& run_id) const;
 
   const Workflows& workflows_;
