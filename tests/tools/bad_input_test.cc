@@ -14,8 +14,6 @@
 namespace keel::testing {
 namespace {
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 // Every file under `path` (or the file itself) with its bytes.
 std::map<std::string, std::string> contents(const std::string& path) {
   std::map<std::string, std::string> out;

@@ -28,8 +28,6 @@ struct Order {
 struct Other { x @0 :Int8; }
 )";
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 class CapnpSchemaTest : public BankJournalTest<SqliteBackend> {
  protected:
   void SetUp() override {

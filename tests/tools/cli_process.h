@@ -150,6 +150,9 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
+// Whether `part` occurs in `text`.
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 // Whether `text` is exactly one JSON value (surrounding whitespace allowed).
 class JsonCheck {
  public:

@@ -12,8 +12,6 @@ template <class B>
 class GeneratedJournalTest : public BankJournalTest<B> {};
 TYPED_TEST_SUITE(GeneratedJournalTest, Backends, BackendNames);
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 TYPED_TEST(GeneratedJournalTest, ReadsAsAJournalOfDurableActors) {
   std::vector<std::string> args = {this->path_, "--records", "20000", "--actors", "50"};
   if (std::string(TypeParam::kName) == "rocksdb") args.push_back("--rocksdb");

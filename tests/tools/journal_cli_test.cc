@@ -21,8 +21,6 @@ class JournalCliTest : public BankJournalTest<B> {
 };
 TYPED_TEST_SUITE(JournalCliTest, Backends, BackendNames);
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 std::string field(const char* name, std::uint64_t value) {
   return "\"" + std::string(name) + "\":" + std::to_string(value);
 }

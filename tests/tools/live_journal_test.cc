@@ -15,8 +15,6 @@ template <class B>
 class LiveJournalTest : public BankJournalTest<B> {};
 TYPED_TEST_SUITE(LiveJournalTest, Backends, BackendNames);
 
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 TYPED_TEST(LiveJournalTest, TailFollowsAndStatsReadsWhileTheEngineWrites) {
   this->open_writer();
   System system(this->config(2));

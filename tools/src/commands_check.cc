@@ -188,8 +188,8 @@ Outcome run_at(Context& ctx) {
   std::optional<wire::Value> snap;
   if (a->snapshot) {
     Result<wire::Value> v = wire::parse_value(a->snapshot->payload);
-    if (v && (v->kind != wire::ValueKind::kTuple || v->items.size() != 3)) {
-      v = Status::corruption("not a (cursor, state, timers) tuple");
+    if (v && (v->kind != wire::ValueKind::kTuple || v->items.size() < 3)) {
+      v = Status::corruption("not a (cursor, state, timers, ...) tuple");
     }
     if (!v) return from_status(v.status().with_context("lsn " + std::to_string(a->snapshot->lsn) + ", owner " + *owner));
     snap = std::move(*v);

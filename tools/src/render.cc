@@ -98,11 +98,11 @@ DecodedPayload decode_envelope_record(const Record& r, const CapnpRenderer* capn
   return {"envelope", std::move(json), std::move(summary), ""};
 }
 
-// "cursor 33 state {...} timers 0" for the (cursor, state, timers) tuple of
+// "cursor 33 state {...} timers 0" for the (cursor, state, timers, ...) tuple of
 // a durable actor's snapshot; the plain rendering otherwise.
 std::string snapshot_summary(const Record& r, const DecodedPayload& p) {
   Result<wire::Value> v = wire::parse_value(r.payload);
-  if (!v || v->kind != wire::ValueKind::kTuple || v->items.size() != 3 ||
+  if (!v || v->kind != wire::ValueKind::kTuple || v->items.size() < 3 ||
       v->items[0].kind != wire::ValueKind::kUint) {
     return p.summary;
   }
