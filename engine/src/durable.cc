@@ -27,8 +27,14 @@ std::string lsn_context(const std::string& owner, Lsn lsn) {
 Result<std::string> inbox_envelope(const Cell& target, const Message& msg) {
   KEEL_ASSIGN_OR_RETURN(std::string args, msg.encode_args());
   wire::Envelope e;
-  e.id = msg.durable_timer != 0 ? wire::Id128{kTimerIdMark, msg.durable_timer}
-                                : target.runtime().next_message_id();
+  if (msg.durable_timer != 0) {
+    e.id = wire::Id128{kTimerIdMark, msg.durable_timer};
+  } else if (!msg.id.empty()) {
+    e.id = wire::Id128{msg.id.hi, msg.id.lo};
+    e.idempotent = true;
+  } else {
+    e.id = target.runtime().next_message_id();
+  }
   if (const Cell* from = Cell::current()) {
     e.sender.key = from->is_durable() ? from->durable()->key : std::to_string(from->id());
   }
@@ -284,6 +290,17 @@ void Cell::durable_deliver(Message* m) {
       return;
     }
   }
+  if (d.applied(m->id)) {
+    m->reject(Status::already_exists(describe(*this) + ": message id " + std::to_string(m->id.hi) + ":" +
+                                     std::to_string(m->id.lo) + " was applied already"));
+    delete m;
+    if (lsn != 0) {
+      d.cursor = lsn;
+      Effects none;
+      durable_commit(none);
+    }
+    return;
+  }
   if (m->deadline != TimePoint::max() && rt_->clock().now() > m->deadline) {
     dead_letter_and_reject(m, DeadLetterReason::kExpired,
                            Status::timeout("message to " + describe(*this) + " expired"),
@@ -323,6 +340,7 @@ void Cell::durable_deliver(Message* m) {
     d.cursor = lsn;
     d.attempts.erase(lsn);
   }
+  d.remember(m->id);
   durable_commit(eff, m);
   if (stop_requested_) {
     stop_requested_ = false;
@@ -341,12 +359,14 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
         compact_superseded()) {
       d.snapshots_since_compact = 0;
     }
-    std::vector<DurableTimer> pending;
-    pending.reserve(d.timers.size());
-    for (const auto& [id, t] : d.timers) pending.push_back(t);
-    batch.push_back(NewRecord{
-        d.owner, RecordKind::kSnapshot,
-        static_cast<DurableActorBase&>(*instance_).encode_snapshot(d.cursor, pending)});
+    DurableActorBase::SnapshotMeta meta;
+    meta.cursor = d.cursor;
+    meta.timers.reserve(d.timers.size());
+    for (const auto& [id, t] : d.timers) meta.timers.push_back(t);
+    meta.ids.reserve(d.applied_ids.size());
+    for (const MessageId& id : d.applied_ids) meta.ids.push_back({id.hi, id.lo});
+    batch.push_back(NewRecord{d.owner, RecordKind::kSnapshot,
+                              static_cast<DurableActorBase&>(*instance_).encode_snapshot(meta)});
   } else {
     batch.push_back(NewRecord{d.owner, RecordKind::kProcessed,
                               wire::encode_value(static_cast<std::uint64_t>(d.cursor))});
@@ -424,7 +444,11 @@ Result<Message*> Cell::decode_inbox(const Record& r) const {
                   lsn_context(durable_->owner, r.lsn) + ": " + std::string(m.status().message()));
   }
   (*m)->inbox_lsn = r.lsn;
-  if (e.id.hi == kTimerIdMark) (*m)->durable_timer = e.id.lo;
+  if (e.idempotent) {
+    (*m)->id = MessageId{e.id.hi, e.id.lo};
+  } else if (e.id.hi == kTimerIdMark) {
+    (*m)->durable_timer = e.id.lo;
+  }
   return m;
 }
 
@@ -434,12 +458,15 @@ Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
   d.cursor = 0;
   d.since_snapshot = 0;
   d.timers.clear();
+  d.applied_ids.clear();
+  d.applied_set.clear();
   KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, d.journal->latest(d.owner, RecordKind::kSnapshot));
   if (snap) {
     auto c = actor.decode_snapshot(snap->payload);
     if (!c) return c.status().with_context("snapshot at " + lsn_context(d.owner, snap->lsn));
-    d.cursor = c->first;
-    for (auto& t : c->second) d.timers.emplace(t.id, std::move(t));
+    d.cursor = c->cursor;
+    for (auto& t : c->timers) d.timers.emplace(t.id, std::move(t));
+    for (const auto& id : c->ids) d.remember(MessageId{id[0], id[1]});
   }
   pass.snapshot_cursor = d.cursor;
   return d.cursor;
@@ -480,6 +507,10 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
   while (!pass.pending.empty() && pass.pending.front()->inbox_lsn <= d.cursor) {
     std::unique_ptr<Message> m(pass.pending.front());
     pass.pending.pop_front();
+    if (d.applied(m->id)) {  // a duplicate: not handled the first time either
+      ++d.since_snapshot;
+      continue;
+    }
     Effects replay;
     replay.replay = true;
     Status error;
@@ -488,6 +519,7 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
       error = run_durable_handler(m.get());
     }
     ++d.since_snapshot;
+    d.remember(m->id);
     if (!error.is_ok()) {
       pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, m->inbox_lsn) +
                                               " failed, though it succeeded before: " + error.to_string());

@@ -12,6 +12,7 @@
 #include <string>
 #include <map>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "keel/base/thread_annotations.h"
@@ -22,6 +23,12 @@
 namespace keel::detail {
 
 class Cell;
+
+struct MessageIdHash {
+  std::size_t operator()(const MessageId& id) const noexcept {
+    return static_cast<std::size_t>(id.hi * 0x9e3779b97f4a7c15ull ^ id.lo);
+  }
+};
 
 struct DurableCell {
   Journal* journal = nullptr;
@@ -44,6 +51,19 @@ struct DurableCell {
   Lsn handling = 0;               // INBOX record of the message being handled
   std::uint32_t timers_made = 0;  // timers scheduled by that message so far
   Lsn compacted_below = 0;  // cursor of the snapshot the last compaction used
+  // Sender-chosen ids of applied messages, oldest first, at most
+  // options.dedupe_window (with a set for lookups).
+  std::deque<MessageId> applied_ids;
+  std::unordered_set<MessageId, MessageIdHash> applied_set;
+  bool applied(const MessageId& id) const { return !id.empty() && applied_set.count(id) != 0; }
+  void remember(const MessageId& id) {
+    if (id.empty() || options.dedupe_window == 0 || !applied_set.insert(id).second) return;
+    applied_ids.push_back(id);
+    if (applied_ids.size() > options.dedupe_window) {
+      applied_set.erase(applied_ids.front());
+      applied_ids.pop_front();
+    }
+  }
 
   // Cursor of the newest snapshot known durable (written by the journal's
   // thread in commit callbacks; relaxed: compaction only needs some value

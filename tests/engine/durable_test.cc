@@ -331,6 +331,49 @@ TEST_P(DurableTest, AGroupNotStartedExplicitlyStartsWhenDestroyed) {
   EXPECT_EQ(await(a.ask<&Account::balance>()).value(), 3);
 }
 
+TEST_P(DurableTest, AMessageIdIsAppliedOnceAcrossRetriesAndRestarts) {
+  for (std::uint32_t every : {1u, 10u}) {  // from the snapshot, and rebuilt by replay
+    SCOPED_TRACE("snapshot_every " + std::to_string(every));
+    const std::string key = "idem-" + std::to_string(every);
+    DurableOptions opts;
+    opts.snapshot_every = every;
+    SendOptions first{.id = {7, 1}};
+    AskOptions again{.id = {7, 1}};
+    {
+      System system(config());
+      auto acct = system.spawn_durable_with<Account>(key, opts).value();
+      EXPECT_TRUE(await(acct.tell_durable_with<&Account::deposit>(first, 100)).is_ok());
+      // A retry with the same id is accepted (journaled) but not applied.
+      EXPECT_TRUE(await(acct.tell_durable_with<&Account::deposit>(first, 100)).is_ok());
+      EXPECT_EQ(await(acct.ask_with<&Account::deposit>(again, 100)).code(), StatusCode::kAlreadyExists);
+      acct.tell<&Account::deposit>(1);  // no id: always applied
+      acct.tell<&Account::deposit>(1);
+      EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 102);
+    }
+    reopen();
+    System system(config());
+    auto acct = system.spawn_durable_with<Account>(key, opts).value();
+    EXPECT_EQ(await(acct.ask_with<&Account::deposit>(again, 100)).code(), StatusCode::kAlreadyExists);
+    EXPECT_TRUE(await(acct.ask_with<&Account::deposit>(AskOptions{.id = {7, 2}}, 5)).is_ok());
+    EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 107);
+    EXPECT_EQ(await(acct.ask<&Account::deposits>()).value(), 4);
+  }
+}
+
+TEST_P(DurableTest, TheOldestMessageIdsAreForgottenPastTheWindow) {
+  DurableOptions opts;
+  opts.dedupe_window = 2;
+  System system(config());
+  auto acct = system.spawn_durable_with<Account>("window", opts).value();
+  for (std::uint64_t id : {1, 2, 3}) {
+    EXPECT_TRUE(await(acct.ask_with<&Account::deposit>(AskOptions{.id = {0, id}}, 1)).is_ok());
+  }
+  EXPECT_EQ(await(acct.ask_with<&Account::deposit>(AskOptions{.id = {0, 3}}, 1)).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_TRUE(await(acct.ask_with<&Account::deposit>(AskOptions{.id = {0, 1}}, 1)).is_ok());  // forgotten
+  EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 4);
+}
+
 TEST_P(DurableTest, DrainHandlesTheMessagesThatCommitsRelease) {
   System system(config());
   auto a = system.spawn_durable<Account>("a").value();

@@ -23,6 +23,7 @@ Envelope full_envelope() {
   e.deadline_ns = 1'700'000'000'000'000'000;
   e.trace_id = {1, 2};
   e.attempt = 2;
+  e.idempotent = true;
   return e;
 }
 
@@ -184,6 +185,7 @@ TEST(EnvelopeView, MatchesTheDecodedEnvelope) {
   EXPECT_EQ(view->deadline_ns(), e.deadline_ns);
   EXPECT_EQ(view->trace_id(), e.trace_id);
   EXPECT_EQ(view->attempt(), 2u);
+  EXPECT_TRUE(view->idempotent());
 }
 
 TEST(EnvelopeView, UnalignedInputIsCopiedOnceAndStillReadable) {

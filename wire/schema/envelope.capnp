@@ -48,4 +48,6 @@ struct Envelope {
   traceHi @10 :UInt64;                 # trace id (128 bits); 0:0 = none
   traceLo @11 :UInt64;
   attempt @12 :UInt32;                 # delivery attempt, 0 for the first
+  idempotent @13 :Bool;                # the sender chose the id (a retry
+                                       # reuses it): applied at most once
 }

@@ -31,7 +31,7 @@ constexpr std::size_t words_for_bytes(std::size_t n) { return (n + 7) / 8; }
 // An upper bound on the words the message needs, so that the builder's first
 // segment holds everything and the output is single-segment.
 std::size_t estimate_words(const Envelope& e) {
-  constexpr std::size_t kRoot = 1 + 8 + 5;       // root pointer, data, pointers
+  constexpr std::size_t kRoot = 1 + 8 + 5;       // root pointer, data (7 words used), pointers
   constexpr std::size_t kAddress = 1 + 1;        // data, pointer
   std::size_t words = kRoot + 2 * kAddress;
   words += words_for_bytes(e.sender.key.size() + 1) + words_for_bytes(e.target.key.size() + 1);
@@ -83,6 +83,7 @@ struct EnvelopeViewAccess {
     v.deadline_ns_ = root.getDeadlineNs();
     v.trace_id_ = {root.getTraceHi(), root.getTraceLo()};
     v.attempt_ = root.getAttempt();
+    v.idempotent_ = root.getIdempotent();
     return Status::ok();
   }
 };
@@ -116,6 +117,7 @@ Result<std::string> encode_envelope(const Envelope& e) {
     root.setTraceHi(e.trace_id.hi);
     root.setTraceLo(e.trace_id.lo);
     root.setAttempt(e.attempt);
+    root.setIdempotent(e.idempotent);
 
     std::string out(capnp::computeSerializedSizeInWords(message) * sizeof(capnp::word), '\0');
     kj::ArrayOutputStream stream(kj::arrayPtr(reinterpret_cast<kj::byte*>(out.data()), out.size()));
@@ -175,6 +177,7 @@ Envelope EnvelopeView::to_envelope() const {
   e.deadline_ns = deadline_ns_;
   e.trace_id = trace_id_;
   e.attempt = attempt_;
+  e.idempotent = idempotent_;
   return e;
 }
 

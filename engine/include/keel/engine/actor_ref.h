@@ -107,8 +107,14 @@ class ActorRef : public AnyRef {
   // queued (the errors of try_tell).
   template <auto M, class... A>
   Future<void> tell_durable(A&&... args) const {
+    return tell_durable_with<M>(SendOptions{}, std::forward<A>(args)...);
+  }
+  // The same with options; only `id` applies (a durable acceptance has no TTL).
+  template <auto M, class... A>
+  Future<void> tell_durable_with(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
     auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
+    msg->id = o.id;
     Promise<void> accepted;
     Future<void> f = accepted.future();
     detail::cell_send_accepted(cell_, gen_, msg, std::move(accepted));
@@ -128,6 +134,7 @@ class ActorRef : public AnyRef {
     check_call<M, A...>();
     using R = detail::ask_value_t<T, M, std::decay_t<A>...>;
     auto* msg = new detail::AskMessage<T, M, R, std::decay_t<A>...>(std::forward<A>(args)...);
+    msg->id = o.id;
     auto fut = msg->promise.future();
     if (o.timeout > Duration::zero()) detail::arm_ask_timeout(cell_, fut.state().get(), o.timeout);
     detail::cell_send(cell_, gen_, msg, o.ttl).ignore();
@@ -146,6 +153,7 @@ class ActorRef : public AnyRef {
   Status send(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
     auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
+    msg->id = o.id;
     return detail::cell_send(cell_, gen_, msg, o.ttl);
   }
 };

@@ -46,6 +46,7 @@
 //   KEEL_RETURN_IF_ERROR(group.start());              // recover all, then run
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -78,6 +79,9 @@ struct DurableOptions {
   // SystemConfig::log, and recovery goes on. A damaged snapshot always
   // stops it.
   bool skip_corrupt = false;
+  // How many sender-chosen message ids (MessageId) the actor remembers as
+  // applied, oldest forgotten first; they are part of its snapshots.
+  std::uint32_t dedupe_window = 10'000;
 };
 
 // A durable timer not yet handled: the message M(args) it sends its actor at
@@ -99,11 +103,18 @@ class DurableActorBase : public Actor {
   // The key the actor was spawned with (its journal owner is "actor/<key>").
   const std::string& key() const { return key_; }
 
-  // Engine hooks, implemented by DurableActor<State>. A SNAPSHOT payload
-  // holds the cursor, the state and the pending durable timers.
-  virtual std::string encode_snapshot(Lsn cursor, const std::vector<DurableTimer>& timers) const = 0;
-  // Replaces the state with a snapshot's; returns its cursor and timers.
-  virtual Result<std::pair<Lsn, std::vector<DurableTimer>>> decode_snapshot(std::string_view payload) = 0;
+  // What a SNAPSHOT holds besides the state: the cursor, the pending durable
+  // timers and the remembered sender-chosen message ids ({hi, lo}, oldest
+  // first). Payload: encode_args(cursor, state, timers, ids).
+  struct SnapshotMeta {
+    Lsn cursor = 0;
+    std::vector<DurableTimer> timers;
+    std::vector<std::array<std::uint64_t, 2>> ids;
+  };
+  // Engine hooks, implemented by DurableActor<State>.
+  virtual std::string encode_snapshot(const SnapshotMeta& meta) const = 0;
+  // Replaces the state with a snapshot's and returns the rest.
+  virtual Result<SnapshotMeta> decode_snapshot(std::string_view payload) = 0;
 
  protected:
   // Sends this actor M(args...) after `delay` (wall clock), durably: the
@@ -141,13 +152,14 @@ class DurableActor : public DurableActorBase {
   using StateType = State;
 
   // SNAPSHOT payload: the values (cursor, state, timers), self-describing.
-  std::string encode_snapshot(Lsn cursor, const std::vector<DurableTimer>& timers) const final {
-    return wire::encode_args(static_cast<std::uint64_t>(cursor), state_, timers);
+  std::string encode_snapshot(const SnapshotMeta& meta) const final {
+    return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state_, meta.timers, meta.ids);
   }
-  Result<std::pair<Lsn, std::vector<DurableTimer>>> decode_snapshot(std::string_view payload) final {
-    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State, std::vector<DurableTimer>>(payload)));
+  Result<SnapshotMeta> decode_snapshot(std::string_view payload) final {
+    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State, std::vector<DurableTimer>,
+                                                     std::vector<std::array<std::uint64_t, 2>>>(payload)));
     state_ = std::move(std::get<1>(t));
-    return std::make_pair(static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)));
+    return SnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)), std::move(std::get<3>(t))};
   }
 
  protected:

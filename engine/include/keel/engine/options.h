@@ -45,10 +45,23 @@ struct SpawnOptions {
   MailboxConfig mailbox;
 };
 
+// A message id chosen by the sender (128 bits; zero: none). A durable actor
+// applies a message with such an id at most once: a copy whose id it has
+// applied already (a retry after a timeout or a crash) is not handled again
+// and completes with kAlreadyExists. Ids are remembered for the last
+// DurableOptions::dedupe_window such messages; in-memory actors ignore them.
+struct MessageId {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+  bool empty() const { return hi == 0 && lo == 0; }
+  friend bool operator==(const MessageId&, const MessageId&) = default;
+};
+
 struct SendOptions {
   // When positive, a message not handled within `ttl` of the send (by the
   // system clock) goes to dead letters as expired instead.
   Duration ttl = Duration::zero();
+  MessageId id{};  // see MessageId
 };
 
 struct AskOptions {
@@ -56,6 +69,7 @@ struct AskOptions {
   // clock); a reply that comes later is counted as a late reply.
   Duration timeout = Duration::zero();
   Duration ttl = Duration::zero();
+  MessageId id{};  // see MessageId
 };
 
 // Life cycle of an actor, as diagnostics report it.

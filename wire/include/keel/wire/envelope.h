@@ -79,6 +79,9 @@ struct Envelope {
   std::int64_t deadline_ns = 0;     // wall-clock ns since the Unix epoch; 0 = none
   Id128 trace_id;
   std::uint32_t attempt = 0;        // delivery attempt, 0 for the first
+  // The sender chose `id` and reuses it when it retries: a durable target
+  // applies a message with this id at most once (docs/durable.md).
+  bool idempotent = false;
 
   friend bool operator==(const Envelope&, const Envelope&) = default;
 };
@@ -136,6 +139,7 @@ class EnvelopeView {
   std::int64_t deadline_ns() const { return deadline_ns_; }
   Id128 trace_id() const { return trace_id_; }
   std::uint32_t attempt() const { return attempt_; }
+  bool idempotent() const { return idempotent_; }
 
   // A copy as an owning Envelope.
   Envelope to_envelope() const;
@@ -158,6 +162,7 @@ class EnvelopeView {
   std::int64_t deadline_ns_ = 0;
   Id128 trace_id_;
   std::uint32_t attempt_ = 0;
+  bool idempotent_ = false;
 };
 
 // "self_describing", "capnp", "raw", or "unknown".

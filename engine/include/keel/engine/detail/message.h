@@ -84,6 +84,7 @@ struct Message {
   std::uint64_t inbox_lsn = 0;           // durable targets: LSN of its INBOX record
   std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
   std::uint64_t durable_timer = 0;       // durable targets: the timer that sent it, or 0
+  MessageId id;                          // chosen by the sender (SendOptions::id), or empty
 
   Message() = default;
   Message(const Message&) = delete;
