@@ -108,6 +108,7 @@ class RunCore {
   };
 
   Task<Status> drive(ErasedBody body);
+  Task<Result<std::string>> undo(Status error);
   void reset_for_replay();
   Status apply_record(const Record& rec);
   std::string label(const std::string& position, std::string_view name) const;
@@ -150,7 +151,7 @@ class RunCore {
   std::string parent_;
   bool cancel_requested_ = false;
   bool terminal_ = false;  // the journal holds a final status
-  internal::RunRecord terminal_record_;
+  std::unique_ptr<internal::RunRecord> terminal_record_;  // set by load() when terminal_
   std::unordered_map<std::string, Journaled> journaled_;
   std::size_t unconsumed_ = 0;
   std::unordered_map<std::string, std::int64_t> timer_fire_ns_;

@@ -95,7 +95,7 @@ Status RunCore::load() {
   info_version_ = code_version_;
   if (terminal_) {
     finished_ = true;
-    const internal::RunRecord& t = terminal_record_;
+    const internal::RunRecord& t = *terminal_record_;
     if (t.event == "completed") {
       status_ = RunStatus::kCompleted;
       result_ = t.result.bytes;
@@ -104,6 +104,7 @@ Status RunCore::load() {
       error_ = internal::status_from(t.error_code, t.error_message);
     }
     steps_ = journaled_.size();
+    terminal_record_.reset();
     journaled_.clear();  // a finished run keeps only its summary
     unconsumed_ = 0;
     inbox_.clear();
@@ -139,7 +140,7 @@ Status RunCore::apply_record(const Record& rec) {
         }
       } else {
         terminal_ = true;
-        terminal_record_ = std::move(*r);
+        terminal_record_ = std::make_unique<internal::RunRecord>(std::move(*r));
       }
       return Status::ok();
     }
@@ -249,27 +250,32 @@ void RunCore::start_driver(ErasedBody body) {
 
 Task<Status> RunCore::drive(ErasedBody body) {
   Result<std::string> r = co_await body(*ctx_, input_);
-  if (!r && poison_.is_ok() && !compensations_.empty()) {
-    std::string undo_errors;
-    std::vector<Compensation> undo;
-    undo.swap(compensations_);
-    for (std::size_t i = 0; i < undo.size(); ++i) {
-      Compensation& c = undo[undo.size() - 1 - i];
-      OpSpec spec;
-      spec.name = c.name;
-      spec.kind = StepKind::kCompensate;
-      spec.options.retry = c.retry;
-      spec.attempt = [fn = c.undo](StepDone done) mutable {
-        auto call = [&fn]() { return fn(); };
-        run_step_fn(call, std::move(done));
-      };
-      Result<Unit> u = co_await OpAwaitable<Unit>(this, "undo." + std::to_string(i), std::move(spec));
-      if (!u && poison_.is_ok()) undo_errors += "; undo '" + c.name + "' failed: " + u.status().to_string();
-    }
-    if (!undo_errors.empty()) r = Status(r.status().code(), std::string(r.status().message()) + undo_errors);
-  }
+  if (!r && poison_.is_ok() && !compensations_.empty()) r = co_await undo(r.status());
   finish(std::move(r));
   co_return Status::ok();
+}
+
+// A coroutine of its own, so that its frame exists only while undoing
+// (sleeping runs are many; their driver frames stay small).
+Task<Result<std::string>> RunCore::undo(Status error) {
+  std::string undo_errors;
+  std::vector<Compensation> actions;
+  actions.swap(compensations_);
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    Compensation& c = actions[actions.size() - 1 - i];
+    OpSpec spec;
+    spec.name = c.name;
+    spec.kind = StepKind::kCompensate;
+    spec.options.retry = c.retry;
+    spec.attempt = [fn = c.undo](StepDone done) mutable {
+      auto call = [&fn]() { return fn(); };
+      run_step_fn(call, std::move(done));
+    };
+    Result<Unit> u = co_await OpAwaitable<Unit>(this, "undo." + std::to_string(i), std::move(spec));
+    if (!u && poison_.is_ok()) undo_errors += "; undo '" + c.name + "' failed: " + u.status().to_string();
+  }
+  if (undo_errors.empty()) co_return error;
+  co_return Status(error.code(), std::string(error.message()) + undo_errors);
 }
 
 void RunCore::finish(Result<std::string> r) {
