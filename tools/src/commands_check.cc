@@ -137,14 +137,34 @@ namespace {
 // What the owner's records up to an LSN say: its newest snapshot and the
 // newest cursor.
 struct AsOf {
+  std::string owner;
+  Lsn lsn = kNoLsn;
   std::optional<Record> snapshot;
+  std::optional<wire::Value> snapshot_value;  // (cursor, state, timers, ...)
   Lsn snapshot_cursor = 0;  // the INBOX record the snapshot covers up to
   Lsn cursor = 0;           // the newest handled INBOX record
   Lsn compacted_snapshot = kNoLsn;  // a newer snapshot whose payload compaction dropped
+
+  // Compaction keeps the newest snapshot, so a compacted one newer than the
+  // snapshot found means the state as of `lsn` is gone.
+  bool compacted() const { return compacted_snapshot > (snapshot ? snapshot->lsn : kNoLsn); }
 };
+
+Status parse_snapshot(AsOf& a) {
+  if (!a.snapshot) return Status::ok();
+  Result<wire::Value> v = wire::parse_value(a.snapshot->payload);
+  if (v && (v->kind != wire::ValueKind::kTuple || v->items.size() < 3)) {
+    v = Status::corruption("not a (cursor, state, timers, ...) tuple");
+  }
+  if (!v) return v.status().with_context("lsn " + std::to_string(a.snapshot->lsn) + ", owner " + a.owner);
+  a.snapshot_value = std::move(*v);
+  return Status::ok();
+}
 
 Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
   AsOf a;
+  a.owner = owner;
+  a.lsn = lsn;
   Status bad;
   KEEL_RETURN_IF_ERROR(journal.scan_owner(owner, 1, [&](const Record& r) {
     if (r.lsn > lsn) return false;
@@ -163,12 +183,77 @@ Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
     return true;
   }));
   KEEL_RETURN_IF_ERROR(bad);
+  KEEL_RETURN_IF_ERROR(parse_snapshot(a));
   return a;
 }
 
 constexpr std::string_view kReplayNote =
     "the state is the snapshot's; the messages applied after it are listed, not replayed "
     "(replaying them needs the actor's program)";
+
+// Everything before the message lists: the snapshot, the state and the note.
+void print_state(Context& ctx, const AsOf& a) {
+  const std::optional<wire::Value>& snap = a.snapshot_value;
+  if (ctx.json) {
+    ctx.out << "{\"owner\":" << json_string(a.owner) << ",\"lsn\":" << a.lsn << ",\"snapshot\":"
+            << (a.snapshot ? record_json(*a.snapshot, decode_payload(*a.snapshot, nullptr)) : "null")
+            << ",\"state\":" << (snap ? snap->items[1].to_json() : "null")
+            << ",\"timers\":" << (snap ? snap->items[2].to_json() : "[]")
+            << ",\"compacted_snapshot\":" << (a.compacted() ? std::to_string(a.compacted_snapshot) : "null")
+            << ",\"snapshot_cursor\":" << a.snapshot_cursor << ",\"cursor\":" << a.cursor
+            << ",\"note\":" << json_string(kReplayNote) << ",\"applied_after_snapshot\":[";
+    return;
+  }
+  ctx.out << ctx.palette.bold(a.owner + " as of lsn " + std::to_string(a.lsn)) << "\n";
+  if (a.snapshot) {
+    ctx.out << "state: from the snapshot at lsn " << a.snapshot->lsn << " (seq " << a.snapshot->seq << ", "
+            << rfc3339(a.snapshot->time) << "), which covers the messages up to lsn " << a.snapshot_cursor
+            << ":\n  " << snap->items[1].to_json() << "\n"
+            << "pending durable timers in that snapshot: " << snap->items[2].to_json() << "\n";
+  } else if (a.compacted()) {
+    ctx.out << "state: unknown: the newest snapshot at or before lsn " << a.lsn << " (lsn " << a.compacted_snapshot
+            << ") was compacted\n";
+  } else {
+    ctx.out << "state: no snapshot at or before lsn " << a.lsn
+            << ": the actor's default state, then the messages below\n";
+  }
+  ctx.out << ctx.palette.dim("note: " + std::string(kReplayNote)) << "\n"
+          << "messages applied after the snapshot, up to lsn " << a.lsn << ":\n";
+}
+
+// The INBOX records after the snapshot's cursor up to the LSN, in LSN
+// order: first those handled (covered by the newest cursor), then the
+// others. A second pass over the owner's records, so nothing is kept.
+Status print_messages(Context& ctx, const AsOf& a, std::size_t width) {
+  bool first = true;
+  bool in_pending = false;
+  auto section = [&](bool pending) {
+    if (pending == in_pending) return;
+    if (!ctx.json && first) ctx.out << "  (none)\n";
+    in_pending = true;
+    first = true;
+    if (ctx.json) {
+      ctx.out << "],\"pending\":[";
+    } else {
+      ctx.out << "messages accepted but not handled as of lsn " << a.lsn << ":\n";
+    }
+  };
+  KEEL_RETURN_IF_ERROR(ctx.journal.scan_owner(a.owner, 1, [&](const Record& r) {
+    if (r.lsn > a.lsn) return false;
+    if (r.kind != RecordKind::kInbox || r.compacted || r.lsn <= a.snapshot_cursor) return true;
+    section(r.lsn > a.cursor);
+    if (ctx.json) {
+      ctx.out << (first ? "" : ",") << "\n" << record_json(r, decode_payload(r, ctx.capnp));
+    } else {
+      ctx.out << "  " << timeline_row(ctx, r, width, false) << "\n";
+    }
+    first = false;
+    return true;
+  }));
+  section(true);
+  ctx.out << (ctx.json ? "]}\n" : first ? "  (none)\n" : "");
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -185,75 +270,9 @@ Outcome run_at(Context& ctx) {
   }
   Result<AsOf> a = read_as_of(ctx.journal, *owner, *lsn);
   if (!a) return from_status(a.status());
-  std::optional<wire::Value> snap;
-  if (a->snapshot) {
-    Result<wire::Value> v = wire::parse_value(a->snapshot->payload);
-    if (v && (v->kind != wire::ValueKind::kTuple || v->items.size() < 3)) {
-      v = Status::corruption("not a (cursor, state, timers, ...) tuple");
-    }
-    if (!v) return from_status(v.status().with_context("lsn " + std::to_string(a->snapshot->lsn) + ", owner " + *owner));
-    snap = std::move(*v);
-  }
-  const std::size_t w = std::max<std::size_t>(digits(*last), 3);
-  // Compaction keeps the newest snapshot, so a compacted one newer than the
-  // snapshot found means the state as of `lsn` is gone.
-  const bool compacted = a->compacted_snapshot > (a->snapshot ? a->snapshot->lsn : kNoLsn);
-  if (ctx.json) {
-    ctx.out << "{\"owner\":" << json_string(*owner) << ",\"lsn\":" << *lsn << ",\"snapshot\":"
-            << (a->snapshot ? record_json(*a->snapshot, decode_payload(*a->snapshot, nullptr)) : "null")
-            << ",\"state\":" << (snap ? snap->items[1].to_json() : "null")
-            << ",\"timers\":" << (snap ? snap->items[2].to_json() : "[]")
-            << ",\"compacted_snapshot\":" << (compacted ? std::to_string(a->compacted_snapshot) : "null")
-            << ",\"snapshot_cursor\":" << a->snapshot_cursor << ",\"cursor\":" << a->cursor
-            << ",\"note\":" << json_string(kReplayNote) << ",\"applied_after_snapshot\":[";
-  } else {
-    const Palette& p = ctx.palette;
-    ctx.out << p.bold(*owner + " as of lsn " + std::to_string(*lsn)) << "\n";
-    if (a->snapshot) {
-      ctx.out << "state: from the snapshot at lsn " << a->snapshot->lsn << " (seq " << a->snapshot->seq << ", "
-              << rfc3339(a->snapshot->time) << "), which covers the messages up to lsn " << a->snapshot_cursor
-              << ":\n  " << snap->items[1].to_json() << "\n"
-              << "pending durable timers in that snapshot: " << snap->items[2].to_json() << "\n";
-    } else if (compacted) {
-      ctx.out << "state: unknown: the newest snapshot at or before lsn " << *lsn << " (lsn "
-              << a->compacted_snapshot << ") was compacted\n";
-    } else {
-      ctx.out << "state: no snapshot at or before lsn " << *lsn
-              << ": the actor's default state, then the messages below\n";
-    }
-    ctx.out << p.dim("note: " + std::string(kReplayNote)) << "\n"
-            << "messages applied after the snapshot, up to lsn " << *lsn << ":\n";
-  }
-  // Second pass: the INBOX records after the snapshot's cursor, handled
-  // (covered by the newest cursor) or not, in LSN order.
-  bool first = true;
-  bool in_pending = false;
-  auto section = [&](bool pending) {
-    if (pending == in_pending) return;
-    if (!ctx.json && first) ctx.out << "  (none)\n";
-    in_pending = true;
-    first = true;
-    if (ctx.json) {
-      ctx.out << "],\"pending\":[";
-    } else {
-      ctx.out << "messages accepted but not handled as of lsn " << *lsn << ":\n";
-    }
-  };
-  Status s = ctx.journal.scan_owner(*owner, 1, [&](const Record& r) {
-    if (r.lsn > *lsn) return false;
-    if (r.kind != RecordKind::kInbox || r.compacted || r.lsn <= a->snapshot_cursor) return true;
-    section(r.lsn > a->cursor);
-    if (ctx.json) {
-      ctx.out << (first ? "" : ",") << "\n" << record_json(r, decode_payload(r, ctx.capnp));
-    } else {
-      ctx.out << "  " << timeline_row(ctx, r, w, false) << "\n";
-    }
-    first = false;
-    return true;
-  });
+  print_state(ctx, *a);
+  Status s = print_messages(ctx, *a, std::max<std::size_t>(digits(*last), 3));
   if (!s.is_ok()) return from_status(s);
-  section(true);
-  ctx.out << (ctx.json ? "]}\n" : first ? "  (none)\n" : "");
   return {};
 }
 

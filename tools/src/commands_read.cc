@@ -1,7 +1,6 @@
 // keel journal stats, ls, show, tail and export: the read-only views.
 #include <array>
 #include <chrono>
-#include <sstream>
 #include <thread>
 
 #include "command.h"
@@ -56,47 +55,56 @@ Result<KindCounts> count_kinds(Journal& journal, Lsn first, Lsn last) {
 
 }  // namespace
 
+namespace {
+
+std::string stats_json(const Context& ctx, const JournalStats& st, const KindCounts& counts) {
+  std::string by_kind;
+  for (std::size_t k = 1; k < kKinds; ++k) {
+    by_kind += (k == 1 ? "\"" : ",\"") + std::string(record_kind_name(static_cast<RecordKind>(k))) +
+               "\":" + std::to_string(counts.by_kind[k]);
+  }
+  return "{\"path\":" + json_string(ctx.path) + ",\"backend\":" + json_string(st.backend) +
+         ",\"format_version\":" + std::to_string(st.format_version) + ",\"first_lsn\":" +
+         std::to_string(st.first_lsn) + ",\"last_lsn\":" + std::to_string(st.last_lsn) +
+         ",\"records\":" + std::to_string(st.records) + ",\"by_kind\":{" + by_kind +
+         "},\"damaged\":" + std::to_string(counts.damaged) + ",\"owners\":" + std::to_string(st.owners) +
+         ",\"size_bytes\":" + std::to_string(st.size_bytes) + ",\"oldest\":" + time_json(counts.oldest) +
+         ",\"newest\":" + time_json(counts.newest) + "}";
+}
+
+Table stats_table(const Context& ctx, const JournalStats& st, const KindCounts& counts) {
+  Table t({"", ""});
+  const Palette& p = ctx.palette;
+  t.add({"journal", ctx.path});
+  t.add({"backend", st.backend});
+  t.add({"format version", std::to_string(st.format_version)});
+  t.add({"lsn range",
+         st.records == 0 ? "(empty)" : std::to_string(st.first_lsn) + " .. " + std::to_string(st.last_lsn)});
+  t.add({"records", std::to_string(st.records)});
+  for (std::size_t k = 1; k < kKinds; ++k) {
+    if (counts.by_kind[k] == 0) continue;
+    t.add({"  " + std::string(record_kind_name(static_cast<RecordKind>(k))), std::to_string(counts.by_kind[k])});
+  }
+  if (counts.damaged != 0) t.add({p.red("  damaged"), p.red(std::to_string(counts.damaged))});
+  t.add({"owners", std::to_string(st.owners)});
+  t.add({"size on disk", human_bytes(st.size_bytes) + " (" + std::to_string(st.size_bytes) + " bytes)"});
+  t.add({"oldest", counts.oldest ? rfc3339(*counts.oldest) : "-"});
+  t.add({"newest", counts.newest ? rfc3339(*counts.newest) : "-"});
+  return t;
+}
+
+}  // namespace
+
 Outcome run_stats(Context& ctx) {
   Result<JournalStats> st = ctx.journal.stats();
   if (!st) return from_status(st.status());
   Result<KindCounts> counts = count_kinds(ctx.journal, st->first_lsn, st->last_lsn);
   if (!counts) return from_status(counts.status());
   if (ctx.json) {
-    std::string by_kind;
-    for (std::size_t k = 1; k < kKinds; ++k) {
-      by_kind += (k == 1 ? "\"" : ",\"") + std::string(record_kind_name(static_cast<RecordKind>(k))) +
-                 "\":" + std::to_string(counts->by_kind[k]);
-    }
-    ctx.out << "{\"path\":" << json_string(ctx.path) << ",\"backend\":" << json_string(st->backend)
-            << ",\"format_version\":" << st->format_version << ",\"first_lsn\":" << st->first_lsn
-            << ",\"last_lsn\":" << st->last_lsn << ",\"records\":" << st->records << ",\"by_kind\":{" << by_kind
-            << "},\"damaged\":" << counts->damaged << ",\"owners\":" << st->owners
-            << ",\"size_bytes\":" << st->size_bytes << ",\"oldest\":" << time_json(counts->oldest)
-            << ",\"newest\":" << time_json(counts->newest) << "}\n";
-    return {};
+    ctx.out << stats_json(ctx, *st, *counts) << "\n";
+  } else {
+    stats_table(ctx, *st, *counts).print(ctx.out, ctx.palette, /*with_header=*/false);
   }
-  Table t({"", ""});
-  const Palette& p = ctx.palette;
-  t.add({"journal", ctx.path});
-  t.add({"backend", st->backend});
-  t.add({"format version", std::to_string(st->format_version)});
-  t.add({"lsn range", st->records == 0 ? "(empty)"
-                                       : std::to_string(st->first_lsn) + " .. " + std::to_string(st->last_lsn)});
-  t.add({"records", std::to_string(st->records)});
-  for (std::size_t k = 1; k < kKinds; ++k) {
-    if (counts->by_kind[k] == 0) continue;
-    t.add({"  " + std::string(record_kind_name(static_cast<RecordKind>(k))), std::to_string(counts->by_kind[k])});
-  }
-  if (counts->damaged != 0) t.add({p.red("  damaged"), p.red(std::to_string(counts->damaged))});
-  t.add({"owners", std::to_string(st->owners)});
-  t.add({"size on disk", human_bytes(st->size_bytes) + " (" + std::to_string(st->size_bytes) + " bytes)"});
-  t.add({"oldest", counts->oldest ? rfc3339(*counts->oldest) : "-"});
-  t.add({"newest", counts->newest ? rfc3339(*counts->newest) : "-"});
-  std::ostringstream table;
-  t.print(table, Palette(false));
-  // The header of this two-column table is empty: print the rows only.
-  const std::string text = table.str();
-  ctx.out << text.substr(text.find('\n') + 1);
   return {};
 }
 
@@ -160,6 +168,25 @@ bool status_matches(const std::string& status, const std::string& wanted) {
 
 }  // namespace
 
+namespace {
+
+std::string ls_json(const OwnerInfo& o, const std::string& kind, const OwnerStatus& s) {
+  return "{\"owner\":" + json_string(o.owner) + ",\"kind\":\"" + kind + "\",\"status\":" + json_string(s.status) +
+         ",\"pending\":" + std::to_string(s.pending) + ",\"records\":" + std::to_string(o.records) +
+         ",\"last_seq\":" + std::to_string(o.last_seq) + ",\"last_lsn\":" + std::to_string(o.last_lsn) +
+         ",\"last_time\":\"" + rfc3339(o.last_time) + "\",\"last_time_ns\":" + std::to_string(unix_ns(o.last_time)) +
+         "}";
+}
+
+std::vector<std::string> ls_row(const Palette& p, const OwnerInfo& o, const std::string& kind, const OwnerStatus& s) {
+  std::string status = s.status;
+  if (s.pending != 0) status = p.yellow(status);
+  if (status == "idle") status = p.green(status);
+  return {o.owner, kind, status, std::to_string(o.records), std::to_string(o.last_lsn), rfc3339(o.last_time)};
+}
+
+}  // namespace
+
 Outcome run_ls(Context& ctx) {
   const std::string kind_filter = ctx.args.get("--kind");
   if (!kind_filter.empty() && kind_filter != "actor" && kind_filter != "workflow" && kind_filter != "other") {
@@ -168,9 +195,8 @@ Outcome run_ls(Context& ctx) {
   const std::string status_filter = ctx.args.get("--status");
   Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
   if (!owners) return from_status(owners.status());
-  Table t({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
-  std::string json = "{\"owners\":[";
-  bool first = true;
+  Table table({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
+  std::string json;
   for (const OwnerInfo& o : *owners) {
     const std::string kind = owner_kind(o.owner);
     if (!kind_filter.empty() && kind != kind_filter) continue;
@@ -178,23 +204,15 @@ Outcome run_ls(Context& ctx) {
     if (!s) return from_status(s.status());
     if (!status_matches(s->status, status_filter)) continue;
     if (ctx.json) {
-      json += std::string(first ? "" : ",") + "{\"owner\":" + json_string(o.owner) + ",\"kind\":\"" + kind +
-              "\",\"status\":" + json_string(s->status) + ",\"pending\":" + std::to_string(s->pending) +
-              ",\"records\":" + std::to_string(o.records) + ",\"last_seq\":" + std::to_string(o.last_seq) +
-              ",\"last_lsn\":" + std::to_string(o.last_lsn) + ",\"last_time\":\"" + rfc3339(o.last_time) +
-              "\",\"last_time_ns\":" + std::to_string(unix_ns(o.last_time)) + "}";
-      first = false;
-      continue;
+      json += (json.empty() ? "" : ",") + ls_json(o, kind, *s);
+    } else {
+      table.add(ls_row(ctx.palette, o, kind, *s));
     }
-    std::string status = s->status;
-    if (s->pending != 0) status = ctx.palette.yellow(status);
-    if (status == "idle") status = ctx.palette.green(status);
-    t.add({o.owner, kind, status, std::to_string(o.records), std::to_string(o.last_lsn), rfc3339(o.last_time)});
   }
   if (ctx.json) {
-    ctx.out << json << "]}\n";
+    ctx.out << "{\"owners\":[" << json << "]}\n";
   } else {
-    t.print(ctx.out, ctx.palette);
+    table.print(ctx.out, ctx.palette);
   }
   return {};
 }

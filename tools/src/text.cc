@@ -156,7 +156,7 @@ std::string pad_left(std::string_view s, std::size_t width) {
   return out;
 }
 
-void Table::print(std::ostream& out, const Palette& palette) const {
+void Table::print(std::ostream& out, const Palette& palette, bool with_header) const {
   std::vector<std::size_t> widths(header_.size(), 0);
   auto measure = [&](const std::vector<std::string>& row) {
     for (std::size_t i = 0; i < row.size() && i < widths.size(); ++i) {
@@ -174,7 +174,7 @@ void Table::print(std::ostream& out, const Palette& palette) const {
     }
     out << text << "\n";
   };
-  line(header_, true);
+  if (with_header) line(header_, true);
   for (const auto& row : rows_) line(row, false);
 }
 

@@ -51,8 +51,9 @@ class Table {
   explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   bool empty() const { return rows_.empty(); }
-  // Writes the header (bold when `palette` is enabled) and the rows.
-  void print(std::ostream& out, const Palette& palette) const;
+  // Writes the header (bold when `palette` is enabled; none unless
+  // `with_header`) and the rows.
+  void print(std::ostream& out, const Palette& palette, bool with_header = true) const;
 
  private:
   std::vector<std::string> header_;
