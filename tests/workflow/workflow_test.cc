@@ -288,6 +288,36 @@ TYPED_TEST(WorkflowTest, DurableSleepKeepsItsFireTimeAcrossRestarts) {
   EXPECT_EQ(this->effects_.count("after"), 1);
 }
 
+TYPED_TEST(WorkflowTest, ADamagedRunIsFailedWithCorruptionAndTheOthersResume) {
+  this->template define<int, int>("sleeper", sleep_then_step);
+  WorkflowTestEnv& env = this->open();
+  ASSERT_TRUE(env.engine().template start<int>("sleeper", "bad", 0).is_ok());
+  ASSERT_TRUE(env.engine().template start<int>("sleeper", "good", 0).is_ok());
+  ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
+  Lsn timer = kNoLsn;
+  ASSERT_TRUE(env.journal()
+                  .scan_owner("workflow/bad", 1,
+                              [&](const Record& r) {
+                                if (r.kind == RecordKind::kTimer) timer = r.lsn;
+                                return true;
+                              })
+                  .is_ok());
+  ASSERT_NE(timer, kNoLsn);
+  this->env_.reset();
+  const std::string path = TypeParam::journal_path(this->dir_.string());
+  ASSERT_TRUE(TypeParam::corrupt_payload(path, timer));
+  WorkflowTestEnv& env2 = this->open();
+  Result<RunInfo> bad = env2.engine().describe("bad");
+  ASSERT_TRUE(bad.is_ok());
+  EXPECT_EQ(bad->status, RunStatus::kFailed);
+  EXPECT_EQ(bad->error.code(), StatusCode::kCorruption);
+  EXPECT_NE(bad->error.message().find("run 'bad'"), std::string_view::npos) << bad->error;
+  EXPECT_NE(bad->error.message().find("lsn " + std::to_string(timer)), std::string_view::npos) << bad->error;
+  Result<int> good = env2.run_to_completion(env2.engine().template handle<int>("good"));
+  ASSERT_TRUE(good.is_ok()) << good.status();
+  EXPECT_EQ(*good, 7);
+}
+
 TYPED_TEST(WorkflowTest, CancelReachesTheBodyAsAnErrorAtItsAwait) {
   this->template define<int, std::string>("signals", two_signals);
   WorkflowTestEnv& env = this->open();

@@ -126,9 +126,18 @@ Status EngineCore::recover() {
   for (const OwnerInfo& o : owners) {
     if (o.owner.rfind(internal::kOwnerPrefix, 0) != 0) continue;
     auto run = std::make_unique<RunCore>(*this, o.owner.substr(internal::kOwnerPrefix.size()));
-    KEEL_RETURN_IF_ERROR(run->load());
-    if (!run->has_started_record()) continue;  // signals for a start that never committed
-    if (!run->is_finished()) unfinished.push_back(run.get());
+    Status loaded = run->load();
+    if (loaded.code() == StatusCode::kCorruption) {
+      // One damaged run does not keep the others from resuming.
+      log(loaded.to_string());
+      run->fail_in_memory(loaded);
+    } else if (!loaded.is_ok()) {
+      return loaded;
+    } else if (!run->has_started_record()) {
+      continue;  // signals for a start that never committed
+    } else if (!run->is_finished()) {
+      unfinished.push_back(run.get());
+    }
     MutexLock l(mu_);
     runs_.emplace(run->id(), std::move(run));
   }

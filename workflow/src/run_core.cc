@@ -87,12 +87,15 @@ Status RunCore::load() {
     applied = apply_record(rec);
     return applied.is_ok();
   });
+  {
+    MutexLock l(mu_);
+    info_workflow_ = workflow_;
+    info_version_ = code_version_;
+  }
   KEEL_RETURN_IF_ERROR(scanned.with_context("run '" + id_ + "'"));
   KEEL_RETURN_IF_ERROR(applied);
   unconsumed_ = journaled_.size();
   MutexLock l(mu_);
-  info_workflow_ = workflow_;
-  info_version_ = code_version_;
   if (terminal_) {
     finished_ = true;
     const internal::RunRecord& t = *terminal_record_;

@@ -142,9 +142,10 @@ class WorkflowEngine {
  public:
   // Builds the engine and resumes every unfinished run of the journal
   // (owners "workflow/..."). Errors: kInvalidArgument (no system or
-  // journal), kCorruption / kIoError (a run's records could not be read;
-  // the message names the run and the LSN). A run whose workflow is not
-  // defined is reported to the log and listed as failed (kNotFound).
+  // journal), kIoError (the journal could not be read). A run whose
+  // records are damaged (kCorruption, naming the run and the LSN) or whose
+  // workflow is not defined (kNotFound) is reported to the log and listed
+  // as failed with that error, in memory only; the others resume.
   static Result<std::unique_ptr<WorkflowEngine>> open(const Workflows& workflows,
                                                       WorkflowEngineOptions options);
   WorkflowEngine(const WorkflowEngine&) = delete;
