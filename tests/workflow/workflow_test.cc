@@ -514,6 +514,25 @@ TYPED_TEST(WorkflowTest, ChildWorkflowsRunAsRunsOfTheirOwn) {
   EXPECT_EQ(env.engine().list().size(), 3u);
 }
 
+Task<Result<std::string>> waits_for_child(Effects&, WorkflowContext& ctx, int) {
+  KEEL_CO_ASSIGN_OR_RETURN(std::string v, ctx.template child<std::string>("signals", ctx.run_id() + "/child", 0));
+  co_return v;
+}
+
+TYPED_TEST(WorkflowTest, CancellingAParentCancelsTheChildItWaitsFor) {
+  this->template define<int, std::string>("signals", two_signals);
+  this->template define<int, std::string>("parent", waits_for_child);
+  WorkflowTestEnv& env = this->open();
+  auto run = env.engine().template start<std::string>("parent", "p", 0);
+  ASSERT_TRUE(run.is_ok());
+  ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
+  EXPECT_EQ(env.engine().describe("p/child")->status, RunStatus::kRunning);
+  ASSERT_TRUE(testing::await(env.engine().cancel("p")).is_ok());
+  EXPECT_EQ(env.run_to_completion(*run).status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(env.engine().describe("p")->status, RunStatus::kCancelled);
+  EXPECT_EQ(env.engine().describe("p/child")->status, RunStatus::kCancelled);
+}
+
 class Adder : public Actor {
  public:
   int add(int x) { return total_ += x; }

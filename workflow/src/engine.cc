@@ -285,6 +285,43 @@ void EngineCore::note_steps_committed(int steps) {
   }
 }
 
+
+Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payload,
+                                 UniqueFunction<void()> then) {
+  Promise<void> done;
+  Future<void> f = done.future();
+  std::vector<NewRecord> batch;
+  batch.push_back({run.owner(), kind, std::move(payload)});
+  busy_add();
+  std::shared_ptr<Gate> gate = gate_;
+  journal().append_async(std::move(batch), [gate, run = &run, done = std::move(done),
+                                            then = std::move(then)](Result<LsnRange> r) mutable {
+    MutexLock l(gate->mu);
+    if (gate->core == nullptr) return;
+    gate->core->post(*run, [r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
+      if (r) {
+        then();
+        done.set_value();
+      } else {
+        done.set_error(r.status());
+      }
+    });
+    gate->core->busy_done();
+  });
+  return f;
+}
+
+Future<void> EngineCore::cancel(const std::string& run_id) {
+  RunCore* run = find(run_id);
+  if (run == nullptr) return Future<void>::ready(Status::not_found("no run '" + run_id + "'"));
+  if (run->is_finished()) {
+    return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
+  }
+  internal::RunRecord rec;
+  rec.event = "cancel_requested";
+  return request(*run, RecordKind::kRun, wire::encode_value(rec), [run] { run->on_cancel(); });
+}
+
 }  // namespace detail
 
 // ---- WorkflowEngine --------------------------------------------------------
@@ -311,37 +348,6 @@ Future<std::string> WorkflowEngine::result_encoded(const std::string& run_id) {
   return run->result();
 }
 
-namespace {
-
-// Journals `record` for `run` and completes the future on the run's strand
-// (never on the journal writer thread), after running `then` there.
-Future<void> journal_request(detail::EngineCore& core, detail::RunCore& run, RecordKind kind,
-                             std::string payload, UniqueFunction<void()> then) {
-  Promise<void> done;
-  Future<void> f = done.future();
-  std::vector<NewRecord> batch;
-  batch.push_back({run.owner(), kind, std::move(payload)});
-  core.busy_add();
-  std::shared_ptr<detail::Gate> gate = core.gate();
-  core.journal().append_async(
-      std::move(batch), [gate, run = &run, done = std::move(done), then = std::move(then)](
-                            Result<LsnRange> r) mutable {
-        MutexLock l(gate->mu);
-        if (gate->core == nullptr) return;
-        gate->core->post(*run, [r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
-          if (r) {
-            then();
-            done.set_value();
-          } else {
-            done.set_error(r.status());
-          }
-        });
-        gate->core->busy_done();
-      });
-  return f;
-}
-
-}  // namespace
 
 Future<void> WorkflowEngine::signal_encoded(const std::string& run_id, std::string_view name,
                                             std::string value) {
@@ -351,23 +357,13 @@ Future<void> WorkflowEngine::signal_encoded(const std::string& run_id, std::stri
     return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
   }
   internal::SignalRecord rec{std::string(name), internal::EncodedValue{value}};
-  return journal_request(*core_, *run, RecordKind::kInbox, wire::encode_value(rec),
+  return core_->request(*run, RecordKind::kInbox, wire::encode_value(rec),
                          [run, name = std::string(name), value = std::move(value)]() mutable {
                            run->on_signal(std::move(name), std::move(value));
                          });
 }
 
-Future<void> WorkflowEngine::cancel(const std::string& run_id) {
-  detail::RunCore* run = core_->find(run_id);
-  if (run == nullptr) return Future<void>::ready(Status::not_found("no run '" + run_id + "'"));
-  if (run->is_finished()) {
-    return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
-  }
-  internal::RunRecord rec;
-  rec.event = "cancel_requested";
-  return journal_request(*core_, *run, RecordKind::kRun, wire::encode_value(rec),
-                         [run] { run->on_cancel(); });
-}
+Future<void> WorkflowEngine::cancel(const std::string& run_id) { return core_->cancel(run_id); }
 
 Future<void> WorkflowEngine::retry(const std::string& run_id) {
   detail::RunCore* run = core_->find(run_id);
@@ -379,8 +375,7 @@ Future<void> WorkflowEngine::retry(const std::string& run_id) {
   }
   internal::RunRecord rec;
   rec.event = "retried";
-  return journal_request(*core_, *run, RecordKind::kRun, wire::encode_value(rec),
-                         [run] { run->on_retry(); });
+  return core_->request(*run, RecordKind::kRun, wire::encode_value(rec), [run] { run->on_retry(); });
 }
 
 Result<RunInfo> WorkflowEngine::describe(const std::string& run_id) const {

@@ -200,6 +200,12 @@ class EngineCore {
   Status start(std::string_view workflow, const std::string& run_id, std::string input,
                const std::string& parent) KEEL_EXCLUDES(mu_);
   RunCore* find(const std::string& run_id) const KEEL_EXCLUDES(mu_);
+  // Journals `payload` for `run` and, once it is durable, runs `then` on
+  // the run's strand and completes the future there (never on the journal
+  // writer thread). Errors: the append's.
+  Future<void> request(RunCore& run, RecordKind kind, std::string payload, UniqueFunction<void()> then);
+  // WorkflowEngine::cancel; also used for the children of a cancelled run.
+  Future<void> cancel(const std::string& run_id) KEEL_EXCLUDES(mu_);
   std::vector<RunCore*> runs() const KEEL_EXCLUDES(mu_);
 
   // Posts `task` to `run`'s strand (dropped once halted).

@@ -689,6 +689,7 @@ void RunCore::on_cancel() {
   std::vector<std::uint64_t> waiting;
   for (auto& [op_id, op] : pending_) {
     if (op->spec.kind != StepKind::kCompensate && op->wait != Wait::kNone) waiting.push_back(op_id);
+    if (op->wait == Wait::kChild) (void)engine_.cancel(op->spec.child_id);  // the child ends cancelled too
   }
   barrier_.clear();
   for (std::uint64_t op_id : waiting) {
