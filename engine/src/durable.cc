@@ -83,13 +83,26 @@ void DurableCell::submit(std::vector<NewRecord> batch, CommitDone done) {
 
 void DurableCell::write(std::vector<Waiting> parts) {
   std::vector<NewRecord> batch;
-  std::vector<std::size_t> sizes;
-  for (Waiting& p : parts) {
-    sizes.push_back(p.batch.size());
-    for (NewRecord& r : p.batch) batch.push_back(std::move(r));
-    p.batch.clear();
+  // Per part: its records in the write, and whether its cursor was dropped.
+  std::vector<std::pair<std::size_t, bool>> layout;
+  layout.reserve(parts.size());
+  // A cursor record is superseded by a later part's: a PROCESSED by any
+  // later cursor, a SNAPSHOT only by a later SNAPSHOT (a later PROCESSED
+  // still needs it as its replay base).
+  std::size_t last_snapshot = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (!parts[i].batch.empty() && parts[i].batch.front().kind == RecordKind::kSnapshot) last_snapshot = i;
   }
-  journal->append_async(std::move(batch), [this, parts = std::move(parts), sizes = std::move(sizes)](
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    std::vector<NewRecord>& b = parts[i].batch;
+    const RecordKind kind = b.empty() ? RecordKind::kInbox : b.front().kind;
+    const bool drop = i + 1 < parts.size() && (kind == RecordKind::kProcessed ||
+                                               (kind == RecordKind::kSnapshot && i < last_snapshot));
+    layout.emplace_back(b.size() - (drop ? 1 : 0), drop);
+    for (std::size_t k = drop ? 1 : 0; k < b.size(); ++k) batch.push_back(std::move(b[k]));
+    b.clear();
+  }
+  journal->append_async(std::move(batch), [this, parts = std::move(parts), layout = std::move(layout)](
                                               Result<LsnRange> r) mutable {
     std::vector<Waiting> next;
     std::vector<Waiting> refused;
@@ -114,9 +127,10 @@ void DurableCell::write(std::vector<Waiting> parts) {
     if (!next.empty()) write(std::move(next));
     Lsn first = r ? r->first : kNoLsn;
     for (std::size_t i = 0; i < parts.size(); ++i) {
+      const auto [size, dropped] = layout[i];
       if (r) {
-        parts[i].done(LsnRange{first, first + sizes[i] - 1});
-        first += sizes[i];
+        parts[i].done(dropped ? first : first + 1);  // past its cursor record
+        first += size;
       } else {
         parts[i].done(r.status());
       }
@@ -379,7 +393,7 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
   d.submit(
       std::move(batch),
       [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
-       cursor = d.cursor, handled](Result<LsnRange> r) mutable {
+       cursor = d.cursor, handled](Result<Lsn> r) mutable {
         if (r && snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
         if (!r) {
           reject_all(sends, r.status());
@@ -392,7 +406,7 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
         } else {
           for (auto& s : sends) {
             if (s.record >= 0) {
-              s.msg->inbox_lsn = r->first + 1 + static_cast<Lsn>(s.record);
+              s.msg->inbox_lsn = *r + static_cast<Lsn>(s.record);
               s.target->enqueue_accepted(s.msg);
             } else {
               // Never blocks the journal's writer thread.

@@ -81,7 +81,10 @@ struct DurableCell {
   // Otherwise a later commit could land after a failed one, its cursor
   // marking the failed message handled while that message's sends were
   // never journaled.
-  using CommitDone = UniqueFunction<void(Result<LsnRange>)>;
+  // A commit: its cursor record (PROCESSED or SNAPSHOT) first, then the
+  // handler's records. `done` gets the LSN of the first handler record (what
+  // it would be when there is none), or the error.
+  using CommitDone = UniqueFunction<void(Result<Lsn>)>;
   struct Waiting {
     std::vector<NewRecord> batch;
     CommitDone done;
@@ -90,7 +93,11 @@ struct DurableCell {
   bool broken KEEL_GUARDED_BY(mu) = false;
   std::vector<Waiting> waiting KEEL_GUARDED_BY(mu);
   // Any thread; `done` runs on the journal's thread (or on this one, if the
-  // batch is refused at once). Defined in durable.cc.
+  // batch is refused at once). Commits that waited are written together;
+  // there a cursor record superseded by a later commit's is dropped (a
+  // PROCESSED by any later cursor, cursors being cumulative; a SNAPSHOT by
+  // a later SNAPSHOT), so a busy actor writes about one cursor record per
+  // write instead of one per message. Defined in durable.cc.
   void submit(std::vector<NewRecord> batch, CommitDone done) KEEL_EXCLUDES(mu);
   void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu);
 

@@ -198,8 +198,15 @@ TEST_P(DurableTest, SnapshotsEveryNMessagesReplayTheRestOnRecovery) {
     auto acct = system.spawn_durable_with<Account>("acct-5", opts).value();
     for (int i = 0; i < 10; ++i) acct.tell<&Account::deposit>(1);
     EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 10);
-    EXPECT_EQ(count(RecordKind::kSnapshot, "actor/acct-5"), 2u);   // after messages 4 and 8
-    EXPECT_EQ(count(RecordKind::kProcessed, "actor/acct-5"), 9u);  // the other 9 of 11
+    // A SNAPSHOT after messages 4 and 8, a PROCESSED cursor for the other 9
+    // of 11; but a cursor record that waited for an earlier commit of the
+    // actor and went out in one write with a later one it supersedes is
+    // dropped (a PROCESSED by any later cursor, a SNAPSHOT by a later one).
+    const std::size_t snapshots = count(RecordKind::kSnapshot, "actor/acct-5");
+    EXPECT_GE(snapshots, 1u);
+    EXPECT_LE(snapshots, 2u);
+    EXPECT_GE(count(RecordKind::kProcessed, "actor/acct-5"), 1u);
+    EXPECT_LE(count(RecordKind::kProcessed, "actor/acct-5"), 9u);
   }
   reopen();
   System system(config());
