@@ -261,6 +261,30 @@ TYPED_TEST(WorkflowTest, SignalsSentBeforeOrAfterTheWaitAreDelivered) {
             StatusCode::kNotFound);
 }
 
+Task<Result<std::string>> approval(Effects&, WorkflowContext& ctx, int) {
+  Result<std::string> who = co_await ctx.template signal<std::string>("approve", 2h);
+  if (!who && who.status().code() == StatusCode::kTimeout) co_return std::string("timed out");
+  if (!who) co_return who.status();
+  co_return "approved by " + *who;
+}
+
+TYPED_TEST(WorkflowTest, ASignalWaitWithADeadlineTimesOutDurably) {
+  this->template define<int, std::string>("approval", approval);
+  WorkflowTestEnv& env = this->open();
+  ASSERT_TRUE(env.engine().template start<std::string>("approval", "late", 0).is_ok());
+  ASSERT_TRUE(env.engine().template start<std::string>("approval", "on-time", 0).is_ok());
+  ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
+  ASSERT_TRUE(testing::await(env.engine().signal("on-time", "approve", std::string("ann"))).is_ok());
+  ASSERT_TRUE(env.restart(1h).is_ok());  // the deadline keeps its journaled time
+  ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
+  ASSERT_TRUE(env.engine().next_timer().has_value());
+  EXPECT_EQ(*env.engine().next_timer() - env.clock().now(), Duration(1h));
+  EXPECT_EQ(*env.run_to_completion(env.engine().template handle<std::string>("on-time")), "approved by ann");
+  EXPECT_EQ(*env.run_to_completion(env.engine().template handle<std::string>("late")), "timed out");
+  EXPECT_EQ(testing::await(env.engine().signal("late", "approve", std::string("bob"))).code(),
+            StatusCode::kFailedPrecondition);
+}
+
 Task<Result<int>> sleep_then_step(Effects& fx, WorkflowContext& ctx, int) {
   KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));
   KEEL_CO_ASSIGN_OR_RETURN(int v, ctx.step("after", [&] { fx.hit("after"); return 7; }));

@@ -118,7 +118,9 @@ class RunCore {
   PendingOp& add_op(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter);
   void start_attempt(std::uint64_t op_id);
   void on_attempt_done(std::uint64_t op_id, Result<std::string> outcome);
-  void start_sleep(PendingOp& op);
+  // Journals (or, replaying, reads) the op's fire time, spec.delay from
+  // now, and completes the op with `outcome` then; at once if it passed.
+  void arm_durable_timer(PendingOp& op, Result<std::string> outcome);
   bool take_signal(const std::string& name, std::string* value);
   // Journals the op's outcome and resumes its awaiter: after the commit
   // when `durable`, else at once (`inline_ok`: the caller is submit(), which

@@ -401,10 +401,15 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
       if (take_signal(op.spec.name, &value)) return !complete_now(op, std::move(value));
       op.wait = Wait::kSignal;
       set_current_step(op.spec.name);
+      if (op.spec.delay > Duration::zero()) {
+        arm_durable_timer(op, Status::timeout("run '" + id_ + "': no signal '" + op.spec.name + "' within " +
+                                              std::to_string(op.spec.delay.count() / 1000000) + " ms"));
+      }
       return true;
     }
     case StepKind::kSleep:
-      start_sleep(op);
+      op.wait = Wait::kTimer;
+      arm_durable_timer(op, std::string());
       return true;
     case StepKind::kChild: {
       op.wait = Wait::kChild;
@@ -478,7 +483,7 @@ void RunCore::on_attempt_done(std::uint64_t op_id, Result<std::string> outcome) 
   complete(op_id, std::move(outcome), !runs_ahead(op.spec));
 }
 
-void RunCore::start_sleep(PendingOp& op) {
+void RunCore::arm_durable_timer(PendingOp& op, Result<std::string> outcome) {
   auto known = timer_fire_ns_.find(op.position);
   std::int64_t fire_ns = 0;
   if (known != timer_fire_ns_.end()) {
@@ -491,15 +496,16 @@ void RunCore::start_sleep(PendingOp& op) {
     append(std::move(batch), nullptr);
   }
   Duration left(fire_ns - ns_of(engine_.clock().wall_now()));
-  op.wait = Wait::kTimer;
   set_current_step(op.spec.name);
   std::uint64_t op_id = op.id;
+  auto fire = [this, op_id, outcome = std::move(outcome)]() mutable {
+    complete(op_id, std::move(outcome), false);
+  };
   if (left <= Duration::zero()) {
-    engine_.post(*this, [this, op_id] { complete(op_id, std::string(), false); });
+    engine_.post(*this, std::move(fire));  // the time passed while the process was down
     return;
   }
-  op.timer = engine_.arm_timer(*this, engine_.clock().now() + left,
-                               [this, op_id] { complete(op_id, std::string(), false); });
+  op.timer = engine_.arm_timer(*this, engine_.clock().now() + left, std::move(fire));
 }
 
 bool RunCore::take_signal(const std::string& name, std::string* value) {

@@ -104,7 +104,7 @@ struct OpSpec {
   StepKind kind = StepKind::kStep;
   StepOptions options;
   StepAttempt attempt;  // kStep, kCall, kCompensate
-  Duration delay{};     // kSleep
+  Duration delay{};     // kSleep; kSignal's deadline (zero: none)
   std::string child_workflow, child_id, child_input;  // kChild
 };
 
@@ -284,7 +284,14 @@ class WorkflowContext {
   // each wait takes the oldest signal of that name not yet taken.
   template <class T>
   OpAwaitable<T> signal(std::string_view name) {
+    return signal<T>(name, Duration::zero());
+  }
+  // The same with a deadline: kTimeout if no signal `name` came within
+  // `timeout` (a durable timer, like sleep's). Zero: no deadline.
+  template <class T>
+  OpAwaitable<T> signal(std::string_view name, Duration timeout) {
     detail::OpSpec spec = make_spec(name, StepKind::kSignal, {});
+    spec.delay = timeout;
     return OpAwaitable<T>(run_, next_position(), std::move(spec));
   }
 
