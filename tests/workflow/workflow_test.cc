@@ -382,6 +382,22 @@ TYPED_TEST(WorkflowTest, RetryPolicyRunsAFailingStepAgainWithBackoff) {
   EXPECT_EQ(this->effects_.count("flaky"), 6);  // 3 + 3 attempts
 }
 
+Task<Result<int>> retried_at_once(Effects& fx, WorkflowContext& ctx, int) {
+  StepOptions o;
+  o.retry.max_attempts = 2;
+  o.retry.initial_backoff = Duration::zero();
+  KEEL_CO_RETURN_IF_ERROR(ctx.step("flaky", [&] { return flaky(fx, "flaky", 1); }, o));
+  co_return fx.count("flaky");
+}
+
+TYPED_TEST(WorkflowTest, RetryWithoutBackoffRunsAgainAtOnce) {
+  this->template define<int, int>("retry", retried_at_once);
+  WorkflowTestEnv& env = this->open();
+  auto run = env.engine().template start<int>("retry", "r1", 0);
+  ASSERT_TRUE(run.is_ok());
+  EXPECT_EQ(*env.run_to_completion(*run), 2);
+}
+
 Task<Result<int>> trip(Effects& fx, WorkflowContext& ctx, int) {
   KEEL_CO_RETURN_IF_ERROR(ctx.step("hotel", [&] { fx.hit("hotel"); }));
   ctx.compensate("cancel hotel", [&fx] { fx.hit("cancel hotel"); return Status::ok(); });

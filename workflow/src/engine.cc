@@ -210,6 +210,10 @@ void EngineCore::post_via(const std::shared_ptr<Gate>& gate, RunCore* run, Uniqu
 }
 
 std::uint64_t EngineCore::arm_timer(RunCore& run, TimePoint at, UniqueFunction<void()> task) {
+  if (at <= clock().now()) {  // due already: a manual clock would wait for its next advance
+    post(run, std::move(task));
+    return 0;
+  }
   std::uint64_t key = 0;
   {
     MutexLock l(timer_mu_);

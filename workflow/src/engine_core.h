@@ -218,7 +218,8 @@ class EngineCore {
   std::shared_ptr<Gate> gate() const { return gate_; }
 
   // Arms a timer at `at` (the system clock) whose task runs on the strand.
-  // Returns its key (> 0) for cancel_timer.
+  // Returns its key for cancel_timer: 0 when `at` has passed and the task
+  // was posted at once.
   std::uint64_t arm_timer(RunCore& run, TimePoint at, UniqueFunction<void()> task) KEEL_EXCLUDES(timer_mu_);
   void cancel_timer(std::uint64_t key) KEEL_EXCLUDES(timer_mu_);
   std::optional<TimePoint> next_timer() const KEEL_EXCLUDES(timer_mu_);
