@@ -118,7 +118,13 @@ void cell_send_accepted(Cell* cell, std::uint32_t gen, Message* msg, Promise<voi
     accepted.set_error(s);
     return;
   }
-  release_reply([p = std::move(accepted)]() mutable { p.set_value(); });
+  release_reply([p = std::move(accepted)](const Status* failed) mutable {
+    if (failed != nullptr) {
+      p.set_error(*failed);
+    } else {
+      p.set_value();
+    }
+  });
 }
 
 void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout) {
@@ -458,11 +464,14 @@ bool Cell::run_turn(int max_user) {
         while (SysMsg* m = sys.pop_front()) handle_system(m);
         continue;
       }
+      turn_batch_left_ = n;
       while (Message* m = batch.pop_front()) {
+        --turn_batch_left_;
         deliver(m);
         ++handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
+      turn_batch_left_ = 0;
       if (!batch.empty()) requeue_front(batch);
     }
   }
@@ -597,6 +606,9 @@ void Cell::handle_system(SysMsg* m) {
       break;
     case SysMsg::kUnlink:
       std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
+      break;
+    case SysMsg::kRebuild:
+      if (st == ActorStatus::kRestarting && pending_ == Pending::kNone) rebuild(m->status);
       break;
     case SysMsg::kJournalFailed:
       if (durable_) {
@@ -884,6 +896,10 @@ void Cell::finish_restart() {
   // release: a sender that reads the new generation sees the reset above.
   generation_.fetch_add(1, std::memory_order_release);
   restarts_.fetch_add(1, std::memory_order_relaxed);
+  rebuild(cause);
+}
+
+void Cell::rebuild(const Status& cause) {
   std::unique_ptr<Actor> fresh;
   try {
     fresh = factory_();
@@ -896,18 +912,37 @@ void Cell::finish_restart() {
   if (durable_) {
     static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
     const Status rs = durable_recover(/*redeliver=*/false);
+    if (rs.code() == StatusCode::kIoError) {
+      // The journal cannot be read now (RocksDB after a failed write reopens
+      // only once the fault clears): stay paused and try again, backing off
+      // from 10 ms to 2 s.
+      const auto tries = std::min<std::uint32_t>(durable_->rebuild_tries++, 8);
+      const Duration delay = std::chrono::milliseconds(10) * (1u << tries);
+      rt_->log("rebuilding " + describe(*this) + " from the journal failed (" + rs.to_string() +
+               "); retrying in " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::min<Duration>(delay, std::chrono::seconds(2)))
+                                                      .count()) +
+               " ms");
+      rt_->timers().schedule(rt_->clock().now() + std::min<Duration>(delay, std::chrono::seconds(2)),
+                             Duration::zero(), [self = CellRef(this), cause] {
+                               SysMsg* m = make_sys(SysMsg::kRebuild);
+                               m->status = cause;
+                               self->send_system(m);
+                             });
+      return;
+    }
+    durable_->rebuild_tries = 0;
     if (!rs.is_ok()) {
       fail(rs.with_context("rebuilding " + describe(*this) + " from the journal"));
       return;
     }
     // Every accepted, unhandled message is in memory: queued, the one whose
     // handler failed, or one whose handler ran but whose commit failed. The
-    // last two go back in front, in journal order.
+    // last two go back in front: `uncommitted` is in handling order (its
+    // commits fail in order), and the failed one was handled last.
     std::vector<Message*> retry;
     retry.swap(durable_->uncommitted);
     if (Message* failed = std::exchange(durable_->failed, nullptr)) retry.push_back(failed);
-    std::sort(retry.begin(), retry.end(),
-              [](const Message* a, const Message* b) { return a->inbox_lsn < b->inbox_lsn; });
     IntrusiveQueue<Message> front;
     for (Message* m : retry) front.push_back(m);
     requeue_front(front);

@@ -66,6 +66,7 @@ struct SysMsg {
     kDown,             // other: the actor that stopped; gen; status: reason
     kExit,             // other: the linked actor that stopped; gen; status: reason
     kJournalFailed,    // status: a durable actor's commit failed
+    kRebuild,          // status: the restart's cause; retry a durable rebuild
   };
   SysMsg* next = nullptr;
   Kind kind;
@@ -222,8 +223,11 @@ class Cell {
   // Journals `msg` as an INBOX record and queues it once durable; completes
   // `accepted` (if any) then. Any thread.
   Status durable_accept(Message* msg, Promise<void>* accepted);
-  // Queues a message whose INBOX record is durable. Any thread.
-  void enqueue_accepted(Message* msg) KEEL_EXCLUDES(mu_);
+  // Queues a message whose INBOX record is durable; `was_accepting`: its
+  // append was counted in accepting_. Any thread.
+  void enqueue_accepted(Message* msg, bool was_accepting = false) KEEL_EXCLUDES(mu_);
+  // An INBOX append counted in accepting_ failed.
+  void accepted_one() KEEL_EXCLUDES(mu_);
 
  private:
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
@@ -260,6 +264,9 @@ class Cell {
   // the pending timers.
   Result<Lsn> recover_begin(RecoveryPass& pass);
   bool recover_visit(RecoveryPass& pass, const Record& r);
+  // Replays one handled message with its effects discarded; false (and
+  // pass.failed) when its handler fails.
+  bool recover_replay(RecoveryPass& pass, std::unique_ptr<Message> m);
   Status recover_end(RecoveryPass& pass, bool redeliver);
   void recover_report(const JournalProblem& p);
   Result<Message*> decode_inbox(const Record& r) const;
@@ -297,6 +304,10 @@ class Cell {
                                 std::string detail);
   AnyRef ref_to_self();
   void finish_restart();
+  // The rest of a restart: a fresh instance, rebuilt from the journal for a
+  // durable actor (retried later while the journal cannot be read), then
+  // on_restart and the messages again.
+  void rebuild(const Status& cause);
   void on_child_terminated(Cell* child);
   // Empties children_ (the children are stopping or stopped).
   void forget_children();
@@ -329,6 +340,12 @@ class Cell {
   bool closed_ KEEL_GUARDED_BY(mu_) = false;   // stopped: nothing is accepted
   int blocked_senders_ KEEL_GUARDED_BY(mu_) = 0;
   bool holding_ KEEL_GUARDED_BY(mu_) = false;  // durable, recovering: see make_durable
+  // Durable: INBOX appends submitted and not yet queued. While any is, a new
+  // message is journaled on its own first (never handled ahead of them).
+  int accepting_ KEEL_GUARDED_BY(mu_) = 0;
+  // Turn-owned: user messages the current turn took from the queue and has
+  // not delivered yet.
+  int turn_batch_left_ = 0;
   std::vector<Message*> held_ KEEL_GUARDED_BY(mu_);
 
   // ---- Turn-owned ------------------------------------------------------------

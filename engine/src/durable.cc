@@ -59,14 +59,14 @@ Effects* current_effects() { return tls_effects; }
 
 // ---- One commit write at a time --------------------------------------------
 
-void DurableCell::submit(std::vector<NewRecord> batch, CommitDone done) {
+void DurableCell::submit(std::vector<NewRecord> batch, std::size_t prefix, CommitDone done) {
   bool refuse = false;
   {
     MutexLock l(mu);
     if (broken) {
       refuse = true;
     } else if (writing) {
-      waiting.push_back(Waiting{std::move(batch), std::move(done)});
+      waiting.push_back(Waiting{std::move(batch), std::move(done), prefix});
       return;
     } else {
       writing = true;
@@ -77,7 +77,7 @@ void DurableCell::submit(std::vector<NewRecord> batch, CommitDone done) {
     return;
   }
   std::vector<Waiting> parts;
-  parts.push_back(Waiting{std::move(batch), std::move(done)});
+  parts.push_back(Waiting{std::move(batch), std::move(done), prefix});
   write(std::move(parts));
 }
 
@@ -86,18 +86,32 @@ void DurableCell::write(std::vector<Waiting> parts) {
   // Per part: its records in the write, and whether its cursor was dropped.
   std::vector<std::pair<std::size_t, bool>> layout;
   layout.reserve(parts.size());
-  // A cursor record is superseded by a later part's: a PROCESSED by any
-  // later cursor, a SNAPSHOT only by a later SNAPSHOT (a later PROCESSED
-  // still needs it as its replay base).
-  std::size_t last_snapshot = 0;
+  // A part's lone cursor record is superseded by a later part's: a PROCESSED
+  // by any later cumulative cursor (a PROCESSED or SNAPSHOT), a SNAPSHOT
+  // only by a later SNAPSHOT (a later PROCESSED still needs it as its replay
+  // base). A part journaling its message (prefix > 1) keeps its records;
+  // its mark is not cumulative, its SNAPSHOT (prefix 3) is.
+  std::size_t last_snapshot = 0, last_cumulative = 0;
+  bool any_snapshot = false, any_cumulative = false;
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (!parts[i].batch.empty() && parts[i].batch.front().kind == RecordKind::kSnapshot) last_snapshot = i;
+    const Waiting& p = parts[i];
+    const bool snapshot = (p.prefix == 1 && !p.batch.empty() && p.batch.front().kind == RecordKind::kSnapshot) ||
+                          p.prefix == 3;
+    if (snapshot) {
+      last_snapshot = i;
+      any_snapshot = true;
+    }
+    if (p.prefix == 1 || p.prefix == 3) {
+      last_cumulative = i;
+      any_cumulative = true;
+    }
   }
   for (std::size_t i = 0; i < parts.size(); ++i) {
     std::vector<NewRecord>& b = parts[i].batch;
     const RecordKind kind = b.empty() ? RecordKind::kInbox : b.front().kind;
-    const bool drop = i + 1 < parts.size() && (kind == RecordKind::kProcessed ||
-                                               (kind == RecordKind::kSnapshot && i < last_snapshot));
+    const bool drop = parts[i].prefix == 1 &&
+                      ((kind == RecordKind::kProcessed && any_cumulative && i < last_cumulative) ||
+                       (kind == RecordKind::kSnapshot && any_snapshot && i < last_snapshot));
     layout.emplace_back(b.size() - (drop ? 1 : 0), drop);
     for (std::size_t k = drop ? 1 : 0; k < b.size(); ++k) batch.push_back(std::move(b[k]));
     b.clear();
@@ -129,7 +143,7 @@ void DurableCell::write(std::vector<Waiting> parts) {
     for (std::size_t i = 0; i < parts.size(); ++i) {
       const auto [size, dropped] = layout[i];
       if (r) {
-        parts[i].done(dropped ? first : first + 1);  // past its cursor record
+        parts[i].done(first + parts[i].prefix - (dropped ? 1 : 0));  // past its prefix
         first += size;
       } else {
         parts[i].done(r.status());
@@ -144,12 +158,12 @@ EffectsScope::~EffectsScope() { tls_effects = prev_; }
 
 bool replies_deferred() { return tls_effects != nullptr; }
 
-void release_reply(UniqueFunction<void()> fn) {
+void release_reply(UniqueFunction<void(const Status*)> fn) {
   if (Effects* e = tls_effects) {
     if (!e->replay) e->replies.push_back(std::move(fn));
     return;  // a replayed handler's reply went out before the crash
   }
-  fn();
+  fn(nullptr);
 }
 
 Effects::~Effects() {
@@ -204,6 +218,31 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
     if (accepted) accepted->set_error(env.status());
     return env.status();
   }
+  bool need_schedule = false;
+  bool with_handling = false;
+  {
+    MutexLock l(mu_);
+    // An idle actor handles the message at once, and its INBOX record goes
+    // out with the handler's batch: one commit instead of two. Only when
+    // nothing accepted before it can still be queued behind it, and not
+    // for tell_durable, whose caller waits for the acceptance itself.
+    if (accepted == nullptr && !holding_ && !closed_ && !paused_ && accepting_ == 0 && user_q_.empty()) {
+      msg->unjournaled_inbox = std::move(*env);
+      with_handling = true;
+      user_q_.push_back(msg);
+      user_size_.fetch_add(1, std::memory_order_relaxed);
+      if (!scheduled_) {
+        scheduled_ = true;
+        need_schedule = true;
+      }
+    } else {
+      ++accepting_;
+    }
+  }
+  if (with_handling) {  // msg may be handled (and gone) already
+    if (need_schedule) schedule_self();
+    return Status::ok();
+  }
   std::optional<Promise<void>> done;
   if (accepted) done.emplace(std::move(*accepted));
   std::vector<NewRecord> batch;
@@ -213,19 +252,25 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   durable_->journal->append_async(
       std::move(batch), [self = this, msg, done = std::move(done)](Result<LsnRange> r) mutable {
         if (!r) {
+          self->accepted_one();
           self->dead_letter_and_reject(msg, DeadLetterReason::kDropped, r.status(),
                                        "journal append failed: " + r.status().to_string())
               .ignore();
           if (done) done->set_error(r.status());
         } else {
           msg->inbox_lsn = r->first;
-          self->enqueue_accepted(msg);
+          self->enqueue_accepted(msg, /*was_accepting=*/true);
           if (done) done->set_value();
         }
         self->rt_->journal_op_done();
         self->release();
       });
   return Status::ok();
+}
+
+void Cell::accepted_one() {
+  MutexLock l(mu_);
+  --accepting_;
 }
 
 void Cell::release_recovered() {
@@ -251,10 +296,11 @@ void Cell::release_recovered() {
   if (need_schedule) schedule_self();
 }
 
-void Cell::enqueue_accepted(Message* msg) {
+void Cell::enqueue_accepted(Message* msg, bool was_accepting) {
   bool need_schedule = false;
   {
     MutexLock l(mu_);
+    if (was_accepting) --accepting_;
     if (holding_) {  // recovering: queued after the recovered messages
       held_.push_back(msg);
       return;
@@ -283,36 +329,41 @@ void Cell::enqueue_accepted(Message* msg) {
 void Cell::durable_deliver(Message* m) {
   DurableCell& d = *durable_;
   const Lsn lsn = m->inbox_lsn;
+  // Not journaled yet (accepted by an idle actor): a message rejected here
+  // leaves no trace; handled, it is journaled with its handler's batch.
+  const bool unjournaled = !m->unjournaled_inbox.empty();
   if (lsn != 0 && lsn <= d.cursor) {  // a second copy of a handled message
     m->reject(Status::already_exists(lsn_context(d.owner, lsn) + " was handled already"));
     delete m;
     return;
   }
-  if (lsn != 0) {
-    auto it = d.attempts.find(lsn);
-    if (it != d.attempts.end() && it->second >= d.options.max_attempts) {
-      dead_letter_and_reject(m, DeadLetterReason::kFailed,
-                             Status::internal(describe(*this) + ": handler failed " +
-                                              std::to_string(it->second) + " times"),
-                             "handler failed " + std::to_string(it->second) + " times (" +
-                                 lsn_context(d.owner, lsn) + ")")
-          .ignore();
-      d.attempts.erase(it);
-      d.cursor = lsn;
-      Effects none;
-      durable_commit(none);  // marks it handled
-      return;
-    }
-  }
-  if (d.applied(m->id)) {
-    m->reject(Status::already_exists(describe(*this) + ": message id " + std::to_string(m->id.hi) + ":" +
-                                     std::to_string(m->id.lo) + " was applied already"));
-    delete m;
+  // Marks a message rejected without running its handler as handled.
+  auto skip = [&] {
     if (lsn != 0) {
       d.cursor = lsn;
       Effects none;
       durable_commit(none);
     }
+  };
+  const std::uint32_t failures = unjournaled ? m->attempts
+                                 : lsn != 0 && d.attempts.count(lsn) != 0 ? d.attempts[lsn]
+                                                                           : 0;
+  if (failures >= d.options.max_attempts) {
+    const std::string where = lsn != 0 ? lsn_context(d.owner, lsn) : "not journaled";
+    dead_letter_and_reject(m, DeadLetterReason::kFailed,
+                           Status::internal(describe(*this) + ": handler failed " +
+                                            std::to_string(failures) + " times"),
+                           "handler failed " + std::to_string(failures) + " times (" + where + ")")
+        .ignore();
+    d.attempts.erase(lsn);
+    skip();
+    return;
+  }
+  if (d.applied(m->id)) {
+    m->reject(Status::already_exists(describe(*this) + ": message id " + std::to_string(m->id.hi) + ":" +
+                                     std::to_string(m->id.lo) + " was applied already"));
+    delete m;
+    skip();
     return;
   }
   if (m->deadline != TimePoint::max() && rt_->clock().now() > m->deadline) {
@@ -320,11 +371,7 @@ void Cell::durable_deliver(Message* m) {
                            Status::timeout("message to " + describe(*this) + " expired"),
                            "ttl passed before handling")
         .ignore();
-    if (lsn != 0) {
-      d.cursor = lsn;
-      Effects none;
-      durable_commit(none);
-    }
+    skip();
     return;
   }
   current_sender_ = m->sender;
@@ -339,9 +386,12 @@ void Cell::durable_deliver(Message* m) {
   if (!error.is_ok()) {
     // Nothing of this run is committed; the message is retried once the
     // actor is rebuilt (or given up after max_attempts).
-    if (lsn != 0) {
-      ++d.attempts[lsn];
-      m->attempts = d.attempts[lsn];
+    if (lsn != 0 || unjournaled) {
+      if (lsn != 0) {
+        m->attempts = ++d.attempts[lsn];
+      } else {
+        ++m->attempts;
+      }
       delete d.failed;
       d.failed = m;
     } else {
@@ -364,8 +414,24 @@ void Cell::durable_deliver(Message* m) {
 
 void Cell::durable_commit(Effects& eff, Message* handled) {
   DurableCell& d = *durable_;
+  // Messages journaled with their handling are marked one by one; the
+  // cursor moves up to the newest of them once nothing accepted earlier can
+  // still be pending: every INBOX record with a lower LSN was queued before
+  // that message's commit called back, and the queue is empty now.
+  const Lsn with_inbox = d.handled_with_inbox.load(std::memory_order_acquire);
+  if (with_inbox > d.cursor && turn_batch_left_ == 0) {
+    MutexLock l(mu_);
+    if (user_q_.empty() && accepting_ == 0) d.cursor = with_inbox;
+  }
+  const bool unjournaled = handled != nullptr && !handled->unjournaled_inbox.empty();
   std::vector<NewRecord> batch;
-  batch.reserve(eff.records.size() + 1);
+  batch.reserve(eff.records.size() + 3);
+  if (unjournaled) {
+    // Its INBOX record, then a mark (cursor 0: the record just before is
+    // handled; it does not move the cumulative cursor).
+    batch.push_back(NewRecord{d.owner, RecordKind::kInbox, handled->unjournaled_inbox});
+    batch.push_back(NewRecord{d.owner, RecordKind::kProcessed, wire::encode_value(std::uint64_t{0})});
+  }
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
   if (snapshot) {
     d.since_snapshot = 0;
@@ -377,27 +443,33 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
     meta.cursor = d.cursor;
     meta.timers.reserve(d.timers.size());
     for (const auto& [id, t] : d.timers) meta.timers.push_back(t);
+    meta.timer_seq = d.timer_seq;
     meta.ids.reserve(d.applied_ids.size());
     for (const MessageId& id : d.applied_ids) meta.ids.push_back({id.hi, id.lo});
     batch.push_back(NewRecord{d.owner, RecordKind::kSnapshot,
                               static_cast<DurableActorBase&>(*instance_).encode_snapshot(meta)});
-  } else {
+  } else if (!unjournaled) {
     batch.push_back(NewRecord{d.owner, RecordKind::kProcessed,
                               wire::encode_value(static_cast<std::uint64_t>(d.cursor))});
   }
+  const std::size_t prefix = batch.size();
   for (auto& r : eff.records) batch.push_back(std::move(r));
   eff.records.clear();
   d.commit_started();
   rt_->journal_op_started();
   acquire();
   d.submit(
-      std::move(batch),
+      std::move(batch), prefix,
       [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
-       cursor = d.cursor, handled](Result<Lsn> r) mutable {
+       cursor = d.cursor, handled, unjournaled, prefix](Result<Lsn> r) mutable {
         if (r && snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
+        if (r && unjournaled) {  // commits call back in order: LSNs only grow
+          self->durable_->handled_with_inbox.store(*r - prefix, std::memory_order_release);
+        }
         if (!r) {
           reject_all(sends, r.status());
-          replies.clear();  // their askers see a broken promise (kCancelled)
+          const Status failed = r.status();
+          for (auto& f : replies) f(&failed);  // askers get the commit's error
           auto* m = new SysMsg;
           m->kind = SysMsg::kJournalFailed;
           m->status = r.status();
@@ -415,7 +487,7 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
             s.target->release();
           }
           sends.clear();
-          for (auto& f : replies) f();
+          for (auto& f : replies) f(nullptr);
           delete handled;
         }
         self->durable_->commit_done();
@@ -471,6 +543,8 @@ Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
   auto& actor = static_cast<DurableActorBase&>(*instance_);
   d.cursor = 0;
   d.since_snapshot = 0;
+  d.handled_with_inbox.store(0, std::memory_order_relaxed);
+  d.timer_seq = 0;
   d.timers.clear();
   d.applied_ids.clear();
   d.applied_set.clear();
@@ -479,6 +553,8 @@ Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
     auto c = actor.decode_snapshot(snap->payload);
     if (!c) return c.status().with_context("snapshot at " + lsn_context(d.owner, snap->lsn));
     d.cursor = c->cursor;
+    pass.snapshot_lsn = snap->lsn;
+    d.timer_seq = c->timer_seq;
     for (auto& t : c->timers) d.timers.emplace(t.id, std::move(t));
     for (const auto& id : c->ids) d.remember(MessageId{id[0], id[1]});
   }
@@ -515,30 +591,45 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
     pass.failed = c.status().with_context("cursor at " + lsn_context(d.owner, r.lsn));
     return false;
   }
+  if (*c == 0) {
+    // A mark: the INBOX record just before it (same batch) was journaled
+    // with its handling. Replayed unless the snapshot already holds it.
+    if (pass.pending.empty() || pass.pending.back()->inbox_lsn != r.lsn - 1) return true;
+    std::unique_ptr<Message> m(pass.pending.back());
+    pass.pending.pop_back();
+    if (r.lsn < pass.snapshot_lsn) {
+      d.remember(m->id);
+      return true;
+    }
+    return recover_replay(pass, std::move(m));
+  }
   d.cursor = std::max<Lsn>(d.cursor, *c);
   // Handled after the snapshot: replayed now, in journal order, with their
   // effects discarded (they were committed before the crash).
   while (!pass.pending.empty() && pass.pending.front()->inbox_lsn <= d.cursor) {
     std::unique_ptr<Message> m(pass.pending.front());
     pass.pending.pop_front();
-    if (d.applied(m->id)) {  // a duplicate: not handled the first time either
-      ++d.since_snapshot;
-      continue;
-    }
-    Effects replay;
-    replay.replay = true;
-    Status error;
-    {
-      EffectsScope scope(&replay);
-      error = run_durable_handler(m.get());
-    }
-    ++d.since_snapshot;
-    d.remember(m->id);
-    if (!error.is_ok()) {
-      pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, m->inbox_lsn) +
-                                              " failed, though it succeeded before: " + error.to_string());
-      return false;
-    }
+    if (!recover_replay(pass, std::move(m))) return false;
+  }
+  return true;
+}
+
+bool Cell::recover_replay(RecoveryPass& pass, std::unique_ptr<Message> m) {
+  DurableCell& d = *durable_;
+  ++d.since_snapshot;
+  if (d.applied(m->id)) return true;  // a duplicate: not handled the first time either
+  Effects replay;
+  replay.replay = true;
+  Status error;
+  {
+    EffectsScope scope(&replay);
+    error = run_durable_handler(m.get());
+  }
+  d.remember(m->id);
+  if (!error.is_ok()) {
+    pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, m->inbox_lsn) +
+                                            " failed, though it succeeded before: " + error.to_string());
+    return false;
   }
   return true;
 }
@@ -652,25 +743,23 @@ Status Cell::run_durable_handler(Message* m) {
     // A timer's message: handled once, while the timer is pending.
     if (d.timers.erase(m->durable_timer) == 0) return Status::ok();
   }
-  d.handling = m->inbox_lsn;
-  d.timers_made = 0;
+  d.handling = true;
   Status error;
   try {
     m->invoke(*instance_);
   } catch (...) {
     error = status_from_current_exception();
   }
-  d.handling = 0;
+  d.handling = false;
   return error;
 }
 
 Result<std::uint64_t> Cell::durable_schedule(Duration delay, std::string_view method, std::string args) {
   DurableCell& d = *durable_;
-  if (d.handling == 0)
+  if (!d.handling)
     return Status::failed_precondition("schedule_durable outside the handler of a journaled message");
-  // Derived from the message being handled, so a replay makes the same ids.
   DurableTimer t;
-  t.id = (static_cast<std::uint64_t>(d.handling) << 16) | (d.timers_made++ & 0xffffu);
+  t.id = ++d.timer_seq;
   t.fire_at_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                      (rt_->clock().wall_now() + delay).time_since_epoch())
                      .count();
@@ -680,8 +769,8 @@ Result<std::uint64_t> Cell::durable_schedule(Duration delay, std::string_view me
   if (Effects* e = current_effects(); e != nullptr && !e->replay) {
     e->records.push_back(NewRecord{d.owner, RecordKind::kTimer, wire::encode_value(t)});
     acquire();
-    e->replies.push_back([self = this, t] {  // armed once the timer is durable
-      self->arm_durable_timer(t);
+    e->replies.push_back([self = this, t](const Status* failed) {  // armed once the timer is durable
+      if (failed == nullptr) self->arm_durable_timer(t);
       self->release();
     });
   }

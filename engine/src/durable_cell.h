@@ -48,8 +48,12 @@ struct DurableCell {
   // Pending durable timers by id, as of the handled messages (rebuilt by
   // recovery from the snapshot and the replay).
   std::map<std::uint64_t, DurableTimer> timers;
-  Lsn handling = 0;               // INBOX record of the message being handled
-  std::uint32_t timers_made = 0;  // timers scheduled by that message so far
+  bool handling = false;          // a journaled message's handler is running
+  std::uint32_t rebuild_tries = 0;  // failed rebuilds in a row (I/O errors)
+  // Ids of durable timers: the last one given. Part of snapshots and
+  // advanced identically by a replay, so a replayed handler schedules the
+  // same ids.
+  std::uint64_t timer_seq = 0;
   Lsn compacted_below = 0;  // cursor of the snapshot the last compaction used
   // Sender-chosen ids of applied messages, oldest first, at most
   // options.dedupe_window (with a set for lookups).
@@ -64,6 +68,12 @@ struct DurableCell {
       applied_ids.pop_front();
     }
   }
+
+  // LSN of the newest INBOX record that was journaled with its own
+  // handling (an unjournaled acceptance), once durable (written by the
+  // journal's thread; read in turns, acquire). The cursor moves up to it
+  // when nothing accepted earlier can still be pending (Cell::durable_commit).
+  std::atomic<Lsn> handled_with_inbox{0};
 
   // Cursor of the newest snapshot known durable (written by the journal's
   // thread in commit callbacks; relaxed: compaction only needs some value
@@ -81,13 +91,18 @@ struct DurableCell {
   // Otherwise a later commit could land after a failed one, its cursor
   // marking the failed message handled while that message's sends were
   // never journaled.
-  // A commit: its cursor record (PROCESSED or SNAPSHOT) first, then the
-  // handler's records. `done` gets the LSN of the first handler record (what
-  // it would be when there is none), or the error.
+  // A commit: `prefix` records (its cursor record, PROCESSED or SNAPSHOT; or
+  // INBOX, mark and maybe SNAPSHOT, see Waiting), then the handler's
+  // records. `done` gets the LSN of the first handler record (what it would
+  // be when there is none), or the error.
   using CommitDone = UniqueFunction<void(Result<Lsn>)>;
   struct Waiting {
     std::vector<NewRecord> batch;
     CommitDone done;
+    // Records before the handler's: the cursor record, or for a message
+    // journaled with its handling its INBOX record, its mark and maybe a
+    // SNAPSHOT.
+    std::size_t prefix = 1;
   };
   bool writing KEEL_GUARDED_BY(mu) = false;
   bool broken KEEL_GUARDED_BY(mu) = false;
@@ -98,7 +113,7 @@ struct DurableCell {
   // PROCESSED by any later cursor, cursors being cumulative; a SNAPSHOT by
   // a later SNAPSHOT), so a busy actor writes about one cursor record per
   // write instead of one per message. Defined in durable.cc.
-  void submit(std::vector<NewRecord> batch, CommitDone done) KEEL_EXCLUDES(mu);
+  void submit(std::vector<NewRecord> batch, std::size_t prefix, CommitDone done) KEEL_EXCLUDES(mu);
   void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu);
 
   void commit_started() KEEL_EXCLUDES(mu) {
@@ -122,13 +137,17 @@ struct DurableCell {
 // recovering thread.
 struct RecoveryPass {
   Lsn snapshot_cursor = 0;   // records at or below it are in the snapshot
+  Lsn snapshot_lsn = 0;      // the snapshot record's own LSN (0: none)
   // Decoded INBOX records past the cursor so far, in LSN order (owned).
   std::deque<Message*> pending;
   Status failed;             // why recover_visit stopped
 
   RecoveryPass() = default;
   RecoveryPass(RecoveryPass&& o) noexcept
-      : snapshot_cursor(o.snapshot_cursor), pending(std::move(o.pending)), failed(std::move(o.failed)) {
+      : snapshot_cursor(o.snapshot_cursor),
+        snapshot_lsn(o.snapshot_lsn),
+        pending(std::move(o.pending)),
+        failed(std::move(o.failed)) {
     o.pending.clear();
   }
   RecoveryPass(const RecoveryPass&) = delete;
@@ -148,7 +167,8 @@ struct Effects {
   bool replay = false;   // recovery replay: effects are discarded
   std::vector<NewRecord> records;
   std::vector<Send> sends;
-  std::vector<UniqueFunction<void()>> replies;
+  // Run once the batch is durable (nullptr), or with the commit's error.
+  std::vector<UniqueFunction<void(const Status*)>> replies;
 
   Effects() = default;
   Effects(const Effects&) = delete;

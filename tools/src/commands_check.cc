@@ -1,6 +1,7 @@
 // keel journal verify, at and compact: checking a journal, looking at a
 // durable actor as of an LSN, and offline compaction.
 #include <deque>
+#include <map>
 
 #include "command.h"
 #include "keel/wire/envelope.h"
@@ -41,8 +42,9 @@ class ProblemPrinter {
 
 // Checks the references inside one actor's records: every cursor
 // (PROCESSED, SNAPSHOT) names one of the owner's INBOX records accepted
-// before it and not before the previous cursor, and every INBOX envelope
-// decodes. Memory: the INBOX records not yet covered by a cursor.
+// before it and not before the previous cursor, every mark (PROCESSED 0)
+// follows its INBOX record, and every INBOX envelope decodes. Memory: the
+// INBOX records not yet covered by a cursor.
 class ActorChecker {
  public:
   ActorChecker(const std::string& owner, ProblemPrinter& problems) : owner_(owner), problems_(problems) {}
@@ -67,17 +69,30 @@ class ActorChecker {
       report(r, what + " payload does not hold a cursor");
       return;
     }
+    if (r.kind == RecordKind::kProcessed && *c == 0) {
+      // A mark: the INBOX record just before it, journaled with its handling.
+      if (open_.empty() || open_.back() != r.lsn - 1) {
+        report(r, "dangling reference: processed mark does not follow an INBOX record of this owner");
+      } else {
+        open_.pop_back();
+        marked_.push_back(r.lsn - 1);
+      }
+      return;
+    }
     if (*c == last_cursor_) return;  // names the same INBOX record again
     if (*c < last_cursor_) {
       report(r, what + " cursor " + std::to_string(*c) + " goes back from " + std::to_string(last_cursor_));
       return;
     }
     while (!open_.empty() && open_.front() < *c) open_.pop_front();
-    if (open_.empty() || open_.front() != *c) {
+    while (!marked_.empty() && marked_.front() < *c) marked_.pop_front();
+    if (!open_.empty() && open_.front() == *c) {
+      open_.pop_front();
+    } else if (!marked_.empty() && marked_.front() == *c) {
+      marked_.pop_front();  // the cursor moved up to a marked message
+    } else {
       report(r, "dangling reference: " + what + " cursor " + std::to_string(*c) +
                     " is not an INBOX record of this owner before it");
-    } else {
-      open_.pop_front();
     }
     last_cursor_ = *c;
   }
@@ -87,7 +102,8 @@ class ActorChecker {
 
   const std::string& owner_;
   ProblemPrinter& problems_;
-  std::deque<Lsn> open_;  // INBOX LSNs after the last cursor, ascending
+  std::deque<Lsn> open_;    // unmarked INBOX LSNs after the last cursor, ascending
+  std::deque<Lsn> marked_;  // marked INBOX LSNs after the last cursor, ascending
   Lsn last_cursor_ = 0;
 };
 
@@ -144,6 +160,9 @@ struct AsOf {
   Lsn snapshot_cursor = 0;  // the INBOX record the snapshot covers up to
   Lsn cursor = 0;           // the newest handled INBOX record
   Lsn compacted_snapshot = kNoLsn;  // a newer snapshot whose payload compaction dropped
+  // Messages journaled with their handling (marked) past the snapshot's
+  // cursor: INBOX LSN -> the mark's LSN (before the snapshot record: in it).
+  std::map<Lsn, Lsn> marked;
 
   // Compaction keeps the newest snapshot, so a compacted one newer than the
   // snapshot found means the state as of `lsn` is gone.
@@ -169,6 +188,10 @@ Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
   KEEL_RETURN_IF_ERROR(journal.scan_owner(owner, 1, [&](const Record& r) {
     if (r.lsn > lsn) return false;
     std::optional<Lsn> c = cursor_of(r);
+    if (r.kind == RecordKind::kProcessed && c && *c == 0) {
+      a.marked[r.lsn - 1] = r.lsn;
+      return true;
+    }
     if (c) a.cursor = std::max(a.cursor, *c);
     if (r.kind == RecordKind::kSnapshot && r.compacted) a.compacted_snapshot = r.lsn;
     if (r.kind == RecordKind::kSnapshot && !r.compacted) {
@@ -179,6 +202,7 @@ Result<AsOf> read_as_of(Journal& journal, const std::string& owner, Lsn lsn) {
       }
       a.snapshot = r;
       a.snapshot_cursor = *c;
+      a.marked.erase(a.marked.begin(), a.marked.upper_bound(*c));
     }
     return true;
   }));
@@ -241,7 +265,9 @@ Status print_messages(Context& ctx, const AsOf& a, std::size_t width) {
   KEEL_RETURN_IF_ERROR(ctx.journal.scan_owner(a.owner, 1, [&](const Record& r) {
     if (r.lsn > a.lsn) return false;
     if (r.kind != RecordKind::kInbox || r.compacted || r.lsn <= a.snapshot_cursor) return true;
-    section(r.lsn > a.cursor);
+    auto mark = a.marked.find(r.lsn);
+    if (mark != a.marked.end() && a.snapshot && mark->second < a.snapshot->lsn) return true;  // in the snapshot
+    section(r.lsn > a.cursor && mark == a.marked.end());
     if (ctx.json) {
       ctx.out << (first ? "" : ",") << "\n" << record_json(r, decode_payload(r, ctx.capnp));
     } else {

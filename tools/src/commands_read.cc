@@ -117,7 +117,8 @@ struct OwnerStatus {
   std::uint64_t pending = 0;
 };
 
-// An actor's unhandled INBOX records: those after its newest cursor. Reads
+// An actor's unhandled INBOX records: those after its newest cursor and not
+// marked handled (PROCESSED 0 right after an INBOX record). Reads
 // a window at the end of its records, widened until it holds the newest
 // cursor and the record that cursor names, so the work is proportional to
 // the backlog, not to the owner's history.
@@ -132,11 +133,17 @@ Result<OwnerStatus> actor_status(Journal& journal, const OwnerInfo& o) {
         [&](const Record& r) {
           if (!first_lsn) first_lsn = r.lsn;
           if (r.kind == RecordKind::kInbox) inbox.push_back(r.lsn);
-          if (std::optional<Lsn> c = cursor_of(r)) cursor = std::max(cursor.value_or(0), *c);
+          std::optional<Lsn> c = cursor_of(r);
+          if (c && *c == 0 && r.kind == RecordKind::kProcessed) {
+            // A mark: the INBOX record just before it was journaled with its handling.
+            if (!inbox.empty() && inbox.back() == r.lsn - 1) inbox.pop_back();
+          } else if (c) {
+            cursor = std::max(cursor.value_or(0), *c);
+          }
           return true;
         },
         [](const JournalProblem&) {}));
-    if (from == 1 || (cursor && first_lsn && *cursor >= *first_lsn)) {
+    if (from == 1 || (cursor && first_lsn && *cursor >= *first_lsn) || (!cursor && inbox.empty())) {
       OwnerStatus s;
       for (Lsn lsn : inbox) s.pending += lsn > cursor.value_or(0) ? 1 : 0;
       s.status = s.pending == 0 ? "idle" : "pending " + std::to_string(s.pending);

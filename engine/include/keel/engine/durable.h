@@ -104,12 +104,14 @@ class DurableActorBase : public Actor {
   const std::string& key() const { return key_; }
 
   // What a SNAPSHOT holds besides the state: the cursor, the pending durable
-  // timers and the remembered sender-chosen message ids ({hi, lo}, oldest
-  // first). Payload: encode_args(cursor, state, timers, ids).
+  // timers, the remembered sender-chosen message ids ({hi, lo}, oldest
+  // first) and the last durable timer id given. Payload:
+  // encode_args(cursor, state, timers, ids, timer_seq).
   struct SnapshotMeta {
     Lsn cursor = 0;
     std::vector<DurableTimer> timers;
     std::vector<std::array<std::uint64_t, 2>> ids;
+    std::uint64_t timer_seq = 0;
   };
   // Engine hooks, implemented by DurableActor<State>.
   virtual std::string encode_snapshot(const SnapshotMeta& meta) const = 0;
@@ -153,13 +155,16 @@ class DurableActor : public DurableActorBase {
 
   // SNAPSHOT payload: the values (cursor, state, timers), self-describing.
   std::string encode_snapshot(const SnapshotMeta& meta) const final {
-    return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state_, meta.timers, meta.ids);
+    return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state_, meta.timers, meta.ids,
+                             meta.timer_seq);
   }
   Result<SnapshotMeta> decode_snapshot(std::string_view payload) final {
     KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State, std::vector<DurableTimer>,
-                                                     std::vector<std::array<std::uint64_t, 2>>>(payload)));
+                                                     std::vector<std::array<std::uint64_t, 2>>, std::uint64_t>(
+                                      payload)));
     state_ = std::move(std::get<1>(t));
-    return SnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)), std::move(std::get<3>(t))};
+    return SnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)), std::move(std::get<3>(t)),
+                        std::get<4>(t)};
   }
 
  protected:

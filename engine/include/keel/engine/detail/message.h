@@ -5,6 +5,7 @@
 
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -85,6 +86,9 @@ struct Message {
   std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
   std::uint64_t durable_timer = 0;       // durable targets: the timer that sent it, or 0
   MessageId id;                          // chosen by the sender (SendOptions::id), or empty
+  // Durable targets: the INBOX envelope of a message accepted by an idle
+  // actor and not journaled yet; it commits with the handler's batch.
+  std::string unjournaled_inbox;
 
   Message() = default;
   Message(const Message&) = delete;
@@ -104,9 +108,10 @@ struct Message {
   }
 };
 
-// Runs `fn`, which completes an asker's future, at once, or, inside a
-// durable actor's handler, once the handler's batch is committed.
-void release_reply(UniqueFunction<void()> fn);
+// Runs `fn`, which completes an asker's future, at once with nullptr, or,
+// inside a durable actor's handler, once the handler's batch is committed:
+// with nullptr when it is durable, with the commit's error when it failed.
+void release_reply(UniqueFunction<void(const Status*)> fn);
 
 template <class T>
 inline constexpr bool is_durable_v = std::is_base_of_v<DurableActorBase, T>;
@@ -219,7 +224,8 @@ void complete_late_aware(Promise<T>& p, Result<Stored<T>>&& v) {
     if (!p.try_set(std::move(v))) note_late_reply();
     return;
   }
-  release_reply([p = std::move(p), v = std::move(v), cell = current_cell_hold()]() mutable {
+  release_reply([p = std::move(p), v = std::move(v), cell = current_cell_hold()](const Status* failed) mutable {
+    if (failed != nullptr) v = Result<Stored<T>>(*failed);
     if (!p.try_set(std::move(v))) note_late_reply(cell.get());
   });
 }
@@ -241,7 +247,12 @@ struct AskMessage final : Message {
         // `f` may complete on any thread: a late reply is counted on this
         // actor's system, which the held cell keeps alive. In a durable
         // actor the reply waits for the handler's commit as well.
-        auto attach = [f = call(actor), p = std::move(promise), hold = current_cell_hold()]() mutable {
+        auto attach = [f = call(actor), p = std::move(promise), hold = current_cell_hold()](
+                          const Status* failed) mutable {
+          if (failed != nullptr) {
+            if (!p.try_set(Result<Stored<R>>(*failed))) note_late_reply(hold.get());
+            return;
+          }
           auto* st = f.state().get();
           st->on_ready([f = std::move(f), p = std::move(p), hold = std::move(hold)]() mutable {
             if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
@@ -250,7 +261,7 @@ struct AskMessage final : Message {
         if (replies_deferred()) {
           release_reply(std::move(attach));
         } else {
-          attach();
+          attach(nullptr);
         }
       } else {
         complete_late_aware(promise, Result<Stored<R>>(call(actor)));
