@@ -124,6 +124,21 @@ Status flaky(Effects& fx, const std::string& name, int fail_times) {
   return Status::ok();
 }
 
+TYPED_TEST(WorkflowTest, ACapturingLambdaCoroutineCanBeTheBody) {
+  std::string greeting = "hello ";
+  ASSERT_TRUE((this->workflows_.template define<std::string, std::string>(
+                   "greet",
+                   [greeting](WorkflowContext& ctx, std::string who) -> Task<Result<std::string>> {
+                     KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1min));  // the lambda must outlive this wait
+                     co_return greeting + who;
+                   }))
+                  .is_ok());
+  WorkflowTestEnv& env = this->open();
+  auto run = env.engine().template start<std::string>("greet", "r1", std::string("ann"));
+  ASSERT_TRUE(run.is_ok());
+  EXPECT_EQ(*env.run_to_completion(*run), "hello ann");
+}
+
 TYPED_TEST(WorkflowTest, FinishedStepsDoNotRunAgainAfterACrash) {
   this->template define<int, int>("three", three_steps);
   WorkflowTestEnv& env = this->open();
