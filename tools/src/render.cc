@@ -119,7 +119,9 @@ DecodedPayload decode_payload(const Record& r, const CapnpRenderer* capnp) {
   DecodedPayload p = decode_plain(r.payload, capnp);
   if (p.format != "value") return p;
   if (r.kind == RecordKind::kProcessed) {
-    p.summary = "cursor " + p.json;
+    // Cursor 0 is a mark: the INBOX record just before it was journaled
+    // with its handling and is handled.
+    p.summary = p.json == "0" ? "mark: lsn " + std::to_string(r.lsn - 1) + " handled" : "cursor " + p.json;
   } else if (r.kind == RecordKind::kSnapshot) {
     p.summary = snapshot_summary(r, p);
   }
