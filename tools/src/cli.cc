@@ -44,10 +44,24 @@ constexpr std::string_view kOverview =
     "  export [--owner ID] [--from L] [--to L]   records as JSON lines\n"
     "  compact                            drop payloads superseded by snapshots (offline)\n"
     "\n"
+    "keel workflow ls|show RUN: workflow runs (keel workflow --help).\n"
+    "\n"
     "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
     "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
     "7 unknown id or LSN, 8 owned by a live process, 9 I/O error, 10 internal.\n"
     "See docs/inspection.md.\n";
+
+constexpr std::string_view kWorkflowOverview =
+    "usage: keel workflow <command> [--journal PATH] [--json] [options]\n"
+    "\n"
+    "The journal is given as for keel journal (--journal PATH, -j, or $KEEL_JOURNAL),\n"
+    "and opened read-only.\n"
+    "\n"
+    "commands:\n"
+    "  ls [--status S] [--workflow NAME]  runs with their status, steps done, result or error\n"
+    "  show RUN                           one run: header, steps, pending timers, signals\n"
+    "\n"
+    "Exit codes as keel journal; 7 is an unknown run. See docs/inspection.md.\n";
 
 const std::vector<OptionSpec> kCommon = {
     {"--journal", "-j", true}, {"--json", "", false}, {"--help", "-h", false}};
@@ -77,6 +91,22 @@ const std::vector<VerbSpec>& verbs() {
   return kVerbs;
 }
 
+const std::vector<VerbSpec>& workflow_verbs() {
+  static const std::vector<VerbSpec> kVerbs = {
+      {"ls", "ls [--status running|cancelling|completed|failed|cancelled] [--workflow NAME]", 0, 0,
+       {{"--status", "", true}, {"--workflow", "", true}}},
+      {"show", "show RUN", 1, 1, {}},
+  };
+  return kVerbs;
+}
+
+// A command group: `keel <name> <verb> ...`.
+struct Group {
+  std::string_view name;
+  std::string_view overview;
+  const std::vector<VerbSpec>& verbs;
+};
+
 const OptionSpec* find_option(const VerbSpec& verb, std::string_view name) {
   for (const auto* list : {&kCommon, &verb.options}) {
     for (const OptionSpec& o : *list) {
@@ -87,7 +117,8 @@ const OptionSpec* find_option(const VerbSpec& verb, std::string_view name) {
 }
 
 // Parses args[from...] for `verb`. Errors: kInvalidArgument.
-Result<Args> parse_args(const VerbSpec& verb, const std::vector<std::string>& args, std::size_t from) {
+Result<Args> parse_args(const Group& group, const VerbSpec& verb, const std::vector<std::string>& args,
+                        std::size_t from) {
   Args parsed;
   bool options_done = false;
   for (std::size_t i = from; i < args.size(); ++i) {
@@ -117,7 +148,7 @@ Result<Args> parse_args(const VerbSpec& verb, const std::vector<std::string>& ar
   }
   if (parsed.has("--help")) return parsed;
   if (parsed.positional.size() < verb.min_positional || parsed.positional.size() > verb.max_positional) {
-    return Status::invalid_argument("usage: keel journal " + std::string(verb.usage));
+    return Status::invalid_argument("usage: keel " + std::string(group.name) + " " + std::string(verb.usage));
   }
   return parsed;
 }
@@ -138,8 +169,9 @@ Outcome open_failure(const std::string& path, const Status& s) {
   }
 }
 
-Outcome dispatch(const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& journal) {
+Outcome dispatch(const Group& group, const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& journal) {
   const std::string_view v = verb.verb;
+  if (group.name == "workflow") return v == "ls" ? run_workflow_ls(ctx) : run_workflow_show(ctx);
   if (v == "stats") return run_stats(ctx);
   if (v == "ls") return run_ls(ctx);
   if (v == "show") return run_show(ctx);
@@ -150,21 +182,22 @@ Outcome dispatch(const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& j
   return run_compact(ctx, [&journal] { journal.reset(); });
 }
 
-Outcome run_journal(const std::vector<std::string>& args, const tools::CliEnvironment& env) {
-  if (args.size() < 2) return Outcome::fail(ExitCode::kUsage, "a command is needed (see keel journal --help)");
+Outcome run_group(const Group& group, const std::vector<std::string>& args, const tools::CliEnvironment& env) {
+  const std::string help = " (see keel " + std::string(group.name) + " --help)";
+  if (args.size() < 2) return Outcome::fail(ExitCode::kUsage, "a command is needed" + help);
   if (args[1] == "--help" || args[1] == "-h" || args[1] == "help") {
-    *env.out << kOverview;
+    *env.out << group.overview;
     return {};
   }
   const VerbSpec* verb = nullptr;
-  for (const VerbSpec& s : verbs()) {
+  for (const VerbSpec& s : group.verbs) {
     if (s.verb == args[1]) verb = &s;
   }
-  if (verb == nullptr) return Outcome::fail(ExitCode::kUsage, "unknown command '" + args[1] + "' (see keel journal --help)");
-  Result<Args> parsed = parse_args(*verb, args, 2);
+  if (verb == nullptr) return Outcome::fail(ExitCode::kUsage, "unknown command '" + args[1] + "'" + help);
+  Result<Args> parsed = parse_args(group, *verb, args, 2);
   if (!parsed) return Outcome::fail(ExitCode::kUsage, std::string(parsed.status().message()));
   if (parsed->has("--help")) {
-    *env.out << "usage: keel journal " << verb->usage << " [--journal PATH] [--json]\n";
+    *env.out << "usage: keel " << group.name << " " << verb->usage << " [--journal PATH] [--json]\n";
     return {};
   }
   const std::string path = parsed->get("--journal", env.default_journal);
@@ -184,7 +217,7 @@ Outcome run_journal(const std::vector<std::string>& args, const tools::CliEnviro
   if (!journal) return open_failure(path, journal.status());
   Context ctx{*env.out, *env.err, Palette(env.color), parsed->has("--json"), path, **journal,
               capnp.get(), env.stop, *parsed};
-  return dispatch(*verb, ctx, *journal);
+  return dispatch(group, *verb, ctx, *journal);
 }
 
 }  // namespace
@@ -220,10 +253,12 @@ int run_cli(const std::vector<std::string>& args, const CliEnvironment& env) {
     outcome = internal::Outcome::fail(ExitCode::kUsage, "a command is needed (see keel journal --help)");
   } else if (args[0] == "--help" || args[0] == "-h") {
     *env.out << internal::kOverview;
-  } else if (args[0] != "journal") {
-    outcome = internal::Outcome::fail(ExitCode::kUsage, "unknown command '" + args[0] + "' (try: keel journal --help)");
+  } else if (args[0] == "journal") {
+    outcome = internal::run_group({"journal", internal::kOverview, internal::verbs()}, args, env);
+  } else if (args[0] == "workflow") {
+    outcome = internal::run_group({"workflow", internal::kWorkflowOverview, internal::workflow_verbs()}, args, env);
   } else {
-    outcome = internal::run_journal(args, env);
+    outcome = internal::Outcome::fail(ExitCode::kUsage, "unknown command '" + args[0] + "' (try: keel journal --help)");
   }
   env.out->flush();
   if (!outcome.ok() && !outcome.message.empty()) *env.err << "keel: " << outcome.message << "\n";

@@ -92,6 +92,9 @@ Outcome run_tail(Context& ctx);
 Outcome run_export(Context& ctx);
 Outcome run_verify(Context& ctx);
 Outcome run_at(Context& ctx);
+// keel workflow ls and show (commands_workflow.cc).
+Outcome run_workflow_ls(Context& ctx);
+Outcome run_workflow_show(Context& ctx);
 // Compaction opens the journal for writing itself: ctx.journal is the
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.

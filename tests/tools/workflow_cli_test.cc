@@ -1,0 +1,283 @@
+// `keel workflow ls` and `show` run as a subprocess on journals written by
+// the real workflow engine, on both backends: a completed run of three
+// steps, a failed run, a run waiting for a signal, and a run asleep.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "journal/backends.h"
+#include "keel/workflow/testing.h"
+#include "keel/workflow/workflow.h"
+#include "support/test_actors.h"
+#include "tools/cli_process.h"
+
+namespace keel::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+Task<Result<std::string>> order(WorkflowContext& ctx, std::string id) {
+  KEEL_CO_ASSIGN_OR_RETURN(std::string reserved, ctx.step("reserve", [&] { return "reserved " + id; }));
+  KEEL_CO_ASSIGN_OR_RETURN(std::int64_t charged, ctx.step("charge", [] { return std::int64_t{120}; }));
+  KEEL_CO_ASSIGN_OR_RETURN(std::string shipped, ctx.step("ship", [&] { return "shipped " + id; }));
+  co_return reserved + ", " + std::to_string(charged) + ", " + shipped;
+}
+
+Task<Result<std::int64_t>> payment(WorkflowContext& ctx, std::int64_t amount) {
+  KEEL_CO_ASSIGN_OR_RETURN(std::int64_t authorized, ctx.step("authorize", [&] { return amount; }));
+  KEEL_CO_RETURN_IF_ERROR(ctx.step("capture", [] { return Status::failed_precondition("card declined"); }));
+  co_return authorized;
+}
+
+Task<Result<std::string>> expense(WorkflowContext& ctx, std::string who) {
+  KEEL_CO_ASSIGN_OR_RETURN(std::string ticket, ctx.step("submit", [&] { return "ticket for " + who; }));
+  KEEL_CO_ASSIGN_OR_RETURN(std::string approver, ctx.signal<std::string>("approve"));
+  KEEL_CO_ASSIGN_OR_RETURN(std::string payer, ctx.signal<std::string>("pay"));
+  co_return ticket + " approved by " + approver + ", paid by " + payer;
+}
+
+Task<Result<std::int64_t>> reminder(WorkflowContext& ctx, std::int64_t n) {
+  KEEL_CO_ASSIGN_OR_RETURN(std::int64_t planned, ctx.step("plan", [&] { return n; }));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));
+  co_return planned;
+}
+
+template <class B>
+class WorkflowCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/keel-wcli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = B::journal_path(dir_);
+    write_runs();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Writes, then closes the journal:
+  //  - o-1 (order): three steps, completed;
+  //  - p-1 (payment): its second step fails, so the run fails (code 10);
+  //  - e-1 (expense): one step, took signal "approve", waits for "pay";
+  //  - s-1 (reminder): one step, then asleep for an hour (a pending TIMER).
+  void write_runs() {
+    Workflows workflows;
+    ASSERT_TRUE((workflows.define<std::string, std::string>("order", order)).is_ok());
+    ASSERT_TRUE((workflows.define<std::int64_t, std::int64_t>("payment", payment)).is_ok());
+    ASSERT_TRUE((workflows.define<std::string, std::string>("expense", expense)).is_ok());
+    ASSERT_TRUE((workflows.define<std::int64_t, std::int64_t>("reminder", reminder)).is_ok());
+    WorkflowTestOptions options;
+    options.open_journal = [](const std::string& path, const JournalOptions& o) { return B::open(path, o); };
+    auto env = WorkflowTestEnv::open(workflows, path_, options);
+    ASSERT_TRUE(env.is_ok()) << env.status();
+    WorkflowEngine& engine = (*env)->engine();
+
+    auto o1 = engine.start<std::string>("order", "o-1", std::string("o-1"));
+    ASSERT_TRUE(o1.is_ok()) << o1.status();
+    ASSERT_TRUE((*env)->run_to_completion(*o1).is_ok());
+    auto p1 = engine.start<std::int64_t>("payment", "p-1", std::int64_t{250});
+    ASSERT_TRUE(p1.is_ok()) << p1.status();
+    ASSERT_EQ((*env)->run_to_completion(*p1).status().code(), StatusCode::kFailedPrecondition);
+
+    auto e1 = engine.start<std::string>("expense", "e-1", std::string("bob"));
+    ASSERT_TRUE(e1.is_ok()) << e1.status();
+    ASSERT_TRUE(engine.wait_idle(kWait));
+    ASSERT_TRUE(await(engine.signal("e-1", "approve", std::string("ann"))).is_ok());
+    ASSERT_EQ((*env)->run_to_completion(*e1).status().code(), StatusCode::kFailedPrecondition);  // waits for "pay"
+
+    // Not run_until_blocked: it would move the clock past the sleep.
+    ASSERT_TRUE(engine.start<std::int64_t>("reminder", "s-1", std::int64_t{3}).is_ok());
+    ASSERT_TRUE(engine.wait_idle(kWait));
+    env->reset();
+  }
+
+  // `keel workflow <verb> --journal <path> args...`
+  CliRun keel(const std::string& verb, std::vector<std::string> args = {}) {
+    std::vector<std::string> all = {"workflow", verb, "--journal", path_};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_keel(all);
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+TYPED_TEST_SUITE(WorkflowCliTest, Backends, BackendNames);
+
+// The line of `text` that starts with `prefix`, or "".
+std::string line_starting(const std::string& text, const std::string& prefix) {
+  for (const std::string& line : lines_of(text)) {
+    if (line.rfind(prefix, 0) == 0) return line;
+  }
+  return "";
+}
+
+TYPED_TEST(WorkflowCliTest, LsListsEveryRunWithItsStatus) {
+  CliRun r = this->keel("ls");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(lines_of(r.out).size(), 5u) << r.out;
+  EXPECT_EQ(lines_of(r.out)[0].rfind("RUN", 0), 0u) << r.out;
+  EXPECT_TRUE(has(r.out, "LAST ACTIVITY")) << r.out;
+  const std::string o1 = line_starting(r.out, "o-1 ");
+  EXPECT_TRUE(has(o1, " order ") && has(o1, " completed ") && has(o1, " 3 ")) << r.out;
+  EXPECT_TRUE(has(o1, "\"reserved o-1, 120, shipped o-1\"")) << r.out;
+  const std::string p1 = line_starting(r.out, "p-1 ");
+  EXPECT_TRUE(has(p1, " payment ") && has(p1, " failed ") && has(p1, " 2 ")) << r.out;
+  EXPECT_TRUE(has(p1, "failed_precondition (10): card declined")) << r.out;
+  EXPECT_TRUE(has(line_starting(r.out, "e-1 "), " running ")) << r.out;
+  EXPECT_TRUE(has(line_starting(r.out, "s-1 "), " running ")) << r.out;
+  EXPECT_FALSE(has(r.out, "\x1b[")) << "no colours when stdout is not a terminal";
+}
+
+TYPED_TEST(WorkflowCliTest, LsFiltersByStatusAndWorkflow) {
+  CliRun running = this->keel("ls", {"--status", "running"});
+  ASSERT_EQ(running.exit_code, 0) << running.err;
+  ASSERT_EQ(lines_of(running.out).size(), 3u) << running.out;
+  EXPECT_FALSE(line_starting(running.out, "e-1 ").empty()) << running.out;
+  EXPECT_FALSE(line_starting(running.out, "s-1 ").empty()) << running.out;
+
+  CliRun payments = this->keel("ls", {"--workflow", "payment", "--json"});
+  ASSERT_EQ(payments.exit_code, 0) << payments.err;
+  EXPECT_TRUE(JsonCheck::valid(payments.out)) << payments.out;
+  EXPECT_TRUE(has(payments.out, "\"run\":\"p-1\"")) << payments.out;
+  EXPECT_FALSE(has(payments.out, "\"run\":\"o-1\"")) << payments.out;
+
+  CliRun none = this->keel("ls", {"--status", "cancelled", "--json"});
+  ASSERT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(none.out, "{\"runs\":[]}\n");
+
+  CliRun bad = this->keel("ls", {"--status", "asleep"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(has(bad.err, "--status must be")) << bad.err;
+}
+
+TYPED_TEST(WorkflowCliTest, LsJsonHasOneObjectPerRun) {
+  CliRun r = this->keel("ls", {"--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_EQ(r.out.rfind("{\"runs\":[", 0), 0u) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"run\":\"o-1\",\"owner\":\"workflow/o-1\",\"workflow\":\"order\",\"status\":\"completed\","
+                         "\"event\":\"completed\",\"steps_done\":3,"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "\"result\":\"reserved o-1, 120, shipped o-1\",\"error\":null}")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"run\":\"p-1\",\"owner\":\"workflow/p-1\",\"workflow\":\"payment\",\"status\":\"failed\","
+                         "\"event\":\"failed\",\"steps_done\":2,"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "\"result\":null,\"error\":{\"code\":10,\"code_name\":\"failed_precondition\","
+                         "\"message\":\"card declined\"}}"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "\"run\":\"e-1\",\"owner\":\"workflow/e-1\",\"workflow\":\"expense\",\"status\":\"running\","
+                         "\"event\":\"started\""))
+      << r.out;
+}
+
+TYPED_TEST(WorkflowCliTest, ShowListsACompletedRunsStepsInOrder) {
+  CliRun r = this->keel("show", {"o-1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0], "workflow/o-1");
+  EXPECT_EQ(line_starting(r.out, "workflow "), "workflow       order") << r.out;
+  EXPECT_EQ(line_starting(r.out, "status "), "status         completed") << r.out;
+  EXPECT_EQ(line_starting(r.out, "code version "), "code version   1") << r.out;
+  EXPECT_EQ(line_starting(r.out, "input "), "input          \"o-1\"") << r.out;
+  EXPECT_EQ(line_starting(r.out, "result "), "result         \"reserved o-1, 120, shipped o-1\"") << r.out;
+  EXPECT_TRUE(has(r.out, "\nsteps (3)\nPOSITION  NAME     KIND  STATUS  ATTEMPTS  DURATION")) << r.out;
+  const std::string s0 = line_starting(r.out, "0 ");
+  const std::string s1 = line_starting(r.out, "1 ");
+  const std::string s2 = line_starting(r.out, "2 ");
+  EXPECT_TRUE(has(s0, "reserve") && has(s0, " ok ") && has(s0, "\"reserved o-1\"")) << r.out;
+  EXPECT_TRUE(has(s1, "charge") && has(s1, " ok ") && has(s1, "120")) << r.out;
+  EXPECT_TRUE(has(s2, "ship") && has(s2, " ok ") && has(s2, "\"shipped o-1\"")) << r.out;
+  EXPECT_LT(r.out.find(s0), r.out.find(s1));
+  EXPECT_LT(r.out.find(s1), r.out.find(s2));
+  EXPECT_FALSE(has(r.out, "pending timers")) << r.out;
+}
+
+TYPED_TEST(WorkflowCliTest, ShowGivesAFailedStepsError) {
+  CliRun r = this->keel("show", {"workflow/p-1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(line_starting(r.out, "status "), "status         failed") << r.out;
+  EXPECT_EQ(line_starting(r.out, "error "), "error          failed_precondition (10): card declined") << r.out;
+  EXPECT_NE(line_starting(r.out, "finished "), "finished       -") << r.out;
+  const std::string capture = line_starting(r.out, "1 ");
+  EXPECT_TRUE(has(capture, "capture") && has(capture, " error ") &&
+              has(capture, "failed_precondition (10): card declined"))
+      << r.out;
+}
+
+TYPED_TEST(WorkflowCliTest, ShowListsSignalsAndPendingTimersOfWaitingRuns) {
+  CliRun e = this->keel("show", {"e-1"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(line_starting(e.out, "status "), "status         running") << e.out;
+  EXPECT_EQ(line_starting(e.out, "finished "), "finished       -") << e.out;
+  EXPECT_TRUE(has(e.out, "\nsignals received (1)\nLSN")) << e.out;
+  EXPECT_TRUE(has(e.out, "  approve  \"ann\"\n")) << e.out;
+
+  CliRun s = this->keel("show", {"s-1"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_TRUE(has(s.out, "\npending timers (1)\nPOSITION  NAME")) << s.out;
+  EXPECT_TRUE(has(line_starting(s.out, "1 "), "1h00m")) << s.out;
+}
+
+TYPED_TEST(WorkflowCliTest, ShowJsonIsOneDocumentedObject) {
+  CliRun r = this->keel("show", {"p-1", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(JsonCheck::valid(r.out)) << r.out;
+  EXPECT_EQ(r.out.rfind("{\"run\":\"p-1\",\"owner\":\"workflow/p-1\",\"workflow\":\"payment\",\"status\":\"failed\"", 0),
+            0u)
+      << r.out;
+  for (const char* field : {"\"code_version\":\"1\"", "\"parent\":\"\"", "\"input\":250", "\"started\":{\"time\":",
+                            "\"finished\":{\"time\":", "\"duration_ns\":", "\"pending_timers\":[]", "\"signals\":[]"}) {
+    EXPECT_TRUE(has(r.out, field)) << field << " in " << r.out;
+  }
+  EXPECT_TRUE(has(r.out, "\"steps\":[{\"position\":\"0\",\"name\":\"authorize\",\"kind\":\"step\",\"ok\":true,"
+                         "\"attempts\":1,"))
+      << r.out;
+  EXPECT_TRUE(has(r.out, "\"value\":250,\"error\":null,")) << r.out;
+  EXPECT_TRUE(has(r.out, "{\"position\":\"1\",\"name\":\"capture\",\"kind\":\"step\",\"ok\":false,")) << r.out;
+  EXPECT_TRUE(has(r.out, "\"value\":null,\"error\":{\"code\":10,\"code_name\":\"failed_precondition\","
+                         "\"message\":\"card declined\"},"))
+      << r.out;
+
+  CliRun e = this->keel("show", {"e-1", "--json"});
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_TRUE(JsonCheck::valid(e.out)) << e.out;
+  EXPECT_TRUE(has(e.out, "\"finished\":null,\"duration_ns\":null")) << e.out;
+  EXPECT_TRUE(has(e.out, "\"signals\":[{\"name\":\"approve\",\"value\":\"ann\",\"lsn\":")) << e.out;
+
+  CliRun s = this->keel("show", {"s-1", "--json"});
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_TRUE(JsonCheck::valid(s.out)) << s.out;
+  EXPECT_TRUE(has(s.out, "\"pending_timers\":[{\"position\":\"1\",\"name\":\"")) << s.out;
+  EXPECT_TRUE(has(s.out, "\"duration_ns\":3600000000000,")) << s.out;
+}
+
+TYPED_TEST(WorkflowCliTest, ShowOfAnUnknownRunExitsWithStatus7) {
+  CliRun r = this->keel("show", {"nope"});
+  EXPECT_EQ(r.exit_code, 7);
+  EXPECT_EQ(r.out, "");
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(has(r.err, "keel: no workflow run 'nope'")) << r.err;
+
+  CliRun usage = this->keel("show");
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_TRUE(has(usage.err, "usage: keel workflow show RUN")) << usage.err;
+}
+
+TYPED_TEST(WorkflowCliTest, TheJournalComesFromKeelJournal) {
+  CliRun missing = run_keel({"workflow", "ls"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_TRUE(has(missing.err, "no journal")) << missing.err;
+  CliRun nothing = run_keel({"workflow", "ls", "-j", this->dir_ + "/absent.db"});
+  EXPECT_EQ(nothing.exit_code, 3);
+  CliRun help = run_keel({"workflow", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(has(help.out, "show RUN")) << help.out;
+}
+
+}  // namespace
+}  // namespace keel::testing

@@ -1,0 +1,459 @@
+// keel workflow ls and show: workflow runs read from their journal records
+// (owner "workflow/<run id>", docs/workflow.md "Records"), read-only. Each
+// run is read once, in sequence order; only that run's steps, pending
+// timers and signals are held, never the whole journal.
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "keel/wire/value_tree.h"
+
+namespace keel::internal {
+namespace {
+
+constexpr std::string_view kRunPrefix = "workflow/";
+constexpr std::size_t kLsValueWidth = 48;  // result or error column of the ls table
+
+// ---- reading a run's records ---------------------------------------------------
+
+std::string text_of(const wire::Value& v, std::string_view name) {
+  const wire::Value* f = v.find(name);
+  return f != nullptr && f->kind == wire::ValueKind::kString ? f->text : std::string();
+}
+
+std::uint64_t uint_of(const wire::Value& v, std::string_view name) {
+  const wire::Value* f = v.find(name);
+  if (f == nullptr) return 0;
+  if (f->kind == wire::ValueKind::kUint) return f->uint_value;
+  if (f->kind == wire::ValueKind::kSint && f->sint_value > 0) return static_cast<std::uint64_t>(f->sint_value);
+  return 0;
+}
+
+std::int64_t sint_of(const wire::Value& v, std::string_view name) {
+  const wire::Value* f = v.find(name);
+  if (f == nullptr) return 0;
+  if (f->kind == wire::ValueKind::kSint) return f->sint_value;
+  if (f->kind == wire::ValueKind::kUint) return static_cast<std::int64_t>(f->uint_value);
+  return 0;
+}
+
+// The field as JSON; "null" when it is missing.
+std::string json_of(const wire::Value& v, std::string_view name) {
+  const wire::Value* f = v.find(name);
+  return f == nullptr ? "null" : f->to_json();
+}
+
+// An error as journaled: a StatusCode number and a message.
+struct RunError {
+  std::uint64_t code = 0;
+  std::string message;
+
+  std::string code_name() const { return std::string(status_code_name(static_cast<StatusCode>(code))); }
+  std::string json() const {
+    return "{\"code\":" + std::to_string(code) + ",\"code_name\":\"" + code_name() +
+           "\",\"message\":" + json_string(message) + "}";
+  }
+  std::string text() const { return code_name() + " (" + std::to_string(code) + "): " + message; }
+};
+
+struct StepView {
+  std::string position;
+  std::string name;
+  std::string kind;
+  std::uint64_t attempts = 0;
+  bool ok = false;
+  std::string value_json = "null";
+  RunError error;
+  std::int64_t duration_ns = 0;
+  Lsn lsn = kNoLsn;
+  WallTime time;
+};
+
+struct TimerView {
+  std::string position;
+  std::string name;
+  std::int64_t fire_at_ns = 0;
+  std::int64_t duration_ns = 0;
+  Lsn lsn = kNoLsn;
+};
+
+struct SignalView {
+  std::string name;
+  std::string value_json = "null";
+  Lsn lsn = kNoLsn;
+  WallTime time;
+};
+
+// One run as its records tell it, built record by record in sequence order.
+class RunView {
+ public:
+  explicit RunView(std::string owner) : owner_(std::move(owner)) {}
+
+  void add(const Record& r) {
+    ++records_;
+    last_lsn_ = r.lsn;
+    last_time_ = r.time;
+    if (r.compacted) return;
+    Result<wire::Value> v = wire::parse_value(r.payload);
+    if (!v || v->kind != wire::ValueKind::kStruct) {
+      ++undecoded_;
+      return;
+    }
+    switch (r.kind) {
+      case RecordKind::kRun: add_run(r, *v); break;
+      case RecordKind::kStep: add_step(r, *v); break;
+      case RecordKind::kTimer:
+        timers_[text_of(*v, "position")] = {text_of(*v, "position"), text_of(*v, "name"), sint_of(*v, "fire_at_ns"),
+                                            sint_of(*v, "duration_ns"), r.lsn};
+        break;
+      case RecordKind::kInbox: signals_.push_back({text_of(*v, "name"), json_of(*v, "value"), r.lsn, r.time}); break;
+      default: break;
+    }
+  }
+  void damaged() { ++damaged_; }
+
+  std::string run_id() const { return owner_.substr(kRunPrefix.size()); }
+  const std::string& owner() const { return owner_; }
+  // The newest RUN event, mapped: started and retried are "running",
+  // cancel_requested is "cancelling"; "-" without a RUN record.
+  std::string status() const {
+    if (event_.empty()) return "-";
+    if (event_ == "started" || event_ == "retried") return "running";
+    if (event_ == "cancel_requested") return "cancelling";
+    return event_;
+  }
+  bool finished() const { return finished_.has_value(); }
+
+  std::string summary_json() const {
+    return "\"run\":" + json_string(run_id()) + ",\"owner\":" + json_string(owner_) +
+           ",\"workflow\":" + json_string(workflow_) + ",\"status\":" + json_string(status()) +
+           ",\"event\":" + json_string(event_) + ",\"steps_done\":" + std::to_string(steps_.size()) +
+           ",\"records\":" + std::to_string(records_) + ",\"last_lsn\":" + std::to_string(last_lsn_) +
+           ",\"last_time\":\"" + rfc3339(last_time_) + "\",\"last_time_ns\":" + std::to_string(unix_ns(last_time_)) +
+           ",\"result\":" + result_json_ + ",\"error\":" + (error_ ? error_->json() : "null");
+  }
+  // The result (JSON) or the error, for one table cell; empty when neither.
+  std::string outcome_text() const {
+    if (error_) return error_->text();
+    return event_ == "completed" ? result_json_ : "";
+  }
+
+  std::string owner_;
+  std::string workflow_;
+  std::string event_;
+  std::string code_version_;
+  std::string parent_;
+  std::string input_json_ = "null";
+  std::string result_json_ = "null";
+  std::optional<RunError> error_;
+  std::optional<WallTime> started_;
+  std::optional<WallTime> finished_;
+  std::vector<StepView> steps_;  // in the order their current records were written
+  std::map<std::string, TimerView> timers_;  // by position: TIMER records not followed by their step
+  std::vector<SignalView> signals_;
+  std::uint64_t records_ = 0;
+  std::uint64_t damaged_ = 0;
+  std::uint64_t undecoded_ = 0;
+  Lsn last_lsn_ = kNoLsn;
+  WallTime last_time_;
+
+ private:
+  void add_run(const Record& r, const wire::Value& v) {
+    event_ = text_of(v, "event");
+    if (event_ == "started") {
+      workflow_ = text_of(v, "workflow");
+      code_version_ = text_of(v, "code_version");
+      parent_ = text_of(v, "parent");
+      input_json_ = json_of(v, "input");
+      if (!started_) started_ = r.time;
+    } else if (event_ == "completed") {
+      result_json_ = json_of(v, "result");
+      error_.reset();
+      finished_ = r.time;
+    } else if (event_ == "failed" || event_ == "cancelled") {
+      error_ = RunError{uint_of(v, "error_code"), text_of(v, "error_message")};
+      finished_ = r.time;
+    } else if (event_ == "retried") {
+      // Failed steps and undo steps no longer count (docs/workflow.md).
+      std::erase_if(steps_, [](const StepView& s) { return !s.ok || s.position.rfind("undo.", 0) == 0; });
+      error_.reset();
+      finished_.reset();
+    }
+  }
+
+  void add_step(const Record& r, const wire::Value& v) {
+    StepView s;
+    s.position = text_of(v, "position");
+    s.name = text_of(v, "name");
+    s.kind = text_of(v, "kind");
+    s.attempts = uint_of(v, "attempts");
+    const wire::Value* ok = v.find("ok");
+    s.ok = ok != nullptr && ok->kind == wire::ValueKind::kBool && ok->bool_value;
+    if (s.ok) {
+      s.value_json = json_of(v, "value");
+    } else {
+      s.error = RunError{uint_of(v, "error_code"), text_of(v, "error_message")};
+    }
+    s.duration_ns = sint_of(v, "duration_ns");
+    s.lsn = r.lsn;
+    s.time = r.time;
+    // A later record at the same position replaces the earlier one.
+    std::erase_if(steps_, [&](const StepView& old) { return old.position == s.position; });
+    timers_.erase(s.position);
+    steps_.push_back(std::move(s));
+  }
+};
+
+// Reads the run of `owner` once, in sequence order. Errors: kIoError.
+Result<RunView> read_run(Journal& journal, const std::string& owner) {
+  RunView run(owner);
+  KEEL_RETURN_IF_ERROR(journal.scan_owner_skipping(
+      owner, 1,
+      [&](const Record& r) {
+        run.add(r);
+        return true;
+      },
+      [&](const JournalProblem&) { run.damaged(); }));
+  return run;
+}
+
+// ---- formatting -------------------------------------------------------------------
+
+std::string time_json(const std::optional<WallTime>& t) {
+  if (!t) return "null";
+  return "{\"time\":\"" + rfc3339(*t) + "\",\"time_ns\":" + std::to_string(unix_ns(*t)) + "}";
+}
+
+// "850 ns", "12.5 us", "3.2 ms", "1.50 s", "2h03m".
+std::string human_duration(std::int64_t ns) {
+  char buf[32];
+  const double d = static_cast<double>(ns);
+  if (ns < 1'000) {
+    std::snprintf(buf, sizeof buf, "%lld ns", static_cast<long long>(ns));
+  } else if (ns < 1'000'000) {
+    std::snprintf(buf, sizeof buf, "%.1f us", d / 1e3);
+  } else if (ns < 1'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.1f ms", d / 1e6);
+  } else if (ns < 3'600'000'000'000) {
+    std::snprintf(buf, sizeof buf, "%.2f s", d / 1e9);
+  } else {
+    const long long minutes = ns / 60'000'000'000;
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", minutes / 60, minutes % 60);
+  }
+  return buf;
+}
+
+// `s` cut to `width` code points, with "..." when cut; never splits a
+// UTF-8 sequence.
+std::string truncate(const std::string& s, std::size_t width) {
+  if (visible_width(s) <= width) return s;
+  std::size_t points = 0;
+  std::size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;
+    if (points == width - 3) break;
+    ++points;
+  }
+  return s.substr(0, i) + "...";
+}
+
+std::string colored_status(const Palette& p, const std::string& status) {
+  if (status == "completed") return p.green(status);
+  if (status == "failed") return p.red(status);
+  if (status == "running" || status == "cancelling") return p.yellow(status);
+  return status;
+}
+
+std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
+
+// Whether `s` is a status `ls --status` takes (or empty: no filter).
+bool is_run_status(const std::string& s) {
+  for (const char* known : {"", "running", "cancelling", "completed", "failed", "cancelled"}) {
+    if (s == known) return true;
+  }
+  return false;
+}
+
+bool status_matches(const RunView& run, const std::string& wanted) {
+  return wanted.empty() || run.status() == wanted;
+}
+
+// The owner that RUN names: itself when it has the prefix, else "workflow/RUN".
+std::string run_owner(const std::string& run) {
+  return run.rfind(kRunPrefix, 0) == 0 ? run : std::string(kRunPrefix) + run;
+}
+
+Outcome damaged_outcome(const RunView& run) {
+  if (run.damaged_ == 0) return {};
+  return Outcome::fail(ExitCode::kCorruptRecord, run.owner() + ": " + std::to_string(run.damaged_) +
+                                                     " damaged record(s); keel journal show " + run.owner() +
+                                                     " names them");
+}
+
+// ---- show --------------------------------------------------------------------------
+
+std::string step_json(const StepView& s) {
+  return "{\"position\":" + json_string(s.position) + ",\"name\":" + json_string(s.name) +
+         ",\"kind\":" + json_string(s.kind) + ",\"ok\":" + (s.ok ? "true" : "false") +
+         ",\"attempts\":" + std::to_string(s.attempts) + ",\"duration_ns\":" + std::to_string(s.duration_ns) +
+         ",\"value\":" + s.value_json + ",\"error\":" + (s.ok ? "null" : s.error.json()) +
+         ",\"lsn\":" + std::to_string(s.lsn) + ",\"time\":\"" + rfc3339(s.time) + "\"}";
+}
+
+std::string timer_json(const TimerView& t) {
+  return "{\"position\":" + json_string(t.position) + ",\"name\":" + json_string(t.name) +
+         ",\"fire_at\":\"" + rfc3339(WallTime(Duration(t.fire_at_ns))) +
+         "\",\"fire_at_ns\":" + std::to_string(t.fire_at_ns) + ",\"duration_ns\":" + std::to_string(t.duration_ns) +
+         ",\"lsn\":" + std::to_string(t.lsn) + "}";
+}
+
+std::string signal_json(const SignalView& s) {
+  return "{\"name\":" + json_string(s.name) + ",\"value\":" + s.value_json + ",\"lsn\":" + std::to_string(s.lsn) +
+         ",\"time\":\"" + rfc3339(s.time) + "\"}";
+}
+
+std::optional<std::int64_t> run_duration_ns(const RunView& run) {
+  if (!run.started_ || !run.finished_) return std::nullopt;
+  return (*run.finished_ - *run.started_).count();
+}
+
+template <class T, class F>
+std::string json_array(const std::vector<T>& items, F element) {
+  std::string out = "[";
+  for (const T& item : items) out += (out.size() == 1 ? "" : ",") + element(item);
+  return out + "]";
+}
+
+std::vector<TimerView> pending_timers(const RunView& run) {
+  std::vector<TimerView> out;
+  for (const auto& [position, timer] : run.timers_) out.push_back(timer);
+  return out;
+}
+
+std::string show_json(const RunView& run) {
+  const std::optional<std::int64_t> duration = run_duration_ns(run);
+  return "{" + run.summary_json() + ",\"code_version\":" + json_string(run.code_version_) +
+         ",\"parent\":" + json_string(run.parent_) + ",\"input\":" + run.input_json_ +
+         ",\"started\":" + time_json(run.started_) + ",\"finished\":" + time_json(run.finished_) +
+         ",\"duration_ns\":" + (duration ? std::to_string(*duration) : "null") +
+         ",\"damaged\":" + std::to_string(run.damaged_) + ",\n\"steps\":" + json_array(run.steps_, step_json) +
+         ",\n\"pending_timers\":" + json_array(pending_timers(run), timer_json) +
+         ",\n\"signals\":" + json_array(run.signals_, signal_json) + "}";
+}
+
+void print_header(const Context& ctx, const RunView& run) {
+  const Palette& p = ctx.palette;
+  Table t({"", ""});
+  t.add({"workflow", or_dash(run.workflow_)});
+  t.add({"status", colored_status(p, run.status())});
+  t.add({"code version", or_dash(run.code_version_)});
+  t.add({"parent", or_dash(run.parent_)});
+  t.add({"input", run.input_json_});
+  if (run.event_ == "completed") t.add({"result", run.result_json_});
+  if (run.error_) t.add({"error", p.red(run.error_->text())});
+  t.add({"started", run.started_ ? rfc3339(*run.started_) : "-"});
+  t.add({"finished", run.finished_ ? rfc3339(*run.finished_) : "-"});
+  const std::optional<std::int64_t> duration = run_duration_ns(run);
+  t.add({"duration", duration ? human_duration(*duration) : "-"});
+  t.add({"last activity", rfc3339(run.last_time_)});
+  ctx.out << p.bold(run.owner()) << "\n";
+  t.print(ctx.out, p, /*with_header=*/false);
+}
+
+void print_steps(const Context& ctx, const RunView& run) {
+  const Palette& p = ctx.palette;
+  ctx.out << "\n" << p.bold("steps (" + std::to_string(run.steps_.size()) + ")") << "\n";
+  if (run.steps_.empty()) {
+    ctx.out << "  (none)\n";
+    return;
+  }
+  Table t({"POSITION", "NAME", "KIND", "STATUS", "ATTEMPTS", "DURATION", "VALUE OR ERROR"});
+  for (const StepView& s : run.steps_) {
+    t.add({s.position, s.name, s.kind, s.ok ? p.green("ok") : p.red("error"), std::to_string(s.attempts),
+           human_duration(s.duration_ns), s.ok ? s.value_json : p.red(s.error.text())});
+  }
+  t.print(ctx.out, p);
+}
+
+void print_waits(const Context& ctx, const RunView& run) {
+  const Palette& p = ctx.palette;
+  if (!run.timers_.empty()) {
+    ctx.out << "\n" << p.bold("pending timers (" + std::to_string(run.timers_.size()) + ")") << "\n";
+    Table t({"POSITION", "NAME", "FIRES AT", "DURATION"});
+    for (const auto& [position, timer] : run.timers_) {
+      t.add({position, timer.name, rfc3339(WallTime(Duration(timer.fire_at_ns))), human_duration(timer.duration_ns)});
+    }
+    t.print(ctx.out, p);
+  }
+  if (!run.signals_.empty()) {
+    ctx.out << "\n" << p.bold("signals received (" + std::to_string(run.signals_.size()) + ")") << "\n";
+    Table t({"LSN", "TIME", "NAME", "VALUE"});
+    for (const SignalView& s : run.signals_) t.add({std::to_string(s.lsn), rfc3339(s.time), s.name, s.value_json});
+    t.print(ctx.out, p);
+  }
+}
+
+// ---- ls ------------------------------------------------------------------------------
+
+std::vector<std::string> ls_row(const Palette& p, const RunView& run) {
+  std::string outcome = truncate(run.outcome_text(), kLsValueWidth);
+  if (run.error_) outcome = p.red(outcome);
+  return {run.run_id(), or_dash(run.workflow_), colored_status(p, run.status()), std::to_string(run.steps_.size()),
+          rfc3339(run.last_time_), or_dash(outcome)};
+}
+
+}  // namespace
+
+Outcome run_workflow_ls(Context& ctx) {
+  const std::string status_filter = ctx.args.get("--status");
+  if (!is_run_status(status_filter)) {
+    return Outcome::fail(ExitCode::kUsage, "--status must be running, cancelling, completed, failed or cancelled, not '" +
+                                               status_filter + "'");
+  }
+  const std::string workflow_filter = ctx.args.get("--workflow");
+  Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
+  if (!owners) return from_status(owners.status());
+  Table table({"RUN", "WORKFLOW", "STATUS", "STEPS", "LAST ACTIVITY", "RESULT OR ERROR"});
+  std::string json;
+  for (const OwnerInfo& o : *owners) {
+    if (o.owner.rfind(kRunPrefix, 0) != 0) continue;
+    Result<RunView> run = read_run(ctx.journal, o.owner);
+    if (!run) return from_status(run.status());
+    if (!status_matches(*run, status_filter)) continue;
+    if (!workflow_filter.empty() && run->workflow_ != workflow_filter) continue;
+    if (ctx.json) {
+      json += (json.empty() ? "\n{" : ",\n{") + run->summary_json() + "}";
+    } else {
+      table.add(ls_row(ctx.palette, *run));
+    }
+  }
+  if (ctx.json) {
+    ctx.out << "{\"runs\":[" << json << "]}\n";
+  } else {
+    table.print(ctx.out, ctx.palette);
+  }
+  return {};
+}
+
+Outcome run_workflow_show(Context& ctx) {
+  const std::string owner = run_owner(ctx.args.positional[0]);
+  Result<RunView> run = read_run(ctx.journal, owner);
+  if (!run) return from_status(run.status());
+  if (run->records_ == 0 && run->damaged_ == 0) {
+    return Outcome::fail(ExitCode::kUnknownId,
+                         "no workflow run '" + ctx.args.positional[0] + "' in the journal (keel workflow ls lists them)");
+  }
+  if (ctx.json) {
+    ctx.out << show_json(*run) << "\n";
+  } else {
+    print_header(ctx, *run);
+    print_steps(ctx, *run);
+    print_waits(ctx, *run);
+  }
+  return damaged_outcome(*run);
+}
+
+}  // namespace keel::internal
