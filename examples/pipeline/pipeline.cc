@@ -213,9 +213,9 @@ keel::Result<Doc> write_output(const Doc& in) {
 }
 
 // [snippet stage]
-// A graph node: an actor that hands each document to the next free worker of
-// its stage's pool and replies when that worker does, so one stage works on
-// as many documents at once as the pool has members.
+// A graph node: an actor that hands each document to the next worker of its
+// stage's pool (round-robin) and replies when that worker does, so one stage
+// works on as many documents at once as the pool has members.
 using Worker = keel::FunctionNode<Doc>;
 class Stage : public keel::Actor {
  public:
