@@ -51,12 +51,15 @@
 #include <vector>
 
 #include "keel/engine/durable.h"
+#include "support/child_process.h"
 #include "support/test_actors.h"
 
-extern char** environ;
 
 namespace keel {
 namespace {
+
+using testing::Child;
+using testing::spawn_self;
 
 constexpr int kAccounts = 16;
 constexpr std::int64_t kInitial = 1000;
@@ -193,8 +196,8 @@ void run_child(const char* spec) {
   unsigned long long first_id = 0;
   int window = 1;
   int report_only = 0;
-  if (std::sscanf(spec, "%15s %4095s %d %u %llu %d %d", backend, path, &fd, &seed, &first_id, &window,
-                  &report_only) != 7) {
+  if (std::sscanf(spec, "%15s %4095s %u %llu %d %d %d", backend, path, &seed, &first_id, &window,
+                  &report_only, &fd) != 7) {
     _exit(10);
   }
   auto j = std::string(backend) == "sqlite" ? open_sqlite_journal(path, JournalOptions{})
@@ -321,40 +324,13 @@ ReadResult read_report(int fd, Report* r) {
   return ReadResult::kOk;
 }
 
-struct Child {
-  pid_t pid = -1;
-  int fd = -1;
-};
-
+// The child runs this binary again (tests/support/child_process.h), with its
+// arguments in KEEL_DURABLE_CRASH_CHILD and the pipe's write end last.
 Child spawn_child(const std::string& backend, const std::string& path, unsigned seed,
                   std::uint64_t first_id, int window, bool report_only) {
-  Child c;
-  int up[2];
-  if (pipe(up) != 0) return c;
-  std::string env_entry = "KEEL_DURABLE_CRASH_CHILD=" + backend + " " + path + " " + std::to_string(up[1]) +
-                          " " + std::to_string(seed) + " " + std::to_string(first_id) + " " +
-                          std::to_string(window) + " " + (report_only ? "1" : "0");
-  std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
-  env.push_back(env_entry.data());
-  env.push_back(nullptr);
-  std::string exe = "/proc/self/exe";
-  char* argv[] = {exe.data(), nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addclose(&actions, up[0]);
-  // The child's gtest banner is noise; its stderr (failures) stays.
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  const int rc = posix_spawn(&c.pid, exe.c_str(), &actions, nullptr, argv, env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(up[1]);
-  if (rc != 0) {
-    close(up[0]);
-    c.pid = -1;
-    return c;
-  }
-  c.fd = up[0];
-  return c;
+  return spawn_self("KEEL_DURABLE_CRASH_CHILD", backend + " " + path + " " + std::to_string(seed) + " " +
+                                                    std::to_string(first_id) + " " + std::to_string(window) +
+                                                    " " + (report_only ? "1" : "0"));
 }
 
 // What the parent knows of one account.

@@ -38,11 +38,14 @@
 
 #include "backends.h"
 #include "keel/workflow/workflow.h"
+#include "support/child_process.h"
 
-extern char** environ;
 
 namespace keel {
 namespace {
+
+using testing::Child;
+using testing::spawn_self;
 
 constexpr int kSteps = 12;
 constexpr int kCycles = 12;
@@ -143,37 +146,7 @@ class ChildEnvironment : public ::testing::Environment {
 
 // ---- The parent ---------------------------------------------------------------
 
-struct Child {
-  pid_t pid = -1;
-  int fd = -1;
-};
-
-Child spawn_child(const std::string& spec) {
-  Child c;
-  int up[2];
-  if (pipe(up) != 0) return c;
-  std::string entry = "KEEL_WORKFLOW_CRASH_CHILD=" + spec + " " + std::to_string(up[1]);
-  std::vector<char*> env;
-  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
-  env.push_back(entry.data());
-  env.push_back(nullptr);
-  std::string exe = "/proc/self/exe";
-  char* argv[] = {exe.data(), nullptr};
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addclose(&actions, up[0]);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  const int rc = posix_spawn(&c.pid, exe.c_str(), &actions, nullptr, argv, env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  close(up[1]);
-  if (rc != 0) {
-    close(up[0]);
-    c.pid = -1;
-    return c;
-  }
-  c.fd = up[0];
-  return c;
-}
+Child spawn_child(const std::string& spec) { return spawn_self("KEEL_WORKFLOW_CRASH_CHILD", spec); }
 
 // Reads up to `n` progress bytes (60 s deadline each); returns how many
 // came before the end of the pipe.
