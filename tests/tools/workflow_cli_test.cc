@@ -43,7 +43,7 @@ Task<Result<std::string>> expense(WorkflowContext& ctx, std::string who) {
 
 Task<Result<std::int64_t>> reminder(WorkflowContext& ctx, std::int64_t n) {
   KEEL_CO_ASSIGN_OR_RETURN(std::int64_t planned, ctx.step("plan", [&] { return n; }));
-  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));  // keel-allow-sleep: a durable sleep under test (manual clock)
   co_return planned;
 }
 

@@ -81,7 +81,7 @@ Task<Result<std::int64_t>> chain(WorkflowContext& ctx, int input) {
     side_line('D', run, k);
     sum += v;
     (void)!write(g_io.pipe, "x", 1);
-    if (k % 5 == 4) KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::milliseconds(1)));
+    if (k % 5 == 4) KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::milliseconds(1)));  // keel-allow-sleep: a durable timer the kills must cross
   }
   co_return sum;
 }

@@ -28,7 +28,7 @@ std::size_t thread_count() {
 }
 
 Task<Result<int>> nap(WorkflowContext& ctx, int i) {
-  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::hours(1)));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::hours(1)));  // keel-allow-sleep: durable, the runs under test
   co_return i;
 }
 

@@ -129,7 +129,7 @@ TYPED_TEST(WorkflowTest, ACapturingLambdaCoroutineCanBeTheBody) {
   ASSERT_TRUE((this->workflows_.template define<std::string, std::string>(
                    "greet",
                    [greeting](WorkflowContext& ctx, std::string who) -> Task<Result<std::string>> {
-                     KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1min));  // the lambda must outlive this wait
+                     KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1min));  // keel-allow-sleep: durable; the lambda must outlive this wait
                      co_return greeting + who;
                    }))
                   .is_ok());
@@ -250,7 +250,7 @@ TYPED_TEST(WorkflowTest, StartingAnExistingIdReturnsTheExistingRun) {
 }
 
 Task<Result<std::string>> two_signals(Effects&, WorkflowContext& ctx, int) {
-  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));  // keel-allow-sleep: the durable sleep under test (manual clock)
   KEEL_CO_ASSIGN_OR_RETURN(std::string a, ctx.template signal<std::string>("first"));
   KEEL_CO_ASSIGN_OR_RETURN(std::string b, ctx.template signal<std::string>("second"));
   co_return a + "+" + b;

@@ -58,21 +58,31 @@ std::string find_cycle(const GraphShape& shape) {
   return "";
 }
 
-// The join sources a branch starting at `start` can reach (it stops there).
-std::set<std::string> join_sources_from(const GraphShape& shape, const std::string& start) {
-  std::set<std::string> seen{start}, sources;
-  std::vector<std::string> todo{start};
-  while (!todo.empty()) {
-    const GraphShape::Node& n = *shape.find(todo.back());
-    todo.pop_back();
-    if (n.join >= 0) {
-      sources.insert(n.name);
-      continue;
-    }
+// Every node reachable from `start` (itself included), walking the edges;
+// the walk does not go past a node for which `stop` returns true.
+template <class Stop>
+std::set<std::string> reachable(const GraphShape& shape, const std::string& start, Stop stop) {
+  std::set<std::string> seen{start};
+  std::vector<std::string> frontier{start};
+  while (!frontier.empty()) {
+    const GraphShape::Node& n = *shape.find(frontier.back());
+    frontier.pop_back();
+    if (stop(n)) continue;
     for (const std::string& next : successors(shape, n, true)) {
-      if (seen.insert(next).second) todo.push_back(next);
+      if (seen.insert(next).second) frontier.push_back(next);
     }
   }
+  return seen;
+}
+
+// The join sources a branch starting at `start` can reach (it stops there).
+std::set<std::string> join_sources_from(const GraphShape& shape, const std::string& start) {
+  std::set<std::string> sources;
+  reachable(shape, start, [&](const GraphShape::Node& n) {
+    if (n.join < 0) return false;
+    sources.insert(n.name);
+    return true;
+  });
   return sources;
 }
 
@@ -115,15 +125,7 @@ Status validate_graph(const GraphShape& shape) {
   if (std::string cycle = find_cycle(shape); !cycle.empty()) {
     return invalid("cycle without a bound: " + cycle + " (make one of its edges a loop with max_visits)");
   }
-  std::set<std::string> reached{shape.entry};
-  std::vector<std::string> todo{shape.entry};
-  while (!todo.empty()) {
-    const GraphShape::Node& n = *shape.find(todo.back());
-    todo.pop_back();
-    for (const std::string& next : successors(shape, n, true)) {
-      if (reached.insert(next).second) todo.push_back(next);
-    }
-  }
+  const std::set<std::string> reached = reachable(shape, shape.entry, [](const GraphShape::Node&) { return false; });
   for (const GraphShape::Node& n : shape.nodes) {
     if (!reached.count(n.name)) return invalid("node '" + n.name + "' is unreachable from '" + shape.entry + "'");
   }
