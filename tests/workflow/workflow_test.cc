@@ -301,7 +301,7 @@ TYPED_TEST(WorkflowTest, ASignalWaitWithADeadlineTimesOutDurably) {
 }
 
 Task<Result<int>> sleep_then_step(Effects& fx, WorkflowContext& ctx, int) {
-  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));  // keel-allow-sleep: a durable sleep (manual clock)
   KEEL_CO_ASSIGN_OR_RETURN(int v, ctx.step("after", [&] { fx.hit("after"); return 7; }));
   co_return v;
 }
@@ -496,7 +496,7 @@ TYPED_TEST(WorkflowTest, RetryRunsAFailedRunAgainFromItsFailedStep) {
 }
 
 Task<Result<int>> branch(Effects& fx, WorkflowContext& ctx, int i) {
-  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::minutes(10 * (3 - i))));
+  KEEL_CO_RETURN_IF_ERROR(ctx.sleep(std::chrono::minutes(10 * (3 - i))));  // keel-allow-sleep: durable (manual clock)
   KEEL_CO_ASSIGN_OR_RETURN(int v, ctx.step("square", [&] { fx.hit("square"); return i * i; }));
   co_return v;
 }
