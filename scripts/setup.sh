@@ -12,6 +12,9 @@ KEEL_PACKAGES=(
   libcaf-dev  # benchmark reference only (CAF 0.17 column of keel_engine_bench)
   libsqlite3-dev sqlite3 librocksdb-dev  # journal backends (sqlite3: the shell the docs use)
   libcapnp-dev capnproto  # wire: envelope schemas and codecs
+  libasio-dev libssl-dev  # net: TCP transport (asio), HMAC authentication and TLS (OpenSSL)
+  libibverbs-dev librdmacm-dev  # net: the RDMA transport (rdma-core)
+  chromium  # keel ui: the headless-browser test of the web view
 )
 
 missing=()
