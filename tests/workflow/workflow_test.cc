@@ -214,13 +214,16 @@ TYPED_TEST(WorkflowTest, ADifferentPathOnReplayIsANonDeterminismErrorNamingStepR
 
 TYPED_TEST(WorkflowTest, ResultThatNoLongerDecodesIsCorruptionNamingRunAndStep) {
   Workflows v1, v2;
+  // Step "b" waits for "a" to commit, so the crash lands between them.
   ASSERT_TRUE((v1.define<int, int>("f", [](WorkflowContext& ctx, int) -> Task<Result<int>> {
                   KEEL_CO_ASSIGN_OR_RETURN(std::string s, ctx.step("a", [] { return std::string("x"); }));
-                  co_return static_cast<int>(s.size());
+                  KEEL_CO_ASSIGN_OR_RETURN(int b, ctx.step("b", [] { return 1; }));
+                  co_return static_cast<int>(s.size()) + b;
                 })).is_ok());
   ASSERT_TRUE((v2.define<int, int>("f", [](WorkflowContext& ctx, int) -> Task<Result<int>> {
                   KEEL_CO_ASSIGN_OR_RETURN(int n, ctx.step("a", [] { return 7; }));
-                  co_return n;
+                  KEEL_CO_ASSIGN_OR_RETURN(int b, ctx.step("b", [] { return 1; }));
+                  co_return n + b;
                 })).is_ok());
   WorkflowTestEnv& env = this->open_with(v1);
   ASSERT_TRUE(env.crash_after_steps(1).is_ok());

@@ -122,9 +122,9 @@ class RunCore {
   // now, and completes the op with `outcome` then; at once if it passed.
   void arm_durable_timer(PendingOp& op, Result<std::string> outcome);
   bool take_signal(const std::string& name, std::string* value);
-  // Journals the op's outcome and resumes its awaiter: after the commit
-  // when `durable`, else at once (`inline_ok`: the caller is submit(), which
-  // returns false instead of resuming).
+  // Journals the op's outcome and resumes its awaiter at once. `durable`:
+  // the record is a barrier (see append) that effectful ops and the run's
+  // result wait behind.
   void complete(std::uint64_t op_id, Result<std::string> outcome, bool durable);
   bool complete_now(PendingOp& op, Result<std::string> outcome);
   internal::StepRecord make_record(const PendingOp& op, const Result<std::string>& outcome) const;
@@ -132,8 +132,9 @@ class RunCore {
   // Journals records of this run. With `then`, at once (with any records
   // held back), and `then` runs on the strand after the commit; without,
   // the records are held until the next send or the end of this strand
-  // task. `barrier`: the records hold values (now, random) that steps with
-  // effects must not act on before they are durable.
+  // task. `barrier`: the records hold values (now, random, an effectful
+  // step's outcome) that steps with effects must not act on before they
+  // are durable.
   void append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier = false);
   void send(std::vector<NewRecord> batch, UniqueFunction<void()> then);
   void on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunction<void()> then);
@@ -162,7 +163,7 @@ class RunCore {
   std::map<std::uint64_t, std::unique_ptr<PendingOp>> pending_;
   std::uint64_t next_op_ = 1;
   std::vector<NewRecord> unsent_;        // held back by append(), in order
-  bool unsent_barrier_ = false;          // unsent_ holds a now / random record
+  bool unsent_barrier_ = false;          // unsent_ holds a barrier record
   bool flush_posted_ = false;
   int unsynced_barrier_ = 0;             // batches in flight with such records
   std::vector<std::uint64_t> barrier_;   // ops waiting for those to commit

@@ -561,17 +561,12 @@ void RunCore::complete(std::uint64_t op_id, Result<std::string> outcome, bool du
     ++steps_;
     current_step_.clear();
   }
-  std::coroutine_handle<> awaiter = op->awaiter;
-  if (durable) {
-    OpResult* out = op->out;
-    append(std::move(batch), [this, awaiter, out] {
-      if (!poison_.is_ok()) out->error = poison_;  // the record may not be durable
-      awaiter.resume();
-    });
-  } else {
-    append(std::move(batch), nullptr);
-    awaiter.resume();
-  }
+  // The body goes on at once. An effectful step's record is a barrier: the
+  // next effectful op waits for it to commit (so a crash re-runs at most the
+  // step in flight), and the run's result commits with it or after it, so
+  // nothing outside sees a value the journal could lose.
+  append(std::move(batch), nullptr, durable);
+  op->awaiter.resume();
 }
 
 bool RunCore::patch(const std::string& position, std::string_view id, bool* consumed) {
@@ -612,7 +607,7 @@ void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, 
   }
   // Nobody waits for these records: they go with the next batch that is
   // waited for, or at the end of this strand task, so that a run's records
-  // share commits (a one-step run commits twice: step, then result).
+  // share commits (a one-step run's start, step and result commit once).
   unsent_barrier_ = unsent_barrier_ || barrier;
   for (NewRecord& r : batch) unsent_.push_back(std::move(r));
   if (!flush_posted_) {
@@ -658,6 +653,18 @@ void RunCore::on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunctio
   if (barrier) --unsynced_barrier_;
   if (!r) {
     poison(r.status().with_context("run '" + id_ + "': journal append failed"));
+    // Ops held at the barrier end with the poison instead of running.
+    std::vector<std::uint64_t> held;
+    held.swap(barrier_);
+    // Nothing is journaled for them: the poison is this process's, not the run's.
+    for (std::uint64_t id : held) {
+      auto it = pending_.find(id);
+      if (it == pending_.end()) continue;
+      std::unique_ptr<PendingOp> op = std::move(it->second);
+      pending_.erase(it);
+      op->out->error = poison_;
+      op->awaiter.resume();
+    }
     if (then && !finishing_) then();  // the awaiter sees the poison at its next await
     else if (finishing_) fail_in_memory(poison_);
     return;

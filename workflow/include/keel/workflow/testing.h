@@ -72,7 +72,10 @@ class WorkflowTestEnv {
   }
 
   // Restarts the engine with a crash hook: the new engine stops after
-  // `steps` committed step records, as if the process died there.
+  // `steps` committed step records, as if the process died there. A step's
+  // record commits before the next effectful step runs, but with any
+  // records the body made meanwhile (a last step commits with the result),
+  // so the crash lands after the commit that holds step `steps`.
   Status crash_after_steps(std::int64_t steps);
   // Destroys the engine and the journal (as a process exit would), moves
   // the clock by `downtime` (timers due meanwhile fire late, at the
