@@ -84,6 +84,35 @@ std::string timeline_row(const Context& ctx, const Record& r, std::size_t width,
 // The number of decimal digits of n.
 std::size_t digits(std::uint64_t n);
 
+// ---- The JSON documents --------------------------------------------------------
+// What `keel journal stats|ls|show --json` and `keel workflow ls|show --json`
+// print, and what `keel ui` serves under /api/ (docs/inspection.md, "JSON
+// shapes"): one function per document, so the command line and the web view
+// cannot drift apart. Each writes one JSON document and a newline to `out`
+// and returns how the command ends: kUsage (a filter that is not one of its
+// values; nothing written), kUnknownId (unknown owner or run; nothing
+// written), kCorruptRecord (the whole document was written and lists damaged
+// records), kIoError or kInternal (the document may be cut short).
+
+// `ls` filters; empty means any.
+struct OwnerFilter {
+  std::string kind;    // "actor", "workflow" or "other"
+  std::string status;  // "idle", "pending", a run's status, ...
+};
+// `workflow ls` filters; empty means any.
+struct RunFilter {
+  std::string status;    // running, cancelling, completed, failed or cancelled
+  std::string workflow;  // the workflow's name
+};
+
+Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out);
+Outcome write_owners_json(Journal& journal, const OwnerFilter& filter, std::ostream& out);
+// `id` as resolve_owner takes it; `capnp` may be null (borrowed for the call).
+Outcome write_owner_json(Journal& journal, const std::string& id, const CapnpRenderer* capnp, std::ostream& out);
+Outcome write_runs_json(Journal& journal, const RunFilter& filter, std::ostream& out);
+// `run` is a run id, or its owner name "workflow/<id>".
+Outcome write_run_json(Journal& journal, const std::string& run, std::ostream& out);
+
 // The commands (docs/inspection.md). Each writes its results to ctx.out.
 Outcome run_stats(Context& ctx);
 Outcome run_ls(Context& ctx);

@@ -1,6 +1,7 @@
 // keel journal stats, ls, show, tail and export: the read-only views.
 #include <array>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 #include "command.h"
@@ -57,13 +58,25 @@ Result<KindCounts> count_kinds(Journal& journal, Lsn first, Lsn last) {
 
 namespace {
 
-std::string stats_json(const Context& ctx, const JournalStats& st, const KindCounts& counts) {
+// What stats shows: the journal's own figures and one pass of counts.
+struct StatsView {
+  JournalStats st;
+  KindCounts counts;
+};
+
+Result<StatsView> read_stats(Journal& journal) {
+  KEEL_ASSIGN_OR_RETURN(JournalStats st, journal.stats());
+  KEEL_ASSIGN_OR_RETURN(KindCounts counts, count_kinds(journal, st.first_lsn, st.last_lsn));
+  return StatsView{std::move(st), counts};
+}
+
+std::string stats_json(const std::string& path, const JournalStats& st, const KindCounts& counts) {
   std::string by_kind;
   for (std::size_t k = 1; k < kKinds; ++k) {
     by_kind += (k == 1 ? "\"" : ",\"") + std::string(record_kind_name(static_cast<RecordKind>(k))) +
                "\":" + std::to_string(counts.by_kind[k]);
   }
-  return "{\"path\":" + json_string(ctx.path) + ",\"backend\":" + json_string(st.backend) +
+  return "{\"path\":" + json_string(path) + ",\"backend\":" + json_string(st.backend) +
          ",\"format_version\":" + std::to_string(st.format_version) + ",\"first_lsn\":" +
          std::to_string(st.first_lsn) + ",\"last_lsn\":" + std::to_string(st.last_lsn) +
          ",\"records\":" + std::to_string(st.records) + ",\"by_kind\":{" + by_kind +
@@ -95,16 +108,18 @@ Table stats_table(const Context& ctx, const JournalStats& st, const KindCounts& 
 
 }  // namespace
 
+Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out) {
+  Result<StatsView> v = read_stats(journal);
+  if (!v) return from_status(v.status());
+  out << stats_json(path, v->st, v->counts) << "\n";
+  return {};
+}
+
 Outcome run_stats(Context& ctx) {
-  Result<JournalStats> st = ctx.journal.stats();
-  if (!st) return from_status(st.status());
-  Result<KindCounts> counts = count_kinds(ctx.journal, st->first_lsn, st->last_lsn);
-  if (!counts) return from_status(counts.status());
-  if (ctx.json) {
-    ctx.out << stats_json(ctx, *st, *counts) << "\n";
-  } else {
-    stats_table(ctx, *st, *counts).print(ctx.out, ctx.palette, /*with_header=*/false);
-  }
+  if (ctx.json) return write_stats_json(ctx.journal, ctx.path, ctx.out);
+  Result<StatsView> v = read_stats(ctx.journal);
+  if (!v) return from_status(v.status());
+  stats_table(ctx, v->st, v->counts).print(ctx.out, ctx.palette, /*with_header=*/false);
   return {};
 }
 
@@ -173,9 +188,25 @@ bool status_matches(const std::string& status, const std::string& wanted) {
   return wanted.empty() || status == wanted || status.substr(0, status.find(' ')) == wanted;
 }
 
-}  // namespace
+using OwnerVisitor = std::function<void(const OwnerInfo&, const std::string& kind, const OwnerStatus&)>;
 
-namespace {
+// Calls `visit` for each owner that passes `filter`, in owners() order.
+// Errors: kUsage (an unknown kind), and the journal's.
+Outcome for_each_owner(Journal& journal, const OwnerFilter& filter, const OwnerVisitor& visit) {
+  if (!filter.kind.empty() && filter.kind != "actor" && filter.kind != "workflow" && filter.kind != "other") {
+    return Outcome::fail(ExitCode::kUsage, "--kind must be actor, workflow or other, not '" + filter.kind + "'");
+  }
+  Result<std::vector<OwnerInfo>> owners = journal.owners();
+  if (!owners) return from_status(owners.status());
+  for (const OwnerInfo& o : *owners) {
+    const std::string kind = owner_kind(o.owner);
+    if (!filter.kind.empty() && kind != filter.kind) continue;
+    Result<OwnerStatus> s = status_of(journal, o);
+    if (!s) return from_status(s.status());
+    if (status_matches(s->status, filter.status)) visit(o, kind, *s);
+  }
+  return {};
+}
 
 std::string ls_json(const OwnerInfo& o, const std::string& kind, const OwnerStatus& s) {
   return "{\"owner\":" + json_string(o.owner) + ",\"kind\":\"" + kind + "\",\"status\":" + json_string(s.status) +
@@ -194,33 +225,27 @@ std::vector<std::string> ls_row(const Palette& p, const OwnerInfo& o, const std:
 
 }  // namespace
 
-Outcome run_ls(Context& ctx) {
-  const std::string kind_filter = ctx.args.get("--kind");
-  if (!kind_filter.empty() && kind_filter != "actor" && kind_filter != "workflow" && kind_filter != "other") {
-    return Outcome::fail(ExitCode::kUsage, "--kind must be actor, workflow or other, not '" + kind_filter + "'");
-  }
-  const std::string status_filter = ctx.args.get("--status");
-  Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
-  if (!owners) return from_status(owners.status());
-  Table table({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
+Outcome write_owners_json(Journal& journal, const OwnerFilter& filter, std::ostream& out) {
   std::string json;
-  for (const OwnerInfo& o : *owners) {
-    const std::string kind = owner_kind(o.owner);
-    if (!kind_filter.empty() && kind != kind_filter) continue;
-    Result<OwnerStatus> s = status_of(ctx.journal, o);
-    if (!s) return from_status(s.status());
-    if (!status_matches(s->status, status_filter)) continue;
-    if (ctx.json) {
-      json += (json.empty() ? "" : ",") + ls_json(o, kind, *s);
-    } else {
-      table.add(ls_row(ctx.palette, o, kind, *s));
-    }
-  }
-  if (ctx.json) {
-    ctx.out << "{\"owners\":[" << json << "]}\n";
-  } else {
-    table.print(ctx.out, ctx.palette);
-  }
+  Outcome outcome = for_each_owner(journal, filter, [&](const OwnerInfo& o, const std::string& kind,
+                                                        const OwnerStatus& s) {
+    json += (json.empty() ? "" : ",") + ls_json(o, kind, s);
+  });
+  if (!outcome.ok()) return outcome;
+  out << "{\"owners\":[" << json << "]}\n";
+  return {};
+}
+
+Outcome run_ls(Context& ctx) {
+  const OwnerFilter filter{ctx.args.get("--kind"), ctx.args.get("--status")};
+  if (ctx.json) return write_owners_json(ctx.journal, filter, ctx.out);
+  Table table({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
+  Outcome outcome = for_each_owner(ctx.journal, filter, [&](const OwnerInfo& o, const std::string& kind,
+                                                            const OwnerStatus& s) {
+    table.add(ls_row(ctx.palette, o, kind, s));
+  });
+  if (!outcome.ok()) return outcome;
+  table.print(ctx.out, ctx.palette);
   return {};
 }
 
@@ -228,30 +253,46 @@ Outcome run_ls(Context& ctx) {
 
 namespace {
 
-// Writes records as JSON (one per line when `lines`, else the elements of
-// an array that the caller opened) or as human rows.
+// Writes records to `out` as JSON (one per line when `lines`, else the
+// elements of an array that the caller opened), or as the human rows of
+// `human`'s timeline when `human` is not null. `capnp` may be null. The
+// stream, `capnp` and `human` must outlive the printer.
 class RecordPrinter {
  public:
-  RecordPrinter(Context& ctx, std::size_t width, bool with_owner, bool lines)
-      : ctx_(ctx), width_(width), with_owner_(with_owner), lines_(lines) {}
+  RecordPrinter(std::ostream& out, const CapnpRenderer* capnp, const Context* human, std::size_t width,
+                bool with_owner, bool lines)
+      : out_(out), capnp_(capnp), human_(human), width_(width), with_owner_(with_owner), lines_(lines) {}
+  // As the context asks: JSON with --json, else human rows.
+  RecordPrinter(const Context& ctx, std::size_t width, bool with_owner, bool lines)
+      : RecordPrinter(ctx.out, ctx.capnp, ctx.json ? nullptr : &ctx, width, with_owner, lines) {}
 
   void record(const Record& r) {
-    if (ctx_.json) {
-      element(record_json(r, decode_payload(r, ctx_.capnp)));
+    if (human_ == nullptr) {
+      element(record_json(r, decode_payload(r, capnp_)));
     } else {
-      ctx_.out << timeline_row(ctx_, r, width_, with_owner_) << "\n";
+      out_ << timeline_row(*human_, r, width_, with_owner_) << "\n";
     }
     ++printed_;
   }
   void damaged(const JournalProblem& p) {
     ++damaged_;
     if (!first_damaged_) first_damaged_ = p.status;
-    if (ctx_.json) {
+    if (human_ == nullptr) {
       element(damaged_json(p));
     } else {
-      ctx_.out << pad_left(std::to_string(p.lsn), with_owner_ ? width_ : 2 * width_ + 2) << "  "
-               << ctx_.palette.red("damaged: " + std::string(p.status.message())) << "\n";
+      out_ << pad_left(std::to_string(p.lsn), with_owner_ ? width_ : 2 * width_ + 2) << "  "
+           << human_->palette.red("damaged: " + std::string(p.status.message())) << "\n";
     }
+  }
+  // Prints every record of `owner`, damaged ones included, in sequence order.
+  Status print_owner(Journal& journal, const std::string& owner) {
+    return journal.scan_owner_skipping(
+        owner, 1,
+        [&](const Record& r) {
+          record(r);
+          return true;
+        },
+        [&](const JournalProblem& p) { damaged(p); });
   }
   std::uint64_t printed() const { return printed_; }
   // kCorruptRecord naming the first damaged record, if any was printed.
@@ -265,14 +306,16 @@ class RecordPrinter {
  private:
   void element(const std::string& json) {
     if (lines_) {
-      ctx_.out << json << "\n";
+      out_ << json << "\n";
     } else {
-      ctx_.out << (first_ ? "\n" : ",\n") << json;
+      out_ << (first_ ? "\n" : ",\n") << json;
     }
     first_ = false;
   }
 
-  Context& ctx_;
+  std::ostream& out_;
+  const CapnpRenderer* capnp_;
+  const Context* human_;
   std::size_t width_;
   bool with_owner_;
   bool lines_;
@@ -289,29 +332,30 @@ Result<std::size_t> lsn_width(Journal& journal) {
 
 }  // namespace
 
+Outcome write_owner_json(Journal& journal, const std::string& id, const CapnpRenderer* capnp, std::ostream& out) {
+  Result<std::string> owner = resolve_owner(journal, id);
+  if (!owner) return from_status(owner.status());
+  RecordPrinter printer(out, capnp, nullptr, 0, false, false);
+  out << "{\"owner\":" << json_string(*owner) << ",\"records\":[";
+  Status s = printer.print_owner(journal, *owner);
+  out << "\n]}\n";
+  if (!s.is_ok()) return from_status(s);
+  return printer.outcome();
+}
+
 Outcome run_show(Context& ctx) {
+  if (ctx.json) return write_owner_json(ctx.journal, ctx.args.positional[0], ctx.capnp, ctx.out);
   Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.positional[0]);
   if (!owner) return from_status(owner.status());
   Result<std::size_t> width = lsn_width(ctx.journal);
   if (!width) return from_status(width.status());
   const std::size_t w = std::max<std::size_t>(*width, 3);
   RecordPrinter printer(ctx, w, false, false);
-  if (ctx.json) {
-    ctx.out << "{\"owner\":" << json_string(*owner) << ",\"records\":[";
-  } else {
-    ctx.out << ctx.palette.bold(*owner) << "\n"
-            << ctx.palette.bold(pad_left("SEQ", w) + "  " + pad_left("LSN", w) + "  " + pad("TIME", 30) + "  " +
-                                pad("KIND", 9) + "  PAYLOAD")
-            << "\n";
-  }
-  Status s = ctx.journal.scan_owner_skipping(
-      *owner, 1,
-      [&](const Record& r) {
-        printer.record(r);
-        return true;
-      },
-      [&](const JournalProblem& p) { printer.damaged(p); });
-  if (ctx.json) ctx.out << "\n]}\n";
+  ctx.out << ctx.palette.bold(*owner) << "\n"
+          << ctx.palette.bold(pad_left("SEQ", w) + "  " + pad_left("LSN", w) + "  " + pad("TIME", 30) + "  " +
+                              pad("KIND", 9) + "  PAYLOAD")
+          << "\n";
+  Status s = printer.print_owner(ctx.journal, *owner);
   if (!s.is_ok()) return from_status(s);
   return printer.outcome();
 }
@@ -397,8 +441,7 @@ Outcome run_export(Context& ctx) {
   if (*from > *to) {
     return Outcome::fail(ExitCode::kUsage, "--from " + std::to_string(*from) + " is after --to " + std::to_string(*to));
   }
-  RecordPrinter printer(ctx, 0, true, true);
-  ctx.json = true;  // export writes JSON lines only
+  RecordPrinter printer(ctx.out, ctx.capnp, nullptr, 0, true, true);  // export writes JSON lines only
   Status s;
   if (ctx.args.has("--owner")) {
     Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.get("--owner"));

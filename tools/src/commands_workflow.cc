@@ -3,6 +3,7 @@
 // run is read once, in sequence order; only that run's steps, pending
 // timers and signals are held, never the whole journal.
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -405,54 +406,71 @@ std::vector<std::string> ls_row(const Palette& p, const RunView& run) {
           rfc3339(run.last_time_), or_dash(outcome)};
 }
 
-}  // namespace
-
-Outcome run_workflow_ls(Context& ctx) {
-  const std::string status_filter = ctx.args.get("--status");
-  if (!is_run_status(status_filter)) {
+// Calls `visit` for each run that passes `filter`, in owners() order; one
+// run is held at a time. Errors: kUsage (an unknown status), and the journal's.
+Outcome for_each_run(Journal& journal, const RunFilter& filter, const std::function<void(const RunView&)>& visit) {
+  if (!is_run_status(filter.status)) {
     return Outcome::fail(ExitCode::kUsage, "--status must be running, cancelling, completed, failed or cancelled, not '" +
-                                               status_filter + "'");
+                                               filter.status + "'");
   }
-  const std::string workflow_filter = ctx.args.get("--workflow");
-  Result<std::vector<OwnerInfo>> owners = ctx.journal.owners();
+  Result<std::vector<OwnerInfo>> owners = journal.owners();
   if (!owners) return from_status(owners.status());
-  Table table({"RUN", "WORKFLOW", "STATUS", "STEPS", "LAST ACTIVITY", "RESULT OR ERROR"});
-  std::string json;
   for (const OwnerInfo& o : *owners) {
     if (o.owner.rfind(kRunPrefix, 0) != 0) continue;
-    Result<RunView> run = read_run(ctx.journal, o.owner);
+    Result<RunView> run = read_run(journal, o.owner);
     if (!run) return from_status(run.status());
-    if (!status_matches(*run, status_filter)) continue;
-    if (!workflow_filter.empty() && run->workflow_ != workflow_filter) continue;
-    if (ctx.json) {
-      json += (json.empty() ? "\n{" : ",\n{") + run->summary_json() + "}";
-    } else {
-      table.add(ls_row(ctx.palette, *run));
-    }
-  }
-  if (ctx.json) {
-    ctx.out << "{\"runs\":[" << json << "]}\n";
-  } else {
-    table.print(ctx.out, ctx.palette);
+    if (!status_matches(*run, filter.status)) continue;
+    if (!filter.workflow.empty() && run->workflow_ != filter.workflow) continue;
+    visit(*run);
   }
   return {};
 }
 
+// The run `id` names. Errors: kNotFound (no records), and the journal's.
+Result<RunView> read_known_run(Journal& journal, const std::string& id) {
+  KEEL_ASSIGN_OR_RETURN(RunView run, read_run(journal, run_owner(id)));
+  if (run.records_ == 0 && run.damaged_ == 0) {
+    return Status::not_found("no workflow run '" + id + "' in the journal (keel workflow ls lists them)");
+  }
+  return run;
+}
+
+}  // namespace
+
+Outcome write_runs_json(Journal& journal, const RunFilter& filter, std::ostream& out) {
+  std::string json;
+  Outcome outcome = for_each_run(journal, filter, [&](const RunView& run) {
+    json += (json.empty() ? "\n{" : ",\n{") + run.summary_json() + "}";
+  });
+  if (!outcome.ok()) return outcome;
+  out << "{\"runs\":[" << json << "]}\n";
+  return {};
+}
+
+Outcome write_run_json(Journal& journal, const std::string& run, std::ostream& out) {
+  Result<RunView> view = read_known_run(journal, run);
+  if (!view) return from_status(view.status());
+  out << show_json(*view) << "\n";
+  return damaged_outcome(*view);
+}
+
+Outcome run_workflow_ls(Context& ctx) {
+  const RunFilter filter{ctx.args.get("--status"), ctx.args.get("--workflow")};
+  if (ctx.json) return write_runs_json(ctx.journal, filter, ctx.out);
+  Table table({"RUN", "WORKFLOW", "STATUS", "STEPS", "LAST ACTIVITY", "RESULT OR ERROR"});
+  Outcome outcome = for_each_run(ctx.journal, filter, [&](const RunView& run) { table.add(ls_row(ctx.palette, run)); });
+  if (!outcome.ok()) return outcome;
+  table.print(ctx.out, ctx.palette);
+  return {};
+}
+
 Outcome run_workflow_show(Context& ctx) {
-  const std::string owner = run_owner(ctx.args.positional[0]);
-  Result<RunView> run = read_run(ctx.journal, owner);
+  if (ctx.json) return write_run_json(ctx.journal, ctx.args.positional[0], ctx.out);
+  Result<RunView> run = read_known_run(ctx.journal, ctx.args.positional[0]);
   if (!run) return from_status(run.status());
-  if (run->records_ == 0 && run->damaged_ == 0) {
-    return Outcome::fail(ExitCode::kUnknownId,
-                         "no workflow run '" + ctx.args.positional[0] + "' in the journal (keel workflow ls lists them)");
-  }
-  if (ctx.json) {
-    ctx.out << show_json(*run) << "\n";
-  } else {
-    print_header(ctx, *run);
-    print_steps(ctx, *run);
-    print_waits(ctx, *run);
-  }
+  print_header(ctx, *run);
+  print_steps(ctx, *run);
+  print_waits(ctx, *run);
   return damaged_outcome(*run);
 }
 
