@@ -88,21 +88,55 @@ void write_example_runs(const std::string& path) {
   env->reset();
 }
 
-// Opens the journal at `path` again (its waiting runs resume and wait on)
-// and runs one more order, `run`, to completion without moving the clock;
-// then closes the journal.
+// Opens the journal at `path` again with `workflows` (its waiting runs
+// resume and wait on), runs `run` of `workflow`, with the run id as its
+// string input, to completion without moving the clock, then closes the
+// journal. `*clock`, when given, is the env's clock while the run runs.
 template <class B>
-void append_order_run(const std::string& path, const std::string& run) {
-  Workflows workflows;
-  define_example_workflows(workflows);
+void append_run(const std::string& path, const Workflows& workflows, const std::string& workflow,
+                const std::string& run, ManualClock** clock = nullptr) {
   auto env = WorkflowTestEnv::open(workflows, path, backend_options<B>());
   ASSERT_TRUE(env.is_ok()) << env.status();
+  if (clock != nullptr) *clock = &(*env)->clock();
   WorkflowEngine& engine = (*env)->engine();
-  Result<RunHandle<std::string>> handle = engine.start<std::string>("order", run, run);
+  Result<RunHandle<std::string>> handle = engine.start<std::string>(workflow, run, run);
   ASSERT_TRUE(handle.is_ok()) << handle.status();
   Result<std::string> result = await(handle->result());
   ASSERT_TRUE(result.is_ok()) << result.status();
   env->reset();
+}
+
+// One more completed order, `run`, in the journal at `path`.
+template <class B>
+void append_order_run(const std::string& path, const std::string& run) {
+  Workflows workflows;
+  define_example_workflows(workflows);
+  append_run<B>(path, workflows, "order", run);
+}
+
+// One more completed run, `run`, of a workflow "fulfil" whose steps take
+// time on the test's manual clock (each moves it on): pick 30 ms, pack
+// 120 ms, ship 60 ms; its result is "fulfilled <run>".
+template <class B>
+void append_timed_run(const std::string& path, const std::string& run) {
+  ManualClock* clock = nullptr;  // set by append_run before the run starts
+  auto timed = [&clock](std::chrono::milliseconds d) {
+    return [&clock, d] {
+      clock->advance(d);
+      return std::int64_t{d.count()};
+    };
+  };
+  Workflows workflows;
+  define_example_workflows(workflows);
+  const Status defined = workflows.define<std::string, std::string>(
+      "fulfil", [&timed](WorkflowContext& ctx, std::string id) -> Task<Result<std::string>> {
+        KEEL_CO_RETURN_IF_ERROR(ctx.step("pick", timed(std::chrono::milliseconds(30))));
+        KEEL_CO_RETURN_IF_ERROR(ctx.step("pack", timed(std::chrono::milliseconds(120))));
+        KEEL_CO_RETURN_IF_ERROR(ctx.step("ship", timed(std::chrono::milliseconds(60))));
+        co_return "fulfilled " + id;
+      });
+  ASSERT_TRUE(defined.is_ok()) << defined;
+  append_run<B>(path, workflows, "fulfil", run, &clock);
 }
 
 }  // namespace keel::testing

@@ -45,6 +45,7 @@ constexpr std::string_view kOverview =
     "  compact                            drop payloads superseded by snapshots (offline)\n"
     "\n"
     "keel workflow ls|show RUN: workflow runs (keel workflow --help).\n"
+    "keel ui [--port N]: the same views in a web browser (keel ui --help).\n"
     "\n"
     "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
     "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
@@ -62,6 +63,21 @@ constexpr std::string_view kWorkflowOverview =
     "  show RUN                           one run: header, steps, pending timers, signals\n"
     "\n"
     "Exit codes as keel journal; 7 is an unknown run. See docs/inspection.md.\n";
+
+constexpr std::string_view kUiOverview =
+    "usage: keel ui [--journal PATH] [--port N] [--host ADDR] [--schema F --type T]\n"
+    "\n"
+    "Serves a web view of the journal: runs and owners with their status and\n"
+    "filters, one run's timeline, one owner's records. The page refreshes while\n"
+    "the journal grows; the journal is opened read-only. Prints the URL, then\n"
+    "serves until Ctrl-C.\n"
+    "\n"
+    "  --port N     the port (default 8787; 0 picks a free one)\n"
+    "  --host ADDR  the address to listen on (default 127.0.0.1)\n"
+    "\n"
+    "There is no authentication: anyone who can reach the port can read the\n"
+    "journal, so keep the default loopback address. The JSON under /api/ is\n"
+    "what keel journal/workflow ... --json print. See docs/inspection.md.\n";
 
 const std::vector<OptionSpec> kCommon = {
     {"--journal", "-j", true}, {"--json", "", false}, {"--help", "-h", false}};
@@ -96,6 +112,15 @@ const std::vector<VerbSpec>& workflow_verbs() {
       {"ls", "ls [--status running|cancelling|completed|failed|cancelled] [--workflow NAME]", 0, 0,
        {{"--status", "", true}, {"--workflow", "", true}}},
       {"show", "show RUN", 1, 1, {}},
+  };
+  return kVerbs;
+}
+
+// `keel ui`: a group of one verb, without a verb word.
+const std::vector<VerbSpec>& ui_verbs() {
+  static const std::vector<VerbSpec> kVerbs = {
+      {"ui", "[--journal PATH] [--port N] [--host ADDR]", 0, 0,
+       {{"--port", "", true}, {"--host", "", true}, {"--schema", "", true}, {"--type", "", true}}},
   };
   return kVerbs;
 }
@@ -172,6 +197,7 @@ Outcome open_failure(const std::string& path, const Status& s) {
 Outcome dispatch(const Group& group, const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& journal) {
   const std::string_view v = verb.verb;
   if (group.name == "workflow") return v == "ls" ? run_workflow_ls(ctx) : run_workflow_show(ctx);
+  if (group.name == "ui") return run_ui(ctx);
   if (v == "stats") return run_stats(ctx);
   if (v == "ls") return run_ls(ctx);
   if (v == "show") return run_show(ctx);
@@ -180,6 +206,29 @@ Outcome dispatch(const Group& group, const VerbSpec& verb, Context& ctx, std::un
   if (v == "verify") return run_verify(ctx);
   if (v == "at") return run_at(ctx);
   return run_compact(ctx, [&journal] { journal.reset(); });
+}
+
+// Opens the journal that `parsed` names read-only and runs `verb` on it.
+Outcome open_and_dispatch(const Group& group, const VerbSpec& verb, const Args& parsed,
+                          const tools::CliEnvironment& env) {
+  const std::string path = parsed.get("--journal", env.default_journal);
+  if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal PATH or set KEEL_JOURNAL");
+  std::unique_ptr<CapnpRenderer> capnp;
+  if (parsed.has("--schema")) {
+    Result<std::unique_ptr<CapnpRenderer>> loaded = CapnpRenderer::load(parsed.get("--schema"), parsed.get("--type"));
+    if (!loaded) return Outcome::fail(ExitCode::kUsage, std::string(loaded.status().message()));
+    capnp = std::move(*loaded);
+  } else if (parsed.has("--type")) {
+    return Outcome::fail(ExitCode::kUsage, "--type needs --schema FILE.capnp");
+  }
+  JournalOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  Result<std::unique_ptr<Journal>> journal = open_journal(path, options);
+  if (!journal) return open_failure(path, journal.status());
+  Context ctx{*env.out, *env.err, Palette(env.color), parsed.has("--json"), path, **journal,
+              capnp.get(), env.stop, parsed};
+  return dispatch(group, verb, ctx, *journal);
 }
 
 Outcome run_group(const Group& group, const std::vector<std::string>& args, const tools::CliEnvironment& env) {
@@ -200,24 +249,18 @@ Outcome run_group(const Group& group, const std::vector<std::string>& args, cons
     *env.out << "usage: keel " << group.name << " " << verb->usage << " [--journal PATH] [--json]\n";
     return {};
   }
-  const std::string path = parsed->get("--journal", env.default_journal);
-  if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal PATH or set KEEL_JOURNAL");
-  std::unique_ptr<CapnpRenderer> capnp;
-  if (parsed->has("--schema")) {
-    Result<std::unique_ptr<CapnpRenderer>> loaded = CapnpRenderer::load(parsed->get("--schema"), parsed->get("--type"));
-    if (!loaded) return Outcome::fail(ExitCode::kUsage, std::string(loaded.status().message()));
-    capnp = std::move(*loaded);
-  } else if (parsed->has("--type")) {
-    return Outcome::fail(ExitCode::kUsage, "--type needs --schema FILE.capnp");
+  return open_and_dispatch(group, *verb, *parsed, env);
+}
+
+Outcome run_ui_group(const std::vector<std::string>& args, const tools::CliEnvironment& env) {
+  const Group group{"ui", kUiOverview, ui_verbs()};
+  Result<Args> parsed = parse_args(group, ui_verbs()[0], args, 1);
+  if (!parsed) return Outcome::fail(ExitCode::kUsage, std::string(parsed.status().message()));
+  if (parsed->has("--help")) {
+    *env.out << kUiOverview;
+    return {};
   }
-  JournalOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  Result<std::unique_ptr<Journal>> journal = open_journal(path, options);
-  if (!journal) return open_failure(path, journal.status());
-  Context ctx{*env.out, *env.err, Palette(env.color), parsed->has("--json"), path, **journal,
-              capnp.get(), env.stop, *parsed};
-  return dispatch(group, *verb, ctx, *journal);
+  return open_and_dispatch(group, ui_verbs()[0], *parsed, env);
 }
 
 }  // namespace
@@ -257,6 +300,8 @@ int run_cli(const std::vector<std::string>& args, const CliEnvironment& env) {
     outcome = internal::run_group({"journal", internal::kOverview, internal::verbs()}, args, env);
   } else if (args[0] == "workflow") {
     outcome = internal::run_group({"workflow", internal::kWorkflowOverview, internal::workflow_verbs()}, args, env);
+  } else if (args[0] == "ui") {
+    outcome = internal::run_ui_group(args, env);
   } else {
     outcome = internal::Outcome::fail(ExitCode::kUsage, "unknown command '" + args[0] + "' (try: keel journal --help)");
   }

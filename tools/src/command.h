@@ -124,6 +124,10 @@ Outcome run_at(Context& ctx);
 // keel workflow ls and show (commands_workflow.cc).
 Outcome run_workflow_ls(Context& ctx);
 Outcome run_workflow_show(Context& ctx);
+// keel ui (ui_server.cc): serves the web view until ctx.stop is set (never,
+// when it is null). Errors: kUsage (bad --port or --host), kIoError (cannot
+// listen).
+Outcome run_ui(Context& ctx);
 // Compaction opens the journal for writing itself: ctx.journal is the
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.

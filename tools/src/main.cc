@@ -13,7 +13,7 @@
 
 namespace {
 
-// Set by SIGINT and SIGTERM; `tail -f` polls it and exits cleanly. Relaxed:
+// Set by SIGINT and SIGTERM; `tail -f` and `ui` poll it and exit cleanly. Relaxed:
 // a lock-free flag read by one thread, no data is published through it.
 std::atomic<bool> g_stop{false};
 
