@@ -1,0 +1,95 @@
+// keel/wire/transport.h: what every Keel transport (TCP, shared memory)
+// offers its user: authenticated connections that carry frames
+// (keel/wire/frame.h), and the callbacks through which frames arrive. How a
+// connection is established is specific to each transport
+// (keel/wire/tcp_transport.h, keel/wire/shm_transport.h); what happens on it
+// is the same everywhere.
+//
+//   keel::wire::ConnectionCallbacks cb;
+//   cb.on_frame = [](keel::wire::Connection& c, const keel::wire::Frame& f) {
+//     if (f.type == keel::wire::MessageType::kCall) c.send(keel::wire::MessageType::kReply, f.body).ignore();
+//   };
+//   cb.on_close = [](keel::wire::Connection& c, const keel::Status& why) { log(c.peer(), why); };
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "keel/base/status.h"
+#include "keel/wire/frame.h"
+
+namespace keel::wire {
+
+// One authenticated, bidirectional stream of frames. Owned by its transport;
+// a user borrows it in callbacks, and it stays valid until on_close returns.
+// send() and close() are thread-safe; the accessors are too.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+
+  // Queues one frame (the body is copied into the send queue). Frames queued
+  // while a write is in flight go out together in one write. Errors:
+  // kOverloaded (the queue holds max_send_queue_bytes: back off; nothing was
+  // queued, and on_writable follows once the queue drains to half),
+  // kUnavailable (not open, or closed), kInvalidArgument (body larger than
+  // max_frame_body_bytes).
+  virtual Status send(MessageType type, std::string_view body) = 0;
+  // As above, but takes the body: a large payload is written from `body`
+  // itself, without a copy into the queue.
+  virtual Status send_owned(MessageType type, std::string&& body) = 0;
+  // Closes the connection; on_close follows (once) with `reason`. Frames
+  // still queued are dropped. Idempotent.
+  virtual void close(const Status& reason) = 0;
+
+  // Unique per transport instance.
+  virtual std::uint64_t id() const = 0;
+  // The peer's address and node name, for logs ("127.0.0.1:4242 node-b").
+  virtual std::string peer() const = 0;
+  // Bytes queued for sending and not yet written.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+// Callbacks of one listener or client. All run on the transport's I/O thread
+// (one thread per transport instance), one at a time; any may be empty.
+struct ConnectionCallbacks {
+  // The handshake completed; frames may be sent from now on.
+  std::function<void(Connection&)> on_open;
+  // One frame after the handshake. `frame.body` points into the receive
+  // buffer and is valid until the callback returns.
+  std::function<void(Connection&, const Frame&)> on_frame;
+  // After send() returned kOverloaded: the queue has drained to half.
+  std::function<void(Connection&)> on_writable;
+  // An opened connection closed, with why (kUnavailable when the peer went
+  // away, kCorruption for a bad frame, kCancelled for a local close...). The
+  // last callback of that connection.
+  std::function<void(Connection&, const Status&)> on_close;
+  // Client side: a connection attempt or its handshake failed (kUnavailable,
+  // kUnauthenticated, kFailedPrecondition, kCorruption, kTimeout).
+  std::function<void(const Status&)> on_connect_error;
+};
+
+// Receives one line per notable event (a connection closed for a bad frame,
+// a failed handshake, a reconnect). Called on the I/O thread.
+using LogSink = std::function<void(std::string_view line)>;
+
+struct TransportOptions {
+  // Shared secret for the HMAC handshake (keel/wire/handshake.h). Required.
+  std::string secret;
+  // This node's name, sent in the handshake and shown in peer() and logs.
+  std::string node_name = "keel";
+  // Largest frame body accepted or sent; a larger incoming frame closes
+  // that connection.
+  std::size_t max_frame_body_bytes = kDefaultMaxFrameBodyBytes;
+  // Send queue bound per connection (back-pressure, see Connection::send).
+  std::size_t max_send_queue_bytes = 64u << 20;
+  // A peer that has not completed the handshake by then is disconnected.
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // Where log lines go; empty = stderr, prefixed "keel wire: ".
+  LogSink log;
+};
+
+}  // namespace keel::wire

@@ -1,0 +1,113 @@
+# control.capnp: the bodies of the frames that Keel peers exchange (agent,
+# client, worker) over every transport. Framing, the handshake, limits and
+# versioning are in docs/wire-protocol.md; the C++ side is
+# keel/wire/frame.h (framing) and keel/wire/control.h (these bodies).
+#
+# The union tag of the protocol is the frame header's type byte
+# (MessageType below), not a Cap'n Proto union: a transport routes a frame by
+# its header alone, and a `call` frame's body is exactly the Envelope
+# (envelope.capnp) that a durable target journals, so it is journaled from
+# the receive buffer without re-encoding. Every other type has its own
+# struct here. Evolve by appending fields and enumerants only.
+
+@0xd3c1e2a6b8f47051;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("keel::wire::schema");
+
+# Protocol version carried in Hello. A peer accepts a Hello whose
+# [minVersion, version] range contains its own version.
+const protocolVersion :UInt16 = 1;
+
+# The frame header's type byte. Numbers are stable; 0 is never valid.
+enum MessageType {
+  invalid @0;
+  hello @1;        # Hello: first frame of each side
+  auth @2;         # AuthProof: the client's proof over the server's nonce
+  authOk @3;       # (empty body) the server accepted the client's proof
+  spawn @4;        # Spawn
+  spawnAck @5;     # SpawnAck
+  call @6;         # an Envelope (envelope.capnp), byte for byte
+  reply @7;        # Reply
+  error @8;        # Error
+  register @9;     # Register
+  lookup @10;      # Lookup
+  lookupReply @11; # LookupReply
+  heartbeat @12;   # Heartbeat
+  shutdown @13;    # Shutdown
+}
+
+# Sent by both sides first. The client sends its nonce; the server answers
+# with its own nonce and its proof over the client's nonce.
+struct Hello {
+  version @0 :UInt16;       # = protocolVersion of the sender
+  minVersion @1 :UInt16;    # oldest version the sender still speaks
+  nonce @2 :Data;           # 32 random bytes, fresh per connection
+  node @3 :Text;            # sender's node name, for logs
+  proof @4 :Data;           # server only: HMAC-SHA256(secret, "keel-server-v1" | clientNonce | serverNonce)
+}
+
+# The client's proof: HMAC-SHA256(secret, "keel-client-v1" | serverNonce | clientNonce).
+struct AuthProof {
+  proof @0 :Data;
+}
+
+struct Spawn {
+  requestId @0 :UInt64;
+  actorType @1 :Text;       # registered actor type
+  key @2 :Text;             # actor key (name) to spawn under
+  args @3 :Data;            # constructor arguments (self-describing value)
+  durable @4 :Bool;
+}
+
+struct SpawnAck {
+  requestId @0 :UInt64;
+  node @1 :UInt64;          # where the actor lives
+  key @2 :Text;
+  recovered @3 :Bool;       # the actor existed and was recovered from its journal
+}
+
+# The answer to a `call` whose Envelope has a replyTo.
+struct Reply {
+  correlationId @0 :UInt64;
+  payload @1 :Data;
+  payloadEncoding @2 :UInt8;   # envelope.capnp PayloadEncoding numbering
+}
+
+# A typed failure, for a request (requestId/correlationId != 0) or for the
+# connection (0; the sender closes the connection after it).
+struct Error {
+  correlationId @0 :UInt64;
+  code @1 :UInt8;              # keel::StatusCode numbering (base/status.h)
+  remoteType @2 :Text;         # the remote exception or error type, if any
+  message @3 :Text;
+}
+
+struct Register {
+  requestId @0 :UInt64;
+  name @1 :Text;
+  node @2 :UInt64;
+  key @3 :Text;
+}
+
+struct Lookup {
+  requestId @0 :UInt64;
+  name @1 :Text;
+}
+
+struct LookupReply {
+  requestId @0 :UInt64;
+  found @1 :Bool;
+  node @2 :UInt64;
+  key @3 :Text;
+}
+
+struct Heartbeat {
+  sequence @0 :UInt64;
+  sentNs @1 :Int64;            # sender's steady clock, echoed for RTT
+}
+
+struct Shutdown {
+  reason @0 :Text;
+  drainMs @1 :UInt32;          # time the sender gives in-flight calls
+}
