@@ -5,7 +5,9 @@
 #include <iostream>
 #include <utility>
 
+#include "admin.h"
 #include "engine_core.h"
+#include "keel/workflow/admin.h"
 
 namespace keel {
 
@@ -185,6 +187,35 @@ Status EngineCore::start(std::string_view workflow, const std::string& run_id, s
   return Status::ok();
 }
 
+Status EngineCore::fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_id) {
+  if (halted()) return Status::unavailable("the workflow engine has stopped");
+  KEEL_ASSIGN_OR_RETURN(std::vector<NewRecord> batch,
+                        fork_records(journal(), run_id, from_step, new_id, options_.code_version));
+  RunCore* run = nullptr;
+  {
+    MutexLock l(mu_);
+    if (runs_.count(new_id)) return Status::already_exists("run '" + new_id + "' exists");
+    auto created = std::make_unique<RunCore>(*this, new_id);
+    run = created.get();
+    runs_.emplace(new_id, std::move(created));  // claims the id while the records commit
+  }
+  Status appended = journal().append(std::move(batch)).status();
+  Status loaded = appended.is_ok() ? run->load() : appended;
+  if (!appended.is_ok()) {
+    MutexLock l(mu_);
+    runs_.erase(new_id);
+    return appended;
+  }
+  Result<ErasedBody> b = loaded.is_ok() ? body(run->workflow()) : Result<ErasedBody>(loaded);
+  if (!b) {
+    log("run '" + new_id + "' cannot run: " + b.status().to_string());
+    run->fail_in_memory(b.status());
+    return Status::ok();  // the fork exists in the journal; it resumes where its workflow is defined
+  }
+  post(*run, [run, b = std::move(*b)]() mutable { run->start_driver(std::move(b)); });
+  return Status::ok();
+}
+
 RunCore* EngineCore::find(const std::string& run_id) const {
   MutexLock l(mu_);
   auto it = runs_.find(run_id);
@@ -339,7 +370,45 @@ Result<std::unique_ptr<WorkflowEngine>> WorkflowEngine::open(const Workflows& wo
   if (options.journal == nullptr) return Status::invalid_argument("WorkflowEngineOptions::journal is null");
   auto core = std::make_unique<detail::EngineCore>(workflows, std::move(options));
   KEEL_RETURN_IF_ERROR(core->recover());
-  return std::unique_ptr<WorkflowEngine>(new WorkflowEngine(std::move(core)));
+  std::unique_ptr<WorkflowEngine> engine(new WorkflowEngine(std::move(core)));
+  if (engine->options().admin_endpoint) engine->open_admin_endpoint();
+  return engine;
+}
+
+void WorkflowEngine::open_admin_endpoint() {
+  Result<JournalStats> stats = core_->journal().stats();
+  if (!stats || stats->path.empty()) {
+    core_->log("no admin endpoint: the journal's path is unknown");
+    return;
+  }
+  // Runs on the endpoint's thread; each command returns once it is journaled.
+  auto handler = [this](const AdminCommand& cmd) -> Result<std::string> {
+    auto settle = [](Future<void> f) -> Status {
+      if (!f.wait_for(std::chrono::seconds(30))) return Status::unavailable("the run did not take the command in 30 s");
+      return f.get();
+    };
+    switch (cmd.op) {
+      case AdminOp::kSignal: KEEL_RETURN_IF_ERROR(settle(signal_encoded(cmd.run, cmd.name, cmd.value))); break;
+      case AdminOp::kCancel: KEEL_RETURN_IF_ERROR(settle(cancel(cmd.run))); break;
+      case AdminOp::kRetry: KEEL_RETURN_IF_ERROR(settle(retry(cmd.run))); break;
+      case AdminOp::kFork:
+        KEEL_RETURN_IF_ERROR(fork(cmd.run, cmd.from_step, cmd.new_run));
+        return cmd.new_run;
+      default:
+        return Status::invalid_argument("unknown admin command " + std::to_string(static_cast<int>(cmd.op)));
+    }
+    return cmd.run;
+  };
+  Result<std::unique_ptr<detail::AdminEndpoint>> admin = detail::AdminEndpoint::open(stats->path, handler);
+  if (!admin) {
+    core_->log("no admin endpoint: " + admin.status().to_string());
+    return;
+  }
+  admin_ = std::move(*admin);
+}
+
+Status WorkflowEngine::fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_run_id) {
+  return core_->fork(run_id, from_step, new_run_id);
 }
 
 Status WorkflowEngine::start_encoded(std::string_view workflow, const std::string& run_id, std::string input) {

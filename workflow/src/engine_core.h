@@ -207,6 +207,8 @@ class EngineCore {
   // the run's strand and completes the future there (never on the journal
   // writer thread). Errors: the append's.
   Future<void> request(RunCore& run, RecordKind kind, std::string payload, UniqueFunction<void()> then);
+  // WorkflowEngine::fork.
+  Status fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_id) KEEL_EXCLUDES(mu_);
   // WorkflowEngine::cancel; also used for the children of a cancelled run.
   Future<void> cancel(const std::string& run_id) KEEL_EXCLUDES(mu_);
   std::vector<RunCore*> runs() const KEEL_EXCLUDES(mu_);

@@ -42,6 +42,7 @@ Status WorkflowTestEnv::open_engine(std::int64_t halt_after_steps, Duration down
   eo.threads = options_.engine_threads;
   eo.code_version = options_.code_version;
   eo.halt_after_steps = halt_after_steps;
+  eo.admin_endpoint = options_.admin_endpoint;
   eo.log = [](std::string_view) {};
   KEEL_ASSIGN_OR_RETURN(engine_, WorkflowEngine::open(workflows_, std::move(eo)));
   return Status::ok();

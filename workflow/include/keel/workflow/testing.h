@@ -35,6 +35,8 @@ struct WorkflowTestOptions {
   JournalOptions journal;    // durability etc. (the clock is the env's)
   // Opens the journal; null means keel::open_journal.
   std::function<Result<std::unique_ptr<Journal>>(const std::string&, const JournalOptions&)> open_journal;
+  // WorkflowEngineOptions::admin_endpoint.
+  bool admin_endpoint = true;
   // Real time allowed for each wait on the engine; past it, kTimeout.
   Duration wait = std::chrono::seconds(30);
 };

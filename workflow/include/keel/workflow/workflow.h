@@ -55,6 +55,7 @@ struct RunInfo {
 };
 
 namespace detail {
+class AdminEndpoint;
 // A body with its input and output encoded.
 using ErasedBody = std::function<Task<Result<std::string>>(WorkflowContext&, std::string input)>;
 
@@ -111,6 +112,11 @@ struct WorkflowEngineOptions {
   std::string code_version = "1";
   // Receives reports (a run that cannot be resumed). Null means stderr.
   std::function<void(std::string_view)> log;
+  // Opens the local admin endpoint through which `keel workflow signal |
+  // cancel | retry | fork` reach this engine (keel/workflow/admin.h),
+  // announced in "<journal path>.admin". A failure to open it is logged,
+  // not fatal: the admin verbs then cannot reach this process.
+  bool admin_endpoint = true;
   // Test hook (WorkflowTestEnv::crash_after_steps): after this many step
   // records were committed by this engine, it stops as if the process died
   // there: nothing more is journaled or run. Negative: never.
@@ -182,6 +188,14 @@ class WorkflowEngine {
   // Completes once the request is journaled. Errors: kNotFound,
   // kFailedPrecondition (the run is running or completed), kIoError.
   Future<void> retry(const std::string& run_id);
+  // Starts run `new_run_id` as a fork of `run_id`: it reuses the first
+  // `from_step` journaled step results of `run_id` (in journal order) and
+  // runs the rest of the body live, on this engine's code version. What
+  // users do to recover a run after fixing a bug. Returns once the new
+  // run's records are durable. Errors: kNotFound (no such run),
+  // kAlreadyExists (new_run_id exists), kInvalidArgument (empty ids, or
+  // fewer step results than from_step), kUnavailable (stopped), kIoError.
+  Status fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_run_id);
 
   // Errors: kNotFound.
   Result<RunInfo> describe(const std::string& run_id) const;
@@ -205,7 +219,9 @@ class WorkflowEngine {
 
  private:
   explicit WorkflowEngine(std::unique_ptr<detail::EngineCore> core);
+  void open_admin_endpoint();
   std::unique_ptr<detail::EngineCore> core_;
+  std::unique_ptr<detail::AdminEndpoint> admin_;  // destroyed first: its thread calls in
 };
 
 template <class Out>
