@@ -400,6 +400,28 @@ TYPED_TEST(WorkflowTest, RetryPolicyRunsAFailingStepAgainWithBackoff) {
   EXPECT_EQ(this->effects_.count("flaky"), 6);  // 3 + 3 attempts
 }
 
+TYPED_TEST(WorkflowTest, ARestartKeepsTheAttemptCountAndTheBackoffOfARetryingStep) {
+  this->template define<int, int>("retry", retried_step);
+  WorkflowTestEnv& env = this->open();
+  auto run = env.engine().template start<int>("retry", "r1", 10);
+  ASSERT_TRUE(run.is_ok());
+  // The first attempt failed; the run waits out its 1 s backoff.
+  ASSERT_TRUE(env.engine().wait_idle(30s));
+  ASSERT_EQ(this->effects_.count("flaky"), 1);
+  TimePoint t0 = env.clock().now();
+  ASSERT_TRUE(env.restart().is_ok());
+  auto again = env.engine().template handle<int>("r1");
+  // Attempts 2 and 3 only (max_attempts 3), the first after the rest of
+  // the journaled backoff, the second 2 s later.
+  EXPECT_EQ(env.run_to_completion(again).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(this->effects_.count("flaky"), 3);
+  EXPECT_EQ(env.clock().now() - t0, Duration(3s));
+  // A retry of the failed run gives the step its whole budget again.
+  ASSERT_TRUE(testing::await(env.engine().retry("r1")).is_ok());
+  EXPECT_EQ(env.run_to_completion(again).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(this->effects_.count("flaky"), 6);
+}
+
 Task<Result<int>> retried_at_once(Effects& fx, WorkflowContext& ctx, int) {
   StepOptions o;
   o.retry.max_attempts = 2;

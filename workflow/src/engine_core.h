@@ -116,6 +116,9 @@ class RunCore {
                         const internal::StepRecord& rec) const;
 
   PendingOp& add_op(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter);
+  // Starts the op's next attempt once the records an effectful op must not
+  // outrun are durable (at once when there are none).
+  void attempt_when_durable(PendingOp& op);
   void start_attempt(std::uint64_t op_id);
   void on_attempt_done(std::uint64_t op_id, Result<std::string> outcome);
   // Journals (or, replaying, reads) the op's fire time, spec.delay from
@@ -158,6 +161,11 @@ class RunCore {
   std::unordered_map<std::string, Journaled> journaled_;
   std::size_t unconsumed_ = 0;
   std::unordered_map<std::string, std::int64_t> timer_fire_ns_;
+  struct Backoff {
+    int attempts = 0;          // attempts that failed
+    std::int64_t next_ns = 0;  // when the next one is due (wall clock)
+  };
+  std::unordered_map<std::string, Backoff> backoffs_;  // journaled retry state, by position
   std::vector<Signal> inbox_;
   std::vector<Compensation> compensations_;
   std::map<std::uint64_t, std::unique_ptr<PendingOp>> pending_;

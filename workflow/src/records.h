@@ -86,16 +86,20 @@ struct StepRecord {
       keel::field<&StepRecord::duration_ns>("duration_ns"));
 };
 
-// TIMER (kind 6): a sleep's fire time, wall clock, ns since the epoch.
+// TIMER (kind 6): a sleep's (or a signal deadline's) fire time, wall
+// clock, ns since the epoch. With `attempt` > 0, a retry backoff instead:
+// attempt number `attempt` of the step at `position` failed and the next
+// one is due at fire_at_ns.
 struct TimerRecord {
   std::string position;
   std::string name;
   std::int64_t fire_at_ns = 0;
   std::int64_t duration_ns = 0;
+  std::uint32_t attempt = 0;
   static constexpr auto kFields = keel::fields(
       keel::field<&TimerRecord::position>("position"), keel::field<&TimerRecord::name>("name"),
       keel::field<&TimerRecord::fire_at_ns>("fire_at_ns"),
-      keel::field<&TimerRecord::duration_ns>("duration_ns"));
+      keel::field<&TimerRecord::duration_ns>("duration_ns"), keel::field<&TimerRecord::attempt>("attempt"));
 };
 
 // INBOX (kind 1): a signal delivered to the run.

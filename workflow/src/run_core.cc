@@ -76,6 +76,7 @@ void RunCore::reset_for_replay() {
   journaled_.clear();
   unconsumed_ = 0;
   timer_fire_ns_.clear();
+  backoffs_.clear();
   inbox_.clear();
   compensations_.clear();
 }
@@ -137,6 +138,7 @@ Status RunCore::apply_record(const Record& rec) {
         // Failed steps (and the undo steps that followed them) run again.
         terminal_ = false;
         cancel_requested_ = false;
+        backoffs_.clear();  // a retried step starts over with its whole attempt budget
         for (auto it = journaled_.begin(); it != journaled_.end();) {
           bool drop = !it->second.record.ok || it->first.rfind("undo.", 0) == 0;
           it = drop ? journaled_.erase(it) : std::next(it);
@@ -165,7 +167,11 @@ Status RunCore::apply_record(const Record& rec) {
     case RecordKind::kTimer: {
       auto r = wire::decode_value<internal::TimerRecord>(rec.payload);
       if (!r) return bad(r.status());
-      timer_fire_ns_[r->position] = r->fire_at_ns;
+      if (r->attempt > 0) {
+        backoffs_[r->position] = Backoff{static_cast<int>(r->attempt), r->fire_at_ns};
+      } else {
+        timer_fire_ns_[r->position] = r->fire_at_ns;
+      }
       return Status::ok();
     }
     case RecordKind::kInbox: {
@@ -428,6 +434,28 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
     default:
       break;
   }
+  auto backoff = backoffs_.find(op.position);
+  if (backoff != backoffs_.end()) {
+    // A retrying step that the process left in its backoff: it goes on
+    // with its attempt count, at the journaled time.
+    op.attempts = backoff->second.attempts;
+    const Duration left(backoff->second.next_ns - ns_of(engine_.clock().wall_now()));
+    backoffs_.erase(backoff);
+    if (left > Duration::zero()) {
+      op.wait = Wait::kBackoff;
+      std::uint64_t op_id = op.id;
+      op.timer = engine_.arm_timer(*this, engine_.clock().now() + left, [this, op_id] {
+        auto it = pending_.find(op_id);
+        if (it != pending_.end()) attempt_when_durable(*it->second);
+      });
+      return true;
+    }
+  }
+  attempt_when_durable(op);
+  return true;
+}
+
+void RunCore::attempt_when_durable(PendingOp& op) {
   if (has_effects(op.spec) && (unsynced_barrier_ > 0 || unsent_barrier_)) {
     op.wait = Wait::kBarrier;
     barrier_.push_back(op.id);
@@ -435,7 +463,6 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
   } else {
     start_attempt(op.id);
   }
-  return true;
 }
 
 RunCore::PendingOp& RunCore::add_op(std::string position, OpSpec spec, OpResult* out,
@@ -476,8 +503,15 @@ void RunCore::on_attempt_done(std::uint64_t op_id, Result<std::string> outcome) 
   PendingOp& op = *it->second;
   if (!outcome && op.spec.options.retry.should_retry(outcome.status(), op.attempts)) {
     op.wait = Wait::kBackoff;
-    TimePoint at = engine_.clock().now() + op.spec.options.retry.backoff(op.attempts);
-    op.timer = engine_.arm_timer(*this, at, [this, op_id] { start_attempt(op_id); });
+    const Duration wait = op.spec.options.retry.backoff(op.attempts);
+    // Journaled without waiting: a restart goes on with the attempt count
+    // and the due time (or, if this record was lost, from the last one).
+    internal::TimerRecord t{op.position, op.spec.name, ns_of(engine_.clock().wall_now()) + wait.count(),
+                            wait.count(), static_cast<std::uint32_t>(op.attempts)};
+    std::vector<NewRecord> batch;
+    batch.push_back({owner_, RecordKind::kTimer, wire::encode_value(t)});
+    append(std::move(batch), nullptr);
+    op.timer = engine_.arm_timer(*this, engine_.clock().now() + wait, [this, op_id] { start_attempt(op_id); });
     return;
   }
   complete(op_id, std::move(outcome), !runs_ahead(op.spec));
