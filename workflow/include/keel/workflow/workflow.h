@@ -159,7 +159,11 @@ class WorkflowEngine {
   ~WorkflowEngine();
 
   // Starts run `run_id` of `workflow` with `input`, or returns the existing
-  // run of that id (idempotent: the input is then ignored). Errors:
+  // run of that id (idempotent: the input is then ignored). Returns once
+  // the run is accepted; its started record commits with the run's first
+  // records, before its first effectful step runs and before its result is
+  // released. A process death before that commit loses the run (nothing of
+  // it reached the outside): start it again with the same id. Errors:
   // kNotFound (no such workflow), kAlreadyExists (the id is a run of
   // another workflow), kInvalidArgument (empty id), kUnavailable (stopped).
   template <class Out, class In>
