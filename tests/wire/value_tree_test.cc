@@ -150,5 +150,44 @@ TEST(ParseValue, EqualityComparesKindAndContent) {
   EXPECT_EQ(a, parse_value(encode_value(std::int64_t{1})).value());
 }
 
+TEST(ValueFromJson, DecodesIntoTheTypesItsShapesMatch) {
+  Result<Value> order = value_from_json(R"( {"id": "A-17", "qty": 3} )");
+  ASSERT_TRUE(order.has_value()) << order.status();
+  Result<Order> o = decode_value<Order>(encode_value(*order));
+  ASSERT_TRUE(o.has_value()) << o.status();
+  EXPECT_EQ(o->id, "A-17");
+  EXPECT_EQ(o->qty, 3);
+  EXPECT_EQ(decode_value<std::int64_t>(encode_value(value_from_json("-42").value())).value(), -42);
+  EXPECT_EQ(decode_value<std::uint64_t>(encode_value(value_from_json("18446744073709551615").value())).value(),
+            18446744073709551615ull);
+  EXPECT_EQ(decode_value<double>(encode_value(value_from_json("2.5e3").value())).value(), 2500.0);
+  EXPECT_EQ(decode_value<std::vector<int>>(encode_value(value_from_json("[1, 2,3]").value())).value(),
+            (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(decode_value<bool>(encode_value(value_from_json("false").value())).value(), false);
+  EXPECT_EQ(decode_value<std::optional<int>>(encode_value(value_from_json("null").value())).value(), std::nullopt);
+  EXPECT_EQ(decode_value<std::string>(encode_value(value_from_json(R"("a\"b\u00e9\ud83d\ude00\n")").value())).value(),
+            "a\"b\xc3\xa9\xf0\x9f\x98\x80\n");
+}
+
+TEST(ValueFromJson, RoundTripsThroughValueToJson) {
+  const std::string json = R"({"id":"A","qty":1,"tags":["x","y"],"ok":true,"none":null,"f":0.5})";
+  Result<Value> v = value_from_json(json);
+  ASSERT_TRUE(v.has_value()) << v.status();
+  EXPECT_EQ(v->to_json(), json);
+}
+
+TEST(ValueFromJson, MalformedTextIsAnErrorNamingTheOffset) {
+  for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "tru", "\"open", "{\"a\":1,\"a\":2}", "1 2", "01x",
+                          "\"\\x\"", "\"\\ud800\"", "-", "1.", "[1 2]"}) {
+    Result<Value> v = value_from_json(bad);
+    EXPECT_FALSE(v.has_value()) << bad;
+    EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(v.status().message().find("JSON at byte"), std::string_view::npos) << v.status();
+  }
+  std::string deep(kMaxValueDepth + 1, '[');
+  deep += std::string(kMaxValueDepth + 1, ']');
+  EXPECT_EQ(value_from_json(deep).status().code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace keel::wire

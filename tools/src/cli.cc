@@ -61,8 +61,17 @@ constexpr std::string_view kWorkflowOverview =
     "commands:\n"
     "  ls [--status S] [--workflow NAME]  runs with their status, steps done, result or error\n"
     "  show RUN                           one run: header, steps, pending timers, signals\n"
+    "  signal RUN NAME [JSON]             deliver a signal (value as JSON; default null)\n"
+    "  cancel RUN                         request cancellation\n"
+    "  retry RUN                          run a failed or cancelled run again from its failed steps\n"
+    "  fork RUN --from-step N [--as ID]   a new run reusing the first N step results\n"
     "\n"
-    "Exit codes as keel journal; 7 is an unknown run. See docs/inspection.md.\n";
+    "signal, cancel, retry and fork act on the live process that owns the journal\n"
+    "(through its admin endpoint, announced in PATH.admin) or, when none does, on\n"
+    "the journal itself, for the program's next start.\n"
+    "\n"
+    "Exit codes as keel journal; 7 is an unknown run; 8 a live process without an\n"
+    "admin endpoint; 11 a command the run's state refuses. See docs/inspection.md.\n";
 
 constexpr std::string_view kUiOverview =
     "usage: keel ui [--journal PATH] [--port N] [--host ADDR] [--schema F --type T]\n"
@@ -112,8 +121,16 @@ const std::vector<VerbSpec>& workflow_verbs() {
       {"ls", "ls [--status running|cancelling|completed|failed|cancelled] [--workflow NAME]", 0, 0,
        {{"--status", "", true}, {"--workflow", "", true}}},
       {"show", "show RUN", 1, 1, {}},
+      {"signal", "signal RUN NAME [JSON]", 2, 3, {}},
+      {"cancel", "cancel RUN", 1, 1, {}},
+      {"retry", "retry RUN", 1, 1, {}},
+      {"fork", "fork RUN --from-step N [--as NEW_RUN]", 1, 1, {{"--from-step", "", true}, {"--as", "", true}}},
   };
   return kVerbs;
+}
+
+bool is_admin_verb(std::string_view group, std::string_view verb) {
+  return group == "workflow" && (verb == "signal" || verb == "cancel" || verb == "retry" || verb == "fork");
 }
 
 // `keel ui`: a group of one verb, without a verb word.
@@ -248,6 +265,13 @@ Outcome run_group(const Group& group, const std::vector<std::string>& args, cons
   if (parsed->has("--help")) {
     *env.out << "usage: keel " << group.name << " " << verb->usage << " [--journal PATH] [--json]\n";
     return {};
+  }
+  if (is_admin_verb(group.name, verb->verb)) {
+    // Not opened read-only here: the command reaches the live owner, or
+    // opens the journal for writing itself.
+    const std::string path = parsed->get("--journal", env.default_journal);
+    if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal PATH or set KEEL_JOURNAL");
+    return run_workflow_admin(verb->verb, *parsed, path, *env.out, parsed->has("--json"));
   }
   return open_and_dispatch(group, *verb, *parsed, env);
 }

@@ -128,6 +128,10 @@ Outcome run_workflow_show(Context& ctx);
 // when it is null). Errors: kUsage (bad --port or --host), kIoError (cannot
 // listen).
 Outcome run_ui(Context& ctx);
+// `keel workflow signal|cancel|retry|fork` (`verb`): through the live
+// engine's admin endpoint, else on the journal at `path` (commands_admin.cc).
+Outcome run_workflow_admin(std::string_view verb, const Args& args, const std::string& path, std::ostream& out,
+                           bool json);
 // Compaction opens the journal for writing itself: ctx.journal is the
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.

@@ -31,6 +31,7 @@ enum class ExitCode : int {
   kLiveWriter = 8,      // compact: a live process owns the journal
   kIoError = 9,         // reading or writing the journal failed
   kInternal = 10,       // anything else
+  kRefused = 11,        // keel workflow signal/cancel/retry/fork: the run's state does not allow it
 };
 
 // Where a run reads and writes. The streams must outlive run_cli.

@@ -95,6 +95,17 @@ Result<Value> parse_value(std::string_view bytes);
 // Renders any self-describing value as compact JSON. Errors: as parse_value.
 Result<std::string> value_to_json(std::string_view bytes);
 
+// Parses JSON text (RFC 8259) into a tree that encode_value turns into
+// bytes a typed decode_value accepts: null; true/false; integers as kUint
+// (or kSint when negative), so they decode into any integer type they fit;
+// numbers with a fraction or exponent (or beyond 64 bits) as kFloat64;
+// strings; arrays as kList (they decode into std::vector, not tuples);
+// objects as kStruct with fields in order (they decode into structs by
+// field name, not into maps). Errors: kInvalidArgument naming the byte
+// offset (malformed JSON, a duplicate key, nesting deeper than
+// kMaxValueDepth, trailing characters).
+Result<Value> value_from_json(std::string_view json);
+
 namespace detail {
 // Value as a member of typed values (e.g. std::map<std::string, Value>):
 // it encodes back to the bytes it was parsed from.
