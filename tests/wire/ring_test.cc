@@ -58,6 +58,21 @@ TEST(Ring, RecordsRoundTripInPlace) {
   EXPECT_FALSE(consumer.try_read().value().has_value());
 }
 
+TEST(Ring, SpansBetweenTailsSplitAtTheWrap) {
+  auto s = ring_spans(100, 140, 256);
+  EXPECT_EQ(s[0].offset, 100u);
+  EXPECT_EQ(s[0].length, 40u);
+  EXPECT_EQ(s[1].length, 0u);
+  s = ring_spans(256 + 240, 256 + 240 + 48, 256);  // 16 bytes to the end, 32 after the wrap
+  EXPECT_EQ(s[0].offset, 240u);
+  EXPECT_EQ(s[0].length, 16u);
+  EXPECT_EQ(s[1].offset, 0u);
+  EXPECT_EQ(s[1].length, 32u);
+  s = ring_spans(512, 768, 256);  // a whole lap from the start
+  EXPECT_EQ(s[0].length, 256u);
+  EXPECT_EQ(s[1].length, 0u);
+}
+
 TEST(Ring, AttachSeesTheSameRingAndRejectsGarbage) {
   Memory mem(4096);
   RingRegion ring = mem.init();

@@ -66,10 +66,13 @@ void encode_frame_header(char* out, MessageType type, std::size_t body_bytes) {
 }
 
 void append_frame(std::string& out, MessageType type, std::string_view body) {
-  const std::size_t at = out.size();
-  out.resize(at + frame_wire_bytes(body.size()), '\0');
-  encode_frame_header(out.data() + at, type, body.size());
-  if (!body.empty()) std::memcpy(out.data() + at + kFrameHeaderBytes, body.data(), body.size());
+  // One pass over the body: header, body, then the zero padding.
+  char header[kFrameHeaderBytes];
+  encode_frame_header(header, type, body.size());
+  out.reserve(out.size() + frame_wire_bytes(body.size()));
+  out.append(header, sizeof header);
+  out.append(body);
+  out.append(frame_wire_bytes(body.size()) - kFrameHeaderBytes - body.size(), '\0');
 }
 
 FrameDecoder::FrameDecoder(FrameLimits limits) : limits_(limits) {}

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstring>
@@ -106,6 +107,14 @@ Status wait_once(const RingWaitOptions& w, const WaitWords& words, PeerWatch& wa
 }
 
 }  // namespace
+
+std::array<RingSpan, 2> ring_spans(std::uint64_t old_tail, std::uint64_t new_tail, std::size_t capacity) {
+  KEEL_CHECK(new_tail - old_tail <= capacity, "ring_spans over more than the capacity");
+  const std::size_t pos = static_cast<std::size_t>(old_tail & (capacity - 1));
+  const std::size_t n = static_cast<std::size_t>(new_tail - old_tail);
+  const std::size_t first = std::min(n, capacity - pos);
+  return {RingSpan{pos, first}, RingSpan{0, n - first}};
+}
 
 Result<RingRegion> RingRegion::init(void* memory, std::size_t bytes) {
   if (reinterpret_cast<std::uintptr_t>(memory) % 64 != 0) {

@@ -127,9 +127,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       KEEL_RETURN_IF_ERROR(admit(wire, false));
-      if (!tail_appendable_ || pending_.back().size() + wire > kBatchChunkBytes) {
+      if (wire >= kOwnedBodyBytes) {
+        pending_.emplace_back();  // a large frame gets a chunk of its own
+        tail_appendable_ = false;
+      } else if (!tail_appendable_ || pending_.back().size() + wire > kBatchChunkBytes) {
         pending_.emplace_back();
-        pending_.back().reserve(std::max(wire, kBatchChunkBytes / 4));
+        pending_.back().reserve(kBatchChunkBytes / 4);
         tail_appendable_ = true;
       }
       append_frame(pending_.back(), type, body);
@@ -283,7 +286,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void read_more() {
-    std::span<char> space = decoder_.prepare(std::max(decoder_.wanted_bytes(), kReadChunkBytes));
+    // The rest of a large frame is read on its own, so that the next frame
+    // starts at the front of the buffer and no partial frame is ever moved:
+    // a large body goes from the socket to the handler without a copy.
+    const std::size_t wanted = decoder_.wanted_bytes();
+    std::span<char> space = decoder_.prepare(std::max(wanted, kReadChunkBytes));
+    if (wanted > kReadChunkBytes) space = space.first(wanted);
     socket_.async_read_some(asio::buffer(space.data(), space.size()),
                             [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
                               self->on_read(ec, n);
@@ -295,6 +303,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (ec) {
       if (ec == asio::error::eof) {
         Status tail = decoder_.finish();
+        clean_eof_ = tail.is_ok() && open_;
         close_on_io(tail.is_ok() ? Status::unavailable("connection closed by the peer") : tail);
       } else {
         close_on_io(Status::unavailable("read from " + peer() + ": " + ec.message()));
@@ -356,7 +365,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       pending_.clear();
       queued_ = 0;
     }
-    if (reason.code() != StatusCode::kCancelled) {
+    // A local close (kCancelled) and a clean close by the peer are routine;
+    // everything else is logged with its reason.
+    if (reason.code() != StatusCode::kCancelled && !clean_eof_) {
       core_.log("closed connection " + std::to_string(id_) + " to " + peer() +
                 (open_ ? "" : " during the handshake") + ": " + reason.to_string());
     }
@@ -373,6 +384,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   Handshake handshake_;
   bool open_ = false;  // handshake done
   bool done_ = false;  // closing or closed: no more callbacks
+  bool clean_eof_ = false;  // the peer closed an open connection between frames
   std::vector<std::string> inflight_;
   std::vector<asio::const_buffer> buffers_;
 

@@ -25,6 +25,7 @@
 //   consumer.release();                          // credits back to the producer
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +59,18 @@ inline constexpr std::size_t kRingRecordHeaderBytes = 8;
 
 // Bytes of a region holding a ring with `capacity` data bytes.
 constexpr std::size_t ring_region_bytes(std::size_t capacity) { return sizeof(RingControl) + capacity; }
+
+// A contiguous run of ring data bytes: [offset, offset + length).
+struct RingSpan {
+  std::size_t offset = 0;
+  std::size_t length = 0;
+};
+
+// The data bytes a producer wrote between two tail values (at most one
+// wrap, so at most two spans; the second is empty when there was no wrap).
+// An RDMA producer copies exactly these to the peer's ring.
+// Precondition: new_tail - old_tail <= capacity, capacity a power of two.
+std::array<RingSpan, 2> ring_spans(std::uint64_t old_tail, std::uint64_t new_tail, std::size_t capacity);
 
 // A ring laid out in caller-owned memory (the control block, then the data).
 // A cheap handle; the memory must outlive every producer and consumer on it.
