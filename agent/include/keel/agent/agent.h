@@ -1,0 +1,91 @@
+// keel/agent/agent.h: keel::Agent, the daemon behind `keel-agent`. It
+// starts worker processes (the user's program, see keel/agent/worker_host.h)
+// by fork+exec, listens for clients on TCP with the HMAC handshake, and
+// routes their spawns and calls to the worker that hosts each actor. A
+// crashed worker is restarted within intensity limits and its actors are
+// spawned again (durable ones recover from the journal).
+//
+//   keel::AgentOptions options;
+//   options.listen_port = 7700;
+//   options.worker_argv = {"/usr/local/bin/my-worker"};
+//   options.journal_dir = "/var/lib/keel";
+//   options.secret = "s3cret";
+//   KEEL_ASSIGN_OR_RETURN(auto agent, keel::Agent::start(options));   // workers are ready
+//   std::printf("listening on port %u\n", agent->port());
+//   // ... until shutdown: destroying the agent stops its workers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "keel/base/status.h"
+
+namespace keel {
+
+struct AgentOptions {
+  // Where clients connect; port 0 picks a free one (see Agent::port).
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;
+  // Shared secret of the handshake, for clients and workers. Required.
+  std::string secret;
+  // The worker program and its arguments (argv[0] is the executable's path).
+  std::vector<std::string> worker_argv;
+  // Worker processes; an actor lives on the worker chosen by a hash of its
+  // key, so the same key lands on the same worker (and journal) each time.
+  int workers = 1;
+  // Directory of the journals: worker i uses "<journal_dir>/worker-<i>.db".
+  // Empty: no journal, so spawning a durable type fails
+  // (kFailedPrecondition).
+  std::string journal_dir;
+  // Supervision: a worker that exits is started again, unless it exited
+  // more than `max_restarts` times within `restart_window`; then its slot
+  // fails for good and calls to its actors fail with kUnavailable.
+  int max_restarts = 5;
+  std::chrono::milliseconds restart_window{10'000};
+  // How long start() waits for the workers to connect.
+  std::chrono::milliseconds start_timeout{10'000};
+  // Receives one line per notable event (a worker exit, a restart, a
+  // refused handshake). Empty: stderr, prefixed "keel-agent: ". Called on
+  // the agent's threads.
+  std::function<void(std::string_view)> log;
+};
+
+// A running agent. Owned by main() (or a test); not copyable or movable.
+// Thread-safe.
+class Agent {
+ public:
+  // Starts the workers and the listener and returns once every worker has
+  // connected (the agent is ready). Errors: kInvalidArgument (no secret, no
+  // worker program, workers < 1), kIoError (cannot listen, cannot create
+  // the journal directory, fork failed), kUnavailable (a worker did not
+  // connect within start_timeout; it is stopped).
+  static Result<std::unique_ptr<Agent>> start(AgentOptions options);
+  // Asks the workers to shut down, kills those still running after two
+  // seconds, and reaps them.
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // The port clients connect to.
+  std::uint16_t port() const;
+  // The current pid of each worker slot (-1 while a slot is restarting or
+  // has failed).
+  std::vector<pid_t> worker_pids() const;
+  // Worker restarts so far, all slots together.
+  std::uint64_t restart_count() const;
+
+  class Impl;
+
+ private:
+  explicit Agent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel

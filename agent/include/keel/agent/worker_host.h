@@ -1,0 +1,147 @@
+// keel/agent/worker_host.h: the worker side of keel-agent. A worker is the
+// user's program: it links Keel::agent, registers its actor types by name
+// and hands control to WorkerHost::run, which keel-agent starts by
+// fork+exec (docs/distribution.md). The agent then routes spawns and calls
+// from clients to it.
+//
+//   int main(int argc, char** argv) {
+//     keel::WorkerHost host;
+//     host.register_type<Counter>("Counter");   // plain: state lives in memory
+//     host.register_type<Account>("Account");   // durable: recovered from the journal
+//     return host.run(argc, argv);
+//   }
+//
+// Actors are default-constructed. A durable type (deriving from
+// keel::DurableActor) is spawned with System::spawn_durable under the
+// requested key; a plain one with System::spawn_with, registered under it.
+// Remote calls name handlers exactly as durable messages do (the names in
+// T::kHandlers), and carry their arguments as keel::wire::encode_args.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "keel/base/status.h"
+#include "keel/engine/actor.h"
+#include "keel/engine/durable.h"
+#include "keel/engine/future.h"
+#include "keel/wire/value.h"
+
+namespace keel {
+
+namespace detail {
+
+// Runs one remote ask of handler M on `ref`: decodes `payload` as M's
+// arguments and completes with the reply encoded as wire::encode_value (for
+// void handlers, an empty wire::encode_args()). Errors: kCorruption for
+// arguments that do not decode, then those of the ask.
+template <class T, auto M, class Tuple>
+struct RemoteAsk;
+template <class T, auto M, class... Args>
+struct RemoteAsk<T, M, std::tuple<Args...>> {
+  static Future<std::string> run(const AnyRef& ref, std::string_view payload, const AskOptions& options) {
+    auto args = wire::decode_args<Args...>(payload);
+    if (!args) return Future<std::string>::ready(args.status());
+    using R = ask_value_t<T, M, Args...>;
+    auto reply = std::apply(
+        [&](auto&... a) { return ActorRef<T>(ref).template ask_with<M>(options, std::move(a)...); }, *args);
+    return reply.then([](Result<Stored<R>> r) -> Result<std::string> {
+      if (!r) return r.status();
+      if constexpr (std::is_void_v<R>) {
+        return wire::encode_args();
+      } else {
+        return wire::encode_value(*r);
+      }
+    });
+  }
+};
+
+// Finds T's handler named `method` and runs RemoteAsk for it; kNotFound
+// when T has no such handler.
+template <class T>
+Future<std::string> remote_ask(const AnyRef& ref, std::string_view method, std::string_view payload,
+                               const AskOptions& options) {
+  std::optional<Future<std::string>> out;
+  auto try_one = [&](const auto& h) {
+    constexpr auto m = handler_pointer<std::decay_t<decltype(h)>>::value;
+    if (out || method != h.name) return;
+    out.emplace(RemoteAsk<T, m, typename MemberArgs<std::remove_const_t<decltype(m)>>::type>::run(ref, payload, options));
+  };
+  std::apply([&](const auto&... h) { (try_one(h), ...); }, T::kHandlers.items);
+  if (!out) return Future<std::string>::ready(Status::not_found("no handler '" + std::string(method) + "'"));
+  return std::move(*out);
+}
+
+// Spawns a T under `key` on `system` (durable: recovered from the journal).
+// Errors: those of System::spawn_durable / spawn_with.
+template <class T>
+Result<AnyRef> remote_spawn(System& system, const std::string& key) {
+  if constexpr (is_durable_v<T>) {
+    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_durable<T>(key));
+    return AnyRef(std::move(r));
+  } else {
+    SpawnOptions options;
+    options.name = key;
+    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_with<T>(options));
+    return AnyRef(std::move(r));
+  }
+}
+
+using RemoteSpawnFn = Result<AnyRef> (*)(System& system, const std::string& key);
+using RemoteAskFn = Future<std::string> (*)(const AnyRef& ref, std::string_view method,
+                                            std::string_view payload, const AskOptions& options);
+
+}  // namespace detail
+
+struct WorkerHostOptions {
+  // Engine threads; -1: one per core.
+  int threads = -1;
+};
+
+// Hosts actors for keel-agent in this process. Owned by main(); not
+// thread-safe: register types, then call run() once, from one thread.
+class WorkerHost {
+ public:
+  explicit WorkerHost(WorkerHostOptions options = {});
+  ~WorkerHost();
+  WorkerHost(const WorkerHost&) = delete;
+  WorkerHost& operator=(const WorkerHost&) = delete;
+
+  // Makes actor class T spawnable under `type_name`. T must be
+  // default-constructible and list its handlers in kHandlers. A name
+  // registered twice keeps the first registration.
+  template <class T>
+  void register_type(std::string type_name) {
+    static_assert(std::is_base_of_v<Actor, T>, "actors derive from keel::Actor");
+    static_assert(std::is_default_constructible_v<T>, "remote actors are default-constructed");
+    add_type(std::move(type_name), &detail::remote_spawn<T>, &detail::remote_ask<T>);
+  }
+
+  // Connects to the agent named on the command line (keel-agent passes
+  // --keel-agent HOST:PORT --keel-slot N [--keel-journal PATH]; the secret
+  // comes in KEEL_SECRET), serves spawns and calls until the agent goes away
+  // or tells it to shut down, then stops its actors. Returns the process
+  // exit code: 0 after a shutdown or a lost agent, 2 when not started by an
+  // agent (bad arguments), 1 when the journal or the connection fails at
+  // start (the reason goes to stderr).
+  int run(int argc, char** argv);
+
+ private:
+  void add_type(std::string type_name, detail::RemoteSpawnFn spawn, detail::RemoteAskFn ask);
+
+  struct Type {
+    std::string name;
+    detail::RemoteSpawnFn spawn;
+    detail::RemoteAskFn ask;
+  };
+  WorkerHostOptions options_;
+  std::vector<Type> types_;
+};
+
+}  // namespace keel

@@ -1,0 +1,141 @@
+// keel-agent: hosts actors in worker processes and routes clients' spawns
+// and calls to them (docs/distribution.md).
+//
+//   keel-agent --listen 127.0.0.1:7700 --worker ./my-worker --workers 2
+//              --journal /var/lib/keel --secret-file /etc/keel/secret   (one line)
+//
+// Options may also come from --config FILE, one "name = value" per line
+// with the option names without dashes ("listen = 0.0.0.0:7700"); the
+// command line wins. The secret comes from --secret-file or KEEL_SECRET.
+// Prints one line "keel-agent: ready on HOST:PORT ..." once every worker is
+// up, and stops (workers included) on SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "keel/agent/agent.h"
+#include "protocol.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: keel-agent --listen HOST:PORT --worker EXE [--worker-arg ARG]... [--workers N]\n"
+    "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
+    "                  [--restart-window-ms MS] [--config FILE]\n";
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+// Reads "name = value" lines ('#' starts a comment) into `out`, without
+// overriding what the command line set.
+keel::Status read_config(const std::string& path, std::multimap<std::string, std::string>& out) {
+  std::ifstream in(path);
+  if (!in) return keel::Status::io_error("cannot read config " + path);
+  std::multimap<std::string, std::string> file;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    line = trim(line.substr(0, line.find('#')));
+    if (line.empty()) continue;
+    const auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      return keel::Status::invalid_argument(path + ":" + std::to_string(n) + ": expected name = value");
+    }
+    file.emplace(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
+  }
+  for (auto& [k, v] : file) {
+    if (out.count(k) == 0 || k == "worker-arg") out.emplace(k, v);
+  }
+  return keel::Status::ok();
+}
+
+keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
+  std::multimap<std::string, std::string> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0 || i + 1 >= argc) return keel::Status::invalid_argument("bad argument " + a);
+    flags.emplace(a.substr(2), argv[++i]);
+  }
+  if (auto c = flags.find("config"); c != flags.end()) KEEL_RETURN_IF_ERROR(read_config(c->second, flags));
+  keel::AgentOptions o;
+  auto one = [&](const char* name) -> const std::string* {
+    auto it = flags.find(name);
+    return it == flags.end() ? nullptr : &it->second;
+  };
+  for (auto& [k, v] : flags) {
+    static const char* const kKnown[] = {"config",       "listen",      "worker",           "worker-arg",
+                                         "workers",      "journal",     "secret-file",      "max-restarts",
+                                         "restart-window-ms"};
+    bool known = false;
+    for (const char* n : kKnown) known = known || k == n;
+    if (!known) return keel::Status::invalid_argument("unknown option --" + k);
+    (void)v;
+  }
+  if (const std::string* l = one("listen")) {
+    KEEL_ASSIGN_OR_RETURN(auto hp, keel::internal::parse_host_port(*l));
+    o.listen_host = hp.first;
+    o.listen_port = hp.second;
+  }
+  if (const std::string* w = one("worker")) o.worker_argv.push_back(*w);
+  auto args = flags.equal_range("worker-arg");
+  for (auto it = args.first; it != args.second; ++it) o.worker_argv.push_back(it->second);
+  if (const std::string* n = one("workers")) o.workers = std::atoi(n->c_str());
+  if (const std::string* j = one("journal")) o.journal_dir = *j;
+  if (const std::string* n = one("max-restarts")) o.max_restarts = std::atoi(n->c_str());
+  if (const std::string* n = one("restart-window-ms")) o.restart_window = std::chrono::milliseconds(std::atoll(n->c_str()));
+  if (const std::string* f = one("secret-file")) {
+    std::ifstream in(*f);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in) return keel::Status::io_error("cannot read secret file " + *f);
+    o.secret = trim(ss.str());
+  } else if (const char* s = std::getenv("KEEL_SECRET")) {
+    o.secret = s;
+  }
+  if (o.worker_argv.empty()) return keel::Status::invalid_argument("--worker is required");
+  if (o.secret.empty()) return keel::Status::invalid_argument("no secret: give --secret-file or set KEEL_SECRET");
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse(argc, argv);
+  if (!options) {
+    std::fprintf(stderr, "keel-agent: %s\n%s", options.status().to_string().c_str(), kUsage);
+    return 2;
+  }
+  // Blocked before any thread starts, so that sigwait below receives them;
+  // workers get an empty mask back before exec.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  auto agent = keel::Agent::start(*options);
+  if (!agent) {
+    std::fprintf(stderr, "keel-agent: %s\n", agent.status().to_string().c_str());
+    return 1;
+  }
+  const auto startup_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("keel-agent: ready on %s:%u with %d workers in %lld us\n", options->listen_host.c_str(),
+              static_cast<unsigned>((*agent)->port()), options->workers, static_cast<long long>(startup_us));
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "keel-agent: signal %d: stopping\n", sig);
+  agent->reset();
+  return 0;
+}

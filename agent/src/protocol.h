@@ -1,0 +1,59 @@
+// protocol.h: what keel-agent and its workers agree on beyond
+// docs/wire-protocol.md (docs/distribution.md, "Agent and workers").
+// Internal to Keel::agent.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "keel/base/status.h"
+#include "keel/wire/control.h"
+#include "keel/wire/transport.h"
+
+namespace keel::internal {
+
+// A worker's first frame on its connection to the agent is a Register with
+// this name, node = its slot and key = its pid in decimal.
+inline constexpr std::string_view kWorkerRegisterName = "keel.worker";
+
+// remote_type of the errors the agent itself raises (no such actor, worker
+// gone...), as opposed to errors of a remote handler ("<Type>.<method>").
+inline constexpr std::string_view kAgentErrorType = "keel-agent";
+
+// Encodes `m` and sends it on `c`; errors as Connection::send.
+template <class M>
+Status send_message(wire::Connection& c, const M& m) {
+  return c.send(wire::message_type_of(m), wire::encode_body(m));
+}
+
+// Sends an ErrorMessage for `correlation` built from `s` (not ok).
+inline Status send_error(wire::Connection& c, std::uint64_t correlation, const Status& s,
+                         std::string_view remote_type) {
+  wire::ErrorMessage e;
+  e.correlation_id = correlation;
+  e.code = s.code();
+  e.remote_type = std::string(remote_type);
+  e.message = std::string(s.message());
+  return send_message(c, e);
+}
+
+// Splits "host:port". Errors: kInvalidArgument.
+inline Result<std::pair<std::string, std::uint16_t>> parse_host_port(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return Status::invalid_argument("expected HOST:PORT, got '" + std::string(s) + "'");
+  }
+  unsigned long port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoul(std::string(s.substr(colon + 1)), &used);
+    if (used != s.size() - colon - 1 || port > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return Status::invalid_argument("bad port in '" + std::string(s) + "'");
+  }
+  return std::make_pair(std::string(s.substr(0, colon)), static_cast<std::uint16_t>(port));
+}
+
+}  // namespace keel::internal

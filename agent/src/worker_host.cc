@@ -1,0 +1,274 @@
+// The worker side of keel-agent: one connection to the agent, over which
+// spawns and calls arrive and replies go back (docs/distribution.md).
+#include "keel/agent/worker_host.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "keel/base/thread_annotations.h"
+#include "keel/journal/journal.h"
+#include "keel/wire/control.h"
+#include "keel/wire/envelope.h"
+#include "keel/wire/tcp_transport.h"
+#include "protocol.h"
+
+namespace keel {
+namespace {
+
+struct WorkerArgs {
+  std::string agent;
+  int slot = -1;
+  std::string journal;
+};
+
+Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
+  WorkerArgs a;
+  // The agent appends its flags to the user's own arguments, which are
+  // left for the program.
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (flag == "--keel-agent") {
+      a.agent = argv[++i];
+    } else if (flag == "--keel-slot") {
+      a.slot = std::atoi(argv[++i]);
+    } else if (flag == "--keel-journal") {
+      a.journal = argv[++i];
+    }
+  }
+  if (a.agent.empty() || a.slot < 0) {
+    return Status::invalid_argument("this program is a Keel worker: start it with keel-agent --worker " +
+                                    std::string(argc > 0 ? argv[0] : "<program>"));
+  }
+  return a;
+}
+
+// Serves one agent connection. Frames arrive on the transport's I/O thread;
+// replies are sent from whichever engine thread completes them.
+class WorkerSession {
+ public:
+  using Types = std::map<std::string, std::pair<detail::RemoteSpawnFn, detail::RemoteAskFn>, std::less<>>;
+  WorkerSession(System& system, const Types& types, int slot) : system_(system), types_(types), slot_(slot) {}
+
+  wire::ConnectionCallbacks callbacks() {
+    wire::ConnectionCallbacks cb;
+    cb.on_open = [this](wire::Connection& c) {
+      wire::Register hello;
+      hello.name = std::string(internal::kWorkerRegisterName);
+      hello.node = static_cast<std::uint64_t>(slot_);
+      hello.key = std::to_string(getpid());
+      internal::send_message(c, hello).ignore();
+    };
+    cb.on_frame = [this](wire::Connection& c, const wire::Frame& f) { on_frame(c, f); };
+    cb.on_close = [this](wire::Connection&, const Status& why) { finish(why); };
+    cb.on_connect_error = [this](const Status& why) { finish(why); };
+    return cb;
+  }
+
+  // The TcpClient replies are sent through; set once, right after connect
+  // (frames can arrive only after the handshake, which takes a round trip).
+  void set_link(wire::Connection* link) { link_.store(link, std::memory_order_release); }
+
+  // Blocks until the agent is gone or asked for a shutdown; returns why.
+  Status wait() KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    cv_.wait(lock, [&] { return done_; });
+    return why_;
+  }
+
+ private:
+  void finish(const Status& why) KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    if (done_) return;
+    done_ = true;
+    why_ = why;
+    cv_.notify_all();
+  }
+
+  void on_frame(wire::Connection& c, const wire::Frame& f) {
+    switch (f.type) {
+      case wire::MessageType::kSpawn:
+        on_spawn(c, f.body);
+        break;
+      case wire::MessageType::kCall:
+        on_call(c, f.body);
+        break;
+      case wire::MessageType::kShutdown:
+        finish(Status::ok());
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Spawns on the I/O thread: a durable spawn recovers before it returns,
+  // and the ack must follow the recovery.
+  void on_spawn(wire::Connection& c, std::string_view body) {
+    wire::Spawn s;
+    if (Status st = wire::decode_body(body, s); !st.is_ok()) {
+      internal::send_error(c, 0, st, internal::kAgentErrorType).ignore();
+      return;
+    }
+    auto type = types_.find(s.actor_type);
+    if (type == types_.end()) {
+      internal::send_error(c, s.request_id,
+                           Status::not_found("unknown actor type '" + s.actor_type + "'"),
+                           internal::kAgentErrorType)
+          .ignore();
+      return;
+    }
+    Result<AnyRef> ref = type->second.first(system_, s.key);
+    if (!ref) {
+      internal::send_error(c, s.request_id, ref.status(), s.actor_type).ignore();
+      return;
+    }
+    actors_[s.key] = Hosted{*ref, type->second.second, s.actor_type};
+    wire::SpawnAck ack;
+    ack.request_id = s.request_id;
+    ack.node = static_cast<std::uint64_t>(slot_);
+    ack.key = s.key;
+    internal::send_message(c, ack).ignore();
+  }
+
+  void on_call(wire::Connection& c, std::string_view body) {
+    auto view = wire::EnvelopeView::open(body);
+    if (!view) {
+      internal::send_error(c, 0, view.status(), internal::kAgentErrorType).ignore();
+      return;
+    }
+    const std::uint64_t corr = view->has_reply_to() ? view->correlation_id() : 0;
+    auto it = actors_.find(view->target().key);
+    AnyRef ref = it == actors_.end() ? AnyRef() : it->second.ref.current();
+    if (!ref.valid()) {
+      if (corr != 0) {
+        internal::send_error(c, corr, Status::not_found("no actor '" + std::string(view->target().key) + "'"),
+                             internal::kAgentErrorType)
+            .ignore();
+      }
+      return;
+    }
+    AskOptions options;
+    if (view->deadline_ns() != 0) {
+      const auto now = std::chrono::system_clock::now().time_since_epoch();
+      const auto left = std::chrono::nanoseconds(view->deadline_ns()) - now;
+      if (left <= Duration::zero()) {
+        internal::send_error(c, corr, Status::timeout("deadline exceeded before the call was handled"),
+                             internal::kAgentErrorType)
+            .ignore();
+        return;
+      }
+      options.timeout = std::chrono::duration_cast<Duration>(left);
+    }
+    if (view->idempotent()) options.id = MessageId{view->id().hi, view->id().lo};
+    std::string remote_type = it->second.type + "." + std::string(view->method());
+    // Replies go through the TcpClient (link_), which outlives the actors;
+    // `c` itself is valid only until its on_close returns.
+    it->second.ask(ref, view->method(), view->payload(), options)
+        .then([this, corr, remote_type = std::move(remote_type)](Result<std::string> r) {
+          wire::Connection* link = link_.load(std::memory_order_acquire);
+          if (corr == 0 || link == nullptr) return;
+          if (!r) {
+            internal::send_error(*link, corr, r.status(), remote_type).ignore();
+            return;
+          }
+          wire::Reply reply;
+          reply.correlation_id = corr;
+          reply.payload = std::move(*r);
+          internal::send_message(*link, reply).ignore();
+        });
+  }
+
+  struct Hosted {
+    AnyRef ref;
+    detail::RemoteAskFn ask;
+    std::string type;
+  };
+
+  System& system_;
+  const Types& types_;
+  const int slot_;
+  std::map<std::string, Hosted, std::less<>> actors_;  // I/O thread only
+  // release/acquire: a reply sent from an engine thread sees the TcpClient
+  // fully constructed.
+  std::atomic<wire::Connection*> link_{nullptr};
+
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ KEEL_GUARDED_BY(mu_) = false;
+  Status why_ KEEL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+WorkerHost::WorkerHost(WorkerHostOptions options) : options_(options) {}
+WorkerHost::~WorkerHost() = default;
+
+void WorkerHost::add_type(std::string type_name, detail::RemoteSpawnFn spawn, detail::RemoteAskFn ask) {
+  for (const Type& t : types_) {
+    if (t.name == type_name) return;
+  }
+  types_.push_back(Type{std::move(type_name), spawn, ask});
+}
+
+int WorkerHost::run(int argc, char** argv) {
+  auto args = parse_worker_args(argc, argv);
+  if (!args) {
+    std::fprintf(stderr, "%s\n", args.status().to_string().c_str());
+    return 2;
+  }
+  auto endpoint = internal::parse_host_port(args->agent);
+  const char* secret = std::getenv("KEEL_SECRET");
+  if (!endpoint || secret == nullptr || *secret == '\0') {
+    std::fprintf(stderr, "keel worker: %s\n",
+                 endpoint ? "KEEL_SECRET is not set" : endpoint.status().to_string().c_str());
+    return 2;
+  }
+  std::unique_ptr<Journal> journal;
+  if (!args->journal.empty()) {
+    auto j = open_journal(args->journal, JournalOptions{});
+    if (!j) {
+      std::fprintf(stderr, "keel worker %d: journal %s: %s\n", args->slot, args->journal.c_str(),
+                   j.status().to_string().c_str());
+      return 1;
+    }
+    journal = std::move(*j);
+  }
+  SystemConfig config;
+  config.threads = options_.threads;
+  config.journal = journal.get();
+  System system(config);
+
+  WorkerSession::Types types;
+  for (const Type& t : types_) types.emplace(t.name, std::make_pair(t.spawn, t.ask));
+  WorkerSession session(system, types, args->slot);
+
+  wire::TransportOptions topts;
+  topts.secret = secret;
+  topts.node_name = "keel-worker-" + std::to_string(args->slot);
+  auto transport = wire::TcpTransport::create(topts);
+  if (!transport) {
+    std::fprintf(stderr, "keel worker: %s\n", transport.status().to_string().c_str());
+    return 1;
+  }
+  wire::ReconnectOptions no_reconnect;
+  no_reconnect.enabled = false;
+  auto conn = (*transport)->connect(endpoint->first, endpoint->second, session.callbacks(), no_reconnect);
+  session.set_link(conn.get());
+  const Status why = session.wait();
+  // Replies in flight may still use `conn`: stop the actors first.
+  system.shutdown(ShutdownMode::kStop, std::chrono::seconds(5)).ignore();
+  conn.reset();
+  if (!why.is_ok() && why.code() != StatusCode::kUnavailable && why.code() != StatusCode::kCancelled) {
+    std::fprintf(stderr, "keel worker %d: %s\n", args->slot, why.to_string().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace keel

@@ -1,0 +1,165 @@
+// keel/client/client.h: keel::Client, which spawns and calls actors hosted
+// by keel-agent (docs/distribution.md). Calls are typed by the actor's
+// handler, named as durable messages name them (T::kHandlers), and return
+// futures; every call has a deadline; a remote failure completes the future
+// with its code and "<remote type>: <message>".
+//
+//   keel::ClientOptions options;
+//   options.secret = "s3cret";
+//   KEEL_ASSIGN_OR_RETURN(auto client, keel::Client::connect("127.0.0.1", 7700, options));
+//   KEEL_RETURN_IF_ERROR(client->spawn("Counter", "c-1").get().status());
+//   client->call<&Counter::add>("c-1", 5).get().ignore();
+//   keel::Result<int> v = client->call<&Counter::get>("c-1").get();   // 5
+//   keel::CallOptions idem;
+//   idem.idempotent = true;                                // retried while the worker restarts
+//   idem.deadline = std::chrono::seconds(2);
+//   auto f = client->call_with<&Counter::get>(idem, "c-1");
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "keel/base/clock.h"
+#include "keel/base/status.h"
+#include "keel/engine/actor.h"
+#include "keel/engine/durable.h"
+#include "keel/engine/future.h"
+#include "keel/wire/value.h"
+
+namespace keel {
+
+// How idempotent calls are retried after kUnavailable (the worker is
+// restarting, the actor is being recovered, the connection was lost): after
+// a backoff that starts at `initial_backoff`, doubles per attempt up to
+// `max_backoff`, and is drawn uniformly from [backoff/2, backoff] (jitter),
+// for at most `max_attempts` sends in all and never past the deadline.
+struct RetryPolicy {
+  int max_attempts = 8;
+  Duration initial_backoff = std::chrono::milliseconds(20);
+  Duration max_backoff = std::chrono::seconds(1);
+};
+
+struct ClientOptions {
+  // Shared secret of the handshake (the agent's). Required.
+  std::string secret;
+  // This client's name in the agent's logs.
+  std::string node_name = "keel-client";
+  // How long connect() waits for the handshake.
+  Duration connect_timeout = std::chrono::seconds(10);
+  // The deadline of calls and spawns that give none.
+  Duration default_deadline = std::chrono::seconds(30);
+  RetryPolicy retry;
+};
+
+struct CallOptions {
+  // Time allowed for the reply, from the call; zero: the client's default.
+  // Past it the future fails with kTimeout, and the worker drops the call
+  // if it has not started it.
+  Duration deadline = Duration::zero();
+  // The call may run twice: on kUnavailable it is sent again (RetryPolicy)
+  // with the same message id, which a durable actor applies at most once
+  // (a copy it already applied completes with kAlreadyExists).
+  bool idempotent = false;
+};
+
+// What a completed spawn reports.
+struct SpawnInfo {
+  std::string key;
+  std::uint64_t worker = 0;  // the agent's worker slot that hosts the actor
+};
+
+namespace detail {
+
+template <auto M>
+struct RemoteMember;
+template <class C, class F, F C::*P>
+struct RemoteMember<P> {
+  using type = C;
+};
+template <class T, auto M, class Tuple>
+struct RemoteValue;
+template <class T, auto M, class... P>
+struct RemoteValue<T, M, std::tuple<P...>> {
+  using type = ask_value_t<T, M, P...>;
+};
+
+}  // namespace detail
+
+// A connection to one agent. Thread-safe; futures complete on the client's
+// I/O or timer thread (keep then() continuations short). Destroying it
+// fails what is pending with kCancelled.
+class Client {
+ public:
+  // Connects and completes the handshake. Errors: kInvalidArgument (no
+  // secret), kUnauthenticated (wrong secret), kUnavailable (nothing
+  // listens), kTimeout (no handshake within connect_timeout).
+  static Result<std::unique_ptr<Client>> connect(const std::string& host, std::uint16_t port,
+                                                 ClientOptions options);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Spawns an actor of the worker-registered `type` under `key`; completes
+  // once it is constructed (durable: recovered from its journal) and ready.
+  // Errors: kNotFound (unknown type), kAlreadyExists (the key is taken),
+  // kUnavailable (its worker is not running, or crashed meanwhile),
+  // kFailedPrecondition (a durable type on an agent without a journal),
+  // kTimeout (deadline), the actor's on_start error.
+  Future<SpawnInfo> spawn(const std::string& type, const std::string& key,
+                          Duration deadline = Duration::zero());
+
+  // Calls handler M of the actor `key` with `args` (converted to M's
+  // parameter types) and returns a Future of M's reply value, as
+  // ActorRef::ask would. Errors: kNotFound (no such actor, or no such
+  // handler on it), kTimeout (deadline), kUnavailable (its worker crashed
+  // or is restarting, the connection was lost; retried first when
+  // idempotent), the handler's error (a thrown exception is kInternal with
+  // "<Type>.<handler>: <what()>"), kCorruption (a reply that does not
+  // decode as M's value).
+  template <auto M, class... A>
+  auto call(const std::string& key, A&&... args) {
+    return call_with<M>(CallOptions{}, key, std::forward<A>(args)...);
+  }
+  template <auto M, class... A>
+  auto call_with(const CallOptions& options, const std::string& key, A&&... args) {
+    using T = typename detail::RemoteMember<M>::type;
+    using Params = typename detail::MemberArgs<decltype(M)>::type;
+    using R = typename detail::RemoteValue<T, M, Params>::type;
+    static_assert(detail::handler_name<T, M>() != nullptr, "the method is not registered in T::kHandlers");
+    static_assert(std::is_constructible_v<Params, A&&...>, "the handler cannot be called with these arguments");
+    const Params params(std::forward<A>(args)...);
+    std::string payload = std::apply([](const auto&... p) { return wire::encode_args(p...); }, params);
+    return call_encoded(key, detail::handler_name<T, M>(), std::move(payload), options)
+        .then([](Result<std::string> r) {
+          if constexpr (std::is_void_v<R>) {
+            return r.status();
+          } else {
+            if (!r) return Result<R>(r.status());
+            return wire::decode_value<R>(*r);
+          }
+        });
+  }
+
+  // The untyped call under call(): `payload` is wire::encode_args of the
+  // handler's arguments; completes with the reply's encoded value.
+  Future<std::string> call_encoded(const std::string& key, std::string_view method, std::string payload,
+                                   const CallOptions& options);
+
+  // Whether the connection to the agent is open now (it reconnects by
+  // itself after a loss).
+  bool is_connected() const;
+
+  class Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keel

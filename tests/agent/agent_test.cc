@@ -1,0 +1,255 @@
+// Multi-process tests of keel-agent and keel::Client on loopback: an agent
+// (in this process, or the keel-agent executable as a child), its worker
+// processes (remote_worker.cc) and a client.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "keel/agent/agent.h"
+#include "keel/client/client.h"
+#include "remote_actors.h"
+
+extern char** environ;
+
+namespace keel {
+namespace {
+
+using testing::RemoteCounter;
+using testing::RemoteTally;
+using std::chrono::seconds;
+
+constexpr const char* kSecret = "agent-test-secret";
+constexpr auto kWait = seconds(30);  // generous: the machine is shared
+
+// Waits for `f` under kWait; fails the test (kTimeout result) if it passes.
+template <class T>
+auto wait(Future<T> f) {
+  EXPECT_TRUE(f.wait_for(kWait)) << "no result within the deadline";
+  if (!f.is_ready()) {
+    using Get = typename Future<T>::GetType;
+    return Get(Status::timeout("the test's deadline passed"));
+  }
+  return f.get();
+}
+
+// Whether process `pid` exits within `timeout`, watched through a pidfd
+// (it need not be our child).
+bool exits_within(int pidfd, std::chrono::milliseconds timeout) {
+  pollfd p{pidfd, POLLIN, 0};
+  return poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+}
+
+int open_pidfd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("keel-agent-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    AgentOptions o;
+    o.secret = kSecret;
+    o.worker_argv = {KEEL_TEST_WORKER};
+    o.journal_dir = (dir_ / "journal").string();
+    o.max_restarts = 3;
+    auto agent = Agent::start(o);
+    ASSERT_TRUE(agent.is_ok()) << agent.status();
+    agent_ = std::move(*agent);
+    client_ = connect(kSecret).value();
+  }
+  void TearDown() override {
+    client_.reset();
+    agent_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  Result<std::unique_ptr<Client>> connect(const std::string& secret) {
+    ClientOptions o;
+    o.secret = secret;
+    return Client::connect("127.0.0.1", agent_->port(), o);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Agent> agent_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(AgentTest, SpawnedActorAnswersTypedCalls) {
+  auto spawned = wait(client_->spawn("Counter", "c-1"));
+  ASSERT_TRUE(spawned.is_ok()) << spawned.status();
+  EXPECT_EQ(spawned->key, "c-1");
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("c-1", 2)).value(), 2);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("c-1", 3)).value(), 5);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("c-1")).value(), 5);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::pid>("c-1")).value(), agent_->worker_pids().at(0));
+}
+
+TEST_F(AgentTest, SpawnOfAnUnknownTypeIsNotFound) {
+  auto r = wait(client_->spawn("NoSuchType", "x"));
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status();
+  // The key stays free.
+  EXPECT_TRUE(wait(client_->spawn("Counter", "x")).is_ok());
+}
+
+TEST_F(AgentTest, SpawnOfATakenKeyIsAlreadyExists) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "dup")).is_ok());
+  auto r = wait(client_->spawn("Tally", "dup"));
+  EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists) << r.status();
+}
+
+TEST_F(AgentTest, CallToAMissingActorIsNotFound) {
+  auto r = wait(client_->call<&RemoteCounter::get>("nobody"));
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound) << r.status();
+}
+
+TEST_F(AgentTest, HandlerExceptionArrivesWithRemoteTypeAndMessage) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "f")).is_ok());
+  auto r = wait(client_->call<&RemoteCounter::fail>("f", std::string("boom")));
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal) << r.status();
+  EXPECT_EQ(r.status().message(), "Counter.fail: boom");
+}
+
+TEST_F(AgentTest, CallPastItsDeadlineIsTimeout) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "slow")).is_ok());
+  CallOptions o;
+  o.deadline = std::chrono::milliseconds(50);
+  auto r = wait(client_->call_with<&RemoteCounter::slow>(o, "slow", 1000));
+  EXPECT_EQ(r.status().code(), StatusCode::kTimeout) << r.status();
+}
+
+TEST_F(AgentTest, WrongSecretIsUnauthenticated) {
+  auto r = connect("not-the-secret");
+  EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated) << r.status();
+}
+
+TEST_F(AgentTest, DurableActorRecoversItsStateAfterItsWorkerIsKilled) {
+  ASSERT_TRUE(wait(client_->spawn("Tally", "t-1")).is_ok());
+  for (int i = 1; i <= 4; ++i) ASSERT_TRUE(wait(client_->call<&RemoteTally::add>("t-1", i)).is_ok());
+  const auto pid = wait(client_->call<&RemoteTally::pid>("t-1")).value();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
+
+  // Idempotent calls are retried while the worker restarts and the actor
+  // recovers from its journal.
+  CallOptions o;
+  o.idempotent = true;
+  o.deadline = std::chrono::duration_cast<Duration>(kWait);
+  auto after = wait(client_->call_with<&RemoteTally::get>(o, "t-1"));
+  ASSERT_TRUE(after.is_ok()) << after.status();
+  EXPECT_EQ(after->total, 10);
+  EXPECT_EQ(after->adds, 4);
+  EXPECT_NE(wait(client_->call_with<&RemoteTally::pid>(o, "t-1")).value(), pid);
+  EXPECT_GE(agent_->restart_count(), 1u);
+}
+
+TEST_F(AgentTest, CallPendingOnAKilledWorkerFailsUnavailable) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "busy")).is_ok());
+  ASSERT_TRUE(wait(client_->spawn("Counter", "probe")).is_ok());
+  auto pending = client_->call<&RemoteCounter::slow>("busy", 20'000);
+  // Frames keep their order on the way to the worker: once the probe has
+  // answered, the slow call is with the worker.
+  const auto pid = wait(client_->call<&RemoteCounter::pid>("probe")).value();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  auto r = wait(std::move(pending));
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status();
+  EXPECT_NE(std::string(r.status().message()).find("worker 0 (pid " + std::to_string(pid) + ")"),
+            std::string::npos)
+      << r.status();
+}
+
+TEST_F(AgentTest, PlainActorIsSpawnedAgainFreshAfterItsWorkerIsKilled) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "p")).is_ok());
+  ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("p", 7)).value(), 7);
+  const auto pid = wait(client_->call<&RemoteCounter::pid>("p")).value();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  CallOptions o;
+  o.idempotent = true;
+  o.deadline = std::chrono::duration_cast<Duration>(kWait);
+  auto v = wait(client_->call_with<&RemoteCounter::get>(o, "p"));
+  ASSERT_TRUE(v.is_ok()) << v.status();
+  EXPECT_EQ(*v, 0);
+}
+
+TEST(AgentSupervision, WorkerThatKeepsExitingIsGivenUpOn) {
+  AgentOptions o;
+  o.secret = kSecret;
+  o.worker_argv = {KEEL_TEST_WORKER, "--crash-at-start"};
+  o.max_restarts = 2;
+  o.restart_window = std::chrono::minutes(10);
+  o.start_timeout = std::chrono::minutes(2);  // the give-up ends start(), not this
+  std::vector<std::string> lines;
+  o.log = [&](std::string_view line) { lines.emplace_back(line); };
+  auto agent = Agent::start(o);
+  EXPECT_EQ(agent.status().code(), StatusCode::kUnavailable) << agent.status();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.back().find("exit status 3"), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find("giving up"), std::string::npos) << lines.back();
+}
+
+// The keel-agent executable as a child: killing it kills its workers
+// (PR_SET_PDEATHSIG), even though nothing asked them to stop.
+TEST(AgentProcess, KillingTheAgentKillsItsWorkers) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  std::vector<std::string> args = {KEEL_AGENT_EXE, "--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER,
+                                   "--workers", "2"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store = {std::string("KEEL_SECRET=") + kSecret};
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  env.push_back(env_store[0].data());
+  env.push_back(nullptr);
+  pid_t agent = -1;
+  ASSERT_EQ(posix_spawn(&agent, argv[0], &actions, nullptr, argv.data(), env.data()), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+
+  // The ready line: "keel-agent: ready on 127.0.0.1:PORT with 2 workers in N us".
+  std::string line;
+  char ch = 0;
+  pollfd p{out[0], POLLIN, 0};
+  while (line.find('\n') == std::string::npos && poll(&p, 1, 30'000) == 1 && read(out[0], &ch, 1) == 1) {
+    line += ch;
+  }
+  close(out[0]);
+  const auto at = line.find("127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << "no ready line: " << line;
+  const auto port = static_cast<std::uint16_t>(std::atoi(line.c_str() + at + 10));
+
+  ClientOptions o;
+  o.secret = kSecret;
+  auto client = Client::connect("127.0.0.1", port, o).value();
+  std::vector<int> pidfds;
+  for (const char* key : {"a", "b", "c", "d", "e", "f"}) {
+    ASSERT_TRUE(wait(client->spawn("Counter", key)).is_ok());
+    const auto pid = wait(client->call<&RemoteCounter::pid>(key)).value();
+    pidfds.push_back(open_pidfd(static_cast<pid_t>(pid)));
+    ASSERT_GE(pidfds.back(), 0);
+  }
+  ASSERT_EQ(kill(agent, SIGKILL), 0);
+  ASSERT_EQ(waitpid(agent, nullptr, 0), agent);
+  for (int fd : pidfds) {
+    EXPECT_TRUE(exits_within(fd, std::chrono::milliseconds(30'000))) << "a worker outlived its agent";
+    close(fd);
+  }
+}
+
+}  // namespace
+}  // namespace keel

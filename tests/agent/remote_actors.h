@@ -1,0 +1,59 @@
+// remote_actors.h: the actor types the agent tests host in their worker
+// (remote_worker.cc) and call from the test process.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "keel/engine/actor.h"
+#include "keel/engine/durable.h"
+
+namespace keel::testing {
+
+// A plain actor: its state lives in the worker's memory.
+class RemoteCounter : public Actor {
+ public:
+  int add(int n) { return value_ += n; }
+  int get() const { return value_; }
+  std::int64_t pid() const { return getpid(); }
+  // Throws, so the caller sees a remote handler error.
+  int fail(std::string why) { throw std::runtime_error(why); }
+  // Keeps the actor busy for `ms` (the deadline test's slow handler).
+  int slow(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }
+  static constexpr auto kHandlers = handlers(
+      handler<&RemoteCounter::add>("add"), handler<&RemoteCounter::get>("get"),
+      handler<&RemoteCounter::pid>("pid"), handler<&RemoteCounter::fail>("fail"),
+      handler<&RemoteCounter::slow>("slow"));
+
+ private:
+  int value_ = 0;
+};
+
+struct Tally {
+  std::int64_t total = 0;
+  std::int64_t adds = 0;
+  static constexpr auto kFields = fields(field<&Tally::total>("total"), field<&Tally::adds>("adds"));
+};
+
+// A durable actor: its state survives the worker.
+class RemoteTally : public DurableActor<Tally> {
+ public:
+  std::int64_t add(std::int64_t n) {
+    state().adds += 1;
+    return state().total += n;
+  }
+  Tally get() const { return state(); }
+  std::int64_t pid() const { return getpid(); }
+  static constexpr auto kHandlers = handlers(handler<&RemoteTally::add>("add"), handler<&RemoteTally::get>("get"),
+                                             handler<&RemoteTally::pid>("pid"));
+};
+
+}  // namespace keel::testing
