@@ -27,6 +27,7 @@
 #include "keel/wire/envelope.h"
 #include "keel/wire/tcp_transport.h"
 #include "protocol.h"
+#include "registry.h"
 #include "worker_process.h"
 
 namespace keel {
@@ -134,6 +135,10 @@ class Agent::Impl {
     return it == clients_.end() ? nullptr : it->second;
   }
 
+  // The actor `key` is gone for good: forgets it, and its registrations.
+  void forget_actor(const std::string& key) KEEL_REQUIRES(mu_);
+  void send_answers(std::vector<internal::RegistryAnswer>& answers) KEEL_REQUIRES(mu_);
+
   // ---- supervisor thread -------------------------------------------------
   void supervise() KEEL_EXCLUDES(mu_);
   void launch(int slot) KEEL_REQUIRES(mu_);
@@ -151,6 +156,7 @@ class Agent::Impl {
   CondVar changed_;  // a slot became ready or failed
   std::vector<Slot> slots_ KEEL_GUARDED_BY(mu_);
   std::map<std::string, Hosted, std::less<>> hosted_ KEEL_GUARDED_BY(mu_);
+  internal::Registry registry_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, PendingCall> calls_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, wire::Connection*> clients_ KEEL_GUARDED_BY(mu_);
@@ -260,6 +266,7 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
   cb.on_close = [this](wire::Connection& c, const Status&) {
     MutexLock lock(mu_);
     clients_.erase(c.id());
+    registry_.forget_client(c.id());
   };
   return cb;
 }
@@ -312,6 +319,13 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
     if (corr != 0) internal::send_error(c, corr, s, internal::kAgentErrorType).ignore();
   };
   MutexLock lock(mu_);
+  if (view->target().key == internal::kRegistryKey) {
+    std::vector<internal::RegistryAnswer> answers;
+    registry_.handle(
+        c.id(), corr, view->method(), view->payload(), view->deadline_ns(),
+        [&](const std::string& key) KEEL_REQUIRES(mu_) { return hosted_.count(key) != 0; }, answers);
+    return send_answers(answers);
+  }
   auto h = hosted_.find(view->target().key);
   if (h == hosted_.end()) return fail(Status::not_found("no actor '" + std::string(view->target().key) + "'"));
   Slot& slot = slots_[h->second.slot];
@@ -414,7 +428,7 @@ void Agent::Impl::on_worker_error(std::string_view body) {
   if (auto s = spawns_.find(e.correlation_id); s != spawns_.end()) {
     PendingSpawn p = std::move(s->second);
     spawns_.erase(s);
-    hosted_.erase(p.key);
+    forget_actor(p.key);
     if (p.client == 0) log("could not spawn '" + p.key + "' again: " + e.to_status().to_string());
     if (wire::Connection* c = client(p.client)) {
       e.correlation_id = p.request;
@@ -451,11 +465,33 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
     }
     // A fresh spawn that never acked is forgotten; actors spawned before
     // stay, to be spawned again when the worker is back.
-    if (it->second.client != 0) hosted_.erase(it->second.key);
+    if (it->second.client != 0) forget_actor(it->second.key);
     it = spawns_.erase(it);
   }
   for (auto& [key, h] : hosted_) {
     if (h.slot == slot) h.ready = false;
+  }
+}
+
+void Agent::Impl::forget_actor(const std::string& key) {
+  hosted_.erase(key);
+  std::vector<internal::RegistryAnswer> answers;
+  registry_.forget_key(key, answers);
+  send_answers(answers);
+}
+
+void Agent::Impl::send_answers(std::vector<internal::RegistryAnswer>& answers) {
+  for (internal::RegistryAnswer& a : answers) {
+    wire::Connection* c = client(a.client);
+    if (c == nullptr || a.correlation == 0) continue;
+    if (!a.payload) {
+      internal::send_error(*c, a.correlation, a.payload.status(), internal::kRegistryKey).ignore();
+      continue;
+    }
+    wire::Reply reply;
+    reply.correlation_id = a.correlation;
+    reply.payload = std::move(*a.payload);
+    internal::send_message(*c, reply).ignore();
   }
 }
 

@@ -345,4 +345,44 @@ Future<std::string> Client::call_encoded(const std::string& key, std::string_vie
 
 bool Client::is_connected() const { return impl_->is_connected(); }
 
+// The registry is served by the agent under a reserved key; its replies
+// are wire::encode_value(std::pair(version, keys)).
+namespace {
+constexpr const char* kRegistryKey = "keel.registry";
+
+Result<RegistryMembers> decode_members(Result<std::string> r) {
+  if (!r) return r.status();
+  KEEL_ASSIGN_OR_RETURN(auto m, (wire::decode_value<std::pair<std::uint64_t, std::vector<std::string>>>(*r)));
+  return RegistryMembers{m.first, std::move(m.second)};
+}
+}  // namespace
+
+Future<void> Client::register_name(const std::string& ns, const std::string& name, const std::string& key) {
+  CallOptions o;
+  o.idempotent = true;
+  return call_encoded(kRegistryKey, "register", wire::encode_args(ns, name, key), o)
+      .then([](Result<std::string> r) { return r.status(); });
+}
+
+Future<void> Client::unregister_name(const std::string& ns, const std::string& name, const std::string& key) {
+  CallOptions o;
+  o.idempotent = true;
+  return call_encoded(kRegistryKey, "unregister", wire::encode_args(ns, name, key), o)
+      .then([](Result<std::string> r) { return r.status(); });
+}
+
+Future<RegistryMembers> Client::lookup(const std::string& ns, const std::string& name) {
+  CallOptions o;
+  o.idempotent = true;
+  return call_encoded(kRegistryKey, "lookup", wire::encode_args(ns, name), o).then(&decode_members);
+}
+
+Future<RegistryMembers> Client::watch(const std::string& ns, const std::string& name, std::uint64_t version,
+                                      Duration deadline) {
+  CallOptions o;
+  o.idempotent = true;
+  o.deadline = deadline;
+  return call_encoded(kRegistryKey, "watch", wire::encode_args(ns, name, version), o).then(&decode_members);
+}
+
 }  // namespace keel

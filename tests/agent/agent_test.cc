@@ -15,33 +15,20 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
-#include "keel/agent/agent.h"
-#include "keel/client/client.h"
-#include "remote_actors.h"
+#include "agent_fixture.h"
 
 extern char** environ;
 
 namespace keel {
 namespace {
 
+using testing::AgentTest;
+using testing::kSecret;
+using testing::kWait;
 using testing::RemoteCounter;
 using testing::RemoteTally;
+using testing::wait;
 using std::chrono::seconds;
-
-constexpr const char* kSecret = "agent-test-secret";
-constexpr auto kWait = seconds(30);  // generous: the machine is shared
-
-// Waits for `f` under kWait; fails the test (kTimeout result) if it passes.
-template <class T>
-auto wait(Future<T> f) {
-  EXPECT_TRUE(f.wait_for(kWait)) << "no result within the deadline";
-  if (!f.is_ready()) {
-    using Get = typename Future<T>::GetType;
-    return Get(Status::timeout("the test's deadline passed"));
-  }
-  return f.get();
-}
 
 // Whether process `pid` exits within `timeout`, watched through a pidfd
 // (it need not be our child).
@@ -51,40 +38,6 @@ bool exits_within(int pidfd, std::chrono::milliseconds timeout) {
 }
 
 int open_pidfd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
-
-class AgentTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("keel-agent-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    AgentOptions o;
-    o.secret = kSecret;
-    o.worker_argv = {KEEL_TEST_WORKER};
-    o.journal_dir = (dir_ / "journal").string();
-    o.max_restarts = 3;
-    auto agent = Agent::start(o);
-    ASSERT_TRUE(agent.is_ok()) << agent.status();
-    agent_ = std::move(*agent);
-    client_ = connect(kSecret).value();
-  }
-  void TearDown() override {
-    client_.reset();
-    agent_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  Result<std::unique_ptr<Client>> connect(const std::string& secret) {
-    ClientOptions o;
-    o.secret = secret;
-    return Client::connect("127.0.0.1", agent_->port(), o);
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Agent> agent_;
-  std::unique_ptr<Client> client_;
-};
 
 TEST_F(AgentTest, SpawnedActorAnswersTypedCalls) {
   auto spawned = wait(client_->spawn("Counter", "c-1"));

@@ -24,6 +24,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "keel/base/clock.h"
 #include "keel/base/status.h"
@@ -72,6 +73,13 @@ struct CallOptions {
 struct SpawnInfo {
   std::string key;
   std::uint64_t worker = 0;  // the agent's worker slot that hosts the actor
+};
+
+// The actors registered under one name: their keys in registration order,
+// and a version that changes with every change of them.
+struct RegistryMembers {
+  std::uint64_t version = 0;
+  std::vector<std::string> keys;
 };
 
 namespace detail {
@@ -150,6 +158,23 @@ class Client {
   // handler's arguments; completes with the reply's encoded value.
   Future<std::string> call_encoded(const std::string& key, std::string_view method, std::string payload,
                                    const CallOptions& options);
+
+  // ---- Registry (names in a namespace; several keys under a name form a
+  // pool, see keel/client/remote_pool.h) -------------------------------------
+
+  // Registers the actor `key` under `ns`/`name` (again: no change).
+  // Errors: kNotFound (no such actor on the agent), kInvalidArgument (an
+  // empty namespace or name, or a '/' in the namespace), kTimeout.
+  Future<void> register_name(const std::string& ns, const std::string& name, const std::string& key);
+  // Removes the registration (none: no change). Actors that go away (a
+  // failed spawn, a respawn that fails) are removed by the agent.
+  Future<void> unregister_name(const std::string& ns, const std::string& name, const std::string& key);
+  // The members now (none: version 0 and no keys).
+  Future<RegistryMembers> lookup(const std::string& ns, const std::string& name);
+  // Completes with the members once their version differs from `version`
+  // (at once when it does already); kTimeout after `deadline`.
+  Future<RegistryMembers> watch(const std::string& ns, const std::string& name, std::uint64_t version,
+                                Duration deadline);
 
   // Whether the connection to the agent is open now (it reconnects by
   // itself after a loss).

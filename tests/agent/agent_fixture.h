@@ -1,0 +1,68 @@
+// agent_fixture.h: an agent (in the test process) with one worker
+// process running remote_worker.cc, a journal in a fresh directory, and a
+// client connected to it.
+#pragma once
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "keel/agent/agent.h"
+#include "keel/client/client.h"
+#include "remote_actors.h"
+
+namespace keel::testing {
+
+inline constexpr const char* kSecret = "agent-test-secret";
+inline constexpr auto kWait = std::chrono::seconds(30);  // generous: the machine is shared
+
+// Waits for `f` under kWait; fails the test (kTimeout result) if it passes.
+template <class T>
+inline auto wait(Future<T> f) {
+  EXPECT_TRUE(f.wait_for(kWait)) << "no result within the deadline";
+  if (!f.is_ready()) {
+    using Get = typename Future<T>::GetType;
+    return Get(Status::timeout("the test's deadline passed"));
+  }
+  return f.get();
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("keel-agent-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    AgentOptions o;
+    o.secret = kSecret;
+    o.worker_argv = {KEEL_TEST_WORKER};
+    o.journal_dir = (dir_ / "journal").string();
+    o.max_restarts = 3;
+    auto agent = Agent::start(o);
+    ASSERT_TRUE(agent.is_ok()) << agent.status();
+    agent_ = std::move(*agent);
+    client_ = connect(kSecret).value();
+  }
+  void TearDown() override {
+    client_.reset();
+    agent_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  Result<std::unique_ptr<Client>> connect(const std::string& secret) {
+    ClientOptions o;
+    o.secret = secret;
+    return Client::connect("127.0.0.1", agent_->port(), o);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Agent> agent_;
+  std::unique_ptr<Client> client_;
+};
+
+}  // namespace keel::testing
