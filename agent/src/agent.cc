@@ -501,6 +501,10 @@ void Agent::Impl::launch(int slot) {
   std::vector<std::string> argv = options_.worker_argv;
   argv.push_back("--keel-agent");
   argv.push_back("127.0.0.1:" + std::to_string(worker_listener_->port()));
+  argv.push_back("--keel-client");
+  const bool any = options_.listen_host.empty() || options_.listen_host == "0.0.0.0" || options_.listen_host == "::";
+  argv.push_back((any ? std::string("127.0.0.1") : options_.listen_host) + ":" +
+                 std::to_string(client_listener_->port()));
   argv.push_back("--keel-slot");
   argv.push_back(std::to_string(slot));
   if (!options_.journal_dir.empty()) {

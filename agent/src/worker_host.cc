@@ -24,6 +24,7 @@ namespace {
 
 struct WorkerArgs {
   std::string agent;
+  std::string client;  // the agent's client listener, for actors' own calls
   int slot = -1;
   std::string journal;
 };
@@ -36,6 +37,8 @@ Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
     const std::string_view flag = argv[i];
     if (flag == "--keel-agent") {
       a.agent = argv[++i];
+    } else if (flag == "--keel-client") {
+      a.client = argv[++i];
     } else if (flag == "--keel-slot") {
       a.slot = std::atoi(argv[++i]);
     } else if (flag == "--keel-journal") {
@@ -54,7 +57,8 @@ Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
 class WorkerSession {
  public:
   using Types = std::map<std::string, std::pair<detail::RemoteSpawnFn, detail::RemoteAskFn>, std::less<>>;
-  WorkerSession(System& system, const Types& types, int slot) : system_(system), types_(types), slot_(slot) {}
+  WorkerSession(System& system, const Types& types, int slot, Client* client)
+      : system_(system), types_(types), slot_(slot), client_(client) {}
 
   wire::ConnectionCallbacks callbacks() {
     wire::ConnectionCallbacks cb;
@@ -123,7 +127,7 @@ class WorkerSession {
           .ignore();
       return;
     }
-    Result<AnyRef> ref = type->second.first(system_, s.key);
+    Result<AnyRef> ref = type->second.first(system_, s.key, client_);
     if (!ref) {
       internal::send_error(c, s.request_id, ref.status(), s.actor_type).ignore();
       return;
@@ -193,6 +197,7 @@ class WorkerSession {
   System& system_;
   const Types& types_;
   const int slot_;
+  Client* const client_;  // may be null
   std::map<std::string, Hosted, std::less<>> actors_;  // I/O thread only
   // release/acquire: a reply sent from an engine thread sees the TcpClient
   // fully constructed.
@@ -239,6 +244,20 @@ int WorkerHost::run(int argc, char** argv) {
     }
     journal = std::move(*j);
   }
+  // The actors' own client of the agent; it outlives the System below.
+  std::unique_ptr<Client> client;
+  if (!args->client.empty()) {
+    auto at = internal::parse_host_port(args->client);
+    ClientOptions copts;
+    copts.secret = secret;
+    copts.node_name = "keel-worker-" + std::to_string(args->slot) + "-client";
+    auto c = at ? Client::connect(at->first, at->second, copts) : Result<std::unique_ptr<Client>>(at.status());
+    if (!c) {
+      std::fprintf(stderr, "keel worker %d: client of the agent: %s\n", args->slot, c.status().to_string().c_str());
+      return 1;
+    }
+    client = std::move(*c);
+  }
   SystemConfig config;
   config.threads = options_.threads;
   config.journal = journal.get();
@@ -246,7 +265,7 @@ int WorkerHost::run(int argc, char** argv) {
 
   WorkerSession::Types types;
   for (const Type& t : types_) types.emplace(t.name, std::make_pair(t.spawn, t.ask));
-  WorkerSession session(system, types, args->slot);
+  WorkerSession session(system, types, args->slot, client.get());
 
   wire::TransportOptions topts;
   topts.secret = secret;

@@ -134,6 +134,27 @@ TEST_F(AgentTest, PlainActorIsSpawnedAgainFreshAfterItsWorkerIsKilled) {
   EXPECT_EQ(*v, 0);
 }
 
+class TwoWorkerTest : public AgentTest {
+ protected:
+  int workers() const override { return 2; }
+};
+
+TEST_F(TwoWorkerTest, ActorCallsAnActorInAnotherWorkerProcess) {
+  ASSERT_TRUE(wait(client_->spawn("Forwarder", "fwd")).is_ok());
+  const auto here = wait(client_->call<&testing::RemoteForwarder::pid>("fwd")).value();
+  // Keys are placed by hash: find a counter on the other worker.
+  std::string there;
+  for (int i = 0; i < 32 && there.empty(); ++i) {
+    const std::string key = "c-" + std::to_string(i);
+    ASSERT_TRUE(wait(client_->spawn("Counter", key)).is_ok());
+    if (wait(client_->call<&RemoteCounter::pid>(key)).value() != here) there = key;
+  }
+  ASSERT_FALSE(there.empty()) << "no key landed on the second worker";
+  EXPECT_EQ(wait(client_->call<&testing::RemoteForwarder::add_to>("fwd", there, 4)).value(), 4);
+  EXPECT_EQ(wait(client_->call<&testing::RemoteForwarder::add_to>("fwd", there, 3)).value(), 7);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>(there)).value(), 7);
+}
+
 TEST(AgentSupervision, WorkerThatKeepsExitingIsGivenUpOn) {
   AgentOptions o;
   o.secret = kSecret;

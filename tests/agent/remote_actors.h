@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "keel/client/client.h"
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
 
@@ -54,6 +55,21 @@ class RemoteTally : public DurableActor<Tally> {
   std::int64_t pid() const { return getpid(); }
   static constexpr auto kHandlers = handlers(handler<&RemoteTally::add>("add"), handler<&RemoteTally::get>("get"),
                                              handler<&RemoteTally::pid>("pid"));
+};
+
+// An actor that calls other actors through its worker's client of the
+// agent, wherever they live.
+class RemoteForwarder : public Actor {
+ public:
+  explicit RemoteForwarder(Client& client) : client_(client) {}
+  // Adds `n` to the RemoteCounter `key` and replies with its new value.
+  Future<int> add_to(std::string key, int n) { return client_.call<&RemoteCounter::add>(key, n); }
+  std::int64_t pid() const { return getpid(); }
+  static constexpr auto kHandlers =
+      handlers(handler<&RemoteForwarder::add_to>("add_to"), handler<&RemoteForwarder::pid>("pid"));
+
+ private:
+  Client& client_;
 };
 
 }  // namespace keel::testing

@@ -1,5 +1,5 @@
 // The worker program of the agent tests: hosts RemoteCounter and
-// RemoteTally (remote_actors.h). With --crash-at-start it exits at once
+// RemoteTally and RemoteForwarder (remote_actors.h). With --crash-at-start it exits at once
 // (status 3), as a worker that cannot start would.
 #include <string_view>
 
@@ -11,5 +11,6 @@ int main(int argc, char** argv) {
   keel::WorkerHost host;
   host.register_type<keel::testing::RemoteCounter>("Counter");
   host.register_type<keel::testing::RemoteTally>("Tally");
+  host.register_type<keel::testing::RemoteForwarder>("Forwarder");
   return host.run(argc, argv);
 }

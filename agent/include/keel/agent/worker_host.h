@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "keel/client/client.h"
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
 #include "keel/engine/future.h"
@@ -78,22 +79,42 @@ Future<std::string> remote_ask(const AnyRef& ref, std::string_view method, std::
   return std::move(*out);
 }
 
-// Spawns a T under `key` on `system` (durable: recovered from the journal).
-// Errors: those of System::spawn_durable / spawn_with.
-template <class T>
-Result<AnyRef> remote_spawn(System& system, const std::string& key) {
+// Passes the worker's client to an actor's constructor: System copies
+// spawn arguments (and unwraps std::reference_wrapper into const refs), so
+// the reference travels as a pointer that converts back to Client&.
+struct ClientArg {
+  Client* client;
+  operator Client&() const { return *client; }  // NOLINT(implicit)
+};
+
+template <class T, class... A>
+Result<AnyRef> spawn_remote_actor(System& system, const std::string& key, A... args) {
   if constexpr (is_durable_v<T>) {
-    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_durable<T>(key));
+    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_durable<T>(key, args...));
     return AnyRef(std::move(r));
   } else {
     SpawnOptions options;
     options.name = key;
-    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_with<T>(options));
+    KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_with<T>(options, args...));
     return AnyRef(std::move(r));
   }
 }
 
-using RemoteSpawnFn = Result<AnyRef> (*)(System& system, const std::string& key);
+// Spawns a T under `key` on `system` (durable: recovered from the journal),
+// constructed with `*client` when T takes a Client&. Errors: those of
+// System::spawn_durable / spawn_with, kFailedPrecondition (T needs a client
+// and there is none).
+template <class T>
+Result<AnyRef> remote_spawn(System& system, const std::string& key, Client* client) {
+  if constexpr (std::is_constructible_v<T, Client&>) {
+    if (client == nullptr) return Status::failed_precondition("no client of the agent to construct " + key);
+    return spawn_remote_actor<T>(system, key, ClientArg{client});
+  } else {
+    return spawn_remote_actor<T>(system, key);
+  }
+}
+
+using RemoteSpawnFn = Result<AnyRef> (*)(System& system, const std::string& key, Client* client);
 using RemoteAskFn = Future<std::string> (*)(const AnyRef& ref, std::string_view method,
                                             std::string_view payload, const AskOptions& options);
 
@@ -113,19 +134,24 @@ class WorkerHost {
   WorkerHost(const WorkerHost&) = delete;
   WorkerHost& operator=(const WorkerHost&) = delete;
 
-  // Makes actor class T spawnable under `type_name`. T must be
-  // default-constructible and list its handlers in kHandlers. A name
-  // registered twice keeps the first registration.
+  // Makes actor class T spawnable under `type_name`. T lists its handlers
+  // in kHandlers and is either default-constructible or constructible from
+  // a keel::Client&: the worker's client of its agent, through which the
+  // actor calls actors in other worker processes (from a handler, return
+  // the Future or use continue_with; never wait on it in a handler). The
+  // client outlives the actors. A name registered twice keeps the first
+  // registration.
   template <class T>
   void register_type(std::string type_name) {
     static_assert(std::is_base_of_v<Actor, T>, "actors derive from keel::Actor");
-    static_assert(std::is_default_constructible_v<T>, "remote actors are default-constructed");
+    static_assert(std::is_default_constructible_v<T> || std::is_constructible_v<T, Client&>,
+                  "remote actors are default-constructed, or constructed from a keel::Client&");
     add_type(std::move(type_name), &detail::remote_spawn<T>, &detail::remote_ask<T>);
   }
 
   // Connects to the agent named on the command line (keel-agent passes
-  // --keel-agent HOST:PORT --keel-slot N [--keel-journal PATH]; the secret
-  // comes in KEEL_SECRET), serves spawns and calls until the agent goes away
+  // --keel-agent HOST:PORT --keel-client HOST:PORT --keel-slot N
+  // [--keel-journal PATH]; the secret comes in KEEL_SECRET), serves spawns and calls until the agent goes away
   // or tells it to shut down, then stops its actors. Returns the process
   // exit code: 0 after a shutdown or a lost agent, 2 when not started by an
   // agent (bad arguments), 1 when the journal or the connection fails at
