@@ -179,7 +179,7 @@ TEST(Ring, ConsumerWaitingOnADeadProducerIsUnavailable) {
   Memory mem(1024);
   RingRegion ring = mem.init();
   RingWaitOptions wait;
-  wait.spin_iterations = 10;
+  wait.spin = std::chrono::microseconds(0);
   wait.poll_interval = std::chrono::milliseconds(2);
   wait.peer_timeout = std::chrono::milliseconds(20);
   RingProducer producer(ring, wait);  // never beats: as if its process died
@@ -193,7 +193,7 @@ TEST(Ring, ProducerWaitingOnADeadConsumerIsUnavailable) {
   Memory mem(256);
   RingRegion ring = mem.init();
   RingWaitOptions wait;
-  wait.spin_iterations = 10;
+  wait.spin = std::chrono::microseconds(0);
   wait.poll_interval = std::chrono::milliseconds(2);
   wait.peer_timeout = std::chrono::milliseconds(20);
   RingProducer producer(ring, wait);
@@ -224,7 +224,7 @@ TEST(Ring, ThreadsStreamThroughASmallRingWithWaits) {
   Memory mem(1024);
   RingRegion ring = mem.init();
   RingWaitOptions wait;
-  wait.spin_iterations = 100;  // sleep often, to exercise the futex paths
+  wait.spin = std::chrono::microseconds(0);  // sleep every time, to exercise the futex paths
   constexpr std::uint64_t kRecords = 200'000;
   std::thread producer_thread([&] {
     RingProducer producer(ring, wait);

@@ -7,7 +7,9 @@
 // the index and then reads the flag. Both pairs are seq_cst so that at least
 // one side sees the other's store: either the sleeper sees the new index and
 // does not sleep, or the waker sees the flag, bumps the futex word and wakes
-// it (and a sleeper whose futex word changed returns at once).
+// it (and a sleeper whose futex word changed returns at once). The waker
+// clears the flag as it reads it (exchange), so a burst of records costs one
+// wake-up, not one system call per record.
 #include "keel/wire/ring.h"
 
 #include <linux/futex.h>
@@ -81,9 +83,13 @@ struct WaitWords {
 template <class Ready>
 Status wait_once(const RingWaitOptions& w, const WaitWords& words, PeerWatch& watch,
                  std::chrono::steady_clock::time_point deadline, const Ready& ready) {
-  for (int i = 0; i < w.spin_iterations; ++i) {
-    if (ready()) return Status::ok();
-    cpu_relax();
+  if (w.spin.count() > 0) {
+    const auto spin_until = std::chrono::steady_clock::now() + w.spin;
+    for (int i = 1;; ++i) {
+      if (ready()) return Status::ok();
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
+    }
   }
   const std::uint32_t seq = at(*words.seq).load(std::memory_order_acquire);
   at(*words.sleeping).store(1, std::memory_order_seq_cst);
@@ -203,7 +209,7 @@ void RingProducer::commit(std::uint8_t type, std::size_t body_bytes) {
   // seq_cst: publishes the record (release) and orders against the read of
   // consumer_sleeping below (Dekker, see the top of this file).
   at(ring_.control->tail).store(tail_, std::memory_order_seq_cst);
-  if (at(ring_.control->consumer_sleeping).load(std::memory_order_seq_cst) != 0) {
+  if (at(ring_.control->consumer_sleeping).exchange(0, std::memory_order_seq_cst) != 0) {
     at(ring_.control->data_seq).fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&ring_.control->data_seq);
   }
@@ -318,7 +324,7 @@ void RingConsumer::release() {
   // seq_cst: returns the credits (release) and orders against the read of
   // producer_sleeping (Dekker, see the top of this file).
   at(ring_.control->head).store(head_, std::memory_order_seq_cst);
-  if (at(ring_.control->producer_sleeping).load(std::memory_order_seq_cst) != 0) {
+  if (at(ring_.control->producer_sleeping).exchange(0, std::memory_order_seq_cst) != 0) {
     at(ring_.control->credit_seq).fetch_add(1, std::memory_order_seq_cst);
     futex_wake(&ring_.control->credit_seq);
   }

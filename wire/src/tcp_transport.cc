@@ -32,13 +32,17 @@ constexpr std::size_t kBatchChunkBytes = 256 * 1024;
 // Bodies at least this large, passed by rvalue, are written from the
 // caller's string instead of being copied into a chunk.
 constexpr std::size_t kOwnedBodyBytes = 16 * 1024;
+// Written chunks of at least kOwnedBodyBytes kept per connection for reuse.
+constexpr std::size_t kMaxSpareChunks = 4;
+constexpr std::size_t kMaxSpareChunkBytes = 4u << 20;
 
 class Session;
 
 // The I/O thread and what every session shares.
 class Core {
  public:
-  explicit Core(TransportOptions options) : options_(std::move(options)), work_(io_.get_executor()) {
+  explicit Core(TransportOptions options)
+      : options_(std::move(options)), io_(1), work_(io_.get_executor()) {  // one thread runs io_
     thread_ = std::thread([this] { io_.run(); });
   }
   ~Core() {
@@ -128,7 +132,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       MutexLock l(mu_);
       KEEL_RETURN_IF_ERROR(admit(wire, false));
       if (wire >= kOwnedBodyBytes) {
-        pending_.emplace_back();  // a large frame gets a chunk of its own
+        pending_.push_back(take_spare(wire));  // a large frame gets a chunk of its own
         tail_appendable_ = false;
       } else if (!tail_appendable_ || pending_.back().size() + wire > kBatchChunkBytes) {
         pending_.emplace_back();
@@ -213,6 +217,22 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     return Status::ok();
   }
 
+  // An empty string with room for `bytes`: a written chunk when one is big
+  // enough, so that large frames reuse memory instead of faulting in fresh
+  // pages for every frame.
+  std::string take_spare(std::size_t bytes) KEEL_REQUIRES(mu_) {
+    for (std::size_t i = 0; i < spare_.size(); ++i) {
+      if (spare_[i].capacity() >= bytes) {
+        std::string s = std::move(spare_[i]);
+        spare_.erase(spare_.begin() + static_cast<std::ptrdiff_t>(i));
+        return s;
+      }
+    }
+    std::string s;
+    s.reserve(bytes);
+    return s;
+  }
+
   // Counts `wire` queued bytes; returns whether the caller must post a kick.
   bool account(std::size_t wire) KEEL_REQUIRES(mu_) {
     queued_ += wire;
@@ -269,6 +289,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         writable = true;
       }
       if (close_after_write_ && (pending_.empty() || ec)) close_now = *close_after_write_;
+      for (std::string& chunk : inflight_) {
+        if (chunk.capacity() >= kOwnedBodyBytes && chunk.capacity() <= kMaxSpareChunkBytes &&
+            spare_.size() < kMaxSpareChunks) {
+          chunk.clear();
+          spare_.push_back(std::move(chunk));
+        }
+      }
     }
     inflight_.clear();
     if (close_now) {
@@ -391,6 +418,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   mutable Mutex mu_;
   std::string peer_ KEEL_GUARDED_BY(mu_);
   std::vector<std::string> pending_ KEEL_GUARDED_BY(mu_);
+  std::vector<std::string> spare_ KEEL_GUARDED_BY(mu_);  // written large chunks, for reuse
   std::size_t queued_ KEEL_GUARDED_BY(mu_) = 0;        // pending + in flight
   bool tail_appendable_ KEEL_GUARDED_BY(mu_) = false;  // pending_.back() takes small frames
   bool writing_ KEEL_GUARDED_BY(mu_) = false;
