@@ -40,7 +40,7 @@ struct CliEnvironment {
   std::ostream* err = nullptr;  // one-line errors and warnings
   bool color = false;           // colour the human output (never the JSON)
   std::string default_journal;  // used when no --journal is given (KEEL_JOURNAL)
-  // `tail -f` stops, with kOk, once this is set (a signal handler sets it).
+  // `tail -f` and `ui` stop, with kOk, once this is set (a signal handler sets it).
   // May be null. Read with relaxed order: it is a request, not a barrier.
   const std::atomic<bool>* stop = nullptr;
 };
@@ -48,7 +48,9 @@ struct CliEnvironment {
 // Runs `keel <args...>` (args excludes the program name) and returns its
 // exit status. Every failure is reported as one line on env.err. Blocks
 // until the command is done (`tail -f` until env.stop is set or its
-// --limit is reached). Read-only commands never write to the journal.
+// --limit is reached; `ui` until env.stop is set). Read-only commands never
+// write to the journal; `keel workflow signal|cancel|retry|fork` append
+// their one record (or ask the live engine to).
 int run_cli(const std::vector<std::string>& args, const CliEnvironment& env);
 
 }  // namespace keel::tools
