@@ -51,8 +51,10 @@ struct ReconnectOptions {
 
 // The client side of one logical connection to a server, kept up across
 // reconnects. As a Connection it forwards to the current connection: send()
-// returns kUnavailable while none is open. Callbacks receive the current
-// underlying connection. Destruction: as TcpListener. Thread-safe.
+// returns kUnavailable while none is open, and close(reason) closes the
+// current one (the client then reconnects unless `reason` is kCancelled).
+// Callbacks receive the current underlying connection. Destruction: as
+// TcpListener. Thread-safe.
 class TcpClient : public Connection {
  public:
   // Whether a connection is open now.
