@@ -135,8 +135,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         pending_.push_back(take_spare(wire));  // a large frame gets a chunk of its own
         tail_appendable_ = false;
       } else if (!tail_appendable_ || pending_.back().size() + wire > kBatchChunkBytes) {
-        pending_.emplace_back();
-        pending_.back().reserve(kBatchChunkBytes / 4);
+        pending_.push_back(take_spare(kBatchChunkBytes / 4));
         tail_appendable_ = true;
       }
       append_frame(pending_.back(), type, body);
@@ -154,10 +153,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       KEEL_RETURN_IF_ERROR(admit(wire, false));
-      std::string header(kFrameHeaderBytes + 8, '\0');  // header, then padding room
+      std::string header(kFrameHeaderBytes, '\0');
       encode_frame_header(header.data(), type, body.size());
       const std::size_t padding = wire - kFrameHeaderBytes - body.size();
-      header.resize(kFrameHeaderBytes);
       pending_.push_back(std::move(header));
       pending_.push_back(std::move(body));
       if (padding > 0) pending_.emplace_back(padding, '\0');
