@@ -97,4 +97,44 @@ Status decode_record_value(std::string_view v, Record* r) {
   return Status::ok();
 }
 
+std::string encode_counts(const JournalCounts& c) {
+  std::string v;
+  v.reserve(8 * (1 + c.by_kind.size()));
+  put_le64(&v, c.as_of);
+  put_le64(&v, c.owners);
+  for (std::size_t k = 1; k < c.by_kind.size(); ++k) put_le64(&v, c.by_kind[k]);
+  return v;
+}
+
+Status decode_counts(std::string_view v, JournalCounts* c) {
+  if (v.size() < 16 || v.size() % 8 != 0) return Status::corruption("damaged counters");
+  *c = JournalCounts{};
+  c->as_of = get_le(v.data(), 8);
+  c->owners = get_le(v.data() + 8, 8);
+  for (std::size_t k = 1; k < c->by_kind.size() && 8 + 8 * k < v.size(); ++k) {
+    c->by_kind[k] = get_le(v.data() + 8 + 8 * k, 8);
+  }
+  return Status::ok();
+}
+
+std::string encode_owner_summary(const Record& newest) {
+  std::string v;
+  v.reserve(25);
+  put_le64(&v, newest.seq);
+  put_le64(&v, newest.lsn);
+  put_le64(&v, static_cast<std::uint64_t>(to_time_ns(newest.time)));
+  v.push_back(static_cast<char>(newest.kind));
+  return v;
+}
+
+Status decode_owner_summary(std::string_view v, OwnerInfo* o) {
+  if (v.size() != 25) return Status::corruption("owner " + o->owner + ": damaged summary");
+  o->last_seq = get_le(v.data(), 8);
+  o->last_lsn = get_le(v.data() + 8, 8);
+  o->records = o->last_seq;  // sequences are gap-free from 1 (verify() checks)
+  o->last_time = from_time_ns(static_cast<std::int64_t>(get_le(v.data() + 16, 8)));
+  o->last_kind = static_cast<RecordKind>(static_cast<std::uint8_t>(v[24]));
+  return Status::ok();
+}
+
 }  // namespace keel::internal

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "journal_summary.h"
 #include "keel/base/status.h"
 #include "keel/journal/journal.h"
 
@@ -46,5 +47,19 @@ std::string encode_record_value(const Record& r);
 // Decodes into *r (r->lsn must already be set). kCorruption
 // "lsn N: truncated record" when the value is too short.
 Status decode_record_value(std::string_view value, Record* r);
+
+// The RocksDB value of the counters ("Mcounts"), integers little-endian:
+//   as_of_lsn u64 | owners u64 | records of kind 1 u64 | ... | of kind 8 u64
+// A decoder takes as many kinds as the value holds. kCorruption "damaged
+// counters" when the value is not 16 + 8k bytes.
+std::string encode_counts(const JournalCounts& c);
+Status decode_counts(std::string_view value, JournalCounts* c);
+
+// The RocksDB value of an owner summary ('N' + owner), little-endian:
+//   last_seq u64 | last_lsn u64 | last_time_ns i64 | last_kind u8
+// Decodes into *o (o->owner must already be set). kCorruption "owner O:
+// damaged summary" when the value is not 25 bytes.
+std::string encode_owner_summary(const Record& newest);
+Status decode_owner_summary(std::string_view value, OwnerInfo* o);
 
 }  // namespace keel::internal

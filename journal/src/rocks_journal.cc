@@ -7,6 +7,7 @@
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/snapshot.h>
 #include <rocksdb/write_batch.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -22,6 +24,7 @@
 
 #include "journal_base.h"
 #include "journal_internal.h"
+#include "journal_summary.h"
 #include "record_format.h"
 
 namespace keel::internal {
@@ -31,8 +34,11 @@ constexpr char kLsnPrefix = 'L';
 constexpr char kOwnerPrefix = 'O';
 constexpr char kMetaPrefix = 'M';
 constexpr char kSnapshotPrefix = 'S';
+constexpr char kOwnerSummaryPrefix = 'N';
 // Meta key present once every SNAPSHOT record has its 'S' index entry.
 constexpr std::string_view kSnapshotIndexMeta = "snapshot_index";
+// Meta key of the counters (encode_counts), written in every commit's batch.
+constexpr std::string_view kCountsMeta = "counts";
 // constexpr, not a std::string: journals may be opened before main() (by
 // other static initializers), and this must not depend on init order.
 constexpr std::string_view kMaxBe64("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
@@ -71,6 +77,15 @@ std::string snapshot_key(std::string_view owner, std::uint64_t seq) {
 
 std::string meta_key(std::string_view name) { return std::string(1, kMetaPrefix) + std::string(name); }
 
+// The owner summary: 'N' + owner, whose value is encode_owner_summary() of
+// the owner's newest record. Owners contain no NUL, so the key sorts as the
+// owner does.
+std::string owner_summary_key(std::string_view owner) {
+  std::string k(1, kOwnerSummaryPrefix);
+  k.append(owner);
+  return k;
+}
+
 // The memtable insert hint's key groups: all LSN keys (they only grow), and
 // one group per owner in each owner-keyed index ('O', 'S': the prefix up to
 // the owner's NUL). Inserts within a group land next to the group's last
@@ -92,6 +107,29 @@ class InsertHintGroups final : public rocksdb::SliceTransform {
 bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
   return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
 }
+
+// Reads that see one state of the journal. On the writer's handle, where
+// commits land meanwhile, they share a snapshot; a read-only handle changes
+// only when it catches up with the writer, so plain reads suffice there.
+class ReadView {
+ public:
+  ReadView(rocksdb::DB* db, bool writable) {
+    if (writable) {
+      snapshot_ = std::make_unique<rocksdb::ManagedSnapshot>(db);
+      options_.snapshot = snapshot_->snapshot();
+    }
+  }
+  const rocksdb::ReadOptions& options() const { return options_; }
+
+ private:
+  std::unique_ptr<rocksdb::ManagedSnapshot> snapshot_;
+  rocksdb::ReadOptions options_;
+};
+
+// A clean close of a writer whose memtables hold more than this flushes them
+// first, so that the next open (a reader's above all) does not replay the
+// write-ahead log into a memtable.
+constexpr std::uint64_t kFlushOnCloseBytes = 1u << 20;
 
 // Thread-safe (see Journal). rocksdb::DB is thread-safe; writes happen only
 // on the journal writer thread. After a failed write RocksDB refuses further
@@ -122,13 +160,35 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   // Writer open of a journal made before the snapshot index: adds the index
   // entries of its SNAPSHOT records, then the meta key saying so.
   Status build_snapshot_index();
+  // Writer open: loads counts_, after rewriting the counters and the owner
+  // summaries from the records (one synced batch) when they are missing (a
+  // journal made before them) or behind (a writer that did not know them
+  // appended since).
+  Status build_summaries();
+  // The counters, when present and counting up to `last`; else nullopt.
+  Result<std::optional<JournalCounts>> read_counts(const rocksdb::ReadOptions& ro, Lsn last);
+  // Counts by reading every record's kind and the owner index, for a journal
+  // without current counters; `each_owner`, if set, sees each owner's last
+  // index entry.
+  Result<JournalCounts> count_records(
+      const rocksdb::ReadOptions& ro, Lsn last,
+      const std::function<Status(std::string_view owner, std::uint64_t last_seq, Lsn last_lsn)>& each_owner = nullptr);
+  // The LSN and time of the first (or last) record into *lsn / *time; leaves
+  // them alone in an empty journal (and *time for an undecodable record).
+  Status read_end(const rocksdb::ReadOptions& ro, bool last, Lsn* lsn, std::optional<WallTime>* time);
+  // The summary of `owner` whose newest record is at (seq, lsn), read from
+  // the record; only seq and lsn when the record cannot be read.
+  Status summary_from_index(const rocksdb::ReadOptions& ro, std::string_view owner, std::uint64_t seq, Lsn lsn,
+                            Record* newest);
   // kIoError (or kCorruption) naming the journal and the operation.
   Status error(std::string_view what, const rocksdb::Status& s) const;
   // A secondary instance first replays what the writer added since.
   Status catch_up();
-  Result<Lsn> read_last_lsn();
-  // Reads the record at `lsn` into *r; kCorruption when missing or undecodable.
-  Status get_record(Lsn lsn, Record* r, Status* decode);
+  Result<Lsn> read_last_lsn(const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
+  // Reads the record at `lsn` into *r; *decode is kCorruption when it is
+  // missing or undecodable. Errors: kIoError.
+  Status get_record(Lsn lsn, Record* r, Status* decode,
+                    const rocksdb::ReadOptions& ro = rocksdb::ReadOptions());
 
   // JournalBase
   Status read_owner(std::string_view owner, std::uint64_t from_seq, const RawRecordFn& fn) override;
@@ -137,8 +197,9 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   Result<bool> read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) override;
   Result<std::uint64_t> compact_on_writer(std::string_view owner, std::uint64_t below_seq) override;
   Result<JournalStats> read_stats() override;
-  // Walks the owner index from `prefix`; fn gets each owner's last index entry.
-  Status for_each_owner(const std::function<Status(std::string_view owner, std::uint64_t last_seq,
+  // Walks the owner index; fn gets each owner's last index entry.
+  Status for_each_owner(const rocksdb::ReadOptions& ro,
+                        const std::function<Status(std::string_view owner, std::uint64_t last_seq,
                                                    Lsn last_lsn)>& fn);
 
   // CommitTarget
@@ -149,9 +210,13 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   // writer thread reads db_ without it (only that thread replaces db_).
   std::shared_mutex db_mu_;
   std::unique_ptr<rocksdb::DB> db_;  // null after a failed reopen
-  // Writer thread only: the keys of failed groups, deleted by recover().
+  // Writer thread only: the keys of failed groups, deleted by recover(), and
+  // their owners with the last sequence each had committed before them
+  // (recover() puts back those owners' summaries).
   rocksdb::WriteBatch failed_group_;
+  std::map<std::string, std::uint64_t> failed_owners_;
   bool needs_recovery_ = false;
+  JournalCounts counts_;  // writer thread only: as committed
   std::string secondary_dir_;  // scratch directory of a read-only handle
   rocksdb::Env* env_ = nullptr;  // from BackendHooks; null for the default
   rocksdb::WriteOptions write_options_;
@@ -178,8 +243,8 @@ Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
   KEEL_RETURN_IF_ERROR(j->open_db());
   KEEL_RETURN_IF_ERROR(j->check_or_write_header());
   if (!options.read_only) {
-    KEEL_ASSIGN_OR_RETURN(Lsn last, j->read_last_lsn());
-    j->start_writer(j.get(), last);
+    KEEL_RETURN_IF_ERROR(j->build_summaries());
+    j->start_writer(j.get(), j->counts_.as_of);
   }
   return std::unique_ptr<Journal>(std::move(j));
 }
@@ -200,6 +265,7 @@ Status RocksJournal::open_db() {
     }
     secondary_dir_ = tmpl;
     o.max_open_files = -1;  // a secondary instance keeps every table open
+    o.max_file_opening_threads = 1;
     s = rocksdb::DB::OpenAsSecondary(o, path(), secondary_dir_, &db);
   } else {
     s = rocksdb::DB::Open(o, path(), &db);
@@ -220,6 +286,12 @@ RocksJournal::~RocksJournal() {
   stop_writer();
   // A failed group must not reappear when the journal is next opened.
   if (needs_recovery_) recover().ignore();  // nobody is left to report it to
+  std::uint64_t memtables = 0;
+  if (db_ != nullptr && !options().read_only &&
+      db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &memtables) &&
+      memtables > kFlushOnCloseBytes) {
+    db_->Flush(rocksdb::FlushOptions()).PermitUncheckedError();  // an optimization; the WAL has it all
+  }
   if (db_ != nullptr) {
     db_->Close().PermitUncheckedError();  // nothing left to report it to
     db_.reset();
@@ -242,15 +314,36 @@ Status RocksJournal::recover() {
     db_.reset();
   }
   KEEL_RETURN_IF_ERROR(open_db());
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  rocksdb::Status s = db_->Write(sync, &failed_group_);
-  if (!s.ok()) {
-    db_->Close().PermitUncheckedError();
+  // The failed groups' keys go, and their owners' summaries and the counters
+  // go back to what was committed, in one batch.
+  rocksdb::WriteBatch cleanup = failed_group_;
+  Status restored = [&]() -> Status {
+    for (const auto& [owner, seq] : failed_owners_) {
+      if (seq == 0) {
+        cleanup.Delete(owner_summary_key(owner));
+        continue;
+      }
+      std::string lsn_value;
+      rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), owner_key(owner, seq), &lsn_value);
+      if (!got.ok()) return error("read the index of " + owner, got);
+      if (lsn_value.size() != 8) return Status::corruption("owner " + owner + ": damaged index entry");
+      Record newest;
+      KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, get_be64(lsn_value.data()), &newest));
+      cleanup.Put(owner_summary_key(owner), encode_owner_summary(newest));
+    }
+    cleanup.Put(meta_key(kCountsMeta), encode_counts(counts_));
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    rocksdb::Status s = db_->Write(sync, &cleanup);
+    return s.ok() ? Status::ok() : error("clean up after a failed write", s);
+  }();
+  if (!restored.is_ok()) {
+    db_->Close().PermitUncheckedError();  // `restored` is the error to report
     db_.reset();
-    return error("clean up after a failed write", s);
+    return restored;
   }
   failed_group_.Clear();
+  failed_owners_.clear();
   needs_recovery_ = false;
   return Status::ok();
 }
@@ -277,6 +370,7 @@ Status RocksJournal::check_or_write_header() {
     batch.Put(meta_key("format_version"), std::to_string(kJournalFormatVersion));
     batch.Put(meta_key("backend"), "rocksdb");
     batch.Put(meta_key(kSnapshotIndexMeta), "1");
+    batch.Put(meta_key(kCountsMeta), encode_counts(JournalCounts{}));
     rocksdb::WriteOptions sync;
     sync.sync = true;
     s = db_->Write(sync, &batch);
@@ -333,8 +427,8 @@ Status RocksJournal::catch_up() {
   return s.ok() ? Status::ok() : error("catch up with the writer", s);
 }
 
-Result<Lsn> RocksJournal::read_last_lsn() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+Result<Lsn> RocksJournal::read_last_lsn(const rocksdb::ReadOptions& ro) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   it->SeekForPrev(std::string(1, kLsnPrefix) + std::string(kMaxBe64));
   if (!it->status().ok()) return error("read last lsn", it->status());
   if (!it->Valid() || !starts_with(it->key(), std::string_view(&kLsnPrefix, 1))) return kNoLsn;
@@ -348,9 +442,9 @@ Result<Lsn> RocksJournal::last_lsn() {
   return read_last_lsn();
 }
 
-Status RocksJournal::get_record(Lsn lsn, Record* r, Status* decode) {
+Status RocksJournal::get_record(Lsn lsn, Record* r, Status* decode, const rocksdb::ReadOptions& ro) {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), lsn_key(lsn), &value);
+  rocksdb::Status s = db_->Get(ro, lsn_key(lsn), &value);
   r->lsn = lsn;
   if (s.IsNotFound()) {
     *decode = Status::corruption("lsn " + std::to_string(lsn) + ": missing record");
@@ -367,12 +461,17 @@ Status RocksJournal::read_lsn(Lsn first, Lsn last, const RawRecordFn& fn) {
   KEEL_RETURN_IF_ERROR(catch_up());
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   const std::string end = lsn_key(last);
+  Record r;  // refilled for every record: a scan allocates only for a larger one
   for (it->Seek(lsn_key(first)); it->Valid(); it->Next()) {
     rocksdb::Slice key = it->key();
     if (key.size() != 9 || key[0] != kLsnPrefix || key.compare(end) > 0) break;
-    Record r;
     r.lsn = get_be64(key.data() + 1);
     Status decode = decode_record_value(std::string_view(it->value().data(), it->value().size()), &r);
+    if (!decode.is_ok()) {  // nothing of it is meaningful but its LSN
+      const Lsn lsn = r.lsn;
+      r = Record();
+      r.lsn = lsn;
+    }
     if (!fn(r, decode)) return Status::ok();
   }
   return it->status().ok() ? Status::ok() : error("scan by lsn", it->status());
@@ -494,8 +593,8 @@ Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecor
 }
 
 Status RocksJournal::for_each_owner(
-    const std::function<Status(std::string_view, std::uint64_t, Lsn)>& fn) {
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+    const rocksdb::ReadOptions& ro, const std::function<Status(std::string_view, std::uint64_t, Lsn)>& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   it->Seek(std::string(1, kOwnerPrefix));
   while (it->Valid() && it->key().size() > 0 && it->key()[0] == kOwnerPrefix) {
     std::string_view key(it->key().data(), it->key().size());
@@ -518,47 +617,138 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
   std::shared_lock lock(db_mu_);
   if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
+  ReadView view(db_.get(), !options().read_only);
+  const rocksdb::ReadOptions& ro = view.options();
+  KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn(ro));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(ro, last));
   std::vector<OwnerInfo> out;
-  KEEL_RETURN_IF_ERROR(for_each_owner([&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
+  if (!counts) {
+    KEEL_RETURN_IF_ERROR(for_each_owner(ro, [&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
+      Record newest;
+      KEEL_RETURN_IF_ERROR(summary_from_index(ro, owner, seq, lsn, &newest));
+      out.push_back(owner_info_of(newest));
+      return Status::ok();
+    }));
+    return out;
+  }
+  const std::string prefix(1, kOwnerSummaryPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
     OwnerInfo o;
-    o.owner = owner;
-    o.last_seq = seq;
-    o.last_lsn = lsn;
-    o.records = seq;  // sequences are gap-free from 1 (verify() checks)
-    Record r;
-    Status decode;
-    KEEL_RETURN_IF_ERROR(get_record(lsn, &r, &decode));
-    if (decode.is_ok()) o.last_time = r.time;
+    o.owner.assign(it->key().data() + 1, it->key().size() - 1);
+    Status decoded = decode_owner_summary(std::string_view(it->value().data(), it->value().size()), &o);
+    if (!decoded.is_ok()) return Status::corruption("rocksdb journal " + path() + ": " + std::string(decoded.message()));
     out.push_back(std::move(o));
-    return Status::ok();
+  }
+  return it->status().ok() ? Result<std::vector<OwnerInfo>>(std::move(out)) : error("list owners", it->status());
+}
+
+Status RocksJournal::summary_from_index(const rocksdb::ReadOptions& ro, std::string_view owner, std::uint64_t seq,
+                                        Lsn lsn, Record* newest) {
+  Status decode;
+  KEEL_RETURN_IF_ERROR(get_record(lsn, newest, &decode, ro));
+  if (!decode.is_ok()) *newest = Record{};  // verify() reports it; the summary keeps what the index says
+  newest->owner = owner;
+  newest->seq = seq;
+  newest->lsn = lsn;
+  return Status::ok();
+}
+
+Result<std::optional<JournalCounts>> RocksJournal::read_counts(const rocksdb::ReadOptions& ro, Lsn last) {
+  std::string value;
+  rocksdb::Status s = db_->Get(ro, meta_key(kCountsMeta), &value);
+  if (s.IsNotFound()) return std::optional<JournalCounts>();
+  if (!s.ok()) return error("read counters", s);
+  JournalCounts counts;
+  if (!decode_counts(value, &counts).is_ok() || counts.as_of != last) {
+    return std::optional<JournalCounts>();  // counted another way; a writer's open rewrites them
+  }
+  return std::optional(counts);
+}
+
+Result<JournalCounts> RocksJournal::count_records(
+    const rocksdb::ReadOptions& ro, Lsn last,
+    const std::function<Status(std::string_view, std::uint64_t, Lsn)>& each_owner) {
+  JournalCounts counts;
+  counts.as_of = last;
+  KEEL_RETURN_IF_ERROR(for_each_owner(ro, [&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
+    ++counts.owners;
+    return each_owner ? each_owner(owner, seq, lsn) : Status::ok();
   }));
-  return out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(lsn_key(0)); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() != 9 || key[0] != kLsnPrefix) break;
+    // The kind is the value's third byte (encode_record_value).
+    const std::size_t k = it->value().size() > 2 ? static_cast<std::uint8_t>(it->value()[2]) : 0;
+    if (k < counts.by_kind.size()) ++counts.by_kind[k];
+  }
+  if (!it->status().ok()) return error("count records", it->status());
+  return counts;
+}
+
+Status RocksJournal::read_end(const rocksdb::ReadOptions& ro, bool last, Lsn* lsn, std::optional<WallTime>* time) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  if (last) {
+    it->SeekForPrev(std::string(1, kLsnPrefix) + std::string(kMaxBe64));
+  } else {
+    it->Seek(lsn_key(0));
+  }
+  if (!it->status().ok()) return error("read the ends of the journal", it->status());
+  if (!it->Valid() || it->key().size() != 9 || it->key()[0] != kLsnPrefix) return Status::ok();
+  Record r;
+  r.lsn = get_be64(it->key().data() + 1);
+  *lsn = r.lsn;
+  if (decode_record_value(std::string_view(it->value().data(), it->value().size()), &r).is_ok()) *time = r.time;
+  return Status::ok();
 }
 
 Result<JournalStats> RocksJournal::read_stats() {
   std::shared_lock lock(db_mu_);
   if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
+  ReadView view(db_.get(), !options().read_only);
   JournalStats st;
   st.backend = "rocksdb";
   st.path = path();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  it->Seek(lsn_key(0));
-  if (it->Valid() && it->key().size() == 9 && it->key()[0] == kLsnPrefix) {
-    st.first_lsn = get_be64(it->key().data() + 1);
+  KEEL_RETURN_IF_ERROR(read_end(view.options(), false, &st.first_lsn, &st.first_time));
+  KEEL_RETURN_IF_ERROR(read_end(view.options(), true, &st.last_lsn, &st.last_time));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(view.options(), st.last_lsn));
+  if (!counts) {
+    KEEL_ASSIGN_OR_RETURN(counts, count_records(view.options(), st.last_lsn));
   }
-  KEEL_ASSIGN_OR_RETURN(st.last_lsn, read_last_lsn());
-  // LSNs are gap-free (verify() checks), so the range gives the count.
-  st.records = st.last_lsn == kNoLsn ? 0 : st.last_lsn - st.first_lsn + 1;
-  KEEL_RETURN_IF_ERROR(for_each_owner([&](std::string_view, std::uint64_t, Lsn) {
-    ++st.owners;
-    return Status::ok();
-  }));
+  set_counts(*counts, &st);
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(path(), ec)) {
     if (entry.is_regular_file(ec)) st.size_bytes += entry.file_size(ec);
   }
   return st;
+}
+
+Status RocksJournal::build_summaries() {
+  KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn());
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(rocksdb::ReadOptions(), last));
+  if (counts) {
+    counts_ = *counts;
+    return Status::ok();
+  }
+  // Owners never disappear, so rewriting every owner's summary replaces any
+  // stale one.
+  rocksdb::WriteBatch batch;
+  KEEL_ASSIGN_OR_RETURN(JournalCounts fresh,
+                        count_records(rocksdb::ReadOptions(), last, [&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
+                          Record newest;
+                          KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, lsn, &newest));
+                          batch.Put(owner_summary_key(owner), encode_owner_summary(newest));
+                          return Status::ok();
+                        }));
+  batch.Put(meta_key(kCountsMeta), encode_counts(fresh));
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  rocksdb::Status s = db_->Write(sync, &batch);
+  if (!s.ok()) return error("write the counters and owner summaries", s);
+  counts_ = fresh;
+  return Status::ok();
 }
 
 Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
@@ -583,8 +773,17 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
     batch.Put(owner_key(r.owner, r.seq), lsn_value);
     if (r.kind == RecordKind::kSnapshot) batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
   }
+  for (const Record* newest : newest_by_owner(records)) {
+    batch.Put(owner_summary_key(newest->owner), encode_owner_summary(*newest));
+  }
+  JournalCounts counts = counts_;
+  counts.add(records);
+  batch.Put(meta_key(kCountsMeta), encode_counts(counts));
   rocksdb::Status s = db_->Write(write_options_, &batch);
-  if (s.ok()) return Status::ok();
+  if (s.ok()) {
+    counts_ = counts;
+    return Status::ok();
+  }
   Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +
                                    std::to_string(records.front().lsn) + ".." +
                                    std::to_string(records.back().lsn) + " failed: " + s.ToString());
@@ -594,6 +793,9 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
     failed_group_.Delete(lsn_key(r.lsn));
     failed_group_.Delete(owner_key(r.owner, r.seq));
     if (r.kind == RecordKind::kSnapshot) failed_group_.Delete(snapshot_key(r.owner, r.seq));
+    // The owner's first record in the group has its lowest sequence.
+    auto [it, inserted] = failed_owners_.try_emplace(r.owner, r.seq - 1);
+    if (!inserted) it->second = std::min(it->second, r.seq - 1);
   }
   needs_recovery_ = true;
   return failed;

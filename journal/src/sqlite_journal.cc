@@ -11,12 +11,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "file_lock.h"
 #include "journal_base.h"
 #include "journal_internal.h"
+#include "journal_summary.h"
 #include "keel/base/thread_annotations.h"
 #include "record_format.h"
 
@@ -43,6 +45,29 @@ constexpr char kSchema[] =
 constexpr char kSnapshotIndex[] =
     "CREATE INDEX IF NOT EXISTS records_snapshots ON records (owner, seq) WHERE kind = 4";
 
+// Added after format 1's first schema too: each owner's newest record, and
+// the counters (name -> value: "as_of_lsn", "owners", "records.<kind>"),
+// updated in each commit's transaction. A writer's open creates them in a
+// journal that lacks them and refills them when they are behind the records.
+constexpr char kSummaryTables[] =
+    "CREATE TABLE IF NOT EXISTS owners ("
+    "  owner TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_lsn INTEGER NOT NULL,"
+    "  last_time_ns INTEGER NOT NULL, last_kind INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
+constexpr char kAsOfCounter[] = "as_of_lsn";
+constexpr char kOwnersCounter[] = "owners";
+
+std::string kind_counter(std::size_t kind) {
+  return "records." + std::string(record_kind_name(static_cast<RecordKind>(kind)));
+}
+
+// Each owner's newest row, found through the (owner, seq) index: the same
+// columns as the owners table, sorted by owner.
+constexpr char kNewestRows[] =
+    "SELECT r.owner, r.seq, r.lsn, r.time_ns, r.kind FROM records r "
+    "JOIN (SELECT owner, max(seq) AS seq FROM records GROUP BY owner) m "
+    "ON r.owner = m.owner AND r.seq = m.seq ORDER BY r.owner";
+
 std::int64_t to_sql_int(std::uint64_t v) {
   return static_cast<std::int64_t>(
       std::min<std::uint64_t>(v, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
@@ -57,9 +82,11 @@ std::uint64_t file_size(const std::string& path) {
 // Not thread-safe: used by one thread at a time.
 class Connection {
  public:
+  // With `bounded_memory` the connection maps no memory and keeps a small
+  // page cache, so a scan of the whole journal does not grow the process.
   // Errors: kIoError (cannot open).
   static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
-                                                  const std::string& vfs) {
+                                                  const std::string& vfs, bool bounded_memory = false) {
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
                              vfs.empty() ? nullptr : vfs.c_str());
@@ -69,8 +96,11 @@ class Connection {
     sqlite3_busy_timeout(db, 10000);
     // Recovery reads an owner's rows through the (owner, seq) index, which
     // visits table pages out of order: map the file and keep a larger page
-    // cache (64 MiB) rather than read each page again with pread().
-    KEEL_RETURN_IF_ERROR(c->exec("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536"));
+    // cache (64 MiB) rather than read each page again with pread(). A bounded
+    // connection (a read-only journal: inspection) keeps 8 MiB and no map,
+    // whose pages would count in the process's resident memory.
+    KEEL_RETURN_IF_ERROR(c->exec(bounded_memory ? "PRAGMA mmap_size = 0; PRAGMA cache_size = -8192"
+                                                : "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536"));
     return c;
   }
 
@@ -135,32 +165,173 @@ class StmtScope {
   sqlite3_stmt* const s_;
 };
 
-Record row_to_record(sqlite3_stmt* s) {
-  Record r;
-  r.lsn = static_cast<Lsn>(sqlite3_column_int64(s, 0));
-  const auto* owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
-  r.owner.assign(owner != nullptr ? owner : "", static_cast<std::size_t>(sqlite3_column_bytes(s, 1)));
-  r.seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-  r.kind = static_cast<RecordKind>(sqlite3_column_int(s, 3));
-  r.time = from_time_ns(sqlite3_column_int64(s, 4));
-  r.format_version = static_cast<std::uint16_t>(sqlite3_column_int(s, 5));
-  r.crc = static_cast<std::uint32_t>(sqlite3_column_int64(s, 6));
-  r.compacted = sqlite3_column_int(s, 7) != 0;
-  const void* payload = sqlite3_column_blob(s, 8);
-  r.payload.assign(payload != nullptr ? static_cast<const char*>(payload) : "",
-                   static_cast<std::size_t>(sqlite3_column_bytes(s, 8)));
-  return r;
+std::string column_string(sqlite3_stmt* s, int col) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+  return std::string(text != nullptr ? text : "", static_cast<std::size_t>(sqlite3_column_bytes(s, col)));
 }
 
-// Steps `s` (a kSelectRecord query) and calls fn per row until it returns false.
+// Reads a kSelectRecord row into *r, reusing its strings' storage.
+void read_row(sqlite3_stmt* s, Record* r) {
+  r->lsn = static_cast<Lsn>(sqlite3_column_int64(s, 0));
+  const auto* owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
+  r->owner.assign(owner != nullptr ? owner : "", static_cast<std::size_t>(sqlite3_column_bytes(s, 1)));
+  r->seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+  r->kind = static_cast<RecordKind>(sqlite3_column_int(s, 3));
+  r->time = from_time_ns(sqlite3_column_int64(s, 4));
+  r->format_version = static_cast<std::uint16_t>(sqlite3_column_int(s, 5));
+  r->crc = static_cast<std::uint32_t>(sqlite3_column_int64(s, 6));
+  r->compacted = sqlite3_column_int(s, 7) != 0;
+  const void* payload = sqlite3_column_blob(s, 8);
+  r->payload.assign(payload != nullptr ? static_cast<const char*>(payload) : "",
+                    static_cast<std::size_t>(sqlite3_column_bytes(s, 8)));
+}
+
+// Steps `s` (a kSelectRecord query) and calls fn per row until it returns
+// false. One Record is refilled for every row: a scan allocates only when a
+// row is larger than every row before it.
 Status for_each_row(Connection* c, sqlite3_stmt* s, const RawRecordFn& fn) {
+  Record r;
   for (;;) {
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) return Status::ok();
     if (rc != SQLITE_ROW) return c->error("read", rc);
-    if (!fn(row_to_record(s), Status::ok())) return Status::ok();
+    read_row(s, &r);
+    if (!fn(r, Status::ok())) return Status::ok();
   }
 }
+
+// Steps `s` (owner, last_seq, last_lsn, time_ns, kind rows: the owners table
+// or kNewestRows) into OwnerInfos.
+Result<std::vector<OwnerInfo>> owner_rows(Connection* c, sqlite3_stmt* s) {
+  std::vector<OwnerInfo> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    OwnerInfo o;
+    o.owner = column_string(s, 0);
+    o.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+    o.last_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 2));
+    o.records = o.last_seq;  // sequences are gap-free from 1 (verify() checks)
+    o.last_time = from_time_ns(sqlite3_column_int64(s, 3));
+    o.last_kind = static_cast<RecordKind>(sqlite3_column_int(s, 4));
+    out.push_back(std::move(o));
+  }
+  if (rc != SQLITE_DONE) return c->error("list owners", rc);
+  return out;
+}
+
+// Runs `sql` (one row, one integer column) and returns the integer; 0 for NULL.
+Result<std::int64_t> query_int(Connection* c, const std::string& sql) {
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(sql));
+  StmtScope scope(s);
+  int rc = sqlite3_step(s);
+  if (rc != SQLITE_ROW) return c->error(sql, rc);
+  return sqlite3_column_int64(s, 0);
+}
+
+// The LSN and time of the first or last record; nullopt for an empty journal.
+Result<std::optional<std::pair<Lsn, WallTime>>> end_record(Connection* c, bool last) {
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(last ? "SELECT lsn, time_ns FROM records ORDER BY lsn DESC LIMIT 1"
+                                                          : "SELECT lsn, time_ns FROM records ORDER BY lsn LIMIT 1"));
+  StmtScope scope(s);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return std::optional<std::pair<Lsn, WallTime>>();
+  if (rc != SQLITE_ROW) return c->error("read the ends of the journal", rc);
+  return std::optional(std::make_pair(static_cast<Lsn>(sqlite3_column_int64(s, 0)),
+                                      from_time_ns(sqlite3_column_int64(s, 1))));
+}
+
+// The counters, when the journal has them and they count up to `last` (its
+// last LSN); else nullopt.
+Result<std::optional<JournalCounts>> read_counts(Connection* c, Lsn last) {
+  KEEL_ASSIGN_OR_RETURN(std::int64_t tables,
+                        query_int(c, "SELECT count(*) FROM sqlite_master WHERE name = 'counters'"));
+  if (tables == 0) return std::optional<JournalCounts>();
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("SELECT name, value FROM counters"));
+  StmtScope scope(s);
+  std::map<std::string, std::uint64_t> values;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    values[column_string(s, 0)] = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+  }
+  if (rc != SQLITE_DONE) return c->error("read counters", rc);
+  auto as_of = values.find(kAsOfCounter);
+  if (as_of == values.end() || as_of->second != last) return std::optional<JournalCounts>();
+  JournalCounts counts;
+  counts.as_of = last;
+  counts.owners = values[kOwnersCounter];
+  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) counts.by_kind[k] = values[kind_counter(k)];
+  return std::optional(counts);
+}
+
+// Counts by reading every row's kind and owner (no payloads): for a journal
+// without current counters.
+Result<JournalCounts> count_rows(Connection* c, Lsn last) {
+  JournalCounts counts;
+  counts.as_of = last;
+  KEEL_ASSIGN_OR_RETURN(std::int64_t owners, query_int(c, "SELECT count(DISTINCT owner) FROM records"));
+  counts.owners = static_cast<std::uint64_t>(owners);
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("SELECT kind, count(*) FROM records GROUP BY kind"));
+  StmtScope scope(s);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const auto k = static_cast<std::size_t>(sqlite3_column_int64(s, 0));
+    if (k < counts.by_kind.size()) counts.by_kind[k] = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+  }
+  if (rc != SQLITE_DONE) return c->error("count records by kind", rc);
+  return counts;
+}
+
+// Writes the counters that differ between `before` and `after`, and as_of.
+// Inside the caller's write transaction.
+Status write_counts(Connection* c, const JournalCounts& before, const JournalCounts& after) {
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)"));
+  auto put = [&](const std::string& name, std::uint64_t value) -> Status {
+    StmtScope scope(s);
+    sqlite3_bind_text(s, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, to_sql_int(value));
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_DONE ? Status::ok() : c->error("write counters", rc);
+  };
+  KEEL_RETURN_IF_ERROR(put(kAsOfCounter, after.as_of));
+  if (after.owners != before.owners) KEEL_RETURN_IF_ERROR(put(kOwnersCounter, after.owners));
+  for (std::size_t k = 1; k < after.by_kind.size(); ++k) {
+    if (after.by_kind[k] != before.by_kind[k]) KEEL_RETURN_IF_ERROR(put(kind_counter(k), after.by_kind[k]));
+  }
+  return Status::ok();
+}
+
+// Sets the owners-table row of `newest`'s owner. Inside the caller's write
+// transaction.
+Status write_owner(Connection* c, const Record& newest) {
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
+                        c->prepare("INSERT OR REPLACE INTO owners (owner, last_seq, last_lsn, last_time_ns, "
+                                   "last_kind) VALUES (?1, ?2, ?3, ?4, ?5)"));
+  StmtScope scope(s);
+  sqlite3_bind_text(s, 1, newest.owner.data(), static_cast<int>(newest.owner.size()), SQLITE_STATIC);
+  sqlite3_bind_int64(s, 2, to_sql_int(newest.seq));
+  sqlite3_bind_int64(s, 3, to_sql_int(newest.lsn));
+  sqlite3_bind_int64(s, 4, to_time_ns(newest.time));
+  sqlite3_bind_int(s, 5, static_cast<int>(newest.kind));
+  int rc = sqlite3_step(s);
+  return rc == SQLITE_DONE ? Status::ok() : c->error("write the summary of " + newest.owner, rc);
+}
+
+// A read transaction on a reader connection, so that the reads inside it see
+// one commit. Ends when the scope ends.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Connection* c) : c_(c), status_(c->exec("BEGIN")) {}
+  ~ReadTransaction() {
+    if (status_.is_ok()) c_->exec("COMMIT").ignore();  // a read-only transaction: nothing to lose
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  const Status& status() const { return status_; }
+
+ private:
+  Connection* const c_;
+  const Status status_;
+};
 
 // Checks the header in the meta table. kCorruption when it is missing or not
 // Keel's, kFailedPrecondition for a newer format version.
@@ -223,7 +394,9 @@ Status check_sqlite_file(const std::string& path) {
 // A pool of read-only connections. Thread-safe.
 class ReaderPool {
  public:
-  ReaderPool(std::string path, std::string vfs) : path_(std::move(path)), vfs_(std::move(vfs)) {}
+  // `bounded_memory`: see Connection::open.
+  ReaderPool(std::string path, std::string vfs, bool bounded_memory)
+      : path_(std::move(path)), vfs_(std::move(vfs)), bounded_memory_(bounded_memory) {}
 
   // A connection for one read; returned to the pool when the lease ends.
   class Lease {
@@ -250,7 +423,7 @@ class ReaderPool {
         return lease;
       }
     }
-    KEEL_ASSIGN_OR_RETURN(auto c, Connection::open(path_, SQLITE_OPEN_READONLY, vfs_));
+    KEEL_ASSIGN_OR_RETURN(auto c, Connection::open(path_, SQLITE_OPEN_READONLY, vfs_, bounded_memory_));
     return Lease(this, std::move(c));
   }
 
@@ -264,6 +437,7 @@ class ReaderPool {
 
   const std::string path_;
   const std::string vfs_;
+  const bool bounded_memory_;
   Mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_ KEEL_GUARDED_BY(mu_);
 };
@@ -282,9 +456,13 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
 
  private:
   SqliteJournal(const std::string& path, const JournalOptions& options, const std::string& vfs)
-      : JournalBase(path, options), readers_(path, vfs) {}
+      : JournalBase(path, options), readers_(path, vfs, options.read_only) {}
 
   Status open_writer(const std::string& vfs);
+  // Writer open: creates the owners and counters tables in a journal made
+  // before them, and refills them when they are behind the records; loads
+  // counts_.
+  Status open_summaries(Lsn last);
 
   // JournalBase
   Status read_owner(std::string_view owner, std::uint64_t from_seq, const RawRecordFn& fn) override;
@@ -302,6 +480,7 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
 
   std::unique_ptr<FileLock> lock_;     // held by a writable journal
   std::unique_ptr<Connection> writer_;  // journal writer thread only
+  JournalCounts counts_;                // journal writer thread only: as committed
   ReaderPool readers_;
 };
 
@@ -351,7 +530,7 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
                                          ? "PRAGMA synchronous = FULL"
                                          : "PRAGMA synchronous = NORMAL"));
   if (tables == 0) {
-    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema +
+    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + kSummaryTables +
                          "INSERT INTO meta VALUES ('magic', '" + std::string(kJournalMagic) +
                          "'), ('format_version', " + std::to_string(kJournalFormatVersion) +
                          "), ('backend', 'sqlite'); COMMIT;";
@@ -371,8 +550,32 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     if (rc != SQLITE_ROW) return writer_->error("read last lsn", rc);
     last = static_cast<Lsn>(sqlite3_column_int64(s, 0));
   }
+  KEEL_RETURN_IF_ERROR(open_summaries(last));
   start_writer(this, last);
   return Status::ok();
+}
+
+Status SqliteJournal::open_summaries(Lsn last) {
+  KEEL_RETURN_IF_ERROR(writer_->exec(kSummaryTables));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(writer_.get(), last));
+  if (counts) {
+    counts_ = *counts;
+    return Status::ok();
+  }
+  // One transaction: a crash leaves the old tables, refilled at the next open.
+  KEEL_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
+  auto refill = [&]() -> Status {
+    KEEL_RETURN_IF_ERROR(writer_->exec("DELETE FROM owners; DELETE FROM counters"));
+    KEEL_RETURN_IF_ERROR(writer_->exec((std::string("INSERT INTO owners ") + kNewestRows).c_str()));
+    KEEL_ASSIGN_OR_RETURN(JournalCounts fresh, count_rows(writer_.get(), last));
+    KEEL_RETURN_IF_ERROR(write_counts(writer_.get(), JournalCounts{}, fresh));
+    KEEL_RETURN_IF_ERROR(writer_->exec("COMMIT"));
+    counts_ = fresh;
+    return Status::ok();
+  };
+  Status s = refill();
+  if (!s.is_ok()) roll_back_writer().ignore();  // `s` is the error to report
+  return s;
 }
 
 Status SqliteJournal::roll_back_writer() {
@@ -422,9 +625,20 @@ Status SqliteJournal::write_group(const std::vector<Record>& records) {
     int rc = sqlite3_step(insert);
     if (rc != SQLITE_DONE) return fail(rc);
   }
+  JournalCounts counts = counts_;
+  counts.add(records);
+  auto summarize = [&]() -> Status {
+    for (const Record* newest : newest_by_owner(records)) KEEL_RETURN_IF_ERROR(write_owner(writer_.get(), *newest));
+    return write_counts(writer_.get(), counts_, counts);
+  };
+  if (Status s = summarize(); !s.is_ok()) {
+    roll_back_writer().ignore();  // the failure is what the caller needs to see
+    return Status::io_error(what + ": " + std::string(s.message()));
+  }
   StmtScope scope(commit);
   int rc = sqlite3_step(commit);
   if (rc != SQLITE_DONE) return fail(rc);
+  counts_ = counts;
   return Status::ok();
 }
 
@@ -527,24 +741,16 @@ Result<bool> SqliteJournal::read_latest_snapshot(std::string_view owner, const R
 
 Result<std::vector<OwnerInfo>> SqliteJournal::owners() {
   KEEL_ASSIGN_OR_RETURN(auto c, readers_.acquire());
+  ReadTransaction tx(c.get());
+  KEEL_RETURN_IF_ERROR(tx.status());
+  KEEL_ASSIGN_OR_RETURN(std::int64_t last, query_int(c.get(), "SELECT max(lsn) FROM records"));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(c.get(), static_cast<Lsn>(last)));
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                        c->prepare("SELECT owner, max(seq), max(lsn), count(*), max(time_ns) "
-                                   "FROM records GROUP BY owner ORDER BY owner"));
+                        c->prepare(counts ? "SELECT owner, last_seq, last_lsn, last_time_ns, last_kind FROM owners "
+                                            "ORDER BY owner"
+                                          : kNewestRows));
   StmtScope scope(s);
-  std::vector<OwnerInfo> out;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    OwnerInfo o;
-    o.owner.assign(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)),
-                   static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
-    o.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-    o.last_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 2));
-    o.records = static_cast<std::uint64_t>(sqlite3_column_int64(s, 3));
-    o.last_time = from_time_ns(sqlite3_column_int64(s, 4));
-    out.push_back(std::move(o));
-  }
-  if (rc != SQLITE_DONE) return c->error("list owners", rc);
-  return out;
+  return owner_rows(c.get(), s);
 }
 
 Result<Lsn> SqliteJournal::last_lsn() {
@@ -558,19 +764,22 @@ Result<Lsn> SqliteJournal::last_lsn() {
 
 Result<JournalStats> SqliteJournal::read_stats() {
   KEEL_ASSIGN_OR_RETURN(auto c, readers_.acquire());
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                        c->prepare("SELECT min(lsn), max(lsn), count(*), count(DISTINCT owner) "
-                                   "FROM records"));
-  StmtScope scope(s);
-  int rc = sqlite3_step(s);
-  if (rc != SQLITE_ROW) return c->error("read stats", rc);
+  ReadTransaction tx(c.get());
+  KEEL_RETURN_IF_ERROR(tx.status());
   JournalStats st;
   st.backend = "sqlite";
   st.path = path();
-  st.first_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 0));
-  st.last_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 1));
-  st.records = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-  st.owners = static_cast<std::uint64_t>(sqlite3_column_int64(s, 3));
+  KEEL_ASSIGN_OR_RETURN(auto first, end_record(c.get(), false));
+  KEEL_ASSIGN_OR_RETURN(auto last, end_record(c.get(), true));
+  if (first && last) {
+    std::tie(st.first_lsn, st.first_time) = *first;
+    std::tie(st.last_lsn, st.last_time) = *last;
+  }
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(c.get(), st.last_lsn));
+  if (!counts) {
+    KEEL_ASSIGN_OR_RETURN(counts, count_rows(c.get(), st.last_lsn));
+  }
+  set_counts(*counts, &st);
   st.size_bytes = file_size(path()) + file_size(path() + "-wal");
   return st;
 }

@@ -45,6 +45,34 @@ struct SqliteBackend {
   static bool drop_snapshot_index(const std::string& path) {
     return exec(path, "DROP INDEX records_snapshots") == SQLITE_OK;
   }
+  // Makes the journal look like one written before the counters and owner
+  // summaries.
+  static bool drop_summaries(const std::string& path) {
+    return exec(path, "DROP TABLE owners; DROP TABLE counters") == SQLITE_OK;
+  }
+  static bool has_summaries(const std::string& path) {
+    return exec(path, "SELECT 1 FROM counters; SELECT 1 FROM owners") == SQLITE_OK;
+  }
+  // The LSN the counters count up to; kNoLsn when unreadable.
+  static Lsn counters_as_of(const std::string& path) {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* s = nullptr;
+    Lsn as_of = kNoLsn;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT value FROM counters WHERE name = 'as_of_lsn'", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      as_of = static_cast<Lsn>(sqlite3_column_int64(s, 0));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close_v2(db);
+    return as_of;
+  }
+  // Makes the counters look as if a writer that does not know them appended
+  // a record: counting one LSN less, with wrong counts.
+  static bool rewind_counters(const std::string& path) {
+    return exec(path, "UPDATE counters SET value = value + 1000 WHERE name = 'records.event';"
+                      "UPDATE counters SET value = value - 1 WHERE name = 'as_of_lsn'") == SQLITE_OK;
+  }
   // A valid SQLite database that is not a journal.
   static bool make_foreign(const std::string& path) {
     sqlite3* db = nullptr;
@@ -87,17 +115,52 @@ struct RocksBackend {
     auto db = raw(path);
     return db && db->Put(rocksdb::WriteOptions(), "Mformat_version", std::to_string(version)).ok();
   }
-  // Makes the journal look like one written before the snapshot index.
-  static bool drop_snapshot_index(const std::string& path) {
+  // Deletes the header entry `meta` and every key starting with `prefix`,
+  // in one synced batch.
+  static bool delete_meta_and_prefix(const std::string& path, const std::string& meta, const std::string& prefix) {
     auto db = raw(path);
     if (!db) return false;
     rocksdb::WriteBatch b;
-    b.Delete("Msnapshot_index");
+    b.Delete(meta);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    for (it->Seek("S"); it->Valid() && it->key().starts_with("S"); it->Next()) b.Delete(it->key());
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) b.Delete(it->key());
     rocksdb::WriteOptions w;
     w.sync = true;
     return it->status().ok() && db->Write(w, &b).ok();
+  }
+  // Makes the journal look like one written before the snapshot index.
+  static bool drop_snapshot_index(const std::string& path) {
+    return delete_meta_and_prefix(path, "Msnapshot_index", "S");
+  }
+  // Makes the journal look like one written before the counters and owner
+  // summaries.
+  static bool drop_summaries(const std::string& path) { return delete_meta_and_prefix(path, "Mcounts", "N"); }
+  static bool has_summaries(const std::string& path) {
+    auto db = raw(path);
+    std::string v;
+    return db && db->Get(rocksdb::ReadOptions(), "Mcounts", &v).ok();
+  }
+  // The LSN the counters count up to; kNoLsn when unreadable.
+  static Lsn counters_as_of(const std::string& path) {
+    auto db = raw(path);
+    std::string v;
+    internal::JournalCounts c;
+    if (!db || !db->Get(rocksdb::ReadOptions(), "Mcounts", &v).ok()) return kNoLsn;
+    return internal::decode_counts(v, &c).is_ok() ? c.as_of : kNoLsn;
+  }
+  // Makes the counters look as if a writer that does not know them appended
+  // a record: counting one LSN less, with wrong counts.
+  static bool rewind_counters(const std::string& path) {
+    auto db = raw(path);
+    std::string v;
+    if (!db || !db->Get(rocksdb::ReadOptions(), "Mcounts", &v).ok()) return false;
+    internal::JournalCounts c;
+    if (!internal::decode_counts(v, &c).is_ok() || c.as_of == 0) return false;
+    c.as_of -= 1;
+    c.by_kind[static_cast<std::size_t>(RecordKind::kEvent)] += 1000;
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    return db->Put(w, "Mcounts", internal::encode_counts(c)).ok();
   }
   // A RocksDB database that is not a journal.
   static bool make_foreign(const std::string& path) {

@@ -355,6 +355,135 @@ TYPED_TEST(JournalTest, OwnersListsEachOwnerWithItsLastRecord) {
   EXPECT_GT(stats->size_bytes, 0u);
 }
 
+// Appends records of several kinds for several owners, in batches that mix
+// owners, with the clock moving between them.
+void append_mixed(Journal& j, ManualClock& clock, int batches) {
+  const RecordKind kinds[] = {RecordKind::kInbox, RecordKind::kProcessed, RecordKind::kEvent,
+                              RecordKind::kSnapshot, RecordKind::kOutbox, RecordKind::kTimer,
+                              RecordKind::kStep, RecordKind::kRun};
+  int n = 0;
+  for (int b = 0; b < batches; ++b) {
+    std::vector<NewRecord> batch;
+    for (int i = 0; i <= b % 4; ++i, ++n) {
+      batch.push_back(rec("owner/" + std::to_string(n % 5 + b / 3), kinds[(n * 3) % 8], "p" + std::to_string(n)));
+    }
+    ASSERT_OK(j.append(std::move(batch)));
+    clock.advance(std::chrono::milliseconds(7));
+  }
+}
+
+TYPED_TEST(JournalTest, EmptyJournalHasZeroCountsAndNoOwners) {
+  auto j = this->open();
+  auto stats = j->stats();
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->records, 0u);
+  EXPECT_EQ(stats->records_by_kind, (std::array<std::uint64_t, kRecordKindSlots>{}));
+  EXPECT_EQ(stats->owners, 0u);
+  EXPECT_EQ(stats->first_time, std::nullopt);
+  EXPECT_EQ(stats->last_time, std::nullopt);
+  expect_summaries_match_a_scan(*j);
+}
+
+TYPED_TEST(JournalTest, CountersAndOwnerSummariesMatchAFullScanAfterAppends) {
+  auto j = this->open();
+  ASSERT_OK(j->append(one("a", "1", RecordKind::kSnapshot)));
+  auto stats = j->stats();
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->records_by_kind[static_cast<std::size_t>(RecordKind::kSnapshot)], 1u);
+  auto owners = j->owners();
+  ASSERT_OK(owners);
+  ASSERT_EQ(owners->size(), 1u);
+  EXPECT_EQ((*owners)[0].last_kind, RecordKind::kSnapshot);
+  append_mixed(*j, this->clock_, 40);
+  expect_summaries_match_a_scan(*j);
+  auto reader = this->open_read_only();
+  ASSERT_NE(reader, nullptr);
+  expect_summaries_match_a_scan(*reader);
+}
+
+TYPED_TEST(JournalTest, CountersAndOwnerSummariesStayExactUnderConcurrentAppends) {
+  auto j = this->open();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&j, t] {
+      for (int i = 0; i < 100; ++i) {
+        EXPECT_TRUE(j->append(one("owner/" + std::to_string((t + i) % 6), "x",
+                                  i % 2 == 0 ? RecordKind::kInbox : RecordKind::kProcessed))
+                        .has_value());
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  expect_summaries_match_a_scan(*j);
+}
+
+TYPED_TEST(JournalTest, CountersAreUnchangedByCompactionAndSurviveReopen) {
+  {
+    auto j = this->open();
+    append_mixed(*j, this->clock_, 30);
+    auto before = j->stats();
+    ASSERT_OK(before);
+    auto compacted = j->compact("owner/1", 5);
+    ASSERT_OK(compacted);
+    EXPECT_GT(*compacted, 0u);
+    auto after = j->stats();
+    ASSERT_OK(after);
+    EXPECT_EQ(after->records_by_kind, before->records_by_kind);
+    expect_summaries_match_a_scan(*j);
+  }
+  auto reader = this->open_read_only();
+  ASSERT_NE(reader, nullptr);
+  expect_summaries_match_a_scan(*reader);
+  reader.reset();
+  auto j = this->open();
+  expect_summaries_match_a_scan(*j);
+  append_mixed(*j, this->clock_, 5);
+  expect_summaries_match_a_scan(*j);
+}
+
+TYPED_TEST(JournalTest, JournalWithoutSummariesIsCountedByReadingAndUpgradedByAWriter) {
+  {
+    auto j = this->open();
+    append_mixed(*j, this->clock_, 20);
+  }
+  ASSERT_TRUE(TypeParam::drop_summaries(this->path()));
+  ASSERT_FALSE(TypeParam::has_summaries(this->path()));
+  {
+    auto reader = this->open_read_only();
+    ASSERT_NE(reader, nullptr);
+    expect_summaries_match_a_scan(*reader);
+  }
+  EXPECT_FALSE(TypeParam::has_summaries(this->path())) << "a read-only open writes nothing";
+  {
+    auto j = this->open();
+    ASSERT_NE(j, nullptr);
+    expect_summaries_match_a_scan(*j);
+    append_mixed(*j, this->clock_, 6);
+    expect_summaries_match_a_scan(*j);
+  }
+  EXPECT_TRUE(TypeParam::has_summaries(this->path()));
+  auto reader = this->open_read_only();
+  ASSERT_NE(reader, nullptr);
+  expect_summaries_match_a_scan(*reader);
+}
+
+TYPED_TEST(JournalTest, CountersBehindTheRecordsAreNotTrustedAndAreRecountedByAWriter) {
+  {
+    auto j = this->open();
+    append_mixed(*j, this->clock_, 20);
+  }
+  ASSERT_TRUE(TypeParam::rewind_counters(this->path()));
+  {
+    auto reader = this->open_read_only();
+    ASSERT_NE(reader, nullptr);
+    expect_summaries_match_a_scan(*reader);
+  }
+  auto j = this->open();
+  expect_summaries_match_a_scan(*j);
+  append_mixed(*j, this->clock_, 3);
+  expect_summaries_match_a_scan(*j);
+}
+
 TYPED_TEST(JournalTest, CompactionDropsPayloadsAndKeepsHeaders) {
   auto j = this->open();
   for (int i = 1; i <= 5; ++i) ASSERT_OK(j->append(one("a", "a" + std::to_string(i))));

@@ -69,10 +69,12 @@ class JournalFaultTest : public ::testing::Test {
     auto last = j->last_lsn();
     ASSERT_OK(last);
     EXPECT_EQ(*last, 3u);  // nothing of the failed group is visible
+    expect_summaries_match_a_scan(*j);
 
     auto again = j->append(one("a", "ok4"));
     ASSERT_OK(again);
     EXPECT_EQ(again->first, 4u);  // the failed group's LSN is reused: no gap
+    expect_summaries_match_a_scan(*j);
     j.reset();
 
     auto reopened = open_plain();
@@ -84,6 +86,7 @@ class JournalFaultTest : public ::testing::Test {
       EXPECT_EQ(records[i].seq, static_cast<std::uint64_t>(i + 1));
     }
     EXPECT_TRUE(problems(*reopened).empty());
+    expect_summaries_match_a_scan(*reopened);
   }
 
   TempDir dir_;
@@ -129,6 +132,7 @@ TYPED_TEST(JournalFaultTest, GroupWhoseSyncFailedDoesNotReappearAfterReopen) {
   ASSERT_OK(r);
   EXPECT_EQ(r->first, 2u);
   EXPECT_TRUE(problems(*reopened).empty());
+  expect_summaries_match_a_scan(*reopened);
 }
 
 TYPED_TEST(JournalFaultTest, FailedCommitFailsEveryBatchOfItsGroup) {
@@ -161,6 +165,7 @@ TYPED_TEST(JournalFaultTest, FailedCommitFailsEveryBatchOfItsGroup) {
   ASSERT_OK(stats);
   EXPECT_EQ(stats->commits, 2u);
   EXPECT_EQ(stats->last_lsn, 1u);
+  expect_summaries_match_a_scan(*j);  // "b" came only with the failed group
 
   // Sequences roll back with the LSNs: "a" continues at seq 2, "b" at 1.
   auto r = j->append({rec("a", RecordKind::kEvent, "ok2"), rec("b", RecordKind::kEvent, "ok3")});
@@ -172,6 +177,11 @@ TYPED_TEST(JournalFaultTest, FailedCommitFailsEveryBatchOfItsGroup) {
   EXPECT_EQ(records[2].owner, "b");
   EXPECT_EQ(records[2].seq, 1u);
   EXPECT_TRUE(problems(*j).empty());
+  expect_summaries_match_a_scan(*j);
+  j.reset();
+  auto reopened = this->open_plain();
+  ASSERT_NE(reopened, nullptr);
+  expect_summaries_match_a_scan(*reopened);
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <array>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -98,3 +101,43 @@ inline std::vector<JournalProblem> problems(Journal& j) {
     ::keel::Status keel_s_ = ::keel::detail::to_status((expr));                   \
     ASSERT_TRUE(keel_s_.is_ok()) << keel_s_;                                      \
   } while (false)
+
+namespace keel::testing {
+
+// Checks the counts of stats() and every entry of owners() against what a
+// full scan of the journal finds.
+inline void expect_summaries_match_a_scan(Journal& j) {
+  std::array<std::uint64_t, kRecordKindSlots> by_kind{};
+  std::map<std::string, Record> newest;  // owner -> its newest record
+  std::optional<WallTime> first_time;
+  std::optional<WallTime> last_time;
+  const std::vector<Record> records = all_records(j);
+  for (const Record& r : records) {
+    ++by_kind[static_cast<std::size_t>(r.kind)];
+    newest[r.owner] = r;
+    if (!first_time) first_time = r.time;
+    last_time = r.time;
+  }
+  auto stats = j.stats();
+  ASSERT_OK(stats);
+  EXPECT_EQ(stats->records, records.size());
+  EXPECT_EQ(stats->records_by_kind, by_kind);
+  EXPECT_EQ(stats->owners, newest.size());
+  EXPECT_EQ(stats->first_time, first_time);
+  EXPECT_EQ(stats->last_time, last_time);
+  auto owners = j.owners();
+  ASSERT_OK(owners);
+  ASSERT_EQ(owners->size(), newest.size());
+  std::size_t i = 0;
+  for (const auto& [owner, r] : newest) {
+    const OwnerInfo& o = (*owners)[i++];
+    EXPECT_EQ(o.owner, owner);
+    EXPECT_EQ(o.last_seq, r.seq) << owner;
+    EXPECT_EQ(o.last_lsn, r.lsn) << owner;
+    EXPECT_EQ(o.records, r.seq) << owner;
+    EXPECT_EQ(o.last_time, r.time) << owner;
+    EXPECT_EQ(o.last_kind, r.kind) << owner;
+  }
+}
+
+}  // namespace keel::testing

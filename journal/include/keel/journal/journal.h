@@ -18,6 +18,7 @@
 // Payloads are opaque bytes here; their schemas live in keel/wire.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,6 +50,8 @@ enum class RecordKind : std::uint8_t {
   kStep = 7,       // a workflow step result
   kRun = 8,        // a workflow run's status
 };
+// One past the highest RecordKind number: arrays indexed by kind number.
+inline constexpr std::size_t kRecordKindSlots = 9;
 std::string_view record_kind_name(RecordKind kind);
 // Parses "inbox", "processed", ...; nullopt for an unknown name.
 std::optional<RecordKind> record_kind_from_name(std::string_view name);
@@ -79,12 +82,15 @@ struct LsnRange {
   Lsn last = kNoLsn;   // LSN of its last record
 };
 
+// An owner and its newest record. Sequences are gap-free from 1, so
+// `records` equals `last_seq`.
 struct OwnerInfo {
   std::string owner;
   std::uint64_t last_seq = 0;
   Lsn last_lsn = kNoLsn;
   std::uint64_t records = 0;
   WallTime last_time;
+  RecordKind last_kind = RecordKind::kInbox;
 };
 
 enum class Durability : std::uint8_t {
@@ -122,7 +128,12 @@ struct JournalStats {
   Lsn first_lsn = kNoLsn;
   Lsn last_lsn = kNoLsn;
   std::uint64_t records = 0;  // stored records (compacted ones included)
+  // Stored records by kind, indexed by the kind's number (slot 0 is unused).
+  std::array<std::uint64_t, kRecordKindSlots> records_by_kind{};
   std::uint64_t owners = 0;
+  // Times of the records at first_lsn and last_lsn; nullopt when empty.
+  std::optional<WallTime> first_time;
+  std::optional<WallTime> last_time;
   std::uint64_t commits = 0;        // commit groups written by this handle
   std::uint64_t batches = 0;        // batches appended through this handle
   std::uint64_t size_bytes = 0;     // on disk
@@ -173,7 +184,10 @@ class Journal {
   // The owner's newest record of `kind` (e.g. its latest snapshot), if any.
   // Reads the owner's records newest first, checking each. Errors as scan_owner.
   virtual Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) = 0;
-  // Every owner with its last record, sorted by owner. Errors: kIoError.
+  // Every owner with its last record, sorted by owner (bytewise). Reads the
+  // owner summaries the writer keeps (one entry per owner), or, in a journal
+  // whose summaries are missing or behind its records (opened read-only
+  // before a writer upgraded it), the owner index. Errors: kIoError.
   virtual Result<std::vector<OwnerInfo>> owners() = 0;
   // The highest stored LSN; kNoLsn for an empty journal. Errors: kIoError.
   virtual Result<Lsn> last_lsn() = 0;
@@ -192,7 +206,10 @@ class Journal {
   // (problems or not), or the error that stopped it.
   virtual Status verify(const std::function<void(const JournalProblem&)>& problem) = 0;
 
-  // Errors: kIoError.
+  // The journal's figures. The counts (records, by kind, owners) come from
+  // counters the writer updates in each commit, so this does not read the
+  // records; a journal whose counters are missing or behind (see owners())
+  // is counted by reading every record header once. Errors: kIoError.
   virtual Result<JournalStats> stats() = 0;
 
  protected:
