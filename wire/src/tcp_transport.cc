@@ -8,6 +8,7 @@
 #include "keel/wire/tcp_transport.h"
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 
 #include <atomic>
 #include <cstdio>
@@ -41,8 +42,9 @@ class Session;
 // The I/O thread and what every session shares.
 class Core {
  public:
-  explicit Core(TransportOptions options)
-      : options_(std::move(options)), io_(1), work_(io_.get_executor()) {  // one thread runs io_
+  // `tls` is the TLS context when options.tls.enabled (made by create()).
+  Core(TransportOptions options, std::unique_ptr<asio::ssl::context> tls)
+      : options_(std::move(options)), tls_(std::move(tls)), io_(1), work_(io_.get_executor()) {  // one thread runs io_
     thread_ = std::thread([this] { io_.run(); });
   }
   ~Core() {
@@ -52,6 +54,7 @@ class Core {
   }
 
   asio::io_context& io() { return io_; }
+  asio::ssl::context* tls() { return tls_.get(); }
   const TransportOptions& options() const { return options_; }
   std::uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -80,6 +83,7 @@ class Core {
 
  private:
   TransportOptions options_;
+  std::unique_ptr<asio::ssl::context> tls_;  // null without TLS
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::atomic<std::uint64_t> next_id_{1};  // relaxed: only uniqueness matters
@@ -106,13 +110,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         id_(core.next_id()),
         decoder_(FrameLimits{core.options().max_frame_body_bytes}),
         handshake_(role, core.options().secret, core.options().node_name),
-        peer_(std::move(peer)) {}
+        role_(role),
+        peer_(std::move(peer)) {
+    if (core.tls() != nullptr) tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core.tls());
+  }
 
-  // I/O thread: sends the client's Hello, arms the handshake timer, reads.
+  // I/O thread: arms the handshake timer, runs the TLS handshake if any,
+  // then sends the client's Hello and reads.
   void start() {
     asio::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
-    flush_handshake_output();
     timer_.expires_after(core_.options().handshake_timeout);
     timer_.async_wait([self = shared_from_this()](const asio::error_code& e) {
       if (!e && !self->open_) {
@@ -121,7 +128,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
                                           " ms"));
       }
     });
-    read_more();
+    if (!tls_) return begin_protocol();
+    const auto side = role_ == Handshake::Role::kClient ? asio::ssl::stream_base::client : asio::ssl::stream_base::server;
+    tls_->async_handshake(side, [self = shared_from_this()](const asio::error_code& e) {
+      if (self->done_) return;
+      if (e) {
+        self->close_on_io(Status::unauthenticated("TLS handshake: " + e.message()));
+        return;
+      }
+      self->begin_protocol();
+    });
   }
 
   Status send(MessageType type, std::string_view body) override {
@@ -196,6 +212,29 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
  private:
+  void begin_protocol() {
+    flush_handshake_output();
+    read_more();
+  }
+
+  // Reads and writes go through TLS when it is on.
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    } else {
+      socket_.async_read_some(buffers, std::forward<Handler>(handler));
+    }
+  }
+  template <class Buffers, class Handler>
+  void async_write_all(const Buffers& buffers, Handler&& handler) {
+    if (tls_) {
+      asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    } else {
+      asio::async_write(socket_, buffers, std::forward<Handler>(handler));
+    }
+  }
+
   Status check_size(std::size_t n) const {
     if (n > core_.options().max_frame_body_bytes) {
       return Status::invalid_argument("frame body of " + std::to_string(n) +
@@ -269,10 +308,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     }
     buffers_.clear();
     for (const std::string& chunk : inflight_) buffers_.emplace_back(asio::buffer(chunk));
-    asio::async_write(socket_, buffers_,
-                      [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
-                        self->on_written(ec, n);
-                      });
+    async_write_all(buffers_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+      self->on_written(ec, n);
+    });
   }
 
   void on_written(const asio::error_code& ec, std::size_t n) {
@@ -317,16 +355,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     const std::size_t wanted = decoder_.wanted_bytes();
     std::span<char> space = decoder_.prepare(std::max(wanted, kReadChunkBytes));
     if (wanted > kReadChunkBytes) space = space.first(wanted);
-    socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                            [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
-                              self->on_read(ec, n);
-                            });
+    async_read_some(asio::buffer(space.data(), space.size()),
+                    [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
+                      self->on_read(ec, n);
+                    });
   }
 
   void on_read(const asio::error_code& ec, std::size_t n) {
     if (done_) return;
     if (ec) {
-      if (ec == asio::error::eof) {
+      // A TLS peer that closes without a TLS shutdown ends the stream
+      // "truncated"; Keel closes connections that way, so it counts as EOF.
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
         Status tail = decoder_.finish();
         clean_eof_ = tail.is_ok() && open_;
         close_on_io(tail.is_ok() ? Status::unavailable("connection closed by the peer") : tail);
@@ -402,11 +442,13 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   Core& core_;
   // I/O thread only.
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // null without TLS
   asio::steady_timer timer_;
   std::shared_ptr<SessionHost> host_;
   const std::uint64_t id_;
   FrameDecoder decoder_;
   Handshake handshake_;
+  const Handshake::Role role_;
   bool open_ = false;  // handshake done
   bool done_ = false;  // closing or closed: no more callbacks
   bool clean_eof_ = false;  // the peer closed an open connection between frames
@@ -426,6 +468,40 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool overloaded_ KEEL_GUARDED_BY(mu_) = false;
   std::optional<Status> close_after_write_ KEEL_GUARDED_BY(mu_);
 };
+
+// The TLS context for `o`: TLS 1.2 or later, the certificate and key when
+// given, and server verification against ca_file (or the default paths).
+Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls);
+  asio::error_code ec;
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1,
+                   ec);
+  auto fail = [&](const std::string& what) {
+    return Status::invalid_argument("TLS: " + what + ": " + ec.message());
+  };
+  if (!o.certificate_chain_file.empty()) {
+    ctx->use_certificate_chain_file(o.certificate_chain_file, ec);
+    if (ec) return fail("certificate chain " + o.certificate_chain_file);
+  }
+  if (!o.private_key_file.empty()) {
+    ctx->use_private_key_file(o.private_key_file, asio::ssl::context::pem, ec);
+    if (ec) return fail("private key " + o.private_key_file);
+  }
+  if (o.verify_server) {
+    if (o.ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+    } else {
+      ctx->load_verify_file(o.ca_file, ec);
+    }
+    if (ec) return fail("trust store " + (o.ca_file.empty() ? std::string("(default)") : o.ca_file));
+    // Servers do not ask for client certificates (the shared secret
+    // authenticates clients), so verify_peer only applies to clients.
+    ctx->set_verify_mode(asio::ssl::verify_peer, ec);
+  }
+  return ctx;
+}
 
 std::string endpoint_name(const tcp::endpoint& e) {
   return e.address().to_string() + ":" + std::to_string(e.port());
@@ -694,10 +770,15 @@ class ClientImpl final : public TcpClient {
 
 class TransportImpl final : public TcpTransport {
  public:
-  explicit TransportImpl(TransportOptions options) : core_(std::move(options)) {}
+  TransportImpl(TransportOptions options, std::unique_ptr<asio::ssl::context> tls)
+      : core_(std::move(options), std::move(tls)) {}
 
   Result<std::unique_ptr<TcpListener>> listen(const std::string& host, std::uint16_t port,
                                               ConnectionCallbacks callbacks) override {
+    if (core_.tls() != nullptr && (core_.options().tls.certificate_chain_file.empty() ||
+                                   core_.options().tls.private_key_file.empty())) {
+      return Status::invalid_argument("a TLS listener needs tls.certificate_chain_file and tls.private_key_file");
+    }
     auto state = std::make_shared<ListenerState>(core_, std::move(callbacks));
     Status status;
     core_.run_on_io([&] {
@@ -726,7 +807,11 @@ Result<std::unique_ptr<TcpTransport>> TcpTransport::create(TransportOptions opti
   if (options.max_frame_body_bytes > 0xffffffffu) {
     return Status::invalid_argument("max_frame_body_bytes must be below 4 GiB");
   }
-  return std::unique_ptr<TcpTransport>(std::make_unique<TransportImpl>(std::move(options)));
+  std::unique_ptr<asio::ssl::context> tls;
+  if (options.tls.enabled) {
+    KEEL_ASSIGN_OR_RETURN(tls, make_tls_context(options.tls));
+  }
+  return std::unique_ptr<TcpTransport>(std::make_unique<TransportImpl>(std::move(options), std::move(tls)));
 }
 
 }  // namespace keel::wire

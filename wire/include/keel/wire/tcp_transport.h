@@ -2,10 +2,11 @@
 // everywhere. A TcpTransport owns one I/O thread; listeners accept
 // connections and clients connect (and reconnect with backoff) through it.
 // Every connection runs the HMAC handshake (keel/wire/handshake.h) before
-// its first frame, uses TCP_NODELAY, batches small frames into one write,
-// and bounds its send queue (back-pressure). A bad frame, a failed handshake
-// or an unexpected message type closes that one connection with a logged
-// reason; the listener keeps serving everyone else.
+// its first frame, inside TLS when TransportOptions::tls is enabled. It uses
+// TCP_NODELAY, batches small frames into one write, and bounds its send
+// queue (back-pressure). A bad frame, a failed handshake or an unexpected
+// message type closes that one connection with a logged reason; the
+// listener keeps serving everyone else.
 //
 //   keel::wire::TransportOptions options;
 //   options.secret = "s3cret";
@@ -68,12 +69,14 @@ class TcpClient : public Connection {
 // Thread-safe.
 class TcpTransport {
  public:
-  // Starts the I/O thread. Errors: kInvalidArgument (empty secret).
+  // Starts the I/O thread. Errors: kInvalidArgument (empty secret, or a TLS
+  // file that cannot be loaded; the message names it).
   static Result<std::unique_ptr<TcpTransport>> create(TransportOptions options);
   virtual ~TcpTransport() = default;
 
   // Listens on host:port (port 0 picks a free one). Errors: kIoError (cannot
-  // resolve, bind or listen, e.g. the port is taken).
+  // resolve, bind or listen, e.g. the port is taken), kInvalidArgument (TLS
+  // without a certificate and key).
   virtual Result<std::unique_ptr<TcpListener>> listen(const std::string& host, std::uint16_t port,
                                                       ConnectionCallbacks callbacks) = 0;
 

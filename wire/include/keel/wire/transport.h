@@ -76,6 +76,21 @@ struct ConnectionCallbacks {
 // a failed handshake, a reconnect). Called on the I/O thread.
 using LogSink = std::function<void(std::string_view line)>;
 
+// TLS for the TCP transport (OpenSSL through asio::ssl). When enabled, every
+// connection runs a TLS handshake first and the HMAC handshake inside it, so
+// TLS adds encryption and the shared secret still authenticates the peers.
+struct TlsOptions {
+  bool enabled = false;
+  // PEM files. A listener needs its certificate chain and private key.
+  std::string certificate_chain_file;
+  std::string private_key_file;
+  // Client side: the server's certificate must chain to one in this PEM file
+  // (its host name is not checked: the shared secret names the peer). Empty
+  // with verify_server: the system's default trust store.
+  std::string ca_file;
+  bool verify_server = true;
+};
+
 struct TransportOptions {
   // Shared secret for the HMAC handshake (keel/wire/handshake.h). Required.
   std::string secret;
@@ -90,6 +105,8 @@ struct TransportOptions {
   std::chrono::milliseconds handshake_timeout{10'000};
   // Where log lines go; empty = stderr, prefixed "keel wire: ".
   LogSink log;
+  // TLS (TCP transport only; off by default).
+  TlsOptions tls;
 };
 
 }  // namespace keel::wire
