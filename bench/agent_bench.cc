@@ -1,0 +1,255 @@
+// agent_bench: keel-agent and keel::Client on loopback, beside raw asio
+// ping-pong of the same bytes in the same run.
+//
+//   keel_agent_bench            full run, prints a table
+//   keel_agent_bench --quick    a smoke run (CTest: bench.agent_quick)
+//   keel_agent_bench --json     the same figures as one JSON object
+//
+// Workloads:
+//   agent startup to ready    Agent::start with one worker process (fork,
+//                             exec, journal, connect, handshake) until it
+//                             is ready; again without a journal
+//   spawn to ack              Client::spawn of a plain actor until its ack
+//   durable spawn to ack      the same for a durable actor (journal open
+//                             and an empty recovery on the worker)
+//   remote ask round trip     Client::call of a handler returning an int:
+//                             client -> agent -> worker and back
+//   raw asio ping-pong        one blocking loopback socket pair, a message
+//                             of the remote call's frame size each way
+//   raw asio relay ping-pong  the same through a relay thread, the hops of
+//                             a remote call (client -> agent -> worker)
+//
+// This executable is also the worker: the agent starts it again with the
+// worker flags (--keel-agent ...), which main() hands to WorkerHost.
+#include <unistd.h>
+
+#include <asio.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "keel/agent/agent.h"
+#include "keel/agent/worker_host.h"
+#include "keel/client/client.h"
+#include "keel/engine/durable.h"
+#include "keel/wire/envelope.h"
+#include "keel/wire/frame.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using asio::ip::tcp;
+
+class BenchCounter : public keel::Actor {
+ public:
+  int get() const { return value_; }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchCounter::get>("get"));
+
+ private:
+  int value_ = 42;
+};
+
+struct Level {
+  std::int64_t value = 0;
+  static constexpr auto kFields = keel::fields(keel::field<&Level::value>("value"));
+};
+class BenchTally : public keel::DurableActor<Level> {
+ public:
+  std::int64_t get() const { return state().value; }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchTally::get>("get"));
+};
+
+struct Sizes {
+  int startups = 10;
+  int spawns = 2'000;
+  int durable_spawns = 300;
+  int calls = 20'000;
+  static Sizes quick() { return {2, 100, 20, 500}; }
+};
+
+struct Row {
+  std::string name;
+  double ops = 0;  // per second
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "keel_agent_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// Times each of `n` runs of `op`; the row's rate is n over their sum.
+template <class Op>
+Row measure(std::string name, int n, Op&& op) {
+  std::vector<double> ns;
+  ns.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto a = Clock::now();
+    op(i);
+    ns.push_back(std::chrono::duration<double, std::nano>(Clock::now() - a).count());
+  }
+  double total = 0;
+  for (double v : ns) total += v;
+  std::sort(ns.begin(), ns.end());
+  return Row{std::move(name), n / (total / 1e9), ns[ns.size() / 2] / 1000,
+             ns[std::min(ns.size() - 1, ns.size() * 99 / 100)] / 1000};
+}
+
+// Blocking loopback sockets: client <-> (relay <->) echo, `bytes` each way.
+Row raw_ping_pong(const std::string& name, int n, std::size_t bytes, bool relay) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  auto pair = [&](tcp::socket& a, tcp::socket& b) {
+    a.connect(acceptor.local_endpoint());
+    acceptor.accept(b);
+    a.set_option(tcp::no_delay(true));
+    b.set_option(tcp::no_delay(true));
+  };
+  tcp::socket client(io), hop_in(io), hop_out(io), echo(io);
+  pair(client, hop_in);
+  if (relay) pair(hop_out, echo);
+  tcp::socket& server = relay ? echo : hop_in;
+  std::thread echo_thread([&] {
+    std::vector<char> buf(bytes);
+    for (int i = 0; i < n; ++i) {
+      asio::read(server, asio::buffer(buf));
+      asio::write(server, asio::buffer(buf));
+    }
+  });
+  std::thread relay_thread;
+  if (relay) {
+    relay_thread = std::thread([&] {
+      std::vector<char> buf(bytes);
+      for (int i = 0; i < n; ++i) {
+        asio::read(hop_in, asio::buffer(buf));
+        asio::write(hop_out, asio::buffer(buf));
+        asio::read(hop_out, asio::buffer(buf));
+        asio::write(hop_in, asio::buffer(buf));
+      }
+    });
+  }
+  std::vector<char> buf(bytes, 'x');
+  Row row = measure(name, n, [&](int) {
+    asio::write(client, asio::buffer(buf));
+    asio::read(client, asio::buffer(buf));
+  });
+  echo_thread.join();
+  if (relay_thread.joinable()) relay_thread.join();
+  return row;
+}
+
+// The frame bytes of one remote call of BenchCounter::get, as sent.
+std::size_t call_frame_bytes() {
+  keel::wire::Envelope e;
+  e.id = {1, 1};
+  e.target.key = "c-0";
+  e.method = "get";
+  e.payload = keel::wire::encode_args();
+  e.reply_to.emplace();
+  e.reply_to->correlation_id = 1;
+  e.deadline_ns = 1;
+  return keel::wire::frame_wire_bytes(keel::wire::encode_envelope(e).value().size());
+}
+
+keel::AgentOptions agent_options(const std::string& self, const std::string& journal) {
+  keel::AgentOptions o;
+  o.secret = "bench-secret";
+  o.worker_argv = {self};
+  o.journal_dir = journal;
+  o.log = [](std::string_view) {};
+  return o;
+}
+
+std::vector<Row> run(const Sizes& sizes, const std::string& self, const std::filesystem::path& dir) {
+  std::vector<Row> rows;
+  rows.push_back(measure("agent startup to ready (1 worker)", sizes.startups, [&](int i) {
+    auto a = keel::Agent::start(agent_options(self, (dir / ("startup-" + std::to_string(i))).string()));
+    if (!a) fail("agent start: " + a.status().to_string());
+  }));
+  rows.push_back(measure("agent startup, no journal", sizes.startups, [&](int) {
+    auto a = keel::Agent::start(agent_options(self, ""));
+    if (!a) fail("agent start: " + a.status().to_string());
+  }));
+
+  auto agent = keel::Agent::start(agent_options(self, (dir / "journal").string()));
+  if (!agent) fail("agent start: " + agent.status().to_string());
+  keel::ClientOptions co;
+  co.secret = "bench-secret";
+  auto client = keel::Client::connect("127.0.0.1", (*agent)->port(), co);
+  if (!client) fail("connect: " + client.status().to_string());
+  keel::Client& c = **client;
+  rows.push_back(measure("spawn to ack (plain)", sizes.spawns, [&](int i) {
+    auto r = c.spawn("BenchCounter", "c-" + std::to_string(i)).get();
+    if (!r) fail("spawn: " + r.status().to_string());
+  }));
+  rows.push_back(measure("spawn to ack (durable)", sizes.durable_spawns, [&](int i) {
+    auto r = c.spawn("BenchTally", "t-" + std::to_string(i)).get();
+    if (!r) fail("durable spawn: " + r.status().to_string());
+  }));
+  rows.push_back(measure("remote ask round trip", sizes.calls, [&](int i) {
+    auto r = c.call<&BenchCounter::get>("c-" + std::to_string(i % sizes.spawns)).get();
+    if (!r) fail("call: " + r.status().to_string());
+  }));
+  const std::size_t bytes = call_frame_bytes();
+  rows.push_back(raw_ping_pong("raw asio ping-pong " + std::to_string(bytes) + " B", sizes.calls, bytes, false));
+  rows.push_back(
+      raw_ping_pong("raw asio relay ping-pong " + std::to_string(bytes) + " B", sizes.calls, bytes, true));
+  return rows;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--keel-agent") {
+      keel::WorkerHost host;
+      host.register_type<BenchCounter>("BenchCounter");
+      host.register_type<BenchTally>("BenchTally");
+      return host.run(argc, argv);
+    }
+  }
+  bool quick = false, json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--json") {
+      json = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
+      return 2;
+    }
+  }
+  const Sizes sizes = quick ? Sizes::quick() : Sizes{};
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const auto dir = std::filesystem::temp_directory_path() / ("keel-agent-bench-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::vector<Row> rows = run(sizes, self, dir);
+  std::filesystem::remove_all(dir);
+
+  const double ask_vs_raw = rows[4].p50_us / rows[5].p50_us;
+  const double ask_vs_relay = rows[4].p50_us / rows[6].p50_us;
+  if (json) {
+    std::printf("{\"quick\":%s,\"results\":[", quick ? "true" : "false");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::printf("%s{\"name\":\"%s\",\"rate\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f}", i ? "," : "",
+                  rows[i].name.c_str(), rows[i].ops, rows[i].p50_us, rows[i].p99_us);
+    }
+    std::printf("],\"ask_p50_vs_raw\":%.2f,\"ask_p50_vs_relay\":%.2f}\n", ask_vs_raw, ask_vs_relay);
+    return 0;
+  }
+  std::printf("keel_agent_bench%s: loopback, one worker process\n", quick ? " --quick" : "");
+  std::printf("%-40s %12s %10s %10s\n", "workload", "per second", "p50 us", "p99 us");
+  for (const Row& r : rows) std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
+  std::printf("remote ask p50 / raw ping-pong p50: %.1fx; / raw relay ping-pong p50: %.1fx\n", ask_vs_raw,
+              ask_vs_relay);
+  return 0;
+}
