@@ -64,6 +64,17 @@ std::unique_ptr<RemotePool> RemotePool::follow(Client& client, std::string ns, s
   return pool;
 }
 
+std::unique_ptr<RemotePool> RemotePool::fixed(Client& client, std::vector<std::string> keys) {
+  auto st = std::make_unique<State>();
+  st->ns = "fixed";
+  st->name = std::to_string(keys.size()) + " keys";
+  {
+    MutexLock lock(st->mu);
+    st->keys = std::move(keys);
+  }
+  return std::unique_ptr<RemotePool>(new RemotePool(client, std::move(st)));
+}
+
 std::size_t RemotePool::size() const {
   MutexLock lock(state_->mu);
   return state_->keys.size();

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -180,8 +181,13 @@ TEST(AgentProcess, KillingTheAgentKillsItsWorkers) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_addclose(&actions, out[0]);
-  std::vector<std::string> args = {KEEL_AGENT_EXE, "--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER,
-                                   "--workers", "2"};
+  // Options from a config file, the listen address from the command line.
+  const auto config = std::filesystem::temp_directory_path() / ("keel-agent-test-" + std::to_string(getpid()) + ".conf");
+  {
+    std::ofstream file(config);
+    file << "# two workers\nworkers = 2\nworker = " << KEEL_TEST_WORKER << "\nlisten = 0.0.0.0:1\n";
+  }
+  std::vector<std::string> args = {KEEL_AGENT_EXE, "--listen", "127.0.0.1:0", "--config", config.string()};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -203,8 +209,10 @@ TEST(AgentProcess, KillingTheAgentKillsItsWorkers) {
     line += ch;
   }
   close(out[0]);
+  std::filesystem::remove(config);
   const auto at = line.find("127.0.0.1:");
   ASSERT_NE(at, std::string::npos) << "no ready line: " << line;
+  EXPECT_NE(line.find("with 2 workers"), std::string::npos) << line;
   const auto port = static_cast<std::uint16_t>(std::atoi(line.c_str() + at + 10));
 
   ClientOptions o;

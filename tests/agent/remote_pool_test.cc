@@ -80,6 +80,15 @@ TEST_F(RegistryTest, PoolFollowsRegistrationsAndRemovals) {
   EXPECT_EQ(pool->endpoints(), (std::vector<std::string>{"b"}));
 }
 
+TEST_F(RegistryTest, FixedPoolCallsItsKeysRoundRobin) {
+  for (const char* k : {"x", "y"}) ASSERT_TRUE(wait(client_->spawn("Counter", k)).is_ok());
+  auto pool = RemotePool::fixed(*client_, {"x", "y"});
+  EXPECT_EQ(pool->size(), 2u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(wait(pool->call<&RemoteCounter::add>(1)).is_ok());
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("x")).value(), 2);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("y")).value(), 1);
+}
+
 TEST_F(RegistryTest, WaitForSizeTimesOutWithTheSizeItHad) {
   auto pool = RemotePool::follow(*client_, "jobs", "counters");
   auto r = pool->wait_for_size(1, std::chrono::milliseconds(20));

@@ -1,6 +1,7 @@
 // keel/client/remote_pool.h: keel::RemotePool, the actors registered under
-// one name of the agent's registry, followed as they register and go away.
-// Calls go round-robin; a broadcast reaches every member.
+// one name of the agent's registry, followed as they register and go away
+// (or a fixed list of actor keys). Calls go round-robin; a broadcast
+// reaches every member.
 //
 //   auto pool = keel::RemotePool::follow(*client, "jobs", "workers");
 //   KEEL_RETURN_IF_ERROR(pool->wait_for_size(2, std::chrono::seconds(5)));
@@ -27,6 +28,8 @@ class RemotePool {
   // Starts following `ns`/`name` on `client`'s agent: the members arrive
   // shortly after (wait_for_size).
   static std::unique_ptr<RemotePool> follow(Client& client, std::string ns, std::string name);
+  // A pool over a fixed list of actor keys, which never changes.
+  static std::unique_ptr<RemotePool> fixed(Client& client, std::vector<std::string> keys);
   ~RemotePool();
   RemotePool(const RemotePool&) = delete;
   RemotePool& operator=(const RemotePool&) = delete;
