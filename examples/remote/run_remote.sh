@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# run_remote.sh AGENT WORKER CLIENT: the remote quick start as a smoke test.
-# Starts keel-agent with the example worker on a fresh journal, runs the
-# client, restarts the agent on the same journal and runs the client again:
-# the second run must find the first run's deposits (6000 cents in 6
-# entries), recovered by the durable Ledger.
+# run_remote.sh AGENT WORKER CLIENT POOL_CLIENT: the remote quick start as a
+# smoke test. Starts keel-agent with the example worker on a fresh journal,
+# runs the client and the pool client (three shards with 2000 cents each),
+# restarts the agent on the same journal and runs the client again: the
+# second run must find the first run's deposits (6000 cents in 6 entries),
+# recovered by the durable Ledger.
 set -euo pipefail
-agent=$1 worker=$2 client=$3
+agent=$1 worker=$2 client=$3 pool_client=$4
 dir=$(mktemp -d)
 pid=""
 trap '[[ -n $pid ]] && kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
@@ -33,7 +34,10 @@ stop_agent() {
 
 start_agent
 "$client" "$port"
+pool_out=$("$pool_client" "$port")
+echo "$pool_out"
 stop_agent
+[[ $(grep -c '^shard-[0-2]: 2000 cents in 2 entries$' <<< "$pool_out") == 3 ]]
 start_agent
 out=$("$client" "$port")
 echo "$out"

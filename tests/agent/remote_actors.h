@@ -59,6 +59,7 @@ class RemoteTally : public DurableActor<Tally> {
 
 // An actor that calls other actors through its worker's client of the
 // agent, wherever they live.
+// [snippet forwarder]
 class RemoteForwarder : public Actor {
  public:
   explicit RemoteForwarder(Client& client) : client_(client) {}
@@ -71,5 +72,6 @@ class RemoteForwarder : public Actor {
  private:
   Client& client_;
 };
+// [/snippet forwarder]
 
 }  // namespace keel::testing
