@@ -3,7 +3,8 @@
 //
 // Threads: the transport's I/O thread runs every connection callback; the
 // supervisor thread forks the workers (it must outlive them, since
-// PR_SET_PDEATHSIG follows the forking thread) and waits on their pidfds.
+// PR_SET_PDEATHSIG follows the forking thread), waits on their pidfds and
+// sends the heartbeats.
 // Both take mu_ around the routing state; sends happen under mu_, which is
 // what keeps a Connection* in the maps valid (its on_close takes mu_ before
 // it returns).
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -67,6 +69,7 @@ class Agent::Impl {
     wire::Connection* conn = nullptr;               // null until it registers
     SlotState state = SlotState::kStarting;
     std::deque<SteadyTime> exits;                   // within restart_window
+    SteadyTime last_seen;                           // its registration or last heartbeat echo
   };
   struct Hosted {
     std::string type;
@@ -143,6 +146,9 @@ class Agent::Impl {
   void supervise() KEEL_EXCLUDES(mu_);
   void launch(int slot) KEEL_REQUIRES(mu_);
   void on_exit(int slot) KEEL_EXCLUDES(mu_);
+  // Sends the due heartbeats and kills workers that stopped answering
+  // them; returns when the next ones are due.
+  SteadyTime check_heartbeats() KEEL_EXCLUDES(mu_);
   void kill_and_reap_all() KEEL_EXCLUDES(mu_);
 
   const AgentOptions options_;
@@ -164,6 +170,8 @@ class Agent::Impl {
   std::uint64_t next_id_ KEEL_GUARDED_BY(mu_) = 1;
   std::uint64_t restarts_ KEEL_GUARDED_BY(mu_) = 0;
   bool stopping_ KEEL_GUARDED_BY(mu_) = false;
+  SteadyTime next_heartbeat_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t heartbeat_seq_ KEEL_GUARDED_BY(mu_) = 0;
 };
 
 // ---- start and stop --------------------------------------------------------
@@ -379,6 +387,9 @@ void Agent::Impl::on_worker_frame(wire::Connection& c, const wire::Frame& f) {
       return on_worker_reply(f.body);
     case wire::MessageType::kError:
       return on_worker_error(f.body);
+    case wire::MessageType::kHeartbeat:
+      slots_[worker_conns_[c.id()]].last_seen = std::chrono::steady_clock::now();
+      return;
     default:
       return;
   }
@@ -395,6 +406,7 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
   Slot& s = slots_[slot];
   s.conn = &c;
   s.state = SlotState::kReady;
+  s.last_seen = std::chrono::steady_clock::now();
   worker_conns_[c.id()] = slot;
   // After a restart: spawn its actors again (durable ones recover).
   for (auto& [key, h] : hosted_) {
@@ -553,12 +565,17 @@ void Agent::Impl::supervise() {
       if (!kill_at) kill_at = std::chrono::steady_clock::now() + std::chrono::seconds(2);
       if (std::chrono::steady_clock::now() >= *kill_at) return kill_and_reap_all();
     }
+    std::optional<SteadyTime> wake_at = kill_at;
+    if (!stopping && options_.heartbeat_timeout.count() > 0) {
+      const SteadyTime next_beat = check_heartbeats();
+      if (!wake_at || next_beat < *wake_at) wake_at = next_beat;
+    }
     int timeout_ms = -1;
-    if (kill_at) {
-      timeout_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        *kill_at - std::chrono::steady_clock::now())
-                                        .count()) +
-                   1;
+    if (wake_at) {
+      timeout_ms = std::max(0, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    *wake_at - std::chrono::steady_clock::now())
+                                                    .count()) +
+                                   1);
     }
     if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
       log(std::string("poll: ") + std::strerror(errno));
@@ -572,6 +589,30 @@ void Agent::Impl::supervise() {
       if (fds[i].revents != 0) on_exit(owners[i]);
     }
   }
+}
+
+SteadyTime Agent::Impl::check_heartbeats() {
+  const SteadyTime now = std::chrono::steady_clock::now();
+  MutexLock lock(mu_);
+  if (now < next_heartbeat_) return next_heartbeat_;
+  next_heartbeat_ = now + options_.heartbeat_interval;
+  wire::Heartbeat beat;
+  beat.sequence = ++heartbeat_seq_;
+  beat.sent_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
+    Slot& s = slots_[i];
+    if (s.conn == nullptr) continue;
+    if (now - s.last_seen > options_.heartbeat_timeout) {
+      log(slot_name(i) + " has not answered a heartbeat for " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_seen).count()) +
+          " ms: killing it");
+      worker_lost(i, "it stopped answering heartbeats");
+      kill(s.proc.pid, SIGKILL);
+      continue;
+    }
+    internal::send_message(*s.conn, beat).ignore();
+  }
+  return next_heartbeat_;
 }
 
 void Agent::Impl::on_exit(int slot) {

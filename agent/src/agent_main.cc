@@ -28,7 +28,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: keel-agent --listen HOST:PORT --worker EXE [--worker-arg ARG]... [--workers N]\n"
     "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
-    "                  [--restart-window-ms MS] [--config FILE]\n";
+    "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
+    "                  [--config FILE]\n";
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r");
@@ -74,7 +75,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   for (auto& [k, v] : flags) {
     static const char* const kKnown[] = {"config",       "listen",      "worker",           "worker-arg",
                                          "workers",      "journal",     "secret-file",      "max-restarts",
-                                         "restart-window-ms"};
+                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms"};
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
     if (!known) return keel::Status::invalid_argument("unknown option --" + k);
@@ -92,6 +93,10 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   if (const std::string* j = one("journal")) o.journal_dir = *j;
   if (const std::string* n = one("max-restarts")) o.max_restarts = std::atoi(n->c_str());
   if (const std::string* n = one("restart-window-ms")) o.restart_window = std::chrono::milliseconds(std::atoll(n->c_str()));
+  if (const std::string* n = one("heartbeat-ms")) o.heartbeat_interval = std::chrono::milliseconds(std::atoll(n->c_str()));
+  if (const std::string* n = one("heartbeat-timeout-ms")) {
+    o.heartbeat_timeout = std::chrono::milliseconds(std::atoll(n->c_str()));
+  }
   if (const std::string* f = one("secret-file")) {
     std::ifstream in(*f);
     std::stringstream ss;

@@ -103,6 +103,9 @@ class WorkerSession {
       case wire::MessageType::kCall:
         on_call(c, f.body);
         break;
+      case wire::MessageType::kHeartbeat:
+        c.send(wire::MessageType::kHeartbeat, f.body).ignore();  // echoed as is
+        break;
       case wire::MessageType::kShutdown:
         finish(Status::ok());
         break;

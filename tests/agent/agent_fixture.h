@@ -44,7 +44,7 @@ class AgentTest : public ::testing::Test {
     o.worker_argv = {KEEL_TEST_WORKER};
     o.journal_dir = (dir_ / "journal").string();
     o.max_restarts = 3;
-    o.workers = workers();
+    configure(o);
     auto agent = Agent::start(o);
     ASSERT_TRUE(agent.is_ok()) << agent.status();
     agent_ = std::move(*agent);
@@ -55,8 +55,8 @@ class AgentTest : public ::testing::Test {
     agent_.reset();
     std::filesystem::remove_all(dir_);
   }
-  // Worker processes of the agent; a fixture may want more.
-  virtual int workers() const { return 1; }
+  // A fixture may change the agent's options (more workers...).
+  virtual void configure(AgentOptions& options) { (void)options; }
   Result<std::unique_ptr<Client>> connect(const std::string& secret) {
     ClientOptions o;
     o.secret = secret;

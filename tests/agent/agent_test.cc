@@ -40,6 +40,28 @@ bool exits_within(int pidfd, std::chrono::milliseconds timeout) {
 
 int open_pidfd(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
+// An idempotent call with the test's deadline: retried while a worker
+// restarts.
+CallOptions retried() {
+  CallOptions o;
+  o.idempotent = true;
+  o.deadline = std::chrono::duration_cast<Duration>(kWait);
+  return o;
+}
+
+// Spawns counter `key`, adds to it, sends `signal` to its worker, and
+// expects a retried call to reach a fresh counter in a new worker process.
+void expect_fresh_counter_after_signal(Client& client, const std::string& key, int signal) {
+  ASSERT_TRUE(wait(client.spawn("Counter", key)).is_ok());
+  ASSERT_EQ(wait(client.call<&RemoteCounter::add>(key, 7)).value(), 7);
+  const auto pid = wait(client.call<&RemoteCounter::pid>(key)).value();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), signal), 0);
+  auto v = wait(client.call_with<&RemoteCounter::get>(retried(), key));
+  ASSERT_TRUE(v.is_ok()) << v.status();
+  EXPECT_EQ(*v, 0);
+  EXPECT_NE(wait(client.call<&RemoteCounter::pid>(key)).value(), pid);
+}
+
 TEST_F(AgentTest, SpawnedActorAnswersTypedCalls) {
   auto spawned = wait(client_->spawn("Counter", "c-1"));
   ASSERT_TRUE(spawned.is_ok()) << spawned.status();
@@ -96,9 +118,7 @@ TEST_F(AgentTest, DurableActorRecoversItsStateAfterItsWorkerIsKilled) {
 
   // Idempotent calls are retried while the worker restarts and the actor
   // recovers from its journal.
-  CallOptions o;
-  o.idempotent = true;
-  o.deadline = std::chrono::duration_cast<Duration>(kWait);
+  const CallOptions o = retried();
   auto after = wait(client_->call_with<&RemoteTally::get>(o, "t-1"));
   ASSERT_TRUE(after.is_ok()) << after.status();
   EXPECT_EQ(after->total, 10);
@@ -123,21 +143,12 @@ TEST_F(AgentTest, CallPendingOnAKilledWorkerFailsUnavailable) {
 }
 
 TEST_F(AgentTest, PlainActorIsSpawnedAgainFreshAfterItsWorkerIsKilled) {
-  ASSERT_TRUE(wait(client_->spawn("Counter", "p")).is_ok());
-  ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("p", 7)).value(), 7);
-  const auto pid = wait(client_->call<&RemoteCounter::pid>("p")).value();
-  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
-  CallOptions o;
-  o.idempotent = true;
-  o.deadline = std::chrono::duration_cast<Duration>(kWait);
-  auto v = wait(client_->call_with<&RemoteCounter::get>(o, "p"));
-  ASSERT_TRUE(v.is_ok()) << v.status();
-  EXPECT_EQ(*v, 0);
+  expect_fresh_counter_after_signal(*client_, "p", SIGKILL);
 }
 
 class TwoWorkerTest : public AgentTest {
  protected:
-  int workers() const override { return 2; }
+  void configure(AgentOptions& o) override { o.workers = 2; }
 };
 
 TEST_F(TwoWorkerTest, ActorCallsAnActorInAnotherWorkerProcess) {
@@ -154,6 +165,21 @@ TEST_F(TwoWorkerTest, ActorCallsAnActorInAnotherWorkerProcess) {
   EXPECT_EQ(wait(client_->call<&testing::RemoteForwarder::add_to>("fwd", there, 4)).value(), 4);
   EXPECT_EQ(wait(client_->call<&testing::RemoteForwarder::add_to>("fwd", there, 3)).value(), 7);
   EXPECT_EQ(wait(client_->call<&RemoteCounter::get>(there)).value(), 7);
+}
+
+class HeartbeatTest : public AgentTest {
+ protected:
+  void configure(AgentOptions& o) override {
+    o.heartbeat_interval = std::chrono::milliseconds(100);
+    o.heartbeat_timeout = std::chrono::milliseconds(1000);
+  }
+};
+
+// A stopped worker does not exit: the agent notices the missing heartbeat
+// echoes and kills it.
+TEST_F(HeartbeatTest, StoppedWorkerIsKilledAndRestarted) {
+  expect_fresh_counter_after_signal(*client_, "h", SIGSTOP);
+  EXPECT_GE(agent_->restart_count(), 1u);
 }
 
 TEST(AgentSupervision, WorkerThatKeepsExitingIsGivenUpOn) {

@@ -49,6 +49,12 @@ struct AgentOptions {
   // fails for good and calls to its actors fail with kUnavailable.
   int max_restarts = 5;
   std::chrono::milliseconds restart_window{10'000};
+  // The agent sends each worker a heartbeat every `heartbeat_interval`; a
+  // worker that has not echoed one for `heartbeat_timeout` (stopped,
+  // deadlocked, its I/O thread stuck) is killed and restarted like a
+  // crashed one. A zero timeout turns this off.
+  std::chrono::milliseconds heartbeat_interval{1'000};
+  std::chrono::milliseconds heartbeat_timeout{5'000};
   // How long start() waits for the workers to connect.
   std::chrono::milliseconds start_timeout{10'000};
   // Receives one line per notable event (a worker exit, a restart, a
