@@ -35,7 +35,7 @@ constexpr std::string_view kOverview =
     "except by compact.\n"
     "\n"
     "commands:\n"
-    "  stats                              format, backend, LSN range, counts, size, times\n"
+    "  stats [--deep]                     format, backend, LSN range, counts, size, times\n"
     "  ls [--kind K] [--status S]         owners and runs with their status\n"
     "  show ID [--schema F --type T]      one owner's timeline, payloads decoded\n"
     "  tail [-f] [-n N] [--owner ID]      the newest records; -f follows new commits\n"
@@ -94,7 +94,7 @@ const std::vector<OptionSpec> kSchema = {{"--schema", "", true}, {"--type", "", 
 
 const std::vector<VerbSpec>& verbs() {
   static const std::vector<VerbSpec> kVerbs = {
-      {"stats", "stats", 0, 0, {}},
+      {"stats", "stats [--deep]", 0, 0, {{"--deep", "", false}}},
       {"ls", "ls [--kind actor|workflow|other] [--status STATUS]", 0, 0,
        {{"--kind", "", true}, {"--status", "", true}}},
       {"show", "show ID [--schema FILE.capnp [--type NAME]]", 1, 1, kSchema},

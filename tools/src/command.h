@@ -105,7 +105,9 @@ struct RunFilter {
   std::string workflow;  // the workflow's name
 };
 
-Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out);
+// `deep`: count the records by reading every one (finds damaged ones)
+// instead of taking the counts the journal's writer keeps.
+Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out, bool deep = false);
 Outcome write_owners_json(Journal& journal, const OwnerFilter& filter, std::ostream& out);
 // `id` as resolve_owner takes it; `capnp` may be null (borrowed for the call).
 Outcome write_owner_json(Journal& journal, const std::string& id, const CapnpRenderer* capnp, std::ostream& out);

@@ -10,18 +10,18 @@
 namespace keel::internal {
 namespace {
 
-constexpr std::size_t kKinds = 9;  // RecordKind values are 1..8
+constexpr std::size_t kKinds = kRecordKindSlots;  // RecordKind values are 1..8
 
 std::string time_json(const std::optional<WallTime>& t) {
   if (!t) return "null";
   return "{\"time\":\"" + rfc3339(*t) + "\",\"time_ns\":" + std::to_string(unix_ns(*t)) + "}";
 }
 
-// Counts of every record by kind, and the LSNs of records that failed
-// their checksum (a scan restarts after each one), in one LSN-order pass.
+// Counts of every record by kind; with a deep pass, also the records that
+// failed their checksum (a scan restarts after each one).
 struct KindCounts {
   std::array<std::uint64_t, kKinds> by_kind{};
-  std::uint64_t damaged = 0;
+  std::optional<std::uint64_t> damaged;  // known only after a deep pass
   std::optional<WallTime> oldest;
   std::optional<WallTime> newest;
 };
@@ -40,7 +40,7 @@ Status count_range(Journal& journal, Lsn first, Lsn last, KindCounts& c) {
       return true;
     });
     if (s.code() != StatusCode::kCorruption) return s;
-    ++c.damaged;  // the record at `next` failed its checksum
+    c.damaged = c.damaged.value_or(0) + 1;  // the record at `next` failed its checksum
     ++next;
   }
   return Status::ok();
@@ -50,6 +50,7 @@ Status count_range(Journal& journal, Lsn first, Lsn last, KindCounts& c) {
 // on the journal's size.
 Result<KindCounts> count_kinds(Journal& journal, Lsn first, Lsn last) {
   KindCounts c;
+  c.damaged = 0;
   if (first != kNoLsn) KEEL_RETURN_IF_ERROR(count_range(journal, first, last, c));
   return c;
 }
@@ -58,15 +59,24 @@ Result<KindCounts> count_kinds(Journal& journal, Lsn first, Lsn last) {
 
 namespace {
 
-// What stats shows: the journal's own figures and one pass of counts.
+// What stats shows: the journal's own figures (its writer keeps the counts
+// by kind), or with `deep` counts from one pass over every record, which
+// also finds the damaged ones.
 struct StatsView {
   JournalStats st;
   KindCounts counts;
 };
 
-Result<StatsView> read_stats(Journal& journal) {
+Result<StatsView> read_stats(Journal& journal, bool deep) {
   KEEL_ASSIGN_OR_RETURN(JournalStats st, journal.stats());
-  KEEL_ASSIGN_OR_RETURN(KindCounts counts, count_kinds(journal, st.first_lsn, st.last_lsn));
+  if (deep) {
+    KEEL_ASSIGN_OR_RETURN(KindCounts counts, count_kinds(journal, st.first_lsn, st.last_lsn));
+    return StatsView{std::move(st), counts};
+  }
+  KindCounts counts;
+  for (std::size_t k = 1; k < kKinds; ++k) counts.by_kind[k] = st.records_by_kind[k];
+  counts.oldest = st.first_time;
+  counts.newest = st.last_time;
   return StatsView{std::move(st), counts};
 }
 
@@ -80,7 +90,8 @@ std::string stats_json(const std::string& path, const JournalStats& st, const Ki
          ",\"format_version\":" + std::to_string(st.format_version) + ",\"first_lsn\":" +
          std::to_string(st.first_lsn) + ",\"last_lsn\":" + std::to_string(st.last_lsn) +
          ",\"records\":" + std::to_string(st.records) + ",\"by_kind\":{" + by_kind +
-         "},\"damaged\":" + std::to_string(counts.damaged) + ",\"owners\":" + std::to_string(st.owners) +
+         "},\"damaged\":" + (counts.damaged ? std::to_string(*counts.damaged) : std::string("null")) +
+         ",\"owners\":" + std::to_string(st.owners) +
          ",\"size_bytes\":" + std::to_string(st.size_bytes) + ",\"oldest\":" + time_json(counts.oldest) +
          ",\"newest\":" + time_json(counts.newest) + "}";
 }
@@ -98,7 +109,7 @@ Table stats_table(const Context& ctx, const JournalStats& st, const KindCounts& 
     if (counts.by_kind[k] == 0) continue;
     t.add({"  " + std::string(record_kind_name(static_cast<RecordKind>(k))), std::to_string(counts.by_kind[k])});
   }
-  if (counts.damaged != 0) t.add({p.red("  damaged"), p.red(std::to_string(counts.damaged))});
+  if (counts.damaged.value_or(0) != 0) t.add({p.red("  damaged"), p.red(std::to_string(*counts.damaged))});
   t.add({"owners", std::to_string(st.owners)});
   t.add({"size on disk", human_bytes(st.size_bytes) + " (" + std::to_string(st.size_bytes) + " bytes)"});
   t.add({"oldest", counts.oldest ? rfc3339(*counts.oldest) : "-"});
@@ -108,16 +119,17 @@ Table stats_table(const Context& ctx, const JournalStats& st, const KindCounts& 
 
 }  // namespace
 
-Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out) {
-  Result<StatsView> v = read_stats(journal);
+Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream& out, bool deep) {
+  Result<StatsView> v = read_stats(journal, deep);
   if (!v) return from_status(v.status());
   out << stats_json(path, v->st, v->counts) << "\n";
   return {};
 }
 
 Outcome run_stats(Context& ctx) {
-  if (ctx.json) return write_stats_json(ctx.journal, ctx.path, ctx.out);
-  Result<StatsView> v = read_stats(ctx.journal);
+  const bool deep = ctx.args.has("--deep");
+  if (ctx.json) return write_stats_json(ctx.journal, ctx.path, ctx.out, deep);
+  Result<StatsView> v = read_stats(ctx.journal, deep);
   if (!v) return from_status(v.status());
   stats_table(ctx, v->st, v->counts).print(ctx.out, ctx.palette, /*with_header=*/false);
   return {};
