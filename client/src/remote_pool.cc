@@ -13,7 +13,7 @@ struct RemotePool::State {
   Mutex mu;
   CondVar changed;
   std::uint64_t version KEEL_GUARDED_BY(mu) = 0;
-  std::vector<std::string> keys KEEL_GUARDED_BY(mu);
+  std::vector<RemoteEndpoint> members KEEL_GUARDED_BY(mu);
   std::size_t next KEEL_GUARDED_BY(mu) = 0;
   bool closed KEEL_GUARDED_BY(mu) = false;
 };
@@ -39,7 +39,8 @@ void watch_next(Client& client, std::shared_ptr<RemotePool::State> st) {
         if (r) {
           MutexLock lock(st->mu);
           st->version = r->version;
-          st->keys = std::move(r->keys);
+          st->members.clear();
+          for (std::string& k : r->keys) st->members.push_back(RemoteEndpoint{&client, std::move(k)});
           st->changed.notify_all();
         }
         watch_next(client, st);
@@ -48,7 +49,7 @@ void watch_next(Client& client, std::shared_ptr<RemotePool::State> st) {
 
 }  // namespace
 
-RemotePool::RemotePool(Client& client, std::unique_ptr<State> state) : client_(client), state_(std::move(state)) {}
+RemotePool::RemotePool(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 RemotePool::~RemotePool() {
   MutexLock lock(state_->mu);
@@ -59,54 +60,67 @@ std::unique_ptr<RemotePool> RemotePool::follow(Client& client, std::string ns, s
   auto st = std::make_unique<State>();
   st->ns = std::move(ns);
   st->name = std::move(name);
-  std::unique_ptr<RemotePool> pool(new RemotePool(client, std::move(st)));
+  std::unique_ptr<RemotePool> pool(new RemotePool(std::move(st)));
   watch_next(client, pool->state_);
   return pool;
 }
 
-std::unique_ptr<RemotePool> RemotePool::fixed(Client& client, std::vector<std::string> keys) {
+std::unique_ptr<RemotePool> RemotePool::fixed(Client& client, const std::vector<std::string>& keys) {
+  std::vector<RemoteEndpoint> endpoints;
+  for (const std::string& k : keys) endpoints.push_back(RemoteEndpoint{&client, k});
+  return fixed(std::move(endpoints));
+}
+
+std::unique_ptr<RemotePool> RemotePool::fixed(std::vector<RemoteEndpoint> endpoints) {
   auto st = std::make_unique<State>();
   st->ns = "fixed";
-  st->name = std::to_string(keys.size()) + " keys";
+  st->name = std::to_string(endpoints.size()) + " endpoints";
   {
     MutexLock lock(st->mu);
-    st->keys = std::move(keys);
+    st->members = std::move(endpoints);
   }
-  return std::unique_ptr<RemotePool>(new RemotePool(client, std::move(st)));
+  return std::unique_ptr<RemotePool>(new RemotePool(std::move(st)));
 }
 
 std::size_t RemotePool::size() const {
   MutexLock lock(state_->mu);
-  return state_->keys.size();
+  return state_->members.size();
 }
 
 std::vector<std::string> RemotePool::endpoints() const {
   MutexLock lock(state_->mu);
-  return state_->keys;
+  std::vector<std::string> keys;
+  for (const RemoteEndpoint& m : state_->members) keys.push_back(m.key);
+  return keys;
+}
+
+std::vector<RemoteEndpoint> RemotePool::members() const {
+  MutexLock lock(state_->mu);
+  return state_->members;
 }
 
 Status RemotePool::wait_for_size(std::size_t n, Duration timeout) const {
   MutexLock lock(state_->mu);
-  if (state_->changed.wait_for(lock, timeout, [&]() KEEL_REQUIRES(state_->mu) { return state_->keys.size() >= n; })) {
+  if (state_->changed.wait_for(lock, timeout, [&]() KEEL_REQUIRES(state_->mu) { return state_->members.size() >= n; })) {
     return Status::ok();
   }
-  return Status::timeout("pool " + state_->ns + "/" + state_->name + " has " + std::to_string(state_->keys.size()) +
+  return Status::timeout("pool " + state_->ns + "/" + state_->name + " has " + std::to_string(state_->members.size()) +
                          " members, not " + std::to_string(n));
 }
 
 Status RemotePool::wait_for_size_at_most(std::size_t n, Duration timeout) const {
   MutexLock lock(state_->mu);
-  if (state_->changed.wait_for(lock, timeout, [&]() KEEL_REQUIRES(state_->mu) { return state_->keys.size() <= n; })) {
+  if (state_->changed.wait_for(lock, timeout, [&]() KEEL_REQUIRES(state_->mu) { return state_->members.size() <= n; })) {
     return Status::ok();
   }
-  return Status::timeout("pool " + state_->ns + "/" + state_->name + " has " + std::to_string(state_->keys.size()) +
+  return Status::timeout("pool " + state_->ns + "/" + state_->name + " has " + std::to_string(state_->members.size()) +
                          " members, more than " + std::to_string(n));
 }
 
-Result<std::string> RemotePool::next_endpoint() {
+Result<RemoteEndpoint> RemotePool::next_member() {
   MutexLock lock(state_->mu);
-  if (state_->keys.empty()) return Status::unavailable("pool " + state_->ns + "/" + state_->name + " is empty");
-  return state_->keys[state_->next++ % state_->keys.size()];
+  if (state_->members.empty()) return Status::unavailable("pool " + state_->ns + "/" + state_->name + " is empty");
+  return state_->members[state_->next++ % state_->members.size()];
 }
 
 }  // namespace keel

@@ -89,6 +89,27 @@ TEST_F(RegistryTest, FixedPoolCallsItsKeysRoundRobin) {
   EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("y")).value(), 1);
 }
 
+TEST_F(RegistryTest, FixedPoolSpansTwoAgents) {
+  AgentOptions o;
+  o.secret = testing::kSecret;
+  o.worker_argv = {KEEL_TEST_WORKER};
+  auto second = Agent::start(o);
+  ASSERT_TRUE(second.is_ok()) << second.status();
+  ClientOptions co;
+  co.secret = testing::kSecret;
+  auto other = Client::connect("127.0.0.1", (*second)->port(), co);
+  ASSERT_TRUE(other.is_ok()) << other.status();
+  ASSERT_TRUE(wait(client_->spawn("Counter", "x")).is_ok());
+  ASSERT_TRUE(wait((*other)->spawn("Counter", "y")).is_ok());
+
+  auto pool = RemotePool::fixed({{client_.get(), "x"}, {other->get(), "y"}});
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(wait(pool->call<&RemoteCounter::add>(1)).is_ok());
+  auto pids = pool->broadcast<&RemoteCounter::pid>();
+  ASSERT_EQ(pids.size(), 2u);
+  EXPECT_NE(wait(std::move(pids[0])).value(), wait(std::move(pids[1])).value());
+  EXPECT_EQ(wait((*other)->call<&RemoteCounter::get>("y")).value(), 2);
+}
+
 TEST_F(RegistryTest, WaitForSizeTimesOutWithTheSizeItHad) {
   auto pool = RemotePool::follow(*client_, "jobs", "counters");
   auto r = pool->wait_for_size(1, std::chrono::milliseconds(20));

@@ -144,7 +144,7 @@ class Client {
     const Params params(std::forward<A>(args)...);
     std::string payload = std::apply([](const auto&... p) { return wire::encode_args(p...); }, params);
     return call_encoded(key, detail::handler_name<T, M>(), std::move(payload), options)
-        .then([](Result<std::string> r) {
+        .then([](Result<std::string>&& r) {
           if constexpr (std::is_void_v<R>) {
             return r.status();
           } else {

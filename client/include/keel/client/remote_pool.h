@@ -3,7 +3,7 @@
 // (or a fixed list of actor keys). Calls go round-robin; a broadcast
 // reaches every member.
 //
-//   auto pool = keel::RemotePool::follow(*client, "jobs", "workers");
+//   auto pool = keel::RemotePool::follow(*client, "jobs", "workers");  // or fixed(...)
 //   KEEL_RETURN_IF_ERROR(pool->wait_for_size(2, std::chrono::seconds(5)));
 //   keel::Result<int> one = pool->call<&Counter::add>(1).get();     // next member
 //   std::vector<keel::Future<int>> all = pool->broadcast<&Counter::get>();
@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,14 +23,25 @@
 
 namespace keel {
 
-// Owned by its user; `client` must outlive it. Thread-safe.
+// One member of a pool: an actor key and the client (the agent) that
+// reaches it.
+struct RemoteEndpoint {
+  Client* client = nullptr;
+  std::string key;
+};
+
+// Owned by its user; the clients it uses must outlive it. Thread-safe.
 class RemotePool {
  public:
   // Starts following `ns`/`name` on `client`'s agent: the members arrive
   // shortly after (wait_for_size).
   static std::unique_ptr<RemotePool> follow(Client& client, std::string ns, std::string name);
-  // A pool over a fixed list of actor keys, which never changes.
-  static std::unique_ptr<RemotePool> fixed(Client& client, std::vector<std::string> keys);
+  // A pool over a fixed list of actor keys on `client`'s agent, which
+  // never changes.
+  static std::unique_ptr<RemotePool> fixed(Client& client, const std::vector<std::string>& keys);
+  // A pool over a fixed list of endpoints, which may be on several agents
+  // (one Client each).
+  static std::unique_ptr<RemotePool> fixed(std::vector<RemoteEndpoint> endpoints);
   ~RemotePool();
   RemotePool(const RemotePool&) = delete;
   RemotePool& operator=(const RemotePool&) = delete;
@@ -37,6 +49,8 @@ class RemotePool {
   std::size_t size() const;
   // The members' keys, in registration order.
   std::vector<std::string> endpoints() const;
+  // The members with their clients, in the same order.
+  std::vector<RemoteEndpoint> members() const;
   // Returns once the pool has at least `n` members (ok) or, past `timeout`
   // of real time, kTimeout with the size it had.
   Status wait_for_size(std::size_t n, Duration timeout) const;
@@ -44,7 +58,7 @@ class RemotePool {
   Status wait_for_size_at_most(std::size_t n, Duration timeout) const;
 
   // The next member, round-robin. Errors: kUnavailable (no member).
-  Result<std::string> next_endpoint();
+  Result<RemoteEndpoint> next_member();
 
   // Client::call_with on the next member; an empty pool completes the
   // future with kUnavailable.
@@ -54,10 +68,10 @@ class RemotePool {
   }
   template <auto M, class... A>
   auto call_with(const CallOptions& options, A&&... args) {
-    using F = decltype(client_.call_with<M>(options, std::string(), std::forward<A>(args)...));
-    Result<std::string> key = next_endpoint();
-    if (!key) return F::ready(key.status());
-    return client_.call_with<M>(options, *key, std::forward<A>(args)...);
+    using F = decltype(std::declval<Client&>().call_with<M>(options, std::string(), std::forward<A>(args)...));
+    Result<RemoteEndpoint> m = next_member();
+    if (!m) return F::ready(m.status());
+    return m->client->call_with<M>(options, m->key, std::forward<A>(args)...);
   }
   // Calls every member (as they are now) and returns one future each, in
   // endpoints() order; none for an empty pool.
@@ -67,16 +81,15 @@ class RemotePool {
   }
   template <auto M, class... A>
   auto broadcast_with(const CallOptions& options, const A&... args) {
-    std::vector<decltype(client_.call_with<M>(options, std::string(), args...))> out;
-    for (const std::string& key : endpoints()) out.push_back(client_.call_with<M>(options, key, args...));
+    std::vector<decltype(std::declval<Client&>().call_with<M>(options, std::string(), args...))> out;
+    for (const RemoteEndpoint& m : members()) out.push_back(m.client->call_with<M>(options, m.key, args...));
     return out;
   }
 
   struct State;
 
  private:
-  RemotePool(Client& client, std::unique_ptr<State> state);
-  Client& client_;
+  explicit RemotePool(std::unique_ptr<State> state);
   // Shared with the registry watch in flight, which may complete after the
   // pool is gone (then it stops).
   std::shared_ptr<State> state_;
