@@ -186,6 +186,7 @@ Status Agent::Impl::start() {
   wire::TransportOptions topts;
   topts.secret = options_.secret;
   topts.node_name = "keel-agent";
+  topts.tls = options_.tls;
   if (options_.log) topts.log = options_.log;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
   KEEL_ASSIGN_OR_RETURN(worker_listener_, transport_->listen("127.0.0.1", 0, worker_callbacks()));
@@ -264,11 +265,8 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
     } else if (f.type == wire::MessageType::kCall) {
       on_client_call(c, f.body);
     } else if (f.type != wire::MessageType::kHeartbeat) {
-      internal::send_error(c, 0,
-                           Status::invalid_argument("unexpected " +
-                                                    std::string(wire::message_type_name(f.type)) + " frame"),
-                           internal::kAgentErrorType)
-          .ignore();
+      // A frame a client may not send: the protocol closes the connection.
+      c.close(Status::invalid_argument("unexpected " + std::string(wire::message_type_name(f.type)) + " frame"));
     }
   };
   cb.on_close = [this](wire::Connection& c, const Status&) {
@@ -282,7 +280,7 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
 void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
   wire::Spawn s;
   if (Status st = wire::decode_body(body, s); !st.is_ok()) {
-    internal::send_error(c, 0, st, internal::kAgentErrorType).ignore();
+    c.close(st);  // a body that does not decode closes the connection
     return;
   }
   MutexLock lock(mu_);
@@ -319,7 +317,7 @@ void Agent::Impl::spawn_on(int slot, std::uint64_t client, std::uint64_t request
 void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
   auto view = wire::EnvelopeView::open(body);
   if (!view) {
-    internal::send_error(c, 0, view.status(), internal::kAgentErrorType).ignore();
+    c.close(view.status());  // an envelope that does not decode closes the connection
     return;
   }
   const std::uint64_t corr = view->has_reply_to() ? view->correlation_id() : 0;
@@ -517,6 +515,7 @@ void Agent::Impl::launch(int slot) {
   const bool any = options_.listen_host.empty() || options_.listen_host == "0.0.0.0" || options_.listen_host == "::";
   argv.push_back((any ? std::string("127.0.0.1") : options_.listen_host) + ":" +
                  std::to_string(client_listener_->port()));
+  if (options_.tls.enabled) argv.push_back("--keel-tls");
   argv.push_back("--keel-slot");
   argv.push_back(std::to_string(slot));
   if (!options_.journal_dir.empty()) {

@@ -29,7 +29,7 @@ constexpr const char* kUsage =
     "usage: keel-agent --listen HOST:PORT --worker EXE [--worker-arg ARG]... [--workers N]\n"
     "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
     "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
-    "                  [--config FILE]\n";
+    "                  [--tls-cert FILE --tls-key FILE] [--config FILE]\n";
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r");
@@ -75,7 +75,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   for (auto& [k, v] : flags) {
     static const char* const kKnown[] = {"config",       "listen",      "worker",           "worker-arg",
                                          "workers",      "journal",     "secret-file",      "max-restarts",
-                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms"};
+                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key"};
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
     if (!known) return keel::Status::invalid_argument("unknown option --" + k);
@@ -96,6 +96,11 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   if (const std::string* n = one("heartbeat-ms")) o.heartbeat_interval = std::chrono::milliseconds(std::atoll(n->c_str()));
   if (const std::string* n = one("heartbeat-timeout-ms")) {
     o.heartbeat_timeout = std::chrono::milliseconds(std::atoll(n->c_str()));
+  }
+  if (const std::string* c = one("tls-cert")) {
+    o.tls.enabled = true;
+    o.tls.certificate_chain_file = *c;
+    if (const std::string* k = one("tls-key")) o.tls.private_key_file = *k;
   }
   if (const std::string* f = one("secret-file")) {
     std::ifstream in(*f);

@@ -27,14 +27,20 @@ struct WorkerArgs {
   std::string client;  // the agent's client listener, for actors' own calls
   int slot = -1;
   std::string journal;
+  bool tls = false;  // the agent listens with TLS
 };
 
 Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
   WorkerArgs a;
   // The agent appends its flags to the user's own arguments, which are
   // left for the program.
-  for (int i = 1; i + 1 < argc; ++i) {
+  for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
+    if (flag == "--keel-tls") {
+      a.tls = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (flag == "--keel-agent") {
       a.agent = argv[++i];
     } else if (flag == "--keel-client") {
@@ -50,6 +56,15 @@ Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
                                     std::string(argc > 0 ? argv[0] : "<program>"));
   }
   return a;
+}
+
+// A worker reaches its own agent over loopback: TLS when the agent uses it,
+// without checking the agent's certificate (the shared secret proves it).
+wire::TlsOptions worker_tls(const WorkerArgs& a) {
+  wire::TlsOptions tls;
+  tls.enabled = a.tls;
+  tls.verify_server = false;
+  return tls;
 }
 
 // Serves one agent connection. Frames arrive on the transport's I/O thread;
@@ -119,7 +134,7 @@ class WorkerSession {
   void on_spawn(wire::Connection& c, std::string_view body) {
     wire::Spawn s;
     if (Status st = wire::decode_body(body, s); !st.is_ok()) {
-      internal::send_error(c, 0, st, internal::kAgentErrorType).ignore();
+      c.close(st);  // a body that does not decode closes the connection
       return;
     }
     auto type = types_.find(s.actor_type);
@@ -146,7 +161,7 @@ class WorkerSession {
   void on_call(wire::Connection& c, std::string_view body) {
     auto view = wire::EnvelopeView::open(body);
     if (!view) {
-      internal::send_error(c, 0, view.status(), internal::kAgentErrorType).ignore();
+      c.close(view.status());  // an envelope that does not decode closes the connection
       return;
     }
     const std::uint64_t corr = view->has_reply_to() ? view->correlation_id() : 0;
@@ -254,6 +269,7 @@ int WorkerHost::run(int argc, char** argv) {
     ClientOptions copts;
     copts.secret = secret;
     copts.node_name = "keel-worker-" + std::to_string(args->slot) + "-client";
+    copts.tls = worker_tls(*args);
     auto c = at ? Client::connect(at->first, at->second, copts) : Result<std::unique_ptr<Client>>(at.status());
     if (!c) {
       std::fprintf(stderr, "keel worker %d: client of the agent: %s\n", args->slot, c.status().to_string().c_str());
@@ -273,6 +289,7 @@ int WorkerHost::run(int argc, char** argv) {
   wire::TransportOptions topts;
   topts.secret = secret;
   topts.node_name = "keel-worker-" + std::to_string(args->slot);
+  topts.tls = worker_tls(*args);
   auto transport = wire::TcpTransport::create(topts);
   if (!transport) {
     std::fprintf(stderr, "keel worker: %s\n", transport.status().to_string().c_str());

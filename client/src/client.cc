@@ -103,6 +103,7 @@ Status Client::Impl::connect(const std::string& host, std::uint16_t port) {
   wire::TransportOptions topts;
   topts.secret = options_.secret;
   topts.node_name = options_.node_name;
+  topts.tls = options_.tls;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
   wire::ConnectionCallbacks cb;
   cb.on_open = [this](wire::Connection&) {

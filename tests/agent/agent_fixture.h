@@ -53,14 +53,19 @@ class AgentTest : public ::testing::Test {
   void TearDown() override {
     client_.reset();
     agent_.reset();
-    std::filesystem::remove_all(dir_);
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
   }
   // A fixture may change the agent's options (more workers...).
   virtual void configure(AgentOptions& options) { (void)options; }
-  Result<std::unique_ptr<Client>> connect(const std::string& secret) {
+  // The options of the fixture's clients.
+  virtual ClientOptions client_options(const std::string& secret) {
     ClientOptions o;
     o.secret = secret;
-    return Client::connect("127.0.0.1", agent_->port(), o);
+    return o;
+  }
+  Result<std::unique_ptr<Client>> connect(const std::string& secret) {
+    return Client::connect("127.0.0.1", agent_->port(), client_options(secret));
   }
 
   std::filesystem::path dir_;

@@ -16,7 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <future>
+
 #include "agent_fixture.h"
+#include "keel/wire/tcp_transport.h"
 
 extern char** environ;
 
@@ -95,6 +98,26 @@ TEST_F(AgentTest, HandlerExceptionArrivesWithRemoteTypeAndMessage) {
   auto r = wait(client_->call<&RemoteCounter::fail>("f", std::string("boom")));
   EXPECT_EQ(r.status().code(), StatusCode::kInternal) << r.status();
   EXPECT_EQ(r.status().message(), "Counter.fail: boom");
+}
+
+TEST_F(AgentTest, BadFrameClosesOnlyItsConnection) {
+  wire::TransportOptions options;
+  options.secret = kSecret;
+  options.node_name = "bad-peer";
+  auto transport = wire::TcpTransport::create(options).value();
+  std::promise<Status> closed;
+  wire::ConnectionCallbacks cb;
+  cb.on_open = [](wire::Connection& c) { c.send(wire::MessageType::kCall, "not an envelope").ignore(); };
+  cb.on_close = [&](wire::Connection&, const Status& why) { closed.set_value(why); };
+  wire::ReconnectOptions once;
+  once.enabled = false;
+  auto bad = transport->connect("127.0.0.1", agent_->port(), std::move(cb), once);
+  auto why = closed.get_future();
+  ASSERT_EQ(why.wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(why.get().code(), StatusCode::kUnavailable);  // the agent hung up
+  bad.reset();
+  ASSERT_TRUE(wait(client_->spawn("Counter", "still-served")).is_ok());
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("still-served", 1)).value(), 1);
 }
 
 TEST_F(AgentTest, CallPastItsDeadlineIsTimeout) {
@@ -180,6 +203,49 @@ class HeartbeatTest : public AgentTest {
 TEST_F(HeartbeatTest, StoppedWorkerIsKilledAndRestarted) {
   expect_fresh_counter_after_signal(*client_, "h", SIGSTOP);
   EXPECT_GE(agent_->restart_count(), 1u);
+}
+
+// TLS end to end: the agent listens with a certificate, the workers and a
+// client that trusts it connect; a plain client is refused.
+class TlsTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    cert_dir_ = std::filesystem::temp_directory_path() / ("keel-agent-tls-" + std::to_string(getpid()));
+    std::filesystem::create_directories(cert_dir_);
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1"
+                            " -subj /CN=keel-agent -keyout " + (cert_dir_ / "agent.key").string() + " -out " +
+                            (cert_dir_ / "agent.crt").string() + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "the openssl command could not make a test certificate";
+    AgentTest::SetUp();
+  }
+  void TearDown() override {
+    AgentTest::TearDown();
+    std::error_code ignored;
+    std::filesystem::remove_all(cert_dir_, ignored);
+  }
+  void configure(AgentOptions& o) override {
+    o.tls.enabled = true;
+    o.tls.certificate_chain_file = (cert_dir_ / "agent.crt").string();
+    o.tls.private_key_file = (cert_dir_ / "agent.key").string();
+  }
+  ClientOptions client_options(const std::string& secret) override {
+    ClientOptions o = AgentTest::client_options(secret);
+    o.tls.enabled = true;
+    o.tls.ca_file = (cert_dir_ / "agent.crt").string();
+    return o;
+  }
+  std::filesystem::path cert_dir_;
+};
+
+TEST_F(TlsTest, ClientsAndWorkersTalkThroughTls) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "tls")).is_ok());
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("tls", 3)).value(), 3);
+  ClientOptions plain;
+  plain.secret = kSecret;
+  plain.connect_timeout = std::chrono::duration_cast<Duration>(kWait);
+  auto refused = Client::connect("127.0.0.1", agent_->port(), plain);
+  EXPECT_FALSE(refused.is_ok());
+  EXPECT_NE(refused.status().code(), StatusCode::kTimeout) << refused.status();
 }
 
 TEST(AgentSupervision, WorkerThatKeepsExitingIsGivenUpOn) {

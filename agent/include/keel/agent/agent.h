@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "keel/wire/transport.h"
 
 namespace keel {
 
@@ -35,6 +36,11 @@ struct AgentOptions {
   std::uint16_t listen_port = 0;
   // Shared secret of the handshake, for clients and workers. Required.
   std::string secret;
+  // TLS for every connection (keel/wire/transport.h): with `enabled`, the
+  // agent listens with certificate_chain_file and private_key_file, and
+  // clients need ClientOptions::tls. Workers connect over loopback with TLS
+  // too, without checking the agent's certificate (the secret proves it).
+  wire::TlsOptions tls;
   // The worker program and its arguments (argv[0] is the executable's path).
   std::vector<std::string> worker_argv;
   // Worker processes; an actor lives on the worker chosen by a hash of its

@@ -31,6 +31,7 @@
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
 #include "keel/engine/future.h"
+#include "keel/wire/transport.h"
 #include "keel/wire/value.h"
 
 namespace keel {
@@ -51,6 +52,10 @@ struct ClientOptions {
   std::string secret;
   // This client's name in the agent's logs.
   std::string node_name = "keel-client";
+  // TLS to an agent that listens with TLS: `enabled`, and `ca_file` (the
+  // agent's certificate chains to it; empty: the system's trust store) or
+  // verify_server = false. The shared secret is checked inside it.
+  wire::TlsOptions tls;
   // How long connect() waits for the handshake.
   Duration connect_timeout = std::chrono::seconds(10);
   // The deadline of calls and spawns that give none.
