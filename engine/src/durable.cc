@@ -473,7 +473,16 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
           auto* m = new SysMsg;
           m->kind = SysMsg::kJournalFailed;
           m->status = r.status();
-          if (handled != nullptr) m->msgs.push_back(handled);  // handled again once rebuilt
+          if (handled != nullptr && unjournaled) {
+            // Its INBOX record was in this batch: the message was never
+            // accepted, as when a lone INBOX append fails. Its asker has the
+            // error; it is dropped, not handled again.
+            self->rt_->dead_letter(DeadLetterReason::kDropped, self, *handled,
+                                   "journal commit failed: " + failed.to_string());
+            delete handled;
+          } else if (handled != nullptr) {
+            m->msgs.push_back(handled);  // accepted earlier: handled again once rebuilt
+          }
           self->send_system(m);
         } else {
           for (auto& s : sends) {

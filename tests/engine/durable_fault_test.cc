@@ -183,7 +183,8 @@ TEST_P(DurableFaultTest, AFailedAcceptanceIsAnIoErrorAndTheActorWorksOnceTheFaul
     EXPECT_EQ(await(v.ask<&Vault::balance>()).status().code(), StatusCode::kIoError);
     arm(Fault::kNone);
     EXPECT_GT(failures(), 0);
-    ASSERT_TRUE(await(v.tell_durable<&Vault::deposit>(5)).is_ok());
+    Status after = await(v.tell_durable<&Vault::deposit>(5));
+    ASSERT_TRUE(after.is_ok()) << after << "; engine log:\n" << log();
     EXPECT_EQ(await(v.ask<&Vault::balance>()).value(), 15);
   }
   open(/*faulty=*/false);
