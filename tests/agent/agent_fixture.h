@@ -62,6 +62,8 @@ class AgentTest : public ::testing::Test {
   virtual ClientOptions client_options(const std::string& secret) {
     ClientOptions o;
     o.secret = secret;
+    // Generous: retried calls must outlast a worker restart on a busy machine.
+    o.retry.max_attempts = 50;
     return o;
   }
   Result<std::unique_ptr<Client>> connect(const std::string& secret) {

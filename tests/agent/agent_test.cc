@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <future>
+#include <thread>
 
 #include "agent_fixture.h"
 #include "keel/wire/tcp_transport.h"
@@ -148,6 +149,40 @@ TEST_F(AgentTest, DurableActorRecoversItsStateAfterItsWorkerIsKilled) {
   EXPECT_EQ(after->adds, 4);
   EXPECT_NE(wait(client_->call_with<&RemoteTally::pid>(o, "t-1")).value(), pid);
   EXPECT_GE(agent_->restart_count(), 1u);
+}
+
+// Idempotent adds keep flowing while the worker is killed: each is applied
+// exactly once, so the recovered total counts every add that succeeded or
+// was found applied already (kAlreadyExists: applied before the crash, its
+// reply lost).
+TEST_F(AgentTest, IdempotentTrafficSurvivesAWorkerKillExactlyOnce) {
+  ASSERT_TRUE(wait(client_->spawn("Tally", "flow")).is_ok());
+  const auto pid = wait(client_->call<&RemoteTally::pid>("flow")).value();
+  constexpr int kCalls = 150;
+  std::promise<void> halfway;
+  int applied = 0;
+  int failed = 0;
+  std::thread traffic([&] {
+    CallOptions o = retried();
+    for (int i = 0; i < kCalls; ++i) {
+      Result<std::int64_t> r = wait(client_->call_with<&RemoteTally::add>(o, "flow", 1));
+      if (r.is_ok() || r.status().code() == StatusCode::kAlreadyExists) {
+        ++applied;
+      } else {
+        ++failed;
+        ADD_FAILURE() << r.status();
+      }
+      if (i == kCalls / 3) halfway.set_value();
+    }
+  });
+  halfway.get_future().wait();
+  ASSERT_EQ(kill(static_cast<pid_t>(pid), SIGKILL), 0);
+  traffic.join();
+  EXPECT_EQ(applied + failed, kCalls);
+  auto total = wait(client_->call_with<&RemoteTally::get>(retried(), "flow"));
+  ASSERT_TRUE(total.is_ok()) << total.status();
+  EXPECT_EQ(total->total, applied);
+  EXPECT_NE(wait(client_->call<&RemoteTally::pid>("flow")).value(), pid);
 }
 
 TEST_F(AgentTest, CallPendingOnAKilledWorkerFailsUnavailable) {
