@@ -26,7 +26,7 @@ class RemoteCounter : public Actor {
   int fail(std::string why) { throw std::runtime_error(why); }
   // Keeps the actor busy for `ms` (the deadline test's slow handler).
   int slow(int ms) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // keel-allow-sleep: a handler slower than the call's deadline
     return ms;
   }
   static constexpr auto kHandlers = handlers(
