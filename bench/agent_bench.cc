@@ -41,6 +41,7 @@
 #include "keel/engine/durable.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/frame.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -216,18 +217,9 @@ int main(int argc, char** argv) {
       return host.run(argc, argv);
     }
   }
-  bool quick = false, json = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--quick") {
-      quick = true;
-    } else if (arg == "--json") {
-      json = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
-      return 2;
-    }
-  }
+  keel_bench::QuickJson flags;
+  if (!keel_bench::parse_quick_json(argc, argv, &flags)) return 2;
+  const bool quick = flags.quick, json = flags.json;
   const Sizes sizes = quick ? Sizes::quick() : Sizes{};
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const auto dir = std::filesystem::temp_directory_path() / ("keel-agent-bench-" + std::to_string(getpid()));

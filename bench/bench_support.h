@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -79,5 +80,26 @@ std::string mib(double bytes);
 void print_table(const std::vector<std::vector<std::string>>& rows);
 
 std::string json_escape(const std::string& s);
+
+// The flags of a benchmark that takes only --quick and --json. Anything else
+// prints the usage line to stderr and returns false.
+struct QuickJson {
+  bool quick = false;
+  bool json = false;
+};
+inline bool parse_quick_json(int argc, char** argv, QuickJson* out) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--quick") {
+      out->quick = true;
+    } else if (arg == "--json") {
+      out->json = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
+      return false;
+    }
+  }
+  return true;
+}
 
 }  // namespace keel_bench

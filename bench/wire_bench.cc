@@ -23,6 +23,7 @@
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
 #include "keel/wire/value_tree.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -78,18 +79,9 @@ void fail(const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, json = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--quick") {
-      quick = true;
-    } else if (arg == "--json") {
-      json = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json]\n", argv[0]);
-      return 2;
-    }
-  }
+  keel_bench::QuickJson flags;
+  if (!keel_bench::parse_quick_json(argc, argv, &flags)) return 2;
+  const bool quick = flags.quick, json = flags.json;
   const std::int64_t n = quick ? 20'000 : 2'000'000;
   const int reps = quick ? 1 : 5;
 
