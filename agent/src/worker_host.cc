@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -252,15 +253,12 @@ int WorkerHost::run(int argc, char** argv) {
                  endpoint ? "KEEL_SECRET is not set" : endpoint.status().to_string().c_str());
     return 2;
   }
-  std::unique_ptr<Journal> journal;
+  // The journal opens on its own thread (creating one syncs the disk several
+  // times) while the actors' client connects; both are needed before the
+  // worker registers with the agent.
+  std::future<Result<std::unique_ptr<Journal>>> opening;
   if (!args->journal.empty()) {
-    auto j = open_journal(args->journal, JournalOptions{});
-    if (!j) {
-      std::fprintf(stderr, "keel worker %d: journal %s: %s\n", args->slot, args->journal.c_str(),
-                   j.status().to_string().c_str());
-      return 1;
-    }
-    journal = std::move(*j);
+    opening = std::async(std::launch::async, [path = args->journal] { return open_journal(path, JournalOptions{}); });
   }
   // The actors' own client of the agent; it outlives the System below.
   std::unique_ptr<Client> client;
@@ -276,6 +274,16 @@ int WorkerHost::run(int argc, char** argv) {
       return 1;
     }
     client = std::move(*c);
+  }
+  std::unique_ptr<Journal> journal;
+  if (opening.valid()) {
+    auto j = opening.get();
+    if (!j) {
+      std::fprintf(stderr, "keel worker %d: journal %s: %s\n", args->slot, args->journal.c_str(),
+                   j.status().to_string().c_str());
+      return 1;
+    }
+    journal = std::move(*j);
   }
   SystemConfig config;
   config.threads = options_.threads;

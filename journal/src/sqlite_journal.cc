@@ -533,7 +533,8 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + kSummaryTables +
                          "INSERT INTO meta VALUES ('magic', '" + std::string(kJournalMagic) +
                          "'), ('format_version', " + std::to_string(kJournalFormatVersion) +
-                         "), ('backend', 'sqlite'); COMMIT;";
+                         "), ('backend', 'sqlite'); INSERT INTO counters VALUES ('" + kAsOfCounter +
+                         "', 0); COMMIT;";  // an empty journal's counters: current as of LSN 0
     Status created = writer_->exec(create.c_str());
     if (!created.is_ok()) {
       roll_back_writer().ignore();
