@@ -19,6 +19,11 @@
 //   raw asio relay ping-pong  the same through a relay thread, the hops of
 //                             a remote call (client -> agent -> worker)
 //
+// Then the sizes of the binaries, as built and stripped (`strip` from
+// binutils, into a temporary file): keel-agent and this worker program
+// stripped of all symbols, the Keel static libraries of debug symbols only
+// (what linking needs stays).
+//
 // This executable is also the worker: the agent starts it again with the
 // worker flags (--keel-agent ...), which main() hands to WorkerHost.
 #include <unistd.h>
@@ -27,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -147,6 +153,43 @@ Row raw_ping_pong(const std::string& name, int n, std::size_t bytes, bool relay)
   return row;
 }
 
+struct Size {
+  std::string name;
+  std::uintmax_t bytes = 0;
+  std::uintmax_t stripped = 0;  // 0: strip failed or is not installed
+};
+
+// The size of `path`, and of a copy stripped with `strip_flag`.
+Size binary_size(std::string name, const std::string& path, const std::string& strip_flag,
+                 const std::filesystem::path& dir) {
+  Size s{std::move(name), std::filesystem::file_size(path), 0};
+  const std::filesystem::path out = dir / "stripped";
+  const std::string cmd = "strip " + strip_flag + " -o '" + out.string() + "' '" + path + "' 2>/dev/null";
+  if (std::system(cmd.c_str()) == 0) s.stripped = std::filesystem::file_size(out);
+  std::filesystem::remove(out);
+  return s;
+}
+
+std::vector<Size> binary_sizes(const std::string& self, const std::filesystem::path& dir) {
+  std::vector<Size> sizes;
+  sizes.push_back(binary_size("keel-agent", KEEL_BENCH_AGENT_EXE, "--strip-all", dir));
+  sizes.push_back(binary_size("worker program (this benchmark)", self, "--strip-all", dir));
+  Size libs{"Keel static libraries, together", 0, 0};
+  bool all_stripped = true;
+  std::string_view list = KEEL_BENCH_LIBS;
+  while (!list.empty()) {
+    const std::size_t colon = list.find(':');
+    const Size one = binary_size("", std::string(list.substr(0, colon)), "--strip-debug", dir);
+    libs.bytes += one.bytes;
+    libs.stripped += one.stripped;
+    all_stripped = all_stripped && one.stripped != 0;
+    list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+  }
+  if (!all_stripped) libs.stripped = 0;
+  sizes.push_back(libs);
+  return sizes;
+}
+
 // The frame bytes of one remote call of BenchCounter::get, as sent.
 std::size_t call_frame_bytes() {
   keel::wire::Envelope e;
@@ -231,6 +274,7 @@ int main(int argc, char** argv) {
   const auto dir = std::filesystem::temp_directory_path() / ("keel-agent-bench-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::vector<Row> rows = run(sizes, self, dir);
+  const std::vector<Size> binaries = binary_sizes(self, dir);
   std::filesystem::remove_all(dir);
 
   const double ask_vs_raw = rows[4].p50_us / rows[5].p50_us;
@@ -241,6 +285,11 @@ int main(int argc, char** argv) {
       std::printf("%s{\"name\":\"%s\",\"rate\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f}", i ? "," : "",
                   rows[i].name.c_str(), rows[i].ops, rows[i].p50_us, rows[i].p99_us);
     }
+    std::printf("],\"binaries\":[");
+    for (std::size_t i = 0; i < binaries.size(); ++i) {
+      std::printf("%s{\"name\":\"%s\",\"bytes\":%ju,\"stripped_bytes\":%ju}", i ? "," : "",
+                  binaries[i].name.c_str(), binaries[i].bytes, binaries[i].stripped);
+    }
     std::printf("],\"ask_p50_vs_raw\":%.2f,\"ask_p50_vs_relay\":%.2f}\n", ask_vs_raw, ask_vs_relay);
     return 0;
   }
@@ -249,5 +298,10 @@ int main(int argc, char** argv) {
   for (const Row& r : rows) std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
   std::printf("remote ask p50 / raw ping-pong p50: %.1fx; / raw relay ping-pong p50: %.1fx\n", ask_vs_raw,
               ask_vs_relay);
+  std::printf("\n%-40s %12s %12s\n", "binary", "bytes", "stripped");
+  for (const Size& b : binaries) {
+    std::printf("%-40s %12ju %12s\n", b.name.c_str(), b.bytes,
+                b.stripped != 0 ? std::to_string(b.stripped).c_str() : "(no strip)");
+  }
   return 0;
 }
