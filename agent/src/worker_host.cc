@@ -68,12 +68,53 @@ wire::TlsOptions worker_tls(const WorkerArgs& a) {
   return tls;
 }
 
+// The actors' client of the agent (keel::Client over the agent's client
+// listener), connected in the background from the worker's start so that
+// start-up does not wait for its handshake; the first spawn waits for it.
+// start() from main(), get() from the session's I/O thread only.
+class AgentClient {
+ public:
+  explicit AgentClient(int slot) : slot_(slot) {}
+
+  // Starts connecting to `host_port` ("HOST:PORT").
+  void start(const std::string& host_port, ClientOptions options) {
+    connecting_ = std::async(std::launch::async, [host_port, options = std::move(options)]() mutable
+                                                     -> Result<std::unique_ptr<Client>> {
+      KEEL_ASSIGN_OR_RETURN(auto at, internal::parse_host_port(host_port));
+      return Client::connect(at.first, at.second, std::move(options));
+    });
+  }
+
+  // The client once connected; nullptr when the worker was started without
+  // one. Errors: the connect's (kUnavailable, kUnauthenticated, kTimeout...),
+  // reported to stderr once and returned to every later caller.
+  Result<Client*> get() {
+    if (connecting_.valid()) {
+      auto c = connecting_.get();
+      if (c) {
+        client_ = std::move(*c);
+      } else {
+        error_ = Status(c.status().code(), "client of the agent: " + std::string(c.status().message()));
+        std::fprintf(stderr, "keel worker %d: %s\n", slot_, error_.to_string().c_str());
+      }
+    }
+    if (!error_.is_ok()) return error_;
+    return client_.get();
+  }
+
+ private:
+  const int slot_;
+  std::future<Result<std::unique_ptr<Client>>> connecting_;
+  std::unique_ptr<Client> client_;
+  Status error_;
+};
+
 // Serves one agent connection. Frames arrive on the transport's I/O thread;
 // replies are sent from whichever engine thread completes them.
 class WorkerSession {
  public:
   using Types = std::map<std::string, std::pair<detail::RemoteSpawnFn, detail::RemoteAskFn>, std::less<>>;
-  WorkerSession(System& system, const Types& types, int slot, Client* client)
+  WorkerSession(System& system, const Types& types, int slot, AgentClient* client)
       : system_(system), types_(types), slot_(slot), client_(client) {}
 
   wire::ConnectionCallbacks callbacks() {
@@ -146,7 +187,10 @@ class WorkerSession {
           .ignore();
       return;
     }
-    Result<AnyRef> ref = type->second.first(system_, s.key, client_);
+    // Without a client (none, or its connect failed: logged), only types
+    // that do not take one can be spawned.
+    Result<Client*> client = client_->get();
+    Result<AnyRef> ref = type->second.first(system_, s.key, client ? *client : nullptr);
     if (!ref) {
       internal::send_error(c, s.request_id, ref.status(), s.actor_type).ignore();
       return;
@@ -216,7 +260,7 @@ class WorkerSession {
   System& system_;
   const Types& types_;
   const int slot_;
-  Client* const client_;  // may be null
+  AgentClient* const client_;
   std::map<std::string, Hosted, std::less<>> actors_;  // I/O thread only
   // release/acquire: a reply sent from an engine thread sees the TcpClient
   // fully constructed.
@@ -254,26 +298,21 @@ int WorkerHost::run(int argc, char** argv) {
     return 2;
   }
   // The journal opens on its own thread (creating one syncs the disk several
-  // times) while the actors' client connects; both are needed before the
-  // worker registers with the agent.
+  // times) while the transport starts; the worker registers with the agent
+  // once it is open.
   std::future<Result<std::unique_ptr<Journal>>> opening;
   if (!args->journal.empty()) {
     opening = std::async(std::launch::async, [path = args->journal] { return open_journal(path, JournalOptions{}); });
   }
-  // The actors' own client of the agent; it outlives the System below.
-  std::unique_ptr<Client> client;
+  // The actors' own client of the agent connects in the background; it
+  // outlives the System below.
+  AgentClient client(args->slot);
   if (!args->client.empty()) {
-    auto at = internal::parse_host_port(args->client);
     ClientOptions copts;
     copts.secret = secret;
     copts.node_name = "keel-worker-" + std::to_string(args->slot) + "-client";
     copts.tls = worker_tls(*args);
-    auto c = at ? Client::connect(at->first, at->second, copts) : Result<std::unique_ptr<Client>>(at.status());
-    if (!c) {
-      std::fprintf(stderr, "keel worker %d: client of the agent: %s\n", args->slot, c.status().to_string().c_str());
-      return 1;
-    }
-    client = std::move(*c);
+    client.start(args->client, std::move(copts));
   }
   std::unique_ptr<Journal> journal;
   if (opening.valid()) {
@@ -292,7 +331,7 @@ int WorkerHost::run(int argc, char** argv) {
 
   WorkerSession::Types types;
   for (const Type& t : types_) types.emplace(t.name, std::make_pair(t.spawn, t.ask));
-  WorkerSession session(system, types, args->slot, client.get());
+  WorkerSession session(system, types, args->slot, &client);
 
   wire::TransportOptions topts;
   topts.secret = secret;
