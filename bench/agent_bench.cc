@@ -14,6 +14,10 @@
 //                             and an empty recovery on the worker)
 //   remote ask round trip     Client::call of a handler returning an int:
 //                             client -> agent -> worker and back
+//   pipelined remote calls    the same call with `window` calls in flight
+//                             per client (each completion is followed by a
+//                             new call), from one client and from four
+//                             (one connection each)
 //   raw asio ping-pong        one blocking loopback socket pair, a message
 //                             of the remote call's frame size each way
 //   raw asio relay ping-pong  the same through a relay thread, the hops of
@@ -34,8 +38,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -108,6 +114,35 @@ Row measure(std::string name, int n, Op&& op) {
   std::sort(ns.begin(), ns.end());
   return Row{std::move(name), n / (total / 1e9), ns[ns.size() / 2] / 1000,
              ns[std::min(ns.size() - 1, ns.size() * 99 / 100)] / 1000};
+}
+
+// `total` calls of BenchCounter::get spread over `clients`, each keeping
+// `window` in flight from its own thread. Rate only (no per-call latency).
+Row pipelined_calls(std::string name, const std::vector<keel::Client*>& clients, int total, int window,
+                    int keys) {
+  const int per_client = total / static_cast<int>(clients.size());
+  const auto a = Clock::now();
+  std::vector<std::thread> threads;
+  for (keel::Client* c : clients) {
+    threads.emplace_back([c, per_client, window, keys] {
+      std::deque<keel::Future<int>> in_flight;
+      for (int i = 0; i < per_client; ++i) {
+        if (static_cast<int>(in_flight.size()) == window) {
+          auto r = in_flight.front().get();
+          if (!r) fail("pipelined call: " + r.status().to_string());
+          in_flight.pop_front();
+        }
+        in_flight.push_back(c->call<&BenchCounter::get>("c-" + std::to_string(i % keys)));
+      }
+      for (auto& f : in_flight) {
+        auto r = f.get();
+        if (!r) fail("pipelined call: " + r.status().to_string());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double s = std::chrono::duration<double>(Clock::now() - a).count();
+  return Row{std::move(name), per_client * static_cast<double>(clients.size()) / s, 0, 0};
 }
 
 // Blocking loopback sockets: client <-> (relay <->) echo, `bytes` each way.
@@ -248,6 +283,18 @@ std::vector<Row> run(const Sizes& sizes, const std::string& self, const std::fil
     auto r = c.call<&BenchCounter::get>("c-" + std::to_string(i % sizes.spawns)).get();
     if (!r) fail("call: " + r.status().to_string());
   }));
+  rows.push_back(pipelined_calls("pipelined remote calls, 1 client", {&c}, sizes.calls * 5, 256, sizes.spawns));
+  {
+    std::vector<std::unique_ptr<keel::Client>> more;
+    std::vector<keel::Client*> four{&c};
+    for (int i = 0; i < 3; ++i) {
+      auto extra = keel::Client::connect("127.0.0.1", (*agent)->port(), co);
+      if (!extra) fail("connect: " + extra.status().to_string());
+      four.push_back(extra->get());
+      more.push_back(std::move(*extra));
+    }
+    rows.push_back(pipelined_calls("pipelined remote calls, 4 clients", four, sizes.calls * 5, 256, sizes.spawns));
+  }
   const std::size_t bytes = call_frame_bytes();
   rows.push_back(raw_ping_pong("raw asio ping-pong " + std::to_string(bytes) + " B", sizes.calls, bytes, false));
   rows.push_back(
@@ -277,8 +324,8 @@ int main(int argc, char** argv) {
   const std::vector<Size> binaries = binary_sizes(self, dir);
   std::filesystem::remove_all(dir);
 
-  const double ask_vs_raw = rows[4].p50_us / rows[5].p50_us;
-  const double ask_vs_relay = rows[4].p50_us / rows[6].p50_us;
+  const double ask_vs_raw = rows[4].p50_us / rows[7].p50_us;
+  const double ask_vs_relay = rows[4].p50_us / rows[8].p50_us;
   if (json) {
     std::printf("{\"quick\":%s,\"results\":[", quick ? "true" : "false");
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -295,7 +342,13 @@ int main(int argc, char** argv) {
   }
   std::printf("keel_agent_bench%s: loopback, one worker process\n", quick ? " --quick" : "");
   std::printf("%-40s %12s %10s %10s\n", "workload", "per second", "p50 us", "p99 us");
-  for (const Row& r : rows) std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
+  for (const Row& r : rows) {
+    if (r.p50_us == 0) {
+      std::printf("%-40s %12.0f %10s %10s\n", r.name.c_str(), r.ops, "-", "-");  // a rate only
+    } else {
+      std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
+    }
+  }
   std::printf("remote ask p50 / raw ping-pong p50: %.1fx; / raw relay ping-pong p50: %.1fx\n", ask_vs_raw,
               ask_vs_relay);
   std::printf("\n%-40s %12s %12s\n", "binary", "bytes", "stripped");
