@@ -1,5 +1,6 @@
-// keel::Client: calls and spawns over one connection to an agent, with
-// deadlines and retries kept by a timer thread.
+// keel::Client: calls and spawns over one connection per agent, routed by
+// key, with deadlines and retries kept by a timer thread. The registry
+// calls are in client_registry.cc.
 //
 // Threads: the transport's I/O thread delivers replies; the timer thread
 // fires deadlines and retries; callers add calls. All share mu_. Futures
@@ -7,11 +8,14 @@
 // the client again.
 #include "keel/client/client.h"
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "keel/base/check.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
@@ -21,6 +25,23 @@ namespace keel {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// FNV-1a over `parts`, then the splitmix64 finalizer so that nearby
+// inputs give unrelated weights: the same in every run of every build.
+std::uint64_t rendezvous_weight(std::string_view agent, std::string_view key) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  };
+  mix(agent);
+  mix(std::string_view("\0", 1));  // "a" + "bc" and "ab" + "c" differ
+  mix(key);
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
 
 // Completions gathered under the lock and run after it.
 struct Completions {
@@ -36,14 +57,23 @@ struct Completions {
 
 class Client::Impl {
  public:
-  explicit Impl(ClientOptions options) : options_(std::move(options)), rng_(std::random_device{}()) {}
+  Impl(std::vector<AgentEndpoint> agents, ClientOptions options)
+      : agents_(std::move(agents)), options_(std::move(options)), rng_(std::random_device{}()) {}
   ~Impl();
 
-  Status connect(const std::string& host, std::uint16_t port) KEEL_EXCLUDES(mu_);
+  // Connects to every agent (Client::connect).
+  Status connect() KEEL_EXCLUDES(mu_);
   Future<SpawnInfo> spawn(const std::string& type, const std::string& key, Duration deadline) KEEL_EXCLUDES(mu_);
-  Future<std::string> call(const std::string& key, std::string_view method, std::string payload,
-                           const CallOptions& options) KEEL_EXCLUDES(mu_);
-  bool is_connected() const { return conn_ && conn_->is_connected(); }
+  // Sends to `agent`, or to route(key) when none is given.
+  Future<std::string> call(std::optional<std::size_t> agent, const std::string& key, std::string_view method,
+                           std::string payload, const CallOptions& options) KEEL_EXCLUDES(mu_);
+  const std::vector<AgentEndpoint>& agents() const { return agents_; }
+  std::size_t agent_for(const std::string& key) KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return route(key);
+  }
+  void learn_placement(std::size_t agent, const std::vector<std::string>& keys) KEEL_EXCLUDES(mu_);
+  bool is_connected(std::size_t agent) const { return conns_.at(agent) && conns_[agent]->is_connected(); }
 
  private:
   enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline };
@@ -51,6 +81,7 @@ class Client::Impl {
     Promise<std::string> promise;
     std::string envelope;  // encoded, resent as is on a retry
     std::string what;      // "'key'.method", for error messages
+    std::size_t agent = 0;  // the agent it is sent to, every time
     SteadyTime deadline;
     bool idempotent = false;
     int sends = 0;
@@ -58,10 +89,22 @@ class Client::Impl {
   struct PendingSpawn {
     Promise<SpawnInfo> promise;
     std::string key;
+    std::size_t agent = 0;
+  };
+  // Where a key lives, as far as this client knows (agent_for).
+  struct Placement {
+    std::size_t agent = 0;
+    bool spawned = false;  // acknowledged a spawn; else listed by its registry
   };
 
-  void on_frame(const wire::Frame& f) KEEL_EXCLUDES(mu_);
-  void on_lost(const Status& why) KEEL_EXCLUDES(mu_);
+  void on_frame(std::size_t agent, const wire::Frame& f) KEEL_EXCLUDES(mu_);
+  void on_lost(std::size_t agent, const Status& why) KEEL_EXCLUDES(mu_);
+  // The agent a key goes to (Client::agent_for).
+  std::size_t route(const std::string& key) const KEEL_REQUIRES(mu_);
+  // Agent `agent`'s send failure `why`, naming the agent.
+  Status send_error(std::size_t agent, const Status& why) const {
+    return Status(why.code(), "agent " + agents_[agent].to_string() + ": " + std::string(why.message()));
+  }
   // Sends call `id`; on failure retries it (idempotent) or fails it.
   void send_call(std::uint64_t id, Completions& done) KEEL_REQUIRES(mu_);
   // Schedules a retry of `id` after `why`, or fails it with `why` when it
@@ -75,58 +118,83 @@ class Client::Impl {
   }
   Duration deadline_or_default(Duration d) const { return d > Duration::zero() ? d : options_.default_deadline; }
 
+  const std::vector<AgentEndpoint> agents_;
   const ClientOptions options_;
   std::unique_ptr<wire::TcpTransport> transport_;
-  std::unique_ptr<wire::TcpClient> conn_;
+  // One per agent, in agents_ order; set by connect() before any call.
+  std::vector<std::unique_ptr<wire::TcpClient>> conns_;
   std::thread timer_thread_;
 
   Mutex mu_;
   CondVar timer_cv_;
   CondVar connect_cv_;
-  bool opened_ KEEL_GUARDED_BY(mu_) = false;
-  Status connect_error_ KEEL_GUARDED_BY(mu_);
+  std::vector<bool> opened_ KEEL_GUARDED_BY(mu_);           // per agent: a handshake completed
+  std::vector<Status> connect_errors_ KEEL_GUARDED_BY(mu_);  // per agent: the first failure before that
   bool stopping_ KEEL_GUARDED_BY(mu_) = false;
   std::uint64_t next_id_ KEEL_GUARDED_BY(mu_) = 1;
   std::uint64_t id_prefix_ KEEL_GUARDED_BY(mu_) = 0;  // random high half of message ids
   std::map<std::uint64_t, Call> calls_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
+  std::map<std::string, Placement> placed_ KEEL_GUARDED_BY(mu_);
   std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>> timers_ KEEL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ KEEL_GUARDED_BY(mu_);
 };
 
-Status Client::Impl::connect(const std::string& host, std::uint16_t port) {
+Status Client::Impl::connect() {
   if (options_.secret.empty()) return Status::invalid_argument("the client needs the agent's secret");
+  if (agents_.empty()) return Status::invalid_argument("the client needs at least one agent");
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    if (std::find(agents_.begin(), agents_.begin() + i, agents_[i]) != agents_.begin() + i) {
+      return Status::invalid_argument("agent " + agents_[i].to_string() + " is listed twice");
+    }
+  }
   {
     MutexLock lock(mu_);
     id_prefix_ = rng_() | 1;
+    opened_.assign(agents_.size(), false);
+    connect_errors_.assign(agents_.size(), Status::ok());
   }
   wire::TransportOptions topts;
   topts.secret = options_.secret;
   topts.node_name = options_.node_name;
   topts.tls = options_.tls;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
-  wire::ConnectionCallbacks cb;
-  cb.on_open = [this](wire::Connection&) {
-    MutexLock lock(mu_);
-    opened_ = true;
-    connect_cv_.notify_all();
-  };
-  cb.on_connect_error = [this](const Status& why) {
-    MutexLock lock(mu_);
-    if (!opened_ && connect_error_.is_ok()) connect_error_ = why;
-    connect_cv_.notify_all();
-  };
-  cb.on_frame = [this](wire::Connection&, const wire::Frame& f) { on_frame(f); };
-  cb.on_close = [this](wire::Connection&, const Status& why) { on_lost(why); };
-  conn_ = transport_->connect(host, port, std::move(cb));
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    wire::ConnectionCallbacks cb;
+    cb.on_open = [this, i](wire::Connection&) {
+      MutexLock lock(mu_);
+      opened_[i] = true;
+      connect_cv_.notify_all();
+    };
+    cb.on_connect_error = [this, i](const Status& why) {
+      MutexLock lock(mu_);
+      if (!opened_[i] && connect_errors_[i].is_ok()) connect_errors_[i] = why;
+      connect_cv_.notify_all();
+    };
+    cb.on_frame = [this, i](wire::Connection&, const wire::Frame& f) { on_frame(i, f); };
+    cb.on_close = [this, i](wire::Connection&, const Status& why) { on_lost(i, why); };
+    conns_.push_back(transport_->connect(agents_[i].host, agents_[i].port, std::move(cb)));
+  }
   timer_thread_ = std::thread([this] { run_timers(); });
 
   MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
-  if (!connect_cv_.wait_until(lock, deadline, [&]() KEEL_REQUIRES(mu_) { return opened_ || !connect_error_.is_ok(); })) {
-    return Status::timeout("no connection to " + host + ":" + std::to_string(port) + " within the timeout");
+  connect_cv_.wait_until(lock, deadline, [&]() KEEL_REQUIRES(mu_) {
+    for (std::size_t i = 0; i < agents_.size(); ++i) {
+      if (!opened_[i] && connect_errors_[i].is_ok()) return false;
+    }
+    return true;
+  });
+  Status first;
+  bool any = false;
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    any = any || opened_[i];
+    if (opened_[i] || !first.is_ok()) continue;
+    first = connect_errors_[i].is_ok()
+                ? Status::timeout("no connection to " + agents_[i].to_string() + " within the timeout")
+                : connect_errors_[i];
   }
-  return opened_ ? Status::ok() : connect_error_;
+  return any && options_.allow_partial_connect ? Status::ok() : first;
 }
 
 Client::Impl::~Impl() {
@@ -136,7 +204,7 @@ Client::Impl::~Impl() {
     timer_cv_.notify_all();
   }
   if (timer_thread_.joinable()) timer_thread_.join();
-  conn_.reset();  // no callback runs after this
+  conns_.clear();  // no callback runs after this
   transport_.reset();
   Completions done;
   {
@@ -159,10 +227,13 @@ Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string
   Status sent;
   {
     MutexLock lock(mu_);
+    const std::size_t agent = route(key);
     s.request_id = next_id_++;
-    sent = conn_->send(wire::MessageType::kSpawn, wire::encode_body(s));
+    sent = stopping_ ? Status::cancelled("client destroyed")
+                     : conns_[agent]->send(wire::MessageType::kSpawn, wire::encode_body(s));
+    if (!sent.is_ok() && !stopping_) sent = send_error(agent, sent);
     if (sent.is_ok()) {
-      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key});
+      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent});
       add_timer(std::chrono::steady_clock::now() + deadline_or_default(deadline), s.request_id,
                 TimerKind::kSpawnDeadline);
     }
@@ -171,8 +242,8 @@ Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string
   return out;
 }
 
-Future<std::string> Client::Impl::call(const std::string& key, std::string_view method, std::string payload,
-                                       const CallOptions& options) {
+Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const std::string& key,
+                                       std::string_view method, std::string payload, const CallOptions& options) {
   const Duration budget = deadline_or_default(options.deadline);
   Call c;
   Future<std::string> out = c.promise.future();
@@ -191,11 +262,14 @@ Future<std::string> Client::Impl::call(const std::string& key, std::string_view 
   Completions done;
   {
     MutexLock lock(mu_);
+    c.agent = agent ? *agent : route(key);
     const std::uint64_t id = next_id_++;
     e.id = wire::Id128{id_prefix_, id};
     e.reply_to->correlation_id = id;
     auto bytes = wire::encode_envelope(e);
-    if (!bytes) {
+    if (stopping_) {  // a continuation of a call the destructor cancelled
+      done.calls.emplace_back(std::move(c.promise), Status::cancelled("client destroyed"));
+    } else if (!bytes) {
       done.calls.emplace_back(std::move(c.promise), bytes.status());
     } else {
       c.envelope = std::move(*bytes);
@@ -211,8 +285,30 @@ Future<std::string> Client::Impl::call(const std::string& key, std::string_view 
 void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   Call& c = calls_.at(id);
   ++c.sends;
-  Status s = conn_->send(wire::MessageType::kCall, c.envelope);
-  if (!s.is_ok()) retry_or_fail(id, s, done);
+  Status s = conns_[c.agent]->send(wire::MessageType::kCall, c.envelope);
+  if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done);
+}
+
+std::size_t Client::Impl::route(const std::string& key) const {
+  if (auto it = placed_.find(key); it != placed_.end()) return it->second.agent;
+  std::size_t best = 0;
+  std::uint64_t best_weight = 0;
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    const std::uint64_t w = rendezvous_weight(agents_[i].to_string(), key);
+    if (i == 0 || w > best_weight) {
+      best = i;
+      best_weight = w;
+    }
+  }
+  return best;
+}
+
+void Client::Impl::learn_placement(std::size_t agent, const std::vector<std::string>& keys) {
+  MutexLock lock(mu_);
+  for (const std::string& k : keys) {
+    Placement& p = placed_[k];
+    if (!p.spawned) p.agent = agent;
+  }
 }
 
 void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completions& done) {
@@ -238,14 +334,14 @@ void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& d
   calls_.erase(it);
 }
 
-void Client::Impl::on_frame(const wire::Frame& f) {
+void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
   Completions done;
   {
     MutexLock lock(mu_);
     if (f.type == wire::MessageType::kReply) {
       wire::Reply r;
       if (wire::decode_body(f.body, r).is_ok()) {
-        if (auto it = calls_.find(r.correlation_id); it != calls_.end()) {
+        if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
           calls_.erase(it);
         }
@@ -253,8 +349,9 @@ void Client::Impl::on_frame(const wire::Frame& f) {
     } else if (f.type == wire::MessageType::kSpawnAck) {
       wire::SpawnAck a;
       if (wire::decode_body(f.body, a).is_ok()) {
-        if (auto it = spawns_.find(a.request_id); it != spawns_.end()) {
-          done.spawns.emplace_back(std::move(it->second.promise), SpawnInfo{a.key, a.node});
+        if (auto it = spawns_.find(a.request_id); it != spawns_.end() && it->second.agent == agent) {
+          done.spawns.emplace_back(std::move(it->second.promise), SpawnInfo{a.key, a.node, agent, agents_[agent]});
+          placed_[it->second.key] = Placement{agent, true};
           spawns_.erase(it);
         }
       }
@@ -262,9 +359,11 @@ void Client::Impl::on_frame(const wire::Frame& f) {
       wire::ErrorMessage e;
       if (wire::decode_body(f.body, e).is_ok()) {
         if (auto it = spawns_.find(e.correlation_id); it != spawns_.end()) {
-          done.spawns.emplace_back(std::move(it->second.promise), e.to_status());
-          spawns_.erase(it);
-        } else {
+          if (it->second.agent == agent) {
+            done.spawns.emplace_back(std::move(it->second.promise), e.to_status());
+            spawns_.erase(it);
+          }
+        } else if (auto c = calls_.find(e.correlation_id); c != calls_.end() && c->second.agent == agent) {
           retry_or_fail(e.correlation_id, e.to_status(), done);
         }
       }
@@ -273,16 +372,25 @@ void Client::Impl::on_frame(const wire::Frame& f) {
   done.run();
 }
 
-void Client::Impl::on_lost(const Status& why) {
-  const Status lost = Status::unavailable("connection to the agent lost: " + why.to_string());
+void Client::Impl::on_lost(std::size_t agent, const Status& why) {
+  const Status lost =
+      Status::unavailable("connection to the agent " + agents_[agent].to_string() + " lost: " + why.to_string());
   Completions done;
   {
     MutexLock lock(mu_);
     std::vector<std::uint64_t> ids;
-    for (auto& [id, c] : calls_) ids.push_back(id);
+    for (auto& [id, c] : calls_) {
+      if (c.agent == agent) ids.push_back(id);
+    }
     for (std::uint64_t id : ids) retry_or_fail(id, lost, done);
-    for (auto& [id, s] : spawns_) done.spawns.emplace_back(std::move(s.promise), lost);
-    spawns_.clear();
+    for (auto it = spawns_.begin(); it != spawns_.end();) {
+      if (it->second.agent != agent) {
+        ++it;
+        continue;
+      }
+      done.spawns.emplace_back(std::move(it->second.promise), lost);
+      it = spawns_.erase(it);
+    }
   }
   done.run();
 }
@@ -330,8 +438,12 @@ Client::~Client() = default;
 
 Result<std::unique_ptr<Client>> Client::connect(const std::string& host, std::uint16_t port,
                                                 ClientOptions options) {
-  auto impl = std::make_unique<Impl>(std::move(options));
-  KEEL_RETURN_IF_ERROR(impl->connect(host, port));
+  return connect({AgentEndpoint{host, port}}, std::move(options));
+}
+
+Result<std::unique_ptr<Client>> Client::connect(std::vector<AgentEndpoint> agents, ClientOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(agents), std::move(options));
+  KEEL_RETURN_IF_ERROR(impl->connect());
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -341,49 +453,30 @@ Future<SpawnInfo> Client::spawn(const std::string& type, const std::string& key,
 
 Future<std::string> Client::call_encoded(const std::string& key, std::string_view method, std::string payload,
                                          const CallOptions& options) {
-  return impl_->call(key, method, std::move(payload), options);
+  return impl_->call(std::nullopt, key, method, std::move(payload), options);
 }
 
-bool Client::is_connected() const { return impl_->is_connected(); }
-
-// The registry is served by the agent under a reserved key; its replies
-// are wire::encode_value(std::pair(version, keys)).
-namespace {
-constexpr const char* kRegistryKey = "keel.registry";
-
-Result<RegistryMembers> decode_members(Result<std::string> r) {
-  if (!r) return r.status();
-  KEEL_ASSIGN_OR_RETURN(auto m, (wire::decode_value<std::pair<std::uint64_t, std::vector<std::string>>>(*r)));
-  return RegistryMembers{m.first, std::move(m.second)};
-}
-}  // namespace
-
-Future<void> Client::register_name(const std::string& ns, const std::string& name, const std::string& key) {
-  CallOptions o;
-  o.idempotent = true;
-  return call_encoded(kRegistryKey, "register", wire::encode_args(ns, name, key), o)
-      .then([](Result<std::string> r) { return r.status(); });
+Future<std::string> Client::call_on(std::size_t agent, const std::string& key, std::string_view method,
+                                    std::string payload, const CallOptions& options) {
+  KEEL_CHECK(agent < impl_->agents().size(), "agent index out of range");
+  return impl_->call(agent, key, method, std::move(payload), options);
 }
 
-Future<void> Client::unregister_name(const std::string& ns, const std::string& name, const std::string& key) {
-  CallOptions o;
-  o.idempotent = true;
-  return call_encoded(kRegistryKey, "unregister", wire::encode_args(ns, name, key), o)
-      .then([](Result<std::string> r) { return r.status(); });
+const std::vector<AgentEndpoint>& Client::agents() const { return impl_->agents(); }
+
+std::size_t Client::agent_for(const std::string& key) const { return impl_->agent_for(key); }
+
+void Client::learn_placement(std::size_t agent, const std::vector<std::string>& keys) {
+  impl_->learn_placement(agent, keys);
 }
 
-Future<RegistryMembers> Client::lookup(const std::string& ns, const std::string& name) {
-  CallOptions o;
-  o.idempotent = true;
-  return call_encoded(kRegistryKey, "lookup", wire::encode_args(ns, name), o).then(&decode_members);
+bool Client::is_connected() const {
+  for (std::size_t i = 0; i < impl_->agents().size(); ++i) {
+    if (!impl_->is_connected(i)) return false;
+  }
+  return true;
 }
 
-Future<RegistryMembers> Client::watch(const std::string& ns, const std::string& name, std::uint64_t version,
-                                      Duration deadline) {
-  CallOptions o;
-  o.idempotent = true;
-  o.deadline = deadline;
-  return call_encoded(kRegistryKey, "watch", wire::encode_args(ns, name, version), o).then(&decode_members);
-}
+bool Client::is_connected(std::size_t agent) const { return impl_->is_connected(agent); }
 
 }  // namespace keel

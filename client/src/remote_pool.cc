@@ -1,4 +1,5 @@
-// keel::RemotePool: a registry watch kept in flight follows the members.
+// keel::RemotePool: a registry watch kept in flight per agent follows the
+// members.
 #include "keel/client/remote_pool.h"
 
 #include <chrono>
@@ -12,7 +13,9 @@ struct RemotePool::State {
   std::string name;
   Mutex mu;
   CondVar changed;
-  std::uint64_t version KEEL_GUARDED_BY(mu) = 0;
+  // A followed pool: what each agent's registry said last (version 0 and
+  // no keys before its first answer, and after it was unreachable).
+  std::vector<RegistryMembers> per_agent KEEL_GUARDED_BY(mu);
   std::vector<RemoteEndpoint> members KEEL_GUARDED_BY(mu);
   std::size_t next KEEL_GUARDED_BY(mu) = 0;
   bool closed KEEL_GUARDED_BY(mu) = false;
@@ -23,27 +26,36 @@ namespace {
 // How long one registry watch may wait before it is renewed.
 constexpr auto kWatchRenewal = std::chrono::seconds(30);
 
-// Keeps one watch in flight until the pool closes or the client is
-// destroyed (kCancelled). A failed watch (the agent unreachable past the
-// client's retries) is renewed too.
-void watch_next(Client& client, std::shared_ptr<RemotePool::State> st) {
+// Sets agent `agent`'s members and rebuilds the pool's (merge_members).
+void set_agent_members(Client& client, RemotePool::State& st, std::size_t agent, RegistryMembers m)
+    KEEL_REQUIRES(st.mu) {
+  st.per_agent[agent] = std::move(m);
+  st.members.clear();
+  for (std::string& k : merge_members(st.per_agent).keys) st.members.push_back(RemoteEndpoint{&client, std::move(k)});
+  st.changed.notify_all();
+}
+
+// Keeps one watch in flight on agent `agent` until the pool closes or the
+// client is destroyed (kCancelled), or the registry refuses the name
+// (kInvalidArgument). A watch that fails with kUnavailable (the agent
+// unreachable past the client's retries) drops the agent's members and is
+// renewed from version 0, so they come back at once with the agent.
+void watch_next(Client& client, std::size_t agent, std::shared_ptr<RemotePool::State> st) {
   std::uint64_t version = 0;
   {
     MutexLock lock(st->mu);
     if (st->closed) return;
-    version = st->version;
+    version = st->per_agent[agent].version;
   }
-  client.watch(st->ns, st->name, version, kWatchRenewal)
-      .then([&client, st](Result<RegistryMembers> r) {
-        if (!r && r.status().code() == StatusCode::kCancelled) return;
-        if (r) {
+  client.watch_on(agent, st->ns, st->name, version, kWatchRenewal)
+      .then([&client, agent, st](Result<RegistryMembers> r) {
+        const StatusCode code = r.status().code();
+        if (code == StatusCode::kCancelled || code == StatusCode::kInvalidArgument) return;
+        if (r || code == StatusCode::kUnavailable) {
           MutexLock lock(st->mu);
-          st->version = r->version;
-          st->members.clear();
-          for (std::string& k : r->keys) st->members.push_back(RemoteEndpoint{&client, std::move(k)});
-          st->changed.notify_all();
+          set_agent_members(client, *st, agent, r ? std::move(*r) : RegistryMembers{});
         }
-        watch_next(client, st);
+        watch_next(client, agent, st);
       });
 }
 
@@ -60,8 +72,12 @@ std::unique_ptr<RemotePool> RemotePool::follow(Client& client, std::string ns, s
   auto st = std::make_unique<State>();
   st->ns = std::move(ns);
   st->name = std::move(name);
+  {
+    MutexLock lock(st->mu);
+    st->per_agent.resize(client.agents().size());
+  }
   std::unique_ptr<RemotePool> pool(new RemotePool(std::move(st)));
-  watch_next(client, pool->state_);
+  for (std::size_t i = 0; i < client.agents().size(); ++i) watch_next(client, i, pool->state_);
   return pool;
 }
 

@@ -1,10 +1,11 @@
 // pool_client.cc: a pool of remote actors. It spawns three Ledgers,
-// registers them under one name of the agent's registry, follows that name
-// with a RemotePool, spreads deposits round-robin and reads every member
-// with a broadcast.
+// registers them under one name of the agents' registries, follows that
+// name with a RemotePool, spreads deposits round-robin and reads every
+// member with a broadcast. Given several agents, it places the Ledgers on
+// them by key and the pool spans them all.
 //
-// Run (with an agent hosting remote_worker, see remote_worker.cc):
-//   KEEL_SECRET=s3cret ./keel_example_remote_pool_client 7700
+// Run (with agents hosting remote_worker, see remote_worker.cc):
+//   KEEL_SECRET=s3cret ./keel_example_remote_pool_client 7700 [7701...]
 // Prints:
 //   pool bank/shards has 3 members
 //   shard-0: 2000 cents in 2 entries
@@ -58,12 +59,14 @@ int run(keel::Client& client) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::getenv("KEEL_SECRET") == nullptr) {
-    std::fprintf(stderr, "usage: KEEL_SECRET=... %s AGENT_PORT\n", argv[0]);
+    std::fprintf(stderr, "usage: KEEL_SECRET=... %s AGENT_PORT...\n", argv[0]);
     return 2;
   }
   keel::ClientOptions options;
   options.secret = std::getenv("KEEL_SECRET");
-  auto client = keel::Client::connect("127.0.0.1", static_cast<std::uint16_t>(std::atoi(argv[1])), options);
+  std::vector<keel::AgentEndpoint> agents;  // every client names them alike: placement hashes "host:port"
+  for (int i = 1; i < argc; ++i) agents.push_back({"127.0.0.1", static_cast<std::uint16_t>(std::atoi(argv[i]))});
+  auto client = keel::Client::connect(agents, options);
   if (!client) {
     std::fprintf(stderr, "connect: %s\n", client.status().to_string().c_str());
     return 1;

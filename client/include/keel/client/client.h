@@ -1,12 +1,15 @@
 // keel/client/client.h: keel::Client, which spawns and calls actors hosted
-// by keel-agent (docs/distribution.md). Calls are typed by the actor's
-// handler, named as durable messages name them (T::kHandlers), and return
-// futures; every call has a deadline; a remote failure completes the future
-// with its code and "<remote type>: <message>".
+// by one or several keel-agents (docs/distribution.md). Calls are typed by
+// the actor's handler, named as durable messages name them (T::kHandlers),
+// and return futures; every call has a deadline; a remote failure completes
+// the future with its code and "<remote type>: <message>". Over several
+// agents, a key is placed by rendezvous hashing over the agent list, and the
+// registry is the union of the agents' registries.
 //
 //   keel::ClientOptions options;
 //   options.secret = "s3cret";
 //   KEEL_ASSIGN_OR_RETURN(auto client, keel::Client::connect("127.0.0.1", 7700, options));
+//   // or: keel::Client::connect({{"10.0.0.1", 7700}, {"10.0.0.2", 7700}}, options)
 //   KEEL_RETURN_IF_ERROR(client->spawn("Counter", "c-1").get().status());
 //   client->call<&Counter::add>("c-1", 5).get().ignore();
 //   keel::Result<int> v = client->call<&Counter::get>("c-1").get();   // 5
@@ -17,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -47,8 +51,19 @@ struct RetryPolicy {
   Duration max_backoff = std::chrono::seconds(1);
 };
 
+// One agent to connect to. Its spelling matters: placement hashes
+// "host:port" as given, so every client of a group of agents must name them
+// the same way (the order of the list does not matter).
+struct AgentEndpoint {
+  std::string host;
+  std::uint16_t port = 0;
+  // "host:port".
+  std::string to_string() const { return host + ":" + std::to_string(port); }
+  friend bool operator==(const AgentEndpoint&, const AgentEndpoint&) = default;
+};
+
 struct ClientOptions {
-  // Shared secret of the handshake (the agent's). Required.
+  // Shared secret of the handshake (the agents'). Required.
   std::string secret;
   // This client's name in the agent's logs.
   std::string node_name = "keel-client";
@@ -56,8 +71,14 @@ struct ClientOptions {
   // agent's certificate chains to it; empty: the system's trust store) or
   // verify_server = false. The shared secret is checked inside it.
   wire::TlsOptions tls;
-  // How long connect() waits for the handshake.
+  // How long connect() waits for the handshakes.
   Duration connect_timeout = std::chrono::seconds(10);
+  // With several agents: connect() succeeds once every agent has completed
+  // its handshake or failed, if at least one has completed it; the others
+  // keep being retried in the background (kUnauthenticated ones are not),
+  // and calls to their keys fail with kUnavailable meanwhile. Without it,
+  // any agent that fails fails connect().
+  bool allow_partial_connect = false;
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
   RetryPolicy retry;
@@ -78,14 +99,23 @@ struct CallOptions {
 struct SpawnInfo {
   std::string key;
   std::uint64_t worker = 0;  // the agent's worker slot that hosts the actor
+  std::size_t agent = 0;     // the agent that hosts it: its index in Client::agents()
+  AgentEndpoint endpoint;    // and its endpoint
 };
 
-// The actors registered under one name: their keys in registration order,
-// and a version that changes with every change of them.
+// The actors registered under one name: their keys in registration order
+// (over several agents: agent by agent, in Client::agents() order), and a
+// version that changes with every change of them.
 struct RegistryMembers {
   std::uint64_t version = 0;
   std::vector<std::string> keys;
 };
+
+// Several agents' members of one name as one: the union of their keys,
+// agent by agent in the order given, each key once, and the sum of their
+// versions (each only grows while its agent runs, so the sum changes
+// whenever one of them does).
+RegistryMembers merge_members(const std::vector<RegistryMembers>& per_agent);
 
 namespace detail {
 
@@ -104,35 +134,47 @@ struct RemoteValue<T, M, std::tuple<P...>> {
 
 }  // namespace detail
 
-// A connection to one agent. Thread-safe; futures complete on the client's
-// I/O or timer thread (keep then() continuations short). Destroying it
-// fails what is pending with kCancelled.
+// Connections to one or several agents. Each agent keeps its own workers,
+// routing and registry; the client places keys on them (no consensus among
+// agents). Thread-safe; futures complete on the client's I/O or timer
+// thread (keep then() continuations short). Destroying it fails what is
+// pending with kCancelled.
 class Client {
  public:
-  // Connects and completes the handshake. Errors: kInvalidArgument (no
-  // secret), kUnauthenticated (wrong secret), kUnavailable (nothing
-  // listens), kTimeout (no handshake within connect_timeout).
+  // Connects to one agent and completes the handshake: connect({{host,
+  // port}}, options). Errors: kInvalidArgument (no secret),
+  // kUnauthenticated (wrong secret), kUnavailable (nothing listens),
+  // kTimeout (no handshake within connect_timeout).
   static Result<std::unique_ptr<Client>> connect(const std::string& host, std::uint16_t port,
                                                  ClientOptions options);
+  // Connects to every agent of `agents` at once and waits until each has
+  // completed its handshake or failed (at most connect_timeout). Errors:
+  // kInvalidArgument (no secret, no agent, an agent listed twice), and
+  // unless options.allow_partial_connect lets at least one connected agent
+  // suffice, the error of the first agent in list order that failed (as for
+  // one agent, its message naming the endpoint).
+  static Result<std::unique_ptr<Client>> connect(std::vector<AgentEndpoint> agents, ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  // Spawns an actor of the worker-registered `type` under `key`; completes
-  // once it is constructed (durable: recovered from its journal) and ready.
+  // Spawns an actor of the worker-registered `type` under `key` on the
+  // agent agent_for(key); completes once it is constructed (durable:
+  // recovered from its journal) and ready. Keys are unique across agents
+  // only as long as every client names the same agents (see agent_for).
   // Errors: kNotFound (unknown type), kAlreadyExists (the key is taken),
-  // kUnavailable (its worker is not running, or crashed meanwhile),
+  // kUnavailable (its worker or its agent is not running, or crashed meanwhile),
   // kFailedPrecondition (a durable type on an agent without a journal),
   // kTimeout (deadline), the actor's on_start error.
   Future<SpawnInfo> spawn(const std::string& type, const std::string& key,
                           Duration deadline = Duration::zero());
 
-  // Calls handler M of the actor `key` with `args` (converted to M's
-  // parameter types) and returns a Future of M's reply value, as
-  // ActorRef::ask would. Errors: kNotFound (no such actor, or no such
-  // handler on it), kTimeout (deadline), kUnavailable (its worker crashed
-  // or is restarting, the connection was lost; retried first when
-  // idempotent), the handler's error (a thrown exception is kInternal with
+  // Calls handler M of the actor `key` (on the agent agent_for(key)) with
+  // `args` (converted to M's parameter types) and returns a Future of M's
+  // reply value, as ActorRef::ask would. Errors: kNotFound (no such actor,
+  // or no such handler on it), kTimeout (deadline), kUnavailable (its worker
+  // crashed or is restarting, the connection to its agent is down or was
+  // lost; retried first when idempotent), the handler's error (a thrown exception is kInternal with
   // "<Type>.<handler>: <what()>"), kCorruption (a reply that does not
   // decode as M's value).
   template <auto M, class... A>
@@ -164,31 +206,65 @@ class Client {
   Future<std::string> call_encoded(const std::string& key, std::string_view method, std::string payload,
                                    const CallOptions& options);
 
-  // ---- Registry (names in a namespace; several keys under a name form a
-  // pool, see keel/client/remote_pool.h) -------------------------------------
+  // ---- Placement --------------------------------------------------------
 
-  // Registers the actor `key` under `ns`/`name` (again: no change).
-  // Errors: kNotFound (no such actor on the agent), kInvalidArgument (an
-  // empty namespace or name, or a '/' in the namespace), kTimeout.
+  // The agents, in the order given to connect().
+  const std::vector<AgentEndpoint>& agents() const;
+  // The agent that spawns and calls of `key` go to: the one that
+  // acknowledged its spawn from this client, else the one whose registry
+  // listed it in a lookup or watch, else the one of highest rendezvous
+  // weight hash("host:port", key) over agents(). The last is the same for
+  // every client naming the same agents, in any order, and moves only the
+  // keys of an agent added to or removed from the list.
+  std::size_t agent_for(const std::string& key) const;
+
+  // ---- Registry (names in a namespace; several keys under a name form a
+  // pool, see keel/client/remote_pool.h). Each agent has its own registry;
+  // over several agents, a name's members are the union of theirs. ---------
+
+  // Registers the actor `key` under `ns`/`name` (again: no change), on
+  // the agent agent_for(key). Errors: kNotFound (no such actor on that
+  // agent), kInvalidArgument (an empty namespace or name, or a '/' in the
+  // namespace), kUnavailable (that agent is down), kTimeout.
   Future<void> register_name(const std::string& ns, const std::string& name, const std::string& key);
-  // Removes the registration (none: no change). Actors that go away (a
-  // failed spawn, a respawn that fails) are removed by the agent.
+  // Removes the registration (none: no change), on the agent
+  // agent_for(key). Actors that go away (a failed spawn, a respawn that
+  // fails) are removed by their agent.
   Future<void> unregister_name(const std::string& ns, const std::string& name, const std::string& key);
-  // The members now (none: version 0 and no keys).
+  // The members now (none: version 0 and no keys), asked of every agent:
+  // the union of their keys, and the sum of their versions. An agent that
+  // does not answer (down past the retries) adds nothing; the lookup fails
+  // with the first agent's error only when none answers.
   Future<RegistryMembers> lookup(const std::string& ns, const std::string& name);
-  // Completes with the members once their version differs from `version`
-  // (at once when it does already); kTimeout after `deadline`.
+  // Completes with the members (as lookup) once their version differs from
+  // `version`, at once when it does already; kTimeout after `deadline`.
+  // Over several agents it looks up every agent, then watches each one that
+  // answered and completes when the first of them changes; the watches of
+  // the others stay with their agents until their deadline. A RemotePool
+  // keeps one watch per agent instead (watch_on).
   Future<RegistryMembers> watch(const std::string& ns, const std::string& name, std::uint64_t version,
                                 Duration deadline);
+  // lookup and watch of the registry of agent `agent` alone (an index into
+  // agents()); what they return also tells agent_for where its keys live.
+  // Precondition: agent < agents().size().
+  Future<RegistryMembers> lookup_on(std::size_t agent, const std::string& ns, const std::string& name);
+  Future<RegistryMembers> watch_on(std::size_t agent, const std::string& ns, const std::string& name,
+                                   std::uint64_t version, Duration deadline);
 
-  // Whether the connection to the agent is open now (it reconnects by
-  // itself after a loss).
+  // Whether the connections to all agents are open now (each reconnects by
+  // itself after a loss); is_connected(i): agent i's alone.
   bool is_connected() const;
+  bool is_connected(std::size_t agent) const;
 
   class Impl;
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);
+  // call_encoded, sent to agent `agent` whatever agent_for(key) says.
+  Future<std::string> call_on(std::size_t agent, const std::string& key, std::string_view method,
+                              std::string payload, const CallOptions& options);
+  // Records that agent `agent`'s registry lists `keys` (see agent_for).
+  void learn_placement(std::size_t agent, const std::vector<std::string>& keys);
   std::unique_ptr<Impl> impl_;
 };
 

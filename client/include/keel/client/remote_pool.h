@@ -1,7 +1,7 @@
 // keel/client/remote_pool.h: keel::RemotePool, the actors registered under
-// one name of the agent's registry, followed as they register and go away
-// (or a fixed list of actor keys). Calls go round-robin; a broadcast
-// reaches every member.
+// one name in the registries of a client's agents, followed as they
+// register and go away (or a fixed list of actor keys). Calls go
+// round-robin; a broadcast reaches every member.
 //
 //   auto pool = keel::RemotePool::follow(*client, "jobs", "workers");  // or fixed(...)
 //   KEEL_RETURN_IF_ERROR(pool->wait_for_size(2, std::chrono::seconds(5)));
@@ -33,8 +33,12 @@ struct RemoteEndpoint {
 // Owned by its user; the clients it uses must outlive it. Thread-safe.
 class RemotePool {
  public:
-  // Starts following `ns`/`name` on `client`'s agent: the members arrive
-  // shortly after (wait_for_size).
+  // Starts following `ns`/`name` on every agent of `client`, with one
+  // registry watch in flight per agent: the members arrive shortly after
+  // (wait_for_size), merged as merge_members does (agent by agent, each key
+  // once). An agent that stays unreachable past the client's retries
+  // leaves the pool until it answers again; a name the registry refuses
+  // (kInvalidArgument) leaves the pool empty.
   static std::unique_ptr<RemotePool> follow(Client& client, std::string ns, std::string name);
   // A pool over a fixed list of actor keys on `client`'s agent, which
   // never changes.
@@ -47,7 +51,7 @@ class RemotePool {
   RemotePool& operator=(const RemotePool&) = delete;
 
   std::size_t size() const;
-  // The members' keys, in registration order.
+  // The members' keys, in registration order (agent by agent).
   std::vector<std::string> endpoints() const;
   // The members with their clients, in the same order.
   std::vector<RemoteEndpoint> members() const;
