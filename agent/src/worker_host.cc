@@ -326,6 +326,7 @@ int WorkerHost::run(int argc, char** argv) {
   }
   SystemConfig config;
   config.threads = options_.threads;
+  config.spin_before_park = options_.spin_before_park;
   config.journal = journal.get();
   System system(config);
 

@@ -25,8 +25,8 @@ Runtime::Runtime(System& system, SystemConfig config)
       owned_clock_(config_.clock ? nullptr : std::make_unique<SystemClock>()),
       clock_(config_.clock ? config_.clock : owned_clock_.get()),
       dead_letters_(config_.dead_letter_history),
-      scheduler_(std::make_unique<Scheduler>(resolve_threads(config_.threads),
-                                             std::max(1, config_.throughput))),
+      scheduler_(std::make_unique<Scheduler>(resolve_threads(config_.threads), std::max(1, config_.throughput),
+                                             config_.spin_before_park)),
       timers_(std::make_unique<TimerService>(*clock_)),
       node_id_(std::random_device{}() * 0x100000001ull ^ std::random_device{}()) {}
 

@@ -15,11 +15,10 @@ constexpr int kMaxNextStreak = 32;
 // Every this many turns the global FIFO is polled first (fairness for
 // submissions from outside the pool).
 constexpr std::uint32_t kGlobalPollInterval = 61;
-// How long an idle worker watches for new work before it parks.
-constexpr auto kSpinBeforePark = std::chrono::microseconds(50);
 }  // namespace
 
-Scheduler::Scheduler(int threads, int throughput) : throughput_(throughput) {
+Scheduler::Scheduler(int threads, int throughput, std::chrono::microseconds spin)
+    : throughput_(throughput), spin_(spin) {
   for (int i = 0; i < threads; ++i) {
     auto w = std::make_unique<Worker>();
     w->index = i;
@@ -88,7 +87,8 @@ void Scheduler::wake_one() {
 }
 
 bool Scheduler::spin_for_work(std::uint64_t seen) {
-  const auto until = std::chrono::steady_clock::now() + kSpinBeforePark;
+  if (spin_.count() <= 0) return epoch_.load() != seen || stop_.load(std::memory_order_relaxed);
+  const auto until = std::chrono::steady_clock::now() + spin_;
   for (int i = 1;; ++i) {
     if (epoch_.load() != seen || stop_.load(std::memory_order_relaxed)) return true;
 #if defined(__x86_64__) || defined(__i386__)

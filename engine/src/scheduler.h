@@ -30,7 +30,8 @@ namespace keel::internal {
 
 class Scheduler {
  public:
-  Scheduler(int threads, int throughput);
+  // `spin`: how long an idle worker spins before it parks (zero: parks at once).
+  Scheduler(int threads, int throughput, std::chrono::microseconds spin);
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
   ~Scheduler();
@@ -89,6 +90,7 @@ class Scheduler {
   bool spin_for_work(std::uint64_t seen);
 
   const int throughput_;
+  const std::chrono::microseconds spin_;
   std::vector<std::unique_ptr<Worker>> workers_;
 
   Mutex global_mu_;

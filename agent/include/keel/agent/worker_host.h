@@ -18,6 +18,7 @@
 // T::kHandlers), and carry their arguments as keel::wire::encode_args.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,6 +124,10 @@ using RemoteAskFn = Future<std::string> (*)(const AnyRef& ref, std::string_view 
 struct WorkerHostOptions {
   // Engine threads; -1: one per core.
   int threads = -1;
+  // SystemConfig::spin_before_park of the worker's engine. A worker shares
+  // the host's cores with its own I/O thread, the agent and other workers,
+  // so its idle engine threads sleep at once by default.
+  std::chrono::microseconds spin_before_park{0};
 };
 
 // Hosts actors for keel-agent in this process. Owned by main(); not

@@ -51,6 +51,11 @@ struct SystemConfig {
   int threads = -1;
   // Most messages one actor handles per turn before others get a worker.
   int throughput = 64;
+  // How long an idle worker thread watches for new work (spinning) before
+  // it sleeps. A spin spares the sender a futex wake when work comes soon,
+  // but takes a core from other threads; zero when the process shares few
+  // cores with busier threads (keel-agent workers, see WorkerHostOptions).
+  std::chrono::microseconds spin_before_park{50};
   // Time source for timers, TTLs and ask timeouts; must outlive the System.
   // Null means the real clock.
   Clock* clock = nullptr;
