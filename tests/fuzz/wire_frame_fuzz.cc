@@ -80,6 +80,7 @@ void check_frame(const Frame& f) {
     case MessageType::kLookupReply: return check_body<LookupReply>(f.body);
     case MessageType::kHeartbeat: return check_body<Heartbeat>(f.body);
     case MessageType::kShutdown: return check_body<Shutdown>(f.body);
+    case MessageType::kRdmaSetup: return check_body<RdmaSetup>(f.body);
   }
   std::abort();  // the decoder let an unknown type through
 }

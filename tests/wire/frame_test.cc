@@ -176,6 +176,26 @@ TEST(ControlBodies, RoundTripEveryMessage) {
   check(LookupReply{4, true, 4, "o/1"});
   check(Heartbeat{10, 123456789});
   check(Shutdown{"maintenance", 500});
+  check(RdmaSetup{RdmaSetup::Kind::kOffer, std::string(kRdmaEndpointInfoBytes, 'e'), ""});
+  check(RdmaSetup{RdmaSetup::Kind::kAccept, std::string(kRdmaEndpointInfoBytes, 'f'), ""});
+  check(RdmaSetup{RdmaSetup::Kind::kDecline, "", "no RDMA device"});
+  check(RdmaSetup{RdmaSetup::Kind::kSwitched, "", ""});
+}
+
+TEST(ControlBodies, RdmaSetupWithoutAWholeEndpointOrOfAnUnknownKindIsCorruption) {
+  RdmaSetup out;
+  EXPECT_EQ(decode_body(encode_body(RdmaSetup{RdmaSetup::Kind::kOffer, "", ""}), out).code(),
+            StatusCode::kCorruption);
+  EXPECT_EQ(decode_body(encode_body(RdmaSetup{RdmaSetup::Kind::kAccept, std::string(63, 'e'), ""}), out)
+                .code(),
+            StatusCode::kCorruption);
+  EXPECT_EQ(decode_body("not a message at all", out).code(), StatusCode::kCorruption);
+  std::string bad = encode_body(RdmaSetup{RdmaSetup::Kind::kSwitched, "", ""});
+  ASSERT_TRUE(decode_body(bad, out).is_ok());
+  // The kind is the first field of the root struct's data section (after
+  // the segment table and the root pointer); 9 is no kind.
+  bad[16] = static_cast<char>(9);
+  EXPECT_EQ(decode_body(bad, out).code(), StatusCode::kCorruption);
 }
 
 TEST(ControlBodies, ErrorBecomesATypedStatus) {

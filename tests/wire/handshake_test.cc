@@ -79,6 +79,35 @@ TEST(Handshake, NoCommonVersionIsFailedPrecondition) {
   EXPECT_EQ(deliver(bytes, server).code(), StatusCode::kFailedPrecondition);
 }
 
+// Runs a whole handshake between `client` and `server`.
+void complete(Handshake& client, Handshake& server) {
+  ASSERT_TRUE(deliver(client.take_output(), server).is_ok());
+  ASSERT_TRUE(deliver(server.take_output(), client).is_ok());
+  ASSERT_TRUE(deliver(client.take_output(), server).is_ok());
+  ASSERT_TRUE(deliver(server.take_output(), client).is_ok());
+  ASSERT_TRUE(client.is_done() && server.is_done());
+}
+
+TEST(Handshake, BothSidesSpeakTheLowerOfTheirVersions) {
+  Handshake new_client(Handshake::Role::kClient, "secret", "c");
+  Handshake new_server(Handshake::Role::kServer, "secret", "s");
+  complete(new_client, new_server);
+  EXPECT_EQ(new_client.version(), kProtocolVersion);
+  EXPECT_EQ(new_server.version(), kProtocolVersion);
+
+  Handshake old_client(Handshake::Role::kClient, "secret", "c", 1);
+  Handshake server(Handshake::Role::kServer, "secret", "s");
+  complete(old_client, server);
+  EXPECT_EQ(old_client.version(), 1);
+  EXPECT_EQ(server.version(), 1);
+
+  Handshake client(Handshake::Role::kClient, "secret", "c");
+  Handshake old_server(Handshake::Role::kServer, "secret", "s", 1);
+  complete(client, old_server);
+  EXPECT_EQ(client.version(), 1);
+  EXPECT_EQ(old_server.version(), 1);
+}
+
 TEST(Handshake, FrameOutOfOrderIsCorruption) {
   Handshake server(Handshake::Role::kServer, "secret", "s");
   std::string bytes;

@@ -1,14 +1,21 @@
-// net_test_support.h: waiting for transport events in tests without sleeps:
-// a counter and a log that a test waits on with a generous deadline.
+// net_test_support.h: waiting for transport events in tests without sleeps
+// (a counter and a log that a test waits on with a generous deadline),
+// frames numbered to check their order, and whether this machine has an
+// RDMA device.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
+
+#include "keel/wire/rdma_transport.h"
 
 namespace keel::wire::testing {
 
@@ -61,5 +68,32 @@ class Events {
   std::map<std::string, long> counts_;
   std::vector<std::string> lines_;
 };
+
+// A body of `bytes` (at least 8) whose first 8 bytes are `seq`.
+inline std::string numbered_body(std::uint64_t seq, std::size_t bytes) {
+  std::string b(std::max<std::size_t>(bytes, sizeof seq), 'c');
+  std::memcpy(b.data(), &seq, sizeof seq);
+  return b;
+}
+
+// Checks that bodies made by numbered_body arrive as 0, 1, 2...
+struct OrderCheck {
+  std::uint64_t expected = 0;
+  bool in_order = true;
+  void see(std::string_view body) {
+    std::uint64_t seq = ~std::uint64_t{0};
+    if (body.size() >= sizeof seq) std::memcpy(&seq, body.data(), sizeof seq);
+    in_order = in_order && seq == expected;
+    ++expected;
+  }
+};
+
+// Why this machine cannot run the RDMA device tests, or "" when it can.
+inline std::string no_rdma_device_reason() {
+  auto devices = rdma_devices();
+  if (!devices.has_value()) return "no RDMA support: " + devices.status().to_string();
+  if (devices->empty()) return "no RDMA device (ibv_get_device_list is empty)";
+  return "";
+}
 
 }  // namespace keel::wire::testing

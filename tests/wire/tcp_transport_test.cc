@@ -12,9 +12,11 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "keel/wire/control.h"
 #include "keel/wire/handshake.h"
+#include "keel/wire/rdma_transport.h"
 #include "keel/wire/tcp_transport.h"
 #include "wire/net_test_support.h"
 
@@ -95,25 +97,36 @@ class RawPeer {
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
   }
-  // Runs the client side of the handshake; returns its outcome.
-  Status authenticate(const std::string& secret) {
-    Handshake hs(Handshake::Role::kClient, secret, "raw");
+  // Runs the client side of the handshake, offering protocol `version`;
+  // returns its outcome.
+  Status authenticate(const std::string& secret, std::uint16_t version = kProtocolVersion) {
+    Handshake hs(Handshake::Role::kClient, secret, "raw", version);
     write_all(hs.take_output());
-    FrameDecoder d;
     while (!hs.is_done()) {
-      std::span<char> space = d.prepare(4096);
-      const ssize_t n = ::read(fd_, space.data(), space.size());
-      if (n <= 0) return Status::unavailable("closed during handshake");
-      d.commit(static_cast<std::size_t>(n));
-      while (true) {
-        auto f = d.next();
-        if (!f.has_value()) return f.status();
-        if (!f->has_value()) break;
-        KEEL_RETURN_IF_ERROR(hs.on_frame(**f));
-        write_all(hs.take_output());
-      }
+      KEEL_ASSIGN_OR_RETURN(Frame f, read_frame());
+      KEEL_RETURN_IF_ERROR(hs.on_frame(f));
+      write_all(hs.take_output());
     }
     return Status::ok();
+  }
+  // The next frame from the server, held as `last_` (kUnavailable when the
+  // socket closed or nothing came within the deadline).
+  Result<Frame> read_frame() {
+    timeval tv{30, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (true) {
+      auto f = decoder_.next();
+      if (!f.has_value()) return f.status();
+      if (f->has_value()) {
+        last_type_ = (*f)->type;
+        last_body_ = std::string((*f)->body);
+        return Frame{last_type_, last_body_};
+      }
+      std::span<char> space = decoder_.prepare(4096);
+      const ssize_t n = ::read(fd_, space.data(), space.size());
+      if (n <= 0) return Status::unavailable("closed or silent");
+      decoder_.commit(static_cast<std::size_t>(n));
+    }
   }
   // Reads until the server closes the socket (or the read times out).
   bool wait_closed() {
@@ -130,6 +143,9 @@ class RawPeer {
  private:
   int fd_ = -1;
   bool connected_ = false;
+  FrameDecoder decoder_;
+  MessageType last_type_ = MessageType::kHello;
+  std::string last_body_;
 };
 
 // A client on its own transport that completes one round trip.
@@ -168,26 +184,20 @@ TEST(TcpTransport, ManyCallsInFlightArriveInOrder) {
   Server server;
   Events events;
   auto transport = TcpTransport::create(options_for(events)).value();
-  std::uint64_t expected = 0;
-  bool in_order = true;
+  testing::OrderCheck order;
   ConnectionCallbacks cb = counting_client(events);
   cb.on_frame = [&](Connection&, const Frame& f) {
-    std::uint64_t seq = 0;
-    std::memcpy(&seq, f.body.data(), sizeof seq);
-    in_order = in_order && seq == expected;
-    ++expected;
+    order.see(f.body);
     events.add("replies");
   };
   auto client = transport->connect("127.0.0.1", server.listener->port(), cb);
   ASSERT_TRUE(events.wait_count("client_open", 1));
   constexpr std::uint64_t kCalls = 50'000;
   for (std::uint64_t i = 0; i < kCalls; ++i) {
-    std::string body(56, 'c');
-    std::memcpy(body.data(), &i, sizeof i);
-    ASSERT_TRUE(client->send(MessageType::kCall, body).is_ok());
+    ASSERT_TRUE(client->send(MessageType::kCall, testing::numbered_body(i, 56)).is_ok());
   }
   ASSERT_TRUE(events.wait_count("replies", kCalls)) << events.count("replies");
-  EXPECT_TRUE(in_order);
+  EXPECT_TRUE(order.in_order);
 }
 
 TEST(TcpTransport, LargeOwnedBodiesRoundTrip) {
@@ -379,6 +389,200 @@ TEST(TcpTransport, ListeningOnATakenPortIsIoError) {
   auto again = server.transport->listen("127.0.0.1", server.listener->port(), {});
   // SO_REUSEADDR lets a second bind succeed only when nobody listens.
   EXPECT_EQ(again.status().code(), StatusCode::kIoError);
+}
+
+// ------------------------------------------------------- RDMA negotiation
+using testing::no_rdma_device_reason;
+
+TEST(TcpTransportRdma, WithoutADeviceOnEitherSideTheConnectionStaysOnTcpAndSaysWhy) {
+  if (no_rdma_device_reason().empty()) GTEST_SKIP() << "this machine has an RDMA device";
+  Server server;
+  Events events;
+  auto transport = TcpTransport::create(options_for(events, "s3cret", "client")).value();
+  std::string reply;
+  auto client = transport->connect("127.0.0.1", server.listener->port(), counting_client(events, &reply));
+  ASSERT_TRUE(events.wait_count("client_open", 1)) << events.lines();
+  ASSERT_TRUE(client->send(MessageType::kCall, "over tcp").is_ok());
+  ASSERT_TRUE(events.wait_count("replies", 1));
+  EXPECT_EQ(reply, "over tcp");
+  ASSERT_TRUE(events.wait_log({"stays on tcp", "RDMA"})) << events.lines();
+  ASSERT_TRUE(server.events.wait_log({"stays on tcp", "the peer declined RDMA"})) << server.events.lines();
+  EXPECT_EQ(client->path(), "tcp");
+}
+
+TEST(TcpTransportRdma, DisabledSideTellsThePeerWhy) {
+  Server server;
+  Events events;
+  TransportOptions o = options_for(events, "s3cret", "client");
+  o.rdma.enabled = false;
+  auto transport = TcpTransport::create(o).value();
+  auto client = transport->connect("127.0.0.1", server.listener->port(), counting_client(events));
+  ASSERT_TRUE(events.wait_count("client_open", 1)) << events.lines();
+  ASSERT_TRUE(server.events.wait_log({"stays on tcp", "the peer declined RDMA", "disabled"}))
+      << server.events.lines();
+  ASSERT_TRUE(client->send(MessageType::kCall, "x").is_ok());
+  ASSERT_TRUE(events.wait_count("replies", 1));
+  EXPECT_EQ(client->path(), "tcp");
+}
+
+TEST(TcpTransportRdma, ASideThatClaimsADeviceButCannotOpenItFallsBackWithTheReason) {
+  if (no_rdma_device_reason().empty()) GTEST_SKIP() << "this machine has an RDMA device";
+  Server server;
+  Events events;
+  TransportOptions o = options_for(events, "s3cret", "client");
+  o.rdma.device_check = [] { return Status::ok(); };  // the capability answer only
+  auto transport = TcpTransport::create(o).value();
+  std::string reply;
+  auto client = transport->connect("127.0.0.1", server.listener->port(), counting_client(events, &reply));
+  ASSERT_TRUE(events.wait_count("client_open", 1)) << events.lines();
+  ASSERT_TRUE(events.wait_log({"stays on tcp", "rdma open"})) << events.lines();
+  ASSERT_TRUE(server.events.wait_log({"stays on tcp", "the peer declined RDMA", "rdma open"}))
+      << server.events.lines();
+  ASSERT_TRUE(client->send(MessageType::kCall, "still tcp").is_ok());
+  ASSERT_TRUE(events.wait_count("replies", 1));
+  EXPECT_EQ(reply, "still tcp");
+  EXPECT_EQ(client->path(), "tcp");
+}
+
+TEST(TcpTransportRdma, AnOfferToAServerWithoutADeviceIsDeclinedAndTcpKeepsWorking) {
+  if (no_rdma_device_reason().empty()) GTEST_SKIP() << "this machine has an RDMA device";
+  Server server;
+  RawPeer raw(server.listener->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.authenticate("s3cret").is_ok());
+  RdmaEndpointInfo made_up;
+  made_up.qp_num = 77;
+  made_up.ring_bytes = 1 << 20;
+  std::string offer;
+  append_message(offer, RdmaSetup{RdmaSetup::Kind::kOffer, made_up.encode(), ""});
+  raw.write_all(offer);
+  auto answer = raw.read_frame();
+  ASSERT_TRUE(answer.has_value()) << answer.status();
+  ASSERT_EQ(answer->type, MessageType::kRdmaSetup);
+  RdmaSetup decline;
+  ASSERT_TRUE(decode_body(answer->body, decline).is_ok());
+  EXPECT_EQ(decline.kind, RdmaSetup::Kind::kDecline);
+  EXPECT_FALSE(decline.reason.empty());
+  ASSERT_TRUE(server.events.wait_log({"stays on tcp", "RDMA"})) << server.events.lines();
+  std::string call;
+  append_frame(call, MessageType::kCall, "after the decline");
+  raw.write_all(call);
+  auto reply = raw.read_frame();
+  ASSERT_TRUE(reply.has_value()) << reply.status();
+  EXPECT_EQ(reply->type, MessageType::kReply);
+  EXPECT_EQ(reply->body, "after the decline");
+}
+
+TEST(TcpTransportRdma, ASwitchBeforeAnyOfferClosesTheConnectionAsCorruption) {
+  Server server;
+  RawPeer raw(server.listener->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.authenticate("s3cret").is_ok());
+  std::string early;
+  append_message(early, RdmaSetup{RdmaSetup::Kind::kSwitched, "", ""});
+  raw.write_all(early);
+  EXPECT_TRUE(raw.wait_closed());
+  ASSERT_TRUE(server.events.wait_log({"closed connection", "unexpected rdma_setup"})) << server.events.lines();
+}
+
+TEST(TcpTransportRdma, AVersionOneClientIsServedOverTcpAndNeverSeesRdmaSetup) {
+  Server server;
+  RawPeer raw(server.listener->port());
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.authenticate("s3cret", 1).is_ok());
+  std::string call;
+  append_frame(call, MessageType::kCall, "old peer");
+  raw.write_all(call);
+  auto reply = raw.read_frame();
+  ASSERT_TRUE(reply.has_value()) << reply.status();
+  EXPECT_EQ(reply->type, MessageType::kReply);  // not an rdma_setup, which version 1 cannot read
+  EXPECT_EQ(reply->body, "old peer");
+}
+
+// A server that speaks protocol version 1 only, over a blocking socket on
+// its own thread: it echoes calls and records every frame type it gets.
+class OldServer {
+ public:
+  OldServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 1);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~OldServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  Events events;
+
+ private:
+  void serve() {
+    const int c = ::accept(fd_, nullptr, nullptr);
+    if (c < 0) return;
+    timeval tv{30, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    Handshake hs(Handshake::Role::kServer, "s3cret", "old", 1);
+    FrameDecoder d;
+    auto write_all = [c](std::string bytes) {
+      std::string_view rest = bytes;
+      while (!rest.empty()) {
+        const ssize_t n = ::write(c, rest.data(), rest.size());
+        if (n <= 0) return;
+        rest.remove_prefix(static_cast<std::size_t>(n));
+      }
+    };
+    while (true) {
+      std::span<char> space = d.prepare(4096);
+      const ssize_t n = ::read(c, space.data(), space.size());
+      if (n <= 0) break;
+      d.commit(static_cast<std::size_t>(n));
+      while (true) {
+        auto f = d.next();
+        if (!f.has_value() || !f->has_value()) break;
+        const Frame& frame = **f;
+        if (!hs.is_done()) {
+          if (!hs.on_frame(frame).is_ok()) break;
+          write_all(hs.take_output());
+          continue;
+        }
+        events.add("frame_" + std::string(message_type_name(frame.type)));
+        if (frame.type == MessageType::kCall) {
+          std::string reply;
+          append_frame(reply, MessageType::kReply, frame.body);
+          write_all(reply);
+        }
+      }
+    }
+    ::close(c);
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+TEST(TcpTransportRdma, AVersionOneServerServesANewClientOverTcp) {
+  OldServer old;
+  Events events;
+  auto transport = TcpTransport::create(options_for(events, "s3cret", "client")).value();
+  std::string reply;
+  auto client = transport->connect("127.0.0.1", old.port(), counting_client(events, &reply));
+  ASSERT_TRUE(events.wait_count("client_open", 1)) << events.lines();
+  ASSERT_TRUE(client->send(MessageType::kCall, "to an old server").is_ok());
+  ASSERT_TRUE(events.wait_count("replies", 1));
+  EXPECT_EQ(reply, "to an old server");
+  ASSERT_TRUE(events.wait_log({"stays on tcp", "protocol version 1"})) << events.lines();
+  EXPECT_EQ(old.events.count("frame_rdma_setup"), 0);
+  EXPECT_EQ(client->path(), "tcp");
+  client.reset();
 }
 
 }  // namespace

@@ -15,9 +15,10 @@
 using Cxx = import "/capnp/c++.capnp";
 $Cxx.namespace("keel::wire::schema");
 
-# Protocol version carried in Hello. A peer accepts a Hello whose
-# [minVersion, version] range contains its own version.
-const protocolVersion :UInt16 = 1;
+# Protocol version carried in Hello. Two peers talk if their
+# [minVersion, version] ranges overlap, at the lower of the two versions.
+# Version 2 adds rdmaSetup.
+const protocolVersion :UInt16 = 2;
 
 # The frame header's type byte. Numbers are stable; 0 is never valid.
 enum MessageType {
@@ -35,6 +36,7 @@ enum MessageType {
   lookupReply @11; # LookupReply
   heartbeat @12;   # Heartbeat
   shutdown @13;    # Shutdown
+  rdmaSetup @14;   # RdmaSetup (version 2): moving a connection's data frames to RDMA
 }
 
 # Sent by both sides first. The client sends its nonce; the server answers
@@ -110,4 +112,20 @@ struct Heartbeat {
 struct Shutdown {
   reason @0 :Text;
   drainMs @1 :UInt32;          # time the sender gives in-flight calls
+}
+
+# Moving the data frames of a TCP connection to an RDMA queue pair, after
+# the handshake, when both peers speak version 2 (docs/wire-protocol.md,
+# "Transport negotiation"). The TCP connection stays open as the control
+# plane; any decline leaves the connection on TCP.
+struct RdmaSetup {
+  enum Kind {
+    offer @0;      # client: has a device; endpoint = its RdmaEndpointInfo
+    accept @1;     # server: connected to the offer; endpoint = its RdmaEndpointInfo
+    decline @2;    # either: stays on TCP; reason says why
+    switched @3;   # either: the sender's data frames after this one come over RDMA
+  }
+  kind @0 :Kind;
+  endpoint @1 :Data;           # offer, accept: 64 bytes (keel/wire/rdma_transport.h)
+  reason @2 :Text;             # decline
 }

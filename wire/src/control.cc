@@ -22,7 +22,11 @@ static_assert(static_cast<int>(schema::MessageType::HELLO) == static_cast<int>(M
 static_assert(static_cast<int>(schema::MessageType::CALL) == static_cast<int>(MessageType::kCall));
 static_assert(static_cast<int>(schema::MessageType::SHUTDOWN) ==
               static_cast<int>(MessageType::kShutdown));
-static_assert(static_cast<int>(schema::MessageType::SHUTDOWN) == kMaxMessageType);
+static_assert(static_cast<int>(schema::MessageType::RDMA_SETUP) ==
+              static_cast<int>(MessageType::kRdmaSetup));
+static_assert(static_cast<int>(schema::MessageType::RDMA_SETUP) == kMaxMessageType);
+static_assert(static_cast<int>(schema::RdmaSetup::Kind::SWITCHED) ==
+              static_cast<int>(RdmaSetup::Kind::kSwitched));
 
 // Control bodies are small; this bounds the work a hostile one can cause.
 constexpr std::uint64_t kTraversalLimitWords = (kDefaultMaxFrameBodyBytes / 8) + 1024;
@@ -263,6 +267,31 @@ Status decode_body(std::string_view bytes, Shutdown& out) {
   return parse<schema::Shutdown>(bytes, "shutdown", [&](schema::Shutdown::Reader r) {
     out.reason = str(r.getReason());
     out.drain_ms = r.getDrainMs();
+    return Status::ok();
+  });
+}
+
+std::string encode_body(const RdmaSetup& m) {
+  return build<schema::RdmaSetup>([&](schema::RdmaSetup::Builder b) {
+    b.setKind(static_cast<schema::RdmaSetup::Kind>(m.kind));
+    if (!m.endpoint.empty()) b.setEndpoint(data(m.endpoint));
+    if (!m.reason.empty()) b.setReason(text(m.reason));
+  });
+}
+Status decode_body(std::string_view bytes, RdmaSetup& out) {
+  return parse<schema::RdmaSetup>(bytes, "rdma_setup", [&](schema::RdmaSetup::Reader r) {
+    const auto kind = static_cast<std::uint16_t>(r.getKind());
+    if (kind > static_cast<std::uint16_t>(RdmaSetup::Kind::kSwitched)) {
+      return Status::corruption("rdma_setup: unknown kind " + std::to_string(kind));
+    }
+    out.kind = static_cast<RdmaSetup::Kind>(kind);
+    out.endpoint = str(r.getEndpoint());
+    out.reason = str(r.getReason());
+    const bool needs_endpoint = out.kind == RdmaSetup::Kind::kOffer || out.kind == RdmaSetup::Kind::kAccept;
+    if (needs_endpoint && out.endpoint.size() != kRdmaEndpointInfoBytes) {
+      return Status::corruption("rdma_setup: endpoint of " + std::to_string(out.endpoint.size()) +
+                                " bytes, not " + std::to_string(kRdmaEndpointInfoBytes));
+    }
     return Status::ok();
   });
 }

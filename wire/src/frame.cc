@@ -38,6 +38,7 @@ std::string_view message_type_name(MessageType t) {
     case MessageType::kLookupReply: return "lookup_reply";
     case MessageType::kHeartbeat: return "heartbeat";
     case MessageType::kShutdown: return "shutdown";
+    case MessageType::kRdmaSetup: return "rdma_setup";
   }
   return "unknown";
 }

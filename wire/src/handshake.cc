@@ -8,6 +8,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "keel/wire/control.h"
 
 namespace keel::wire {
@@ -43,14 +45,22 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-Handshake::Handshake(Role role, std::string secret, std::string node)
-    : role_(role), secret_(std::move(secret)), node_(std::move(node)), nonce_(kNonceBytes, '\0') {
+Handshake::Handshake(Role role, std::string secret, std::string node, std::uint16_t version)
+    : role_(role),
+      secret_(std::move(secret)),
+      node_(std::move(node)),
+      nonce_(kNonceBytes, '\0'),
+      offered_version_(version),
+      version_(version) {
   KEEL_CHECK(!secret_.empty(), "handshake secret must not be empty");
+  KEEL_CHECK(version >= kMinProtocolVersion && version <= kProtocolVersion,
+             "handshake version out of range");
   KEEL_CHECK(RAND_bytes(reinterpret_cast<unsigned char*>(nonce_.data()),
                         static_cast<int>(nonce_.size())) == 1,
              "RAND_bytes failed");
   if (role_ == Role::kClient) {
     Hello hello;
+    hello.version = offered_version_;
     hello.nonce = nonce_;
     hello.node = node_;
     append_message(output_, hello);
@@ -105,13 +115,14 @@ Status Handshake::on_hello(std::string_view body) {
   Hello hello;
   if (Status s = decode_body(body, hello); !s.is_ok()) return fail(s, true);
   peer_node_ = hello.node;
-  if (hello.version < kMinProtocolVersion || hello.min_version > kProtocolVersion) {
+  if (hello.version < kMinProtocolVersion || hello.min_version > offered_version_) {
     return fail(Status::failed_precondition(
                     "handshake: peer speaks protocol versions " + std::to_string(hello.min_version) +
                     ".." + std::to_string(hello.version) + ", this node " +
-                    std::to_string(kMinProtocolVersion) + ".." + std::to_string(kProtocolVersion)),
+                    std::to_string(kMinProtocolVersion) + ".." + std::to_string(offered_version_)),
                 true);
   }
+  version_ = std::min(offered_version_, hello.version);
   if (hello.nonce.size() != kNonceBytes) {
     return fail(Status::corruption("handshake: nonce of " + std::to_string(hello.nonce.size()) +
                                    " bytes"),
@@ -120,6 +131,7 @@ Status Handshake::on_hello(std::string_view body) {
   peer_nonce_ = hello.nonce;
   if (role_ == Role::kServer) {
     Hello reply;
+    reply.version = offered_version_;
     reply.nonce = nonce_;
     reply.node = node_;
     reply.proof = proof(secret_, kServerLabel, peer_nonce_, nonce_);

@@ -8,10 +8,17 @@
 // send, and the hardware must not read a value newer than the data already
 // posted. Mirror bytes between the synced tail and the peer's head are not
 // touched until the peer returns their credits, which it does only after
-// reading them.
+// reading them. Credits go back as an RDMA write with immediate of the head,
+// so that a producer waiting for them gets a completion too.
+//
+// Threads. The producer side (mirror, send queue accounting, reaping) sits
+// behind mu_, so any thread may send; the consumer side (the inbound ring)
+// belongs to the one thread that polls, which calls on_record without the
+// lock so that a handler may send.
 #include "keel/wire/rdma_transport.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <infiniband/verbs.h>
 
 #include <cerrno>
@@ -21,6 +28,8 @@
 #include <new>
 #include <optional>
 
+#include "keel/base/thread_annotations.h"
+#include "keel/wire/control.h"
 #include "keel/wire/ring.h"
 
 namespace keel::wire {
@@ -28,7 +37,6 @@ namespace {
 
 constexpr std::uint8_t kPort = 1;
 constexpr int kQueueDepth = 256;
-constexpr std::size_t kInfoBytes = 64;
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -40,16 +48,6 @@ struct DeviceList {
     if (list != nullptr) ibv_free_device_list(list);
   }
 };
-
-void put(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-std::uint64_t get(const char*& p, int bytes) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) v |= std::uint64_t{static_cast<unsigned char>(*p++)} << (8 * i);
-  return v;
-}
 
 std::size_t floor_pow2(std::size_t n) {
   std::size_t p = 64;
@@ -79,6 +77,7 @@ class LinkImpl final : public RdmaLink {
     if (in_mr_ != nullptr) ibv_dereg_mr(in_mr_);
     if (mirror_mr_ != nullptr) ibv_dereg_mr(mirror_mr_);
     if (cq_ != nullptr) ibv_destroy_cq(cq_);
+    if (channel_ != nullptr) ibv_destroy_comp_channel(channel_);
     if (pd_ != nullptr) ibv_dealloc_pd(pd_);
     if (ctx_ != nullptr) ibv_close_device(ctx_);
   }
@@ -89,7 +88,13 @@ class LinkImpl final : public RdmaLink {
     if (ibv_query_port(ctx_, kPort, &port_) != 0) return Status::io_error(errno_text("ibv_query_port"));
     pd_ = ibv_alloc_pd(ctx_);
     if (pd_ == nullptr) return Status::io_error(errno_text("ibv_alloc_pd"));
-    cq_ = ibv_create_cq(ctx_, 2 * kQueueDepth, nullptr, nullptr, 0);
+    channel_ = ibv_create_comp_channel(ctx_);
+    if (channel_ == nullptr) return Status::io_error(errno_text("ibv_create_comp_channel"));
+    const int fl = fcntl(channel_->fd, F_GETFL);
+    if (fl < 0 || fcntl(channel_->fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+      return Status::io_error(errno_text("fcntl (completion channel)"));
+    }
+    cq_ = ibv_create_cq(ctx_, 2 * kQueueDepth, nullptr, channel_, 0);
     if (cq_ == nullptr) return Status::io_error(errno_text("ibv_create_cq"));
     ibv_qp_init_attr qa{};
     qa.send_cq = cq_;
@@ -174,6 +179,7 @@ class LinkImpl final : public RdmaLink {
                           IBV_QP_MAX_QP_RD_ATOMIC) != 0) {
       return Status::io_error(errno_text("ibv_modify_qp (RTS)"));
     }
+    MutexLock l(mu_);
     peer_ = peer;
     producer_.emplace(mirror_);
     consumer_.emplace(in_);
@@ -181,11 +187,81 @@ class LinkImpl final : public RdmaLink {
   }
 
   Status send(MessageType type, std::string_view body) override {
+    MutexLock l(mu_);
+    return write_record(static_cast<std::uint8_t>(type), body);
+  }
+
+  Status send_handoff() override {
+    MutexLock l(mu_);
+    return write_record(kRdmaHandoffRecordType, {});
+  }
+
+  std::size_t max_frame_bytes() const override { return mirror_.max_record_bytes(); }
+
+  bool writable() const override {
+    MutexLock l(mu_);
+    return producer_ && producer_->free_bytes() >= mirror_.capacity / 2;
+  }
+
+  Status reap() override {
+    MutexLock l(mu_);
+    return reap_locked();
+  }
+
+  Result<int> poll(const std::function<bool(std::uint8_t, std::string_view)>& on_record) override {
+    KEEL_RETURN_IF_ERROR(reap());
+    if (!consumer_) return Status::unavailable("rdma: not connected");
+    int records = 0;
+    while (true) {
+      KEEL_ASSIGN_OR_RETURN(std::optional<RingRecord> r, consumer_->try_read());
+      if (!r) break;
+      if ((r->type == 0 || r->type > kMaxMessageType) && r->type != kRdmaHandoffRecordType) {
+        return Status::corruption("rdma: frame: unknown_type: message type " + std::to_string(r->type));
+      }
+      ++records;
+      if (!on_record(r->type, r->body)) break;
+    }
+    if (records > 0 || head_pending_) {
+      consumer_->release();
+      const std::uint64_t head = in_.control->head;  // this thread wrote it
+      MutexLock l(mu_);
+      if (outstanding_ + 1 > kQueueDepth) KEEL_RETURN_IF_ERROR(reap_locked());
+      // With the send queue still full, the credits go back at the next
+      // poll, which the completions that free the queue wake.
+      head_pending_ = outstanding_ + 1 > kQueueDepth;
+      if (!head_pending_) {
+        KEEL_RETURN_IF_ERROR(post_write(&head, sizeof head, 0, peer_.mirror_addr + offsetof(RingControl, head),
+                                        peer_.mirror_rkey, IBV_WR_RDMA_WRITE_WITH_IMM,
+                                        htonl(static_cast<std::uint32_t>(head)), true, 1));
+        ++outstanding_;
+      }
+    }
+    return records;
+  }
+
+  int completion_fd() const override { return channel_->fd; }
+
+  Status arm() override {
+    ibv_cq* cq = nullptr;
+    void* context = nullptr;
+    unsigned events = 0;
+    while (ibv_get_cq_event(channel_, &cq, &context) == 0) ++events;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return Status::io_error(errno_text("ibv_get_cq_event"));
+    MutexLock l(mu_);
+    if (events > 0) ibv_ack_cq_events(cq_, events);
+    if (ibv_req_notify_cq(cq_, 0) != 0) return Status::io_error(errno_text("ibv_req_notify_cq"));
+    return Status::ok();
+  }
+
+ private:
+  // Formats one record in the mirror and writes the new bytes, then the tail
+  // with an immediate, to the peer's ring.
+  Status write_record(std::uint8_t type, std::string_view body) KEEL_REQUIRES(mu_) {
     if (!producer_) return Status::unavailable("rdma: not connected");
-    if (outstanding_ + 3 > kQueueDepth) KEEL_RETURN_IF_ERROR(reap());
+    if (outstanding_ + 3 > kQueueDepth) KEEL_RETURN_IF_ERROR(reap_locked());
     if (outstanding_ + 3 > kQueueDepth) return Status::overloaded("rdma: send queue full");
-    KEEL_RETURN_IF_ERROR(producer_->try_write(static_cast<std::uint8_t>(type), body));
-    const std::uint64_t tail = mirror_.control->tail;  // this thread wrote it
+    KEEL_RETURN_IF_ERROR(producer_->try_write(type, body));
+    const std::uint64_t tail = mirror_.control->tail;  // written under mu_
     int posted = 0;
     for (const RingSpan& span : ring_spans(synced_tail_, tail, mirror_.capacity)) {
       if (span.length == 0) continue;
@@ -204,30 +280,6 @@ class LinkImpl final : public RdmaLink {
     return Status::ok();
   }
 
-  Result<int> poll(const std::function<void(const Frame&)>& on_frame) override {
-    if (!consumer_) return Status::unavailable("rdma: not connected");
-    KEEL_RETURN_IF_ERROR(reap());
-    int frames = 0;
-    while (true) {
-      KEEL_ASSIGN_OR_RETURN(std::optional<RingRecord> r, consumer_->try_read());
-      if (!r) break;
-      if (r->type == 0 || r->type > kMaxMessageType) {
-        return Status::corruption("rdma: frame: unknown_type: message type " + std::to_string(r->type));
-      }
-      on_frame(Frame{static_cast<MessageType>(r->type), r->body});
-      ++frames;
-    }
-    if (frames > 0) {
-      consumer_->release();
-      const std::uint64_t head = in_.control->head;
-      KEEL_RETURN_IF_ERROR(post_write(&head, sizeof head, 0, peer_.mirror_addr + offsetof(RingControl, head),
-                                      peer_.mirror_rkey, IBV_WR_RDMA_WRITE, 0, true, 1));
-      ++outstanding_;
-    }
-    return frames;
-  }
-
- private:
   Status post_receive() {
     ibv_recv_wr wr{};
     ibv_recv_wr* bad = nullptr;
@@ -264,8 +316,8 @@ class LinkImpl final : public RdmaLink {
     return Status::ok();
   }
 
-  // Reaps completions: retires send-queue entries and reposts receives.
-  Status reap() {
+  // Retires send-queue entries and reposts receives.
+  Status reap_locked() KEEL_REQUIRES(mu_) {
     ibv_wc wc[32];
     while (true) {
       const int n = ibv_poll_cq(cq_, 32, wc);
@@ -290,17 +342,21 @@ class LinkImpl final : public RdmaLink {
   ibv_port_attr port_{};
   ibv_gid gid_{};
   ibv_pd* pd_ = nullptr;
+  ibv_comp_channel* channel_ = nullptr;
   ibv_cq* cq_ = nullptr;
   ibv_qp* qp_ = nullptr;
   ibv_mr* in_mr_ = nullptr;
   ibv_mr* mirror_mr_ = nullptr;
   RingRegion in_;
   RingRegion mirror_;
-  RdmaEndpointInfo peer_;
-  std::optional<RingProducer> producer_;
-  std::optional<RingConsumer> consumer_;
-  std::uint64_t synced_tail_ = 0;  // mirror tail already written to the peer
-  int outstanding_ = 0;            // send-queue entries not yet retired
+  std::optional<RingConsumer> consumer_;  // the polling thread's, once connected
+  bool head_pending_ = false;             // polling thread: credits not yet written back
+
+  mutable Mutex mu_;
+  RdmaEndpointInfo peer_ KEEL_GUARDED_BY(mu_);
+  std::optional<RingProducer> producer_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t synced_tail_ KEEL_GUARDED_BY(mu_) = 0;  // mirror tail already written to the peer
+  int outstanding_ KEEL_GUARDED_BY(mu_) = 0;            // send-queue entries not yet retired
 };
 
 }  // namespace
@@ -311,43 +367,6 @@ Result<std::vector<std::string>> rdma_devices() {
   std::vector<std::string> names;
   for (int i = 0; i < devices.count; ++i) names.emplace_back(ibv_get_device_name(devices.list[i]));
   return names;
-}
-
-std::string RdmaEndpointInfo::encode() const {
-  std::string out;
-  out.reserve(kInfoBytes);
-  put(out, qp_num, 4);
-  put(out, lid, 2);
-  put(out, 0, 2);
-  for (std::uint8_t b : gid) out.push_back(static_cast<char>(b));
-  put(out, ring_addr, 8);
-  put(out, ring_rkey, 4);
-  put(out, 0, 4);
-  put(out, ring_bytes, 8);
-  put(out, mirror_addr, 8);
-  put(out, mirror_rkey, 4);
-  put(out, 0, 4);
-  return out;
-}
-
-Result<RdmaEndpointInfo> RdmaEndpointInfo::decode(std::string_view bytes) {
-  if (bytes.size() != kInfoBytes) {
-    return Status::corruption("rdma endpoint info of " + std::to_string(bytes.size()) + " bytes, not " +
-                              std::to_string(kInfoBytes));
-  }
-  const char* p = bytes.data();
-  RdmaEndpointInfo info;
-  info.qp_num = static_cast<std::uint32_t>(get(p, 4));
-  info.lid = static_cast<std::uint16_t>(get(p, 2));
-  get(p, 2);
-  for (std::uint8_t& b : info.gid) b = static_cast<std::uint8_t>(get(p, 1));
-  info.ring_addr = get(p, 8);
-  info.ring_rkey = static_cast<std::uint32_t>(get(p, 4));
-  get(p, 4);
-  info.ring_bytes = get(p, 8);
-  info.mirror_addr = get(p, 8);
-  info.mirror_rkey = static_cast<std::uint32_t>(get(p, 4));
-  return info;
 }
 
 Result<std::unique_ptr<RdmaLink>> RdmaLink::open(const std::string& device, std::size_t ring_bytes) {

@@ -5,13 +5,26 @@
 // queue, a client's current connection) sits behind a mutex. Sessions are
 // shared_ptr-owned by their pending handlers and by their host (the listener
 // or client state) while open, so a handler never outlives its socket.
+//
+// RDMA (TransportOptions::rdma, docs/wire-protocol.md "Transport
+// negotiation"). After the handshake a version-2 client offers an RdmaLink;
+// a server with a device connects to it and accepts; the client connects
+// back. Each side then switches its sends: it queues a `switched` marker on
+// TCP and sends every later frame over the link, so the peer, which starts
+// reading the link when it reads the marker, delivers frames in the order
+// they were sent. A frame too large for the ring goes over TCP behind a
+// handoff record in the ring that keeps its place. The link's completion
+// channel is waited on by the I/O thread like a socket, so every callback
+// still runs there.
 #include "keel/wire/tcp_transport.h"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <optional>
 #include <thread>
@@ -19,7 +32,10 @@
 #include <vector>
 
 #include "keel/base/thread_annotations.h"
+#include "keel/wire/control.h"
 #include "keel/wire/handshake.h"
+#include "keel/wire/rdma_transport.h"
+#include "keel/wire/ring.h"
 
 namespace keel::wire {
 namespace {
@@ -39,6 +55,23 @@ constexpr std::size_t kMaxSpareChunkBytes = 4u << 20;
 
 class Session;
 
+// Whether this side can take part in RDMA: ok, or why not
+// (kFailedPrecondition: switched off here on purpose).
+Status check_rdma_device(const TransportOptions& options) {
+  const RdmaOptions& o = options.rdma;
+  if (!o.enabled) return Status::failed_precondition("RDMA is disabled on this side");
+  // RDMA frames would bypass TLS, so a TLS connection keeps them on TCP.
+  if (options.tls.enabled) return Status::failed_precondition("RDMA is off with TLS on this side");
+  if (o.device_check) return o.device_check();
+  Result<std::vector<std::string>> devices = rdma_devices();
+  if (!devices.has_value()) return Status::unavailable("no RDMA support: " + std::string(devices.status().message()));
+  if (devices->empty()) return Status::unavailable("no RDMA device");
+  if (!o.device.empty() && std::find(devices->begin(), devices->end(), o.device) == devices->end()) {
+    return Status::unavailable("no RDMA device named " + o.device);
+  }
+  return Status::ok();
+}
+
 // The I/O thread and what every session shares.
 class Core {
  public:
@@ -55,6 +88,18 @@ class Core {
 
   asio::io_context& io() { return io_; }
   asio::ssl::context* tls() { return tls_.get(); }
+
+  // Opens an RDMA link for one connection. Errors: check_rdma_device's
+  // (asked once per transport: listing devices loads the verbs providers)
+  // and RdmaLink::open's. I/O thread only.
+  Result<std::unique_ptr<RdmaLink>> open_rdma_link() {
+    if (!rdma_check_) rdma_check_ = check_rdma_device(options_);
+    KEEL_RETURN_IF_ERROR(*rdma_check_);
+    const RdmaOptions& o = options_.rdma;
+    Result<std::unique_ptr<RdmaLink>> link = RdmaLink::open(o.device, o.ring_bytes);
+    if (!link.has_value()) return Status(link.status().code(), "rdma open: " + std::string(link.status().message()));
+    return link;
+  }
   const TransportOptions& options() const { return options_; }
   std::uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -84,6 +129,7 @@ class Core {
  private:
   TransportOptions options_;
   std::unique_ptr<asio::ssl::context> tls_;  // null without TLS
+  std::optional<Status> rdma_check_;           // I/O thread
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::atomic<std::uint64_t> next_id_{1};  // relaxed: only uniqueness matters
@@ -140,6 +186,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     });
   }
 
+  ~Session() override {
+    if (cq_wait_) cq_wait_->release();  // the link owns its completion channel
+  }
+
   Status send(MessageType type, std::string_view body) override {
     KEEL_RETURN_IF_ERROR(check_size(body.size()));
     const std::size_t wire = frame_wire_bytes(body.size());
@@ -147,6 +197,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       KEEL_RETURN_IF_ERROR(admit(wire, false));
+      if (rdma_ != nullptr) {
+        bool sent = false;
+        KEEL_RETURN_IF_ERROR(route_rdma(type, body, sent));
+        if (sent) return Status::ok();
+      }
       if (wire >= kOwnedBodyBytes) {
         pending_.push_back(take_spare(wire));  // a large frame gets a chunk of its own
         tail_appendable_ = false;
@@ -169,6 +224,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       KEEL_RETURN_IF_ERROR(admit(wire, false));
+      if (rdma_ != nullptr) {
+        bool sent = false;
+        KEEL_RETURN_IF_ERROR(route_rdma(type, body, sent));
+        if (sent) return Status::ok();
+      }
       std::string header(kFrameHeaderBytes, '\0');
       encode_frame_header(header.data(), type, body.size());
       const std::size_t padding = wire - kFrameHeaderBytes - body.size();
@@ -194,6 +254,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::size_t queued_bytes() const override {
     MutexLock l(mu_);
     return queued_;
+  }
+  std::string_view path() const override {
+    MutexLock l(mu_);
+    return rdma_ != nullptr ? "rdma" : "tcp";
   }
 
   // I/O thread. Closes the socket and tells the host (once). With `flush`,
@@ -288,12 +352,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       if (closed_) return;
-      pending_.push_back(std::move(out));
-      tail_appendable_ = false;
-      queued_ += pending_.back().size();
-      kick_posted_ = true;
+      enqueue_internal_locked(std::move(out));
     }
     post_kick();
+  }
+
+  // Queues frames of the transport's own (handshake, RDMA set-up), outside
+  // the send queue's bound; the caller posts a kick.
+  void enqueue_internal_locked(std::string frames) KEEL_REQUIRES(mu_) {
+    pending_.push_back(std::move(frames));
+    tail_appendable_ = false;
+    queued_ += pending_.back().size();
+    kick_posted_ = true;
   }
 
   void start_write() {
@@ -367,6 +437,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       // A TLS peer that closes without a TLS shutdown ends the stream
       // "truncated"; Keel closes connections that way, so it counts as EOF.
       if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        // Frames the peer wrote over RDMA before it closed are delivered
+        // first (those still in flight are lost, as queued frames are).
+        if (cq_wait_ && peer_switched_) static_cast<void>(rdma_poll());
         Status tail = decoder_.finish();
         clean_eof_ = tail.is_ok() && open_;
         close_on_io(tail.is_ok() ? Status::unavailable("connection closed by the peer") : tail);
@@ -399,6 +472,27 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       if (handshake_.is_done()) open();
       return;
     }
+    if (f.type == MessageType::kRdmaSetup) {
+      on_rdma_setup(f.body);
+      return;
+    }
+    if (!peer_switched_) {
+      deliver(f);
+      return;
+    }
+    // The peer sends over RDMA now; a frame on TCP is one it handed off,
+    // delivered where its handoff record sits in the ring.
+    if (!awaiting_handoff_) {
+      deferred_.emplace_back(f.type, std::string(f.body));
+      return;
+    }
+    awaiting_handoff_ = false;
+    deliver(f);
+    rdma_drain();
+  }
+
+  // Hands one data frame to the user.
+  void deliver(const Frame& f) {
     if (f.type == MessageType::kHello || f.type == MessageType::kAuth ||
         f.type == MessageType::kAuthOk) {
       close_on_io(Status::corruption("unexpected " + std::string(message_type_name(f.type)) +
@@ -406,6 +500,209 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       return;
     }
     if (host_->callbacks().on_frame) host_->callbacks().on_frame(*this, f);
+  }
+
+  // ------------------------------------------------------------------ RDMA
+  // All I/O thread, except where a lock is named.
+
+  // Client, once open: offers RDMA, or tells the server why not.
+  void rdma_begin() {
+    if (role_ != Handshake::Role::kClient || done_) return;
+    if (handshake_.version() < kRdmaSetupVersion) {
+      return rdma_log_tcp("the peer speaks protocol version " + std::to_string(handshake_.version()));
+    }
+    Result<std::unique_ptr<RdmaLink>> link = core_.open_rdma_link();
+    if (!link.has_value()) return rdma_decline(link.status());
+    link_ = std::move(*link);
+    rdma_state_ = RdmaState::kOffered;
+    send_setup(RdmaSetup{RdmaSetup::Kind::kOffer, link_->local_info().encode(), {}});
+  }
+
+  void on_rdma_setup(std::string_view body) {
+    RdmaSetup m;
+    Status s = decode_body(body, m);
+    if (s.is_ok() && handshake_.version() < kRdmaSetupVersion) {
+      s = Status::corruption("rdma_setup frame on a protocol version 1 connection");
+    }
+    if (!s.is_ok()) return close_on_io(s);
+    const bool server = role_ == Handshake::Role::kServer;
+    switch (m.kind) {
+      case RdmaSetup::Kind::kOffer:
+        if (server && rdma_state_ == RdmaState::kTcp) return rdma_accept(m.endpoint);
+        break;
+      case RdmaSetup::Kind::kAccept:
+        if (!server && rdma_state_ == RdmaState::kOffered) return rdma_connect(m.endpoint);
+        break;
+      case RdmaSetup::Kind::kDecline:
+        if (rdma_state_ != RdmaState::kSwitched) {
+          rdma_drop();
+          return rdma_log_tcp("the peer declined RDMA: " + m.reason);
+        }
+        break;
+      case RdmaSetup::Kind::kSwitched:
+        if (rdma_state_ == RdmaState::kConnected || rdma_state_ == RdmaState::kSwitched) {
+          if (peer_switched_) break;
+          peer_switched_ = true;
+          if (server) rdma_switch();  // the client switched first
+          return rdma_drain();
+        }
+        break;
+    }
+    close_on_io(Status::corruption("unexpected rdma_setup (kind " +
+                                   std::to_string(static_cast<int>(m.kind)) + ") at this step"));
+  }
+
+  // Server: connects a link of its own to the client's offer and accepts.
+  void rdma_accept(const std::string& endpoint) {
+    Result<std::unique_ptr<RdmaLink>> link = core_.open_rdma_link();
+    if (!link.has_value()) return rdma_decline(link.status());
+    Result<RdmaEndpointInfo> peer = RdmaEndpointInfo::decode(endpoint);
+    Status s = peer.has_value() ? (*link)->connect(*peer) : peer.status();
+    if (!s.is_ok()) return rdma_decline(Status(s.code(), "rdma connect: " + std::string(s.message())));
+    link_ = std::move(*link);
+    rdma_state_ = RdmaState::kConnected;
+    send_setup(RdmaSetup{RdmaSetup::Kind::kAccept, link_->local_info().encode(), {}});
+    rdma_wait();
+  }
+
+  // Client: connects its link to the server's and switches its sends.
+  void rdma_connect(const std::string& endpoint) {
+    Result<RdmaEndpointInfo> peer = RdmaEndpointInfo::decode(endpoint);
+    Status s = peer.has_value() ? link_->connect(*peer) : peer.status();
+    if (!s.is_ok()) {
+      rdma_drop();
+      return rdma_decline(Status(s.code(), "rdma connect: " + std::string(s.message())));
+    }
+    rdma_state_ = RdmaState::kConnected;
+    rdma_switch();
+    rdma_wait();
+  }
+
+  // Stops waiting on the link and closes it (before this side switched).
+  void rdma_drop() {
+    if (cq_wait_) {
+      asio::error_code ignored;
+      cq_wait_->cancel(ignored);
+      cq_wait_->release();
+      cq_wait_.reset();
+    }
+    link_.reset();
+    rdma_state_ = RdmaState::kTcp;
+  }
+
+  // Stays on TCP: tells the peer why (when negotiating with it) and logs it.
+  void rdma_decline(const Status& why) {
+    rdma_state_ = RdmaState::kTcp;
+    send_setup(RdmaSetup{RdmaSetup::Kind::kDecline, {}, std::string(why.message())});
+    // Disabled on purpose: the peer logs it; nothing to report here.
+    if (why.code() != StatusCode::kFailedPrecondition) rdma_log_tcp(std::string(why.message()));
+  }
+
+  void rdma_log_tcp(const std::string& why) {
+    core_.log("connection " + std::to_string(id_) + " to " + peer() + " stays on tcp: " + why);
+  }
+
+  // Queues `m` on TCP ahead of any data frame sent after it.
+  void send_setup(const RdmaSetup& m) {
+    std::string frame;
+    append_message(frame, m);
+    {
+      MutexLock l(mu_);
+      if (closed_) return;
+      enqueue_internal_locked(std::move(frame));
+    }
+    post_kick();
+  }
+
+  // Queues a `switched` marker on TCP and sends every later frame over the
+  // link, both under mu_, so no frame can land on the wrong side of it.
+  void rdma_switch() {
+    std::string frame;
+    append_message(frame, RdmaSetup{RdmaSetup::Kind::kSwitched, {}, {}});
+    {
+      MutexLock l(mu_);
+      if (closed_) return;
+      enqueue_internal_locked(std::move(frame));
+      rdma_ = link_;
+    }
+    post_kick();
+    rdma_state_ = RdmaState::kSwitched;
+    core_.log("connection " + std::to_string(id_) + " to " + peer() + " sends its frames over rdma");
+  }
+
+  // Starts waiting on the link's completion channel like on a socket.
+  void rdma_wait() {
+    cq_wait_ = std::make_unique<asio::posix::stream_descriptor>(core_.io(), link_->completion_fd());
+    rdma_drain();
+  }
+
+  // One arm-then-poll step (keel/wire/ring.h); runs again at once while it
+  // finds records, otherwise when the completion channel is readable.
+  void rdma_drain() {
+    if (done_ || !cq_wait_) return;
+    Result<bool> again = arm_then_poll([&] { return link_->arm(); }, [&] { return rdma_poll(); });
+    if (!again.has_value()) {
+      const Status& s = again.status();
+      return close_on_io(s.code() == StatusCode::kIoError ? Status::unavailable(std::string(s.message())) : s);
+    }
+    bool writable = false;
+    {
+      MutexLock l(mu_);
+      if (rdma_overloaded_ && link_->writable()) {
+        rdma_overloaded_ = false;
+        writable = true;
+      }
+    }
+    if (writable && host_->callbacks().on_writable) host_->callbacks().on_writable(*this);
+    if (*again) {
+      asio::post(core_.io(), [self = shared_from_this()] { self->rdma_drain(); });
+    } else if (!cq_waiting_) {
+      cq_waiting_ = true;
+      cq_wait_->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [self = shared_from_this()](const asio::error_code& ec) {
+                             self->cq_waiting_ = false;
+                             if (!ec) self->rdma_drain();
+                           });
+    }
+  }
+
+  // Delivers what arrived over the link, in order, stopping at a handoff
+  // record whose TCP frame has not arrived; reaps completions otherwise.
+  Result<int> rdma_poll() {
+    if (!peer_switched_ || awaiting_handoff_) {
+      KEEL_RETURN_IF_ERROR(link_->reap());
+      return 0;
+    }
+    return link_->poll([this](std::uint8_t type, std::string_view body) {
+      if (done_) return false;
+      if (type != kRdmaHandoffRecordType) {
+        deliver(Frame{static_cast<MessageType>(type), body});
+        return true;
+      }
+      if (deferred_.empty()) {
+        awaiting_handoff_ = true;
+        return false;
+      }
+      const auto [t, b] = std::move(deferred_.front());
+      deferred_.pop_front();
+      deliver(Frame{t, b});
+      return true;
+    });
+  }
+
+  // Under mu_, once this side switched: sends a frame that fits the ring
+  // over the link (`sent`), or writes the handoff record of one that goes
+  // over TCP next.
+  Status route_rdma(MessageType type, std::string_view body, bool& sent) KEEL_REQUIRES(mu_) {
+    sent = body.size() <= rdma_->max_frame_bytes();
+    Status s = sent ? rdma_->send(type, body) : rdma_->send_handoff();
+    if (s.code() == StatusCode::kOverloaded) {
+      rdma_overloaded_ = true;  // on_writable once half the ring is free
+    } else if (s.code() == StatusCode::kIoError) {
+      close(Status::unavailable(std::string(s.message())));
+      return Status::unavailable(std::string(s.message()));
+    }
+    return s;
   }
 
   void open() {
@@ -417,6 +714,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       if (!handshake_.peer_node().empty()) peer_ += " " + handshake_.peer_node();
     }
     host_->opened(shared_from_this());
+    rdma_begin();
   }
 
   void finish_close(const Status& reason) {
@@ -424,11 +722,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     timer_.cancel();
+    if (cq_wait_) {
+      cq_wait_->cancel(ignored);
+      cq_wait_->release();
+    }
     {
       MutexLock l(mu_);
       closed_ = true;
       pending_.clear();
       queued_ = 0;
+      rdma_.reset();
     }
     // A local close (kCancelled) and a clean close by the peer are routine;
     // everything else is logged with its reason.
@@ -454,6 +757,16 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool clean_eof_ = false;  // the peer closed an open connection between frames
   std::vector<std::string> inflight_;
   std::vector<asio::const_buffer> buffers_;
+  // RDMA negotiation: kOffered (client, waiting for accept), kConnected
+  // (link connected, this side still sends over TCP), kSwitched.
+  enum class RdmaState { kTcp, kOffered, kConnected, kSwitched };
+  RdmaState rdma_state_ = RdmaState::kTcp;
+  std::shared_ptr<RdmaLink> link_;  // from the offer (or accept) on
+  std::unique_ptr<asio::posix::stream_descriptor> cq_wait_;  // the link's completion channel
+  bool cq_waiting_ = false;
+  bool peer_switched_ = false;      // the peer's data frames come over the link
+  bool awaiting_handoff_ = false;   // stopped at a handoff record: its TCP frame comes next
+  std::deque<std::pair<MessageType, std::string>> deferred_;  // handed-off frames ahead of their record
 
   mutable Mutex mu_;
   std::string peer_ KEEL_GUARDED_BY(mu_);
@@ -467,6 +780,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool open_for_send_ KEEL_GUARDED_BY(mu_) = false;
   bool overloaded_ KEEL_GUARDED_BY(mu_) = false;
   std::optional<Status> close_after_write_ KEEL_GUARDED_BY(mu_);
+  std::shared_ptr<RdmaLink> rdma_ KEEL_GUARDED_BY(mu_);  // set once this side sends over RDMA
+  bool rdma_overloaded_ KEEL_GUARDED_BY(mu_) = false;    // a send found no credits
 };
 
 // The TLS context for `o`: TLS 1.2 or later, the certificate and key when
@@ -757,6 +1072,10 @@ class ClientImpl final : public TcpClient {
   std::size_t queued_bytes() const override {
     auto s = state_->current();
     return s ? s->queued_bytes() : 0;
+  }
+  std::string_view path() const override {
+    auto s = state_->current();
+    return s ? s->path() : "tcp";
   }
   bool is_connected() const override { return state_->current() != nullptr; }
   std::uint64_t connect_count() const override { return state_->connects(); }

@@ -23,9 +23,13 @@
 namespace keel::wire {
 
 // Protocol version of this code (control.capnp: protocolVersion), and the
-// oldest version it still speaks.
-inline constexpr std::uint16_t kProtocolVersion = 1;
+// oldest version it still speaks. Two peers use the lower of their versions.
+inline constexpr std::uint16_t kProtocolVersion = 2;
 inline constexpr std::uint16_t kMinProtocolVersion = 1;
+// The first version with RdmaSetup; an older peer is served over TCP only.
+inline constexpr std::uint16_t kRdmaSetupVersion = 2;
+// Size of an encoded RdmaEndpointInfo (keel/wire/rdma_transport.h).
+inline constexpr std::size_t kRdmaEndpointInfoBytes = 64;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256
 
@@ -113,6 +117,16 @@ struct Shutdown {
   friend bool operator==(const Shutdown&, const Shutdown&) = default;
 };
 
+// One step of moving a TCP connection's data frames to RDMA
+// (docs/wire-protocol.md, "Transport negotiation").
+struct RdmaSetup {
+  enum class Kind : std::uint8_t { kOffer = 0, kAccept = 1, kDecline = 2, kSwitched = 3 };
+  Kind kind = Kind::kDecline;
+  std::string endpoint;  // kOffer, kAccept: kRdmaEndpointInfoBytes bytes
+  std::string reason;    // kDecline: why this side stays on TCP
+  friend bool operator==(const RdmaSetup&, const RdmaSetup&) = default;
+};
+
 // The frame type that carries each body.
 constexpr MessageType message_type_of(const Hello&) { return MessageType::kHello; }
 constexpr MessageType message_type_of(const AuthProof&) { return MessageType::kAuth; }
@@ -125,6 +139,7 @@ constexpr MessageType message_type_of(const Lookup&) { return MessageType::kLook
 constexpr MessageType message_type_of(const LookupReply&) { return MessageType::kLookupReply; }
 constexpr MessageType message_type_of(const Heartbeat&) { return MessageType::kHeartbeat; }
 constexpr MessageType message_type_of(const Shutdown&) { return MessageType::kShutdown; }
+constexpr MessageType message_type_of(const RdmaSetup&) { return MessageType::kRdmaSetup; }
 
 // Encodes a body as one flat Cap'n Proto message (a whole number of words).
 // Thread-safe.
@@ -139,10 +154,13 @@ std::string encode_body(const Lookup& m);
 std::string encode_body(const LookupReply& m);
 std::string encode_body(const Heartbeat& m);
 std::string encode_body(const Shutdown& m);
+std::string encode_body(const RdmaSetup& m);
 
 // Decodes a body of the matching type into `out`. Errors: kCorruption for
 // anything that is not a valid message (truncated, garbage, bad pointers,
-// traversal limit, an unknown StatusCode in an ErrorMessage). Never throws.
+// traversal limit, an unknown StatusCode in an ErrorMessage, an RdmaSetup
+// of an unknown kind or whose offer or accept lacks a whole endpoint).
+// Never throws.
 // Thread-safe.
 Status decode_body(std::string_view bytes, Hello& out);
 Status decode_body(std::string_view bytes, AuthProof& out);
@@ -155,6 +173,7 @@ Status decode_body(std::string_view bytes, Lookup& out);
 Status decode_body(std::string_view bytes, LookupReply& out);
 Status decode_body(std::string_view bytes, Heartbeat& out);
 Status decode_body(std::string_view bytes, Shutdown& out);
+Status decode_body(std::string_view bytes, RdmaSetup& out);
 
 // Appends a whole frame holding `m` to `out`.
 template <class M>

@@ -44,8 +44,9 @@ enum class MessageType : std::uint8_t {
   kLookupReply = 11,
   kHeartbeat = 12,
   kShutdown = 13,
+  kRdmaSetup = 14,  // transport negotiation; handled by the TCP transport, never delivered
 };
-inline constexpr std::uint8_t kMaxMessageType = 13;
+inline constexpr std::uint8_t kMaxMessageType = 14;
 
 // "hello", "call", ... or "unknown".
 std::string_view message_type_name(MessageType t);

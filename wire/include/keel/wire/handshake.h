@@ -14,10 +14,12 @@
 //   }
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "keel/base/status.h"
+#include "keel/wire/control.h"
 #include "keel/wire/frame.h"
 
 namespace keel::wire {
@@ -33,8 +35,11 @@ class Handshake {
   enum class Role { kClient, kServer };
 
   // Draws a fresh nonce (OpenSSL RAND_bytes). A client queues its Hello at
-  // once. `secret` must be non-empty (KEEL_CHECK).
-  Handshake(Role role, std::string secret, std::string node);
+  // once. `secret` must be non-empty (KEEL_CHECK). `version` is the highest
+  // protocol version this side offers, in [kMinProtocolVersion,
+  // kProtocolVersion] (KEEL_CHECK); lower values play an older peer in tests.
+  Handshake(Role role, std::string secret, std::string node,
+            std::uint16_t version = kProtocolVersion);
 
   // Feeds one frame received before is_done(). Errors, after which the
   // connection must be closed (take_output() then holds an Error frame for
@@ -50,6 +55,9 @@ class Handshake {
   bool is_done() const { return state_ == State::kDone; }
   // The peer's node name from its Hello ("" before it arrived).
   const std::string& peer_node() const { return peer_node_; }
+  // The version both sides speak: the lower of the two offered (valid once
+  // the peer's Hello arrived).
+  std::uint16_t version() const { return version_; }
 
  private:
   enum class State { kAwaitHello, kAwaitAuth, kAwaitAuthOk, kDone, kFailed };
@@ -63,6 +71,8 @@ class Handshake {
   std::string nonce_;
   std::string peer_nonce_;
   std::string peer_node_;
+  std::uint16_t offered_version_;  // this side's highest
+  std::uint16_t version_;          // negotiated once the peer's Hello arrived
   std::string output_;
   State state_ = State::kAwaitHello;
 };

@@ -200,4 +200,19 @@ class RingConsumer {
   std::uint64_t read_ = 0;  // read, not yet released
 };
 
+// The wake-up step of a reader driven by events rather than a futex (the
+// RDMA transport's completion channel): arms the wake-up, then polls. A
+// record that arrived before the arm raises no event, so only the poll after
+// the arm finds it; waiting for the event without that poll could leave it
+// unread. Returns whether the poll found records: the caller then runs the
+// step again (after yielding to other work), and waits for the next event
+// only once a poll finds none. Errors: the first of `arm` (returns a
+// Status) or `poll` (returns Result<int>, the records it took).
+template <class Arm, class Poll>
+Result<bool> arm_then_poll(const Arm& arm, const Poll& poll) {
+  KEEL_RETURN_IF_ERROR(arm());
+  KEEL_ASSIGN_OR_RETURN(int records, poll());
+  return records > 0;
+}
+
 }  // namespace keel::wire

@@ -104,6 +104,7 @@ class ShmConnection final : public Connection {
   std::uint64_t id() const override { return id_; }
   std::string peer() const override { return side_ == ShmSide::kA ? "shm:B" : "shm:A"; }
   std::size_t queued_bytes() const override { return 0; }
+  std::string_view path() const override { return "shm"; }
 
  private:
   ShmConnection(RingRegion out, RingRegion in, ShmSide side, ConnectionCallbacks callbacks,

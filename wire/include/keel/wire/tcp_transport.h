@@ -6,7 +6,11 @@
 // TCP_NODELAY, batches small frames into one write, and bounds its send
 // queue (back-pressure). A bad frame, a failed handshake or an unexpected
 // message type closes that one connection with a logged reason; the
-// listener keeps serving everyone else.
+// listener keeps serving everyone else. When both ends have an RDMA device
+// (TransportOptions::rdma, on by default), a connection moves its data
+// frames to an RDMA queue pair after the handshake and keeps TCP as its
+// control plane; otherwise it stays on TCP and logs why. Callbacks run on
+// the I/O thread either way, and Connection::path() says which one is used.
 //
 //   keel::wire::TransportOptions options;
 //   options.secret = "s3cret";

@@ -1,5 +1,5 @@
-// keel/wire/transport.h: what every Keel transport (TCP, shared memory)
-// offers its user: authenticated connections that carry frames
+// keel/wire/transport.h: what every Keel transport (TCP, optionally moved to
+// RDMA; shared memory) offers its user: authenticated connections that carry frames
 // (keel/wire/frame.h), and the callbacks through which frames arrive. How a
 // connection is established is specific to each transport
 // (keel/wire/tcp_transport.h, keel/wire/shm_transport.h); what happens on it
@@ -33,8 +33,9 @@ class Connection {
 
   // Queues one frame (the body is copied into the send queue). Frames queued
   // while a write is in flight go out together in one write. Errors:
-  // kOverloaded (the queue holds max_send_queue_bytes: back off; nothing was
-  // queued, and on_writable follows once the queue drains to half),
+  // kOverloaded (the queue holds max_send_queue_bytes, or, over RDMA, the
+  // ring has no credits: back off; nothing was queued, and on_writable
+  // follows once the queue drains to half or half the ring is free),
   // kUnavailable (not open, or closed), kInvalidArgument (body larger than
   // max_frame_body_bytes).
   virtual Status send(MessageType type, std::string_view body) = 0;
@@ -51,6 +52,9 @@ class Connection {
   virtual std::string peer() const = 0;
   // Bytes queued for sending and not yet written.
   virtual std::size_t queued_bytes() const = 0;
+  // What carries this side's data frames now: "tcp", "rdma" (a TCP
+  // connection whose frames moved to RDMA, see RdmaOptions) or "shm".
+  virtual std::string_view path() const = 0;
 };
 
 // Callbacks of one listener or client. All run on the transport's I/O thread
@@ -91,6 +95,27 @@ struct TlsOptions {
   bool verify_server = true;
 };
 
+// Moving a TCP connection's data frames to RDMA (docs/wire-protocol.md,
+// "Transport negotiation"). After the handshake the client offers RDMA when
+// it has a usable device; when the server has one too, both connect an RC
+// queue pair (keel/wire/rdma_transport.h) and from then on send their frames
+// over it, while the TCP connection stays open for liveness and close. Any
+// failure (no device on either side, an open or connect error, a peer that
+// declines or speaks protocol version 1) leaves the connection on TCP, with
+// one logged line that names the reason.
+struct RdmaOptions {
+  bool enabled = true;
+  // The device to use; empty: the first one.
+  std::string device;
+  // Data bytes of each ring (one per direction, registered with the device),
+  // rounded down to a power of two. Both sides must use the same size.
+  std::size_t ring_bytes = 1u << 20;
+  // Answers whether this side has a usable device: ok, or why not. Empty:
+  // ask rdma_devices() for `device`. It decides only what this side states
+  // in the negotiation; the queue pair is always a real one.
+  std::function<Status()> device_check;
+};
+
 struct TransportOptions {
   // Shared secret for the HMAC handshake (keel/wire/handshake.h). Required.
   std::string secret;
@@ -107,6 +132,9 @@ struct TransportOptions {
   LogSink log;
   // TLS (TCP transport only; off by default).
   TlsOptions tls;
+  // RDMA for the data frames of TCP connections (on by default; stays on
+  // TCP where either side has no device).
+  RdmaOptions rdma;
 };
 
 }  // namespace keel::wire
