@@ -187,6 +187,7 @@ Status Agent::Impl::start() {
   topts.secret = options_.secret;
   topts.node_name = "keel-agent";
   topts.tls = options_.tls;
+  topts.rdma = options_.rdma;
   if (options_.log) topts.log = options_.log;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
   KEEL_ASSIGN_OR_RETURN(worker_listener_, transport_->listen("127.0.0.1", 0, worker_callbacks()));

@@ -158,6 +158,7 @@ Status Client::Impl::connect() {
   topts.secret = options_.secret;
   topts.node_name = options_.node_name;
   topts.tls = options_.tls;
+  topts.rdma = options_.rdma;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
   for (std::size_t i = 0; i < agents_.size(); ++i) {
     wire::ConnectionCallbacks cb;

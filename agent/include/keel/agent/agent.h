@@ -41,6 +41,10 @@ struct AgentOptions {
   // clients need ClientOptions::tls. Workers connect over loopback with TLS
   // too, without checking the agent's certificate (the secret proves it).
   wire::TlsOptions tls;
+  // RDMA for the data frames of client connections whose client has a
+  // device too (on by default; keel/wire/transport.h). Workers use the
+  // defaults on their loopback connections.
+  wire::RdmaOptions rdma;
   // The worker program and its arguments (argv[0] is the executable's path).
   std::vector<std::string> worker_argv;
   // Worker processes; an actor lives on the worker chosen by a hash of its

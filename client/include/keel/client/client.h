@@ -71,6 +71,9 @@ struct ClientOptions {
   // agent's certificate chains to it; empty: the system's trust store) or
   // verify_server = false. The shared secret is checked inside it.
   wire::TlsOptions tls;
+  // RDMA for the data frames to agents that have a device too (on by
+  // default; keel/wire/transport.h): the connections stay on TCP otherwise.
+  wire::RdmaOptions rdma;
   // How long connect() waits for the handshakes.
   Duration connect_timeout = std::chrono::seconds(10);
   // With several agents: connect() succeeds once every agent has completed
