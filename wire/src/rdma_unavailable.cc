@@ -5,11 +5,11 @@
 namespace keel::wire {
 
 Result<std::vector<std::string>> rdma_devices() {
-  return Status::unavailable("built without libibverbs");
+  return Status::unavailable("no RDMA support: built without libibverbs");
 }
 
 Result<std::unique_ptr<RdmaLink>> RdmaLink::open(const std::string&, std::size_t) {
-  return Status::unavailable("built without libibverbs");
+  return Status::unavailable("no RDMA support: built without libibverbs");
 }
 
 }  // namespace keel::wire

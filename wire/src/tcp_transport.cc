@@ -657,6 +657,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (*again) {
       asio::post(core_.io(), [self = shared_from_this()] { self->rdma_drain(); });
     } else if (!cq_waiting_) {
+      // asio re-registers the descriptor when a wait starts, so an event
+      // raised after the arm above and before this wait still wakes it.
       cq_waiting_ = true;
       cq_wait_->async_wait(asio::posix::stream_descriptor::wait_read,
                            [self = shared_from_this()](const asio::error_code& ec) {
