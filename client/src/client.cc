@@ -47,10 +47,19 @@ std::uint64_t rendezvous_weight(std::string_view agent, std::string_view key) {
 struct Completions {
   std::vector<std::pair<Promise<std::string>, Result<std::string>>> calls;
   std::vector<std::pair<Promise<SpawnInfo>, Result<SpawnInfo>>> spawns;
+  std::vector<std::pair<Promise<void>, Status>> wakes;
   void run() {
     for (auto& [p, v] : calls) p.try_set(std::move(v));
     for (auto& [p, v] : spawns) p.try_set(std::move(v));
+    for (auto& [p, v] : wakes) {
+      if (v.is_ok()) {
+        p.set_value();
+      } else {
+        p.set_error(v);
+      }
+    }
   }
+  bool empty() const { return calls.empty() && spawns.empty() && wakes.empty(); }
 };
 
 }  // namespace
@@ -74,9 +83,10 @@ class Client::Impl {
   }
   void learn_placement(std::size_t agent, const std::vector<std::string>& keys) KEEL_EXCLUDES(mu_);
   bool is_connected(std::size_t agent) const { return conns_.at(agent) && conns_[agent]->is_connected(); }
+  Future<void> after(Duration delay) KEEL_EXCLUDES(mu_);
 
  private:
-  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline };
+  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kWake };
   struct Call {
     Promise<std::string> promise;
     std::string envelope;  // encoded, resent as is on a retry
@@ -136,6 +146,7 @@ class Client::Impl {
   std::map<std::uint64_t, Call> calls_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
   std::map<std::string, Placement> placed_ KEEL_GUARDED_BY(mu_);
+  std::map<std::uint64_t, Promise<void>> wakes_ KEEL_GUARDED_BY(mu_);  // after()
   std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>> timers_ KEEL_GUARDED_BY(mu_);
   std::mt19937_64 rng_ KEEL_GUARDED_BY(mu_);
 };
@@ -212,8 +223,10 @@ Client::Impl::~Impl() {
     MutexLock lock(mu_);
     for (auto& [id, c] : calls_) done.calls.emplace_back(std::move(c.promise), Status::cancelled("client destroyed"));
     for (auto& [id, s] : spawns_) done.spawns.emplace_back(std::move(s.promise), Status::cancelled("client destroyed"));
+    for (auto& [id, p] : wakes_) done.wakes.emplace_back(std::move(p), Status::cancelled("client destroyed"));
     calls_.clear();
     spawns_.clear();
+    wakes_.clear();
   }
   done.run();
 }
@@ -288,6 +301,20 @@ void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   ++c.sends;
   Status s = conns_[c.agent]->send(wire::MessageType::kCall, c.envelope);
   if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done);
+}
+
+Future<void> Client::Impl::after(Duration delay) {
+  Promise<void> p;
+  Future<void> out = p.future();
+  MutexLock lock(mu_);
+  if (stopping_) {
+    p.set_error(Status::cancelled("client destroyed"));  // no continuation runs: `out` has none yet
+    return out;
+  }
+  const std::uint64_t id = next_id_++;
+  wakes_.emplace(id, std::move(p));
+  add_timer(std::chrono::steady_clock::now() + delay, id, TimerKind::kWake);
+  return out;
 }
 
 std::size_t Client::Impl::route(const std::string& key) const {
@@ -413,7 +440,12 @@ void Client::Impl::run_timers() {
     auto [id, kind] = timers_.begin()->second;
     timers_.erase(timers_.begin());
     Completions done;
-    if (kind == TimerKind::kSpawnDeadline) {
+    if (kind == TimerKind::kWake) {
+      if (auto it = wakes_.find(id); it != wakes_.end()) {
+        done.wakes.emplace_back(std::move(it->second), Status::ok());
+        wakes_.erase(it);
+      }
+    } else if (kind == TimerKind::kSpawnDeadline) {
       if (auto it = spawns_.find(id); it != spawns_.end()) {
         done.spawns.emplace_back(std::move(it->second.promise),
                                  Status::timeout("deadline exceeded spawning '" + it->second.key + "'"));
@@ -426,7 +458,7 @@ void Client::Impl::run_timers() {
         send_call(id, done);
       }
     }
-    if (!done.calls.empty() || !done.spawns.empty()) {
+    if (!done.empty()) {
       lock.native().unlock();
       done.run();
       lock.native().lock();
@@ -479,5 +511,7 @@ bool Client::is_connected() const {
 }
 
 bool Client::is_connected(std::size_t agent) const { return impl_->is_connected(agent); }
+
+Future<void> Client::after(Duration delay) { return impl_->after(delay); }
 
 }  // namespace keel

@@ -25,6 +25,8 @@ namespace {
 
 // How long one registry watch may wait before it is renewed.
 constexpr auto kWatchRenewal = std::chrono::seconds(30);
+// How long the pool waits before renewing a watch that failed.
+constexpr auto kUnreachableBackoff = std::chrono::milliseconds(500);
 
 // Sets agent `agent`'s members and rebuilds the pool's (merge_members).
 void set_agent_members(Client& client, RemotePool::State& st, std::size_t agent, RegistryMembers m)
@@ -38,8 +40,10 @@ void set_agent_members(Client& client, RemotePool::State& st, std::size_t agent,
 // Keeps one watch in flight on agent `agent` until the pool closes or the
 // client is destroyed (kCancelled), or the registry refuses the name
 // (kInvalidArgument). A watch that fails with kUnavailable (the agent
-// unreachable past the client's retries) drops the agent's members and is
-// renewed from version 0, so they come back at once with the agent.
+// unreachable past the client's retries) drops the agent's members, to be
+// asked again from version 0 so that they come back with the agent. A
+// failed watch is renewed after kUnreachableBackoff, on the client's timer
+// thread (a send that fails at once must not recurse).
 void watch_next(Client& client, std::size_t agent, std::shared_ptr<RemotePool::State> st) {
   std::uint64_t version = 0;
   {
@@ -55,7 +59,10 @@ void watch_next(Client& client, std::size_t agent, std::shared_ptr<RemotePool::S
           MutexLock lock(st->mu);
           set_agent_members(client, *st, agent, r ? std::move(*r) : RegistryMembers{});
         }
-        watch_next(client, agent, st);
+        if (r || code == StatusCode::kTimeout) return watch_next(client, agent, st);  // a renewal
+        client.after(kUnreachableBackoff).then([&client, agent, st](Result<Unit> woke) {
+          if (woke) watch_next(client, agent, st);
+        });
       });
 }
 

@@ -150,6 +150,26 @@ TEST_F(MultiAgentTest, AnAgentGoingAwayFailsItsKeysWhileTheOthersKeepAnswering) 
   EXPECT_TRUE(multi_->is_connected(0));
 }
 
+TEST_F(MultiAgentTest, APoolDropsTheMembersOfAnAgentThatGoesAway) {
+  ClientOptions o = client_options(kSecret);
+  o.retry.max_attempts = 1;  // the pool's watch of the lost agent fails at once
+  auto client = Client::connect(endpoints(), o);
+  ASSERT_TRUE(client.is_ok()) << client.status();
+  Client& c = **client;
+  const std::string a = keys_on(c, 0, 1, "a").front();
+  const std::string b = keys_on(c, 1, 1, "b").front();
+  for (const std::string& k : {a, b}) {
+    ASSERT_TRUE(wait(c.spawn("Counter", k)).is_ok());
+    ASSERT_TRUE(wait(c.register_name("jobs", "counters", k)).is_ok());
+  }
+  auto pool = RemotePool::follow(c, "jobs", "counters");
+  ASSERT_TRUE(pool->wait_for_size(2, kWait).is_ok());
+  second_.reset();
+  ASSERT_TRUE(pool->wait_for_size_at_most(1, kWait).is_ok());
+  EXPECT_EQ(pool->endpoints(), std::vector<std::string>{a});
+  EXPECT_EQ(wait(pool->call<&RemoteCounter::add>(3)).value(), 3);
+}
+
 // A loopback port that refuses connections: bound, never listening, for
 // as long as it lives.
 class RefusingPort {

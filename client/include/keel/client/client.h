@@ -259,6 +259,12 @@ class Client {
   bool is_connected() const;
   bool is_connected(std::size_t agent) const;
 
+  // Completes after `delay`, on the client's timer thread; kCancelled when
+  // the client is destroyed first. For backoffs of code built on the
+  // client (RemotePool waits with it before asking an unreachable agent
+  // again).
+  Future<void> after(Duration delay);
+
   class Impl;
 
  private:
