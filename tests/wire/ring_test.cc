@@ -312,5 +312,29 @@ TEST(Ring, ArmThenPollReportsTheArmsError) {
   EXPECT_EQ(polls, 0);
 }
 
+TEST(HandoffOrder, AStreamFrameAfterItsRecordIsDeliveredAtOnceAndTheRingResumes) {
+  HandoffOrder order;
+  EXPECT_FALSE(order.on_handoff_record().has_value());  // the ring stops here
+  EXPECT_TRUE(order.waiting());
+  EXPECT_TRUE(order.on_stream_frame(6, "big"));  // deliver now, then read the ring again
+  EXPECT_FALSE(order.waiting());
+}
+
+TEST(HandoffOrder, StreamFramesAheadOfTheirRecordsAreKeptAndComeOutInOrder) {
+  HandoffOrder order;
+  EXPECT_FALSE(order.on_stream_frame(6, "first"));
+  EXPECT_FALSE(order.on_stream_frame(7, "second"));
+  auto a = order.on_handoff_record();
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->first, 6);
+  EXPECT_EQ(a->second, "first");
+  auto b = order.on_handoff_record();
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->second, "second");
+  EXPECT_FALSE(order.waiting());
+  EXPECT_FALSE(order.on_handoff_record().has_value());  // the third has not arrived
+  EXPECT_TRUE(order.on_stream_frame(6, "third"));
+}
+
 }  // namespace
 }  // namespace keel::wire

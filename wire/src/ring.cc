@@ -345,4 +345,25 @@ bool RingConsumer::producer_closed() const {
   return at(ring_.control->producer_closed).load(std::memory_order_acquire) != 0;
 }
 
+// ------------------------------------------------------------ handoff order
+
+std::optional<std::pair<std::uint8_t, std::string>> HandoffOrder::on_handoff_record() {
+  if (early_.empty()) {
+    waiting_ = true;
+    return std::nullopt;
+  }
+  std::pair<std::uint8_t, std::string> frame = std::move(early_.front());
+  early_.pop_front();
+  return frame;
+}
+
+bool HandoffOrder::on_stream_frame(std::uint8_t type, std::string_view body) {
+  if (!waiting_) {
+    early_.emplace_back(type, std::string(body));
+    return false;
+  }
+  waiting_ = false;
+  return true;
+}
+
 }  // namespace keel::wire

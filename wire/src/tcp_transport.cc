@@ -24,7 +24,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <deque>
 #include <future>
 #include <optional>
 #include <thread>
@@ -482,11 +481,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     }
     // The peer sends over RDMA now; a frame on TCP is one it handed off,
     // delivered where its handoff record sits in the ring.
-    if (!awaiting_handoff_) {
-      deferred_.emplace_back(f.type, std::string(f.body));
-      return;
-    }
-    awaiting_handoff_ = false;
+    if (!handoffs_.on_stream_frame(static_cast<std::uint8_t>(f.type), f.body)) return;
     deliver(f);
     rdma_drain();
   }
@@ -671,7 +666,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // Delivers what arrived over the link, in order, stopping at a handoff
   // record whose TCP frame has not arrived; reaps completions otherwise.
   Result<int> rdma_poll() {
-    if (!peer_switched_ || awaiting_handoff_) {
+    if (!peer_switched_ || handoffs_.waiting()) {
       KEEL_RETURN_IF_ERROR(link_->reap());
       return 0;
     }
@@ -681,13 +676,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         deliver(Frame{static_cast<MessageType>(type), body});
         return true;
       }
-      if (deferred_.empty()) {
-        awaiting_handoff_ = true;
-        return false;
-      }
-      const auto [t, b] = std::move(deferred_.front());
-      deferred_.pop_front();
-      deliver(Frame{t, b});
+      std::optional<std::pair<std::uint8_t, std::string>> early = handoffs_.on_handoff_record();
+      if (!early) return false;  // its TCP frame comes next
+      deliver(Frame{static_cast<MessageType>(early->first), early->second});
       return true;
     });
   }
@@ -767,8 +758,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::unique_ptr<asio::posix::stream_descriptor> cq_wait_;  // the link's completion channel
   bool cq_waiting_ = false;
   bool peer_switched_ = false;      // the peer's data frames come over the link
-  bool awaiting_handoff_ = false;   // stopped at a handoff record: its TCP frame comes next
-  std::deque<std::pair<MessageType, std::string>> deferred_;  // handed-off frames ahead of their record
+  HandoffOrder handoffs_;           // frames the peer handed off to TCP, in ring order
 
   mutable Mutex mu_;
   std::string peer_ KEEL_GUARDED_BY(mu_);

@@ -29,9 +29,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "keel/base/status.h"
 
@@ -214,5 +217,36 @@ Result<bool> arm_then_poll(const Arm& arm, const Poll& poll) {
   KEEL_ASSIGN_OR_RETURN(int records, poll());
   return records > 0;
 }
+
+// The order of frames a sender splits between a ring and a stream (the RDMA
+// transport sends a frame too large for its ring over TCP, and writes a
+// handoff record in the ring where the frame belongs). The receiver feeds
+// both sides here and delivers each stream frame at its record, whichever
+// arrives first. Not thread-safe: owned by the receiving thread.
+//
+//   keel::wire::HandoffOrder order;
+//   // ring record of the handoff type:
+//   if (auto early = order.on_handoff_record()) deliver(early->first, early->second);
+//   else stop_reading_the_ring();            // until the stream frame comes
+//   // stream frame f:
+//   if (order.on_stream_frame(f.type, f.body)) { deliver(f.type, f.body); resume_reading_the_ring(); }
+class HandoffOrder {
+ public:
+  // The ring reached a handoff record. Returns the stream frame that
+  // belongs there when it already arrived (to deliver now); otherwise
+  // std::nullopt, and the ring must not be read further until
+  // on_stream_frame returns true.
+  std::optional<std::pair<std::uint8_t, std::string>> on_handoff_record();
+  // A frame arrived on the stream. Returns true when the ring waits at its
+  // record: deliver it now, then read the ring again. Otherwise it is kept
+  // (copied) for its record, which has not been read yet.
+  bool on_stream_frame(std::uint8_t type, std::string_view body);
+  // Whether the ring waits at a handoff record for its stream frame.
+  bool waiting() const { return waiting_; }
+
+ private:
+  bool waiting_ = false;
+  std::deque<std::pair<std::uint8_t, std::string>> early_;  // stream frames ahead of their records
+};
 
 }  // namespace keel::wire
