@@ -23,8 +23,7 @@
 
 namespace keel {
 
-// One member of a pool: an actor key and the client (the agent) that
-// reaches it.
+// One member of a pool: an actor key and the client that reaches it.
 struct RemoteEndpoint {
   Client* client = nullptr;
   std::string key;
@@ -40,11 +39,11 @@ class RemotePool {
   // leaves the pool until it answers again; a name the registry refuses
   // (kInvalidArgument) leaves the pool empty.
   static std::unique_ptr<RemotePool> follow(Client& client, std::string ns, std::string name);
-  // A pool over a fixed list of actor keys on `client`'s agent, which
-  // never changes.
+  // A pool over a fixed list of actor keys, which never changes, called
+  // through `client` (each key on its agent, Client::agent_for).
   static std::unique_ptr<RemotePool> fixed(Client& client, const std::vector<std::string>& keys);
-  // A pool over a fixed list of endpoints, which may be on several agents
-  // (one Client each).
+  // A pool over a fixed list of endpoints, which may be reached through
+  // different clients.
   static std::unique_ptr<RemotePool> fixed(std::vector<RemoteEndpoint> endpoints);
   ~RemotePool();
   RemotePool(const RemotePool&) = delete;
