@@ -233,6 +233,9 @@ class WorkerSession {
       options.timeout = std::chrono::duration_cast<Duration>(left);
     }
     if (view->idempotent()) options.id = MessageId{view->id().hi, view->id().lo};
+    // A durable actor journals the call as it arrived; `body` outlives the
+    // send, which copies it.
+    options.inbox_envelope = body;
     std::string remote_type = it->second.type + "." + std::string(view->method());
     // Replies go through the TcpClient (link_), which outlives the actors;
     // `c` itself is valid only until its on_close returns.

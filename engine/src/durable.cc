@@ -22,9 +22,32 @@ std::string lsn_context(const std::string& owner, Lsn lsn) {
   return "lsn " + std::to_string(lsn) + ", owner " + owner;
 }
 
-// The INBOX payload for `msg` to durable actor `target`: an envelope whose
-// payload is the self-describing handler arguments.
-Result<std::string> inbox_envelope(const Cell& target, const Message& msg) {
+// Whether the envelope `bytes`, which the sender of `msg` supplied, can be
+// journaled as the INBOX record of `msg` to `target`: decode_inbox rebuilds
+// from it the same message (handler, id, idempotence), and it is not taken
+// for a durable timer's. The payload is the sender's to vouch for (see
+// SendOptions::inbox_envelope).
+bool journals_as_is(const Cell& target, const Message& msg, std::string_view bytes) {
+  if (msg.durable_timer != 0) return false;
+  Result<wire::EnvelopeView> v = wire::EnvelopeView::open(bytes);
+  if (!v) return false;
+  const wire::Id128 id = v->id();
+  return v->target().key == target.durable()->key && v->method() == msg.method() &&
+         v->payload_encoding() == wire::PayloadEncoding::kSelfDescribing && !id.is_zero() &&
+         id.hi != kTimerIdMark && v->idempotent() == !msg.id.empty() &&
+         (msg.id.empty() || (id.hi == msg.id.hi && id.lo == msg.id.lo));
+}
+
+// The INBOX payload for `msg` to durable actor `target`: the sender's
+// pre-encoded envelope when journals_as_is, otherwise an envelope whose
+// payload is the self-describing handler arguments. Takes the pre-encoded
+// one out of `msg` (msg.unjournaled_inbox is empty after the call).
+Result<std::string> inbox_envelope(const Cell& target, Message& msg) {
+  if (!msg.unjournaled_inbox.empty()) {
+    std::string given = std::move(msg.unjournaled_inbox);
+    msg.unjournaled_inbox.clear();
+    if (journals_as_is(target, msg, given)) return given;
+  }
   KEEL_ASSIGN_OR_RETURN(std::string args, msg.encode_args());
   wire::Envelope e;
   if (msg.durable_timer != 0) {
@@ -429,7 +452,7 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
   if (unjournaled) {
     // Its INBOX record, then a mark (cursor 0: the record just before is
     // handled; it does not move the cumulative cursor).
-    batch.push_back(NewRecord{d.owner, RecordKind::kInbox, handled->unjournaled_inbox});
+    batch.push_back(NewRecord{d.owner, RecordKind::kInbox, std::move(handled->unjournaled_inbox)});
     batch.push_back(NewRecord{d.owner, RecordKind::kProcessed, wire::encode_value(std::uint64_t{0})});
   }
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;

@@ -41,8 +41,12 @@ namespace detail {
 
 // Runs one remote ask of handler M on `ref`: decodes `payload` as M's
 // arguments and completes with the reply encoded as wire::encode_value (for
-// void handlers, an empty wire::encode_args()). Errors: kCorruption for
-// arguments that do not decode, then those of the ask.
+// void handlers, an empty wire::encode_args()). `options.inbox_envelope`
+// is the envelope the call arrived in, whose payload is `payload`: a
+// durable actor journals it as its INBOX record as it is (the arguments
+// were decoded from that payload, as AskOptions::inbox_envelope requires).
+// Errors: kCorruption for arguments that do not decode, then those of the
+// ask.
 template <class T, auto M, class Tuple>
 struct RemoteAsk;
 template <class T, auto M, class... Args>

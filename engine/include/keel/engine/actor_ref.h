@@ -109,12 +109,13 @@ class ActorRef : public AnyRef {
   Future<void> tell_durable(A&&... args) const {
     return tell_durable_with<M>(SendOptions{}, std::forward<A>(args)...);
   }
-  // The same with options; only `id` applies (a durable acceptance has no TTL).
+  // The same with options; only `id` and `inbox_envelope` apply (a durable
+  // acceptance has no TTL).
   template <auto M, class... A>
   Future<void> tell_durable_with(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
     auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
-    msg->id = o.id;
+    apply_options(*msg, o);
     Promise<void> accepted;
     Future<void> f = accepted.future();
     detail::cell_send_accepted(cell_, gen_, msg, std::move(accepted));
@@ -134,7 +135,7 @@ class ActorRef : public AnyRef {
     check_call<M, A...>();
     using R = detail::ask_value_t<T, M, std::decay_t<A>...>;
     auto* msg = new detail::AskMessage<T, M, R, std::decay_t<A>...>(std::forward<A>(args)...);
-    msg->id = o.id;
+    apply_options(*msg, o);
     auto fut = msg->promise.future();
     if (o.timeout > Duration::zero()) detail::arm_ask_timeout(cell_, fut.state().get(), o.timeout);
     detail::cell_send(cell_, gen_, msg, o.ttl).ignore();
@@ -153,8 +154,15 @@ class ActorRef : public AnyRef {
   Status send(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
     auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
-    msg->id = o.id;
+    apply_options(*msg, o);
     return detail::cell_send(cell_, gen_, msg, o.ttl);
+  }
+  // Copies the sender's id and, for a durable T only (others never journal
+  // it), its pre-encoded INBOX envelope into `msg`.
+  template <class Options>
+  static void apply_options(detail::Message& msg, const Options& o) {
+    msg.id = o.id;
+    if constexpr (detail::is_durable_v<T>) msg.unjournaled_inbox = o.inbox_envelope;
   }
 };
 

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "keel/base/clock.h"
 
@@ -57,11 +58,34 @@ struct MessageId {
   friend bool operator==(const MessageId&, const MessageId&) = default;
 };
 
+// A pre-encoded INBOX envelope (SendOptions/AskOptions::inbox_envelope):
+// for a message to a durable actor, the bytes of a wire::Envelope
+// (wire::encode_envelope) that the engine journals as the message's INBOX
+// record as they are, instead of encoding one from the message: one copy
+// into the record, no re-encoding. It is meant for a message that arrived
+// as an envelope, such as a remote call (keel/agent/worker_host.h). The
+// engine journals it as is only when recovery rebuilds from it the message
+// being sent: it opens as an envelope; its target key is the actor's key;
+// its method is the handler's name; its payload encoding is
+// kSelfDescribing; its id is not zero and not a durable timer's; and it is
+// idempotent exactly when the send has an id (MessageId), which then equals
+// its id. Otherwise the engine encodes the record itself, as without it.
+// Precondition: the payload decodes as the handler's arguments
+// (wire::decode_args), as for a call whose arguments were decoded from it;
+// the engine does not decode it again, and recovery reports a payload that
+// does not decode as kCorruption at that record. Its other fields (sender,
+// reply_to, deadline, trace id, attempt) are journaled as they are and read
+// only by `keel journal`: a recovered message is delivered as a tell, so a
+// journaled reply_to is never answered. Ignored by in-memory actors.
 struct SendOptions {
   // When positive, a message not handled within `ttl` of the send (by the
   // system clock) goes to dead letters as expired instead.
   Duration ttl = Duration::zero();
   MessageId id{};  // see MessageId
+  // Durable targets: the message's INBOX record, already encoded (see
+  // "A pre-encoded INBOX envelope" above). Borrowed: it must stay valid
+  // until the send returns. Empty: the engine encodes the record.
+  std::string_view inbox_envelope{};
 };
 
 struct AskOptions {
@@ -70,6 +94,9 @@ struct AskOptions {
   Duration timeout = Duration::zero();
   Duration ttl = Duration::zero();
   MessageId id{};  // see MessageId
+  // As SendOptions::inbox_envelope; borrowed until the ask returns (not
+  // until its future completes).
+  std::string_view inbox_envelope{};
 };
 
 // Life cycle of an actor, as diagnostics report it.

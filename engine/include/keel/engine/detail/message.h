@@ -86,8 +86,10 @@ struct Message {
   std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
   std::uint64_t durable_timer = 0;       // durable targets: the timer that sent it, or 0
   MessageId id;                          // chosen by the sender (SendOptions::id), or empty
-  // Durable targets: the INBOX envelope of a message accepted by an idle
-  // actor and not journaled yet; it commits with the handler's batch.
+  // Durable targets: an INBOX envelope not journaled yet. Until the message
+  // is accepted, the sender's pre-encoded one (SendOptions::inbox_envelope),
+  // which acceptance takes; then, for a message accepted by an idle actor,
+  // the one that commits with the handler's batch. Otherwise empty.
   std::string unjournaled_inbox;
 
   Message() = default;
