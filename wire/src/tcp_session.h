@@ -172,12 +172,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     bool kick = false;
     {
       MutexLock l(mu_);
-      KEEL_RETURN_IF_ERROR(admit(wire, false));
-      if (rdma_ != nullptr) {
-        bool sent = false;
-        KEEL_RETURN_IF_ERROR(route_rdma(type, body, sent));
-        if (sent) return Status::ok();
-      }
+      bool sent = false;
+      KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
+      if (sent) return Status::ok();
       if (wire >= kOwnedBodyBytes) {
         pending_.push_back(take_spare(wire));  // a large frame gets a chunk of its own
         tail_appendable_ = false;
@@ -199,12 +196,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     bool kick = false;
     {
       MutexLock l(mu_);
-      KEEL_RETURN_IF_ERROR(admit(wire, false));
-      if (rdma_ != nullptr) {
-        bool sent = false;
-        KEEL_RETURN_IF_ERROR(route_rdma(type, body, sent));
-        if (sent) return Status::ok();
-      }
+      bool sent = false;
+      KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
+      if (sent) return Status::ok();
       std::string header(kFrameHeaderBytes, '\0');
       encode_frame_header(header.data(), type, body.size());
       const std::size_t padding = wire - kFrameHeaderBytes - body.size();
@@ -514,10 +508,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // record whose TCP frame has not arrived; reaps completions otherwise.
   Result<int> rdma_poll();
 
-  // Under mu_, once this side switched: sends a frame that fits the ring
-  // over the link (`sent`), or writes the handoff record of one that goes
-  // over TCP next.
-  Status route_rdma(MessageType type, std::string_view body, bool& sent) KEEL_REQUIRES(mu_);
+  // Under mu_: admits one user frame of `wire` bytes (admit()) and, once
+  // this side sends over RDMA, sends it over the link when it fits the ring
+  // (`sent`), or writes the handoff record of one that goes over TCP next.
+  Status admit_frame(MessageType type, std::string_view body, std::size_t wire, bool& sent)
+      KEEL_REQUIRES(mu_);
 
   void open() {
     open_ = true;

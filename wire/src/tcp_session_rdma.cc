@@ -212,7 +212,10 @@ Result<int> Session::rdma_poll() {
   });
 }
 
-Status Session::route_rdma(MessageType type, std::string_view body, bool& sent) {
+Status Session::admit_frame(MessageType type, std::string_view body, std::size_t wire, bool& sent) {
+  sent = false;
+  KEEL_RETURN_IF_ERROR(admit(wire, false));
+  if (rdma_ == nullptr) return Status::ok();
   sent = body.size() <= rdma_->max_frame_bytes();
   Status s = sent ? rdma_->send(type, body) : rdma_->send_handoff();
   if (s.code() == StatusCode::kOverloaded) {
