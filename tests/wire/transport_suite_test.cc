@@ -1,7 +1,9 @@
 // One suite over the Connection interface (keel/wire/transport.h), run on
 // every transport: what a user of a connection may rely on, whichever
-// transport carries it. Transport-specific behaviour (handshake, reconnect,
-// rings) has its own tests.
+// transport carries it (TCP, TCP moved to RDMA, shared memory). The RDMA
+// pair needs a device and skips, saying why, where there is none.
+// Transport-specific behaviour (handshake, reconnect, rings) has its own
+// tests.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -27,16 +29,25 @@ ConnectionCallbacks signalling_open(ConnectionCallbacks cb, std::promise<void>& 
   return cb;
 }
 
-class TcpPair {
+// Two TcpTransports on loopback; with kRdma, their connection moves its
+// frames to RDMA (rings large enough that no test here runs out of
+// credits), and start() returns once both sides have switched.
+template <bool kRdma>
+class TcpPairOf {
  public:
   static constexpr std::size_t kMaxBody = 1 << 20;
+  static constexpr bool kNeedsRdmaDevice = kRdma;
 
   void start(ConnectionCallbacks server, ConnectionCallbacks client) {
     TransportOptions o;
     o.secret = "suite";
     o.max_frame_body_bytes = kMaxBody;
-    o.log = [](std::string_view) {};
+    o.log = [this](std::string_view line) { log_.log(line); };
+    o.rdma.enabled = kRdma;
+    o.rdma.ring_bytes = 8 << 20;
+    o.node_name = "server";
     server_transport_ = TcpTransport::create(o).value();
+    o.node_name = "client";
     client_transport_ = TcpTransport::create(o).value();
     listener_ = server_transport_->listen("127.0.0.1", 0, std::move(server)).value();
     std::promise<void> opened;
@@ -45,23 +56,33 @@ class TcpPair {
     client_ = client_transport_->connect("127.0.0.1", listener_->port(), signalling_open(std::move(client), opened),
                                          once);
     ASSERT_EQ(opened.get_future().wait_for(testing::kDeadline), std::future_status::ready);
+    if (kRdma) {
+      // Each side's line names its peer.
+      ASSERT_TRUE(log_.wait_log({"server sends its frames over rdma"})) << log_.lines();
+      ASSERT_TRUE(log_.wait_log({"client sends its frames over rdma"})) << log_.lines();
+    }
   }
-  ~TcpPair() {
+  ~TcpPairOf() {
     client_.reset();
     listener_.reset();
   }
   Connection& client() { return *client_; }
 
  private:
+  Events log_;
   std::unique_ptr<TcpTransport> server_transport_;
   std::unique_ptr<TcpTransport> client_transport_;
   std::unique_ptr<TcpListener> listener_;
   std::unique_ptr<TcpClient> client_;
 };
 
+using TcpPair = TcpPairOf<false>;
+using TcpRdmaPair = TcpPairOf<true>;
+
 class ShmPair {
  public:
   static constexpr std::size_t kMaxBody = (64 << 10) / 2 - kRingRecordHeaderBytes;
+  static constexpr bool kNeedsRdmaDevice = false;
 
   void start(ConnectionCallbacks server, ConnectionCallbacks client) {
     region_ = ShmRegion::create(64 << 10).value();
@@ -87,6 +108,11 @@ class ShmPair {
 template <class Pair>
 class ConnectionSuite : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if (!Pair::kNeedsRdmaDevice) return;
+    if (std::string why = testing::no_rdma_device_reason(); !why.empty()) GTEST_SKIP() << why;
+  }
+
   // A server that echoes calls and records how its connection closed.
   ConnectionCallbacks echo_server() {
     ConnectionCallbacks cb;
@@ -106,7 +132,7 @@ class ConnectionSuite : public ::testing::Test {
   Pair pair_;
 };
 
-using Pairs = ::testing::Types<TcpPair, ShmPair>;
+using Pairs = ::testing::Types<TcpPair, TcpRdmaPair, ShmPair>;
 TYPED_TEST_SUITE(ConnectionSuite, Pairs);
 
 TYPED_TEST(ConnectionSuite, ReplyComesBackWithTheSameBytes) {

@@ -171,6 +171,7 @@ void Session::rdma_drain() {
     const Status& s = again.status();
     return close_on_io(s.code() == StatusCode::kIoError ? Status::unavailable(std::string(s.message())) : s);
   }
+  if (done_) return;  // a delivered frame closed the connection
   bool writable = false;
   {
     MutexLock l(mu_);
