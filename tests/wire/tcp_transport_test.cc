@@ -25,11 +25,13 @@ namespace {
 
 using testing::Events;
 
+// Every fallback to TCP is logged, so tests can see why.
 TransportOptions options_for(Events& events, std::string secret = "s3cret", std::string node = "node") {
   TransportOptions o;
   o.secret = std::move(secret);
   o.node_name = std::move(node);
   o.log = [&events](std::string_view line) { events.log(line); };
+  o.rdma.log_when_unusable = true;
   return o;
 }
 

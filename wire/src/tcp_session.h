@@ -76,6 +76,9 @@ class Core {
   // (asked once per transport: listing devices loads the verbs providers)
   // and RdmaLink::open's. I/O thread only.
   Result<std::unique_ptr<RdmaLink>> open_rdma_link();
+  // Whether this side may use RDMA (check_rdma_device is ok), asked once.
+  // I/O thread only.
+  bool rdma_usable();
   const TransportOptions& options() const { return options_; }
   std::uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 

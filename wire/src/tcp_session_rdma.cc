@@ -33,9 +33,13 @@ Status check_rdma_device(const TransportOptions& options) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<RdmaLink>> Core::open_rdma_link() {
+bool Core::rdma_usable() {
   if (!rdma_check_) rdma_check_ = check_rdma_device(options_);
-  KEEL_RETURN_IF_ERROR(*rdma_check_);
+  return rdma_check_->is_ok();
+}
+
+Result<std::unique_ptr<RdmaLink>> Core::open_rdma_link() {
+  if (!rdma_usable()) return *rdma_check_;
   const RdmaOptions& o = options_.rdma;
   Result<std::unique_ptr<RdmaLink>> link = RdmaLink::open(o.device, o.ring_bytes);
   if (!link.has_value()) return Status(link.status().code(), "rdma open: " + std::string(link.status().message()));
@@ -126,11 +130,12 @@ void Session::rdma_drop() {
 void Session::rdma_decline(const Status& why) {
   rdma_state_ = RdmaState::kTcp;
   send_setup(RdmaSetup{RdmaSetup::Kind::kDecline, {}, std::string(why.message())});
-  // Disabled on purpose: the peer logs it; nothing to report here.
-  if (why.code() != StatusCode::kFailedPrecondition) rdma_log_tcp(std::string(why.message()));
+  rdma_log_tcp(std::string(why.message()));
 }
 
 void Session::rdma_log_tcp(const std::string& why) {
+  // Staying on TCP is news only where this side could have used RDMA.
+  if (!core_.rdma_usable() && !core_.options().rdma.log_when_unusable) return;
   core_.log("connection " + std::to_string(id_) + " to " + peer() + " stays on tcp: " + why);
 }
 

@@ -114,6 +114,11 @@ struct RdmaOptions {
   // ask rdma_devices() for `device`. It decides only what this side states
   // in the negotiation; the queue pair is always a real one.
   std::function<Status()> device_check;
+  // A connection that stays on TCP logs one line with the reason when this
+  // side has a usable device (a failed open or connect, a peer without a
+  // device or with an older protocol). With this set, also when it has none
+  // (disabled, TLS, no device: the usual case on machines without RDMA).
+  bool log_when_unusable = false;
 };
 
 struct TransportOptions {
