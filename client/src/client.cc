@@ -87,12 +87,14 @@ class Client::Impl {
 
  private:
   enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kWake };
+  using Timers = std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>>;
   struct Call {
     Promise<std::string> promise;
     std::string envelope;  // encoded, resent as is on a retry
     std::string what;      // "'key'.method", for error messages
     std::size_t agent = 0;  // the agent it is sent to, every time
     SteadyTime deadline;
+    std::optional<Timers::iterator> deadline_timer;  // until it fires or the call ends
     bool idempotent = false;
     int sends = 0;
   };
@@ -122,10 +124,16 @@ class Client::Impl {
   void retry_or_fail(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   void run_timers() KEEL_EXCLUDES(mu_);
-  void add_timer(SteadyTime at, std::uint64_t id, TimerKind kind) KEEL_REQUIRES(mu_) {
-    timers_.emplace(at, std::make_pair(id, kind));
-    timer_cv_.notify_all();
+  // Adds a timer; wakes the timer thread only when it would otherwise sleep
+  // past `at`.
+  Timers::iterator add_timer(SteadyTime at, std::uint64_t id, TimerKind kind) KEEL_REQUIRES(mu_) {
+    auto it = timers_.emplace(at, std::make_pair(id, kind));
+    if (at < timer_wakes_at_) timer_cv_.notify_all();
+    return it;
   }
+  // Removes call `it` and its deadline timer (a completed call leaves none
+  // behind).
+  void erase_call(std::map<std::uint64_t, Call>::iterator it) KEEL_REQUIRES(mu_);
   Duration deadline_or_default(Duration d) const { return d > Duration::zero() ? d : options_.default_deadline; }
 
   const std::vector<AgentEndpoint> agents_;
@@ -147,7 +155,9 @@ class Client::Impl {
   std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
   std::map<std::string, Placement> placed_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, Promise<void>> wakes_ KEEL_GUARDED_BY(mu_);  // after()
-  std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>> timers_ KEEL_GUARDED_BY(mu_);
+  Timers timers_ KEEL_GUARDED_BY(mu_);
+  // When the timer thread wakes next by itself (max: only when notified).
+  SteadyTime timer_wakes_at_ KEEL_GUARDED_BY(mu_) = SteadyTime::max();
   std::mt19937_64 rng_ KEEL_GUARDED_BY(mu_);
 };
 
@@ -287,7 +297,7 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
       done.calls.emplace_back(std::move(c.promise), bytes.status());
     } else {
       c.envelope = std::move(*bytes);
-      add_timer(c.deadline, id, TimerKind::kCallDeadline);
+      c.deadline_timer = add_timer(c.deadline, id, TimerKind::kCallDeadline);
       calls_.emplace(id, std::move(c));
       send_call(id, done);
     }
@@ -359,6 +369,11 @@ void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& d
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   done.calls.emplace_back(std::move(it->second.promise), why);
+  erase_call(it);
+}
+
+void Client::Impl::erase_call(std::map<std::uint64_t, Call>::iterator it) {
+  if (it->second.deadline_timer) timers_.erase(*it->second.deadline_timer);
   calls_.erase(it);
 }
 
@@ -371,7 +386,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
       if (wire::decode_body(f.body, r).is_ok()) {
         if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
-          calls_.erase(it);
+          erase_call(it);
         }
       }
     } else if (f.type == wire::MessageType::kSpawnAck) {
@@ -427,18 +442,25 @@ void Client::Impl::run_timers() {
   MutexLock lock(mu_);
   while (!stopping_) {
     if (timers_.empty()) {
+      timer_wakes_at_ = SteadyTime::max();
       timer_cv_.wait(lock, [&]() KEEL_REQUIRES(mu_) { return stopping_ || !timers_.empty(); });
       continue;
     }
     const SteadyTime next = timers_.begin()->first;
     if (std::chrono::steady_clock::now() < next) {
+      // Timers removed meanwhile (calls that completed) do not wake it; it
+      // looks again at `next`.
+      timer_wakes_at_ = next;
       timer_cv_.wait_until(lock, next, [&]() KEEL_REQUIRES(mu_) {
-        return stopping_ || timers_.begin()->first < next;
+        return stopping_ || (!timers_.empty() && timers_.begin()->first < next);
       });
       continue;
     }
     auto [id, kind] = timers_.begin()->second;
     timers_.erase(timers_.begin());
+    if (kind == TimerKind::kCallDeadline) {
+      if (auto it = calls_.find(id); it != calls_.end()) it->second.deadline_timer.reset();  // just erased
+    }
     Completions done;
     if (kind == TimerKind::kWake) {
       if (auto it = wakes_.find(id); it != wakes_.end()) {
