@@ -15,7 +15,10 @@
 //                             four; each reply sends the next call
 //   raw tcp 1 MiB             one-way bandwidth of 1 MiB writes
 //   keel tcp 1 MiB frames     one-way bandwidth of 1 MiB frames (the handler
-//                             reads each body in place)
+//                             reads each body in place), sent with send()
+//                             (copied into the send queue) and with
+//                             send_shared() (written from the caller's
+//                             buffer, as the raw row does)
 //   keel shm round trip       to a fork()ed child over shared memory
 //   keel shm one-way          64-byte frames to the child
 #include <sys/wait.h>
@@ -296,7 +299,7 @@ Row keel_pipelined(KeelServer& server, keel::wire::TcpTransport& t, std::int64_t
   return {"keel tcp pipelined 64 B, " + std::to_string(connections) + " conn", n / s, "msg/s"};
 }
 
-Row keel_bandwidth(KeelServer& server, keel::wire::TcpTransport& t, std::int64_t frames) {
+Row keel_bandwidth(KeelServer& server, keel::wire::TcpTransport& t, std::int64_t frames, bool shared) {
   std::promise<void> acked;
   std::future<void> finished = acked.get_future();
   std::mutex mu;
@@ -311,11 +314,11 @@ Row keel_bandwidth(KeelServer& server, keel::wire::TcpTransport& t, std::int64_t
       });
   server.large_seen = 0;  // the server is idle between workloads
   server.large_expected = frames;
-  const std::string block(kLarge, 'L');
+  const auto block = std::make_shared<const std::string>(kLarge, 'L');
   const auto t0 = Clock::now();
   for (std::int64_t i = 0; i < frames; ++i) {
     while (true) {
-      Status s = client->send(MessageType::kCall, block);
+      Status s = shared ? client->send_shared(MessageType::kCall, block) : client->send(MessageType::kCall, *block);
       if (s.is_ok()) break;
       if (s.code() != keel::StatusCode::kOverloaded) fail("send: " + s.to_string());
       std::unique_lock<std::mutex> l(mu);
@@ -325,7 +328,8 @@ Row keel_bandwidth(KeelServer& server, keel::wire::TcpTransport& t, std::int64_t
   }
   await(finished, "bandwidth");
   const double s = seconds_since(t0);
-  return {"keel tcp 1 MiB frames", static_cast<double>(frames) * kLarge / s / (1 << 20), "MiB/s"};
+  return {shared ? "keel tcp 1 MiB frames, send_shared" : "keel tcp 1 MiB frames, send (copy)",
+          static_cast<double>(frames) * kLarge / s / (1 << 20), "MiB/s"};
 }
 
 // ------------------------------------------------------------ keel shm
@@ -459,7 +463,8 @@ int main(int argc, char** argv) {
     }
     if (want("bandwidth")) {
       add(raw_bandwidth(sizes.large_frames));
-      add(keel_bandwidth(server, *client_transport, sizes.large_frames));
+      add(keel_bandwidth(server, *client_transport, sizes.large_frames, false));
+      add(keel_bandwidth(server, *client_transport, sizes.large_frames, true));
     }
   }
   std::vector<Row> rows;
@@ -475,10 +480,12 @@ int main(int argc, char** argv) {
     return nullptr;
   };
   const Row* raw_bw = find("raw tcp 1 MiB");
-  const Row* keel_bw = find("keel tcp 1 MiB");
+  const Row* keel_bw = find("keel tcp 1 MiB frames, send_shared");
+  const Row* keel_bw_copy = find("keel tcp 1 MiB frames, send (copy)");
   const Row* tcp_rt = find("keel tcp round trip");
   const Row* shm_rt = find("keel shm round trip");
   const double bw_ratio = raw_bw && keel_bw ? keel_bw->ops / raw_bw->ops : 0;
+  const double bw_copy_ratio = raw_bw && keel_bw_copy ? keel_bw_copy->ops / raw_bw->ops : 0;
   const double shm_speedup = tcp_rt && shm_rt ? tcp_rt->p50_us / shm_rt->p50_us : 0;
   if (json) {
     std::printf("{\"quick\":%s,\"results\":[", quick ? "true" : "false");
@@ -487,7 +494,8 @@ int main(int argc, char** argv) {
                   i ? "," : "", rows[i].name.c_str(), rows[i].ops, rows[i].unit.c_str(), rows[i].p50_us,
                   rows[i].p99_us);
     }
-    std::printf("],\"bandwidth_vs_raw\":%.3f,\"shm_vs_tcp_rtt\":%.2f}\n", bw_ratio, shm_speedup);
+    std::printf("],\"bandwidth_vs_raw\":%.3f,\"bandwidth_copy_vs_raw\":%.3f,\"shm_vs_tcp_rtt\":%.2f}\n", bw_ratio,
+                bw_copy_ratio, shm_speedup);
     return 0;
   }
   std::printf("keel_net_bench%s: loopback, bodies of %zu bytes unless named; median of %d repetitions\n",
@@ -501,7 +509,10 @@ int main(int argc, char** argv) {
       std::printf(" %10s %10s\n", "-", "-");
     }
   }
-  if (bw_ratio > 0) std::printf("keel 1 MiB frames / raw tcp bandwidth: %.0f%%\n", 100 * bw_ratio);
+  if (bw_ratio > 0) {
+    std::printf("keel 1 MiB frames / raw tcp bandwidth: %.0f%% with send_shared, %.0f%% with send\n",
+                100 * bw_ratio, 100 * bw_copy_ratio);
+  }
   if (shm_speedup > 0) std::printf("shm round trip p50 vs keel tcp p50: %.1fx faster\n", shm_speedup);
   return 0;
 }

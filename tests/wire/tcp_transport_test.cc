@@ -11,8 +11,10 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "keel/wire/control.h"
 #include "keel/wire/handshake.h"
@@ -215,6 +217,38 @@ TEST(TcpTransport, LargeOwnedBodiesRoundTrip) {
   ASSERT_TRUE(client->send_owned(MessageType::kCall, std::move(big)).is_ok());
   ASSERT_TRUE(events.wait_count("replies", 1));
   EXPECT_TRUE(reply == copy);
+}
+
+TEST(TcpTransport, ASharedBodySentThreeTimesArrivesThreeTimesAndIsReleased) {
+  Server server;
+  Events events;
+  auto transport = TcpTransport::create(options_for(events)).value();
+  std::vector<std::string> replies;
+  std::mutex mu;
+  ConnectionCallbacks cb = counting_client(events);
+  auto count_reply = cb.on_frame;
+  cb.on_frame = [&, count_reply](Connection& c, const Frame& f) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      replies.emplace_back(f.body);
+    }
+    count_reply(c, f);
+  };
+  auto client = transport->connect("127.0.0.1", server.listener->port(), cb);
+  ASSERT_TRUE(events.wait_count("client_open", 1));
+  std::string bytes(2 * 1024 * 1024 + 3, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 37);
+  auto big = std::make_shared<const std::string>(bytes);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(client->send_shared(MessageType::kCall, big).is_ok());
+  ASSERT_TRUE(events.wait_count("replies", 3));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    ASSERT_EQ(replies.size(), 3u);
+    for (const std::string& r : replies) EXPECT_TRUE(r == bytes);
+  }
+  client.reset();
+  transport.reset();
+  EXPECT_EQ(big.use_count(), 1);  // no reference left in any queue
 }
 
 TEST(TcpTransport, WrongSecretIsClosedWithReasonAndServerKeepsServing) {

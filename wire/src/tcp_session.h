@@ -51,6 +51,15 @@ constexpr std::size_t kMaxSpareChunkBytes = 4u << 20;
 
 class Session;
 
+// One piece of a send queue: bytes of its own (frames, a header, a body
+// taken by send_owned), or a body shared with the caller (send_shared),
+// written in place and released once written.
+struct Chunk {
+  std::string bytes;
+  std::shared_ptr<const std::string> shared;
+  std::string_view view() const { return shared ? std::string_view(*shared) : std::string_view(bytes); }
+};
+
 // Whether this side can take part in RDMA: ok, or why not
 // (kFailedPrecondition: switched off here on purpose).
 Status check_rdma_device(const TransportOptions& options);
@@ -169,50 +178,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     if (cq_wait_) cq_wait_->release();  // the link owns its completion channel
   }
 
-  Status send(MessageType type, std::string_view body) override {
-    KEEL_RETURN_IF_ERROR(check_size(body.size()));
-    const std::size_t wire = frame_wire_bytes(body.size());
-    bool kick = false;
-    {
-      MutexLock l(mu_);
-      bool sent = false;
-      KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
-      if (sent) return Status::ok();
-      if (wire >= kOwnedBodyBytes) {
-        pending_.push_back(take_spare(wire));  // a large frame gets a chunk of its own
-        tail_appendable_ = false;
-      } else if (!tail_appendable_ || pending_.back().size() + wire > kBatchChunkBytes) {
-        pending_.push_back(take_spare(kBatchChunkBytes / 4));
-        tail_appendable_ = true;
-      }
-      append_frame(pending_.back(), type, body);
-      kick = account(wire);
-    }
-    if (kick) post_kick();
-    return Status::ok();
-  }
+  Status send(MessageType type, std::string_view body) override { return enqueue(type, body, nullptr); }
 
   Status send_owned(MessageType type, std::string&& body) override {
     if (body.size() < kOwnedBodyBytes) return send(type, std::string_view(body));
-    KEEL_RETURN_IF_ERROR(check_size(body.size()));
-    const std::size_t wire = frame_wire_bytes(body.size());
-    bool kick = false;
-    {
-      MutexLock l(mu_);
-      bool sent = false;
-      KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
-      if (sent) return Status::ok();
-      std::string header(kFrameHeaderBytes, '\0');
-      encode_frame_header(header.data(), type, body.size());
-      const std::size_t padding = wire - kFrameHeaderBytes - body.size();
-      pending_.push_back(std::move(header));
-      pending_.push_back(std::move(body));
-      if (padding > 0) pending_.emplace_back(padding, '\0');
-      tail_appendable_ = false;
-      kick = account(wire);
-    }
-    if (kick) post_kick();
-    return Status::ok();
+    const std::string_view view(body);
+    return send_in_place(type, view, Chunk{std::move(body), nullptr});
+  }
+
+  Status send_shared(MessageType type, std::shared_ptr<const std::string> body) override {
+    if (body->size() < kOwnedBodyBytes) return send(type, std::string_view(*body));
+    const std::string_view view(*body);
+    return send_in_place(type, view, Chunk{{}, std::move(body)});
   }
 
   void close(const Status& reason) override {
@@ -307,6 +284,47 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     return s;
   }
 
+  Status send_in_place(MessageType type, std::string_view body, Chunk chunk) {
+    return enqueue(type, body, &chunk);
+  }
+
+  // Queues one frame: with `in_place` (a large body held by that chunk),
+  // the body is written from where it is, between a header and a padding
+  // chunk; without, the frame is copied into the queue (small frames share
+  // a chunk, a large one gets its own).
+  Status enqueue(MessageType type, std::string_view body, Chunk* in_place) {
+    KEEL_RETURN_IF_ERROR(check_size(body.size()));
+    const std::size_t wire = frame_wire_bytes(body.size());
+    bool kick = false;
+    {
+      MutexLock l(mu_);
+      bool sent = false;
+      KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
+      if (sent) return Status::ok();
+      if (in_place != nullptr) {
+        std::string header(kFrameHeaderBytes, '\0');
+        encode_frame_header(header.data(), type, body.size());
+        const std::size_t padding = wire - kFrameHeaderBytes - body.size();
+        pending_.push_back(Chunk{std::move(header), nullptr});
+        pending_.push_back(std::move(*in_place));
+        if (padding > 0) pending_.push_back(Chunk{std::string(padding, '\0'), nullptr});
+        tail_appendable_ = false;
+      } else {
+        if (wire >= kOwnedBodyBytes) {
+          pending_.push_back(Chunk{take_spare(wire), nullptr});
+          tail_appendable_ = false;
+        } else if (!tail_appendable_ || pending_.back().bytes.size() + wire > kBatchChunkBytes) {
+          pending_.push_back(Chunk{take_spare(kBatchChunkBytes / 4), nullptr});
+          tail_appendable_ = true;
+        }
+        append_frame(pending_.back().bytes, type, body);
+      }
+      kick = account(wire);
+    }
+    if (kick) post_kick();
+    return Status::ok();
+  }
+
   // Counts `wire` queued bytes; returns whether the caller must post a kick.
   bool account(std::size_t wire) KEEL_REQUIRES(mu_) {
     queued_ += wire;
@@ -333,9 +351,9 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // Queues frames of the transport's own (handshake, RDMA set-up), outside
   // the send queue's bound; the caller posts a kick.
   void enqueue_internal_locked(std::string frames) KEEL_REQUIRES(mu_) {
-    pending_.push_back(std::move(frames));
+    queued_ += frames.size();
+    pending_.push_back(Chunk{std::move(frames), nullptr});
     tail_appendable_ = false;
-    queued_ += pending_.back().size();
     kick_posted_ = true;
   }
 
@@ -350,7 +368,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       writing_ = true;
     }
     buffers_.clear();
-    for (const std::string& chunk : inflight_) buffers_.emplace_back(asio::buffer(chunk));
+    for (const Chunk& chunk : inflight_) buffers_.emplace_back(asio::buffer(chunk.view()));
     async_write_all(buffers_, [self = shared_from_this()](const asio::error_code& ec, std::size_t n) {
       self->on_written(ec, n);
     });
@@ -368,11 +386,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         writable = true;
       }
       if (close_after_write_ && (pending_.empty() || ec)) close_now = *close_after_write_;
-      for (std::string& chunk : inflight_) {
-        if (chunk.capacity() >= kOwnedBodyBytes && chunk.capacity() <= kMaxSpareChunkBytes &&
+      for (Chunk& chunk : inflight_) {
+        std::string& bytes = chunk.bytes;
+        if (!chunk.shared && bytes.capacity() >= kOwnedBodyBytes && bytes.capacity() <= kMaxSpareChunkBytes &&
             spare_.size() < kMaxSpareChunks) {
-          chunk.clear();
-          spare_.push_back(std::move(chunk));
+          bytes.clear();
+          spare_.push_back(std::move(bytes));
         }
       }
     }
@@ -567,7 +586,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   bool open_ = false;  // handshake done
   bool done_ = false;  // closing or closed: no more callbacks
   bool clean_eof_ = false;  // the peer closed an open connection between frames
-  std::vector<std::string> inflight_;
+  std::vector<Chunk> inflight_;
   std::vector<asio::const_buffer> buffers_;
   // RDMA negotiation: kOffered (client, waiting for accept), kConnected
   // (link connected, this side still sends over TCP), kSwitched.
@@ -581,7 +600,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   mutable Mutex mu_;
   std::string peer_ KEEL_GUARDED_BY(mu_);
-  std::vector<std::string> pending_ KEEL_GUARDED_BY(mu_);
+  std::vector<Chunk> pending_ KEEL_GUARDED_BY(mu_);
   std::vector<std::string> spare_ KEEL_GUARDED_BY(mu_);  // written large chunks, for reuse
   std::size_t queued_ KEEL_GUARDED_BY(mu_) = 0;        // pending + in flight
   bool tail_appendable_ KEEL_GUARDED_BY(mu_) = false;  // pending_.back() takes small frames

@@ -298,6 +298,11 @@ class ClientImpl final : public TcpClient {
     if (!s) return Status::unavailable("not connected to " + state_->name());
     return s->send_owned(type, std::move(body));
   }
+  Status send_shared(MessageType type, std::shared_ptr<const std::string> body) override {
+    auto s = state_->current();
+    if (!s) return Status::unavailable("not connected to " + state_->name());
+    return s->send_shared(type, std::move(body));
+  }
   void close(const Status& reason) override {
     if (auto s = state_->current()) s->close(reason);
   }

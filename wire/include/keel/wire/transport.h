@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,14 @@ class Connection {
   // As above, but takes the body: a large payload is written from `body`
   // itself, without a copy into the queue.
   virtual Status send_owned(MessageType type, std::string&& body) = 0;
+  // As above, for a body the caller keeps and may send again (to several
+  // connections, or repeatedly): a large one is written from `*body` in
+  // place, and this connection's reference is dropped once it is written.
+  // `*body` must not change while referenced. Transports without a send
+  // queue copy it (the default).
+  virtual Status send_shared(MessageType type, std::shared_ptr<const std::string> body) {
+    return send(type, *body);
+  }
   // Closes the connection; on_close follows (once) with `reason`. Frames
   // still queued are dropped. Idempotent.
   virtual void close(const Status& reason) = 0;
