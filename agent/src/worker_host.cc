@@ -139,7 +139,7 @@ class WorkerSession {
   // Blocks until the agent is gone or asked for a shutdown; returns why.
   Status wait() KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
-    cv_.wait(lock, [&] { return done_; });
+    cv_.wait(lock, [&]() KEEL_REQUIRES(mu_) { return done_; });
     return why_;
   }
 
