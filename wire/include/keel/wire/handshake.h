@@ -34,9 +34,9 @@ class Handshake {
  public:
   enum class Role { kClient, kServer };
 
-  // Draws a fresh nonce (OpenSSL RAND_bytes). A client queues its Hello at
-  // once. `secret` must be non-empty (KEEL_CHECK). `version` is the highest
-  // protocol version this side offers, in [kMinProtocolVersion,
+  // Draws a fresh nonce (the kernel's CSPRNG, getrandom). A client queues
+  // its Hello at once. `secret` must be non-empty (KEEL_CHECK). `version` is
+  // the highest protocol version this side offers, in [kMinProtocolVersion,
   // kProtocolVersion] (KEEL_CHECK); lower values play an older peer in tests.
   Handshake(Role role, std::string secret, std::string node,
             std::uint16_t version = kProtocolVersion);
