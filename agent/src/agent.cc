@@ -27,6 +27,7 @@
 #include "keel/base/thread_annotations.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
+#include "keel/wire/handshake.h"
 #include "keel/wire/tcp_transport.h"
 #include "protocol.h"
 #include "registry.h"
@@ -196,6 +197,8 @@ Status Agent::Impl::start() {
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return Status::io_error(std::string("eventfd: ") + std::strerror(errno));
   supervisor_ = std::thread([this] { supervise(); });
+  // While the workers start: their first handshake then finds OpenSSL ready.
+  wire::prepare_handshake_crypto();
 
   MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;

@@ -17,6 +17,7 @@
 #include "keel/journal/journal.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
+#include "keel/wire/handshake.h"
 #include "keel/wire/tcp_transport.h"
 #include "protocol.h"
 
@@ -288,6 +289,8 @@ void WorkerHost::add_type(std::string type_name, detail::RemoteSpawnFn spawn, de
 }
 
 int WorkerHost::run(int argc, char** argv) {
+  // OpenSSL readies its HMAC on a thread of its own while the worker starts.
+  auto crypto = std::async(std::launch::async, &wire::prepare_handshake_crypto);
   auto args = parse_worker_args(argc, argv);
   if (!args) {
     std::fprintf(stderr, "%s\n", args.status().to_string().c_str());

@@ -45,6 +45,11 @@ std::string proof(std::string_view secret, std::string_view label, std::string_v
 
 }  // namespace
 
+void prepare_handshake_crypto() {
+  static const bool prepared = !hmac_sha256("keel", "").empty();
+  (void)prepared;
+}
+
 std::string hmac_sha256(std::string_view key, std::string_view message) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

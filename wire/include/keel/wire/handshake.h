@@ -26,6 +26,12 @@ namespace keel::wire {
 
 // HMAC-SHA256 of `message` under `key` (32 bytes).
 std::string hmac_sha256(std::string_view key, std::string_view message);
+// Sets up OpenSSL's HMAC-SHA256 ahead of a first handshake: OpenSSL loads
+// its configuration and providers on first use, about 1 ms in a new
+// process. Call it where that time overlaps other work (a process that
+// starts a peer, or a thread beside start-up). Thread-safe; a cheap no-op
+// after the first call.
+void prepare_handshake_crypto();
 // Compares in time that depends only on the lengths.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
