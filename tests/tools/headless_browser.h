@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "text.h"
+
 extern char** environ;
 
 namespace keel::testing {
@@ -41,28 +43,8 @@ inline std::string chromium_path() {
   return env != nullptr && *env != '\0' ? env : "/usr/bin/chromium";
 }
 
-// `s` as a JSON string literal.
-inline std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+// `s` as a JSON string literal (the CLI's own quoting).
+inline std::string json_quote(const std::string& s) { return keel::internal::json_string(s); }
 
 // The string value of the first `"name":"..."` in `json`, unescaped
 // (\uXXXX below U+0800 only, which is all these tests need); nullopt when
