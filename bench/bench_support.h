@@ -9,8 +9,11 @@
 //   if (s.ok) std::printf("%.0f round trips/s\n", s.rate());
 #pragma once
 
+#include <stdlib.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <string>
 #include <vector>
@@ -80,6 +83,20 @@ std::string mib(double bytes);
 void print_table(const std::vector<std::vector<std::string>>& rows);
 
 std::string json_escape(const std::string& s);
+
+// Where a benchmark puts its scratch directory unless --dir names one:
+// $TMPDIR, else /tmp.
+inline std::string default_scratch_base() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
+// Creates a fresh directory "<base>/<prefix>-XXXXXX" (mkdtemp) and returns
+// its path; empty when it cannot be created.
+inline std::string make_scratch_dir(const std::string& base, const std::string& prefix) {
+  std::string tmpl = base + "/" + prefix + "-XXXXXX";
+  return ::mkdtemp(tmpl.data()) != nullptr ? tmpl : std::string();
+}
 
 // The flags of a benchmark that takes only --quick and --json. Anything else
 // prints the usage line to stderr and returns false.

@@ -601,8 +601,7 @@ void print_json(const Config& cfg, const std::vector<Summary>& sums,
 
 Config parse(int argc, char** argv) {
   Config cfg;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp != nullptr ? tmp : "/tmp";
+  std::string base = keel_bench::default_scratch_base();
   bool reps_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -642,9 +641,8 @@ Config parse(int argc, char** argv) {
     cfg.raw_rows_at_group = 2000;
     if (!reps_given) cfg.reps = 1;
   }
-  std::string tmpl = base + "/keel-durable-bench-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + base);
-  cfg.dir = tmpl;
+  cfg.dir = keel_bench::make_scratch_dir(base, "keel-durable-bench");
+  if (cfg.dir.empty()) die("cannot create a directory under " + base);
   struct statfs sf {};
   if (::statfs(cfg.dir.c_str(), &sf) == 0) {
     switch (static_cast<unsigned long>(sf.f_type)) {

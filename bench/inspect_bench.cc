@@ -263,8 +263,7 @@ void print_json(const std::vector<Row>& rows, const Config& cfg) {
 
 Config parse(int argc, char** argv) {
   Config cfg;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp != nullptr ? tmp : "/tmp";
+  std::string base = keel_bench::default_scratch_base();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--quick") {
@@ -290,9 +289,8 @@ Config parse(int argc, char** argv) {
     cfg.records = 4000;
     cfg.repetitions = 1;
   }
-  std::string tmpl = base + "/keel-inspect-bench-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + base);
-  cfg.dir = tmpl;
+  cfg.dir = keel_bench::make_scratch_dir(base, "keel-inspect-bench");
+  if (cfg.dir.empty()) die("cannot create a directory under " + base);
   return cfg;
 }
 

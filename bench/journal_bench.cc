@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "keel/journal/journal.h"
+#include "bench_support.h"
 #include "raw_journal.h"
 
 namespace {
@@ -195,8 +196,7 @@ void print_json(const std::vector<Row>& rows, const Config& cfg) {
 
 Config parse(int argc, char** argv) {
   Config cfg;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp != nullptr ? tmp : "/tmp";
+  std::string base = keel_bench::default_scratch_base();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
@@ -218,9 +218,8 @@ Config parse(int argc, char** argv) {
     cfg.appends_per_thread = 3;
     cfg.repetitions = 1;
   }
-  std::string tmpl = base + "/keel-journal-bench-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + base);
-  cfg.dir = tmpl;
+  cfg.dir = keel_bench::make_scratch_dir(base, "keel-journal-bench");
+  if (cfg.dir.empty()) die("cannot create a directory under " + base);
   return cfg;
 }
 

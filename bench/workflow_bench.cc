@@ -723,8 +723,7 @@ void print(const Config& cfg, const std::vector<std::vector<Rep>>& all, bool jso
 
 Config parse(int argc, char** argv) {
   Config cfg;
-  const char* tmp = std::getenv("TMPDIR");
-  std::string base = tmp != nullptr ? tmp : "/tmp";
+  std::string base = keel_bench::default_scratch_base();
   bool long_run = false;
   const std::map<std::string, std::function<void()>> flags = {
       {"--quick", [&] { cfg.quick = true; }},
@@ -759,9 +758,8 @@ Config parse(int argc, char** argv) {
   if (long_run) cfg.sizes.duration_s = 15;
   if (cfg.reps == 0) cfg.reps = cfg.sizes.reps;
   steps_per_run = static_cast<double>(cfg.client_steps);
-  std::string tmpl = base + "/keel-workflow-bench-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) die("cannot create a directory under " + base);
-  cfg.dir = tmpl;
+  cfg.dir = keel_bench::make_scratch_dir(base, "keel-workflow-bench");
+  if (cfg.dir.empty()) die("cannot create a directory under " + base);
   struct statfs sf {};
   if (::statfs(cfg.dir.c_str(), &sf) == 0) {
     const auto type = static_cast<unsigned long>(sf.f_type);
