@@ -353,12 +353,8 @@ void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completion
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call& c = it->second;
-  if (!c.idempotent || why.code() != StatusCode::kUnavailable || c.sends >= options_.retry.max_attempts) {
-    return fail_call(id, why, done);
-  }
-  Duration backoff = options_.retry.initial_backoff;
-  for (int i = 1; i < c.sends && backoff < options_.retry.max_backoff; ++i) backoff *= 2;
-  backoff = std::min(backoff, options_.retry.max_backoff);
+  if (!c.idempotent || !options_.retry.should_retry(why, c.sends)) return fail_call(id, why, done);
+  const Duration backoff = options_.retry.backoff(c.sends);
   std::uniform_int_distribution<Duration::rep> jitter(backoff.count() / 2, backoff.count());
   const SteadyTime at = std::chrono::steady_clock::now() + Duration(jitter(rng_));
   if (at >= c.deadline) return fail_call(id, why, done);

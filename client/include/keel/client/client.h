@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "keel/base/clock.h"
+#include "keel/base/retry_policy.h"
 #include "keel/base/status.h"
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
@@ -39,17 +40,6 @@
 #include "keel/wire/value.h"
 
 namespace keel {
-
-// How idempotent calls are retried after kUnavailable (the worker is
-// restarting, the actor is being recovered, the connection was lost): after
-// a backoff that starts at `initial_backoff`, doubles per attempt up to
-// `max_backoff`, and is drawn uniformly from [backoff/2, backoff] (jitter),
-// for at most `max_attempts` sends in all and never past the deadline.
-struct RetryPolicy {
-  int max_attempts = 8;
-  Duration initial_backoff = std::chrono::milliseconds(20);
-  Duration max_backoff = std::chrono::seconds(1);
-};
 
 // One agent to connect to. Its spelling matters: placement hashes
 // "host:port" as given, so every client of a group of agents must name them
@@ -84,7 +74,21 @@ struct ClientOptions {
   bool allow_partial_connect = false;
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
-  RetryPolicy retry;
+  // How idempotent calls are retried after an error in retry_on (by
+  // default kUnavailable only: the worker is restarting, the actor is being
+  // recovered, the connection was lost): at most max_attempts sends in all,
+  // never past the call's deadline, each after backoff(sends) drawn
+  // uniformly from [backoff/2, backoff] (jitter).
+  RetryPolicy retry = default_call_retry();
+
+  static RetryPolicy default_call_retry() {
+    RetryPolicy r;
+    r.max_attempts = 8;
+    r.initial_backoff = std::chrono::milliseconds(20);
+    r.max_backoff = std::chrono::seconds(1);
+    r.retry_on = {StatusCode::kUnavailable};
+    return r;
+  }
 };
 
 struct CallOptions {

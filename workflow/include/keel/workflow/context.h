@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "keel/base/clock.h"
+#include "keel/base/retry_policy.h"
 #include "keel/base/status.h"
 #include "keel/base/unique_function.h"
 #include "keel/engine/actor_ref.h"
@@ -58,26 +59,10 @@ enum class StepKind : std::uint8_t {
 };
 std::string_view step_kind_name(StepKind kind);
 
-// How often a failing step runs again. A step runs at most max_attempts
-// times; before attempt n+1 it waits initial_backoff * multiplier^(n-1),
-// capped at max_backoff (a durable-free, in-memory timer: a restart starts
-// the attempts again). retry_on lists the codes worth retrying; empty means
-// every code except kCancelled, kNonDeterministic and kInvalidArgument.
-struct RetryPolicy {
-  int max_attempts = 1;
-  Duration initial_backoff = std::chrono::milliseconds(100);
-  double multiplier = 2.0;
-  Duration max_backoff = std::chrono::seconds(30);
-  std::vector<StatusCode> retry_on;
-
-  // Whether an attempt that failed with `error` as attempt number `attempt`
-  // (from 1) is followed by another.
-  bool should_retry(const Status& error, int attempt) const;
-  // The wait before attempt `attempt` + 1.
-  Duration backoff(int attempt) const;
-};
-
 struct StepOptions {
+  // How often a failing step function runs again (keel/base/retry_policy.h).
+  // The default runs it once. Each attempt's number and due time are
+  // journaled, so a restart keeps both.
   RetryPolicy retry;
   // A pure computation: the body goes on before the step's record is durable
   // (later records commit after it, and the run's result waits for all).
