@@ -10,6 +10,7 @@
 //
 // Run:    build/examples/keel_example_counter [journal]   (default /tmp/keel-counter.db)
 // Prints: count = 1, then count = 2 on the next run on the same journal, ...
+// [snippet]
 #include <keel/engine/durable.h>
 #include <keel/engine/engine.h>
 #include <keel/journal/journal.h>
@@ -18,7 +19,6 @@
 #include <iostream>
 #include <string>
 
-// [snippet]
 int fail(const keel::Status& error) {  // prints why and exits 1
   std::cerr << error << "\n";
   return 1;
@@ -52,6 +52,6 @@ int run(const std::string& path) {
   // [/snippet spawn]
   return system.shutdown(keel::ShutdownMode::kDrain).is_ok() ? 0 : 1;
 }
-// [/snippet]
 
 int main(int argc, char** argv) { return run(argc > 1 ? argv[1] : "/tmp/keel-counter.db"); }
+// [/snippet]

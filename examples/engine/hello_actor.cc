@@ -10,11 +10,11 @@
 //
 // Run:    build/examples/keel_example_hello_actor
 // Prints: counter = 42
+// [snippet]
 #include <keel/engine/engine.h>
 
 #include <iostream>
 
-// [snippet]
 class Counter : public keel::Actor {
  public:
   void add(int n) { value_ += n; }

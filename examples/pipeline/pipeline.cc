@@ -21,12 +21,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -81,7 +83,10 @@ struct Doc {
 };
 // [/snippet doc]
 
-std::atomic<int> g_model_runs{0};  // documents the model scored in this process
+// The documents the model scored in this process (a document whose model
+// step the journal already held is not scored again). Any thread.
+std::mutex g_scored_mu;
+std::set<std::string> g_scored;
 
 keel::Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -117,7 +122,10 @@ keel::Result<Doc> tokenize(const Doc& in) {
 
 // Scores each chunk under every topic model. The expensive stage.
 keel::Result<Doc> score(const pipeline::TopicModel& model, const Doc& in) {
-  ++g_model_runs;
+  {
+    std::lock_guard<std::mutex> lock(g_scored_mu);
+    g_scored.insert(in.name);
+  }
   Doc out = in;
   out.topics = model.topics();
   for (std::size_t i = 0; i < in.tokens.size(); ++i) {
@@ -286,6 +294,80 @@ keel::Result<pipeline::TopicModel> train(const std::string& fallback) {
 
 std::string seconds(double s) { return fixed(s, 1) + "s"; }
 
+// The progress lines and the closing summary. Only states what it knows:
+// the rate and ETA come from the last kWindow completions and are shown once
+// there are enough of them; outputs are reported where the runs wrote them
+// (a run keeps the output folder it was started with), and documents that
+// failed are counted apart from those scored now or taken from the journal.
+// Not thread-safe: the caller serializes.
+class Progress {
+ public:
+  explicit Progress(int total) : total_(total), start_(Clock::now()) {}
+
+  // Records one finished run and returns its progress line.
+  std::string finish(const std::string& name, const keel::Result<Doc>& r) {
+    ++done_;
+    const Clock::time_point now = Clock::now();
+    recent_.push_back(now);
+    if (recent_.size() > kWindow) recent_.pop_front();
+    std::string line = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "] " + name + " ";
+    if (r) {
+      ++by_topic_[r->topic];
+      ok_.insert(name);
+      ++out_dirs_[fs::path(r->written).parent_path().string()];
+      line += r->topic;
+    } else {
+      failures_.push_back(name + ": " + r.status().to_string());
+      line += "FAILED: " + r.status().to_string();
+    }
+    if (recent_.size() >= kMinForRate && done_ < total_) {
+      double span = std::chrono::duration<double>(recent_.back() - recent_.front()).count();
+      if (span > 0) {
+        double rate = static_cast<double>(recent_.size() - 1) / span;
+        line += "  " + fixed(rate, 1) + " docs/s  ETA " + seconds((total_ - done_) / rate);
+      }
+    }
+    return line;
+  }
+
+  int done() const { return done_; }
+  int failed() const { return static_cast<int>(failures_.size()); }
+
+  // The closing lines. `requested_out` is where this invocation asked for
+  // outputs; `scored` the documents the model scored in this process.
+  std::string summary(const std::string& requested_out, const std::set<std::string>& scored) const {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::string s = "done: " + std::to_string(ok_.size()) + "/" + std::to_string(total_) + " documents in " +
+                    seconds(elapsed) + ", " + std::to_string(failed()) + " failed\n";
+    for (const std::string& f : failures_) s += "  failed: " + f + "\n";
+    for (const auto& [dir, n] : out_dirs_) {
+      s += "outputs: " + std::to_string(n) + " in " + dir;
+      if (dir != requested_out) s += " (not " + requested_out + ": each run keeps the output folder it was started with)";
+      s += "\n";
+    }
+    for (const auto& [topic, n] : by_topic_) s += "  " + topic + ": " + std::to_string(n) + "\n";
+    int from_journal = 0;
+    for (const std::string& name : ok_) from_journal += scored.count(name) ? 0 : 1;
+    s += "model computed " + std::to_string(scored.size()) + " documents this run, " +
+         std::to_string(from_journal) + " from the journal\n";
+    return s;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kWindow = 8;       // completions the rate is measured over
+  static constexpr std::size_t kMinForRate = 5;   // completions before a rate is shown
+
+  int total_;
+  int done_ = 0;
+  Clock::time_point start_;
+  std::deque<Clock::time_point> recent_;
+  std::set<std::string> ok_;
+  std::vector<std::string> failures_;
+  std::map<std::string, int> by_topic_;
+  std::map<std::string, int> out_dirs_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,9 +429,7 @@ int main(int argc, char** argv) {
   const int total = static_cast<int>(files->size());
   std::mutex mu;
   std::condition_variable all_done;
-  int done = 0, failed = 0;
-  std::map<std::string, int> by_topic;
-  const auto start = std::chrono::steady_clock::now();
+  Progress progress(total);
   std::cout << "pipeline: " << total << " documents from " << o.docs << " -> " << o.out << " (journal "
             << o.journal << ", " << o.workers << " workers per stage)" << std::endl;
   for (const fs::path& f : *files) {
@@ -361,40 +441,27 @@ int main(int argc, char** argv) {
     if (!run) return fail(run.status());
     run->result().then([&, name = doc.name](keel::Result<Doc> r) {
       std::lock_guard<std::mutex> lock(mu);
-      ++done;
-      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      double rate = elapsed > 0 ? done / elapsed : 0;
-      std::cout << "[" << done << "/" << total << "] " << name << " ";
-      if (r) {
-        ++by_topic[r->topic];
-        std::cout << r->topic;
-      } else {
-        ++failed;
-        std::cout << "FAILED: " << r.status();
-      }
-      std::cout << "  " << fixed(rate, 1) << " docs/s  ETA "
-                << seconds(rate > 0 ? (total - done) / rate : 0) << std::endl;
-      if (done == total) all_done.notify_all();
+      std::cout << progress.finish(name, r) << std::endl;
+      if (progress.done() == total) all_done.notify_all();
     });
   }
   {
     std::unique_lock<std::mutex> lock(mu);
-    all_done.wait(lock, [&] { return done == total; });
+    all_done.wait(lock, [&] { return progress.done() == total; });
   }
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   engine->reset();
   keel::Status down = system.shutdown(keel::ShutdownMode::kDrain);
 
-  const int computed = g_model_runs.load();
-  std::cout << "\ndone: " << total - failed << "/" << total << " documents in " << seconds(elapsed) << ", "
-            << failed << " failed; outputs in " << o.out << "\n";
-  for (const auto& [topic, n] : by_topic) std::cout << "  " << topic << ": " << n << "\n";
-  std::cout << "model computed " << computed << " documents this run, " << total - computed
-            << " from the journal\n\n"
+  std::set<std::string> scored;
+  {
+    std::lock_guard<std::mutex> lock(g_scored_mu);
+    scored = g_scored;
+  }
+  std::cout << "\n" << progress.summary(out_dir, scored) << "\n"
             << "Inspect the journal:\n"
             << "  build/tools/keel journal ls -j " << o.journal << "\n"
             << "  build/tools/keel journal show "
             << (files->empty() ? std::string("<doc>") : files->front().filename().string()) << " -j "
             << o.journal << "\n";
-  return failed == 0 && down.is_ok() ? 0 : 1;
+  return progress.failed() == 0 && down.is_ok() ? 0 : 1;
 }

@@ -9,35 +9,42 @@
 //   missing actor: not_found: keel-agent: no actor 'acct-404'
 //   bad deposit: internal: Ledger.deposit: deposit of -5 cents
 
-#include <cstdio>
 #include <cstdlib>
 
 // [snippet]
+// [snippet connect]
+#include <cstdio>
+
 #include "keel/client/client.h"
 #include "ledger.h"
+
+// Connects to the agent on 127.0.0.1:`port` and spawns the ledger acct-1:
+// ready once constructed, or recovered from its journal.
+keel::Result<std::unique_ptr<keel::Client>> connect_and_spawn(std::uint16_t port, const char* secret) {
+  keel::ClientOptions options;
+  options.secret = secret;  // the agent's: every connection proves it knows it
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<keel::Client> client,
+                        keel::Client::connect("127.0.0.1", port, options));
+  KEEL_ASSIGN_OR_RETURN(keel::SpawnInfo spawned, client->spawn("Ledger", "acct-1").get());
+  std::printf("spawned %s on worker %llu\n", spawned.key.c_str(),
+              static_cast<unsigned long long>(spawned.worker));
+  keel::Result<std::int64_t> cents = client->call<&Ledger::deposit>("acct-1", 1000).get();
+  if (!cents) return cents.status();
+  return client;
+}
+// [/snippet connect]
 
 int main(int argc, char** argv) {
   if (argc < 2 || std::getenv("KEEL_SECRET") == nullptr) {
     std::fprintf(stderr, "usage: KEEL_SECRET=... %s AGENT_PORT\n", argv[0]);
     return 2;
   }
-  keel::ClientOptions options;
-  options.secret = std::getenv("KEEL_SECRET");
-  auto client = keel::Client::connect("127.0.0.1", static_cast<std::uint16_t>(std::atoi(argv[1])), options);
+  auto client = connect_and_spawn(static_cast<std::uint16_t>(std::atoi(argv[1])), std::getenv("KEEL_SECRET"));
   if (!client) {
-    std::fprintf(stderr, "connect: %s\n", client.status().to_string().c_str());
+    std::fprintf(stderr, "connect and spawn: %s\n", client.status().to_string().c_str());
     return 1;
   }
-  // Completes once the actor is constructed, or recovered from its journal.
-  auto spawned = (*client)->spawn("Ledger", "acct-1").get();
-  if (!spawned) {
-    std::fprintf(stderr, "spawn: %s\n", spawned.status().to_string().c_str());
-    return 1;
-  }
-  std::printf("spawned %s on worker %llu\n", spawned->key.c_str(),
-              static_cast<unsigned long long>(spawned->worker));
-
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 1; i < 3; ++i) {
     // Handlers are named as in Ledger::kHandlers; arguments are typed.
     keel::Result<std::int64_t> r = (*client)->call<&Ledger::deposit>("acct-1", 1000).get();
     if (!r) {

@@ -8,19 +8,16 @@
 //   keel_example_signal_wait /tmp/expense.db   # recovers it and approves
 // The first run prints "expense-42: waiting at 'approve'"; the second
 // "expense-42: approved by alice, 120 paid".
+#include <keel/engine/engine.h>
+#include <keel/journal/journal.h>
+
 #include <iostream>
+
+// [snippet]
+#include <keel/workflow/workflow.h>
+
+#include <cstdint>
 #include <string>
-
-#include "keel/engine/engine.h"
-#include "keel/journal/journal.h"
-#include "keel/workflow/workflow.h"
-
-namespace {
-
-int fail(const keel::Status& error) {  // prints why and exits 1
-  std::cerr << error << "\n";
-  return 1;
-}
 
 struct Claim {
   std::string who;
@@ -29,7 +26,6 @@ struct Claim {
                                                keel::field<&Claim::amount>("amount"));
 };
 
-// [snippet]
 keel::Task<keel::Result<std::string>> expense(keel::WorkflowContext& ctx, Claim claim) {
   KEEL_CO_ASSIGN_OR_RETURN(std::string ticket, ctx.step("submit", [&] {
     return "ticket for " + claim.who;  // an outside call would go here
@@ -41,6 +37,13 @@ keel::Task<keel::Result<std::string>> expense(keel::WorkflowContext& ctx, Claim 
   co_return "approved by " + approver + ", " + std::to_string(paid) + " paid";
 }
 // [/snippet]
+
+namespace {
+
+int fail(const keel::Status& error) {  // prints why and exits 1
+  std::cerr << error << "\n";
+  return 1;
+}
 
 }  // namespace
 
