@@ -527,19 +527,23 @@ void Cell::deliver(Message* m) {
         .ignore();
     return;
   }
+  if (drop_cancelled(m)) return;
   current_sender_ = m->sender;
+  current_ask_ = m->ask_state();
   try {
     m->invoke(*instance_);
   } catch (...) {
     Status error = status_from_current_exception();
     delete m;
     current_sender_ = kNoActor;
+    current_ask_ = nullptr;
     processed_.fetch_add(1, std::memory_order_relaxed);
     fail(error);
     return;
   }
   delete m;
   current_sender_ = kNoActor;
+  current_ask_ = nullptr;
   processed_.fetch_add(1, std::memory_order_relaxed);
   if (stop_requested_) {
     stop_requested_ = false;

@@ -203,6 +203,9 @@ class Cell {
   void track_timer(TimerId id);
   bool untrack_timer(TimerId id);
   ActorId current_sender() const { return current_sender_; }
+  // The completion state of the ask being handled, or null (a tell, or no
+  // handler running). Turn-owned (cancel.cc).
+  FutureStateBase* current_ask() const { return current_ask_; }
   Actor* instance() const { return instance_.get(); }
 
   // The cell whose turn runs on this thread, or null.
@@ -302,6 +305,10 @@ class Cell {
   void schedule_self();
   Status dead_letter_and_reject(Message* msg, DeadLetterReason reason, Status why,
                                 std::string detail);
+  // An in-memory actor's turn, before a handler starts: dead-letters `msg`
+  // (kCancelled, and deletes it) when its asker cancelled it; returns
+  // whether it did (cancel.cc).
+  bool drop_cancelled(Message* msg);
   AnyRef ref_to_self();
   void finish_restart();
   // The rest of a restart: a fresh instance, rebuilt from the journal for a
@@ -383,6 +390,7 @@ class Cell {
   Pending pending_ = Pending::kNone;
   Status pending_status_;
   ActorId current_sender_ = kNoActor;
+  FutureStateBase* current_ask_ = nullptr;  // see current_ask()
 
   // relaxed: statistics.
   std::atomic<std::uint64_t> processed_{0};

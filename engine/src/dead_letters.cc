@@ -10,6 +10,7 @@ std::string_view dead_letter_reason_name(DeadLetterReason r) {
     case DeadLetterReason::kDropped: return "dropped";
     case DeadLetterReason::kStale: return "stale";
     case DeadLetterReason::kFailed: return "failed";
+    case DeadLetterReason::kCancelled: return "cancelled";
   }
   return "?";
 }

@@ -397,7 +397,10 @@ void Cell::durable_deliver(Message* m) {
     skip();
     return;
   }
+  // A cancelled ask is handled all the same: its message is accepted, so
+  // part of the actor's history (docs/durable.md, "Cancelling an ask").
   current_sender_ = m->sender;
+  current_ask_ = m->ask_state();
   Effects eff;
   Status error;
   {
@@ -405,6 +408,7 @@ void Cell::durable_deliver(Message* m) {
     error = run_durable_handler(m);
   }
   current_sender_ = kNoActor;
+  current_ask_ = nullptr;
   processed_.fetch_add(1, std::memory_order_relaxed);
   if (!error.is_ok()) {
     // Nothing of this run is committed; the message is retried once the

@@ -73,6 +73,14 @@ class Actor {
   ActorId id() const;
   // The sender of the message being handled; kNoActor when sent from outside.
   ActorId sender_id() const;
+  // Whether the asker of the message being handled has cancelled its
+  // future (Future::cancel): the reply is no longer awaited, and the
+  // handler may stop early. False for a tell, outside a handler, and for a
+  // message a durable actor recovered from its journal (it has no asker).
+  bool is_cancelled() const;
+  // The same, as a token that may be kept and read later or on another
+  // thread (by work the handler started); empty when there is no asker.
+  CancelToken cancel_token() const;
   System& system() const;
   Clock& clock() const;
 

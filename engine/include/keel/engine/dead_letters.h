@@ -34,8 +34,9 @@ enum class DeadLetterReason : std::uint8_t {
   kDropped,        // the mailbox was full (any overflow policy)
   kStale,          // addressed to an older incarnation of a restarted actor
   kFailed,         // a durable actor's handler failed on it max_attempts times
+  kCancelled,      // its asker cancelled the ask before the handler started
 };
-inline constexpr std::size_t kDeadLetterReasonCount = 6;
+inline constexpr std::size_t kDeadLetterReasonCount = 7;
 std::string_view dead_letter_reason_name(DeadLetterReason r);
 
 struct DeadLetter {

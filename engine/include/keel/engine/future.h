@@ -14,6 +14,15 @@
 //
 // Inside an actor, use Actor::continue_with() instead of then(), so the
 // continuation runs in the actor's own turn.
+//
+// The asker may give up: cancel() completes the future with kCancelled at
+// once, and the handler of an ask sees it (Actor::is_cancelled()). From
+// another thread, or after then() consumed the future, cancel through a
+// CancelHandle taken first:
+//
+//   keel::Future<int> f = worker.ask<&Worker::crunch>(job);
+//   keel::CancelHandle h = f.cancel_handle();
+//   ... h.cancel();                          // any thread; f fails with kCancelled
 #pragma once
 
 #include <atomic>
@@ -71,19 +80,59 @@ class FutureStateBase {
   // Completes with `error` unless already complete; returns whether it did.
   virtual bool fail(const Status& error) = 0;
 
+  // Completes with kCancelled unless already complete, marks the state
+  // cancelled and runs the cancel hook on this thread; returns whether it
+  // did (false: already complete, nothing changes).
+  bool cancel() KEEL_EXCLUDES(mu_);
+  // Whether cancel() completed this state. acquire: pairs with the release
+  // store in cancel(), made before the state is published as ready.
+  bool is_cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  // Sets the hook that cancel() runs once it completed this state (the
+  // engine passes the cancel on: upstream of then(), to a remote peer).
+  // At most one; replaces an earlier one. Runs at once if the state is
+  // already cancelled; destroyed unrun when it completes otherwise.
+  void set_on_cancel(UniqueFunction<void()> fn) KEEL_EXCLUDES(mu_);
+
  protected:
   // Runs `store` under the lock unless already complete; returns whether it
-  // ran. Wakes waiters and runs the continuation after unlocking.
-  bool complete(void (*store)(void* ctx), void* ctx) KEEL_EXCLUDES(mu_);
+  // ran. Wakes waiters and runs the continuation after unlocking; runs the
+  // cancel hook too when `cancelling`, else destroys it.
+  bool complete(void (*store)(void* ctx), void* ctx, bool cancelling = false) KEEL_EXCLUDES(mu_);
+  // Stores `error` as the value. Called by cancel() under the lock, once.
+  virtual void store_error(const Status& error) = 0;
 
  private:
   std::atomic<int> refs_{1};
   std::atomic<bool> ready_{false};
+  std::atomic<bool> cancelled_{false};
   Mutex mu_;
   CondVar cv_;
   int waiters_ KEEL_GUARDED_BY(mu_) = 0;
   UniqueFunction<void()> continuation_ KEEL_GUARDED_BY(mu_);
   UniqueFunction<void()> cleanup_ KEEL_GUARDED_BY(mu_);
+  UniqueFunction<void()> on_cancel_ KEEL_GUARDED_BY(mu_);
+};
+
+// An owning reference to a FutureStateBase (null allowed). Copyable.
+class BaseRef {
+ public:
+  BaseRef() = default;
+  explicit BaseRef(FutureStateBase* s) : s_(s) {  // adds a reference
+    if (s_) s_->add_ref();
+  }
+  BaseRef(const BaseRef& o) : BaseRef(o.s_) {}
+  BaseRef(BaseRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  BaseRef& operator=(BaseRef o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~BaseRef() {
+    if (s_) s_->release();
+  }
+  FutureStateBase* get() const { return s_; }
+
+ private:
+  FutureStateBase* s_ = nullptr;
 };
 
 template <class T>
@@ -107,6 +156,8 @@ class FutureState final : public FutureStateBase {
   Result<T>& value() { return *value_; }
 
  private:
+  void store_error(const Status& error) override { value_.emplace(Result<T>(error)); }
+
   std::optional<Result<T>> value_;  // written once under the base lock, before ready_
 };
 
@@ -157,6 +208,34 @@ struct FutureOf<Status> {
 
 }  // namespace detail
 
+// Cancels one future from any thread (Future::cancel_handle), also after
+// the future was moved or consumed by then(). Copyable; thread-safe. An
+// empty handle (default) cancels nothing.
+class CancelHandle {
+ public:
+  CancelHandle() = default;
+  explicit CancelHandle(detail::FutureStateBase* s) : state_(s) {}
+  // See Future::cancel.
+  bool cancel() const { return state_.get() != nullptr && state_.get()->cancel(); }
+  bool is_cancelled() const { return state_.get() != nullptr && state_.get()->is_cancelled(); }
+
+ private:
+  detail::BaseRef state_;
+};
+
+// The read side of a cancellation, for the work done for an ask: whether
+// its asker cancelled it (Actor::cancel_token). Copyable; thread-safe; may
+// be kept after the handler returned. An empty token is never cancelled.
+class CancelToken {
+ public:
+  CancelToken() = default;
+  explicit CancelToken(detail::FutureStateBase* s) : state_(s) {}
+  bool is_cancelled() const { return state_.get() != nullptr && state_.get()->is_cancelled(); }
+
+ private:
+  detail::BaseRef state_;
+};
+
 // The write side of a Future. Move-only. A Promise destroyed without having
 // been completed completes its Future with kCancelled ("broken promise").
 template <class T>
@@ -192,6 +271,15 @@ class Promise {
   }
   bool is_complete() const { return state_ && state_->is_ready(); }
   bool valid() const { return static_cast<bool>(state_); }
+  // Whether the future's holder cancelled it (then a value set is dropped).
+  bool is_cancelled() const { return state_ && state_->is_cancelled(); }
+  // Runs `fn` on the cancelling thread when the future is cancelled (at
+  // once if it is already); destroyed unrun when the future completes
+  // otherwise. At most one; replaces an earlier one. For work done on the
+  // promise's behalf that should stop with it.
+  void on_cancel(UniqueFunction<void()> fn) {
+    if (state_) state_->set_on_cancel(std::move(fn));
+  }
 
   // Shared state access for the engine (timeouts).
   const detail::StateRef<Stored>& state() const { return state_; }
@@ -231,6 +319,20 @@ class Future {
   bool valid() const { return static_cast<bool>(state_); }
   bool is_ready() const { return state_ && state_->is_ready(); }
 
+  // Gives up on the result: completes the future with kCancelled at once
+  // and returns true, or returns false and changes nothing when it is
+  // already complete (a reply, an error, a timeout) or empty. For an ask,
+  // the message is then not handled if its handler has not started (an
+  // in-memory actor dead-letters it as kCancelled), and a running handler
+  // sees Actor::is_cancelled(); a reply that comes later is counted as a
+  // late reply. On a future returned by then(), the cancel is passed to
+  // the future it was made from. Call it from the future's owner thread;
+  // from others, use cancel_handle().
+  bool cancel() { return state_ && state_->cancel(); }
+  // A handle that cancels this future from any thread, also after the
+  // future was moved or consumed by then(). Precondition: valid().
+  CancelHandle cancel_handle() const { return CancelHandle(state_.get()); }
+
   // Blocks until complete. Waiting in real time, so do not call it from an
   // actor's handler (it would block a worker thread).
   void wait() const { state_->wait(); }
@@ -265,6 +367,8 @@ class Future {
     auto out = next.future();
     auto s = std::move(state_);
     auto* raw = s.get();
+    // Cancelling the new future cancels this one (an ask's handler sees it).
+    next.state()->set_on_cancel([up = detail::BaseRef(raw)] { up.get()->cancel(); });
     raw->on_ready([s = std::move(s), fn = std::forward<F>(fn), next = std::move(next)]() mutable {
       Result<Stored> v = std::move(s->value());
       if constexpr (std::is_void_v<R>) {

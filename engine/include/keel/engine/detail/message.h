@@ -101,6 +101,9 @@ struct Message {
   virtual void invoke(Actor& actor) = 0;
   // The message will not be handled: complete a waiting asker with `why`.
   virtual void reject(const Status& why) { (void)why; }
+  // An ask's completion state (its asker may cancel it), or null for a
+  // message nobody waits on. Owned by the message.
+  virtual FutureStateBase* ask_state() const { return nullptr; }
   virtual std::string_view method() const = 0;
   // The handler arguments, self-describing (keel/wire/value.h), for the
   // journal. Only messages to durable actors can be encoded; others return
@@ -256,6 +259,8 @@ struct AskMessage final : Message {
             return;
           }
           auto* st = f.state().get();
+          // The asker's cancel reaches the work the handler's future stands for.
+          p.on_cancel([f_state = BaseRef(st)] { f_state.get()->cancel(); });
           st->on_ready([f = std::move(f), p = std::move(p), hold = std::move(hold)]() mutable {
             if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
           });
@@ -274,6 +279,7 @@ struct AskMessage final : Message {
     }
   }
   void reject(const Status& why) override { promise.set_error(why); }
+  FutureStateBase* ask_state() const override { return promise.state().get(); }
   std::string_view method() const override { return handler_name<T, M>(); }
   Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
 
