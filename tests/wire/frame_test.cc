@@ -180,6 +180,9 @@ TEST(ControlBodies, RoundTripEveryMessage) {
   check(RdmaSetup{RdmaSetup::Kind::kAccept, std::string(kRdmaEndpointInfoBytes, 'f'), ""});
   check(RdmaSetup{RdmaSetup::Kind::kDecline, "", "no RDMA device"});
   check(RdmaSetup{RdmaSetup::Kind::kSwitched, "", ""});
+  check(Cancel{77});
+  EXPECT_EQ(message_type_of(Cancel{}), MessageType::kCancel);
+  EXPECT_EQ(message_type_name(MessageType::kCancel), "cancel");
 }
 
 TEST(ControlBodies, RdmaSetupWithoutAWholeEndpointOrOfAnUnknownKindIsCorruption) {

@@ -40,7 +40,10 @@ TransportOptions options_for(Events& events, std::string secret = "s3cret", std:
 // Echoes every call as a reply and counts what happens.
 ConnectionCallbacks echo_server(Events& events) {
   ConnectionCallbacks cb;
-  cb.on_open = [&events](Connection&) { events.add("server_open"); };
+  cb.on_open = [&events](Connection& c) {
+    events.add("server_open");
+    events.add("server_version_" + std::to_string(c.protocol_version()));
+  };
   cb.on_frame = [&events](Connection& c, const Frame& f) {
     if (f.type == MessageType::kCall) {
       ASSERT_TRUE(c.send(MessageType::kReply, f.body).is_ok());
@@ -519,6 +522,21 @@ TEST(TcpTransportRdma, ASwitchBeforeAnyOfferClosesTheConnectionAsCorruption) {
   raw.write_all(early);
   EXPECT_TRUE(raw.wait_closed());
   ASSERT_TRUE(server.events.wait_log({"closed connection", "unexpected rdma_setup"})) << server.events.lines();
+}
+
+TEST(TcpTransport, ConnectionsReportTheNegotiatedProtocolVersion) {
+  Server server;
+  Events events;
+  auto transport = TcpTransport::create(options_for(events)).value();
+  auto client = transport->connect("127.0.0.1", server.listener->port(), counting_client(events));
+  ASSERT_TRUE(events.wait_count("client_open", 1));
+  EXPECT_EQ(client->protocol_version(), kProtocolVersion);
+  ASSERT_TRUE(server.events.wait_count("server_version_" + std::to_string(kProtocolVersion), 1));
+
+  RawPeer old(server.listener->port());  // offers version 2: it knows no cancel frame
+  ASSERT_TRUE(old.connected());
+  ASSERT_TRUE(old.authenticate("s3cret", 2).is_ok());
+  EXPECT_TRUE(server.events.wait_count("server_version_2", 1));
 }
 
 TEST(TcpTransportRdma, AVersionOneClientIsServedOverTcpAndNeverSeesRdmaSetup) {

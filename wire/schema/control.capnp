@@ -17,8 +17,8 @@ $Cxx.namespace("keel::wire::schema");
 
 # Protocol version carried in Hello. Two peers talk if their
 # [minVersion, version] ranges overlap, at the lower of the two versions.
-# Version 2 adds rdmaSetup.
-const protocolVersion :UInt16 = 2;
+# Version 2 adds rdmaSetup; version 3 adds cancel.
+const protocolVersion :UInt16 = 3;
 
 # The frame header's type byte. Numbers are stable; 0 is never valid.
 enum MessageType {
@@ -37,6 +37,7 @@ enum MessageType {
   heartbeat @12;   # Heartbeat
   shutdown @13;    # Shutdown
   rdmaSetup @14;   # RdmaSetup (version 2): moving a connection's data frames to RDMA
+  cancel @15;      # Cancel (version 3): the caller gave up on a call
 }
 
 # Sent by both sides first. The client sends its nonce; the server answers
@@ -112,6 +113,14 @@ struct Heartbeat {
 struct Shutdown {
   reason @0 :Text;
   drainMs @1 :UInt32;          # time the sender gives in-flight calls
+}
+
+# The caller of a `call` gave up on it (version 3; never sent on a
+# connection at an older version). The receiver forgets the call and passes
+# the cancel on to where it runs; no answer is sent, and a reply or error
+# that crosses it is dropped by the caller.
+struct Cancel {
+  correlationId @0 :UInt64;    # the replyTo correlation id of the call
 }
 
 # Moving the data frames of a TCP connection to an RDMA queue pair, after

@@ -24,7 +24,8 @@ static_assert(static_cast<int>(schema::MessageType::SHUTDOWN) ==
               static_cast<int>(MessageType::kShutdown));
 static_assert(static_cast<int>(schema::MessageType::RDMA_SETUP) ==
               static_cast<int>(MessageType::kRdmaSetup));
-static_assert(static_cast<int>(schema::MessageType::RDMA_SETUP) == kMaxMessageType);
+static_assert(static_cast<int>(schema::MessageType::CANCEL) == static_cast<int>(MessageType::kCancel));
+static_assert(static_cast<int>(schema::MessageType::CANCEL) == kMaxMessageType);
 static_assert(static_cast<int>(schema::RdmaSetup::Kind::SWITCHED) ==
               static_cast<int>(RdmaSetup::Kind::kSwitched));
 
@@ -292,6 +293,16 @@ Status decode_body(std::string_view bytes, RdmaSetup& out) {
       return Status::corruption("rdma_setup: endpoint of " + std::to_string(out.endpoint.size()) +
                                 " bytes, not " + std::to_string(kRdmaEndpointInfoBytes));
     }
+    return Status::ok();
+  });
+}
+
+std::string encode_body(const Cancel& m) {
+  return build<schema::Cancel>([&](schema::Cancel::Builder b) { b.setCorrelationId(m.correlation_id); });
+}
+Status decode_body(std::string_view bytes, Cancel& out) {
+  return parse<schema::Cancel>(bytes, "cancel", [&](schema::Cancel::Reader r) {
+    out.correlation_id = r.getCorrelationId();
     return Status::ok();
   });
 }

@@ -39,6 +39,7 @@ std::string_view message_type_name(MessageType t) {
     case MessageType::kHeartbeat: return "heartbeat";
     case MessageType::kShutdown: return "shutdown";
     case MessageType::kRdmaSetup: return "rdma_setup";
+    case MessageType::kCancel: return "cancel";
   }
   return "unknown";
 }

@@ -209,6 +209,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     MutexLock l(mu_);
     return rdma_ != nullptr ? "rdma" : "tcp";
   }
+  std::uint16_t protocol_version() const override {
+    // acquire: pairs with the release store in open().
+    return version_.load(std::memory_order_acquire);
+  }
 
   // I/O thread. Closes the socket and tells the host (once). With `flush`,
   // what is queued (a handshake Error frame) is written first.
@@ -538,6 +542,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
 
   void open() {
     open_ = true;
+    version_.store(handshake_.version(), std::memory_order_release);
     timer_.cancel();
     {
       MutexLock l(mu_);
@@ -584,6 +589,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   Handshake handshake_;
   const Handshake::Role role_;
   bool open_ = false;  // handshake done
+  std::atomic<std::uint16_t> version_{0};  // negotiated; set once by open()
   bool done_ = false;  // closing or closed: no more callbacks
   bool clean_eof_ = false;  // the peer closed an open connection between frames
   std::vector<Chunk> inflight_;

@@ -322,6 +322,10 @@ class ClientImpl final : public TcpClient {
     auto s = state_->current();
     return s ? s->path() : "tcp";
   }
+  std::uint16_t protocol_version() const override {
+    auto s = state_->current();
+    return s ? s->protocol_version() : 0;
+  }
   bool is_connected() const override { return state_->current() != nullptr; }
   std::uint64_t connect_count() const override { return state_->connects(); }
 

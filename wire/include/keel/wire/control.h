@@ -24,10 +24,13 @@ namespace keel::wire {
 
 // Protocol version of this code (control.capnp: protocolVersion), and the
 // oldest version it still speaks. Two peers use the lower of their versions.
-inline constexpr std::uint16_t kProtocolVersion = 2;
+inline constexpr std::uint16_t kProtocolVersion = 3;
 inline constexpr std::uint16_t kMinProtocolVersion = 1;
 // The first version with RdmaSetup; an older peer is served over TCP only.
 inline constexpr std::uint16_t kRdmaSetupVersion = 2;
+// The first version with Cancel; an older peer is never sent one (a call to
+// it that is cancelled runs on).
+inline constexpr std::uint16_t kCancelVersion = 3;
 // Size of an encoded RdmaEndpointInfo (keel/wire/rdma_transport.h).
 inline constexpr std::size_t kRdmaEndpointInfoBytes = 64;
 inline constexpr std::size_t kNonceBytes = 32;
@@ -127,6 +130,13 @@ struct RdmaSetup {
   friend bool operator==(const RdmaSetup&, const RdmaSetup&) = default;
 };
 
+// The caller of a call gave up on it: `correlation_id` is the call's
+// reply_to correlation id on this connection. No answer is sent.
+struct Cancel {
+  std::uint64_t correlation_id = 0;
+  friend bool operator==(const Cancel&, const Cancel&) = default;
+};
+
 // The frame type that carries each body.
 constexpr MessageType message_type_of(const Hello&) { return MessageType::kHello; }
 constexpr MessageType message_type_of(const AuthProof&) { return MessageType::kAuth; }
@@ -140,6 +150,7 @@ constexpr MessageType message_type_of(const LookupReply&) { return MessageType::
 constexpr MessageType message_type_of(const Heartbeat&) { return MessageType::kHeartbeat; }
 constexpr MessageType message_type_of(const Shutdown&) { return MessageType::kShutdown; }
 constexpr MessageType message_type_of(const RdmaSetup&) { return MessageType::kRdmaSetup; }
+constexpr MessageType message_type_of(const Cancel&) { return MessageType::kCancel; }
 
 // Encodes a body as one flat Cap'n Proto message (a whole number of words).
 // Thread-safe.
@@ -155,6 +166,7 @@ std::string encode_body(const LookupReply& m);
 std::string encode_body(const Heartbeat& m);
 std::string encode_body(const Shutdown& m);
 std::string encode_body(const RdmaSetup& m);
+std::string encode_body(const Cancel& m);
 
 // Decodes a body of the matching type into `out`. Errors: kCorruption for
 // anything that is not a valid message (truncated, garbage, bad pointers,
@@ -174,6 +186,7 @@ Status decode_body(std::string_view bytes, LookupReply& out);
 Status decode_body(std::string_view bytes, Heartbeat& out);
 Status decode_body(std::string_view bytes, Shutdown& out);
 Status decode_body(std::string_view bytes, RdmaSetup& out);
+Status decode_body(std::string_view bytes, Cancel& out);
 
 // Appends a whole frame holding `m` to `out`.
 template <class M>

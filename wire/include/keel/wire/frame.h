@@ -45,8 +45,9 @@ enum class MessageType : std::uint8_t {
   kHeartbeat = 12,
   kShutdown = 13,
   kRdmaSetup = 14,  // transport negotiation; handled by the TCP transport, never delivered
+  kCancel = 15,     // protocol version 3: the caller gave up on a call
 };
-inline constexpr std::uint8_t kMaxMessageType = 14;
+inline constexpr std::uint8_t kMaxMessageType = 15;
 
 // "hello", "call", ... or "unknown".
 std::string_view message_type_name(MessageType t);

@@ -28,6 +28,7 @@
 
 #include "keel/base/status.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/wire/control.h"
 #include "keel/wire/ring.h"
 #include "keel/wire/transport.h"
 
@@ -105,6 +106,8 @@ class ShmConnection final : public Connection {
   std::string peer() const override { return side_ == ShmSide::kA ? "shm:B" : "shm:A"; }
   std::size_t queued_bytes() const override { return 0; }
   std::string_view path() const override { return "shm"; }
+  // Both sides of a region run this build (there is no handshake).
+  std::uint16_t protocol_version() const override { return kProtocolVersion; }
 
  private:
   ShmConnection(RingRegion out, RingRegion in, ShmSide side, ConnectionCallbacks callbacks,

@@ -64,6 +64,10 @@ class Connection {
   // What carries this side's data frames now: "tcp", "rdma" (a TCP
   // connection whose frames moved to RDMA, see RdmaOptions) or "shm".
   virtual std::string_view path() const = 0;
+  // The protocol version both ends speak (control.h: the lower of the two
+  // offered in the handshake); a frame type newer than it must not be sent.
+  // 0 while not open.
+  virtual std::uint16_t protocol_version() const = 0;
 };
 
 // Callbacks of one listener or client. All run on the transport's I/O thread
