@@ -107,6 +107,10 @@ class Agent::Impl {
   wire::ConnectionCallbacks worker_callbacks();
   void on_client_spawn(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
   void on_client_call(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  // The client gave up on a call it made on `c`: forgets it and passes the
+  // cancel on to the call's worker. An unknown call (answered already) is
+  // ignored.
+  void on_client_cancel(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
   void on_worker_frame(wire::Connection& c, const wire::Frame& f) KEEL_EXCLUDES(mu_);
   void on_worker_register(wire::Connection& c, std::string_view body) KEEL_REQUIRES(mu_);
   void on_worker_spawn_ack(std::string_view body) KEEL_REQUIRES(mu_);
@@ -268,6 +272,8 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
       on_client_spawn(c, f.body);
     } else if (f.type == wire::MessageType::kCall) {
       on_client_call(c, f.body);
+    } else if (f.type == wire::MessageType::kCancel) {
+      on_client_cancel(c, f.body);
     } else if (f.type != wire::MessageType::kHeartbeat) {
       // A frame a client may not send: the protocol closes the connection.
       c.close(Status::invalid_argument("unexpected " + std::string(wire::message_type_name(f.type)) + " frame"));
@@ -353,6 +359,29 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
   if (!bytes) return fail(bytes.status());
   if (Status st = slot.conn->send_owned(wire::MessageType::kCall, std::move(*bytes)); !st.is_ok()) return fail(st);
   if (corr != 0) calls_[forwarded] = PendingCall{c.id(), corr, h->second.slot};
+}
+
+void Agent::Impl::on_client_cancel(wire::Connection& c, std::string_view body) {
+  wire::Cancel cancel;
+  if (Status st = wire::decode_body(body, cancel); !st.is_ok()) {
+    c.close(st);  // a body that does not decode closes the connection
+    return;
+  }
+  MutexLock lock(mu_);
+  // TODO(perf): a scan of the pending calls; cancels are rare next to calls.
+  for (auto it = calls_.begin(); it != calls_.end(); ++it) {
+    if (it->second.client != c.id() || it->second.correlation != cancel.correlation_id) continue;
+    const std::uint64_t forwarded = it->first;
+    wire::Connection* worker = slots_[it->second.slot].conn;
+    calls_.erase(it);  // the worker's answer, if it still comes, is dropped
+    // A worker built on an older protocol version lets the call run on.
+    if (worker != nullptr && worker->protocol_version() >= wire::kCancelVersion) {
+      wire::Cancel out;
+      out.correlation_id = forwarded;
+      internal::send_message(*worker, out).ignore();  // lost with the worker: then nothing runs on
+    }
+    return;
+  }
 }
 
 // ---- workers ---------------------------------------------------------------

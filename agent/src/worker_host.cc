@@ -161,6 +161,9 @@ class WorkerSession {
       case wire::MessageType::kCall:
         on_call(c, f.body);
         break;
+      case wire::MessageType::kCancel:
+        on_cancel(c, f.body);
+        break;
       case wire::MessageType::kHeartbeat:
         c.send(wire::MessageType::kHeartbeat, f.body).ignore();  // echoed as is
         break;
@@ -240,19 +243,50 @@ class WorkerSession {
     std::string remote_type = it->second.type + "." + std::string(view->method());
     // Replies go through the TcpClient (link_), which outlives the actors;
     // `c` itself is valid only until its on_close returns.
-    it->second.ask(ref, view->method(), view->payload(), options)
-        .then([this, corr, remote_type = std::move(remote_type)](Result<std::string> r) {
-          wire::Connection* link = link_.load(std::memory_order_acquire);
-          if (corr == 0 || link == nullptr) return;
-          if (!r) {
-            internal::send_error(*link, corr, r.status(), remote_type).ignore();
-            return;
-          }
-          wire::Reply reply;
-          reply.correlation_id = corr;
-          reply.payload = std::move(*r);
-          internal::send_message(*link, reply).ignore();
-        });
+    Future<std::string> answer = it->second.ask(ref, view->method(), view->payload(), options);
+    if (corr != 0) {
+      MutexLock lock(running_mu_);
+      running_.insert_or_assign(corr, answer.cancel_handle());
+    }
+    answer.then([this, corr, remote_type = std::move(remote_type)](Result<std::string> r) {
+      wire::Connection* link = link_.load(std::memory_order_acquire);
+      if (corr == 0 || !finish_call(corr) || link == nullptr) return;
+      if (!r) {
+        internal::send_error(*link, corr, r.status(), remote_type).ignore();
+        return;
+      }
+      wire::Reply reply;
+      reply.correlation_id = corr;
+      reply.payload = std::move(*r);
+      internal::send_message(*link, reply).ignore();
+    });
+  }
+
+  // The agent cancelled call `corr`: cancels its ask (docs/engine.md,
+  // "Cancelling an ask"), whose answer is then not sent. An unknown call
+  // (answered already) is ignored.
+  void on_cancel(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(running_mu_) {
+    wire::Cancel cancel;
+    if (Status st = wire::decode_body(body, cancel); !st.is_ok()) {
+      c.close(st);  // a body that does not decode closes the connection
+      return;
+    }
+    CancelHandle handle;
+    {
+      MutexLock lock(running_mu_);
+      auto it = running_.find(cancel.correlation_id);
+      if (it == running_.end()) return;
+      handle = std::move(it->second);
+      running_.erase(it);
+    }
+    handle.cancel();  // completes the reply here, outside the lock
+  }
+
+  // Forgets call `corr` once it completed; false when it was cancelled
+  // (its answer must not be sent).
+  bool finish_call(std::uint64_t corr) KEEL_EXCLUDES(running_mu_) {
+    MutexLock lock(running_mu_);
+    return running_.erase(corr) != 0;
   }
 
   struct Hosted {
@@ -269,6 +303,12 @@ class WorkerSession {
   // release/acquire: a reply sent from an engine thread sees the TcpClient
   // fully constructed.
   std::atomic<wire::Connection*> link_{nullptr};
+
+  // Calls with a reply_to that have not completed, by correlation id: the
+  // handles that cancel them. Inserted on the I/O thread, erased by it (a
+  // cancel) or by the engine thread that completes the call.
+  Mutex running_mu_;
+  std::map<std::uint64_t, CancelHandle> running_ KEEL_GUARDED_BY(running_mu_);
 
   Mutex mu_;
   CondVar cv_;

@@ -123,6 +123,11 @@ class Client::Impl {
   // is not idempotent or out of attempts.
   void retry_or_fail(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
+  // The caller cancelled call `id` (its future holds kCancelled): forgets
+  // it and, when it was sent over a connection that speaks Cancel, tells
+  // the agent, which passes the cancel on to the worker. A reply that
+  // crosses it is dropped. On the cancelling thread.
+  void cancel_call(std::uint64_t id) KEEL_EXCLUDES(mu_);
   void run_timers() KEEL_EXCLUDES(mu_);
   // Adds a timer; wakes the timer thread only when it would otherwise sleep
   // past `at`.
@@ -298,6 +303,9 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
     } else {
       c.envelope = std::move(*bytes);
       c.deadline_timer = add_timer(c.deadline, id, TimerKind::kCallDeadline);
+      // Runs only if the future is cancelled while pending; the destructor
+      // completes every pending call (client.h: no cancel may race with it).
+      c.promise.on_cancel([this, id] { cancel_call(id); });
       calls_.emplace(id, std::move(c));
       send_call(id, done);
     }
@@ -366,6 +374,22 @@ void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& d
   if (it == calls_.end()) return;
   done.calls.emplace_back(std::move(it->second.promise), why);
   erase_call(it);
+}
+
+void Client::Impl::cancel_call(std::uint64_t id) {
+  MutexLock lock(mu_);
+  auto it = calls_.find(id);
+  if (it == calls_.end() || stopping_) return;  // answered or failed meanwhile
+  const std::size_t agent = it->second.agent;
+  const bool sent = it->second.sends > 0;
+  erase_call(it);
+  wire::TcpClient& conn = *conns_[agent];
+  // An agent of an older protocol version lets the call run on.
+  if (sent && conn.protocol_version() >= wire::kCancelVersion) {
+    wire::Cancel cancel;
+    cancel.correlation_id = id;
+    conn.send(wire::MessageType::kCancel, wire::encode_body(cancel)).ignore();  // lost with the connection
+  }
 }
 
 void Client::Impl::erase_call(std::map<std::uint64_t, Call>::iterator it) {

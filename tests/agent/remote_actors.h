@@ -6,9 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "keel/client/client.h"
 #include "keel/engine/actor.h"
@@ -73,5 +76,63 @@ class RemoteForwarder : public Actor {
   Client& client_;
 };
 // [/snippet forwarder]
+
+// A value set once in the worker process, and the futures of those who
+// wait for it (the cancel test's signals from one actor to another).
+class OnceSignal {
+ public:
+  void set(bool v) {
+    std::vector<Promise<bool>> waiting;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (value_) return;
+      value_ = v;
+      waiting.swap(waiting_);
+    }
+    for (Promise<bool>& p : waiting) p.set_value(v);
+  }
+  Future<bool> wait() {
+    std::lock_guard<std::mutex> l(mu_);
+    if (value_) return Future<bool>::ready(*value_);
+    waiting_.emplace_back();
+    return waiting_.back().future();
+  }
+
+ private:
+  std::mutex mu_;
+  std::optional<bool> value_;
+  std::vector<Promise<bool>> waiting_;
+};
+
+// Signals of the worker process's RemoteCancellable actors.
+inline OnceSignal& spin_started() {
+  static OnceSignal s;
+  return s;
+}
+inline OnceSignal& spin_saw_cancel() {
+  static OnceSignal s;
+  return s;
+}
+
+// A handler that runs until its caller cancels, and handlers through which
+// another instance tells the test what it did.
+class RemoteCancellable : public Actor {
+ public:
+  // Polls is_cancelled() as a long computation would between steps (up to
+  // a generous deadline, shorter than the tests' kWait), and reports
+  // whether it saw the cancel.
+  int spin() {
+    spin_started().set(true);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!is_cancelled() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    spin_saw_cancel().set(is_cancelled());
+    return 1;
+  }
+  Future<bool> wait_started() { return spin_started().wait(); }
+  Future<bool> wait_saw_cancel() { return spin_saw_cancel().wait(); }
+  static constexpr auto kHandlers =
+      handlers(handler<&RemoteCancellable::spin>("spin"), handler<&RemoteCancellable::wait_started>("wait_started"),
+               handler<&RemoteCancellable::wait_saw_cancel>("wait_saw_cancel"));
+};
 
 }  // namespace keel::testing

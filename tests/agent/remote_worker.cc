@@ -1,5 +1,5 @@
-// The worker program of the agent tests: hosts RemoteCounter and
-// RemoteTally and RemoteForwarder (remote_actors.h). With --crash-at-start it exits at once
+// The worker program of the agent tests: hosts RemoteCounter,
+// RemoteTally, RemoteForwarder and RemoteCancellable (remote_actors.h). With --crash-at-start it exits at once
 // (status 3), as a worker that cannot start would.
 #include <string_view>
 
@@ -12,5 +12,6 @@ int main(int argc, char** argv) {
   host.register_type<keel::testing::RemoteCounter>("Counter");
   host.register_type<keel::testing::RemoteTally>("Tally");
   host.register_type<keel::testing::RemoteForwarder>("Forwarder");
+  host.register_type<keel::testing::RemoteCancellable>("Cancellable");
   return host.run(argc, argv);
 }

@@ -145,7 +145,8 @@ struct RemoteValue<T, M, std::tuple<P...>> {
 // routing and registry; the client places keys on them (no consensus among
 // agents). Thread-safe; futures complete on the client's I/O or timer
 // thread (keep then() continuations short). Destroying it fails what is
-// pending with kCancelled.
+// pending with kCancelled; cancelling a call's future must not race with
+// the destruction.
 class Client {
  public:
   // Connects to one agent and completes the handshake: connect({{host,
@@ -183,7 +184,12 @@ class Client {
   // crashed or is restarting, the connection to its agent is down or was
   // lost; retried first when idempotent), the handler's error (a thrown exception is kInternal with
   // "<Type>.<handler>: <what()>"), kCorruption (a reply that does not
-  // decode as M's value).
+  // decode as M's value), kCancelled (the future was cancelled).
+  // Cancelling the future (Future::cancel, also on the future call()
+  // returns) completes it with kCancelled at once and sends a cancel to the
+  // agent, which passes it on to the worker: there the ask is cancelled as
+  // a local one is (docs/distribution.md). Agents of protocol version 2 or
+  // older get no cancel, and the call runs on.
   template <auto M, class... A>
   auto call(const std::string& key, A&&... args) {
     return call_with<M>(CallOptions{}, key, std::forward<A>(args)...);
