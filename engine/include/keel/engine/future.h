@@ -321,11 +321,12 @@ class Future {
 
   // Gives up on the result: completes the future with kCancelled at once
   // and returns true, or returns false and changes nothing when it is
-  // already complete (a reply, an error, a timeout) or empty. For an ask,
-  // the message is then not handled if its handler has not started (an
-  // in-memory actor dead-letters it as kCancelled), and a running handler
-  // sees Actor::is_cancelled(); a reply that comes later is counted as a
-  // late reply. On a future returned by then(), the cancel is passed to
+  // already complete (a reply, an error, a timeout) or empty. For an ask
+  // to an in-memory actor, a message whose handler has not started is not
+  // handled (a kCancelled dead letter); a running handler sees
+  // Actor::is_cancelled(). A durable actor handles the message all the
+  // same (docs/durable.md). A reply that comes later is counted as a late
+  // reply. On a future returned by then(), the cancel is passed to
   // the future it was made from. Call it from the future's owner thread;
   // from others, use cancel_handle().
   bool cancel() { return state_ && state_->cancel(); }
