@@ -33,6 +33,25 @@ TEST_F(RemoteCancelTest, CancelReachesTheWorkerAndTheRunningHandlerSeesIt) {
   EXPECT_EQ(wait(std::move(saw_cancel)).value(), true);
 }
 
+TEST_F(RemoteCancelTest, CallCancelledBeforeItsTurnInTheWorkerIsNotHandled) {
+  ASSERT_TRUE(wait(client_->spawn("Cancellable", "spin-2")).is_ok());
+  ASSERT_TRUE(wait(client_->spawn("Cancellable", "watch-2")).is_ok());
+  Future<bool> started = client_->call<&RemoteCancellable::wait_started>("watch-2");
+  CallOptions long_deadline;
+  long_deadline.deadline = std::chrono::minutes(2);
+  Future<int> spin = client_->call_with<&RemoteCancellable::spin>(long_deadline, "spin-2");
+  ASSERT_EQ(wait(std::move(started)).value(), true);
+  // Queued behind spin, which runs until cancelled.
+  Future<int> bump = client_->call_with<&RemoteCancellable::bump>(long_deadline, "spin-2");
+  EXPECT_TRUE(bump.cancel());
+  EXPECT_EQ(bump.get().status().code(), StatusCode::kCancelled);
+  // The cancels travel in order on the same connections: bump's reaches the
+  // worker while spin still runs, so bump never starts.
+  EXPECT_TRUE(spin.cancel());
+  EXPECT_EQ(wait(client_->call<&RemoteCancellable::bumps>("spin-2")).value(), 0);
+  EXPECT_EQ(wait(client_->call<&RemoteCancellable::bump>("spin-2")).value(), 1);
+}
+
 TEST_F(RemoteCancelTest, CancellingAFinishedCallChangesNothing) {
   ASSERT_TRUE(wait(client_->spawn("Counter", "c-1")).is_ok());
   Future<int> f = client_->call<&RemoteCounter::add>("c-1", 5);

@@ -130,9 +130,15 @@ class RemoteCancellable : public Actor {
   }
   Future<bool> wait_started() { return spin_started().wait(); }
   Future<bool> wait_saw_cancel() { return spin_saw_cancel().wait(); }
+  int bump() { return ++bumps_; }
+  int bumps() const { return bumps_; }
   static constexpr auto kHandlers =
       handlers(handler<&RemoteCancellable::spin>("spin"), handler<&RemoteCancellable::wait_started>("wait_started"),
-               handler<&RemoteCancellable::wait_saw_cancel>("wait_saw_cancel"));
+               handler<&RemoteCancellable::wait_saw_cancel>("wait_saw_cancel"),
+               handler<&RemoteCancellable::bump>("bump"), handler<&RemoteCancellable::bumps>("bumps"));
+
+ private:
+  int bumps_ = 0;
 };
 
 }  // namespace keel::testing
