@@ -81,6 +81,7 @@ void check_frame(const Frame& f) {
     case MessageType::kHeartbeat: return check_body<Heartbeat>(f.body);
     case MessageType::kShutdown: return check_body<Shutdown>(f.body);
     case MessageType::kRdmaSetup: return check_body<RdmaSetup>(f.body);
+    case MessageType::kCancel: return check_body<Cancel>(f.body);
   }
   std::abort();  // the decoder let an unknown type through
 }
