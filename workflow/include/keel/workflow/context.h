@@ -43,6 +43,12 @@
 #include "keel/wire/value.h"
 #include "keel/workflow/task.h"
 
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#define KEEL_CO_AWAIT_DESTROYS_AGGREGATE_TEMPORARIES_TWICE 1
+#else
+#define KEEL_CO_AWAIT_DESTROYS_AGGREGATE_TEMPORARIES_TWICE 0
+#endif
+
 namespace keel {
 
 // What a step is; journaled by name ("step", "call", ...). Stable: append only.
@@ -78,6 +84,7 @@ using Branch = std::function<Task<Result<T>>(WorkflowContext&)>;
 namespace detail {
 
 class RunCore;
+struct StepBuilder;
 
 using StepDone = UniqueFunction<void(Result<std::string>)>;
 // Runs one attempt and calls `done` once with the encoded value or the
@@ -141,6 +148,36 @@ struct IsFuture<Future<U>> : std::true_type {};
 // reply (void and Status yield Unit, Result<U> and Future<U> yield U).
 template <class R>
 using StepValueOf = Stored<typename AskValue<R>::type>;
+
+// g++ before 13 miscompiles a temporary built by aggregate initialization
+// inside a co_await expression when a member has a destructor: a lambda
+// written in the co_await with by-value captures of std::string,
+// std::vector, std::unique_ptr, ..., or an aggregate like Order{name,
+// items}. Each such member is built in a frame temporary of its own, copied
+// bitwise into the object, and destroyed twice (a double free). Nothing the
+// callee does with the argument avoids it, so the awaitables that take a
+// callable or arguments refuse such temporaries at compile time there.
+// KEEL_CO_AWAIT_DESTROYS_AGGREGATE_TEMPORARIES_TWICE is 1 for such a
+// compiler (checked with g++ 12.2; clang is not affected) and 0 otherwise.
+inline constexpr bool kCoAwaitDestroysAggregateTemporariesTwice =
+    KEEL_CO_AWAIT_DESTROYS_AGGREGATE_TEMPORARIES_TWICE != 0;
+
+// Whether a callable passed as F&& (F deduced) is safe to take inside a
+// co_await expression: an lvalue, or an rvalue with nothing to destroy.
+// An rvalue with a destructor may be a lambda temporary written in the
+// co_await (an xvalue cannot be told apart from it).
+template <class F>
+inline constexpr bool kCallableSafeInCoAwait = !kCoAwaitDestroysAggregateTemporariesTwice ||
+                                               std::is_lvalue_reference_v<F> ||
+                                               std::is_trivially_destructible_v<std::remove_cvref_t<F>>;
+
+// The same for an argument passed as A&&: only aggregates are built member
+// by member, so other class temporaries (std::string("x")) are fine.
+template <class A>
+inline constexpr bool kArgumentSafeInCoAwait = !kCoAwaitDestroysAggregateTemporariesTwice ||
+                                               std::is_lvalue_reference_v<A> ||
+                                               !std::is_aggregate_v<std::remove_cvref_t<A>> ||
+                                               std::is_trivially_destructible_v<std::remove_cvref_t<A>>;
 
 template <class U>
 std::string encode_step_value(const U& v) {
@@ -229,14 +266,20 @@ class WorkflowContext {
   // must be wire-encodable (keel/wire/value.h). It runs on the run's strand
   // and should not block for long. The body continues once the record is
   // durable (unless options.deterministic).
+  //
+  // fn is copied (an lvalue) or moved (an rvalue) into the step. Under g++
+  // before 13 an rvalue fn must have nothing to destroy (see
+  // detail::kCoAwaitDestroysAggregateTemporariesTwice): capture by reference ([&];
+  // the body waits for the step, so its locals outlive fn), or declare the
+  // lambda first and pass it by name (copied) or as std::ref(name).
   template <class F>
-  auto step(std::string_view name, F fn, StepOptions options = {}) {
-    using V = detail::StepValueOf<std::invoke_result_t<F&>>;
-    detail::OpSpec spec = make_spec(name, StepKind::kStep, std::move(options));
-    spec.attempt = [fn = std::move(fn)](detail::StepDone done) mutable {
-      detail::run_step_fn(fn, std::move(done));
-    };
-    return OpAwaitable<V>(run_, next_position(), std::move(spec));
+  auto step(std::string_view name, F&& fn, StepOptions options = {}) {
+    static_assert(detail::kCallableSafeInCoAwait<F>,
+                  "ctx.step: g++ < 13 destroys the by-value captures of a lambda written inside a co_await "
+                  "twice. Capture by reference ([&]; the body waits for the step), or declare the lambda "
+                  "first and pass it by name (copied) or as std::ref(name). See docs/workflow.md, \"What a "
+                  "step may capture\".");
+    return make_step(name, std::decay_t<F>(std::forward<F>(fn)), std::move(options));
   }
 
   // Asks `ref` M(args...) and journals the reply (a step of kind "call"
@@ -247,8 +290,15 @@ class WorkflowContext {
   auto call(const ActorRef<T>& ref, A&&... args) {
     return call_with<M>(StepOptions{}, ref, std::forward<A>(args)...);
   }
+  // Under g++ before 13 an argument that is an aggregate temporary with a
+  // destructor (Order{name, items}) must be declared first and passed by
+  // name (see detail::kCoAwaitDestroysAggregateTemporariesTwice).
   template <auto M, class T, class... A>
   auto call_with(StepOptions options, const ActorRef<T>& ref, A&&... args) {
+    static_assert((detail::kArgumentSafeInCoAwait<A> && ...),
+                  "ctx.call: g++ < 13 destroys the members of an aggregate temporary written inside a "
+                  "co_await twice. Declare the argument first and pass it by name. See docs/workflow.md, "
+                  "\"What a step may capture\".");
     auto fn = [ref, tup = std::make_tuple(std::decay_t<A>(std::forward<A>(args))...)]() {
       return std::apply([&](const auto&... a) { return ref.template ask<M>(a...); }, tup);
     };
@@ -345,6 +395,19 @@ class WorkflowContext {
   }
 
  private:
+  friend struct detail::StepBuilder;
+
+  // The step op of ctx.step, taking fn without the check on temporaries
+  // (for callers that are not coroutines, such as graph node visits).
+  template <class Fn>
+  auto make_step(std::string_view name, Fn fn, StepOptions options) {
+    using V = detail::StepValueOf<std::invoke_result_t<Fn&>>;
+    detail::OpSpec spec = make_spec(name, StepKind::kStep, std::move(options));
+    spec.attempt = [fn = std::move(fn)](detail::StepDone done) mutable {
+      detail::run_step_fn(fn, std::move(done));
+    };
+    return OpAwaitable<V>(run_, next_position(), std::move(spec));
+  }
   std::string next_position() { return prefix_ + std::to_string(next_++); }
   static detail::OpSpec make_spec(std::string_view name, StepKind kind, StepOptions options) {
     detail::OpSpec spec;
@@ -358,5 +421,18 @@ class WorkflowContext {
   std::string prefix_;
   std::uint32_t next_ = 0;
 };
+
+namespace detail {
+
+// ctx.step for library code that builds a step outside any coroutine (so
+// no co_await can hold its temporaries): takes fn as it is.
+struct StepBuilder {
+  template <class Fn>
+  static auto step(WorkflowContext& ctx, std::string_view name, Fn fn, StepOptions options) {
+    return ctx.make_step(name, std::move(fn), std::move(options));
+  }
+};
+
+}  // namespace detail
 
 }  // namespace keel

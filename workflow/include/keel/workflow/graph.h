@@ -124,11 +124,12 @@ struct Reached {
 Status graph_error(std::string_view run_id, std::string message);
 
 // The journaled step that asks node `name` to process `input`. Not a
-// coroutine: the lambdas are built outside any coroutine frame.
+// coroutine, so the step's lambda is built outside any co_await (see
+// kCoAwaitDestroysAggregateTemporariesTwice) and is passed as it is.
 template <class T>
 OpAwaitable<NodeVisit<T>> visit_node(WorkflowContext& ctx, const std::string& name,
                                      const typename GraphSpec<T>::NodeCode& code, const T& input) {
-  return ctx.step(name, [call = code.call, input]() {
+  return StepBuilder::step(ctx, name, [call = code.call, input]() {
     return call(input).then([input](Result<T> out) -> Result<NodeVisit<T>> {
       if (!out) return out.status();
       return NodeVisit<T>{input, std::move(*out)};
