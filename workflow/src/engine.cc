@@ -296,6 +296,13 @@ bool EngineCore::wait_idle(Duration deadline) {
   return idle_cv_.wait_for(l, deadline, [&]() KEEL_REQUIRES(idle_mu_) { return busy_ == 0 || halted(); });
 }
 
+void EngineCore::note_step_made() {
+  const std::int64_t n = steps_made_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (options_.halt_after_steps >= 0 && n >= options_.halt_after_steps) {
+    frozen_.store(true, std::memory_order_release);
+  }
+}
+
 void EngineCore::note_steps_committed(int steps) {
   if (steps == 0) return;
   const std::int64_t n = steps_committed_.fetch_add(steps, std::memory_order_acq_rel) + steps;

@@ -240,8 +240,16 @@ class EngineCore {
   void busy_done() KEEL_EXCLUDES(idle_mu_);
   bool wait_idle(Duration deadline) KEEL_EXCLUDES(idle_mu_);
 
-  // Counts committed step records; the halt hook may fire.
+  // The halt hook (options.halt_after_steps): note_step_made() counts the
+  // step records this engine makes; once it has made the last one before
+  // the halt, is_frozen() is true and no step function starts again (in any
+  // run). note_steps_committed() counts committed step records and halts
+  // the engine at the commit that reaches the limit, so the step functions
+  // that ran are those whose records are durable, plus any that were in
+  // flight when the freezing record was made.
+  void note_step_made();
   void note_steps_committed(int steps);
+  bool is_frozen() const { return frozen_.load(std::memory_order_acquire); }
   bool halted() const { return halted_.load(std::memory_order_acquire); }
 
  private:
@@ -270,6 +278,10 @@ class EngineCore {
   // posts or appends after the halting commit.
   std::atomic<bool> halted_{false};
   std::atomic<std::int64_t> steps_committed_{0};
+  // acq_rel / acquire, as halted_: a strand that sees the count reach the
+  // limit freezes every strand that starts an attempt afterwards.
+  std::atomic<bool> frozen_{false};
+  std::atomic<std::int64_t> steps_made_{0};
 };
 
 }  // namespace keel::detail

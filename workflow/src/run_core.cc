@@ -483,6 +483,9 @@ void RunCore::start_attempt(std::uint64_t op_id) {
   auto it = pending_.find(op_id);
   if (it == pending_.end()) return;
   PendingOp& op = *it->second;
+  // The halt hook's crash point is near: the op stays pending, as in a
+  // process that died before running it.
+  if (engine_.is_frozen()) return;
   ++op.attempts;
   op.wait = Wait::kAttempt;
   set_current_step(op.spec.name);
@@ -573,6 +576,7 @@ internal::StepRecord RunCore::make_record(const PendingOp& op, const Result<std:
 bool RunCore::complete_now(PendingOp& op, Result<std::string> outcome) {
   std::vector<NewRecord> batch;
   batch.push_back({owner_, RecordKind::kStep, wire::encode_value(make_record(op, outcome))});
+  engine_.note_step_made();
   append(std::move(batch), nullptr, op.spec.kind == StepKind::kNow || op.spec.kind == StepKind::kRandom);
   fill(op.out, outcome);
   pending_.erase(op.id);
@@ -589,6 +593,7 @@ void RunCore::complete(std::uint64_t op_id, Result<std::string> outcome, bool du
   if (op->timer != 0) engine_.cancel_timer(op->timer);
   std::vector<NewRecord> batch;
   batch.push_back({owner_, RecordKind::kStep, wire::encode_value(make_record(*op, outcome))});
+  engine_.note_step_made();
   fill(op->out, outcome);
   {
     MutexLock l(mu_);

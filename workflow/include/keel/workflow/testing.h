@@ -77,7 +77,13 @@ class WorkflowTestEnv {
   // `steps` committed step records, as if the process died there. A step's
   // record commits before the next effectful step runs, but with any
   // records the body made meanwhile (a last step commits with the result),
-  // so the crash lands after the commit that holds step `steps`.
+  // so the crash lands after the commit that holds step `steps`. The crash
+  // point is exact: once the engine made its `steps`-th step record, no
+  // step function starts again, so each one that ran has its record
+  // committed, and counts of step runs across restart() are exact. Only a
+  // step in flight when that record was made (a Future-returning step or a
+  // call awaiting its reply, or a step of another run on another thread)
+  // may have run without a record; it runs again after restart().
   Status crash_after_steps(std::int64_t steps);
   // Destroys the engine and the journal (as a process exit would), moves
   // the clock by `downtime` (timers due meanwhile fire late, at the

@@ -119,7 +119,8 @@ struct WorkflowEngineOptions {
   bool admin_endpoint = true;
   // Test hook (WorkflowTestEnv::crash_after_steps): after this many step
   // records were committed by this engine, it stops as if the process died
-  // there: nothing more is journaled or run. Negative: never.
+  // there: nothing more is journaled or run. No step function starts once
+  // the engine has made the last of these records. Negative: never.
   std::int64_t halt_after_steps = -1;
 };
 
