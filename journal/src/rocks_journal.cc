@@ -24,6 +24,7 @@
 
 #include "journal_base.h"
 #include "journal_internal.h"
+#include "journal_probe.h"
 #include "journal_summary.h"
 #include "record_format.h"
 
@@ -234,9 +235,20 @@ Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
   if (!exists && (options.read_only || !options.create_if_missing)) {
     return Status::not_found("rocksdb journal " + dir + " does not exist");
   }
-  if (exists && !std::filesystem::exists(dir + "/CURRENT") &&
-      !std::filesystem::is_empty(dir, ec)) {
-    return Status::corruption("rocksdb journal " + dir + ": not a Keel journal (no RocksDB CURRENT file)");
+  if (exists && !std::filesystem::exists(dir + "/CURRENT")) {
+    if (!std::filesystem::is_empty(dir, ec)) {
+      return Status::corruption("rocksdb journal " + dir + ": not a Keel journal (no RocksDB CURRENT file)");
+    }
+    // Only a writer that may create a journal makes one in an empty directory.
+    if (options.read_only || !options.create_if_missing) {
+      return Status::corruption("rocksdb journal " + dir + ": not a Keel journal (an empty directory)");
+    }
+  } else if (exists && !options.read_only) {
+    // Before the writable open, which writes to the directory (a new
+    // MANIFEST, OPTIONS, LOG and WAL): a refused directory is left as it was.
+    // A read-only open is a secondary instance, which writes only to its
+    // scratch directory, and checks the header itself.
+    KEEL_RETURN_IF_ERROR(probe_rocks_journal(dir, hooks.rocks_env, /*allow_empty=*/true));
   }
   std::unique_ptr<RocksJournal> j(new RocksJournal(dir, options));
   j->env_ = hooks.rocks_env;
@@ -378,23 +390,11 @@ Status RocksJournal::check_or_write_header() {
     return Status::ok();
   }
   if (!s.ok()) return error("read header", s);
-  if (magic != kJournalMagic) {
-    return Status::corruption("rocksdb journal " + path() + ": not a Keel journal (bad magic)");
-  }
   s = db_->Get(rocksdb::ReadOptions(), meta_key("format_version"), &version);
   if (!s.ok() && !s.IsNotFound()) return error("read header", s);
-  rocksdb::Status b = db_->Get(rocksdb::ReadOptions(), meta_key("backend"), &backend);
-  if (!b.ok() && !b.IsNotFound()) return error("read header", b);
-  char* end = nullptr;
-  unsigned long v = std::strtoul(version.c_str(), &end, 10);
-  if (version.empty() || *end != '\0' || backend != "rocksdb") {
-    return Status::corruption("rocksdb journal " + path() + ": damaged header");
-  }
-  if (v > kJournalFormatVersion) {
-    return Status::failed_precondition(
-        "rocksdb journal " + path() + " has format version " + std::to_string(v) +
-        "; this build reads versions up to " + std::to_string(kJournalFormatVersion));
-  }
+  s = db_->Get(rocksdb::ReadOptions(), meta_key("backend"), &backend);
+  if (!s.ok() && !s.IsNotFound()) return error("read header", s);
+  KEEL_RETURN_IF_ERROR(check_header_entries("rocksdb journal " + path(), magic, version, backend, "rocksdb"));
   return options().read_only ? Status::ok() : build_snapshot_index();
 }
 

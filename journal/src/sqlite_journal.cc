@@ -18,6 +18,7 @@
 #include "file_lock.h"
 #include "journal_base.h"
 #include "journal_internal.h"
+#include "journal_probe.h"
 #include "journal_summary.h"
 #include "keel/base/thread_annotations.h"
 #include "record_format.h"
@@ -350,31 +351,10 @@ Status check_header(Connection* c, const std::string& path) {
   StmtScope scope(s);
   std::map<std::string, std::string> meta;
   int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const auto* k = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-    const auto* v = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
-    meta[k != nullptr ? k : ""] = v != nullptr ? v : "";
-  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) meta[column_string(s, 0)] = column_string(s, 1);
   if (rc != SQLITE_DONE) return c->error("read header", rc);
-  if (meta["magic"] != kJournalMagic) {
-    return Status::corruption("sqlite journal " + path + ": not a Keel journal (bad magic)");
-  }
-  if (meta["backend"] != "sqlite") {
-    return Status::corruption("sqlite journal " + path + ": damaged header (backend '" +
-                              meta["backend"] + "')");
-  }
-  char* end = nullptr;
-  unsigned long version = std::strtoul(meta["format_version"].c_str(), &end, 10);
-  if (meta["format_version"].empty() || *end != '\0') {
-    return Status::corruption("sqlite journal " + path + ": damaged header (format_version '" +
-                              meta["format_version"] + "')");
-  }
-  if (version > kJournalFormatVersion) {
-    return Status::failed_precondition(
-        "sqlite journal " + path + " has format version " + std::to_string(version) +
-        "; this build reads versions up to " + std::to_string(kJournalFormatVersion));
-  }
-  return Status::ok();
+  return check_header_entries("sqlite journal " + path, meta["magic"], meta["format_version"], meta["backend"],
+                              "sqlite");
 }
 
 // kCorruption unless `path` is empty or starts with SQLite's file header.
@@ -495,14 +475,14 @@ Result<std::unique_ptr<Journal>> SqliteJournal::open(const std::string& path,
   if (!exists && (options.read_only || !options.create_if_missing)) {
     return Status::not_found("sqlite journal " + path + " does not exist");
   }
-  if (exists) KEEL_RETURN_IF_ERROR(check_sqlite_file(path));
-  std::unique_ptr<SqliteJournal> j(new SqliteJournal(path, options, hooks.sqlite_vfs));
-  if (options.read_only) {
-    KEEL_ASSIGN_OR_RETURN(auto reader, j->readers_.acquire());
-    KEEL_RETURN_IF_ERROR(check_header(reader.get(), path));
-  } else {
-    KEEL_RETURN_IF_ERROR(j->open_writer(hooks.sqlite_vfs));
+  if (exists) {
+    // Before anything is written to the file or beside it (the lock file,
+    // the WAL mode), so that a refused file is left as it was.
+    KEEL_RETURN_IF_ERROR(check_sqlite_file(path));
+    KEEL_RETURN_IF_ERROR(probe_sqlite_journal(path, hooks.sqlite_vfs, /*allow_empty=*/!options.read_only));
   }
+  std::unique_ptr<SqliteJournal> j(new SqliteJournal(path, options, hooks.sqlite_vfs));
+  if (!options.read_only) KEEL_RETURN_IF_ERROR(j->open_writer(hooks.sqlite_vfs));
   return std::unique_ptr<Journal>(std::move(j));
 }
 
@@ -518,6 +498,8 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     if (rc != SQLITE_ROW) return writer_->error("read schema", rc);
     tables = sqlite3_column_int(s, 0);
   }
+  // The WAL mode is written into the file's header: only into a journal.
+  if (tables != 0) KEEL_RETURN_IF_ERROR(check_header(writer_.get(), path()));
   KEEL_ASSIGN_OR_RETURN(s, writer_->prepare("PRAGMA journal_mode = WAL"));
   {
     StmtScope scope(s);

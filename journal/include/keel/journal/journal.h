@@ -223,7 +223,9 @@ class Journal {
 // journal, or a damaged header), kFailedPrecondition (newer format version;
 // or another handle or process holds it for writing and this open is not
 // read_only), kNotFound (missing, and read_only or !create_if_missing),
-// kInvalidArgument (the path is not a regular file).
+// kInvalidArgument (the path is not a regular file). An existing file's
+// header is read before anything is written to it or beside it (the lock
+// file, the WAL mode), so a refused file is left as it was.
 Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
                                                      const JournalOptions& options);
 // Opens (or creates) a RocksDB journal directory (synced WAL under kSync).
@@ -231,6 +233,9 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
 // made under the system temp directory and removed on close) that catches
 // up with the live writer before each read. Errors as open_sqlite_journal;
 // a second writer is refused by RocksDB's LOCK file (kFailedPrecondition).
+// An empty directory becomes a journal only for a writable open with
+// create_if_missing (else kCorruption, "not a Keel journal"); an existing
+// database's header is read before a writable open writes to the directory.
 Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
                                                     const JournalOptions& options);
 // Opens an existing journal of either kind (a directory is RocksDB, a file
