@@ -26,6 +26,24 @@ RawRecordFn checked(const std::function<bool(const Record&)>& fn, Status* failur
   };
 }
 
+// Wraps a skipping-scan callback: a record that cannot be read or fails its
+// checksum goes to `corrupt` (named by `owner` when its own is unknown) and
+// the scan goes on; any other error stops it in *failure.
+RawRecordFn skipping(const std::function<bool(const Record&)>& fn,
+                     const std::function<void(const JournalProblem&)>& corrupt, std::string_view owner,
+                     Status* failure) {
+  return [&fn, &corrupt, owner, failure](const Record& r, const Status& read) {
+    const Status bad = read.is_ok() ? check_record(r) : read;
+    if (bad.is_ok()) return fn(r);
+    if (bad.code() != StatusCode::kCorruption) {  // an I/O error still stops the scan
+      *failure = bad;
+      return false;
+    }
+    corrupt(JournalProblem{r.lsn, r.owner.empty() ? std::string(owner) : r.owner, bad});
+    return true;
+  };
+}
+
 }  // namespace
 
 JournalBase::JournalBase(std::string path, const JournalOptions& options)
@@ -97,16 +115,14 @@ Status JournalBase::scan_owner_skipping(std::string_view owner, std::uint64_t fr
                                         const std::function<bool(const Record&)>& fn,
                                         const std::function<void(const JournalProblem&)>& corrupt) {
   Status failure;
-  KEEL_RETURN_IF_ERROR(read_owner(owner, from_seq, [&](const Record& r, const Status& read) {
-    const Status bad = read.is_ok() ? check_record(r) : read;
-    if (bad.is_ok()) return fn(r);
-    if (bad.code() != StatusCode::kCorruption) {  // an I/O error still stops the scan
-      failure = bad;
-      return false;
-    }
-    corrupt(JournalProblem{r.lsn, r.owner.empty() ? std::string(owner) : r.owner, bad});
-    return true;
-  }));
+  KEEL_RETURN_IF_ERROR(read_owner(owner, from_seq, skipping(fn, corrupt, owner, &failure)));
+  return failure;
+}
+
+Status JournalBase::scan_lsn_skipping(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn,
+                                      const std::function<void(const JournalProblem&)>& corrupt) {
+  Status failure;
+  KEEL_RETURN_IF_ERROR(read_lsn(first, last, skipping(fn, corrupt, "", &failure)));
   return failure;
 }
 

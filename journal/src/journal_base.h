@@ -33,6 +33,8 @@ class JournalBase : public Journal {
   Status scan_owner(std::string_view owner, std::uint64_t from_seq,
                     const std::function<bool(const Record&)>& fn) override;
   Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) override;
+  Status scan_lsn_skipping(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn,
+                           const std::function<void(const JournalProblem&)>& corrupt) override;
   Status scan_owner_skipping(std::string_view owner, std::uint64_t from_seq,
                              const std::function<bool(const Record&)>& fn,
                              const std::function<void(const JournalProblem&)>& corrupt) override;

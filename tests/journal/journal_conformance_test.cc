@@ -604,6 +604,30 @@ TYPED_TEST(JournalTest, ASkippingScanReportsACorruptRecordAndGoesOn) {
   EXPECT_CODE(bad[0].status, StatusCode::kCorruption);
 }
 
+TYPED_TEST(JournalTest, ASkippingLsnScanReportsACorruptRecordAndGoesOnToTheEnd) {
+  {
+    auto j = this->open();
+    for (int i = 1; i <= 4; ++i) ASSERT_OK(j->append(one(i % 2 == 0 ? "b" : "a", "payload" + std::to_string(i))));
+  }
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path(), 2));
+  auto j = this->open_read_only();
+  std::vector<Lsn> seen;
+  std::vector<JournalProblem> bad;
+  ASSERT_OK(j->scan_lsn_skipping(
+      1, 4,
+      [&](const Record& r) {
+        seen.push_back(r.lsn);
+        return true;
+      },
+      [&](const JournalProblem& p) { bad.push_back(p); }));
+  EXPECT_EQ(seen, (std::vector<Lsn>{1, 3, 4}));
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_EQ(bad[0].lsn, 2u);
+  EXPECT_EQ(bad[0].owner, "b");
+  EXPECT_CODE(bad[0].status, StatusCode::kCorruption);
+  EXPECT_NE(bad[0].status.message().find("lsn 2, owner b: checksum mismatch"), std::string::npos) << bad[0].status;
+}
+
 TYPED_TEST(JournalTest, ForeignDatabaseIsNotAJournal) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path()));
   auto j = TypeParam::open(this->path(), JournalOptions{});

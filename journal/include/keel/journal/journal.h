@@ -181,6 +181,11 @@ class Journal {
   // Calls fn for records with first <= lsn <= last, in LSN order, until fn
   // returns false. Errors as scan_owner.
   virtual Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) = 0;
+  // Like scan_lsn, but a record that fails its checksum (or cannot be read
+  // as a record) is reported to `corrupt`, with its LSN, and skipped: the
+  // scan goes on to `last`. Errors: kIoError.
+  virtual Status scan_lsn_skipping(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn,
+                                   const std::function<void(const JournalProblem&)>& corrupt) = 0;
   // The owner's newest record of `kind` (e.g. its latest snapshot), if any.
   // Reads the owner's records newest first, checking each. Errors as scan_owner.
   virtual Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) = 0;
