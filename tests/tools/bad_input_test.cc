@@ -43,17 +43,34 @@ template <class B>
 class BadInputTest : public BankJournalTest<B> {};
 TYPED_TEST_SUITE(BadInputTest, Backends, BackendNames);
 
+// The commands that read (and `compact` and `workflow signal`, which would
+// write) on `path`: each as the arguments of one `keel` run.
+std::vector<std::vector<std::string>> every_kind_of_open(const std::string& path) {
+  std::vector<std::vector<std::string>> out;
+  for (const char* verb : {"stats", "ls", "verify", "export", "compact"}) out.push_back({"journal", verb, "-j", path});
+  out.push_back({"workflow", "ls", "-j", path});
+  out.push_back({"workflow", "signal", "r-1", "go", "-j", path});
+  out.push_back({"workflow", "cancel", "r-1", "-j", path});
+  return out;
+}
+
+// A refusal as one line that says "not a Keel journal" once.
+void expect_not_a_journal(const CliRun& r) {
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  expect_one_line_error(r, "not a Keel journal");
+  EXPECT_EQ(r.err.find("not a Keel journal"), r.err.rfind("not a Keel journal")) << r.err;
+}
+
 TYPED_TEST(BadInputTest, AStoreThatIsNotAJournalIsRefusedAndLeftAlone) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path_));
   const auto before = contents(this->path_);
   const auto names = names_in(this->dir_);
-  for (const char* verb : {"stats", "ls", "verify", "compact"}) {
-    CliRun r = this->keel(verb);
-    EXPECT_EQ(r.exit_code, 4) << verb << ": " << r.err;
-    expect_one_line_error(r, "not a Keel journal");
+  for (const auto& args : every_kind_of_open(this->path_)) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    expect_not_a_journal(run_keel(args));
+    EXPECT_EQ(contents(this->path_), before);
+    EXPECT_EQ(names_in(this->dir_), names);
   }
-  EXPECT_EQ(contents(this->path_), before);
-  EXPECT_EQ(names_in(this->dir_), names);
 }
 
 TYPED_TEST(BadInputTest, ANewerFormatVersionIsRefused) {
@@ -167,11 +184,26 @@ TEST(BadInput, ATextFileIsNotAJournalAndStaysAsItWas) {
   const std::string path = dir + "/notes.txt";
   std::ofstream(path) << "these are not the records you are looking for\n";
   const auto before = contents(path);
-  CliRun r = run_keel({"journal", "stats", "--journal", path});
-  EXPECT_EQ(r.exit_code, 4);
-  expect_one_line_error(r, "not a Keel journal");
-  EXPECT_EQ(contents(path), before);
-  EXPECT_EQ(names_in(dir), std::set<std::string>{"notes.txt"});
+  for (const auto& args : every_kind_of_open(path)) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    expect_not_a_journal(run_keel(args));
+    EXPECT_EQ(contents(path), before);
+    EXPECT_EQ(names_in(dir), std::set<std::string>{"notes.txt"});
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(BadInput, AnEmptyDirectoryIsNotAJournalAndStaysEmpty) {
+  char tmpl[] = "/tmp/keel-cli-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  for (const auto& args : every_kind_of_open(dir)) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    CliRun r = run_keel(args);
+    expect_not_a_journal(r);
+    EXPECT_TRUE(has(r.err, "an empty directory")) << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(dir));
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -195,20 +195,28 @@ Result<Args> parse_args(const Group& group, const VerbSpec& verb, const std::vec
   return parsed;
 }
 
-// The failure of opening `path` read-only, by what the user should do.
+// The failure of opening `path` read-only, by what the user should do. The
+// journal's messages name the path and the problem ("sqlite journal a.db:
+// not a Keel journal (no meta table)"), so they are printed as they are.
 Outcome open_failure(const std::string& path, const Status& s) {
-  const std::string why(s.message());
+  std::string why(s.message());
   switch (s.code()) {
     case StatusCode::kNotFound: return Outcome::fail(ExitCode::kNoJournal, path + ": no journal at this path");
     case StatusCode::kCorruption:
-    case StatusCode::kInvalidArgument:
-      return Outcome::fail(ExitCode::kNotAJournal, path + ": not a Keel journal (" + why + ")");
-    case StatusCode::kFailedPrecondition:
-      return Outcome::fail(ExitCode::kNewerFormat, path + ": " + why + " (this keel reads format version " +
-                                                       std::to_string(kJournalFormatVersion) + ")");
-    case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, path + ": " + why);
+    case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kNotAJournal, std::move(why));
+    case StatusCode::kFailedPrecondition: return Outcome::fail(ExitCode::kNewerFormat, std::move(why));
+    case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, std::move(why));
     default: return Outcome::fail(ExitCode::kInternal, path + ": " + s.to_string());
   }
+}
+
+// Opens the journal at `path` as the read-only commands do: never created,
+// nothing written. Errors: those of open_journal.
+Result<std::unique_ptr<Journal>> open_read_only(const std::string& path) {
+  JournalOptions options;
+  options.read_only = true;
+  options.create_if_missing = false;
+  return open_journal(path, options);
 }
 
 Outcome dispatch(const Group& group, const VerbSpec& verb, Context& ctx, std::unique_ptr<Journal>& journal) {
@@ -238,10 +246,7 @@ Outcome open_and_dispatch(const Group& group, const VerbSpec& verb, const Args& 
   } else if (parsed.has("--type")) {
     return Outcome::fail(ExitCode::kUsage, "--type needs --schema FILE.capnp");
   }
-  JournalOptions options;
-  options.read_only = true;
-  options.create_if_missing = false;
-  Result<std::unique_ptr<Journal>> journal = open_journal(path, options);
+  Result<std::unique_ptr<Journal>> journal = open_read_only(path);
   if (!journal) return open_failure(path, journal.status());
   Context ctx{*env.out, *env.err, Palette(env.color), parsed.has("--json"), path, **journal,
               capnp.get(), env.stop, parsed};
@@ -271,6 +276,11 @@ Outcome run_group(const Group& group, const std::vector<std::string>& args, cons
     // opens the journal for writing itself.
     const std::string path = parsed->get("--journal", env.default_journal);
     if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal PATH or set KEEL_JOURNAL");
+    // A path that is not a journal this keel reads is refused as the
+    // read-only commands refuse it, before anything may open it for writing.
+    Result<std::unique_ptr<Journal>> journal = open_read_only(path);
+    if (!journal) return open_failure(path, journal.status());
+    journal->reset();
     return run_workflow_admin(verb->verb, *parsed, path, *env.out, parsed->has("--json"));
   }
   return open_and_dispatch(group, *verb, *parsed, env);

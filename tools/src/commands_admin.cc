@@ -16,14 +16,16 @@ Outcome admin_failure(const std::string& path, const Status& s) {
   switch (s.code()) {
     case StatusCode::kNotFound:
       // No run of that id; a missing journal is named as such.
-      if (why.find("no run") == std::string::npos) return Outcome::fail(ExitCode::kNoJournal, path + ": " + why);
+      if (why.find("no run") == std::string::npos) {
+        return Outcome::fail(ExitCode::kNoJournal, path + ": no journal at this path");
+      }
       return Outcome::fail(ExitCode::kUnknownId, why);
     case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kUsage, why);
     case StatusCode::kFailedPrecondition:
       if (why.find("announces no admin endpoint") != std::string::npos) {
         return Outcome::fail(ExitCode::kLiveWriter, why);
       }
-      if (why.find("format version") != std::string::npos) return Outcome::fail(ExitCode::kNewerFormat, path + ": " + why);
+      if (why.find("format version") != std::string::npos) return Outcome::fail(ExitCode::kNewerFormat, why);
       return Outcome::fail(ExitCode::kRefused, why);
     case StatusCode::kAlreadyExists: return Outcome::fail(ExitCode::kRefused, why);
     case StatusCode::kUnauthenticated: return Outcome::fail(ExitCode::kLiveWriter, why);

@@ -344,9 +344,8 @@ Outcome run_compact(Context& ctx, const std::function<void()>& close_reader) {
   options.create_if_missing = false;
   Result<std::unique_ptr<Journal>> journal = open_journal(ctx.path, options);
   if (!journal && journal.status().code() == StatusCode::kFailedPrecondition) {
-    return Outcome::fail(ExitCode::kLiveWriter,
-                         ctx.path + ": owned by a live process; compact refuses to run beside it (" +
-                             std::string(journal.status().message()) + ")");
+    return Outcome::fail(ExitCode::kLiveWriter, "owned by a live process, beside which compact refuses to run: " +
+                                                    std::string(journal.status().message()));
   }
   if (!journal) return from_status(journal.status());
   Result<std::vector<OwnerInfo>> owners = (*journal)->owners();
