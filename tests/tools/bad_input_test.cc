@@ -110,8 +110,20 @@ TYPED_TEST(BadInputTest, ADamagedRecordIsNamedByItsLsn) {
 
   CliRun exported = this->keel("export");
   EXPECT_EQ(exported.exit_code, 6);
-  EXPECT_EQ(lines_of(exported.out).size(), bad - 1) << "the records before it";
+  const std::vector<std::string> lines = lines_of(exported.out);
+  ASSERT_EQ(lines.size(), this->records_.size()) << "every record has its line, the damaged one too";
+  EXPECT_EQ(lines[bad - 1].rfind("{\"lsn\":" + std::to_string(bad) + ",\"owner\":\"actor/alice\",\"damaged\":\"" +
+                                     named + ", owner actor/alice: checksum mismatch",
+                                 0),
+            0u)
+      << lines[bad - 1];
+  EXPECT_TRUE(JsonCheck::valid(lines[bad - 1])) << lines[bad - 1];
+  EXPECT_EQ(lines.back().rfind("{\"lsn\":" + std::to_string(this->records_.back().lsn) + ",", 0), 0u) << lines.back();
+  ASSERT_EQ(lines_of(exported.err).size(), 1u) << exported.err;
   EXPECT_TRUE(has(exported.err, named)) << exported.err;
+  CliRun alices = this->keel("export", {"--owner", "alice"});
+  EXPECT_EQ(alices.exit_code, 6);
+  EXPECT_EQ(lines_of(alices.out).size(), alice.size()) << alices.out;
 
   CliRun stats = this->keel("stats", {"--json"});
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
@@ -123,6 +135,51 @@ TYPED_TEST(BadInputTest, ADamagedRecordIsNamedByItsLsn) {
   CliRun at = this->keel("at", {"alice", std::to_string(alice.back().lsn)});
   EXPECT_EQ(at.exit_code, 6);
   EXPECT_TRUE(has(at.err, named)) << at.err;
+}
+
+TYPED_TEST(BadInputTest, LsFlagsAnOwnerWithADamagedRecordItReads) {
+  this->write_bank();
+  const std::vector<Record> bob = this->records_of("actor/bob");
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path_, bob.back().lsn));  // read for bob's status
+
+  CliRun ls = this->keel("ls");
+  EXPECT_EQ(ls.exit_code, 6);
+  const std::vector<std::string> lines = lines_of(ls.out);
+  ASSERT_EQ(lines.size(), 4u) << "the whole table is printed:\n" << ls.out;
+  EXPECT_TRUE(has(lines[2], "actor/bob") && has(lines[2], " damaged ")) << ls.out;
+  EXPECT_TRUE(has(lines[1], "actor/alice") && has(lines[1], " idle ")) << ls.out;
+  ASSERT_EQ(lines_of(ls.err).size(), 1u) << ls.err;
+  EXPECT_TRUE(has(ls.err, "keel: actor/bob has damaged records")) << ls.err;
+
+  CliRun json = this->keel("ls", {"--json", "--status", "damaged"});
+  EXPECT_EQ(json.exit_code, 6);
+  EXPECT_TRUE(JsonCheck::valid(json.out)) << json.out;
+  EXPECT_EQ(json.out.rfind("{\"owners\":[{\"owner\":\"actor/bob\",\"kind\":\"actor\",\"status\":\"damaged\",", 0),
+            0u)
+      << json.out;
+  EXPECT_TRUE(has(json.out, ",\"damaged\":1,")) << json.out;
+  EXPECT_FALSE(has(json.out, "actor/alice")) << json.out;
+}
+
+TYPED_TEST(BadInputTest, LsDeepFindsDamageBeforeTheRecordsItReadsForTheStatus) {
+  this->write_bank();
+  const std::vector<Record> alice = this->records_of("actor/alice");
+  ASSERT_GT(alice.size(), 10u) << "the damaged record is older than the window ls reads";
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path_, alice[1].lsn));
+
+  CliRun ls = this->keel("ls", {"--json"});
+  EXPECT_EQ(ls.exit_code, 0) << "the default reads only the end of each owner's records: " << ls.err;
+  EXPECT_TRUE(has(ls.out, "\"owner\":\"actor/alice\",\"kind\":\"actor\",\"status\":\"idle\",\"pending\":0,"
+                          "\"damaged\":0,"))
+      << ls.out;
+  CliRun deep = this->keel("ls", {"--deep", "--json"});
+  EXPECT_EQ(deep.exit_code, 6);
+  EXPECT_TRUE(has(deep.out, "\"owner\":\"actor/alice\",\"kind\":\"actor\",\"status\":\"damaged\",\"pending\":0,"
+                            "\"damaged\":1,"))
+      << deep.out;
+  EXPECT_TRUE(has(deep.out, "\"owner\":\"actor/bob\",\"kind\":\"actor\",\"status\":\"idle\",")) << deep.out;
+  ASSERT_EQ(lines_of(deep.err).size(), 1u) << deep.err;
+  EXPECT_TRUE(has(deep.err, "keel: actor/alice has damaged records")) << deep.err;
 }
 
 TYPED_TEST(BadInputTest, UnknownIdsAndLsnsAreRefused) {

@@ -202,6 +202,57 @@ TYPED_TEST(WorkflowCliTest, ShowOfAnUnknownRunExitsWithStatus7) {
   EXPECT_TRUE(has(usage.err, "usage: keel workflow show RUN")) << usage.err;
 }
 
+// The LSNs of `owner`'s records, read through the journal API.
+template <class B>
+std::vector<Lsn> lsns_of(const std::string& path, const std::string& owner) {
+  JournalOptions o;
+  o.read_only = true;
+  auto j = B::open(path, o);
+  EXPECT_TRUE(j.is_ok()) << j.status();
+  std::vector<Lsn> out;
+  if (!j.is_ok()) return out;
+  Status s = (*j)->scan_owner(owner, 1, [&](const Record& r) {
+    out.push_back(r.lsn);
+    return true;
+  });
+  EXPECT_TRUE(s.is_ok()) << s;
+  return out;
+}
+
+TYPED_TEST(WorkflowCliTest, ADamagedRecordMakesItsRunDamagedAndExits6) {
+  const std::vector<Lsn> o1 = lsns_of<TypeParam>(this->path_, "workflow/o-1");
+  ASSERT_EQ(o1.size(), 5u) << "started, three steps, completed";
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path_, o1[2]));  // its second step
+
+  CliRun ls = this->keel("ls");
+  EXPECT_EQ(ls.exit_code, 6);
+  ASSERT_EQ(lines_of(ls.out).size(), 5u) << "every run is listed:\n" << ls.out;
+  EXPECT_TRUE(has(line_starting(ls.out, "o-1 "), " damaged ")) << ls.out;
+  EXPECT_TRUE(has(line_starting(ls.out, "p-1 "), " failed ")) << ls.out;
+  ASSERT_EQ(lines_of(ls.err).size(), 1u) << ls.err;
+  EXPECT_TRUE(has(ls.err, "keel: workflow/o-1 has damaged records")) << ls.err;
+
+  CliRun json = this->keel("ls", {"--json", "--status", "damaged"});
+  EXPECT_EQ(json.exit_code, 6);
+  EXPECT_TRUE(JsonCheck::valid(json.out)) << json.out;
+  EXPECT_TRUE(has(json.out, "{\"run\":\"o-1\",\"owner\":\"workflow/o-1\",\"workflow\":\"order\",\"status\":\"damaged\","
+                            "\"event\":\"completed\",\"steps_done\":2,\"records\":4,\"damaged\":1,"))
+      << json.out;
+  EXPECT_FALSE(has(json.out, "p-1")) << json.out;
+
+  CliRun show = this->keel("show", {"o-1"});
+  EXPECT_EQ(show.exit_code, 6);
+  EXPECT_EQ(line_starting(show.out, "status "), "status         damaged") << show.out;
+  ASSERT_EQ(lines_of(show.err).size(), 1u) << show.err;
+  EXPECT_TRUE(has(show.err, "keel: workflow/o-1 has 1 damaged record (keel journal show workflow/o-1 names them)"))
+      << show.err;
+
+  CliRun owners = run_keel({"journal", "ls", "-j", this->path_, "--kind", "workflow"});
+  EXPECT_EQ(owners.exit_code, 6);
+  EXPECT_TRUE(has(line_starting(owners.out, "workflow/o-1 "), " damaged ")) << owners.out;
+  EXPECT_TRUE(has(line_starting(owners.out, "workflow/p-1 "), " failed ")) << owners.out;
+}
+
 TYPED_TEST(WorkflowCliTest, TheJournalComesFromKeelJournal) {
   CliRun missing = run_keel({"workflow", "ls"});
   EXPECT_EQ(missing.exit_code, 2);

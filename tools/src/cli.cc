@@ -36,7 +36,7 @@ constexpr std::string_view kOverview =
     "\n"
     "commands:\n"
     "  stats [--deep]                     format, backend, LSN range, counts, size, times\n"
-    "  ls [--kind K] [--status S]         owners and runs with their status\n"
+    "  ls [--kind K] [--status S] [--deep]  owners and runs with their status\n"
     "  show ID [--schema F --type T]      one owner's timeline, payloads decoded\n"
     "  tail [-f] [-n N] [--owner ID]      the newest records; -f follows new commits\n"
     "  verify                             checksums, gaps, dangling references\n"
@@ -95,8 +95,8 @@ const std::vector<OptionSpec> kSchema = {{"--schema", "", true}, {"--type", "", 
 const std::vector<VerbSpec>& verbs() {
   static const std::vector<VerbSpec> kVerbs = {
       {"stats", "stats [--deep]", 0, 0, {{"--deep", "", false}}},
-      {"ls", "ls [--kind actor|workflow|other] [--status STATUS]", 0, 0,
-       {{"--kind", "", true}, {"--status", "", true}}},
+      {"ls", "ls [--kind actor|workflow|other] [--status STATUS] [--deep]", 0, 0,
+       {{"--kind", "", true}, {"--status", "", true}, {"--deep", "", false}}},
       {"show", "show ID [--schema FILE.capnp [--type NAME]]", 1, 1, kSchema},
       {"tail", "tail [-f] [-n N] [--owner ID] [--limit N] [--interval-ms MS]", 0, 0,
        {{"--follow", "-f", false},
@@ -118,7 +118,7 @@ const std::vector<VerbSpec>& verbs() {
 
 const std::vector<VerbSpec>& workflow_verbs() {
   static const std::vector<VerbSpec> kVerbs = {
-      {"ls", "ls [--status running|cancelling|completed|failed|cancelled] [--workflow NAME]", 0, 0,
+      {"ls", "ls [--status running|cancelling|completed|failed|cancelled|damaged] [--workflow NAME]", 0, 0,
        {{"--status", "", true}, {"--workflow", "", true}}},
       {"show", "show RUN", 1, 1, {}},
       {"signal", "signal RUN NAME [JSON]", 2, 3, {}},

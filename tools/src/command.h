@@ -97,7 +97,10 @@ std::size_t digits(std::uint64_t n);
 // `ls` filters; empty means any.
 struct OwnerFilter {
   std::string kind;    // "actor", "workflow" or "other"
-  std::string status;  // "idle", "pending", a run's status, ...
+  std::string status;  // "idle", "pending", a run's status, "damaged", ...
+  // Look for damaged records in all of each owner's records, not only in
+  // those read for its status.
+  bool deep = false;
 };
 // `workflow ls` filters; empty means any.
 struct RunFilter {

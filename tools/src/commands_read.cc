@@ -140,9 +140,26 @@ Outcome run_stats(Context& ctx) {
 namespace {
 
 struct OwnerStatus {
-  std::string status;  // "idle", "pending 3", a run's status, or "-"
+  std::string status;  // "idle", "pending 3", a run's status, "damaged", or "-"
   std::uint64_t pending = 0;
+  // Records that failed their checksum among those read for the status
+  // (all of the owner's with --deep).
+  std::uint64_t damaged = 0;
 };
+
+// Reads the end of the owner's records, from `from` on; `visit` sees each
+// readable one, and `status->damaged` counts the others.
+Status scan_end(Journal& journal, const OwnerInfo& o, std::uint64_t from, OwnerStatus* status,
+                const std::function<void(const Record&)>& visit) {
+  status->damaged = 0;
+  return journal.scan_owner_skipping(
+      o.owner, from,
+      [&](const Record& r) {
+        visit(r);
+        return true;
+      },
+      [&](const JournalProblem&) { ++status->damaged; });
+}
 
 // An actor's unhandled INBOX records: those after its newest cursor and not
 // marked handled (PROCESSED 0 right after an INBOX record). Reads
@@ -150,28 +167,24 @@ struct OwnerStatus {
 // cursor and the record that cursor names, so the work is proportional to
 // the backlog, not to the owner's history.
 Result<OwnerStatus> actor_status(Journal& journal, const OwnerInfo& o) {
+  OwnerStatus s;
   for (std::uint64_t window = 8;; window *= 8) {
     const std::uint64_t from = o.last_seq > window ? o.last_seq - window + 1 : 1;
     std::optional<Lsn> cursor;
     std::optional<Lsn> first_lsn;
     std::vector<Lsn> inbox;
-    KEEL_RETURN_IF_ERROR(journal.scan_owner_skipping(
-        o.owner, from,
-        [&](const Record& r) {
-          if (!first_lsn) first_lsn = r.lsn;
-          if (r.kind == RecordKind::kInbox) inbox.push_back(r.lsn);
-          std::optional<Lsn> c = cursor_of(r);
-          if (c && *c == 0 && r.kind == RecordKind::kProcessed) {
-            // A mark: the INBOX record just before it was journaled with its handling.
-            if (!inbox.empty() && inbox.back() == r.lsn - 1) inbox.pop_back();
-          } else if (c) {
-            cursor = std::max(cursor.value_or(0), *c);
-          }
-          return true;
-        },
-        [](const JournalProblem&) {}));
+    KEEL_RETURN_IF_ERROR(scan_end(journal, o, from, &s, [&](const Record& r) {
+      if (!first_lsn) first_lsn = r.lsn;
+      if (r.kind == RecordKind::kInbox) inbox.push_back(r.lsn);
+      std::optional<Lsn> c = cursor_of(r);
+      if (c && *c == 0 && r.kind == RecordKind::kProcessed) {
+        // A mark: the INBOX record just before it was journaled with its handling.
+        if (!inbox.empty() && inbox.back() == r.lsn - 1) inbox.pop_back();
+      } else if (c) {
+        cursor = std::max(cursor.value_or(0), *c);
+      }
+    }));
     if (from == 1 || (cursor && first_lsn && *cursor >= *first_lsn) || (!cursor && inbox.empty())) {
-      OwnerStatus s;
       for (Lsn lsn : inbox) s.pending += lsn > cursor.value_or(0) ? 1 : 0;
       s.status = s.pending == 0 ? "idle" : "pending " + std::to_string(s.pending);
       return s;
@@ -179,21 +192,38 @@ Result<OwnerStatus> actor_status(Journal& journal, const OwnerInfo& o) {
   }
 }
 
+// A run's status: that of its newest RUN record, found in a window at the
+// end of its records widened until it holds one.
 Result<OwnerStatus> workflow_status(Journal& journal, const OwnerInfo& o) {
-  KEEL_ASSIGN_OR_RETURN(std::optional<Record> run, journal.latest(o.owner, RecordKind::kRun));
   OwnerStatus s;
-  s.status = "-";
-  if (run) {
-    if (std::optional<std::string> st = status_field(*run)) s.status = *st;
+  for (std::uint64_t window = 8;; window *= 8) {
+    const std::uint64_t from = o.last_seq > window ? o.last_seq - window + 1 : 1;
+    std::optional<Record> run;
+    KEEL_RETURN_IF_ERROR(scan_end(journal, o, from, &s, [&](const Record& r) {
+      if (r.kind == RecordKind::kRun) run = r;
+    }));
+    if (run || from == 1) {
+      std::optional<std::string> st = run ? status_field(*run) : std::nullopt;
+      s.status = st.value_or("-");
+      return s;
+    }
   }
-  return s;
 }
 
-Result<OwnerStatus> status_of(Journal& journal, const OwnerInfo& o) {
+// The owner's status from the end of its records; with `deep`, damage is
+// looked for in all of its records. An owner with a damaged record read is
+// "damaged".
+Result<OwnerStatus> status_of(Journal& journal, const OwnerInfo& o, bool deep) {
   const std::string kind = owner_kind(o.owner);
-  if (kind == "actor") return actor_status(journal, o);
-  if (kind == "workflow") return workflow_status(journal, o);
-  return OwnerStatus{"-", 0};
+  OwnerStatus s{"-", 0, 0};
+  if (kind == "actor") {
+    KEEL_ASSIGN_OR_RETURN(s, actor_status(journal, o));
+  } else if (kind == "workflow") {
+    KEEL_ASSIGN_OR_RETURN(s, workflow_status(journal, o));
+  }
+  if (deep) KEEL_RETURN_IF_ERROR(scan_end(journal, o, 1, &s, [](const Record&) {}));
+  if (s.damaged != 0) s.status = "damaged";
+  return s;
 }
 
 bool status_matches(const std::string& status, const std::string& wanted) {
@@ -203,26 +233,36 @@ bool status_matches(const std::string& status, const std::string& wanted) {
 using OwnerVisitor = std::function<void(const OwnerInfo&, const std::string& kind, const OwnerStatus&)>;
 
 // Calls `visit` for each owner that passes `filter`, in owners() order.
-// Errors: kUsage (an unknown kind), and the journal's.
+// Errors: kUsage (an unknown kind), kCorruptRecord (after every owner was
+// visited: some had damaged records), and the journal's.
 Outcome for_each_owner(Journal& journal, const OwnerFilter& filter, const OwnerVisitor& visit) {
   if (!filter.kind.empty() && filter.kind != "actor" && filter.kind != "workflow" && filter.kind != "other") {
     return Outcome::fail(ExitCode::kUsage, "--kind must be actor, workflow or other, not '" + filter.kind + "'");
   }
   Result<std::vector<OwnerInfo>> owners = journal.owners();
   if (!owners) return from_status(owners.status());
+  std::vector<std::string> damaged;
   for (const OwnerInfo& o : *owners) {
     const std::string kind = owner_kind(o.owner);
     if (!filter.kind.empty() && kind != filter.kind) continue;
-    Result<OwnerStatus> s = status_of(journal, o);
+    Result<OwnerStatus> s = status_of(journal, o, filter.deep);
     if (!s) return from_status(s.status());
-    if (status_matches(s->status, filter.status)) visit(o, kind, *s);
+    if (!status_matches(s->status, filter.status)) continue;
+    if (s->damaged != 0) damaged.push_back(o.owner);
+    visit(o, kind, *s);
   }
-  return {};
+  if (damaged.empty()) return {};
+  return Outcome::fail(ExitCode::kCorruptRecord,
+                       damaged.size() == 1
+                           ? damaged[0] + " has damaged records (keel journal show " + damaged[0] + " names them)"
+                           : std::to_string(damaged.size()) + " owners have damaged records, " + damaged[0] +
+                                 " first (keel journal verify names them)");
 }
 
 std::string ls_json(const OwnerInfo& o, const std::string& kind, const OwnerStatus& s) {
   return "{\"owner\":" + json_string(o.owner) + ",\"kind\":\"" + kind + "\",\"status\":" + json_string(s.status) +
-         ",\"pending\":" + std::to_string(s.pending) + ",\"records\":" + std::to_string(o.records) +
+         ",\"pending\":" + std::to_string(s.pending) + ",\"damaged\":" + std::to_string(s.damaged) +
+         ",\"records\":" + std::to_string(o.records) +
          ",\"last_seq\":" + std::to_string(o.last_seq) + ",\"last_lsn\":" + std::to_string(o.last_lsn) +
          ",\"last_time\":\"" + rfc3339(o.last_time) + "\",\"last_time_ns\":" + std::to_string(unix_ns(o.last_time)) +
          "}";
@@ -232,6 +272,7 @@ std::vector<std::string> ls_row(const Palette& p, const OwnerInfo& o, const std:
   std::string status = s.status;
   if (s.pending != 0) status = p.yellow(status);
   if (status == "idle") status = p.green(status);
+  if (s.damaged != 0) status = p.red(status);
   return {o.owner, kind, status, std::to_string(o.records), std::to_string(o.last_lsn), rfc3339(o.last_time)};
 }
 
@@ -243,22 +284,22 @@ Outcome write_owners_json(Journal& journal, const OwnerFilter& filter, std::ostr
                                                         const OwnerStatus& s) {
     json += (json.empty() ? "" : ",") + ls_json(o, kind, s);
   });
-  if (!outcome.ok()) return outcome;
+  if (!outcome.ok() && outcome.code != ExitCode::kCorruptRecord) return outcome;
   out << "{\"owners\":[" << json << "]}\n";
-  return {};
+  return outcome;
 }
 
 Outcome run_ls(Context& ctx) {
-  const OwnerFilter filter{ctx.args.get("--kind"), ctx.args.get("--status")};
+  const OwnerFilter filter{ctx.args.get("--kind"), ctx.args.get("--status"), ctx.args.has("--deep")};
   if (ctx.json) return write_owners_json(ctx.journal, filter, ctx.out);
   Table table({"OWNER", "KIND", "STATUS", "RECORDS", "LAST LSN", "LAST ACTIVITY"});
   Outcome outcome = for_each_owner(ctx.journal, filter, [&](const OwnerInfo& o, const std::string& kind,
                                                             const OwnerStatus& s) {
     table.add(ls_row(ctx.palette, o, kind, s));
   });
-  if (!outcome.ok()) return outcome;
+  if (!outcome.ok() && outcome.code != ExitCode::kCorruptRecord) return outcome;
   table.print(ctx.out, ctx.palette);
-  return {};
+  return outcome;
 }
 
 // ---- show, tail, export ----------------------------------------------------------
@@ -453,24 +494,35 @@ Outcome run_export(Context& ctx) {
   if (*from > *to) {
     return Outcome::fail(ExitCode::kUsage, "--from " + std::to_string(*from) + " is after --to " + std::to_string(*to));
   }
-  RecordPrinter printer(ctx.out, ctx.capnp, nullptr, 0, true, true);  // export writes JSON lines only
+  // JSON lines only; a damaged record is a line of its own, and the export
+  // goes on to the end of the range.
+  RecordPrinter printer(ctx.out, ctx.capnp, nullptr, 0, true, true);
+  auto damaged = [&](const JournalProblem& p) {
+    if (p.lsn >= *from && p.lsn <= *to) printer.damaged(p);
+  };
   Status s;
   if (ctx.args.has("--owner")) {
     Result<std::string> owner = resolve_owner(ctx.journal, ctx.args.get("--owner"));
     if (!owner) return from_status(owner.status());
-    s = ctx.journal.scan_owner(*owner, 1, [&](const Record& r) {
-      if (r.lsn > *to) return false;
-      if (r.lsn >= *from) printer.record(r);
-      return true;
-    });
+    s = ctx.journal.scan_owner_skipping(
+        *owner, 1,
+        [&](const Record& r) {
+          if (r.lsn > *to) return false;
+          if (r.lsn >= *from) printer.record(r);
+          return true;
+        },
+        damaged);
   } else {
-    s = ctx.journal.scan_lsn(std::max<Lsn>(*from, 1), *to, [&](const Record& r) {
-      printer.record(r);
-      return true;
-    });
+    s = ctx.journal.scan_lsn_skipping(
+        std::max<Lsn>(*from, 1), *to,
+        [&](const Record& r) {
+          printer.record(r);
+          return true;
+        },
+        damaged);
   }
   if (!s.is_ok()) return from_status(s);
-  return {};
+  return printer.outcome();
 }
 
 }  // namespace keel::internal

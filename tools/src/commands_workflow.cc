@@ -118,9 +118,12 @@ class RunView {
 
   std::string run_id() const { return owner_.substr(kRunPrefix.size()); }
   const std::string& owner() const { return owner_; }
-  // The newest RUN event, mapped: started and retried are "running",
-  // cancel_requested is "cancelling"; "-" without a RUN record.
+  // "damaged" when a record of the run failed its checksum (what it held is
+  // unknown, so no other status can be trusted); else the newest RUN event,
+  // mapped: started and retried are "running", cancel_requested is
+  // "cancelling"; "-" without a RUN record.
   std::string status() const {
+    if (damaged_ != 0) return "damaged";
     if (event_.empty()) return "-";
     if (event_ == "started" || event_ == "retried") return "running";
     if (event_ == "cancel_requested") return "cancelling";
@@ -132,7 +135,8 @@ class RunView {
     return "\"run\":" + json_string(run_id()) + ",\"owner\":" + json_string(owner_) +
            ",\"workflow\":" + json_string(workflow_) + ",\"status\":" + json_string(status()) +
            ",\"event\":" + json_string(event_) + ",\"steps_done\":" + std::to_string(steps_.size()) +
-           ",\"records\":" + std::to_string(records_) + ",\"last_lsn\":" + std::to_string(last_lsn_) +
+           ",\"records\":" + std::to_string(records_) + ",\"damaged\":" + std::to_string(damaged_) +
+           ",\"last_lsn\":" + std::to_string(last_lsn_) +
            ",\"last_time\":\"" + rfc3339(last_time_) + "\",\"last_time_ns\":" + std::to_string(unix_ns(last_time_)) +
            ",\"result\":" + result_json_ + ",\"error\":" + (error_ ? error_->json() : "null");
   }
@@ -263,7 +267,7 @@ std::string truncate(const std::string& s, std::size_t width) {
 
 std::string colored_status(const Palette& p, const std::string& status) {
   if (status == "completed") return p.green(status);
-  if (status == "failed") return p.red(status);
+  if (status == "failed" || status == "damaged") return p.red(status);
   if (status == "running" || status == "cancelling") return p.yellow(status);
   return status;
 }
@@ -272,7 +276,7 @@ std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 
 // Whether `s` is a status `ls --status` takes (or empty: no filter).
 bool is_run_status(const std::string& s) {
-  for (const char* known : {"", "running", "cancelling", "completed", "failed", "cancelled"}) {
+  for (const char* known : {"", "running", "cancelling", "completed", "failed", "cancelled", "damaged"}) {
     if (s == known) return true;
   }
   return false;
@@ -289,9 +293,9 @@ std::string run_owner(const std::string& run) {
 
 Outcome damaged_outcome(const RunView& run) {
   if (run.damaged_ == 0) return {};
-  return Outcome::fail(ExitCode::kCorruptRecord, run.owner() + ": " + std::to_string(run.damaged_) +
-                                                     " damaged record(s); keel journal show " + run.owner() +
-                                                     " names them");
+  return Outcome::fail(ExitCode::kCorruptRecord, run.owner() + " has " + std::to_string(run.damaged_) +
+                                                     (run.damaged_ == 1 ? " damaged record" : " damaged records") +
+                                                     " (keel journal show " + run.owner() + " names them)");
 }
 
 // ---- show --------------------------------------------------------------------------
@@ -340,7 +344,7 @@ std::string show_json(const RunView& run) {
          ",\"parent\":" + json_string(run.parent_) + ",\"input\":" + run.input_json_ +
          ",\"started\":" + time_json(run.started_) + ",\"finished\":" + time_json(run.finished_) +
          ",\"duration_ns\":" + (duration ? std::to_string(*duration) : "null") +
-         ",\"damaged\":" + std::to_string(run.damaged_) + ",\n\"steps\":" + json_array(run.steps_, step_json) +
+         ",\n\"steps\":" + json_array(run.steps_, step_json) +
          ",\n\"pending_timers\":" + json_array(pending_timers(run), timer_json) +
          ",\n\"signals\":" + json_array(run.signals_, signal_json) + "}";
 }
@@ -407,23 +411,33 @@ std::vector<std::string> ls_row(const Palette& p, const RunView& run) {
 }
 
 // Calls `visit` for each run that passes `filter`, in owners() order; one
-// run is held at a time. Errors: kUsage (an unknown status), and the journal's.
+// run is held at a time. Errors: kUsage (an unknown status), kCorruptRecord
+// (after every run was visited: some had damaged records), and the
+// journal's.
 Outcome for_each_run(Journal& journal, const RunFilter& filter, const std::function<void(const RunView&)>& visit) {
   if (!is_run_status(filter.status)) {
-    return Outcome::fail(ExitCode::kUsage, "--status must be running, cancelling, completed, failed or cancelled, not '" +
-                                               filter.status + "'");
+    return Outcome::fail(ExitCode::kUsage,
+                         "--status must be running, cancelling, completed, failed, cancelled or damaged, not '" +
+                             filter.status + "'");
   }
   Result<std::vector<OwnerInfo>> owners = journal.owners();
   if (!owners) return from_status(owners.status());
+  std::vector<std::string> damaged;
   for (const OwnerInfo& o : *owners) {
     if (o.owner.rfind(kRunPrefix, 0) != 0) continue;
     Result<RunView> run = read_run(journal, o.owner);
     if (!run) return from_status(run.status());
     if (!status_matches(*run, filter.status)) continue;
     if (!filter.workflow.empty() && run->workflow_ != filter.workflow) continue;
+    if (run->damaged_ != 0) damaged.push_back(run->owner());
     visit(*run);
   }
-  return {};
+  if (damaged.empty()) return {};
+  return Outcome::fail(ExitCode::kCorruptRecord,
+                       damaged.size() == 1
+                           ? damaged[0] + " has damaged records (keel journal show " + damaged[0] + " names them)"
+                           : std::to_string(damaged.size()) + " runs have damaged records, " + damaged[0] +
+                                 " first (keel journal verify names them)");
 }
 
 // The run `id` names. Errors: kNotFound (no records), and the journal's.
@@ -442,9 +456,9 @@ Outcome write_runs_json(Journal& journal, const RunFilter& filter, std::ostream&
   Outcome outcome = for_each_run(journal, filter, [&](const RunView& run) {
     json += (json.empty() ? "\n{" : ",\n{") + run.summary_json() + "}";
   });
-  if (!outcome.ok()) return outcome;
+  if (!outcome.ok() && outcome.code != ExitCode::kCorruptRecord) return outcome;
   out << "{\"runs\":[" << json << "]}\n";
-  return {};
+  return outcome;
 }
 
 Outcome write_run_json(Journal& journal, const std::string& run, std::ostream& out) {
@@ -459,9 +473,9 @@ Outcome run_workflow_ls(Context& ctx) {
   if (ctx.json) return write_runs_json(ctx.journal, filter, ctx.out);
   Table table({"RUN", "WORKFLOW", "STATUS", "STEPS", "LAST ACTIVITY", "RESULT OR ERROR"});
   Outcome outcome = for_each_run(ctx.journal, filter, [&](const RunView& run) { table.add(ls_row(ctx.palette, run)); });
-  if (!outcome.ok()) return outcome;
+  if (!outcome.ok() && outcome.code != ExitCode::kCorruptRecord) return outcome;
   table.print(ctx.out, ctx.palette);
-  return {};
+  return outcome;
 }
 
 Outcome run_workflow_show(Context& ctx) {
