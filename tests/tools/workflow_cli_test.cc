@@ -253,6 +253,59 @@ TYPED_TEST(WorkflowCliTest, ADamagedRecordMakesItsRunDamagedAndExits6) {
   EXPECT_TRUE(has(line_starting(owners.out, "workflow/p-1 "), " failed ")) << owners.out;
 }
 
+TYPED_TEST(WorkflowCliTest, JournalAtShowsARunAsOfAnLsn) {
+  const std::vector<Lsn> o1 = lsns_of<TypeParam>(this->path_, "workflow/o-1");
+  ASSERT_EQ(o1.size(), 5u) << "started, three steps, completed";
+  const std::string lsn = std::to_string(o1[2]);  // its second step's record
+  CliRun r = run_keel({"journal", "at", "o-1", lsn, "-j", this->path_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines_of(r.out)[0], "workflow/o-1 as of lsn " + lsn) << r.out;
+  EXPECT_EQ(line_starting(r.out, "status "), "status         running") << r.out;
+  EXPECT_EQ(line_starting(r.out, "finished "), "finished       -") << r.out;
+  EXPECT_TRUE(has(r.out, "\nsteps (2)\n")) << r.out;
+  EXPECT_TRUE(has(line_starting(r.out, "1 "), "charge")) << r.out;
+  EXPECT_TRUE(line_starting(r.out, "2 ").empty()) << "the third step was not done yet:\n" << r.out;
+  EXPECT_FALSE(has(r.out, "default state")) << r.out;
+
+  CliRun json = run_keel({"journal", "at", "workflow/o-1", lsn, "-j", this->path_, "--json"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_TRUE(JsonCheck::valid(json.out)) << json.out;
+  EXPECT_EQ(json.out.rfind("{\"as_of_lsn\":" + lsn +
+                               ",\"run\":\"o-1\",\"owner\":\"workflow/o-1\",\"workflow\":\"order\","
+                               "\"status\":\"running\",\"event\":\"started\",\"steps_done\":2,\"records\":3,",
+                           0),
+            0u)
+      << json.out;
+
+  CliRun done = run_keel({"journal", "at", "o-1", std::to_string(o1.back()), "-j", this->path_});
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_EQ(line_starting(done.out, "status "), "status         completed") << done.out;
+  EXPECT_TRUE(has(done.out, "\nsteps (3)\n")) << done.out;
+
+  const std::vector<Lsn> s1 = lsns_of<TypeParam>(this->path_, "workflow/s-1");
+  ASSERT_FALSE(s1.empty());
+  ASSERT_LT(o1.front(), s1.front());
+  CliRun before = run_keel({"journal", "at", "s-1", std::to_string(o1.front()), "-j", this->path_});
+  ASSERT_EQ(before.exit_code, 0) << before.err;
+  EXPECT_EQ(before.out, "workflow/s-1 as of lsn " + std::to_string(o1.front()) + "\nno record of the run at or before lsn " +
+                            std::to_string(o1.front()) + ": it had not started\n");
+}
+
+TYPED_TEST(WorkflowCliTest, JournalAtRefusesAnOwnerThatIsNeitherActorNorRun) {
+  {
+    auto j = TypeParam::open(this->path_, JournalOptions{});
+    ASSERT_TRUE(j.is_ok()) << j.status();
+    ASSERT_TRUE((*j)->append({NewRecord{"ledger/2026", RecordKind::kEvent, "opened"}}).is_ok());
+  }
+  const std::vector<Lsn> ledger = lsns_of<TypeParam>(this->path_, "ledger/2026");
+  ASSERT_EQ(ledger.size(), 1u);
+  CliRun r = run_keel({"journal", "at", "ledger/2026", std::to_string(ledger[0]), "-j", this->path_});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  ASSERT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(has(r.err, "keel: at shows a durable actor or a workflow run, and ledger/2026 is neither")) << r.err;
+}
+
 TYPED_TEST(WorkflowCliTest, TheJournalComesFromKeelJournal) {
   CliRun missing = run_keel({"workflow", "ls"});
   EXPECT_EQ(missing.exit_code, 2);

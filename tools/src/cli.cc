@@ -40,7 +40,7 @@ constexpr std::string_view kOverview =
     "  show ID [--schema F --type T]      one owner's timeline, payloads decoded\n"
     "  tail [-f] [-n N] [--owner ID]      the newest records; -f follows new commits\n"
     "  verify                             checksums, gaps, dangling references\n"
-    "  at ID LSN                          a durable actor's state as of LSN\n"
+    "  at ID LSN                          a durable actor or a workflow run as of LSN\n"
     "  export [--owner ID] [--from L] [--to L]   records as JSON lines\n"
     "  compact                            drop payloads superseded by snapshots (offline)\n"
     "\n"

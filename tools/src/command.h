@@ -129,6 +129,9 @@ Outcome run_at(Context& ctx);
 // keel workflow ls and show (commands_workflow.cc).
 Outcome run_workflow_ls(Context& ctx);
 Outcome run_workflow_show(Context& ctx);
+// keel journal at RUN LSN (commands_workflow.cc): the workflow run of
+// `owner` as its records up to `lsn` tell it, as `workflow show` shows a run.
+Outcome run_workflow_at(Context& ctx, const std::string& owner, Lsn lsn);
 // keel ui (ui_server.cc): serves the web view until ctx.stop is set (never,
 // when it is null). Errors: kUsage (bad --port or --host), kIoError (cannot
 // listen).

@@ -2,6 +2,8 @@
 // durable actor as of an LSN, and offline compaction.
 #include <deque>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "command.h"
 #include "keel/wire/envelope.h"
@@ -167,7 +169,32 @@ struct AsOf {
   // Compaction keeps the newest snapshot, so a compacted one newer than the
   // snapshot found means the state as of `lsn` is gone.
   bool compacted() const { return compacted_snapshot > (snapshot ? snapshot->lsn : kNoLsn); }
+  // The INBOX records past the snapshot's cursor that were marked handled
+  // before the snapshot was written: its state includes them too.
+  std::vector<Lsn> marked_in_snapshot() const {
+    std::vector<Lsn> out;
+    for (const auto& [inbox, mark] : marked) {
+      if (snapshot && mark < snapshot->lsn) out.push_back(inbox);
+    }
+    return out;
+  }
 };
+
+// What the snapshot's state covers, after "which covers ": its cursor's
+// messages and those marked handled before it.
+std::string coverage_text(const AsOf& a) {
+  const std::vector<Lsn> marked = a.marked_in_snapshot();
+  std::string text = a.snapshot_cursor != 0 ? "the messages up to lsn " + std::to_string(a.snapshot_cursor) : "";
+  if (!marked.empty()) {
+    text += (text.empty() ? "" : " and ") +
+            (marked.size() == 1 ? "the message at lsn " + std::to_string(marked[0]) +
+                                      ", marked handled with its handling"
+                                : "the " + std::to_string(marked.size()) +
+                                      " messages marked handled with their handling, the last at lsn " +
+                                      std::to_string(marked.back()));
+  }
+  return text.empty() ? "no message" : text;
+}
 
 Status parse_snapshot(AsOf& a) {
   if (!a.snapshot) return Status::ok();
@@ -215,6 +242,12 @@ constexpr std::string_view kReplayNote =
     "the state is the snapshot's; the messages applied after it are listed, not replayed "
     "(replaying them needs the actor's program)";
 
+std::string json_lsns(const std::vector<Lsn>& lsns) {
+  std::string out = "[";
+  for (Lsn lsn : lsns) out += (out.size() == 1 ? "" : ",") + std::to_string(lsn);
+  return out + "]";
+}
+
 // Everything before the message lists: the snapshot, the state and the note.
 void print_state(Context& ctx, const AsOf& a) {
   const std::optional<wire::Value>& snap = a.snapshot_value;
@@ -224,15 +257,17 @@ void print_state(Context& ctx, const AsOf& a) {
             << ",\"state\":" << (snap ? snap->items[1].to_json() : "null")
             << ",\"timers\":" << (snap ? snap->items[2].to_json() : "[]")
             << ",\"compacted_snapshot\":" << (a.compacted() ? std::to_string(a.compacted_snapshot) : "null")
-            << ",\"snapshot_cursor\":" << a.snapshot_cursor << ",\"cursor\":" << a.cursor
+            << ",\"snapshot_cursor\":" << a.snapshot_cursor
+            << ",\"snapshot_marked\":" << json_lsns(a.marked_in_snapshot())
+            << ",\"cursor\":" << a.cursor
             << ",\"note\":" << json_string(kReplayNote) << ",\"applied_after_snapshot\":[";
     return;
   }
   ctx.out << ctx.palette.bold(a.owner + " as of lsn " + std::to_string(a.lsn)) << "\n";
   if (a.snapshot) {
     ctx.out << "state: from the snapshot at lsn " << a.snapshot->lsn << " (seq " << a.snapshot->seq << ", "
-            << rfc3339(a.snapshot->time) << "), which covers the messages up to lsn " << a.snapshot_cursor
-            << ":\n  " << snap->items[1].to_json() << "\n"
+            << rfc3339(a.snapshot->time) << "), which covers " << coverage_text(a) << ":\n  "
+            << snap->items[1].to_json() << "\n"
             << "pending durable timers in that snapshot: " << snap->items[2].to_json() << "\n";
   } else if (a.compacted()) {
     ctx.out << "state: unknown: the newest snapshot at or before lsn " << a.lsn << " (lsn " << a.compacted_snapshot
@@ -293,6 +328,12 @@ Outcome run_at(Context& ctx) {
   if (*lsn == 0 || *lsn > *last) {
     return Outcome::fail(ExitCode::kUnknownId,
                          "lsn " + std::to_string(*lsn) + " is not in the journal (1.." + std::to_string(*last) + ")");
+  }
+  const std::string kind = owner_kind(*owner);
+  if (kind == "workflow") return run_workflow_at(ctx, *owner, *lsn);
+  if (kind != "actor") {
+    return Outcome::fail(ExitCode::kUsage, "at shows a durable actor or a workflow run, and " + *owner +
+                                               " is neither (keel journal show " + *owner + " lists its records)");
   }
   Result<AsOf> a = read_as_of(ctx.journal, *owner, *lsn);
   if (!a) return from_status(a.status());

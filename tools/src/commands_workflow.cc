@@ -338,9 +338,10 @@ std::vector<TimerView> pending_timers(const RunView& run) {
   return out;
 }
 
-std::string show_json(const RunView& run) {
+// `lead` is fields (with their trailing comma) to put first.
+std::string show_json(const RunView& run, const std::string& lead = "") {
   const std::optional<std::int64_t> duration = run_duration_ns(run);
-  return "{" + run.summary_json() + ",\"code_version\":" + json_string(run.code_version_) +
+  return "{" + lead + run.summary_json() + ",\"code_version\":" + json_string(run.code_version_) +
          ",\"parent\":" + json_string(run.parent_) + ",\"input\":" + run.input_json_ +
          ",\"started\":" + time_json(run.started_) + ",\"finished\":" + time_json(run.finished_) +
          ",\"duration_ns\":" + (duration ? std::to_string(*duration) : "null") +
@@ -349,7 +350,8 @@ std::string show_json(const RunView& run) {
          ",\n\"signals\":" + json_array(run.signals_, signal_json) + "}";
 }
 
-void print_header(const Context& ctx, const RunView& run) {
+// `title` is the first line; the run's owner when empty.
+void print_header(const Context& ctx, const RunView& run, const std::string& title = "") {
   const Palette& p = ctx.palette;
   Table t({"", ""});
   t.add({"workflow", or_dash(run.workflow_)});
@@ -364,7 +366,7 @@ void print_header(const Context& ctx, const RunView& run) {
   const std::optional<std::int64_t> duration = run_duration_ns(run);
   t.add({"duration", duration ? human_duration(*duration) : "-"});
   t.add({"last activity", rfc3339(run.last_time_)});
-  ctx.out << p.bold(run.owner()) << "\n";
+  ctx.out << p.bold(title.empty() ? run.owner() : title) << "\n";
   t.print(ctx.out, p, /*with_header=*/false);
 }
 
@@ -486,6 +488,35 @@ Outcome run_workflow_show(Context& ctx) {
   print_steps(ctx, *run);
   print_waits(ctx, *run);
   return damaged_outcome(*run);
+}
+
+Outcome run_workflow_at(Context& ctx, const std::string& owner, Lsn lsn) {
+  RunView run(owner);
+  Status s = ctx.journal.scan_owner_skipping(
+      owner, 1,
+      [&](const Record& r) {
+        if (r.lsn > lsn) return false;
+        run.add(r);
+        return true;
+      },
+      [&](const JournalProblem& p) {
+        if (p.lsn <= lsn) run.damaged();
+      });
+  if (!s.is_ok()) return from_status(s);
+  if (ctx.json) {
+    ctx.out << show_json(run, "\"as_of_lsn\":" + std::to_string(lsn) + ",") << "\n";
+    return damaged_outcome(run);
+  }
+  const std::string title = owner + " as of lsn " + std::to_string(lsn);
+  if (run.records_ == 0 && run.damaged_ == 0) {
+    ctx.out << ctx.palette.bold(title) << "\n"
+            << "no record of the run at or before lsn " << lsn << ": it had not started\n";
+    return {};
+  }
+  print_header(ctx, run, title);
+  print_steps(ctx, run);
+  print_waits(ctx, run);
+  return damaged_outcome(run);
 }
 
 }  // namespace keel::internal
