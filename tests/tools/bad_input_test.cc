@@ -180,6 +180,12 @@ TYPED_TEST(BadInputTest, LsDeepFindsDamageBeforeTheRecordsItReadsForTheStatus) {
   EXPECT_TRUE(has(deep.out, "\"owner\":\"actor/bob\",\"kind\":\"actor\",\"status\":\"idle\",")) << deep.out;
   ASSERT_EQ(lines_of(deep.err).size(), 1u) << deep.err;
   EXPECT_TRUE(has(deep.err, "keel: actor/alice has damaged records")) << deep.err;
+
+  ASSERT_TRUE(TypeParam::corrupt_payload(this->path_, this->records_of("actor/bob").front().lsn));
+  CliRun two = this->keel("ls", {"--deep"});
+  EXPECT_EQ(two.exit_code, 6);
+  ASSERT_EQ(lines_of(two.err).size(), 1u) << two.err;
+  EXPECT_TRUE(has(two.err, "keel: 2 owners have damaged records, actor/alice first")) << two.err;
 }
 
 TYPED_TEST(BadInputTest, UnknownIdsAndLsnsAreRefused) {

@@ -241,22 +241,23 @@ Outcome for_each_owner(Journal& journal, const OwnerFilter& filter, const OwnerV
   }
   Result<std::vector<OwnerInfo>> owners = journal.owners();
   if (!owners) return from_status(owners.status());
-  std::vector<std::string> damaged;
+  std::uint64_t damaged = 0;  // owners listed with damaged records
+  std::string first_damaged;
   for (const OwnerInfo& o : *owners) {
     const std::string kind = owner_kind(o.owner);
     if (!filter.kind.empty() && kind != filter.kind) continue;
     Result<OwnerStatus> s = status_of(journal, o, filter.deep);
     if (!s) return from_status(s.status());
     if (!status_matches(s->status, filter.status)) continue;
-    if (s->damaged != 0) damaged.push_back(o.owner);
+    if (s->damaged != 0 && damaged++ == 0) first_damaged = o.owner;
     visit(o, kind, *s);
   }
-  if (damaged.empty()) return {};
+  if (damaged == 0) return {};
   return Outcome::fail(ExitCode::kCorruptRecord,
-                       damaged.size() == 1
-                           ? damaged[0] + " has damaged records (keel journal show " + damaged[0] + " names them)"
-                           : std::to_string(damaged.size()) + " owners have damaged records, " + damaged[0] +
-                                 " first (keel journal verify names them)");
+                       damaged == 1 ? first_damaged + " has damaged records (keel journal show " + first_damaged +
+                                          " names them)"
+                                    : std::to_string(damaged) + " owners have damaged records, " + first_damaged +
+                                          " first (keel journal verify names them)");
 }
 
 std::string ls_json(const OwnerInfo& o, const std::string& kind, const OwnerStatus& s) {

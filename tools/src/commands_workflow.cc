@@ -424,22 +424,23 @@ Outcome for_each_run(Journal& journal, const RunFilter& filter, const std::funct
   }
   Result<std::vector<OwnerInfo>> owners = journal.owners();
   if (!owners) return from_status(owners.status());
-  std::vector<std::string> damaged;
+  std::uint64_t damaged = 0;  // runs listed with damaged records
+  std::string first_damaged;
   for (const OwnerInfo& o : *owners) {
     if (o.owner.rfind(kRunPrefix, 0) != 0) continue;
     Result<RunView> run = read_run(journal, o.owner);
     if (!run) return from_status(run.status());
     if (!status_matches(*run, filter.status)) continue;
     if (!filter.workflow.empty() && run->workflow_ != filter.workflow) continue;
-    if (run->damaged_ != 0) damaged.push_back(run->owner());
+    if (run->damaged_ != 0 && damaged++ == 0) first_damaged = run->owner();
     visit(*run);
   }
-  if (damaged.empty()) return {};
+  if (damaged == 0) return {};
   return Outcome::fail(ExitCode::kCorruptRecord,
-                       damaged.size() == 1
-                           ? damaged[0] + " has damaged records (keel journal show " + damaged[0] + " names them)"
-                           : std::to_string(damaged.size()) + " runs have damaged records, " + damaged[0] +
-                                 " first (keel journal verify names them)");
+                       damaged == 1 ? first_damaged + " has damaged records (keel journal show " + first_damaged +
+                                          " names them)"
+                                    : std::to_string(damaged) + " runs have damaged records, " + first_damaged +
+                                          " first (keel journal verify names them)");
 }
 
 // The run `id` names. Errors: kNotFound (no records), and the journal's.
