@@ -31,7 +31,8 @@ Status check_header_entries(const std::string& what, std::string_view magic,
 // file, and it is read as immutable, so SQLite creates no -wal or -shm
 // file; otherwise the connection may create the -shm index of that -wal.
 // Returns ok for a Keel journal and, when `allow_empty`, for a database with
-// no schema at all (which a writable open turns into a journal). Errors:
+// no schema at all (which a writable open that may create a journal turns
+// into one). Errors:
 // kCorruption ("not a Keel journal": not a SQLite database, tables but no
 // Keel header; or a damaged header), kFailedPrecondition (a newer format
 // version), kIoError (cannot read it).

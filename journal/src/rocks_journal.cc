@@ -248,7 +248,7 @@ Result<std::unique_ptr<Journal>> RocksJournal::open(const std::string& dir,
     // MANIFEST, OPTIONS, LOG and WAL): a refused directory is left as it was.
     // A read-only open is a secondary instance, which writes only to its
     // scratch directory, and checks the header itself.
-    KEEL_RETURN_IF_ERROR(probe_rocks_journal(dir, hooks.rocks_env, /*allow_empty=*/true));
+    KEEL_RETURN_IF_ERROR(probe_rocks_journal(dir, hooks.rocks_env, /*allow_empty=*/options.create_if_missing));
   }
   std::unique_ptr<RocksJournal> j(new RocksJournal(dir, options));
   j->env_ = hooks.rocks_env;

@@ -479,7 +479,9 @@ Result<std::unique_ptr<Journal>> SqliteJournal::open(const std::string& path,
     // Before anything is written to the file or beside it (the lock file,
     // the WAL mode), so that a refused file is left as it was.
     KEEL_RETURN_IF_ERROR(check_sqlite_file(path));
-    KEEL_RETURN_IF_ERROR(probe_sqlite_journal(path, hooks.sqlite_vfs, /*allow_empty=*/!options.read_only));
+    // Only an open that may create a journal turns an empty database into one.
+    const bool allow_empty = !options.read_only && options.create_if_missing;
+    KEEL_RETURN_IF_ERROR(probe_sqlite_journal(path, hooks.sqlite_vfs, allow_empty));
   }
   std::unique_ptr<SqliteJournal> j(new SqliteJournal(path, options, hooks.sqlite_vfs));
   if (!options.read_only) KEEL_RETURN_IF_ERROR(j->open_writer(hooks.sqlite_vfs));

@@ -118,12 +118,13 @@ TEST(JournalOpen, AnEmptyDirectoryIsNotAJournalUnlessAWriterMayCreateOne) {
   EXPECT_EQ(stats->backend, "rocksdb");
 }
 
-TEST(JournalOpen, ASqliteDatabaseWithNoSchemaBecomesAJournalForAWriter) {
+TEST(JournalOpen, ASqliteDatabaseWithNoSchemaBecomesAJournalOnlyForAWriterThatMayCreateOne) {
   TempDir dir;
   const std::string path = dir.path() + "/blank.db";
   ASSERT_EQ(create_sqlite(path, "PRAGMA user_version = 7; VACUUM"), SQLITE_OK);
   ASSERT_GT(std::filesystem::file_size(path), 0u);
   expect_not_a_journal(open_journal(path, read_only()));
+  expect_not_a_journal(open_journal(path, no_create()));
   auto j = open_journal(path, JournalOptions{});
   ASSERT_OK(j);
   ASSERT_OK((*j)->append(one("a", "1")));

@@ -230,7 +230,9 @@ class Journal {
 // read_only), kNotFound (missing, and read_only or !create_if_missing),
 // kInvalidArgument (the path is not a regular file). An existing file's
 // header is read before anything is written to it or beside it (the lock
-// file, the WAL mode), so a refused file is left as it was.
+// file, the WAL mode), so a refused file is left as it was. An empty file,
+// or a database with no schema, becomes a journal only for a writable open
+// with create_if_missing (else kCorruption, "not a Keel journal").
 Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
                                                      const JournalOptions& options);
 // Opens (or creates) a RocksDB journal directory (synced WAL under kSync).
@@ -238,9 +240,10 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
 // made under the system temp directory and removed on close) that catches
 // up with the live writer before each read. Errors as open_sqlite_journal;
 // a second writer is refused by RocksDB's LOCK file (kFailedPrecondition).
-// An empty directory becomes a journal only for a writable open with
-// create_if_missing (else kCorruption, "not a Keel journal"); an existing
-// database's header is read before a writable open writes to the directory.
+// An empty directory, or a database with no key, becomes a journal only
+// for a writable open with create_if_missing (else kCorruption, "not a Keel
+// journal"); an existing database's header is read before a writable open
+// writes to the directory.
 Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
                                                     const JournalOptions& options);
 // Opens an existing journal of either kind (a directory is RocksDB, a file
