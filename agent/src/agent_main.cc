@@ -6,14 +6,17 @@
 //
 // Options may also come from --config FILE, one "name = value" per line
 // with the option names without dashes ("listen = 0.0.0.0:7700"); the
-// command line wins. The secret comes from --secret-file or KEEL_SECRET.
+// command line wins. The secret comes from --secret-file (its content
+// without surrounding whitespace) or KEEL_SECRET (as is).
 // Prints one line "keel-agent: ready on HOST:PORT ..." once every worker is
 // up, and stops (workers included) on SIGINT or SIGTERM.
 #include <signal.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -31,10 +34,26 @@ constexpr const char* kUsage =
     "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
     "                  [--tls-cert FILE --tls-key FILE] [--config FILE]\n";
 
+// `s` without the spaces, tabs, carriage returns and newlines around it.
 std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r");
+  constexpr const char* kSpace = " \t\r\n";
+  const auto b = s.find_first_not_of(kSpace);
   if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+// The secret in `path`: its content without the whitespace around it (the
+// newline an editor or `echo` leaves), so that clients use the same bytes.
+// Errors: kIoError (unreadable), kInvalidArgument (nothing but whitespace).
+keel::Result<std::string> read_secret_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return keel::Status::io_error("cannot read secret file " + path + ": " + std::strerror(errno));
+  std::stringstream content;
+  content << in.rdbuf();
+  if (in.bad()) return keel::Status::io_error("cannot read secret file " + path);
+  std::string secret = trim(content.str());
+  if (secret.empty()) return keel::Status::invalid_argument("secret file " + path + " is empty");
+  return secret;
 }
 
 // Reads "name = value" lines ('#' starts a comment) into `out`, without
@@ -103,11 +122,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
     if (const std::string* k = one("tls-key")) o.tls.private_key_file = *k;
   }
   if (const std::string* f = one("secret-file")) {
-    std::ifstream in(*f);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!in) return keel::Status::io_error("cannot read secret file " + *f);
-    o.secret = trim(ss.str());
+    KEEL_ASSIGN_OR_RETURN(o.secret, read_secret_file(*f));
   } else if (const char* s = std::getenv("KEEL_SECRET")) {
     o.secret = s;
   }

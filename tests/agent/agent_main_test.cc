@@ -1,0 +1,105 @@
+// The keel-agent executable's options (agent/src/agent_main.cc), run as a
+// child process with the test worker (remote_worker.cc): --secret-file.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "agent_fixture.h"
+#include "agent_process.h"
+
+namespace keel {
+namespace {
+
+using testing::AgentProcess;
+using testing::kWait;
+using testing::RemoteCounter;
+using testing::wait;
+
+constexpr auto kWaitMs = std::chrono::duration_cast<std::chrono::milliseconds>(kWait);
+
+class AgentSecretFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("keel-agent-main-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // Writes `content` to a file in the test's directory and returns its path.
+  std::string secret_file(const std::string& content) {
+    const std::string path = (dir_ / "secret").string();
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+
+  // keel-agent with the test worker and `--secret-file path`.
+  std::unique_ptr<AgentProcess> start_agent(const std::string& path) {
+    return std::make_unique<AgentProcess>(
+        KEEL_AGENT_EXE,
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--secret-file", path},
+        std::vector<std::string>{});
+  }
+
+  static Result<std::unique_ptr<Client>> connect(std::uint16_t port, const std::string& secret) {
+    ClientOptions o;
+    o.secret = secret;
+    return Client::connect("127.0.0.1", port, o);
+  }
+
+  // Starts an agent on a file holding `content`, and expects clients
+  // using "s3cret" to be served, and clients using `content` refused.
+  void expect_served_with_trimmed_secret(const std::string& content) {
+    auto agent = start_agent(secret_file(content));
+    ASSERT_TRUE(agent->started());
+    const auto port = agent->wait_ready(kWaitMs);  // its worker got the secret, and connected with it
+    ASSERT_TRUE(port.has_value()) << "no ready line";
+
+    auto client = connect(*port, "s3cret");
+    ASSERT_TRUE(client.is_ok()) << client.status();
+    ASSERT_TRUE(wait((*client)->spawn("Counter", "c")).is_ok());
+    EXPECT_EQ(wait((*client)->call<&RemoteCounter::add>("c", 2)).value_or(-1), 2);
+
+    EXPECT_EQ(connect(*port, content).status().code(), StatusCode::kUnauthenticated);
+    EXPECT_EQ(connect(*port, "s3cre").status().code(), StatusCode::kUnauthenticated);
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(AgentSecretFile, TrailingNewlineIsNotPartOfTheSecret) { expect_served_with_trimmed_secret("s3cret\n"); }
+
+TEST_F(AgentSecretFile, SurroundingSpacesTabsAndCrlfAreNotPartOfTheSecret) {
+  expect_served_with_trimmed_secret(" \ts3cret \r\n\n");
+}
+
+TEST_F(AgentSecretFile, FileOfOnlyWhitespaceIsAnErrorAndTheAgentExits) {
+  const std::string path = secret_file(" \n");
+  auto agent = start_agent(path);
+  ASSERT_TRUE(agent->started());
+  EXPECT_EQ(agent->wait_exit(kWaitMs), 2);
+  const std::string err = agent->error_output();
+  EXPECT_EQ(err.rfind("keel-agent: invalid_argument: secret file " + path + " is empty\n", 0), 0u) << err;
+}
+
+TEST_F(AgentSecretFile, MissingFileIsAnErrorAndTheAgentExits) {
+  const std::string path = (dir_ / "no-such-file").string();
+  auto agent = start_agent(path);
+  ASSERT_TRUE(agent->started());
+  EXPECT_EQ(agent->wait_exit(kWaitMs), 2);
+  const std::string err = agent->error_output();
+  EXPECT_EQ(err.rfind("keel-agent: io_error: cannot read secret file " + path + ": No such file or directory\n", 0),
+            0u)
+      << err;
+}
+
+}  // namespace
+}  // namespace keel
