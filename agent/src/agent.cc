@@ -396,7 +396,9 @@ wire::ConnectionCallbacks Agent::Impl::worker_callbacks() {
     const int slot = it->second;
     worker_conns_.erase(it);
     if (slots_[slot].conn != &c) return;
-    worker_lost(slot, "its connection closed: " + why.to_string());
+    // The cause's code is named only when it adds something to kUnavailable.
+    worker_lost(slot, "its connection closed: " +
+                          (why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string()));
     // A worker without its connection is of no use: make sure it exits, so
     // the supervisor restarts it.
     if (!stopping_ && slots_[slot].proc.pid > 0) kill(slots_[slot].proc.pid, SIGKILL);

@@ -436,8 +436,9 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
 }
 
 void Client::Impl::on_lost(std::size_t agent, const Status& why) {
-  const Status lost =
-      Status::unavailable("connection to the agent " + agents_[agent].to_string() + " lost: " + why.to_string());
+  // The cause's code is named only when it adds something to kUnavailable.
+  const std::string cause = why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string();
+  const Status lost = Status::unavailable("connection to the agent " + agents_[agent].to_string() + " lost: " + cause);
   Completions done;
   {
     MutexLock lock(mu_);

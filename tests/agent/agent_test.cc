@@ -132,6 +132,7 @@ TEST_F(AgentTest, CallPastItsDeadlineIsTimeout) {
 TEST_F(AgentTest, WrongSecretIsUnauthenticated) {
   auto r = connect("not-the-secret");
   EXPECT_EQ(r.status().code(), StatusCode::kUnauthenticated) << r.status();
+  EXPECT_EQ(r.status().message(), "handshake: the server's proof does not match (wrong shared secret)");
 }
 
 TEST_F(AgentTest, DurableActorRecoversItsStateAfterItsWorkerIsKilled) {
@@ -198,6 +199,7 @@ TEST_F(AgentTest, CallPendingOnAKilledWorkerFailsUnavailable) {
   EXPECT_NE(std::string(r.status().message()).find("worker 0 (pid " + std::to_string(pid) + ")"),
             std::string::npos)
       << r.status();
+  EXPECT_EQ(std::string(r.status().message()).find("unavailable"), std::string::npos) << "the code twice: " << r.status();
 }
 
 TEST_F(AgentTest, PlainActorIsSpawnedAgainFreshAfterItsWorkerIsKilled) {

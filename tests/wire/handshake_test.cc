@@ -48,6 +48,15 @@ TEST(Handshake, WrongSecretFailsOnBothSidesWithUnauthenticated) {
   EXPECT_FALSE(server.is_done());
 }
 
+TEST(Handshake, ErrorReadsAsOneLineOnBothSides) {
+  Handshake client(Handshake::Role::kClient, "wrong", "c");
+  Handshake server(Handshake::Role::kServer, "secret", "s");
+  ASSERT_TRUE(deliver(client.take_output(), server).is_ok());
+  const std::string line = "handshake: the server's proof does not match (wrong shared secret)";
+  EXPECT_EQ(deliver(server.take_output(), client).message(), line);
+  EXPECT_EQ(deliver(client.take_output(), server).message(), line);
+}
+
 TEST(Handshake, ClientWithoutTheSecretCannotForgeItsProof) {
   Handshake server(Handshake::Role::kServer, "secret", "s");
   Hello hello;

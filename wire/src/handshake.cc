@@ -23,6 +23,9 @@ namespace {
 constexpr std::string_view kServerLabel = "keel-server-v1";
 constexpr std::string_view kClientLabel = "keel-client-v1";
 
+// What every handshake error starts with, on both sides.
+constexpr std::string_view kErrorContext = "handshake";
+
 // Fills `out` from the kernel's CSPRNG. getrandom blocks only until the
 // pool is first initialised at boot; a signal can cut a read short.
 void fill_random(std::string& out) {
@@ -87,16 +90,17 @@ Handshake::Handshake(Role role, std::string secret, std::string node, std::uint1
 
 std::string Handshake::take_output() { return std::exchange(output_, std::string()); }
 
-Status Handshake::fail(Status s, bool tell_peer) {
+Status Handshake::fail(Status why, bool tell_peer) {
   state_ = State::kFailed;
   if (tell_peer) {
+    // The peer reads it as "<remote_type>: <message>", the same line as ours.
     ErrorMessage e;
-    e.code = s.code();
-    e.remote_type = "handshake";
-    e.message = std::string(s.message());
+    e.code = why.code();
+    e.remote_type = std::string(kErrorContext);
+    e.message = std::string(why.message());
     append_message(output_, e);
   }
-  return s;
+  return why.with_context(kErrorContext);
 }
 
 Status Handshake::on_frame(const Frame& frame) {
@@ -104,8 +108,9 @@ Status Handshake::on_frame(const Frame& frame) {
   if (state_ == State::kDone) return Status::failed_precondition("handshake already done");
   if (frame.type == MessageType::kError) {
     ErrorMessage e;
-    Status s = decode_body(frame.body, e);
-    return fail(s.is_ok() ? e.to_status() : s, false);
+    if (Status s = decode_body(frame.body, e); !s.is_ok()) return fail(s, false);
+    state_ = State::kFailed;
+    return e.to_status();  // the peer's line, "handshake: ..." from another Handshake
   }
   const bool server = role_ == Role::kServer;
   switch (state_) {
@@ -124,7 +129,7 @@ Status Handshake::on_frame(const Frame& frame) {
     default:
       break;
   }
-  return fail(Status::corruption("handshake: unexpected " +
+  return fail(Status::corruption("unexpected " +
                                  std::string(message_type_name(frame.type)) + " frame"),
               true);
 }
@@ -135,14 +140,14 @@ Status Handshake::on_hello(std::string_view body) {
   peer_node_ = hello.node;
   if (hello.version < kMinProtocolVersion || hello.min_version > offered_version_) {
     return fail(Status::failed_precondition(
-                    "handshake: peer speaks protocol versions " + std::to_string(hello.min_version) +
+                    "peer speaks protocol versions " + std::to_string(hello.min_version) +
                     ".." + std::to_string(hello.version) + ", this node " +
                     std::to_string(kMinProtocolVersion) + ".." + std::to_string(offered_version_)),
                 true);
   }
   version_ = std::min(offered_version_, hello.version);
   if (hello.nonce.size() != kNonceBytes) {
-    return fail(Status::corruption("handshake: nonce of " + std::to_string(hello.nonce.size()) +
+    return fail(Status::corruption("nonce of " + std::to_string(hello.nonce.size()) +
                                    " bytes"),
                 true);
   }
@@ -159,7 +164,7 @@ Status Handshake::on_hello(std::string_view body) {
   }
   // Client: the server must prove itself before the client answers.
   if (!constant_time_equal(hello.proof, proof(secret_, kServerLabel, nonce_, peer_nonce_))) {
-    return fail(Status::unauthenticated("handshake: the server's proof does not match "
+    return fail(Status::unauthenticated("the server's proof does not match "
                                         "(wrong shared secret)"),
                 true);
   }
@@ -172,7 +177,7 @@ Status Handshake::on_auth(std::string_view body) {
   AuthProof auth;
   if (Status s = decode_body(body, auth); !s.is_ok()) return fail(s, true);
   if (!constant_time_equal(auth.proof, proof(secret_, kClientLabel, nonce_, peer_nonce_))) {
-    return fail(Status::unauthenticated("handshake: the client's proof does not match "
+    return fail(Status::unauthenticated("the client's proof does not match "
                                         "(wrong shared secret)"),
                 true);
   }

@@ -290,17 +290,17 @@ class ClientImpl final : public TcpClient {
 
   Status send(MessageType type, std::string_view body) override {
     auto s = state_->current();
-    if (!s) return Status::unavailable("not connected to " + state_->name());
+    if (!s) return Status::unavailable("not connected");  // the caller names the peer
     return s->send(type, body);
   }
   Status send_owned(MessageType type, std::string&& body) override {
     auto s = state_->current();
-    if (!s) return Status::unavailable("not connected to " + state_->name());
+    if (!s) return Status::unavailable("not connected");  // the caller names the peer
     return s->send_owned(type, std::move(body));
   }
   Status send_shared(MessageType type, std::shared_ptr<const std::string> body) override {
     auto s = state_->current();
-    if (!s) return Status::unavailable("not connected to " + state_->name());
+    if (!s) return Status::unavailable("not connected");  // the caller names the peer
     return s->send_shared(type, std::move(body));
   }
   void close(const Status& reason) override {

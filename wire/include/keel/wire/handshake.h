@@ -53,6 +53,8 @@ class Handshake {
   // match: wrong secret), kFailedPrecondition (no common protocol version),
   // kCorruption (a body that does not decode, or a frame type not allowed
   // at this step), or the peer's own error when it sent an Error frame.
+  // Messages read "handshake: <why>", on this side and, through the Error
+  // frame, on the peer's.
   Status on_frame(const Frame& frame);
 
   // Frames to send now, concatenated (possibly empty); clears them.
@@ -67,7 +69,9 @@ class Handshake {
 
  private:
   enum class State { kAwaitHello, kAwaitAuth, kAwaitAuthOk, kDone, kFailed };
-  Status fail(Status s, bool tell_peer);
+  // Fails the handshake: returns `why` as "handshake: <message>", and
+  // queues it for the peer as an Error frame when `tell_peer`.
+  Status fail(Status why, bool tell_peer);
   Status on_hello(std::string_view body);
   Status on_auth(std::string_view body);
 
