@@ -199,7 +199,9 @@ class WorkerSession {
       internal::send_error(c, s.request_id, ref.status(), s.actor_type).ignore();
       return;
     }
-    actors_[s.key] = Hosted{*ref, type->second.second, s.actor_type};
+    // Calls address the actor, not one incarnation: a call that arrives
+    // while a handler's exception restarts it waits for the new instance.
+    actors_[s.key] = Hosted{ref->any_incarnation(), type->second.second, s.actor_type};
     wire::SpawnAck ack;
     ack.request_id = s.request_id;
     ack.node = static_cast<std::uint64_t>(slot_);
@@ -215,8 +217,7 @@ class WorkerSession {
     }
     const std::uint64_t corr = view->has_reply_to() ? view->correlation_id() : 0;
     auto it = actors_.find(view->target().key);
-    AnyRef ref = it == actors_.end() ? AnyRef() : it->second.ref.current();
-    if (!ref.valid()) {
+    if (it == actors_.end() || it->second.ref.is_stopped()) {
       if (corr != 0) {
         internal::send_error(c, corr, Status::not_found("no actor '" + std::string(view->target().key) + "'"),
                              internal::kAgentErrorType)
@@ -243,7 +244,7 @@ class WorkerSession {
     std::string remote_type = it->second.type + "." + std::string(view->method());
     // Replies go through the TcpClient (link_), which outlives the actors;
     // `c` itself is valid only until its on_close returns.
-    Future<std::string> answer = it->second.ask(ref, view->method(), view->payload(), options);
+    Future<std::string> answer = it->second.ask(it->second.ref, view->method(), view->payload(), options);
     if (corr != 0) {
       MutexLock lock(running_mu_);
       running_.insert_or_assign(corr, answer.cancel_handle());
@@ -290,7 +291,7 @@ class WorkerSession {
   }
 
   struct Hosted {
-    AnyRef ref;
+    AnyRef ref;  // any_incarnation(): follows restarts
     detail::RemoteAskFn ask;
     std::string type;
   };
@@ -373,6 +374,7 @@ int WorkerHost::run(int argc, char** argv) {
   SystemConfig config;
   config.threads = options_.threads;
   config.spin_before_park = options_.spin_before_park;
+  config.root_strategy = options_.supervision;
   config.journal = journal.get();
   System system(config);
 

@@ -15,6 +15,12 @@ AnyRef AnyRef::current() const {
   return AnyRef::adopt(cell_, cell_->generation());
 }
 
+AnyRef AnyRef::any_incarnation() const {
+  if (!cell_) return AnyRef();
+  cell_->acquire();
+  return AnyRef::adopt(cell_, kAnyGeneration);
+}
+
 bool AnyRef::is_stopped() const { return !cell_ || cell_->is_stopped(); }
 
 AnyRef Actor::self() const {

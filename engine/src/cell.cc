@@ -285,7 +285,7 @@ Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
       return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
                                     Status::not_found(describe(*this) + " has stopped"), "actor stopped");
     }
-    if (!durable_ && gen != generation()) {
+    if (!durable_ && gen != kAnyGeneration && gen != generation()) {
       l.native().unlock();
       return dead_letter_and_reject(
           msg, DeadLetterReason::kStale,
@@ -512,7 +512,7 @@ void Cell::deliver(Message* m) {
     durable_deliver(m);
     return;
   }
-  if (m->generation != generation()) {
+  if (m->generation != kAnyGeneration && m->generation != generation()) {
     dead_letter_and_reject(m, DeadLetterReason::kStale,
                            Status::not_found(describe(*this) + ": generation " +
                                              std::to_string(m->generation) + " was restarted"),

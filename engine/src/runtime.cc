@@ -211,11 +211,13 @@ void Runtime::dead_letter(DeadLetterReason reason, const detail::Cell* target,
                           const detail::Message& msg, std::string detail) {
   DeadLetter d;
   d.reason = reason;
+  d.target_generation = msg.generation;
   if (target != nullptr) {
     d.target = target->id();
     d.target_type = target->type_name();
+    // A message sent by id alone missed the incarnation current now.
+    if (msg.generation == kAnyGeneration) d.target_generation = target->generation();
   }
-  d.target_generation = msg.generation;
   d.method = std::string(msg.method());
   d.sender = msg.sender;
   d.time = clock_alive_.load(std::memory_order_acquire) ? clock_->now() : TimePoint{};

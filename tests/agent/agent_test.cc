@@ -101,6 +101,19 @@ TEST_F(AgentTest, HandlerExceptionArrivesWithRemoteTypeAndMessage) {
   EXPECT_EQ(r.status().message(), "Counter.fail: boom");
 }
 
+// The exception restarts the actor; the next call, sent at once, reaches
+// the new incarnation (fresh state) whether or not the restart is done.
+TEST_F(AgentTest, CallRightAfterAHandlerExceptionReachesTheRestartedActor) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "thrower")).is_ok());
+  for (int i = 0; i < 50; ++i) {
+    auto thrown = wait(client_->call<&RemoteCounter::fail>("thrower", std::string("boom")));
+    ASSERT_EQ(thrown.status().code(), StatusCode::kInternal) << "round " << i << ": " << thrown.status();
+    auto added = wait(client_->call<&RemoteCounter::add>("thrower", 1));
+    ASSERT_TRUE(added.is_ok()) << "round " << i << ": " << added.status();
+    EXPECT_EQ(*added, 1) << "round " << i;
+  }
+}
+
 TEST_F(AgentTest, BadFrameClosesOnlyItsConnection) {
   wire::TransportOptions options;
   options.secret = kSecret;

@@ -132,6 +132,22 @@ struct WorkerHostOptions {
   // the host's cores with its own I/O thread, the agent and other workers,
   // so its idle engine threads sleep at once by default.
   std::chrono::microseconds spin_before_park{0};
+  // How the hosted actors (top-level in the worker's System) are
+  // supervised: SystemConfig::root_strategy. A handler that throws fails its
+  // actor, which is restarted; calls keep reaching it by key, the new
+  // incarnation included. Remote callers make handlers throw on bad input,
+  // so the default allows many restarts (100 within a second) before the
+  // actor is stopped (its calls then fail with kNotFound).
+  SupervisorStrategy supervision = default_supervision();
+
+  // The default of `supervision`: restart on every error, at most 100
+  // times within one second.
+  static SupervisorStrategy default_supervision() {
+    SupervisorStrategy s;
+    s.max_restarts = 100;
+    s.within = std::chrono::seconds(1);
+    return s;
+  }
 };
 
 // Hosts actors for keel-agent in this process. Owned by main(); not

@@ -5,7 +5,8 @@
 // the actor stopped: messages sent through it then go to dead letters. When
 // an actor is restarted it keeps its id and gets a new generation; a message
 // sent through a ref to an older generation goes to dead letters as stale
-// (registry lookups and parents' children() return current refs).
+// (registry lookups and parents' children() return current refs). A ref from
+// any_incarnation() names the actor by its id alone and follows restarts.
 //
 //   keel::ActorRef<Counter> c = *system.spawn<Counter>();
 //   c.tell<&Counter::add>(5);                          // fire and forget
@@ -51,6 +52,14 @@ class AnyRef {
   // A ref to the current incarnation of the same actor (same id); empty when
   // the actor has stopped.
   AnyRef current() const;
+  // A ref to the same actor that names no incarnation (generation()
+  // kAnyGeneration): a message sent through it is handled by whichever
+  // incarnation is current when its turn comes, so one sent or queued while
+  // the actor restarts reaches the new instance instead of going stale. Its
+  // sends fail only once the actor has stopped (kNotFound). For callers
+  // that address an actor by name or key rather than by a conversation with
+  // one instance, as remote callers do. Empty for an empty ref.
+  AnyRef any_incarnation() const;
   // Whether the actor (any incarnation) has stopped.
   bool is_stopped() const;
 

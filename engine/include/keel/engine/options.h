@@ -21,6 +21,9 @@ namespace keel {
 // Identifies an actor for the life of its System; kept across restarts.
 using ActorId = std::uint64_t;
 inline constexpr ActorId kNoActor = 0;
+// The generation of a ref that names no incarnation (AnyRef::any_incarnation);
+// incarnations count from 1.
+inline constexpr std::uint32_t kAnyGeneration = 0;
 
 // What a send does when the target's mailbox holds `capacity` messages.
 // Control messages (stop, exit, supervision) are never refused.

@@ -80,7 +80,7 @@ ActorId cell_id(const Cell* c);
 struct Message {
   Message* next = nullptr;               // intrusive mailbox link
   ActorId sender = kNoActor;             // kNoActor when sent from outside an actor
-  std::uint32_t generation = 0;          // the incarnation it is addressed to
+  std::uint32_t generation = 0;          // the incarnation it is addressed to, or kAnyGeneration
   TimePoint deadline = TimePoint::max(); // TTL expiry
   std::uint64_t inbox_lsn = 0;           // durable targets: LSN of its INBOX record
   std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
