@@ -81,7 +81,11 @@ class Agent::Impl {
     std::uint64_t client = 0;  // client connection id; 0: a respawn after a restart
     std::uint64_t request = 0;
     std::string key;
+    std::string type;
     int slot = 0;
+    // The spawn that made the key's entry in hosted_: if its worker goes
+    // away before the ack, the key is free again.
+    bool fresh = false;
   };
   struct PendingCall {
     std::uint64_t client = 0;
@@ -117,7 +121,7 @@ class Agent::Impl {
   void on_worker_reply(std::string_view body) KEEL_REQUIRES(mu_);
   void on_worker_error(std::string_view body) KEEL_REQUIRES(mu_);
   void spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
-                const std::string& type, const std::string& args) KEEL_REQUIRES(mu_);
+                const std::string& type, const std::string& args, bool fresh) KEEL_REQUIRES(mu_);
 
   // ---- either thread -----------------------------------------------------
   // The worker in `slot` is gone (its connection closed or it exited):
@@ -294,33 +298,39 @@ void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
     return;
   }
   MutexLock lock(mu_);
-  if (auto it = hosted_.find(s.key); it != hosted_.end()) {
+  const int slot = static_cast<int>(stable_hash(s.key) % slots_.size());
+  auto it = hosted_.find(s.key);
+  if (it != hosted_.end() && it->second.type != s.actor_type) {
     internal::send_error(c, s.request_id,
-                         Status::already_exists("actor '" + s.key + "' exists (type " + it->second.type +
-                                                ", " + slot_name(it->second.slot) + ")"),
+                         Status::already_exists("actor '" + s.key + "' is a " + it->second.type + ", not a " +
+                                                s.actor_type + " (" + slot_name(it->second.slot) + ")"),
                          internal::kAgentErrorType)
         .ignore();
     return;
   }
-  const int slot = static_cast<int>(stable_hash(s.key) % slots_.size());
   if (slots_[slot].state != SlotState::kReady || slots_[slot].conn == nullptr) {
     internal::send_error(c, s.request_id, Status::unavailable(slot_name(slot) + " is not running"),
                          internal::kAgentErrorType)
         .ignore();
     return;
   }
-  hosted_[s.key] = Hosted{s.actor_type, slot, false};
-  spawn_on(slot, c.id(), s.request_id, s.key, s.actor_type, s.args);
+  // A key spawned already with this type goes to its worker too, which
+  // answers with the actor it hosts (idempotent by key), or starts it again
+  // if it has stopped; frames to a worker keep their order, so it also
+  // waits for a first spawn still in flight.
+  const bool fresh = it == hosted_.end();
+  if (fresh) hosted_[s.key] = Hosted{s.actor_type, slot, false};
+  spawn_on(slot, c.id(), s.request_id, s.key, s.actor_type, s.args, fresh);
 }
 
 void Agent::Impl::spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
-                           const std::string& type, const std::string& args) {
+                           const std::string& type, const std::string& args, bool fresh) {
   wire::Spawn out;
   out.request_id = next_id_++;
   out.actor_type = type;
   out.key = key;
   out.args = args;
-  spawns_[out.request_id] = PendingSpawn{client, request, key, slot};
+  spawns_[out.request_id] = PendingSpawn{client, request, key, type, slot, fresh};
   internal::send_message(*slots_[slot].conn, out).ignore();
 }
 
@@ -443,7 +453,7 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
   worker_conns_[c.id()] = slot;
   // After a restart: spawn its actors again (durable ones recover).
   for (auto& [key, h] : hosted_) {
-    if (h.slot == slot) spawn_on(slot, 0, 0, key, h.type, "");
+    if (h.slot == slot) spawn_on(slot, 0, 0, key, h.type, "", false);
   }
   changed_.notify_all();
 }
@@ -455,7 +465,9 @@ void Agent::Impl::on_worker_spawn_ack(std::string_view body) {
   if (it == spawns_.end()) return;
   PendingSpawn p = std::move(it->second);
   spawns_.erase(it);
-  if (auto h = hosted_.find(p.key); h != hosted_.end()) h->second.ready = true;
+  // The entry is gone if an earlier spawn of the key failed after this one
+  // was sent; the worker has the actor now.
+  hosted_.try_emplace(p.key, Hosted{p.type, p.slot, false}).first->second.ready = true;
   if (wire::Connection* c = client(p.client)) {
     ack.request_id = p.request;
     internal::send_message(*c, ack).ignore();
@@ -473,6 +485,8 @@ void Agent::Impl::on_worker_error(std::string_view body) {
   if (auto s = spawns_.find(e.correlation_id); s != spawns_.end()) {
     PendingSpawn p = std::move(s->second);
     spawns_.erase(s);
+    // The worker acks a spawn of a key it hosts a running actor for, so an
+    // error means it has none.
     forget_actor(p.key);
     if (p.client == 0) log("could not spawn '" + p.key + "' again: " + e.to_status().to_string());
     if (wire::Connection* c = client(p.client)) {
@@ -510,7 +524,7 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
     }
     // A fresh spawn that never acked is forgotten; actors spawned before
     // stay, to be spawned again when the worker is back.
-    if (it->second.client != 0) forget_actor(it->second.key);
+    if (it->second.fresh) forget_actor(it->second.key);
     it = spawns_.erase(it);
   }
   for (auto& [key, h] : hosted_) {

@@ -176,12 +176,26 @@ class WorkerSession {
   }
 
   // Spawns on the I/O thread: a durable spawn recovers before it returns,
-  // and the ack must follow the recovery.
+  // and the ack must follow the recovery. A key whose actor runs already is
+  // acked as it is (the agent sends only spawns of the same type); one
+  // whose actor has stopped (its supervision gave up) is spawned afresh.
   void on_spawn(wire::Connection& c, std::string_view body) {
     wire::Spawn s;
     if (Status st = wire::decode_body(body, s); !st.is_ok()) {
       c.close(st);  // a body that does not decode closes the connection
       return;
+    }
+    if (auto hosted = actors_.find(s.key); hosted != actors_.end()) {
+      if (hosted->second.type != s.actor_type) {
+        internal::send_error(c, s.request_id,
+                             Status::already_exists("actor '" + s.key + "' is a " + hosted->second.type +
+                                                    ", not a " + s.actor_type),
+                             internal::kAgentErrorType)
+            .ignore();
+        return;
+      }
+      if (!hosted->second.ref.is_stopped()) return send_spawn_ack(c, s);
+      actors_.erase(hosted);
     }
     auto type = types_.find(s.actor_type);
     if (type == types_.end()) {
@@ -202,6 +216,10 @@ class WorkerSession {
     // Calls address the actor, not one incarnation: a call that arrives
     // while a handler's exception restarts it waits for the new instance.
     actors_[s.key] = Hosted{ref->any_incarnation(), type->second.second, s.actor_type};
+    send_spawn_ack(c, s);
+  }
+
+  void send_spawn_ack(wire::Connection& c, const wire::Spawn& s) {
     wire::SpawnAck ack;
     ack.request_id = s.request_id;
     ack.node = static_cast<std::uint64_t>(slot_);

@@ -19,7 +19,8 @@
 #include "ledger.h"
 
 // Connects to the agent on 127.0.0.1:`port` and spawns the ledger acct-1:
-// ready once constructed, or recovered from its journal.
+// ready once constructed, or recovered from its journal; run again, the
+// spawn finds the actor the last run spawned (idempotent by key).
 keel::Result<std::unique_ptr<keel::Client>> connect_and_spawn(std::uint16_t port, const char* secret) {
   keel::ClientOptions options;
   options.secret = secret;  // the agent's: every connection proves it knows it

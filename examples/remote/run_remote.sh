@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # run_remote.sh AGENT WORKER CLIENT POOL_CLIENT: the remote quick start as a
 # smoke test. Starts keel-agent with the example worker on a fresh journal,
-# runs the client and the pool client (three shards with 2000 cents each),
-# restarts the agent on the same journal and runs the client again: the
-# second run must find the first run's deposits (6000 cents in 6 entries),
-# recovered by the durable Ledger.
+# runs the client twice against it (the second run finds the first run's
+# actor and deposits: 6000 cents in 6 entries) and the pool client (three
+# shards with 2000 cents each), restarts the agent on the same journal and
+# runs the client again: it must find the earlier deposits (9000 cents in 9
+# entries), recovered by the durable Ledger.
 set -euo pipefail
 agent=$1 worker=$2 client=$3 pool_client=$4
 dir=$(mktemp -d)
@@ -34,6 +35,9 @@ stop_agent() {
 
 start_agent
 "$client" "$port"
+out=$("$client" "$port")
+echo "$out"
+grep -q '^balance: 6000 cents in 6 entries$' <<< "$out"
 pool_out=$("$pool_client" "$port")
 echo "$pool_out"
 stop_agent
@@ -42,4 +46,4 @@ start_agent
 out=$("$client" "$port")
 echo "$out"
 stop_agent
-grep -q '^balance: 6000 cents in 6 entries$' <<< "$out"
+grep -q '^balance: 9000 cents in 9 entries$' <<< "$out"

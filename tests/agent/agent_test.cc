@@ -83,10 +83,43 @@ TEST_F(AgentTest, SpawnOfAnUnknownTypeIsNotFound) {
   EXPECT_TRUE(wait(client_->spawn("Counter", "x")).is_ok());
 }
 
-TEST_F(AgentTest, SpawnOfATakenKeyIsAlreadyExists) {
+TEST_F(AgentTest, SpawnOfAKeyTakenByAnotherTypeIsAlreadyExistsNamingBoth) {
   ASSERT_TRUE(wait(client_->spawn("Counter", "dup")).is_ok());
   auto r = wait(client_->spawn("Tally", "dup"));
   EXPECT_EQ(r.status().code(), StatusCode::kAlreadyExists) << r.status();
+  EXPECT_EQ(std::string(r.status().message()).rfind("keel-agent: actor 'dup' is a Counter, not a Tally (worker 0", 0),
+            0u)
+      << r.status();
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("dup", 1)).value_or(-1), 1);  // untouched
+}
+
+TEST_F(AgentTest, SpawnOfAKeyTakenByTheSameTypeReturnsTheExistingActor) {
+  auto first = wait(client_->spawn("Counter", "again"));
+  ASSERT_TRUE(first.is_ok()) << first.status();
+  ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("again", 2)).value_or(-1), 2);
+  auto second = wait(client_->spawn("Counter", "again"));
+  ASSERT_TRUE(second.is_ok()) << second.status();
+  EXPECT_EQ(second->key, "again");
+  EXPECT_EQ(second->worker, first->worker);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("again", 3)).value_or(-1), 5);
+}
+
+TEST_F(AgentTest, SpawnsOfOneKeyInFlightTogetherAllReturnTheSameActor) {
+  auto a = client_->spawn("Counter", "twice");
+  auto b = client_->spawn("Counter", "twice");
+  ASSERT_TRUE(wait(std::move(a)).is_ok());
+  ASSERT_TRUE(wait(std::move(b)).is_ok());
+  ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("twice", 4)).value_or(-1), 4);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("twice")).value_or(-1), 4);
+}
+
+TEST_F(AgentTest, SpawnOfAStoppedActorsKeyStartsItAgain) {
+  ASSERT_TRUE(wait(client_->spawn("Counter", "phoenix")).is_ok());
+  ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("phoenix", 2)).value_or(-1), 2);
+  ASSERT_EQ(wait(client_->call<&RemoteCounter::quit>("phoenix")).value_or(-1), 2);
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("phoenix")).status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(wait(client_->spawn("Counter", "phoenix")).is_ok());
+  EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("phoenix", 1)).value_or(-1), 1);
 }
 
 TEST_F(AgentTest, CallToAMissingActorIsNotFound) {

@@ -93,11 +93,17 @@ TEST_F(MultiAgentTest, AKeyMapsToTheSameAgentForEveryClientOfTheSameAgents) {
     const std::string key = "k-" + std::to_string(i);
     EXPECT_EQ(multi_->agents()[multi_->agent_for(key)], (*other)->agents()[(*other)->agent_for(key)]) << key;
   }
-  // So a second spawn of a key, from either client, meets the first.
+  // So a second spawn of a key, from either client, meets the first: the
+  // same actor for the same type, kAlreadyExists for another type.
   const std::string key = keys_on(*multi_, 1, 1, "dup").front();
   ASSERT_TRUE(wait(multi_->spawn("Counter", key)).is_ok());
-  EXPECT_EQ(wait((*other)->spawn("Counter", key)).status().code(), StatusCode::kAlreadyExists);
-  EXPECT_EQ(wait(multi_->spawn("Counter", key)).status().code(), StatusCode::kAlreadyExists);
+  ASSERT_EQ(wait(multi_->call<&RemoteCounter::add>(key, 2)).value_or(-1), 2);
+  auto again = wait((*other)->spawn("Counter", key));
+  ASSERT_TRUE(again.is_ok()) << again.status();
+  EXPECT_EQ(again->endpoint, multi_->agents()[1]);
+  EXPECT_EQ(wait((*other)->call<&RemoteCounter::add>(key, 3)).value_or(-1), 5);
+  EXPECT_EQ(wait((*other)->spawn("Tally", key)).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(wait(multi_->spawn("Tally", key)).status().code(), StatusCode::kAlreadyExists);
 }
 
 TEST_F(MultiAgentTest, LookupMergesTheRegistriesOfAllAgents) {

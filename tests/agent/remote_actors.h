@@ -32,10 +32,16 @@ class RemoteCounter : public Actor {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // keel-allow-sleep: a handler slower than the call's deadline
     return ms;
   }
+  // Stops the actor, as its supervision does once it gives up on it;
+  // replies with the value it had.
+  int quit() {
+    stop();
+    return value_;
+  }
   static constexpr auto kHandlers = handlers(
       handler<&RemoteCounter::add>("add"), handler<&RemoteCounter::get>("get"),
       handler<&RemoteCounter::pid>("pid"), handler<&RemoteCounter::fail>("fail"),
-      handler<&RemoteCounter::slow>("slow"));
+      handler<&RemoteCounter::slow>("slow"), handler<&RemoteCounter::quit>("quit"));
 
  private:
   int value_ = 0;

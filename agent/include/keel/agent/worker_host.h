@@ -137,7 +137,8 @@ struct WorkerHostOptions {
   // actor, which is restarted; calls keep reaching it by key, the new
   // incarnation included. Remote callers make handlers throw on bad input,
   // so the default allows many restarts (100 within a second) before the
-  // actor is stopped (its calls then fail with kNotFound).
+  // actor is stopped (its calls then fail with kNotFound until a spawn of
+  // its key starts it again).
   SupervisorStrategy supervision = default_supervision();
 
   // The default of `supervision`: restart on every error, at most 100

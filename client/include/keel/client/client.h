@@ -168,9 +168,12 @@ class Client {
 
   // Spawns an actor of the worker-registered `type` under `key` on the
   // agent agent_for(key); completes once it is constructed (durable:
-  // recovered from its journal) and ready. Keys are unique across agents
-  // only as long as every client names the same agents (see agent_for).
-  // Errors: kNotFound (unknown type), kAlreadyExists (the key is taken),
+  // recovered from its journal) and ready. Idempotent by key: when an actor
+  // of `type` has the key already, completes with it as it is (one that
+  // has stopped is spawned afresh). Keys are unique across agents only as
+  // long as every client names the same agents (see agent_for).
+  // Errors: kNotFound (unknown type), kAlreadyExists (the key is taken by
+  // an actor of another type; the message names both types),
   // kUnavailable (its worker or its agent is not running, or crashed meanwhile),
   // kFailedPrecondition (a durable type on an agent without a journal),
   // kTimeout (deadline), the actor's on_start error.
