@@ -383,8 +383,8 @@ int WorkerHost::run(int argc, char** argv) {
   if (opening.valid()) {
     auto j = opening.get();
     if (!j) {
-      std::fprintf(stderr, "keel worker %d: journal %s: %s\n", args->slot, args->journal.c_str(),
-                   j.status().to_string().c_str());
+      // The journal's errors name its file.
+      std::fprintf(stderr, "keel worker %d: %s\n", args->slot, j.status().to_string().c_str());
       return 1;
     }
     journal = std::move(*j);

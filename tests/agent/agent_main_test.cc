@@ -1,5 +1,6 @@
 // The keel-agent executable's options (agent/src/agent_main.cc), run as a
-// child process with the test worker (remote_worker.cc): --secret-file.
+// child process with the test worker (remote_worker.cc): --secret-file, and
+// what a worker that cannot start reports.
 #include <unistd.h>
 
 #include <chrono>
@@ -20,7 +21,7 @@ using testing::wait;
 
 constexpr auto kWaitMs = std::chrono::duration_cast<std::chrono::milliseconds>(kWait);
 
-class AgentSecretFile : public ::testing::Test {
+class AgentMain : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
@@ -75,13 +76,13 @@ class AgentSecretFile : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
-TEST_F(AgentSecretFile, TrailingNewlineIsNotPartOfTheSecret) { expect_served_with_trimmed_secret("s3cret\n"); }
+TEST_F(AgentMain, SecretFilesTrailingNewlineIsNotPartOfTheSecret) { expect_served_with_trimmed_secret("s3cret\n"); }
 
-TEST_F(AgentSecretFile, SurroundingSpacesTabsAndCrlfAreNotPartOfTheSecret) {
+TEST_F(AgentMain, SecretFilesSurroundingSpacesTabsAndCrlfAreNotPartOfTheSecret) {
   expect_served_with_trimmed_secret(" \ts3cret \r\n\n");
 }
 
-TEST_F(AgentSecretFile, FileOfOnlyWhitespaceIsAnErrorAndTheAgentExits) {
+TEST_F(AgentMain, SecretFileOfOnlyWhitespaceIsAnErrorAndTheAgentExits) {
   const std::string path = secret_file(" \n");
   auto agent = start_agent(path);
   ASSERT_TRUE(agent->started());
@@ -90,7 +91,7 @@ TEST_F(AgentSecretFile, FileOfOnlyWhitespaceIsAnErrorAndTheAgentExits) {
   EXPECT_EQ(err.rfind("keel-agent: invalid_argument: secret file " + path + " is empty\n", 0), 0u) << err;
 }
 
-TEST_F(AgentSecretFile, MissingFileIsAnErrorAndTheAgentExits) {
+TEST_F(AgentMain, MissingSecretFileIsAnErrorAndTheAgentExits) {
   const std::string path = (dir_ / "no-such-file").string();
   auto agent = start_agent(path);
   ASSERT_TRUE(agent->started());
@@ -99,6 +100,28 @@ TEST_F(AgentSecretFile, MissingFileIsAnErrorAndTheAgentExits) {
   EXPECT_EQ(err.rfind("keel-agent: io_error: cannot read secret file " + path + ": No such file or directory\n", 0),
             0u)
       << err;
+}
+
+// A worker that cannot open its journal says why in one line, naming the
+// file once, and the agent gives up on it.
+TEST_F(AgentMain, WorkerJournalThatIsNotAJournalIsReportedOnce) {
+  const std::filesystem::path journal = dir_ / "journal";
+  std::filesystem::create_directories(journal);
+  const std::string db = (journal / "worker-0.db").string();
+  std::ofstream(db) << "not a journal\n";
+  AgentProcess agent(KEEL_AGENT_EXE,
+                     {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--journal", journal.string(),
+                      "--max-restarts", "0"},
+                     {"KEEL_SECRET=s3cret"});
+  ASSERT_TRUE(agent.started());
+  EXPECT_EQ(agent.wait_exit(kWaitMs), 1);
+  const std::string err = agent.error_output();
+  const auto line_at = err.find("keel worker 0: corruption: ");
+  ASSERT_NE(line_at, std::string::npos) << err;
+  const std::string line = err.substr(line_at, err.find('\n', line_at) - line_at);
+  const auto path_at = line.find(db);
+  ASSERT_NE(path_at, std::string::npos) << line;
+  EXPECT_EQ(line.find(db, path_at + 1), std::string::npos) << "the path twice: " << line;
 }
 
 }  // namespace
