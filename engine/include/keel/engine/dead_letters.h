@@ -42,7 +42,7 @@ std::string_view dead_letter_reason_name(DeadLetterReason r);
 struct DeadLetter {
   DeadLetterReason reason;
   ActorId target = kNoActor;
-  std::uint32_t target_generation = 0;
+  std::uint32_t target_generation = 0;  // addressed; for an any_incarnation() send, the current one
   std::string target_type;  // actor class, when known
   std::string method;       // registered handler name
   ActorId sender = kNoActor;
