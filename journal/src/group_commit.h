@@ -65,6 +65,10 @@ class GroupCommitter {
   // Runs `task` on the writer thread between two groups (so it may use the
   // target's write handle) and returns once it has run.
   void run_on_writer(UniqueFunction<void()> task) KEEL_EXCLUDES(mu_);
+  // Writer thread only (inside a run_on_writer task): forgets the cached
+  // last sequence of `owner`, whose records were all removed, so its next
+  // append reads it from the target again.
+  void forget_owner(std::string_view owner) { last_seq_.erase(std::string(owner)); }
 
   // Commit groups written (successful or not) and batches submitted so far.
   std::uint64_t commits() const KEEL_EXCLUDES(mu_);

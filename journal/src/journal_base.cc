@@ -4,6 +4,7 @@
 #include <limits>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "record_format.h"
 
@@ -167,17 +168,62 @@ Result<std::uint64_t> JournalBase::compact(std::string_view owner, std::uint64_t
   return std::move(*result);
 }
 
+Status JournalBase::check_writable_owner(std::string_view owner, std::string_view what) const {
+  if (committer_ == nullptr) {
+    return Status::failed_precondition("journal " + path_ + " is open read-only");
+  }
+  if (owner.empty()) return Status::invalid_argument(std::string(what) + ": empty owner");
+  return Status::ok();
+}
+
+Result<std::uint64_t> JournalBase::truncate(std::string_view owner, std::uint64_t below_seq) {
+  KEEL_RETURN_IF_ERROR(check_writable_owner(owner, "truncate"));
+  std::optional<Result<std::uint64_t>> result;
+  committer_->run_on_writer([&] { result.emplace(remove_on_writer(owner, below_seq, false)); });
+  return std::move(*result);
+}
+
+Result<std::uint64_t> JournalBase::remove_owner(std::string_view owner) {
+  KEEL_RETURN_IF_ERROR(check_writable_owner(owner, "remove_owner"));
+  std::optional<Result<std::uint64_t>> result;
+  committer_->run_on_writer([&] {
+    result.emplace(remove_on_writer(owner, std::numeric_limits<std::uint64_t>::max(), true));
+    if (result->is_ok()) committer_->forget_owner(owner);
+  });
+  return std::move(*result);
+}
+
+Status JournalBase::vacuum() {
+  if (committer_ == nullptr) {
+    return Status::failed_precondition("journal " + path_ + " is open read-only");
+  }
+  Status result;
+  committer_->run_on_writer([&] { result = vacuum_on_writer(); });
+  return result;
+}
+
+// Removals made while verify() scans are told apart from damage by reading
+// what removals left both before and after the scan: an LSN gap is damage
+// only when the LSNs missing so far outnumber the records removed, and an
+// owner's first sequence only when it is above the first kept one.
 Status JournalBase::verify(const std::function<void(const JournalProblem&)>& problem) {
+  KEEL_ASSIGN_OR_RETURN(Removals before, read_removals());
   Lsn expected = 1;
+  std::uint64_t missing = 0;  // LSNs absent so far
+  struct Gap {
+    Lsn first, next;
+    std::uint64_t missing_through;  // `missing` once this gap is counted
+  };
+  std::vector<Gap> unexplained;  // gaps beyond before.removed, judged after the scan
   std::unordered_map<std::string, std::uint64_t> last_seq;
+  std::unordered_map<std::string, std::pair<std::uint64_t, Lsn>> first_seq;  // seq, lsn
   auto report = [&](Lsn lsn, const std::string& owner, std::string message) {
     problem(JournalProblem{lsn, owner, Status::corruption(message)});
   };
-  return read_lsn(1, std::numeric_limits<Lsn>::max(), [&](const Record& r, const Status& read) {
+  Status scanned = read_lsn(1, std::numeric_limits<Lsn>::max(), [&](const Record& r, const Status& read) {
     if (r.lsn != expected) {
-      report(r.lsn, "",
-             "lsn gap: lsn " + std::to_string(expected) + ".." + std::to_string(r.lsn - 1) +
-                 " missing before lsn " + std::to_string(r.lsn));
+      missing += r.lsn - expected;
+      if (missing > before.removed) unexplained.push_back(Gap{expected, r.lsn, missing});
     }
     expected = r.lsn + 1;
     if (!read.is_ok()) {
@@ -186,15 +232,38 @@ Status JournalBase::verify(const std::function<void(const JournalProblem&)>& pro
     }
     Status crc = check_record(r);
     if (!crc.is_ok()) problem(JournalProblem{r.lsn, r.owner, crc});
-    std::uint64_t& seq = last_seq[r.owner];
-    if (r.seq != seq + 1) {
+    auto [it, first] = last_seq.try_emplace(r.owner, 0);
+    if (first) {
+      first_seq.emplace(r.owner, std::make_pair(r.seq, r.lsn));
+    } else if (r.seq != it->second + 1) {
       report(r.lsn, r.owner,
              "lsn " + std::to_string(r.lsn) + ", owner " + r.owner + ": sequence gap: expected seq " +
-                 std::to_string(seq + 1) + ", found " + std::to_string(r.seq));
+                 std::to_string(it->second + 1) + ", found " + std::to_string(r.seq));
     }
-    seq = r.seq;
+    it->second = r.seq;
     return true;
   });
+  KEEL_RETURN_IF_ERROR(scanned);
+  KEEL_ASSIGN_OR_RETURN(Removals after, read_removals());
+  for (const Gap& g : unexplained) {
+    if (g.missing_through <= after.removed) continue;
+    std::string message = "lsn gap: lsn " + std::to_string(g.first) + ".." + std::to_string(g.next - 1) +
+                          " missing before lsn " + std::to_string(g.next);
+    if (after.removed != 0) {
+      message += " (" + std::to_string(g.missing_through) + " lsns missing, " +
+                 std::to_string(after.removed) + " records removed by truncate or remove_owner)";
+    }
+    report(g.next, "", message);
+  }
+  for (const auto& [owner, first] : first_seq) {
+    auto kept = after.first_seq.find(owner);
+    const std::uint64_t floor = kept == after.first_seq.end() ? 1 : kept->second;
+    if (first.first == 1 || first.first <= floor) continue;
+    report(first.second, owner,
+           "lsn " + std::to_string(first.second) + ", owner " + owner + ": sequence gap: expected seq " +
+               std::to_string(floor) + ", found " + std::to_string(first.first));
+  }
+  return Status::ok();
 }
 
 Result<JournalStats> JournalBase::stats() {

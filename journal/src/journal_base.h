@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "group_commit.h"
 #include "keel/base/clock.h"
@@ -21,6 +22,14 @@ namespace keel::internal {
 // kCorruption when the stored bytes could not be decoded (then only r.lsn,
 // and r.owner when known, are meaningful). Returns false to stop.
 using RawRecordFn = std::function<bool(const Record& r, const Status& read)>;
+
+// What removals left behind: how many records were removed in all, and
+// the first kept sequence of each truncated owner (owners absent from the
+// map start at 1). Empty in a journal that never had a removal.
+struct Removals {
+  std::uint64_t removed = 0;
+  std::unordered_map<std::string, std::uint64_t> first_seq;
+};
 
 // Thread-safe (see Journal). Backends call start_writer() at the end of a
 // writable open and stop_writer() first thing in their destructor, before
@@ -40,6 +49,9 @@ class JournalBase : public Journal {
                              const std::function<void(const JournalProblem&)>& corrupt) override;
   Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) override;
   Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) override;
+  Result<std::uint64_t> truncate(std::string_view owner, std::uint64_t below_seq) override;
+  Result<std::uint64_t> remove_owner(std::string_view owner) override;
+  Status vacuum() override;
   Status verify(const std::function<void(const JournalProblem&)>& problem) override;
   Result<JournalStats> stats() override;
 
@@ -64,6 +76,17 @@ class JournalBase : public Journal {
   // seq < below_seq in one synced write, after checking their checksums.
   virtual Result<std::uint64_t> compact_on_writer(std::string_view owner,
                                                   std::uint64_t below_seq) = 0;
+  // Journal writer thread only: removes `owner`'s records with seq <
+  // below_seq but its newest one (or, with `whole`, all of them and its
+  // summary; kFailedPrecondition when its newest record is the journal's
+  // newest), and updates the counters, summaries and first sequences in the
+  // same commit. Returns how many records were removed.
+  virtual Result<std::uint64_t> remove_on_writer(std::string_view owner, std::uint64_t below_seq,
+                                                 bool whole) = 0;
+  // Journal writer thread only: see Journal::vacuum.
+  virtual Status vacuum_on_writer() = 0;
+  // What removals left behind, as of one read.
+  virtual Result<Removals> read_removals() = 0;
   // backend, path, first/last LSN, records, owners and size_bytes.
   virtual Result<JournalStats> read_stats() = 0;
 
@@ -73,6 +96,8 @@ class JournalBase : public Journal {
 
  private:
   Status check_append(const std::vector<NewRecord>& batch) const;
+  // kFailedPrecondition (read-only) or kInvalidArgument (empty owner).
+  Status check_writable_owner(std::string_view owner, std::string_view what) const;
 
   const std::string path_;
   const JournalOptions options_;

@@ -1,5 +1,6 @@
 #include "journal_summary.h"
 
+#include <algorithm>
 #include <numeric>
 #include <string_view>
 #include <unordered_map>
@@ -13,6 +14,11 @@ void JournalCounts::add(const std::vector<Record>& group) {
     if (r.seq == 1) ++owners;
     as_of = r.lsn;
   }
+}
+
+void JournalCounts::remove(const std::array<std::uint64_t, kRecordKindSlots>& removed, bool owner_gone) {
+  for (std::size_t k = 0; k < by_kind.size(); ++k) by_kind[k] -= std::min(by_kind[k], removed[k]);
+  if (owner_gone && owners > 0) --owners;
 }
 
 std::uint64_t JournalCounts::records() const {

@@ -25,6 +25,9 @@ struct JournalCounts {
   // Counts a committed group: consecutive LSNs after as_of, in order. An
   // owner's first record (seq 1) adds an owner.
   void add(const std::vector<Record>& group);
+  // Counts removed records (`removed`, by kind number) and, with
+  // `owner_gone`, one owner less. as_of is unchanged: the last LSN stays.
+  void remove(const std::array<std::uint64_t, kRecordKindSlots>& removed, bool owner_gone);
   std::uint64_t records() const;
 };
 

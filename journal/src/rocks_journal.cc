@@ -8,10 +8,12 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/snapshot.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -36,6 +38,11 @@ constexpr char kOwnerPrefix = 'O';
 constexpr char kMetaPrefix = 'M';
 constexpr char kSnapshotPrefix = 'S';
 constexpr char kOwnerSummaryPrefix = 'N';
+// 'F' + owner -> be64 first kept sequence of an owner truncate() removed
+// records of.
+constexpr char kFloorPrefix = 'F';
+// Meta key of the count of records removed so far (be64).
+constexpr std::string_view kRemovedMeta = "removed";
 // Meta key present once every SNAPSHOT record has its 'S' index entry.
 constexpr std::string_view kSnapshotIndexMeta = "snapshot_index";
 // Meta key of the counters (encode_counts), written in every commit's batch.
@@ -87,11 +94,19 @@ std::string owner_summary_key(std::string_view owner) {
   return k;
 }
 
-// The memtable insert hint's key groups: all LSN keys (they only grow), and
-// one group per owner in each owner-keyed index ('O', 'S': the prefix up to
-// the owner's NUL). Inserts within a group land next to the group's last
+std::string floor_key(std::string_view owner) {
+  std::string k(1, kFloorPrefix);
+  k.append(owner);
+  return k;
+}
+
+// The memtable insert hint's key groups: one group per owner in each
+// owner-keyed index ('O', 'S': the prefix up to the owner's NUL), and one
+// per other key tag. Inserts within a group land next to the group's last
 // insert, so with many owners interleaved in one WriteBatch the skip list
-// search starts from the right place instead of from the top.
+// search starts from the right place instead of from the top. LSN keys take
+// no hint: removals delete old ones far from the newest, and this RocksDB
+// asserts (FindSpliceForLevel) on such a hint.
 class InsertHintGroups final : public rocksdb::SliceTransform {
  public:
   const char* Name() const override { return "keel.InsertHintGroups"; }
@@ -102,7 +117,7 @@ class InsertHintGroups final : public rocksdb::SliceTransform {
     }
     return rocksdb::Slice(key.data(), 1);
   }
-  bool InDomain(const rocksdb::Slice& key) const override { return !key.empty(); }
+  bool InDomain(const rocksdb::Slice& key) const override { return !key.empty() && key[0] != kLsnPrefix; }
 };
 
 bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
@@ -197,6 +212,10 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) override;
   Result<bool> read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) override;
   Result<std::uint64_t> compact_on_writer(std::string_view owner, std::uint64_t below_seq) override;
+  Result<std::uint64_t> remove_on_writer(std::string_view owner, std::uint64_t below_seq, bool whole) override;
+  Status vacuum_on_writer() override;
+  Result<Removals> read_removals() override;
+  Result<Removals> read_removals(const rocksdb::ReadOptions& ro);
   Result<JournalStats> read_stats() override;
   // Walks the owner index; fn gets each owner's last index entry.
   Status for_each_owner(const rocksdb::ReadOptions& ro,
@@ -266,6 +285,10 @@ Status RocksJournal::open_db() {
   o.create_if_missing = options().create_if_missing;
   o.keep_log_file_num = 4;
   o.memtable_insert_with_hint_prefix_extractor = std::make_shared<InsertHintGroups>();
+  // Removals delete the LSN keys of an owner's records one by one: a table
+  // file with 64 deletions in any 128 keys is compacted soon, so that the
+  // space comes back without waiting for the level to fill.
+  o.table_properties_collector_factories.push_back(rocksdb::NewCompactOnDeletionCollectorFactory(128, 64));
   if (env_ != nullptr) o.env = env_;
   write_options_.sync = options().durability == Durability::kSync;
   rocksdb::DB* db = nullptr;
@@ -631,6 +654,7 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
     }));
     return out;
   }
+  KEEL_ASSIGN_OR_RETURN(Removals removals, read_removals(ro));
   const std::string prefix(1, kOwnerSummaryPrefix);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
@@ -638,6 +662,11 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
     o.owner.assign(it->key().data() + 1, it->key().size() - 1);
     Status decoded = decode_owner_summary(std::string_view(it->value().data(), it->value().size()), &o);
     if (!decoded.is_ok()) return Status::corruption("rocksdb journal " + path() + ": " + std::string(decoded.message()));
+    auto floor = removals.first_seq.find(o.owner);
+    if (floor != removals.first_seq.end() && floor->second <= o.last_seq) {
+      o.first_seq = floor->second;
+      o.records = o.last_seq - o.first_seq + 1;
+    }
     out.push_back(std::move(o));
   }
   return it->status().ok() ? Result<std::vector<OwnerInfo>>(std::move(out)) : error("list owners", it->status());
@@ -833,6 +862,109 @@ Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
     return error("compact " + std::string(owner), s);
   }
   return compacted;
+}
+
+Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std::uint64_t below_seq,
+                                                     bool whole) {
+  if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
+  KEEL_ASSIGN_OR_RETURN(std::uint64_t last_seq, load_last_seq(owner));
+  if (last_seq == 0) return std::uint64_t{0};
+  const std::string prefix = owner_prefix(owner);
+  if (whole) {
+    std::string newest;
+    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), owner_key(owner, last_seq), &newest);
+    if (!got.ok()) return error("read the newest record of " + std::string(owner), got);
+    KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn());
+    if (newest.size() == 8 && get_be64(newest.data()) == last) {
+      return Status::failed_precondition("rocksdb journal " + path() + ": owner " + std::string(owner) +
+                                         " holds the newest record (lsn " + std::to_string(last) +
+                                         "), which stays until a later append");
+    }
+  }
+  // Records with seq < below go; the newest always stays unless `whole`.
+  const std::uint64_t below = whole ? last_seq + 1 : std::min(below_seq, last_seq);
+  rocksdb::WriteBatch batch;
+  std::array<std::uint64_t, kRecordKindSlots> by_kind{};
+  std::uint64_t removed = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(owner_key(owner, 0)); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
+    if (get_be64(it->key().data() + prefix.size()) >= below) break;
+    if (it->value().size() == 8) {
+      const Lsn lsn = get_be64(it->value().data());
+      std::string value;
+      rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), lsn_key(lsn), &value);
+      if (!got.ok() && !got.IsNotFound()) return error("read lsn " + std::to_string(lsn), got);
+      // The kind is the value's third byte (encode_record_value).
+      const std::size_t k = value.size() > 2 ? static_cast<std::uint8_t>(value[2]) : 0;
+      if (got.ok() && k < by_kind.size()) ++by_kind[k];
+      batch.Delete(lsn_key(lsn));
+      if (k == static_cast<std::size_t>(RecordKind::kSnapshot)) {
+        batch.Delete(snapshot_key(owner, get_be64(it->key().data() + prefix.size())));
+      }
+    }
+    // Point deletions, not DeleteRange: range tombstones would go through
+    // the memtable insert hints (InsertHintGroups), which this RocksDB
+    // shares between the point and the range-deletion memtables.
+    batch.Delete(it->key());
+    ++removed;
+  }
+  if (!it->status().ok()) return error("remove records of " + std::string(owner), it->status());
+  if (removed == 0) return removed;
+  if (whole) {
+    batch.Delete(owner_summary_key(owner));
+    batch.Delete(floor_key(owner));
+  } else {
+    std::string first;
+    put_be64(&first, below);
+    batch.Put(floor_key(owner), first);
+  }
+  KEEL_ASSIGN_OR_RETURN(Removals before, read_removals(rocksdb::ReadOptions()));
+  std::string total;
+  put_be64(&total, before.removed + removed);
+  batch.Put(meta_key(kRemovedMeta), total);
+  JournalCounts counts = counts_;
+  counts.remove(by_kind, whole);
+  batch.Put(meta_key(kCountsMeta), encode_counts(counts));
+  rocksdb::Status s = db_->Write(write_options_, &batch);
+  if (!s.ok()) {
+    needs_recovery_ = true;  // as in write_group; the removal may simply be retried
+    return error("remove records of " + std::string(owner), s);
+  }
+  counts_ = counts;
+  return removed;
+}
+
+Status RocksJournal::vacuum_on_writer() {
+  if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
+  rocksdb::CompactRangeOptions o;
+  o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  rocksdb::Status s = db_->CompactRange(o, nullptr, nullptr);
+  return s.ok() ? Status::ok() : error("compact the whole key range", s);
+}
+
+Result<Removals> RocksJournal::read_removals() {
+  std::shared_lock lock(db_mu_);
+  if (db_ == nullptr) return unusable();
+  KEEL_RETURN_IF_ERROR(catch_up());
+  ReadView view(db_.get(), !options().read_only);
+  return read_removals(view.options());
+}
+
+Result<Removals> RocksJournal::read_removals(const rocksdb::ReadOptions& ro) {
+  Removals out;
+  std::string total;
+  rocksdb::Status s = db_->Get(ro, meta_key(kRemovedMeta), &total);
+  if (s.IsNotFound()) return out;
+  if (!s.ok()) return error("read the removed count", s);
+  if (total.size() == 8) out.removed = get_be64(total.data());
+  const std::string prefix(1, kFloorPrefix);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
+    if (it->value().size() != 8) continue;
+    out.first_seq[std::string(it->key().data() + 1, it->key().size() - 1)] = get_be64(it->value().data());
+  }
+  if (!it->status().ok()) return error("read first sequences", it->status());
+  return out;
 }
 
 }  // namespace

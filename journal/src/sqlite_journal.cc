@@ -22,6 +22,7 @@
 #include "journal_summary.h"
 #include "keel/base/thread_annotations.h"
 #include "record_format.h"
+#include "sqlite_removal.h"
 
 namespace keel::internal {
 namespace {
@@ -211,7 +212,8 @@ Result<std::vector<OwnerInfo>> owner_rows(Connection* c, sqlite3_stmt* s) {
     o.owner = column_string(s, 0);
     o.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
     o.last_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 2));
-    o.records = o.last_seq;  // sequences are gap-free from 1 (verify() checks)
+    if (sqlite3_column_count(s) > 5) o.first_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
+    o.records = o.last_seq - std::min(o.first_seq, o.last_seq) + 1;  // gap-free (verify() checks)
     o.last_time = from_time_ns(sqlite3_column_int64(s, 3));
     o.last_kind = static_cast<RecordKind>(sqlite3_column_int(s, 4));
     out.push_back(std::move(o));
@@ -450,6 +452,9 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
   Status read_owner_backwards(std::string_view owner, const RawRecordFn& fn) override;
   Result<bool> read_latest_snapshot(std::string_view owner, const RawRecordFn& fn) override;
   Result<std::uint64_t> compact_on_writer(std::string_view owner, std::uint64_t below_seq) override;
+  Result<std::uint64_t> remove_on_writer(std::string_view owner, std::uint64_t below_seq, bool whole) override;
+  Status vacuum_on_writer() override;
+  Result<Removals> read_removals() override;
   Result<JournalStats> read_stats() override;
 
   // CommitTarget
@@ -502,6 +507,11 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
   }
   // The WAL mode is written into the file's header: only into a journal.
   if (tables != 0) KEEL_RETURN_IF_ERROR(check_header(writer_.get(), path()));
+  if (tables == 0) {
+    // Before WAL mode and the first table, or it has no effect: freed pages
+    // can then be given back to the file system (give_back_free_pages).
+    KEEL_RETURN_IF_ERROR(writer_->exec("PRAGMA auto_vacuum = INCREMENTAL"));
+  }
   KEEL_ASSIGN_OR_RETURN(s, writer_->prepare("PRAGMA journal_mode = WAL"));
   {
     StmtScope scope(s);
@@ -514,7 +524,7 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
                                          ? "PRAGMA synchronous = FULL"
                                          : "PRAGMA synchronous = NORMAL"));
   if (tables == 0) {
-    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + kSummaryTables +
+    std::string create = std::string("BEGIN IMMEDIATE;") + kSchema + kSummaryTables + kFloorsTable +
                          "INSERT INTO meta VALUES ('magic', '" + std::string(kJournalMagic) +
                          "'), ('format_version', " + std::to_string(kJournalFormatVersion) +
                          "), ('backend', 'sqlite'); INSERT INTO counters VALUES ('" + kAsOfCounter +
@@ -542,6 +552,7 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
 
 Status SqliteJournal::open_summaries(Lsn last) {
   KEEL_RETURN_IF_ERROR(writer_->exec(kSummaryTables));
+  KEEL_RETURN_IF_ERROR(writer_->exec(kFloorsTable));
   KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(writer_.get(), last));
   if (counts) {
     counts_ = *counts;
@@ -672,6 +683,40 @@ Result<std::uint64_t> SqliteJournal::compact_on_writer(std::string_view owner,
   return static_cast<std::uint64_t>(headers.size());
 }
 
+Result<std::uint64_t> SqliteJournal::remove_on_writer(std::string_view owner, std::uint64_t below_seq,
+                                                      bool whole) {
+  KEEL_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
+  Result<RowsRemoved> removed = remove_rows(writer_->db(), path(), owner, below_seq, whole);
+  JournalCounts counts = counts_;
+  Status s = removed.status();
+  if (s.is_ok() && removed->records != 0) {
+    counts.remove(removed->by_kind, removed->owner_gone);
+    s = write_counts(writer_.get(), counts_, counts);
+  }
+  if (s.is_ok()) s = writer_->exec("COMMIT");
+  if (!s.is_ok()) {
+    roll_back_writer().ignore();  // `s` is the error the caller needs to see
+    return s;
+  }
+  counts_ = counts;
+  if (removed->records != 0) {
+    // The removal is committed; pages not given back now are reused by
+    // appends, or given back after a later removal.
+    Status given = give_back_free_pages(writer_->db(), path());
+    if (!given.is_ok()) roll_back_writer().ignore();
+  }
+  return removed->records;
+}
+
+Status SqliteJournal::vacuum_on_writer() { return vacuum_file(writer_->db(), path()); }
+
+Result<Removals> SqliteJournal::read_removals() {
+  KEEL_ASSIGN_OR_RETURN(auto c, readers_.acquire());
+  ReadTransaction tx(c.get());
+  KEEL_RETURN_IF_ERROR(tx.status());
+  return internal::read_removals(c->db(), path());
+}
+
 Status SqliteJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
                                  const RawRecordFn& fn) {
   KEEL_ASSIGN_OR_RETURN(auto c, readers_.acquire());
@@ -730,10 +775,14 @@ Result<std::vector<OwnerInfo>> SqliteJournal::owners() {
   KEEL_RETURN_IF_ERROR(tx.status());
   KEEL_ASSIGN_OR_RETURN(std::int64_t last, query_int(c.get(), "SELECT max(lsn) FROM records"));
   KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(c.get(), static_cast<Lsn>(last)));
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                        c->prepare(counts ? "SELECT owner, last_seq, last_lsn, last_time_ns, last_kind FROM owners "
-                                            "ORDER BY owner"
-                                          : kNewestRows));
+  KEEL_ASSIGN_OR_RETURN(std::int64_t floors,
+                        query_int(c.get(), "SELECT count(*) FROM sqlite_master WHERE name = 'floors'"));
+  const char* summaries =
+      floors != 0 ? "SELECT o.owner, o.last_seq, o.last_lsn, o.last_time_ns, o.last_kind, "
+                    "coalesce(f.first_seq, 1) FROM owners o LEFT JOIN floors f ON f.owner = o.owner "
+                    "ORDER BY o.owner"
+                  : "SELECT owner, last_seq, last_lsn, last_time_ns, last_kind FROM owners ORDER BY owner";
+  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(counts ? summaries : kNewestRows));
   StmtScope scope(s);
   return owner_rows(c.get(), s);
 }

@@ -73,6 +73,10 @@ struct SqliteBackend {
     return exec(path, "UPDATE counters SET value = value + 1000 WHERE name = 'records.event';"
                       "UPDATE counters SET value = value - 1 WHERE name = 'as_of_lsn'") == SQLITE_OK;
   }
+  // Deletes the record at `lsn` behind the journal's back (damage).
+  static bool delete_record(const std::string& path, Lsn lsn) {
+    return exec(path, "DELETE FROM records WHERE lsn = " + std::to_string(lsn)) == SQLITE_OK;
+  }
   // A valid SQLite database that is not a journal.
   static bool make_foreign(const std::string& path) {
     sqlite3* db = nullptr;
@@ -135,6 +139,11 @@ struct RocksBackend {
   // Makes the journal look like one written before the counters and owner
   // summaries.
   static bool drop_summaries(const std::string& path) { return delete_meta_and_prefix(path, "Mcounts", "N"); }
+  // Deletes the record at `lsn` behind the journal's back (damage).
+  static bool delete_record(const std::string& path, Lsn lsn) {
+    auto db = raw(path);
+    return db != nullptr && db->Delete(rocksdb::WriteOptions(), lsn_key(lsn)).ok();
+  }
   static bool has_summaries(const std::string& path) {
     auto db = raw(path);
     std::string v;

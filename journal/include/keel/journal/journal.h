@@ -82,10 +82,12 @@ struct LsnRange {
   Lsn last = kNoLsn;   // LSN of its last record
 };
 
-// An owner and its newest record. Sequences are gap-free from 1, so
-// `records` equals `last_seq`.
+// An owner and its newest record. Sequences are gap-free from `first_seq`
+// (1 unless Journal::truncate removed older records), so `records` equals
+// last_seq - first_seq + 1.
 struct OwnerInfo {
   std::string owner;
+  std::uint64_t first_seq = 1;
   std::uint64_t last_seq = 0;
   Lsn last_lsn = kNoLsn;
   std::uint64_t records = 0;
@@ -205,6 +207,31 @@ class Journal {
   // kCorruption (a record to compact fails its checksum: nothing is
   // compacted, so damage is never hidden under a fresh checksum), kIoError.
   virtual Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) = 0;
+
+  // Removes `owner`'s records with seq < below_seq, except its newest record
+  // (which always stays: the owner keeps its sequence, the journal its last
+  // LSN), in one commit on the writer thread. Unlike compact(), the records
+  // are gone: the owner's sequence then starts at its first kept record, the
+  // timeline has holes where they were, and the counters, owner summaries
+  // and verify() account for both (docs/journal-format.md, "Removal").
+  // Returns how many records were removed. Errors: kInvalidArgument (empty
+  // owner), kFailedPrecondition (read-only), kIoError (nothing removed).
+  virtual Result<std::uint64_t> truncate(std::string_view owner, std::uint64_t below_seq) = 0;
+  // Removes every record of `owner` and its summary, in one commit: the
+  // owner no longer exists, and a later append to it starts again at seq 1.
+  // Returns how many records were removed (0 for an unknown owner). Errors:
+  // kInvalidArgument (empty owner), kFailedPrecondition (read-only; or the
+  // owner holds the journal's newest record, which stays so that no LSN is
+  // ever given twice: retry after a later append), kIoError (nothing
+  // removed).
+  virtual Result<std::uint64_t> remove_owner(std::string_view owner) = 0;
+  // Gives the space of removed records back to the file system, on the
+  // writer thread (appends wait meanwhile). SQLite: VACUUM, which also turns
+  // on incremental auto-vacuum in a journal made without it (new journals
+  // have it, and give pages back after each truncate/remove_owner by
+  // themselves); RocksDB: a full manual compaction. Errors:
+  // kFailedPrecondition (read-only), kIoError.
+  virtual Status vacuum() = 0;
 
   // Checks every record: checksums, global LSN gaps, per-owner sequence gaps.
   // Calls `problem` for each one found; returns ok when the scan completed
