@@ -273,8 +273,9 @@ class Cell {
   Status recover_end(RecoveryPass& pass, bool redeliver);
   void recover_report(const JournalProblem& p);
   Result<Message*> decode_inbox(const Record& r) const;
-  // Compacts the records the newest durable snapshot supersedes; failures
-  // are logged (compaction only reclaims space). Returns false when no
+  // Removes the records the newest durable snapshot supersedes
+  // (Journal::truncate); failures are logged (compaction only reclaims
+  // space). Returns false when no
   // snapshot newer than the last compaction is durable yet.
   bool compact_superseded();
   // Runs a journaled message's handler (live or replayed): tracks the timers

@@ -547,7 +547,7 @@ bool Cell::compact_superseded() {
     return false;
   });
   if (s.is_ok() && seq) {
-    Result<std::uint64_t> n = d.journal->compact(d.owner, *seq);
+    Result<std::uint64_t> n = d.journal->truncate(d.owner, *seq);
     s = n.status();
   }
   if (!s.is_ok()) rt_->log("compaction of " + d.owner + " failed: " + s.to_string());

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "support/test_actors.h"
 
@@ -394,33 +395,63 @@ TEST_P(DurableTest, DrainHandlesTheMessagesThatCommitsRelease) {
   EXPECT_EQ(count(RecordKind::kSnapshot, "actor/b"), 1u);
 }
 
-TEST_P(DurableTest, CompactionDropsSupersededPayloadsAndRecoveryStillWorks) {
+TEST_P(DurableTest, DefaultCompactionKeepsTheJournalBoundedAndRecoveryGivesTheSameState) {
+  const DurableOptions opts;  // the defaults
+  ASSERT_GT(opts.compact_every, 0u);
+  ASSERT_EQ(opts.snapshot_every, 1u);
+  // Rounds of `per_round` deposits, then an ask that waits for their
+  // commits: at most per_round + 1 messages are handled but not durable
+  // when a compaction runs.
+  const std::int64_t per_round = opts.compact_every;
+  const std::int64_t rounds = 20;
+  {
+    System system(config());
+    auto acct = system.spawn_durable<Account>("acct-9").value();
+    for (std::int64_t round = 1; round <= rounds; ++round) {
+      for (std::int64_t i = 0; i < per_round; ++i) acct.tell<&Account::deposit>(1);
+      ASSERT_EQ(await(acct.ask<&Account::balance>()).value(), per_round * round);
+    }
+  }
+  // Each message leaves two records of the owner (INBOX, SNAPSHOT). What is
+  // kept: the messages since the cursor the last compaction used, that is
+  // at most compact_every snapshots plus the messages not yet durable then.
+  const std::uint64_t bound = 2 * (opts.compact_every + (per_round + 1) + 1);
+  const std::uint64_t handled = static_cast<std::uint64_t>(rounds * (per_round + 1));
+  std::uint64_t stored = 0;
+  ASSERT_TRUE(journal_->scan_owner("actor/acct-9", 1, [&](const Record&) { return ++stored, true; }).is_ok());
+  EXPECT_LE(stored, bound) << "of " << 2 * handled << " records written";
+  auto owners = journal_->owners();
+  ASSERT_TRUE(owners.is_ok()) << owners.status();
+  ASSERT_EQ(owners->size(), 1u);
+  EXPECT_EQ((*owners)[0].records, stored);
+  EXPECT_GT((*owners)[0].first_seq, 1u);
+  auto stats = journal_->stats();
+  ASSERT_TRUE(stats.is_ok()) << stats.status();
+  EXPECT_EQ(stats->records, stored);
+  std::vector<JournalProblem> problems;
+  ASSERT_TRUE(journal_->verify([&](const JournalProblem& p) { problems.push_back(p); }).is_ok());
+  EXPECT_TRUE(problems.empty()) << problems.front().status;
+  reopen();
+  System system(config());
+  auto acct = system.spawn_durable<Account>("acct-9").value();
+  EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), per_round * rounds);
+  EXPECT_EQ(await(acct.ask<&Account::deposits>()).value(), per_round * rounds);
+}
+
+TEST_P(DurableTest, CompactionOffKeepsEveryRecord) {
   DurableOptions opts;
-  opts.compact_every = 2;
+  opts.compact_every = 0;
   {
     System system(config());
     auto acct = system.spawn_durable_with<Account>("acct-9", opts).value();
-    // Each round's reply comes after its commits, so the next round finds
-    // durable snapshots to compact below.
-    for (int round = 1; round <= 4; ++round) {
-      for (int i = 0; i < 5; ++i) acct.tell<&Account::deposit>(1);
-      EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 5 * round);
-    }
+    for (int i = 0; i < 300; ++i) acct.tell<&Account::deposit>(1);
+    ASSERT_EQ(await(acct.ask<&Account::balance>()).value(), 300);
   }
-  std::size_t compacted = 0;
-  ASSERT_TRUE(journal_
-                  ->scan_owner("actor/acct-9", 1,
-                               [&](const Record& r) {
-                                 compacted += r.compacted;
-                                 return true;
-                               })
-                  .is_ok());
-  EXPECT_GT(compacted, 10u);
-  reopen();
-  System system(config());
-  auto acct = system.spawn_durable_with<Account>("acct-9", opts).value();
-  EXPECT_EQ(await(acct.ask<&Account::balance>()).value(), 20);
-  EXPECT_EQ(await(acct.ask<&Account::deposits>()).value(), 20);
+  EXPECT_EQ(count(RecordKind::kInbox, "actor/acct-9"), 301u);
+  auto owners = journal_->owners();
+  ASSERT_TRUE(owners.is_ok()) << owners.status();
+  ASSERT_EQ(owners->size(), 1u);
+  EXPECT_EQ((*owners)[0].first_seq, 1u);
 }
 
 TEST_P(DurableTest, ADurableTimerFiresAtItsTimeAfterARestart) {

@@ -68,11 +68,15 @@ struct DurableOptions {
   std::uint32_t snapshot_every = 1;
   // Handler failures on one message before it goes to dead letters.
   std::uint32_t max_attempts = 3;
-  // After every Nth snapshot, the actor's records that the last durable
+  // After every Nth snapshot, the actor's records that its newest durable
   // snapshot supersedes (handled INBOX records, older cursors and
-  // snapshots) lose their payloads (Journal::compact; headers stay). 0:
-  // never.
-  std::uint32_t compact_every = 0;
+  // snapshots: everything before the last INBOX record that snapshot
+  // handled) are removed from the journal (Journal::truncate). So the
+  // actor's journal holds about its latest snapshot plus what followed, at
+  // most about compact_every * snapshot_every handled messages' records
+  // (docs/durable.md, "Compaction"). 0: never; the journal keeps every
+  // record.
+  std::uint32_t compact_every = 100;
   // Recovery stops at the first damaged record (kCorruption, naming its
   // LSN) unless this is set: then a record that fails its checksum, or an
   // INBOX record that does not decode, is skipped and reported through
