@@ -68,6 +68,7 @@ EngineCore::EngineCore(const Workflows& workflows, WorkflowEngineOptions options
     : options_(std::move(options)), bodies_(workflows.bodies()), gate_(std::make_shared<Gate>()) {
   executor_ = std::make_unique<internal::Executor>(
       options_.threads, [this] { busy_add(); }, [this] { busy_done(); });
+  sweep_strand_ = std::make_unique<internal::Strand>(*executor_);
   MutexLock l(gate_->mu);
   gate_->core = this;
 }
@@ -77,6 +78,7 @@ EngineCore::~EngineCore() {
     MutexLock l(gate_->mu);
     gate_->core = nullptr;
   }
+  if (sweep_timer_ != 0) options_.system->cancel_timer(sweep_timer_);
   executor_->stop();
   std::vector<TimerId> ids;
   {
@@ -86,10 +88,13 @@ EngineCore::~EngineCore() {
   }
   for (TimerId id : ids) options_.system->cancel_timer(id);
   std::map<std::string, std::unique_ptr<RunCore>> runs;
+  std::vector<std::unique_ptr<RunCore>> retired;
   {
     MutexLock l(mu_);
     runs.swap(runs_);
+    retired.swap(retired_);
   }
+  retired.clear();
   runs.clear();  // destroys the coroutine frames; nothing runs any more
 }
 
@@ -315,6 +320,9 @@ void EngineCore::note_steps_committed(int steps) {
 
 Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payload,
                                  UniqueFunction<void()> then) {
+  if (!run.begin_request()) {
+    return Future<void>::ready(Status::not_found("no run '" + run.id() + "' (removed by retention)"));
+  }
   Promise<void> done;
   Future<void> f = done.future();
   std::vector<NewRecord> batch;
@@ -325,13 +333,14 @@ Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payl
                                             then = std::move(then)](Result<LsnRange> r) mutable {
     MutexLock l(gate->mu);
     if (gate->core == nullptr) return;
-    gate->core->post(*run, [r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
+    gate->core->post(*run, [run, r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
       if (r) {
         then();
         done.set_value();
       } else {
         done.set_error(r.status());
       }
+      run->end_request();
     });
     gate->core->busy_done();
   });
@@ -362,6 +371,7 @@ Result<std::unique_ptr<WorkflowEngine>> WorkflowEngine::open(const Workflows& wo
   if (options.journal == nullptr) return Status::invalid_argument("WorkflowEngineOptions::journal is null");
   auto core = std::make_unique<detail::EngineCore>(workflows, std::move(options));
   KEEL_RETURN_IF_ERROR(core->recover());
+  core->start_retention();
   std::unique_ptr<WorkflowEngine> engine(new WorkflowEngine(std::move(core)));
   if (engine->options().admin_endpoint) engine->open_admin_endpoint();
   return engine;

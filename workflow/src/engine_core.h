@@ -67,6 +67,16 @@ class RunCore {
   // Marks an unfinished run as failed in memory (nothing journaled).
   void fail_in_memory(const Status& error) KEEL_EXCLUDES(mu_);
 
+  // Retention (any thread). A request (signal, cancel, retry) counts as in
+  // flight from begin_request() until end_request(); begin_request()
+  // refuses (false) once the run is retired. retire() succeeds only for a
+  // run whose journal holds its final status and that has no request in
+  // flight; unretire() undoes it (the removal failed).
+  bool begin_request() KEEL_EXCLUDES(mu_);
+  void end_request() KEEL_EXCLUDES(mu_);
+  bool retire() KEEL_EXCLUDES(mu_);
+  void unretire() KEEL_EXCLUDES(mu_);
+
   // Strand only.
   void start_driver(ErasedBody body);
   void on_signal(std::string name, std::string value);
@@ -183,6 +193,9 @@ class RunCore {
   mutable Mutex mu_;
   RunStatus status_ KEEL_GUARDED_BY(mu_) = RunStatus::kRunning;
   bool finished_ KEEL_GUARDED_BY(mu_) = false;
+  bool closed_ KEEL_GUARDED_BY(mu_) = false;   // the journal holds the final status
+  int requests_ KEEL_GUARDED_BY(mu_) = 0;      // requests in flight
+  bool retired_ KEEL_GUARDED_BY(mu_) = false;  // being removed by retention
   std::string info_workflow_ KEEL_GUARDED_BY(mu_);
   std::string info_version_ KEEL_GUARDED_BY(mu_);
   std::string current_step_ KEEL_GUARDED_BY(mu_);
@@ -200,6 +213,9 @@ class EngineCore {
   ~EngineCore();
 
   Status recover();
+  // Arms the periodic retention sweep (WorkflowEngineOptions::
+  // finished_run_retention); nothing when retention is off.
+  void start_retention();
 
   const WorkflowEngineOptions& options() const { return options_; }
   Journal& journal() { return *options_.journal; }
@@ -240,6 +256,14 @@ class EngineCore {
   void busy_done() KEEL_EXCLUDES(idle_mu_);
   bool wait_idle(Duration deadline) KEEL_EXCLUDES(idle_mu_);
 
+  // Retention, on the sweep strand: lists the finished runs past
+  // retention, then removes each in a task of its own.
+  void sweep_finished_runs();
+  // Removes run `id` from the journal and forgets it, when it is still
+  // closed with no request in flight; failures are logged and retried at
+  // the next sweep.
+  void remove_finished_run(const std::string& id);
+
   // The halt hook (options.halt_after_steps): note_step_made() counts the
   // step records this engine makes; once it has made the last one before
   // the halt, is_frozen() is true and no step function starts again (in any
@@ -263,8 +287,15 @@ class EngineCore {
   std::shared_ptr<Gate> gate_;
   std::unique_ptr<internal::Executor> executor_;
 
+  std::unique_ptr<internal::Strand> sweep_strand_;  // retention sweeps
+  TimerId sweep_timer_ = 0;
+
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<RunCore>> runs_ KEEL_GUARDED_BY(mu_);
+  // Runs removed by retention. Kept (not destroyed) until the engine goes,
+  // as other threads may still hold pointers from find() or runs().
+  // TODO(perf): free them once no such pointer can remain.
+  std::vector<std::unique_ptr<RunCore>> retired_ KEEL_GUARDED_BY(mu_);
 
   mutable Mutex timer_mu_;
   std::uint64_t next_timer_ KEEL_GUARDED_BY(timer_mu_) = 1;

@@ -97,6 +97,7 @@ Status RunCore::load() {
   KEEL_RETURN_IF_ERROR(applied);
   unconsumed_ = journaled_.size();
   MutexLock l(mu_);
+  closed_ = terminal_;
   if (terminal_) {
     finished_ = true;
     const internal::RunRecord& t = *terminal_record_;
@@ -323,6 +324,7 @@ void RunCore::finish(Result<std::string> r) {
     {
       MutexLock l(mu_);
       finished_ = true;
+      closed_ = true;
       status_ = status;
       current_step_.clear();
       if (r) result_ = *r; else error_ = r.status();

@@ -43,6 +43,8 @@ Status WorkflowTestEnv::open_engine(std::int64_t halt_after_steps, Duration down
   eo.code_version = options_.code_version;
   eo.halt_after_steps = halt_after_steps;
   eo.admin_endpoint = options_.admin_endpoint;
+  eo.finished_run_retention = options_.finished_run_retention;
+  eo.retention_sweep_every = options_.retention_sweep_every;
   eo.log = [](std::string_view) {};
   KEEL_ASSIGN_OR_RETURN(engine_, WorkflowEngine::open(workflows_, std::move(eo)));
   return Status::ok();

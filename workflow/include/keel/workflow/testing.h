@@ -37,6 +37,10 @@ struct WorkflowTestOptions {
   std::function<Result<std::unique_ptr<Journal>>(const std::string&, const JournalOptions&)> open_journal;
   // WorkflowEngineOptions::admin_endpoint.
   bool admin_endpoint = true;
+  // WorkflowEngineOptions::finished_run_retention and retention_sweep_every
+  // (the sweeps run on the env's clock).
+  Duration finished_run_retention = WorkflowEngineOptions{}.finished_run_retention;
+  Duration retention_sweep_every = WorkflowEngineOptions{}.retention_sweep_every;
   // Real time allowed for each wait on the engine; past it, kTimeout.
   Duration wait = std::chrono::seconds(30);
 };

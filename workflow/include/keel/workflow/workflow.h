@@ -117,6 +117,19 @@ struct WorkflowEngineOptions {
   // announced in "<journal path>.admin". A failure to open it is logged,
   // not fatal: the admin verbs then cannot reach this process.
   bool admin_endpoint = true;
+  // How long a finished run (completed, failed or cancelled: its final
+  // status is in the journal) keeps its records, counted from the time of
+  // its last record (JournalOptions::clock). Past that the engine removes
+  // them in the background (Journal::remove_owner) and forgets the run:
+  // describe, result, signal, cancel and retry answer kNotFound, and start()
+  // of its id starts a new run. Running runs (including ones waiting, and
+  // ones that failed without a journaled final status) are never removed.
+  // Zero or less: finished runs are kept forever. The default is Temporal's
+  // default namespace retention. See docs/workflow.md, "Retention".
+  Duration finished_run_retention = std::chrono::hours(24 * 7);
+  // How often the engine looks for finished runs past retention, on the
+  // system's clock and timers (the first look is one period after open).
+  Duration retention_sweep_every = std::chrono::minutes(10);
   // Test hook (WorkflowTestEnv::crash_after_steps): after this many step
   // records were committed by this engine, it stops as if the process died
   // there: nothing more is journaled or run. No step function starts once
@@ -202,7 +215,7 @@ class WorkflowEngine {
   // fewer step results than from_step), kUnavailable (stopped), kIoError.
   Status fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_run_id);
 
-  // Errors: kNotFound.
+  // Errors: kNotFound (no such run, or removed by retention).
   Result<RunInfo> describe(const std::string& run_id) const;
   // Every run known to this engine, sorted by id.
   std::vector<RunInfo> list() const;
