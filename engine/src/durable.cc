@@ -547,8 +547,16 @@ bool Cell::compact_superseded() {
     return false;
   });
   if (s.is_ok() && seq) {
-    Result<std::uint64_t> n = d.journal->truncate(d.owner, *seq);
-    s = n.status();
+    // The turn does not wait for the writer: a failure is only logged
+    // (compaction only reclaims space), and the runtime counts the removal
+    // as a journal operation in flight, so shutdown waits for it.
+    rt_->journal_op_started();
+    rt_->add_ref();  // released by the callback
+    d.journal->truncate_async(d.owner, *seq, [rt = rt_, owner = d.owner](Result<std::uint64_t> n) {
+      if (!n) rt->log("compaction of " + owner + " failed: " + n.status().to_string());
+      rt->journal_op_done();
+      rt->release();
+    });
   }
   if (!s.is_ok()) rt_->log("compaction of " + d.owner + " failed: " + s.to_string());
   return true;

@@ -38,6 +38,16 @@ void GroupCommitter::submit(std::vector<NewRecord> batch, AppendCallback done) {
   work_cv_.notify_one();
 }
 
+void GroupCommitter::post_to_writer(UniqueFunction<void()> task) {
+  Pending p;
+  p.task = std::move(task);
+  {
+    MutexLock lock(mu_);
+    queue_.push_back(std::move(p));
+  }
+  work_cv_.notify_one();
+}
+
 void GroupCommitter::run_on_writer(UniqueFunction<void()> task) {
   std::promise<void> ran;
   std::future<void> ran_future = ran.get_future();

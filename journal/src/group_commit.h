@@ -65,6 +65,10 @@ class GroupCommitter {
   // Runs `task` on the writer thread between two groups (so it may use the
   // target's write handle) and returns once it has run.
   void run_on_writer(UniqueFunction<void()> task) KEEL_EXCLUDES(mu_);
+  // The same without waiting: `task` runs on the writer thread between two
+  // groups, in submission order with batches and other tasks (also when
+  // the committer is being destroyed).
+  void post_to_writer(UniqueFunction<void()> task) KEEL_EXCLUDES(mu_);
   // Writer thread only (inside a run_on_writer task): forgets the cached
   // last sequence of `owner`, whose records were all removed, so its next
   // append reads it from the target again.

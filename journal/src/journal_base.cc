@@ -183,6 +183,18 @@ Result<std::uint64_t> JournalBase::truncate(std::string_view owner, std::uint64_
   return std::move(*result);
 }
 
+void JournalBase::truncate_async(std::string_view owner, std::uint64_t below_seq,
+                                 UniqueFunction<void(Result<std::uint64_t>)> done) {
+  Status s = check_writable_owner(owner, "truncate");
+  if (!s.is_ok()) {
+    done(s);
+    return;
+  }
+  committer_->post_to_writer([this, owner = std::string(owner), below_seq, done = std::move(done)]() mutable {
+    done(remove_on_writer(owner, below_seq, false));
+  });
+}
+
 Result<std::uint64_t> JournalBase::remove_owner(std::string_view owner) {
   KEEL_RETURN_IF_ERROR(check_writable_owner(owner, "remove_owner"));
   std::optional<Result<std::uint64_t>> result;

@@ -50,6 +50,8 @@ class JournalBase : public Journal {
   Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) override;
   Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) override;
   Result<std::uint64_t> truncate(std::string_view owner, std::uint64_t below_seq) override;
+  void truncate_async(std::string_view owner, std::uint64_t below_seq,
+                      UniqueFunction<void(Result<std::uint64_t>)> done) override;
   Result<std::uint64_t> remove_owner(std::string_view owner) override;
   Status vacuum() override;
   Status verify(const std::function<void(const JournalProblem&)>& problem) override;
@@ -80,7 +82,8 @@ class JournalBase : public Journal {
   // below_seq but its newest one (or, with `whole`, all of them and its
   // summary; kFailedPrecondition when its newest record is the journal's
   // newest), and updates the counters, summaries and first sequences in the
-  // same commit. Returns how many records were removed.
+  // same commit, which need not be synced (Journal::truncate). Returns how
+  // many records were removed.
   virtual Result<std::uint64_t> remove_on_writer(std::string_view owner, std::uint64_t below_seq,
                                                  bool whole) = 0;
   // Journal writer thread only: see Journal::vacuum.

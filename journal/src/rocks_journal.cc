@@ -925,7 +925,11 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   JournalCounts counts = counts_;
   counts.remove(by_kind, whole);
   batch.Put(meta_key(kCountsMeta), encode_counts(counts));
-  rocksdb::Status s = db_->Write(write_options_, &batch);
+  // Not synced by itself (see Journal::truncate): the WAL is synced in
+  // order, so the next synced write makes the removal durable too.
+  rocksdb::WriteOptions unsynced = write_options_;
+  unsynced.sync = false;
+  rocksdb::Status s = db_->Write(unsynced, &batch);
   if (!s.ok()) {
     needs_recovery_ = true;  // as in write_group; the removal may simply be retried
     return error("remove records of " + std::string(owner), s);

@@ -462,6 +462,8 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
   Status write_group(const std::vector<Record>& records) override;
 
   Status roll_back_writer();
+  // remove_on_writer's commit, under synchronous = NORMAL.
+  Result<std::uint64_t> remove_unsynced(std::string_view owner, std::uint64_t below_seq, bool whole);
 
   std::unique_ptr<FileLock> lock_;     // held by a writable journal
   std::unique_ptr<Connection> writer_;  // journal writer thread only
@@ -685,6 +687,19 @@ Result<std::uint64_t> SqliteJournal::compact_on_writer(std::string_view owner,
 
 Result<std::uint64_t> SqliteJournal::remove_on_writer(std::string_view owner, std::uint64_t below_seq,
                                                       bool whole) {
+  // Not synced by itself (see Journal::truncate): WAL frames are synced in
+  // order, so the next synced commit makes the removal durable too.
+  const bool sync = options().durability == Durability::kSync;
+  if (sync) KEEL_RETURN_IF_ERROR(writer_->exec("PRAGMA synchronous = NORMAL"));
+  Result<std::uint64_t> n = remove_unsynced(owner, below_seq, whole);
+  if (sync) {
+    Status restored = writer_->exec("PRAGMA synchronous = FULL");
+    if (!restored.is_ok()) return restored;
+  }
+  return n;
+}
+
+Result<std::uint64_t> SqliteJournal::remove_unsynced(std::string_view owner, std::uint64_t below_seq, bool whole) {
   KEEL_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
   Result<RowsRemoved> removed = remove_rows(writer_->db(), path(), owner, below_seq, whole);
   JournalCounts counts = counts_;

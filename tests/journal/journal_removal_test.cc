@@ -3,6 +3,9 @@
 // summaries and verify() say afterwards, and SQLite's page count.
 #include <sqlite3.h>
 
+#include <chrono>
+#include <future>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -67,6 +70,24 @@ TYPED_TEST(JournalRemovalTest, TruncateRemovesOlderRecordsAndKeepsTheNewest) {
   EXPECT_EQ(r->first, 7u);  // LSNs go on from the last one given
   EXPECT_EQ(this->owner_records(*j, "a").back().seq, 6u);
   expect_summaries_match_a_scan(*j);
+}
+
+TYPED_TEST(JournalRemovalTest, TruncateAsyncReportsItsCountOnTheWriterThread) {
+  auto j = this->open();
+  for (int i = 1; i <= 4; ++i) ASSERT_OK(j->append(one("a", std::to_string(i))));
+  std::promise<Result<std::uint64_t>> removed;
+  j->truncate_async("a", 3, [&](Result<std::uint64_t> n) { removed.set_value(std::move(n)); });
+  auto done = removed.get_future();
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  Result<std::uint64_t> n = done.get();
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(this->owner_records(*j, "a").front().seq, 3u);
+  // Refused up front: `done` has run when truncate_async returns.
+  std::optional<Status> refused;
+  j->truncate_async("", 3, [&](Result<std::uint64_t> r) { refused = r.status(); });
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code(), StatusCode::kInvalidArgument);
 }
 
 TYPED_TEST(JournalRemovalTest, RemovalsSurviveReopenAndReadersSeeThem) {

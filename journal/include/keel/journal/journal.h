@@ -213,10 +213,20 @@ class Journal {
   // LSN), in one commit on the writer thread. Unlike compact(), the records
   // are gone: the owner's sequence then starts at its first kept record, the
   // timeline has holes where they were, and the counters, owner summaries
-  // and verify() account for both (docs/journal-format.md, "Removal").
+  // and verify() account for both (docs/journal-format.md, "Removal"). The
+  // commit is not synced by itself (a removal lost in a crash leaves the
+  // records, as before it): the next synced commit makes it durable.
   // Returns how many records were removed. Errors: kInvalidArgument (empty
   // owner), kFailedPrecondition (read-only), kIoError (nothing removed).
   virtual Result<std::uint64_t> truncate(std::string_view owner, std::uint64_t below_seq) = 0;
+  // truncate(), without waiting: `done` runs on the writer thread once the
+  // removal committed or failed, with its count or error; it must not
+  // block, nor call the journal's waiting calls. A call refused up front
+  // (kInvalidArgument, kFailedPrecondition) runs `done` on the calling
+  // thread before truncate_async returns. For a caller that must not wait
+  // for the writer (a durable actor's turn).
+  virtual void truncate_async(std::string_view owner, std::uint64_t below_seq,
+                              UniqueFunction<void(Result<std::uint64_t>)> done) = 0;
   // Removes every record of `owner` and its summary, in one commit: the
   // owner no longer exists, and a later append to it starts again at seq 1.
   // Returns how many records were removed (0 for an unknown owner). Errors:
