@@ -32,7 +32,7 @@ constexpr std::string_view kOverview =
     "\n"
     "The journal is --journal PATH (-j), or $KEEL_JOURNAL: a SQLite file or a\n"
     "RocksDB directory. It is opened read-only (safe beside a live writer),\n"
-    "except by compact.\n"
+    "except by compact and vacuum.\n"
     "\n"
     "commands:\n"
     "  stats [--deep]                     format, backend, LSN range, counts, size, times\n"
@@ -43,6 +43,7 @@ constexpr std::string_view kOverview =
     "  at ID LSN                          a durable actor or a workflow run as of LSN\n"
     "  export [--owner ID] [--from L] [--to L]   records as JSON lines\n"
     "  compact                            drop payloads superseded by snapshots (offline)\n"
+    "  vacuum                             give the space of removed records back (offline)\n"
     "\n"
     "keel workflow ls|show|signal|cancel|retry|fork: workflow runs (keel workflow --help).\n"
     "keel ui [--port N]: the same views in a web browser (keel ui --help).\n"
@@ -112,6 +113,7 @@ const std::vector<VerbSpec>& verbs() {
        {{"--owner", "", true}, {"--from", "", true}, {"--to", "", true}, {"--schema", "", true},
         {"--type", "", true}}},
       {"compact", "compact", 0, 0, {}},
+      {"vacuum", "vacuum", 0, 0, {}},
   };
   return kVerbs;
 }
@@ -230,6 +232,7 @@ Outcome dispatch(const Group& group, const VerbSpec& verb, Context& ctx, std::un
   if (v == "export") return run_export(ctx);
   if (v == "verify") return run_verify(ctx);
   if (v == "at") return run_at(ctx);
+  if (v == "vacuum") return run_vacuum(ctx, [&journal] { journal.reset(); });
   return run_compact(ctx, [&journal] { journal.reset(); });
 }
 

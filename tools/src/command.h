@@ -144,5 +144,8 @@ Outcome run_workflow_admin(std::string_view verb, const Args& args, const std::s
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.
 Outcome run_compact(Context& ctx, const std::function<void()>& close_reader);
+// `keel journal vacuum` (commands_vacuum.cc): the same opening as compact,
+// then Journal::vacuum.
+Outcome run_vacuum(Context& ctx, const std::function<void()>& close_reader);
 
 }  // namespace keel::internal
