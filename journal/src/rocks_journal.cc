@@ -23,6 +23,7 @@
 #include <shared_mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "journal_base.h"
 #include "journal_internal.h"
@@ -883,30 +884,50 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   }
   // Records with seq < below go; the newest always stays unless `whole`.
   const std::uint64_t below = whole ? last_seq + 1 : std::min(below_seq, last_seq);
+  // The scan starts at the first kept record: the deletions of earlier
+  // removals stay in the owner index until RocksDB compacts them away, and
+  // seeking from seq 0 would step over all of them each time.
+  std::uint64_t first = 0;
+  {
+    std::string value;
+    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), floor_key(owner), &value);
+    if (!got.ok() && !got.IsNotFound()) return error("read the first seq of " + std::string(owner), got);
+    if (got.ok() && value.size() == 8) first = get_be64(value.data());
+  }
   rocksdb::WriteBatch batch;
   std::array<std::uint64_t, kRecordKindSlots> by_kind{};
   std::uint64_t removed = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(owner_key(owner, 0)); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
-    if (get_be64(it->key().data() + prefix.size()) >= below) break;
-    if (it->value().size() == 8) {
-      const Lsn lsn = get_be64(it->value().data());
-      std::string value;
-      rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), lsn_key(lsn), &value);
-      if (!got.ok() && !got.IsNotFound()) return error("read lsn " + std::to_string(lsn), got);
-      // The kind is the value's third byte (encode_record_value).
-      const std::size_t k = value.size() > 2 ? static_cast<std::uint8_t>(value[2]) : 0;
-      if (got.ok() && k < by_kind.size()) ++by_kind[k];
-      batch.Delete(lsn_key(lsn));
-      if (k == static_cast<std::size_t>(RecordKind::kSnapshot)) {
-        batch.Delete(snapshot_key(owner, get_be64(it->key().data() + prefix.size())));
-      }
-    }
+  std::vector<std::pair<Lsn, std::uint64_t>> named;  // (lsn, seq) of the index entries
+  for (it->Seek(owner_key(owner, first)); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
+    const std::uint64_t seq = get_be64(it->key().data() + prefix.size());
+    if (seq >= below) break;
+    if (it->value().size() == 8) named.emplace_back(get_be64(it->value().data()), seq);
     // Point deletions, not DeleteRange: range tombstones would go through
     // the memtable insert hints (InsertHintGroups), which this RocksDB
     // shares between the point and the range-deletion memtables.
     batch.Delete(it->key());
     ++removed;
+  }
+  // The records' kinds, for the counters: one MultiGet (an owner's LSNs
+  // ascend with its seqs, so the keys are sorted).
+  std::vector<std::string> keys;
+  keys.reserve(named.size());
+  for (const auto& [lsn, seq] : named) keys.push_back(lsn_key(lsn));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> got(keys.size());
+  if (!keys.empty()) {
+    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), slices.size(), slices.data(), values.data(),
+                  got.data(), /*sorted_input=*/true);
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (!got[i].ok() && !got[i].IsNotFound()) return error("read lsn " + std::to_string(named[i].first), got[i]);
+    // The kind is the value's third byte (encode_record_value).
+    const std::size_t k = got[i].ok() && values[i].size() > 2 ? static_cast<std::uint8_t>(values[i].data()[2]) : 0;
+    if (k > 0 && k < by_kind.size()) ++by_kind[k];
+    batch.Delete(keys[i]);
+    if (k == static_cast<std::size_t>(RecordKind::kSnapshot)) batch.Delete(snapshot_key(owner, named[i].second));
   }
   if (!it->status().ok()) return error("remove records of " + std::string(owner), it->status());
   if (removed == 0) return removed;
@@ -918,9 +939,15 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
     put_be64(&first, below);
     batch.Put(floor_key(owner), first);
   }
-  KEEL_ASSIGN_OR_RETURN(Removals before, read_removals(rocksdb::ReadOptions()));
+  std::uint64_t removed_before = 0;
+  {
+    std::string value;
+    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), meta_key(kRemovedMeta), &value);
+    if (!got.ok() && !got.IsNotFound()) return error("read the removed count", got);
+    if (got.ok() && value.size() == 8) removed_before = get_be64(value.data());
+  }
   std::string total;
-  put_be64(&total, before.removed + removed);
+  put_be64(&total, removed_before + removed);
   batch.Put(meta_key(kRemovedMeta), total);
   JournalCounts counts = counts_;
   counts.remove(by_kind, whole);
