@@ -30,76 +30,11 @@
 #include "journal_probe.h"
 #include "journal_summary.h"
 #include "record_format.h"
+#include "rocks_keys.h"
+#include "rocks_removal.h"
 
 namespace keel::internal {
 namespace {
-
-constexpr char kLsnPrefix = 'L';
-constexpr char kOwnerPrefix = 'O';
-constexpr char kMetaPrefix = 'M';
-constexpr char kSnapshotPrefix = 'S';
-constexpr char kOwnerSummaryPrefix = 'N';
-// 'F' + owner -> be64 first kept sequence of an owner truncate() removed
-// records of.
-constexpr char kFloorPrefix = 'F';
-// Meta key of the count of records removed so far (be64).
-constexpr std::string_view kRemovedMeta = "removed";
-// Meta key present once every SNAPSHOT record has its 'S' index entry.
-constexpr std::string_view kSnapshotIndexMeta = "snapshot_index";
-// Meta key of the counters (encode_counts), written in every commit's batch.
-constexpr std::string_view kCountsMeta = "counts";
-// constexpr, not a std::string: journals may be opened before main() (by
-// other static initializers), and this must not depend on init order.
-constexpr std::string_view kMaxBe64("\xff\xff\xff\xff\xff\xff\xff\xff", 8);
-
-std::string lsn_key(Lsn lsn) {
-  std::string k(1, kLsnPrefix);
-  put_be64(&k, lsn);
-  return k;
-}
-
-// `tag` + owner + NUL: the prefix of an owner's keys in one of the indexes.
-std::string tagged_owner(char tag, std::string_view owner) {
-  std::string k(1, tag);
-  k.append(owner);
-  k.push_back('\0');
-  return k;
-}
-
-std::string owner_prefix(std::string_view owner) { return tagged_owner(kOwnerPrefix, owner); }
-
-std::string owner_key(std::string_view owner, std::uint64_t seq) {
-  std::string k = owner_prefix(owner);
-  put_be64(&k, seq);
-  return k;
-}
-
-// The snapshot index: one key per SNAPSHOT record, 'S' owner NUL be64(seq),
-// whose value is the record's be64 LSN.
-std::string snapshot_prefix(std::string_view owner) { return tagged_owner(kSnapshotPrefix, owner); }
-
-std::string snapshot_key(std::string_view owner, std::uint64_t seq) {
-  std::string k = snapshot_prefix(owner);
-  put_be64(&k, seq);
-  return k;
-}
-
-std::string meta_key(std::string_view name) { return std::string(1, kMetaPrefix) + std::string(name); }
-
-// The owner summary: 'N' + owner, whose value is encode_owner_summary() of
-// the owner's newest record. Owners contain no NUL, so the key sorts as the
-// owner does.
-std::string owner_summary_key(std::string_view owner) {
-  std::string k(1, kOwnerSummaryPrefix);
-  k.append(owner);
-  return k;
-}
-
-std::string floor_key(std::string_view owner) {
-  std::string k(1, kFloorPrefix);
-  k.append(owner);
-  return k;
-}
 
 // The memtable insert hint's key groups: one group per owner in each
 // owner-keyed index ('O', 'S': the prefix up to the owner's NUL), and one
@@ -121,9 +56,6 @@ class InsertHintGroups final : public rocksdb::SliceTransform {
   bool InDomain(const rocksdb::Slice& key) const override { return !key.empty() && key[0] != kLsnPrefix; }
 };
 
-bool starts_with(const rocksdb::Slice& s, std::string_view prefix) {
-  return s.size() >= prefix.size() && std::string_view(s.data(), prefix.size()) == prefix;
-}
 
 // Reads that see one state of the journal. On the writer's handle, where
 // commits land meanwhile, they share a snapshot; a read-only handle changes
@@ -870,7 +802,6 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   KEEL_ASSIGN_OR_RETURN(std::uint64_t last_seq, load_last_seq(owner));
   if (last_seq == 0) return std::uint64_t{0};
-  const std::string prefix = owner_prefix(owner);
   if (whole) {
     std::string newest;
     rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), owner_key(owner, last_seq), &newest);
@@ -884,85 +815,23 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   }
   // Records with seq < below go; the newest always stays unless `whole`.
   const std::uint64_t below = whole ? last_seq + 1 : std::min(below_seq, last_seq);
-  // The scan starts at the first kept record: the deletions of earlier
-  // removals stay in the owner index until RocksDB compacts them away, and
-  // seeking from seq 0 would step over all of them each time.
-  std::uint64_t first = 0;
-  {
-    std::string value;
-    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), floor_key(owner), &value);
-    if (!got.ok() && !got.IsNotFound()) return error("read the first seq of " + std::string(owner), got);
-    if (got.ok() && value.size() == 8) first = get_be64(value.data());
-  }
-  rocksdb::WriteBatch batch;
-  std::array<std::uint64_t, kRecordKindSlots> by_kind{};
-  std::uint64_t removed = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  std::vector<std::pair<Lsn, std::uint64_t>> named;  // (lsn, seq) of the index entries
-  for (it->Seek(owner_key(owner, first)); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
-    const std::uint64_t seq = get_be64(it->key().data() + prefix.size());
-    if (seq >= below) break;
-    if (it->value().size() == 8) named.emplace_back(get_be64(it->value().data()), seq);
-    // Point deletions, not DeleteRange: range tombstones would go through
-    // the memtable insert hints (InsertHintGroups), which this RocksDB
-    // shares between the point and the range-deletion memtables.
-    batch.Delete(it->key());
-    ++removed;
-  }
-  // The records' kinds, for the counters: one MultiGet (an owner's LSNs
-  // ascend with its seqs, so the keys are sorted).
-  std::vector<std::string> keys;
-  keys.reserve(named.size());
-  for (const auto& [lsn, seq] : named) keys.push_back(lsn_key(lsn));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::PinnableSlice> values(keys.size());
-  std::vector<rocksdb::Status> got(keys.size());
-  if (!keys.empty()) {
-    db_->MultiGet(rocksdb::ReadOptions(), db_->DefaultColumnFamily(), slices.size(), slices.data(), values.data(),
-                  got.data(), /*sorted_input=*/true);
-  }
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    if (!got[i].ok() && !got[i].IsNotFound()) return error("read lsn " + std::to_string(named[i].first), got[i]);
-    // The kind is the value's third byte (encode_record_value).
-    const std::size_t k = got[i].ok() && values[i].size() > 2 ? static_cast<std::uint8_t>(values[i].data()[2]) : 0;
-    if (k > 0 && k < by_kind.size()) ++by_kind[k];
-    batch.Delete(keys[i]);
-    if (k == static_cast<std::size_t>(RecordKind::kSnapshot)) batch.Delete(snapshot_key(owner, named[i].second));
-  }
-  if (!it->status().ok()) return error("remove records of " + std::string(owner), it->status());
-  if (removed == 0) return removed;
-  if (whole) {
-    batch.Delete(owner_summary_key(owner));
-    batch.Delete(floor_key(owner));
-  } else {
-    std::string first;
-    put_be64(&first, below);
-    batch.Put(floor_key(owner), first);
-  }
-  std::uint64_t removed_before = 0;
-  {
-    std::string value;
-    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), meta_key(kRemovedMeta), &value);
-    if (!got.ok() && !got.IsNotFound()) return error("read the removed count", got);
-    if (got.ok() && value.size() == 8) removed_before = get_be64(value.data());
-  }
-  std::string total;
-  put_be64(&total, removed_before + removed);
-  batch.Put(meta_key(kRemovedMeta), total);
+  RocksRemoval removal;
+  KEEL_RETURN_IF_ERROR(plan_removal(db_.get(), path(), owner, below, whole, &removal));
+  if (removal.removed == 0) return std::uint64_t{0};
   JournalCounts counts = counts_;
-  counts.remove(by_kind, whole);
-  batch.Put(meta_key(kCountsMeta), encode_counts(counts));
+  counts.remove(removal.by_kind, whole);
+  removal.batch.Put(meta_key(kCountsMeta), encode_counts(counts));
   // Not synced by itself (see Journal::truncate): the WAL is synced in
   // order, so the next synced write makes the removal durable too.
   rocksdb::WriteOptions unsynced = write_options_;
   unsynced.sync = false;
-  rocksdb::Status s = db_->Write(unsynced, &batch);
+  rocksdb::Status s = db_->Write(unsynced, &removal.batch);
   if (!s.ok()) {
     needs_recovery_ = true;  // as in write_group; the removal may simply be retried
     return error("remove records of " + std::string(owner), s);
   }
   counts_ = counts;
-  return removed;
+  return removal.removed;
 }
 
 Status RocksJournal::vacuum_on_writer() {
@@ -982,20 +851,7 @@ Result<Removals> RocksJournal::read_removals() {
 }
 
 Result<Removals> RocksJournal::read_removals(const rocksdb::ReadOptions& ro) {
-  Removals out;
-  std::string total;
-  rocksdb::Status s = db_->Get(ro, meta_key(kRemovedMeta), &total);
-  if (s.IsNotFound()) return out;
-  if (!s.ok()) return error("read the removed count", s);
-  if (total.size() == 8) out.removed = get_be64(total.data());
-  const std::string prefix(1, kFloorPrefix);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  for (it->Seek(prefix); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
-    if (it->value().size() != 8) continue;
-    out.first_seq[std::string(it->key().data() + 1, it->key().size() - 1)] = get_be64(it->value().data());
-  }
-  if (!it->status().ok()) return error("read first sequences", it->status());
-  return out;
+  return internal::read_removals(db_.get(), path(), ro);
 }
 
 }  // namespace
