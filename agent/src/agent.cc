@@ -185,9 +185,29 @@ class Agent::Impl {
 
 // ---- start and stop --------------------------------------------------------
 
+namespace {
+
+// The worker program must be an executable regular file; otherwise every
+// worker's execve fails, and the agent restarts them until it gives up.
+// Errors: kInvalidArgument naming the program and why.
+Status check_worker_program(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::invalid_argument("worker program " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::invalid_argument("worker program " + path + ": not a regular file");
+  if (::access(path.c_str(), X_OK) != 0) {
+    return Status::invalid_argument("worker program " + path + ": not executable");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status Agent::Impl::start() {
   if (options_.secret.empty()) return Status::invalid_argument("the agent needs a secret");
   if (options_.worker_argv.empty()) return Status::invalid_argument("the agent needs a worker program");
+  KEEL_RETURN_IF_ERROR(check_worker_program(options_.worker_argv.front()));
   if (options_.workers < 1) return Status::invalid_argument("the agent needs at least one worker");
   if (!options_.journal_dir.empty() && mkdir(options_.journal_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::io_error("journal directory " + options_.journal_dir + ": " + std::strerror(errno));

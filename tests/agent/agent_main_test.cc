@@ -102,6 +102,20 @@ TEST_F(AgentMain, MissingSecretFileIsAnErrorAndTheAgentExits) {
       << err;
 }
 
+// A worker program that is missing, or is a folder, is refused at start
+// in one line, before any worker is started and restarted.
+TEST_F(AgentMain, MissingWorkerProgramIsRefusedBeforeAnyWorkerStarts) {
+  const std::string missing = (dir_ / "no-such-worker").string();
+  for (const std::string& program : {missing, dir_.string()}) {
+    AgentProcess agent(KEEL_AGENT_EXE, {"--listen", "127.0.0.1:0", "--worker", program}, {"KEEL_SECRET=s3cret"});
+    ASSERT_TRUE(agent.started());
+    EXPECT_EQ(agent.wait_exit(kWaitMs), 1);
+    const std::string err = agent.error_output();
+    const std::string why = program == missing ? "No such file or directory" : "not a regular file";
+    EXPECT_EQ(err, "keel-agent: invalid_argument: worker program " + program + ": " + why + "\n");
+  }
+}
+
 // A worker that cannot open its journal says why in one line, naming the
 // file once, and the agent gives up on it.
 TEST_F(AgentMain, WorkerJournalThatIsNotAJournalIsReportedOnce) {
