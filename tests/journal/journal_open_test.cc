@@ -8,26 +8,11 @@
 #include <string>
 
 #include "backends.h"
+#include "support/file_contents.h"
 #include "journal_test_util.h"
 
 namespace keel::testing {
 namespace {
-
-// Every file under `dir`, by path, with its bytes.
-std::map<std::string, std::string> contents(const std::string& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) {
-      out[e.path().string()] = "(not a regular file)";
-      continue;
-    }
-    std::ifstream in(e.path(), std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    out[e.path().string()] = bytes.str();
-  }
-  return out;
-}
 
 // Creates the SQLite database `path` and runs `sql` on it; the SQLite result code.
 int create_sqlite(const std::string& path, const std::string& sql) {
@@ -65,14 +50,14 @@ TYPED_TEST_SUITE(JournalOpenTest, Backends, BackendNames);
 
 TYPED_TEST(JournalOpenTest, AForeignStoreIsRefusedAndLeftByteForByte) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path()));
-  const auto before = contents(this->dir_.path());
+  const auto before = file_contents(this->dir_.path());
   for (const JournalOptions& o : {JournalOptions{}, no_create(), read_only()}) {
     SCOPED_TRACE(o.read_only           ? "read-only"
                  : o.create_if_missing ? "writable"
                                        : "writable, no create");
     expect_not_a_journal(TypeParam::open(this->path(), o));
     expect_not_a_journal(open_journal(this->path(), o));
-    EXPECT_EQ(contents(this->dir_.path()), before);
+    EXPECT_EQ(file_contents(this->dir_.path()), before);
   }
 }
 
@@ -82,11 +67,11 @@ TEST(JournalOpen, AForeignSqliteDatabaseInWalModeGetsNoWalOrShmFiles) {
   ASSERT_EQ(create_sqlite(
                 path, "PRAGMA journal_mode = WAL; CREATE TABLE t (x); INSERT INTO t VALUES (1)"),
             SQLITE_OK);
-  const auto before = contents(dir.path());
+  const auto before = file_contents(dir.path());
   ASSERT_EQ(before.size(), 1u) << "the closing connection removed its -wal and -shm";
   for (const JournalOptions& o : {JournalOptions{}, read_only()}) {
     expect_not_a_journal(open_journal(path, o));
-    EXPECT_EQ(contents(dir.path()), before);
+    EXPECT_EQ(file_contents(dir.path()), before);
   }
 }
 
@@ -94,10 +79,10 @@ TEST(JournalOpen, APlainFileIsNotAJournalAndGetsNoLockFile) {
   TempDir dir;
   const std::string path = dir.path() + "/notes.txt";
   std::ofstream(path) << "these are not the records you are looking for\n";
-  const auto before = contents(dir.path());
+  const auto before = file_contents(dir.path());
   for (const JournalOptions& o : {JournalOptions{}, read_only()}) {
     expect_not_a_journal(open_journal(path, o));
-    EXPECT_EQ(contents(dir.path()), before);
+    EXPECT_EQ(file_contents(dir.path()), before);
   }
 }
 

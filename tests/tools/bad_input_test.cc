@@ -9,35 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "support/file_contents.h"
 #include "tools/bank_journal.h"
 
 namespace keel::testing {
 namespace {
-
-// Every file under `path` (or the file itself) with its bytes.
-std::map<std::string, std::string> contents(const std::string& path) {
-  std::map<std::string, std::string> out;
-  auto read = [&](const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    out[p.string()] = s.str();
-  };
-  if (std::filesystem::is_directory(path)) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(path)) {
-      if (e.is_regular_file()) read(e.path());
-    }
-  } else if (std::filesystem::exists(path)) {
-    read(path);
-  }
-  return out;
-}
-
-std::set<std::string> names_in(const std::string& dir) {
-  std::set<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) out.insert(e.path().filename().string());
-  return out;
-}
 
 template <class B>
 class BadInputTest : public BankJournalTest<B> {};
@@ -63,12 +39,12 @@ void expect_not_a_journal(const CliRun& r) {
 
 TYPED_TEST(BadInputTest, AStoreThatIsNotAJournalIsRefusedAndLeftAlone) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path_));
-  const auto before = contents(this->path_);
+  const auto before = file_contents(this->path_);
   const auto names = names_in(this->dir_);
   for (const auto& args : every_kind_of_open(this->path_)) {
     SCOPED_TRACE(args[0] + " " + args[1]);
     expect_not_a_journal(run_keel(args));
-    EXPECT_EQ(contents(this->path_), before);
+    EXPECT_EQ(file_contents(this->path_), before);
     EXPECT_EQ(names_in(this->dir_), names);
   }
 }
@@ -76,14 +52,14 @@ TYPED_TEST(BadInputTest, AStoreThatIsNotAJournalIsRefusedAndLeftAlone) {
 TYPED_TEST(BadInputTest, ANewerFormatVersionIsRefused) {
   this->write_bank();
   ASSERT_TRUE(TypeParam::set_format_version(this->path_, kJournalFormatVersion + 1));
-  const auto before = contents(this->path_);
+  const auto before = file_contents(this->path_);
   for (const char* verb : {"stats", "compact"}) {
     CliRun r = this->keel(verb);
     EXPECT_EQ(r.exit_code, 5) << verb << ": " << r.err;
     expect_one_line_error(r, "format version");
   }
   if (std::string(TypeParam::kName) == "sqlite") {
-    EXPECT_EQ(contents(this->path_), before);
+    EXPECT_EQ(file_contents(this->path_), before);
   }
 }
 
@@ -190,7 +166,7 @@ TYPED_TEST(BadInputTest, LsDeepFindsDamageBeforeTheRecordsItReadsForTheStatus) {
 
 TYPED_TEST(BadInputTest, UnknownIdsAndLsnsAreRefused) {
   this->write_bank();
-  const auto before = contents(this->path_);
+  const auto before = file_contents(this->path_);
   CliRun show = this->keel("show", {"nobody"});
   EXPECT_EQ(show.exit_code, 7);
   expect_one_line_error(show, "no owner 'nobody'");
@@ -201,7 +177,7 @@ TYPED_TEST(BadInputTest, UnknownIdsAndLsnsAreRefused) {
   EXPECT_EQ(tail.exit_code, 7);
   expect_one_line_error(tail, "nobody");
   if (std::string(TypeParam::kName) == "sqlite") {
-    EXPECT_EQ(contents(this->path_), before);
+    EXPECT_EQ(file_contents(this->path_), before);
   }
 }
 
@@ -246,11 +222,11 @@ TEST(BadInput, ATextFileIsNotAJournalAndStaysAsItWas) {
   const std::string dir = tmpl;
   const std::string path = dir + "/notes.txt";
   std::ofstream(path) << "these are not the records you are looking for\n";
-  const auto before = contents(path);
+  const auto before = file_contents(path);
   for (const auto& args : every_kind_of_open(path)) {
     SCOPED_TRACE(args[0] + " " + args[1]);
     expect_not_a_journal(run_keel(args));
-    EXPECT_EQ(contents(path), before);
+    EXPECT_EQ(file_contents(path), before);
     EXPECT_EQ(names_in(dir), std::set<std::string>{"notes.txt"});
   }
   std::filesystem::remove_all(dir);

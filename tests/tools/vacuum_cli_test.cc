@@ -14,35 +14,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "support/file_contents.h"
 #include "tools/bank_journal.h"
 
 namespace keel::testing {
 namespace {
-
-// Every file under `path` (or the file itself) with its bytes.
-std::map<std::string, std::string> contents(const std::string& path) {
-  std::map<std::string, std::string> out;
-  auto read = [&](const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    out[p.string()] = s.str();
-  };
-  if (std::filesystem::is_directory(path)) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(path)) {
-      if (e.is_regular_file()) read(e.path());
-    }
-  } else if (std::filesystem::exists(path)) {
-    read(path);
-  }
-  return out;
-}
-
-std::set<std::string> names_in(const std::string& dir) {
-  std::set<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) out.insert(e.path().filename().string());
-  return out;
-}
 
 // PRAGMA auto_vacuum of a SQLite file: 0 none, 2 incremental; -1 unreadable.
 int auto_vacuum(const std::string& path) {
@@ -111,12 +87,12 @@ TYPED_TEST(VacuumCliTest, VacuumRefusesWhileALiveProcessOwnsTheJournal) {
 
 TYPED_TEST(VacuumCliTest, VacuumRefusesAForeignFileAndLeavesItAsItWas) {
   ASSERT_TRUE(TypeParam::make_foreign(this->path_));
-  const auto before = contents(this->path_);
+  const auto before = file_contents(this->path_);
   const auto names = names_in(this->dir_);
   CliRun r = this->keel("vacuum");
   EXPECT_EQ(r.exit_code, 4) << r.err;
   expect_one_line_error(r, "not a Keel journal");
-  EXPECT_EQ(contents(this->path_), before);
+  EXPECT_EQ(file_contents(this->path_), before);
   EXPECT_EQ(names_in(this->dir_), names);
 }
 
