@@ -17,6 +17,7 @@
 
 #include "keel/engine/durable.h"
 #include "keel/engine/engine.h"
+#include "support/durable_fixture.h"
 #include "support/test_actors.h"
 
 namespace keel {
@@ -251,36 +252,7 @@ class Ledger : public DurableActor<Tally> {
   bool reported_ = false;
 };
 
-class DurableCancelTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/keel-cancel-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + (GetParam() == "sqlite" ? "/journal.db" : "/journal");
-    reopen();
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void reopen() {
-    journal_.reset();
-    auto j = GetParam() == "sqlite" ? open_sqlite_journal(path_, JournalOptions{})
-                                    : open_rocks_journal(path_, JournalOptions{});
-    ASSERT_TRUE(j.is_ok()) << j.status();
-    journal_ = std::move(*j);
-  }
-  SystemConfig config(int threads) {
-    SystemConfig c = system_config(threads);
-    c.journal = journal_.get();
-    return c;
-  }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<Journal> journal_;
-};
+using DurableCancelTest = testing::DurableJournalTest;
 
 TEST_P(DurableCancelTest, CancelledAskIsStillHandledAndItsHandlerSeesTheFlag) {
   System system(config(2));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/durable_fixture.h"
 #include "support/test_actors.h"
 
 namespace keel {
@@ -77,31 +78,8 @@ class Reminder : public DurableActor<Rings> {
       keel::handler<&Reminder::crash>("crash"));
 };
 
-class DurableTest : public ::testing::TestWithParam<std::string> {
+class DurableTest : public testing::DurableJournalTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/keel-durable-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + (GetParam() == "sqlite" ? "/journal.db" : "/journal");
-    reopen();
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void reopen() {
-    journal_.reset();
-    auto j = GetParam() == "sqlite" ? open_sqlite_journal(path_, JournalOptions{})
-                                    : open_rocks_journal(path_, JournalOptions{});
-    ASSERT_TRUE(j.is_ok()) << j.status();
-    journal_ = std::move(*j);
-  }
-  SystemConfig config(int threads = 2) {
-    SystemConfig c = system_config(threads);
-    c.journal = journal_.get();
-    return c;
-  }
   std::size_t count(RecordKind kind, const std::string& owner) {
     std::size_t n = 0;
     Status s = journal_->scan_owner(owner, 1, [&](const Record& r) {
@@ -111,10 +89,6 @@ class DurableTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(s.is_ok()) << s;
     return n;
   }
-
-  std::string dir_;
-  std::string path_;
-  std::unique_ptr<Journal> journal_;
 };
 
 TEST_P(DurableTest, StateSurvivesARestartOfTheSystem) {
