@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "backends.h"
+#include "workflow_env_test.h"
 #include "keel/workflow/graph.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
@@ -72,23 +72,14 @@ class Packer : public Actor {
 };
 
 template <class Backend>
-class CaptureTest : public ::testing::Test {
+class CaptureTest : public WorkflowEnvTest<Backend> {
  protected:
+  using WorkflowEnvTest<Backend>::dir_;
+  using WorkflowEnvTest<Backend>::workflows_;
+  using WorkflowEnvTest<Backend>::env_;
+
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("keel_capture_" + std::string(Backend::kName) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    WorkflowTestOptions o;
-    o.open_journal = [](const std::string& path, const JournalOptions& jo) { return Backend::open(path, jo); };
-    auto env = WorkflowTestEnv::open(workflows_, Backend::journal_path(dir_.string()), o);
-    ASSERT_TRUE(env.is_ok()) << env.status();
-    env_ = std::move(*env);
-  }
-  void TearDown() override {
-    env_.reset();
-    std::filesystem::remove_all(dir_);
+    this->open_env("capture");
   }
   // Reopens the engine (so that it knows what was defined since), starts
   // run `id` of `workflow` with `input` and runs it to its end.
@@ -97,11 +88,8 @@ class CaptureTest : public ::testing::Test {
     KEEL_ASSIGN_OR_RETURN(auto handle, env_->engine().template start<std::string>(workflow, id, input));
     return env_->run_to_completion(handle);
   }
-
-  std::filesystem::path dir_;
-  Workflows workflows_;
-  std::unique_ptr<WorkflowTestEnv> env_;
 };
+
 TYPED_TEST_SUITE(CaptureTest, testing::Backends, testing::BackendNames);
 
 Task<Result<std::string>> steps_holding_values(WorkflowContext& ctx, std::string in) {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backends.h"
+#include "workflow_env_test.h"
 #include "keel/workflow/graph.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
@@ -52,23 +52,14 @@ class Tagger : public Actor {
 };
 
 template <class Backend>
-class GraphTest : public ::testing::Test {
+class GraphTest : public WorkflowEnvTest<Backend> {
  protected:
+  using WorkflowEnvTest<Backend>::dir_;
+  using WorkflowEnvTest<Backend>::workflows_;
+  using WorkflowEnvTest<Backend>::env_;
+
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("keel_graph_" + std::string(Backend::kName) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    WorkflowTestOptions o;
-    o.open_journal = [](const std::string& path, const JournalOptions& jo) { return Backend::open(path, jo); };
-    auto env = WorkflowTestEnv::open(workflows_, Backend::journal_path(dir_.string()), o);
-    ASSERT_TRUE(env.is_ok()) << env.status();
-    env_ = std::move(*env);
-  }
-  void TearDown() override {
-    env_.reset();
-    std::filesystem::remove_all(dir_);
+    this->open_env("graph");
   }
 
   // Adds node `name`: a Tagger appending `name`.
@@ -97,10 +88,7 @@ class GraphTest : public ::testing::Test {
     return define_graph(workflows_, "g", graph);
   }
 
-  std::filesystem::path dir_;
-  Workflows workflows_;
   Calls calls_;
-  std::unique_ptr<WorkflowTestEnv> env_;
 };
 TYPED_TEST_SUITE(GraphTest, testing::Backends, testing::BackendNames);
 

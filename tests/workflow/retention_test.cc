@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <string>
 
-#include "backends.h"
+#include "workflow_env_test.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
 
@@ -34,28 +34,20 @@ Task<Result<std::string>> waiting(WorkflowContext& ctx, int) {
 }
 
 template <class Backend>
-class RetentionTest : public ::testing::Test {
+class RetentionTest : public WorkflowEnvTest<Backend> {
  protected:
+  using WorkflowEnvTest<Backend>::dir_;
+  using WorkflowEnvTest<Backend>::workflows_;
+  using WorkflowEnvTest<Backend>::env_;
+
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           ("keel_retention_" + std::string(Backend::kName) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    ASSERT_TRUE((workflows_.define<int, int>("double", doubled)).is_ok());
-    ASSERT_TRUE((workflows_.define<int, int>("fail", failing)).is_ok());
-    ASSERT_TRUE((workflows_.define<int, std::string>("wait", waiting)).is_ok());
+    ASSERT_TRUE((workflows_.template define<int, int>("double", doubled)).is_ok());
+    ASSERT_TRUE((workflows_.template define<int, int>("fail", failing)).is_ok());
+    ASSERT_TRUE((workflows_.template define<int, std::string>("wait", waiting)).is_ok());
     WorkflowTestOptions o;
-    o.open_journal = [](const std::string& path, const JournalOptions& jo) { return Backend::open(path, jo); };
     o.finished_run_retention = 1h;
     o.retention_sweep_every = 10min;
-    auto env = WorkflowTestEnv::open(workflows_, Backend::journal_path(dir_.string()), o);
-    ASSERT_TRUE(env.is_ok()) << env.status();
-    env_ = std::move(*env);
-  }
-  void TearDown() override {
-    env_.reset();
-    std::filesystem::remove_all(dir_);
+    this->open_env("retention", o);
   }
   // Moves the clock (sweeps due by then are posted) and waits until the
   // engine has done what they started.
@@ -71,11 +63,8 @@ class RetentionTest : public ::testing::Test {
     }
     return false;
   }
-
-  std::filesystem::path dir_;
-  Workflows workflows_;
-  std::unique_ptr<WorkflowTestEnv> env_;
 };
+
 TYPED_TEST_SUITE(RetentionTest, testing::Backends, testing::BackendNames);
 
 TYPED_TEST(RetentionTest, FinishedRunsPastRetentionAreRemovedAndRunningOnesStay) {
