@@ -21,7 +21,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -295,8 +294,10 @@ keel::Result<pipeline::TopicModel> train(const std::string& fallback) {
 std::string seconds(double s) { return fixed(s, 1) + "s"; }
 
 // The progress lines and the closing summary. Only states what it knows:
-// the rate and ETA come from the last kWindow completions and are shown once
-// there are enough of them; outputs are reported where the runs wrote them
+// the rate counts completions since the first one (so the time the first
+// document takes to cross every stage does not skew it), and it and the
+// ETA are shown once kMinForRate documents have finished over at least
+// kMinSpan (completions come in bursts, one per group commit); outputs are reported where the runs wrote them
 // (a run keeps the output folder it was started with), and documents that
 // failed are counted apart from those scored now or taken from the journal.
 // Not thread-safe: the caller serializes.
@@ -308,8 +309,7 @@ class Progress {
   std::string finish(const std::string& name, const keel::Result<Doc>& r) {
     ++done_;
     const Clock::time_point now = Clock::now();
-    recent_.push_back(now);
-    if (recent_.size() > kWindow) recent_.pop_front();
+    if (done_ == 1) first_ = now;
     std::string line = "[" + std::to_string(done_) + "/" + std::to_string(total_) + "] " + name + " ";
     if (r) {
       ++by_topic_[r->topic];
@@ -320,10 +320,10 @@ class Progress {
       failures_.push_back(name + ": " + r.status().to_string());
       line += "FAILED: " + r.status().to_string();
     }
-    if (recent_.size() >= kMinForRate && done_ < total_) {
-      double span = std::chrono::duration<double>(recent_.back() - recent_.front()).count();
-      if (span > 0) {
-        double rate = static_cast<double>(recent_.size() - 1) / span;
+    if (done_ >= kMinForRate && done_ < total_) {
+      double span = std::chrono::duration<double>(now - first_).count();
+      if (span >= kMinSpanSeconds) {
+        double rate = (done_ - 1) / span;
         line += "  " + fixed(rate, 1) + " docs/s  ETA " + seconds((total_ - done_) / rate);
       }
     }
@@ -355,13 +355,13 @@ class Progress {
 
  private:
   using Clock = std::chrono::steady_clock;
-  static constexpr std::size_t kWindow = 8;       // completions the rate is measured over
-  static constexpr std::size_t kMinForRate = 5;   // completions before a rate is shown
+  static constexpr int kMinForRate = 5;            // completions before a rate is shown
+  static constexpr double kMinSpanSeconds = 0.5;  // and the time they must span
 
   int total_;
   int done_ = 0;
   Clock::time_point start_;
-  std::deque<Clock::time_point> recent_;
+  Clock::time_point first_;  // when the first document finished
   std::set<std::string> ok_;
   std::vector<std::string> failures_;
   std::map<std::string, int> by_topic_;
