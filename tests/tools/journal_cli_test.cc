@@ -213,6 +213,42 @@ TYPED_TEST(JournalCliTest, AtSaysASnapshotCoversTheMessagesMarkedHandledBeforeIt
   EXPECT_TRUE(has(json.out, "\"snapshot_cursor\":0,\"snapshot_marked\":[" + inbox + "],")) << json.out;
 }
 
+TYPED_TEST(JournalCliTest, AtRefusesAnLsnBeforeWhatCompactionKept) {
+  // dave takes one ask in each of four systems (an INBOX record, a mark and
+  // a snapshot each); then his records before the fourth ask are removed,
+  // as a durable actor's compaction removes them.
+  this->open_writer();
+  for (int i = 0; i < 4; ++i) {
+    System system(this->config(2));
+    auto dave = system.spawn_durable<Account>("dave");
+    ASSERT_TRUE(dave.is_ok());
+    ASSERT_TRUE(await(dave->ask<&Account::deposit>(1)).is_ok());
+    ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
+  }
+  const std::vector<Record> dave = [&] {
+    this->records_ = this->read_records();
+    return this->records_of("actor/dave");
+  }();
+  ASSERT_EQ(dave.size(), 12u);
+  ASSERT_EQ(this->writer_->truncate("actor/dave", dave[9].seq).value(), 9u);
+  this->writer_.reset();
+
+  for (const Record& gone : {dave[2], dave[9]}) {  // removed; kept, but before the first kept snapshot
+    CliRun r = this->keel("at", {"dave", std::to_string(gone.lsn)});
+    EXPECT_EQ(r.exit_code, 7) << r.out;
+    EXPECT_EQ(r.err, "keel: the state of actor/dave as of lsn " + std::to_string(gone.lsn) +
+                         " is not in the journal: its records before seq " + std::to_string(dave[9].seq) +
+                         " (lsn " + std::to_string(dave[9].lsn) +
+                         ") were removed by compaction (docs/durable.md, \"Compaction\"), and its state is "
+                         "known from its first kept snapshot on, at lsn " +
+                         std::to_string(dave[11].lsn) + "\n");
+    EXPECT_FALSE(has(r.out, "default state")) << r.out;
+  }
+  CliRun last = this->keel("at", {"dave", std::to_string(dave[11].lsn)});
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_TRUE(has(last.out, "{\"cents\":4,\"deposits\":4}")) << last.out;
+}
+
 TYPED_TEST(JournalCliTest, TailPrintsTheNewestRecords) {
   CliRun r = this->keel("tail", {"-n", "3", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -324,6 +324,29 @@ Status print_messages(Context& ctx, const AsOf& a, std::size_t width) {
   return Status::ok();
 }
 
+// Why the state of `owner` before its first kept snapshot is unknown, when
+// compaction (Journal::truncate) removed its first records; nullopt when
+// its history is whole, so that no snapshot means the default state.
+Result<std::optional<std::string>> removed_history(Journal& journal, const std::string& owner) {
+  std::optional<Record> first;
+  std::optional<Lsn> first_snapshot;
+  KEEL_RETURN_IF_ERROR(journal.scan_owner(owner, 1, [&](const Record& r) {
+    if (!first) first = r;
+    if (r.kind == RecordKind::kSnapshot && !r.compacted) {
+      first_snapshot = r.lsn;
+      return false;
+    }
+    return true;
+  }));
+  if (!first || first->seq <= 1) return std::optional<std::string>();
+  std::string why = "its records before seq " + std::to_string(first->seq) + " (lsn " + std::to_string(first->lsn) +
+                    ") were removed by compaction (docs/durable.md, \"Compaction\")";
+  why += first_snapshot ? ", and its state is known from its first kept snapshot on, at lsn " +
+                              std::to_string(*first_snapshot)
+                        : ", and it has no snapshot left";
+  return std::optional<std::string>(std::move(why));
+}
+
 }  // namespace
 
 Outcome run_at(Context& ctx) {
@@ -345,6 +368,14 @@ Outcome run_at(Context& ctx) {
   }
   Result<AsOf> a = read_as_of(ctx.journal, *owner, *lsn);
   if (!a) return from_status(a.status());
+  if (!a->snapshot && !a->compacted()) {
+    Result<std::optional<std::string>> removed = removed_history(ctx.journal, *owner);
+    if (!removed) return from_status(removed.status());
+    if (*removed) {
+      return Outcome::fail(ExitCode::kUnknownId, "the state of " + *owner + " as of lsn " + std::to_string(*lsn) +
+                                                     " is not in the journal: " + **removed);
+    }
+  }
   print_state(ctx, *a);
   Status s = print_messages(ctx, *a, std::max<std::size_t>(digits(*last), 3));
   if (!s.is_ok()) return from_status(s);
