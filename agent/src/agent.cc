@@ -398,7 +398,8 @@ void Agent::Impl::on_client_cancel(wire::Connection& c, std::string_view body) {
     return;
   }
   MutexLock lock(mu_);
-  // TODO(perf): a scan of the pending calls; cancels are rare next to calls.
+  // A scan of the calls in flight: cancels are rare next to calls, so they
+  // keep no index of their own.
   for (auto it = calls_.begin(); it != calls_.end(); ++it) {
     if (it->second.client != c.id() || it->second.correlation != cancel.correlation_id) continue;
     const std::uint64_t forwarded = it->first;

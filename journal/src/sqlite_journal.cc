@@ -22,6 +22,7 @@
 #include "journal_summary.h"
 #include "keel/base/thread_annotations.h"
 #include "record_format.h"
+#include "sqlite_connection.h"
 #include "sqlite_removal.h"
 
 namespace keel::internal {
@@ -82,129 +83,9 @@ std::uint64_t file_size(const std::string& path) {
 
 // A SQLite connection with its prepared statements, which are kept for reuse.
 // Not thread-safe: used by one thread at a time.
-class Connection {
- public:
-  // With `bounded_memory` the connection maps no memory and keeps a small
-  // page cache, so a scan of the whole journal does not grow the process.
-  // Errors: kIoError (cannot open).
-  static Result<std::unique_ptr<Connection>> open(const std::string& path, int flags,
-                                                  const std::string& vfs, bool bounded_memory = false) {
-    sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX,
-                             vfs.empty() ? nullptr : vfs.c_str());
-    std::unique_ptr<Connection> c(new Connection(db, path));
-    if (rc != SQLITE_OK) return c->error("open", rc);
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, 10000);
-    // Recovery reads an owner's rows through the (owner, seq) index, which
-    // visits table pages out of order: map the file and keep a larger page
-    // cache (64 MiB) rather than read each page again with pread(). A bounded
-    // connection (a read-only journal: inspection) keeps 8 MiB and no map,
-    // whose pages would count in the process's resident memory.
-    KEEL_RETURN_IF_ERROR(c->exec(bounded_memory ? "PRAGMA mmap_size = 0; PRAGMA cache_size = -8192"
-                                                : "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536"));
-    return c;
-  }
-
-  ~Connection() {
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
-    sqlite3_close_v2(db_);
-  }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  sqlite3* db() const { return db_; }
-
-  // Returns the cached statement for `sql`, reset and unbound.
-  Result<sqlite3_stmt*> prepare(const std::string& sql) {
-    auto it = stmts_.find(sql);
-    if (it != stmts_.end()) return it->second;
-    sqlite3_stmt* stmt = nullptr;
-    int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-    if (rc != SQLITE_OK) return error("prepare", rc);
-    stmts_.emplace(sql, stmt);
-    return stmt;
-  }
-
-  Status exec(const char* sql) {
-    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
-    return rc == SQLITE_OK ? Status::ok() : error(sql, rc);
-  }
-
-  // kCorruption for a file that is not a database or is damaged, else kIoError.
-  Status error(std::string_view what, int rc) const {
-    std::string msg = "sqlite journal " + path_ + ": " + std::string(what) + ": " +
-                      (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc)) + " (" +
-                      sqlite3_errstr(rc) + ")";
-    int primary = rc & 0xFF;
-    if (primary == SQLITE_NOTADB) {
-      return Status::corruption("sqlite journal " + path_ + ": not a Keel journal (" +
-                                sqlite3_errstr(rc) + ")");
-    }
-    if (primary == SQLITE_CORRUPT) return Status::corruption(msg);
-    return Status::io_error(msg);
-  }
-
- private:
-  Connection(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
-  sqlite3* const db_;
-  const std::string path_;
-  std::map<std::string, sqlite3_stmt*> stmts_;
-};
-
-// Resets and unbinds a borrowed statement when the scope ends.
-class StmtScope {
- public:
-  explicit StmtScope(sqlite3_stmt* s) : s_(s) {}
-  ~StmtScope() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  StmtScope(const StmtScope&) = delete;
-  StmtScope& operator=(const StmtScope&) = delete;
-
- private:
-  sqlite3_stmt* const s_;
-};
-
-std::string column_string(sqlite3_stmt* s, int col) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-  return std::string(text != nullptr ? text : "", static_cast<std::size_t>(sqlite3_column_bytes(s, col)));
-}
-
-// Reads a kSelectRecord row into *r, reusing its strings' storage.
-void read_row(sqlite3_stmt* s, Record* r) {
-  r->lsn = static_cast<Lsn>(sqlite3_column_int64(s, 0));
-  const auto* owner = reinterpret_cast<const char*>(sqlite3_column_text(s, 1));
-  r->owner.assign(owner != nullptr ? owner : "", static_cast<std::size_t>(sqlite3_column_bytes(s, 1)));
-  r->seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-  r->kind = static_cast<RecordKind>(sqlite3_column_int(s, 3));
-  r->time = from_time_ns(sqlite3_column_int64(s, 4));
-  r->format_version = static_cast<std::uint16_t>(sqlite3_column_int(s, 5));
-  r->crc = static_cast<std::uint32_t>(sqlite3_column_int64(s, 6));
-  r->compacted = sqlite3_column_int(s, 7) != 0;
-  const void* payload = sqlite3_column_blob(s, 8);
-  r->payload.assign(payload != nullptr ? static_cast<const char*>(payload) : "",
-                    static_cast<std::size_t>(sqlite3_column_bytes(s, 8)));
-}
-
-// Steps `s` (a kSelectRecord query) and calls fn per row until it returns
-// false. One Record is refilled for every row: a scan allocates only when a
-// row is larger than every row before it.
-Status for_each_row(Connection* c, sqlite3_stmt* s, const RawRecordFn& fn) {
-  Record r;
-  for (;;) {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) return Status::ok();
-    if (rc != SQLITE_ROW) return c->error("read", rc);
-    read_row(s, &r);
-    if (!fn(r, Status::ok())) return Status::ok();
-  }
-}
-
 // Steps `s` (owner, last_seq, last_lsn, time_ns, kind rows: the owners table
 // or kNewestRows) into OwnerInfos.
-Result<std::vector<OwnerInfo>> owner_rows(Connection* c, sqlite3_stmt* s) {
+Result<std::vector<OwnerInfo>> owner_rows(SqliteConnection* c, sqlite3_stmt* s) {
   std::vector<OwnerInfo> out;
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -222,17 +103,8 @@ Result<std::vector<OwnerInfo>> owner_rows(Connection* c, sqlite3_stmt* s) {
   return out;
 }
 
-// Runs `sql` (one row, one integer column) and returns the integer; 0 for NULL.
-Result<std::int64_t> query_int(Connection* c, const std::string& sql) {
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(sql));
-  StmtScope scope(s);
-  int rc = sqlite3_step(s);
-  if (rc != SQLITE_ROW) return c->error(sql, rc);
-  return sqlite3_column_int64(s, 0);
-}
-
 // The LSN and time of the first or last record; nullopt for an empty journal.
-Result<std::optional<std::pair<Lsn, WallTime>>> end_record(Connection* c, bool last) {
+Result<std::optional<std::pair<Lsn, WallTime>>> end_record(SqliteConnection* c, bool last) {
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(last ? "SELECT lsn, time_ns FROM records ORDER BY lsn DESC LIMIT 1"
                                                           : "SELECT lsn, time_ns FROM records ORDER BY lsn LIMIT 1"));
   StmtScope scope(s);
@@ -245,7 +117,7 @@ Result<std::optional<std::pair<Lsn, WallTime>>> end_record(Connection* c, bool l
 
 // The counters, when the journal has them and they count up to `last` (its
 // last LSN); else nullopt.
-Result<std::optional<JournalCounts>> read_counts(Connection* c, Lsn last) {
+Result<std::optional<JournalCounts>> read_counts(SqliteConnection* c, Lsn last) {
   KEEL_ASSIGN_OR_RETURN(std::int64_t tables,
                         query_int(c, "SELECT count(*) FROM sqlite_master WHERE name = 'counters'"));
   if (tables == 0) return std::optional<JournalCounts>();
@@ -268,7 +140,7 @@ Result<std::optional<JournalCounts>> read_counts(Connection* c, Lsn last) {
 
 // Counts by reading every row's kind and owner (no payloads): for a journal
 // without current counters.
-Result<JournalCounts> count_rows(Connection* c, Lsn last) {
+Result<JournalCounts> count_rows(SqliteConnection* c, Lsn last) {
   JournalCounts counts;
   counts.as_of = last;
   KEEL_ASSIGN_OR_RETURN(std::int64_t owners, query_int(c, "SELECT count(DISTINCT owner) FROM records"));
@@ -286,7 +158,7 @@ Result<JournalCounts> count_rows(Connection* c, Lsn last) {
 
 // Writes the counters that differ between `before` and `after`, and as_of.
 // Inside the caller's write transaction.
-Status write_counts(Connection* c, const JournalCounts& before, const JournalCounts& after) {
+Status write_counts(SqliteConnection* c, const JournalCounts& before, const JournalCounts& after) {
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)"));
   auto put = [&](const std::string& name, std::uint64_t value) -> Status {
     StmtScope scope(s);
@@ -305,7 +177,7 @@ Status write_counts(Connection* c, const JournalCounts& before, const JournalCou
 
 // Sets the owners-table row of `newest`'s owner. Inside the caller's write
 // transaction.
-Status write_owner(Connection* c, const Record& newest) {
+Status write_owner(SqliteConnection* c, const Record& newest) {
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
                         c->prepare("INSERT OR REPLACE INTO owners (owner, last_seq, last_lsn, last_time_ns, "
                                    "last_kind) VALUES (?1, ?2, ?3, ?4, ?5)"));
@@ -323,7 +195,7 @@ Status write_owner(Connection* c, const Record& newest) {
 // one commit. Ends when the scope ends.
 class ReadTransaction {
  public:
-  explicit ReadTransaction(Connection* c) : c_(c), status_(c->exec("BEGIN")) {}
+  explicit ReadTransaction(SqliteConnection* c) : c_(c), status_(c->exec("BEGIN")) {}
   ~ReadTransaction() {
     if (status_.is_ok()) c_->exec("COMMIT").ignore();  // a read-only transaction: nothing to lose
   }
@@ -332,13 +204,13 @@ class ReadTransaction {
   const Status& status() const { return status_; }
 
  private:
-  Connection* const c_;
+  SqliteConnection* const c_;
   const Status status_;
 };
 
 // Checks the header in the meta table. kCorruption when it is missing or not
 // Keel's, kFailedPrecondition for a newer format version.
-Status check_header(Connection* c, const std::string& path) {
+Status check_header(SqliteConnection* c, const std::string& path) {
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
                         c->prepare("SELECT count(*) FROM sqlite_master WHERE name = 'meta'"));
   {
@@ -376,24 +248,24 @@ Status check_sqlite_file(const std::string& path) {
 // A pool of read-only connections. Thread-safe.
 class ReaderPool {
  public:
-  // `bounded_memory`: see Connection::open.
+  // `bounded_memory`: see SqliteConnection::open.
   ReaderPool(std::string path, std::string vfs, bool bounded_memory)
       : path_(std::move(path)), vfs_(std::move(vfs)), bounded_memory_(bounded_memory) {}
 
   // A connection for one read; returned to the pool when the lease ends.
   class Lease {
    public:
-    Lease(ReaderPool* pool, std::unique_ptr<Connection> c) : pool_(pool), c_(std::move(c)) {}
+    Lease(ReaderPool* pool, std::unique_ptr<SqliteConnection> c) : pool_(pool), c_(std::move(c)) {}
     ~Lease() {
       if (c_) pool_->release(std::move(c_));
     }
     Lease(Lease&&) = default;
-    Connection* operator->() const { return c_.get(); }
-    Connection* get() const { return c_.get(); }
+    SqliteConnection* operator->() const { return c_.get(); }
+    SqliteConnection* get() const { return c_.get(); }
 
    private:
     ReaderPool* pool_;
-    std::unique_ptr<Connection> c_;
+    std::unique_ptr<SqliteConnection> c_;
   };
 
   Result<Lease> acquire() KEEL_EXCLUDES(mu_) {
@@ -405,14 +277,14 @@ class ReaderPool {
         return lease;
       }
     }
-    KEEL_ASSIGN_OR_RETURN(auto c, Connection::open(path_, SQLITE_OPEN_READONLY, vfs_, bounded_memory_));
+    KEEL_ASSIGN_OR_RETURN(auto c, SqliteConnection::open(path_, SQLITE_OPEN_READONLY, vfs_, bounded_memory_));
     return Lease(this, std::move(c));
   }
 
  private:
   static constexpr std::size_t kMaxIdle = 4;
 
-  void release(std::unique_ptr<Connection> c) KEEL_EXCLUDES(mu_) {
+  void release(std::unique_ptr<SqliteConnection> c) KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
     if (idle_.size() < kMaxIdle) idle_.push_back(std::move(c));
   }
@@ -421,7 +293,7 @@ class ReaderPool {
   const std::string vfs_;
   const bool bounded_memory_;
   Mutex mu_;
-  std::vector<std::unique_ptr<Connection>> idle_ KEEL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<SqliteConnection>> idle_ KEEL_GUARDED_BY(mu_);
 };
 
 // Thread-safe (see Journal). The write connection belongs to the journal
@@ -466,7 +338,7 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
   Result<std::uint64_t> remove_unsynced(std::string_view owner, std::uint64_t below_seq, bool whole);
 
   std::unique_ptr<FileLock> lock_;     // held by a writable journal
-  std::unique_ptr<Connection> writer_;  // journal writer thread only
+  std::unique_ptr<SqliteConnection> writer_;  // journal writer thread only
   JournalCounts counts_;                // journal writer thread only: as committed
   ReaderPool readers_;
 };
@@ -498,7 +370,7 @@ Result<std::unique_ptr<Journal>> SqliteJournal::open(const std::string& path,
 Status SqliteJournal::open_writer(const std::string& vfs) {
   KEEL_ASSIGN_OR_RETURN(lock_, FileLock::acquire(path() + ".lock", "sqlite journal " + path()));
   KEEL_ASSIGN_OR_RETURN(writer_,
-                        Connection::open(path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs));
+                        SqliteConnection::open(path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs));
   KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, writer_->prepare("SELECT count(*) FROM sqlite_master"));
   int tables;
   {
