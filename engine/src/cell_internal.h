@@ -1,0 +1,39 @@
+// cell_internal.h: what the files that define Cell share (cell.cc,
+// cell_supervision.cc, cell_lifecycle.cc). Private to the engine.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "cell.h"
+
+namespace keel::detail {
+
+// Makes `c` the current cell for a scope (turns, hooks run during spawn).
+class CurrentScope {
+ public:
+  explicit CurrentScope(Cell* c) : prev_(Cell::current()) { Cell::set_current(c); }
+  ~CurrentScope() { Cell::set_current(prev_); }
+  CurrentScope(const CurrentScope&) = delete;
+  CurrentScope& operator=(const CurrentScope&) = delete;
+
+ private:
+  Cell* prev_;
+};
+
+// A system message of `kind`; the caller owns it until it is sent.
+inline SysMsg* make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell* other = nullptr,
+                 std::uint32_t gen = 0) {
+  auto* m = new SysMsg;
+  m->kind = kind;
+  m->status = std::move(status);
+  m->other = CellRef(other);
+  m->gen = gen;
+  return m;
+}
+
+// The largest unit that states `d` exactly: "2s", "10ms", "1500us", "7ns".
+std::string format_duration(Duration d);
+
+}  // namespace keel::detail

@@ -1,0 +1,243 @@
+// Cell's stopping and restarting: timers, children first, hooks, rebuild.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cell.h"
+#include "cell_internal.h"
+#include "runtime.h"
+
+namespace keel::detail {
+
+// ---- Stopping and restarting ------------------------------------------------------
+
+void Cell::cancel_timers() {
+  for (TimerId id : timers_) rt_->timers().cancel(id);
+  timers_.clear();
+}
+
+void Cell::track_timer(TimerId id) {
+  if (timers_.size() >= 64) {
+    std::erase_if(timers_, [&](TimerId t) { return !rt_->timers().is_pending(t); });
+  }
+  timers_.push_back(id);
+}
+
+bool Cell::untrack_timer(TimerId id) {
+  auto it = std::find(timers_.begin(), timers_.end(), id);
+  if (it == timers_.end()) return false;
+  timers_.erase(it);
+  return true;
+}
+
+void Cell::stop_children_then(Pending then, const Status& why) {
+  pending_ = then;
+  pending_status_ = why;
+  if (children_.empty()) {
+    if (then == Pending::kStop) finish_stop(); else finish_restart();
+    return;
+  }
+  for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
+}
+
+void Cell::begin_stop(const Status& reason) {
+  const ActorStatus st = status_.load(std::memory_order_relaxed);
+  if (st == ActorStatus::kStopping || st == ActorStatus::kStopped) return;
+  if (st == ActorStatus::kRestarting) {  // children are already stopping; stop instead of rebuilding
+    status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
+    pending_ = Pending::kStop;
+    pending_status_ = reason;
+    return;
+  }
+  status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
+  set_paused(true);
+  cancel_timers();
+  stop_children_then(Pending::kStop, reason);
+}
+
+void Cell::begin_restart(const Status& cause) {
+  status_.store(ActorStatus::kRestarting, std::memory_order_relaxed);
+  set_paused(true);
+  cancel_timers();
+  stop_children_then(Pending::kRestart, cause);
+}
+
+void Cell::on_child_terminated(Cell* child) {
+  if (child->listed_in_parent_ && child->parent_id() == id_) {
+    child->listed_in_parent_ = false;
+    children_.erase(child->in_parent_);
+  }
+  if (pending_ != Pending::kNone && children_.empty()) {
+    if (pending_ == Pending::kStop) finish_stop(); else finish_restart();
+  }
+}
+
+void Cell::finish_restart() {
+  pending_ = Pending::kNone;
+  const Status cause = pending_status_;
+  if (instance_) {
+    report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
+    instance_.reset();
+  }
+  for (SysMsg* d : deferred_) delete d;
+  deferred_.clear();
+  escalated_.clear();  // stopped with the other children
+  // A durable actor is rebuilt from what its commits made durable, so wait
+  // for the ones in flight.
+  if (durable_) durable_->wait_idle();
+  // release: a sender that reads the new generation sees the reset above.
+  generation_.fetch_add(1, std::memory_order_release);
+  restarts_.fetch_add(1, std::memory_order_relaxed);
+  rebuild(cause);
+}
+
+void Cell::rebuild(const Status& cause) {
+  std::unique_ptr<Actor> fresh;
+  try {
+    fresh = factory_();
+  } catch (...) {
+    fail(status_from_current_exception().with_context("constructor threw on restart"));
+    return;
+  }
+  fresh->cell_ = this;
+  instance_ = std::move(fresh);
+  if (durable_) {
+    static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
+    const Status rs = durable_recover(/*redeliver=*/false);
+    if (rs.code() == StatusCode::kIoError) {
+      // The journal cannot be read now (RocksDB after a failed write reopens
+      // only once the fault clears): stay paused and try again, backing off
+      // from 10 ms to 2 s.
+      const auto tries = std::min<std::uint32_t>(durable_->rebuild_tries++, 8);
+      const Duration delay = std::chrono::milliseconds(10) * (1u << tries);
+      rt_->log("rebuilding " + describe(*this) + " from the journal failed (" + rs.to_string() +
+               "); retrying in " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      std::min<Duration>(delay, std::chrono::seconds(2)))
+                                                      .count()) +
+               " ms");
+      rt_->timers().schedule(rt_->clock().now() + std::min<Duration>(delay, std::chrono::seconds(2)),
+                             Duration::zero(), [self = CellRef(this), cause] {
+                               SysMsg* m = make_sys(SysMsg::kRebuild);
+                               m->status = cause;
+                               self->send_system(m);
+                             });
+      return;
+    }
+    durable_->rebuild_tries = 0;
+    if (!rs.is_ok()) {
+      fail(rs.with_context("rebuilding " + describe(*this) + " from the journal"));
+      return;
+    }
+    // Every accepted, unhandled message is in memory: queued, the one whose
+    // handler failed, or one whose handler ran but whose commit failed. The
+    // last two go back in front: `uncommitted` is in handling order (its
+    // commits fail in order), and the failed one was handled last.
+    std::vector<Message*> retry;
+    retry.swap(durable_->uncommitted);
+    if (Message* failed = std::exchange(durable_->failed, nullptr)) retry.push_back(failed);
+    IntrusiveQueue<Message> front;
+    for (Message* m : retry) front.push_back(m);
+    requeue_front(front);
+  }
+  status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
+  const Status st = run_hook([&] { return instance_->on_restart(cause); });
+  if (!st.is_ok()) {
+    fail(st.with_context("on_restart"));
+    return;
+  }
+  set_paused(false);
+  if (stop_requested_) {
+    stop_requested_ = false;
+    begin_stop(Status::ok());
+  }
+}
+
+void Cell::finish_stop(bool run_stop_hook) {
+  pending_ = Pending::kNone;
+  const Status reason = pending_status_;
+  if (instance_) {
+    if (run_stop_hook) report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
+    instance_.reset();
+  }
+  cancel_timers();
+  if (durable_) {  // all kept in the journal for the next spawn
+    std::vector<Message*> gone;
+    gone.swap(durable_->uncommitted);
+    gone.insert(gone.end(), durable_->redeliver.begin(), durable_->redeliver.end());
+    durable_->redeliver.clear();
+    if (Message* failed = std::exchange(durable_->failed, nullptr)) gone.push_back(failed);
+    for (Message* m : gone) {
+      m->reject(Status::not_found(describe(*this) + " has stopped"));
+      delete m;
+    }
+  }
+  IntrusiveQueue<Message> rest;
+  IntrusiveQueue<SysMsg> sys_rest;
+  {
+    MutexLock l(mu_);
+    closed_ = true;
+    paused_ = true;
+    holding_ = false;
+    rest = user_q_.take_all();
+    for (Message* m : held_) rest.push_back(m);
+    held_.clear();
+    sys_rest = sys_q_.take_all();
+    user_size_.store(0, std::memory_order_relaxed);
+    if (blocked_senders_ > 0) room_cv_.notify_all();
+  }
+  status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
+  for (SysMsg* d : deferred_) delete d;
+  deferred_.clear();
+  escalated_.clear();
+  while (Message* m = rest.pop_front()) {
+    dead_letter_and_reject(m, DeadLetterReason::kStopped,
+                           Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+        .ignore();
+  }
+  while (SysMsg* m = sys_rest.pop_front()) dispose_dead_system(m);
+
+  std::vector<Watcher> watchers;
+  watchers.swap(watchers_);
+  for (auto& w : watchers) {
+    if (w.promise) {
+      w.promise->set_value(Down{ref_to_self(), reason});
+    } else if (w.cell) {
+      w.cell->send_system(make_sys(SysMsg::kDown, reason, this, w.gen));
+    }
+  }
+  std::vector<Link> links;
+  links.swap(links_);
+  for (auto& l : links) l.cell->send_system(make_sys(SysMsg::kExit, reason, this, l.gen));
+  if (parent_) {
+    parent_->send_system(make_sys(SysMsg::kChildTerminated, Status::ok(), this));
+    parent_ = {};
+  }
+  forget_children();
+  rt_->on_cell_stopped(this);
+}
+
+void Cell::force_stop() {
+  if (is_stopped()) return;
+  CurrentScope scope(this);
+  std::vector<CellRef> kids(children_.begin(), children_.end());
+  forget_children();
+  for (auto& c : kids) c->force_stop();
+  IntrusiveQueue<SysMsg> sys;
+  {
+    MutexLock l(mu_);
+    sys = sys_q_.take_all();
+  }
+  while (SysMsg* m = sys.pop_front()) {
+    // Registrations still count; everything else is moot now.
+    if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) {
+      handle_system(m);
+    } else {
+      delete m;
+    }
+  }
+  if (pending_ == Pending::kNone) pending_status_ = Status::ok();
+  finish_stop();
+}
+
+}  // namespace keel::detail
