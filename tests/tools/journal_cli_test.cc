@@ -18,6 +18,18 @@ class JournalCliTest : public BankJournalTest<B> {
     BankJournalTest<B>::SetUp();
     this->write_bank();
   }
+  // Opens the writer, and dave takes one ask in each of four systems,
+  // journaled with its handling (an INBOX record, a mark and a snapshot).
+  void write_dave_in_four_systems() {
+    this->open_writer();
+    for (int i = 0; i < 4; ++i) {
+      System system(this->config(2));
+      auto dave = system.spawn_durable<Account>("dave");
+      ASSERT_TRUE(dave.is_ok());
+      ASSERT_TRUE(await(dave->ask<&Account::deposit>(1)).is_ok());
+      ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
+    }
+  }
 };
 TYPED_TEST_SUITE(JournalCliTest, Backends, BackendNames);
 
@@ -180,14 +192,7 @@ TYPED_TEST(JournalCliTest, AtSaysASnapshotCoversTheMessagesMarkedHandledBeforeIt
   // dave takes one ask in each of four systems, journaled with its handling
   // (an INBOX record, a mark, a snapshot), as keel_example_counter's counter
   // does in each run: the cursor in every snapshot stays 0.
-  this->open_writer();
-  for (int i = 0; i < 4; ++i) {
-    System system(this->config(2));
-    auto dave = system.spawn_durable<Account>("dave");
-    ASSERT_TRUE(dave.is_ok());
-    ASSERT_TRUE(await(dave->ask<&Account::deposit>(1)).is_ok());
-    ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(this->write_dave_in_four_systems());
   this->records_ = this->read_records();
   this->writer_.reset();
   const std::vector<Record> dave = this->records_of("actor/dave");
@@ -217,14 +222,7 @@ TYPED_TEST(JournalCliTest, AtRefusesAnLsnBeforeWhatCompactionKept) {
   // dave takes one ask in each of four systems (an INBOX record, a mark and
   // a snapshot each); then his records before the fourth ask are removed,
   // as a durable actor's compaction removes them.
-  this->open_writer();
-  for (int i = 0; i < 4; ++i) {
-    System system(this->config(2));
-    auto dave = system.spawn_durable<Account>("dave");
-    ASSERT_TRUE(dave.is_ok());
-    ASSERT_TRUE(await(dave->ask<&Account::deposit>(1)).is_ok());
-    ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(this->write_dave_in_four_systems());
   const std::vector<Record> dave = [&] {
     this->records_ = this->read_records();
     return this->records_of("actor/dave");
