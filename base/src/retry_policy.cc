@@ -9,7 +9,7 @@ bool RetryPolicy::should_retry(const Status& error, int attempt) const {
   if (attempt >= max_attempts || error.is_ok()) return false;
   if (retry_on.empty()) {
     return error.code() != StatusCode::kCancelled && error.code() != StatusCode::kNonDeterministic &&
-           error.code() != StatusCode::kInvalidArgument;
+           error.code() != StatusCode::kInvalidArgument && error.code() != StatusCode::kOwnershipLost;
   }
   return std::find(retry_on.begin(), retry_on.end(), error.code()) != retry_on.end();
 }

@@ -21,6 +21,7 @@ std::string_view status_code_name(StatusCode code) {
     case StatusCode::kUnauthenticated: return "unauthenticated";
     case StatusCode::kNonDeterministic: return "non_deterministic";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kOwnershipLost: return "ownership_lost";
   }
   return "unknown";
 }

@@ -1,4 +1,5 @@
 #include "keel/base/status.h"
+#include "keel/base/retry_policy.h"
 
 #include <gtest/gtest.h>
 
@@ -34,6 +35,16 @@ TEST(Status, CodeNumbersAreStable) {
   EXPECT_EQ(static_cast<int>(StatusCode::kInvalidArgument), 1);
   EXPECT_EQ(static_cast<int>(StatusCode::kTimeout), 6);
   EXPECT_EQ(static_cast<int>(StatusCode::kInternal), 13);
+  EXPECT_EQ(static_cast<int>(StatusCode::kOwnershipLost), 14);
+}
+
+TEST(Status, OwnershipLostIsNamedAndNotRetried) {
+  Status s = Status::ownership_lost("actor/a: owned by another writer");
+  EXPECT_EQ(s.to_string(), "ownership_lost: actor/a: owned by another writer");
+  RetryPolicy retry;
+  retry.max_attempts = 5;
+  EXPECT_FALSE(retry.should_retry(s, 1));
+  EXPECT_TRUE(retry.should_retry(Status::io_error("disk"), 1));
 }
 
 TEST(Result, AssignOrReturnPropagatesTheError) {

@@ -183,7 +183,7 @@ std::string encode_body(const ErrorMessage& m) {
 Status decode_body(std::string_view bytes, ErrorMessage& out) {
   return parse<schema::Error>(bytes, "error", [&](schema::Error::Reader r) {
     const std::uint8_t code = r.getCode();
-    if (code > static_cast<std::uint8_t>(StatusCode::kInternal)) {
+    if (code > static_cast<std::uint8_t>(kLastStatusCode)) {
       return Status::corruption("error: unknown status code " + std::to_string(code));
     }
     out.correlation_id = r.getCorrelationId();

@@ -22,7 +22,7 @@ namespace keel {
 // An operation runs at most max_attempts times; before attempt n+1 it waits
 // initial_backoff * multiplier^(n-1), capped at max_backoff. retry_on lists
 // the codes worth retrying; empty means every code except kCancelled,
-// kNonDeterministic and kInvalidArgument. A value type: copy it freely.
+// kNonDeterministic, kInvalidArgument and kOwnershipLost. A value type: copy it freely.
 struct RetryPolicy {
   int max_attempts = 1;
   Duration initial_backoff = std::chrono::milliseconds(100);

@@ -43,7 +43,14 @@ enum class StatusCode : std::uint8_t {
   kUnauthenticated = 11,
   kNonDeterministic = 12,
   kInternal = 13,
+  // A commit was refused because another writer now owns the journal owner
+  // (a fenced actor or run): stop working on it here, never retry.
+  kOwnershipLost = 14,
 };
+
+// The highest code in use; a number above it read from a journal or the
+// wire is corrupt.
+inline constexpr StatusCode kLastStatusCode = StatusCode::kOwnershipLost;
 
 // The name of `code` ("kNotFound" -> "not_found").
 std::string_view status_code_name(StatusCode code);
@@ -73,6 +80,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kNonDeterministic, m};
   }
   static Status internal(std::string_view m) { return {StatusCode::kInternal, m}; }
+  static Status ownership_lost(std::string_view m) { return {StatusCode::kOwnershipLost, m}; }
 
   bool is_ok() const { return rep_ == nullptr; }
   StatusCode code() const { return rep_ ? rep_->code : StatusCode::kOk; }
