@@ -15,12 +15,12 @@ CancelToken Actor::cancel_token() const { return CancelToken(cell_->current_ask(
 
 namespace detail {
 
-bool Cell::drop_cancelled(Message* msg) {
+bool Cell::drop_cancelled(MessagePtr& msg) {
   const FutureStateBase* ask = msg->ask_state();
   if (ask == nullptr || !ask->is_cancelled()) return false;
   // The future already holds kCancelled: the reject below changes nothing
   // and is not a late reply.
-  dead_letter_and_reject(msg, DeadLetterReason::kCancelled,
+  dead_letter_and_reject(std::move(msg), DeadLetterReason::kCancelled,
                          Status::cancelled("ask to " + describe(*this) + " was cancelled"),
                          "cancelled by the asker before handling")
       .ignore();

@@ -70,7 +70,7 @@ Status status_from_current_exception() {
   }
 }
 
-Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl) {
+Status cell_send(Cell* cell, std::uint32_t gen, MessagePtr msg, Duration ttl) {
   if (cell == nullptr) {
     Status why = Status::not_found("send through an empty actor ref");
     if (Cell* cur = Cell::current()) {
@@ -78,21 +78,20 @@ Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl) {
       cur->runtime().dead_letter(DeadLetterReason::kUnknownTarget, nullptr, *msg, "empty ref");
     }
     msg->reject(why);
-    delete msg;
     return why;
   }
   if (ttl > Duration::zero()) msg->deadline = cell->runtime().clock().now() + ttl;
   // Inside a durable actor's handler, sends wait for the handler's commit.
-  if (Effects* e = current_effects()) return e->add_send(cell, gen, msg);
-  return cell->send(gen, msg);
+  if (Effects* e = current_effects()) return e->add_send(cell, gen, std::move(msg));
+  return cell->send(gen, std::move(msg));
 }
 
-void cell_send_accepted(Cell* cell, std::uint32_t gen, Message* msg, Promise<void> accepted) {
+void cell_send_accepted(Cell* cell, std::uint32_t gen, MessagePtr msg, Promise<void> accepted) {
   if (cell != nullptr && cell->is_durable() && current_effects() == nullptr) {
-    cell->durable_accept(msg, &accepted).ignore();  // completes `accepted` either way
+    cell->durable_accept(std::move(msg), &accepted).ignore();  // completes `accepted` either way
     return;
   }
-  const Status s = cell_send(cell, gen, msg, Duration::zero());
+  const Status s = cell_send(cell, gen, std::move(msg), Duration::zero());
   if (!s.is_ok()) {
     accepted.set_error(s);
     return;
@@ -155,18 +154,7 @@ Cell::~Cell() {
     rest = user_q_.take_all();
     sys = sys_q_.take_all();
   }
-  while (Message* m = rest.pop_front()) {
-    m->reject(Status::not_found(describe(*this) + " stopped"));
-    delete m;
-  }
-  while (SysMsg* m = sys.pop_front()) delete m;
-  for (SysMsg* m : deferred_) delete m;
-  if (durable_) {
-    delete durable_->failed;
-    for (Message* m : durable_->redeliver) delete m;
-    for (Message* m : durable_->uncommitted) delete m;
-  }
-  for (Message* m : held_) delete m;
+  while (MessagePtr m = rest.pop_front()) m->reject(Status::not_found(describe(*this) + " stopped"));
   rt_->release();
 }
 
@@ -237,11 +225,10 @@ std::vector<AnyRef> Cell::children_refs() const {
 
 // ---- Sending -------------------------------------------------------------------
 
-Status Cell::dead_letter_and_reject(Message* msg, DeadLetterReason reason, Status why,
+Status Cell::dead_letter_and_reject(MessagePtr msg, DeadLetterReason reason, Status why,
                                     std::string detail) {
   rt_->dead_letter(reason, this, *msg, std::move(detail));
   msg->reject(why);
-  delete msg;
   return why;
 }
 
@@ -251,23 +238,23 @@ void Cell::schedule_self() {
   rt_->scheduler().schedule(this);
 }
 
-Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
-  if (durable_ && msg->inbox_lsn == 0) return durable_accept(msg, nullptr);
+Status Cell::send(std::uint32_t gen, MessagePtr msg, bool may_block) {
+  if (durable_ && msg->inbox_lsn == 0) return durable_accept(std::move(msg), nullptr);
   if (Cell* cur = tls_cell) msg->sender = cur->id();
   msg->generation = gen;
   bool need_schedule = false;
-  Message* victim = nullptr;
+  MessagePtr victim;
   {
     MutexLock l(mu_);
     if (closed_) {
       l.native().unlock();
-      return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+      return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
                                     Status::not_found(describe(*this) + " has stopped"), "actor stopped");
     }
     if (!durable_ && gen != kAnyGeneration && gen != generation()) {
       l.native().unlock();
       return dead_letter_and_reject(
-          msg, DeadLetterReason::kStale,
+          std::move(msg), DeadLetterReason::kStale,
           Status::not_found(describe(*this) + ": generation " + std::to_string(gen) +
                             " was restarted (now " + std::to_string(generation()) + ")"),
           "stale incarnation " + std::to_string(gen));
@@ -284,14 +271,14 @@ Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
             --blocked_senders_;
             if (closed_) {
               l.native().unlock();
-              return dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+              return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
                                             Status::not_found(describe(*this) + " has stopped"),
                                             "actor stopped");
             }
             if (!room) {
               l.native().unlock();
               return dead_letter_and_reject(
-                  msg, DeadLetterReason::kDropped,
+                  std::move(msg), DeadLetterReason::kDropped,
                   Status::timeout(describe(*this) + ": " + detail + ", waited " +
                                   format_duration(mailbox_config_.block_timeout)),
                   detail + ", sender timed out");
@@ -304,7 +291,7 @@ Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
           l.native().unlock();
           // An ask fails with kOverloaded either way; a kDropNewest send succeeds.
           const bool fail = mailbox_config_.policy != OverflowPolicy::kDropNewest;
-          Status why = dead_letter_and_reject(msg, DeadLetterReason::kDropped,
+          Status why = dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped,
                                               Status::overloaded(describe(*this) + ": " + detail), detail);
           return fail ? why : Status::ok();
         }
@@ -314,7 +301,7 @@ Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
           break;
       }
     }
-    user_q_.push_back(msg);
+    user_q_.push_back(std::move(msg));
     user_size_.fetch_add(1, std::memory_order_relaxed);
     if (!scheduled_ && !paused_) {
       scheduled_ = true;
@@ -324,7 +311,7 @@ Status Cell::send(std::uint32_t gen, Message* msg, bool may_block) {
   if (victim != nullptr) {
     const std::string detail = "mailbox full (capacity " + std::to_string(mailbox_config_.capacity) +
                                ", policy drop_oldest)";
-    dead_letter_and_reject(victim, DeadLetterReason::kDropped,
+    dead_letter_and_reject(std::move(victim), DeadLetterReason::kDropped,
                            Status::overloaded(describe(*this) + ": " + detail), detail)
         .ignore();
   }
@@ -358,7 +345,7 @@ bool Cell::wait_for_room(MutexLock& l, std::size_t cap) {
   return true;
 }
 
-void Cell::send_system(SysMsg* msg) {
+void Cell::send_system(SysMsgPtr msg) {
   bool need_schedule = false;
   bool dead = false;
   {
@@ -366,7 +353,7 @@ void Cell::send_system(SysMsg* msg) {
     if (closed_) {
       dead = true;
     } else {
-      sys_q_.push_back(msg);
+      sys_q_.push_back(std::move(msg));
       if (!scheduled_) {
         scheduled_ = true;
         need_schedule = true;
@@ -374,13 +361,13 @@ void Cell::send_system(SysMsg* msg) {
     }
   }
   if (dead) {
-    dispose_dead_system(msg);
+    dispose_dead_system(std::move(msg));
     return;
   }
   if (need_schedule) schedule_self();
 }
 
-void Cell::dispose_dead_system(SysMsg* m) {
+void Cell::dispose_dead_system(SysMsgPtr m) {
   const Status gone = Status::not_found(describe(*this) + " had already stopped");
   switch (m->kind) {
     case SysMsg::kMonitor:
@@ -396,7 +383,6 @@ void Cell::dispose_dead_system(SysMsg* m) {
     default:
       break;
   }
-  delete m;
 }
 
 void Cell::set_paused(bool paused) {
@@ -427,9 +413,9 @@ bool Cell::run_turn(int max_user) {
           break;
         } else {
           while (handled + n < max_user) {
-            Message* m = user_q_.pop_front();
+            MessagePtr m = user_q_.pop_front();
             if (m == nullptr) break;
-            batch.push_back(m);
+            batch.push_back(std::move(m));
             ++n;
           }
           const std::size_t left =
@@ -440,13 +426,13 @@ bool Cell::run_turn(int max_user) {
         }
       }
       if (!sys.empty()) {
-        while (SysMsg* m = sys.pop_front()) handle_system(m);
+        while (SysMsgPtr m = sys.pop_front()) handle_system(std::move(m));
         continue;
       }
       turn_batch_left_ = n;
-      while (Message* m = batch.pop_front()) {
+      while (MessagePtr m = batch.pop_front()) {
         --turn_batch_left_;
-        deliver(m);
+        deliver(std::move(m));
         ++handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
@@ -469,8 +455,8 @@ void Cell::requeue_front(IntrusiveQueue<Message>& batch) {
     closed = closed_;
     if (!closed) {
       IntrusiveQueue<Message> copy = batch.take_all();
-      for (Message* p = copy.pop_front(); p != nullptr; p = copy.pop_front()) {
-        batch.push_back(p);
+      while (MessagePtr p = copy.pop_front()) {
+        batch.push_back(std::move(p));
         ++n;
       }
       user_q_.prepend(batch);
@@ -478,21 +464,21 @@ void Cell::requeue_front(IntrusiveQueue<Message>& batch) {
     }
   }
   if (closed) {
-    while (Message* m = batch.pop_front()) {
-      dead_letter_and_reject(m, DeadLetterReason::kStopped,
+    while (MessagePtr m = batch.pop_front()) {
+      dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped,
                              Status::not_found(describe(*this) + " has stopped"), "actor stopped")
           .ignore();
     }
   }
 }
 
-void Cell::deliver(Message* m) {
+void Cell::deliver(MessagePtr m) {
   if (durable_) {
-    durable_deliver(m);
+    durable_deliver(std::move(m));
     return;
   }
   if (m->generation != kAnyGeneration && m->generation != generation()) {
-    dead_letter_and_reject(m, DeadLetterReason::kStale,
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kStale,
                            Status::not_found(describe(*this) + ": generation " +
                                              std::to_string(m->generation) + " was restarted"),
                            "stale incarnation " + std::to_string(m->generation))
@@ -500,7 +486,7 @@ void Cell::deliver(Message* m) {
     return;
   }
   if (m->deadline != TimePoint::max() && rt_->clock().now() > m->deadline) {
-    dead_letter_and_reject(m, DeadLetterReason::kExpired,
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kExpired,
                            Status::timeout("message to " + describe(*this) + " expired"),
                            "ttl passed before handling")
         .ignore();
@@ -513,14 +499,14 @@ void Cell::deliver(Message* m) {
     m->invoke(*instance_);
   } catch (...) {
     Status error = status_from_current_exception();
-    delete m;
+    m.reset();
     current_sender_ = kNoActor;
     current_ask_ = nullptr;
     processed_.fetch_add(1, std::memory_order_relaxed);
     fail(error);
     return;
   }
-  delete m;
+  m.reset();
   current_sender_ = kNoActor;
   current_ask_ = nullptr;
   processed_.fetch_add(1, std::memory_order_relaxed);
@@ -532,11 +518,11 @@ void Cell::deliver(Message* m) {
 
 // ---- Control messages ------------------------------------------------------------
 
-void Cell::handle_system(SysMsg* m) {
-  std::unique_ptr<SysMsg> owned(m);
+void Cell::handle_system(SysMsgPtr owned) {
+  SysMsg* const m = owned.get();
   const ActorStatus st = status_.load(std::memory_order_relaxed);
   if (st == ActorStatus::kStopped) {  // stopped earlier in this turn: as if sent after the stop
-    dispose_dead_system(owned.release());
+    dispose_dead_system(std::move(owned));
     return;
   }
   switch (m->kind) {
@@ -561,15 +547,15 @@ void Cell::handle_system(SysMsg* m) {
           status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
           set_paused(false);
           resume_escalated_children();
-          std::vector<SysMsg*> deferred;
+          std::vector<SysMsgPtr> deferred;
           deferred.swap(deferred_);
-          for (SysMsg* d : deferred) handle_system(d);
+          for (SysMsgPtr& d : deferred) handle_system(std::move(d));
         }
       }
       break;
     case SysMsg::kChildFailed:
       if (st == ActorStatus::kSuspended) {
-        deferred_.push_back(owned.release());  // decided once this actor is resumed
+        deferred_.push_back(std::move(owned));  // decided once this actor is resumed
         break;
       }
       handle_child_failure(m->other.get(), m->gen, m->status);
@@ -594,8 +580,14 @@ void Cell::handle_system(SysMsg* m) {
       if (st == ActorStatus::kRestarting && pending_ == Pending::kNone) rebuild(m->status);
       break;
     case SysMsg::kJournalFailed:
+      if (m->status.code() == StatusCode::kOwnershipLost) {
+        // Another writer owns the actor now: stop here at once, no retry.
+        rt_->log(describe(*this) + " stops: " + m->status.to_string());
+        begin_stop(m->status);
+        break;
+      }
       if (durable_) {
-        durable_->uncommitted.insert(durable_->uncommitted.end(), m->msgs.begin(), m->msgs.end());
+        for (MessagePtr& u : m->msgs) durable_->uncommitted.push_back(std::move(u));
         m->msgs.clear();
       }
       if (st == ActorStatus::kRunning) fail(m->status.with_context("journal commit of " + describe(*this)));
@@ -604,15 +596,16 @@ void Cell::handle_system(SysMsg* m) {
     case SysMsg::kExit:
       if (m->gen != generation()) break;  // for an earlier incarnation
       if (st != ActorStatus::kRunning) {
-        if (st == ActorStatus::kSuspended) deferred_.push_back(owned.release());
+        if (st == ActorStatus::kSuspended) deferred_.push_back(std::move(owned));
         break;
       }
-      handle_signal(m);
+      handle_signal(*m);
       break;
   }
 }
 
-void Cell::handle_signal(SysMsg* m) {
+void Cell::handle_signal(SysMsg& msg) {
+  SysMsg* const m = &msg;
   AnyRef from;
   if (m->other) {
     m->other->acquire();

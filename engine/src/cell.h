@@ -74,38 +74,63 @@ struct SysMsg {
   CellRef other;
   std::uint32_t gen = 0;
   std::optional<Promise<Down>> watch;  // kMonitor from System::watch
-  std::vector<Message*> msgs;          // kJournalFailed: the handled messages of the failed commit
+  std::vector<MessagePtr> msgs;        // kJournalFailed: the handled messages of the failed commit
 
   SysMsg() = default;
   SysMsg(const SysMsg&) = delete;
   SysMsg& operator=(const SysMsg&) = delete;
-  ~SysMsg() {
-    for (Message* m : msgs) delete m;
-  }
 };
+using SysMsgPtr = std::unique_ptr<SysMsg>;
 
+// A system message of `kind`; the caller owns it until it is sent.
+inline SysMsgPtr make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell* other = nullptr,
+                          std::uint32_t gen = 0) {
+  auto m = std::make_unique<SysMsg>();
+  m->kind = kind;
+  m->status = std::move(status);
+  m->other = CellRef(other);
+  m->gen = gen;
+  return m;
+}
+
+// A FIFO of messages linked through their `next` field. Owns what it holds:
+// items go in and come out as unique_ptrs, and the destructor deletes what
+// is left. Not thread-safe.
 template <class T>
 class IntrusiveQueue {
  public:
+  IntrusiveQueue() = default;
+  IntrusiveQueue(IntrusiveQueue&& o) noexcept
+      : head_(std::exchange(o.head_, nullptr)), tail_(std::exchange(o.tail_, nullptr)) {}
+  IntrusiveQueue& operator=(IntrusiveQueue&& o) noexcept {
+    if (this != &o) {
+      clear();
+      head_ = std::exchange(o.head_, nullptr);
+      tail_ = std::exchange(o.tail_, nullptr);
+    }
+    return *this;
+  }
+  ~IntrusiveQueue() { clear(); }
+
   bool empty() const { return head_ == nullptr; }
-  void push_back(T* m) {
+  void clear() {
+    while (pop_front()) {
+    }
+  }
+  void push_back(std::unique_ptr<T> owned) {
+    T* m = owned.release();
     m->next = nullptr;
     if (tail_) tail_->next = m; else head_ = m;
     tail_ = m;
   }
-  void push_front(T* m) {
-    m->next = head_;
-    head_ = m;
-    if (!tail_) tail_ = m;
-  }
-  T* pop_front() {
+  std::unique_ptr<T> pop_front() {
     T* m = head_;
     if (m) {
       head_ = m->next;
       if (!head_) tail_ = nullptr;
       m->next = nullptr;
     }
-    return m;
+    return std::unique_ptr<T>(m);
   }
   // Moves all of `other` in front of this queue's items.
   void prepend(IntrusiveQueue& other) {
@@ -158,10 +183,10 @@ class Cell {
   // ---- Any thread ------------------------------------------------------------
   // See detail::cell_send. With may_block false (journal commit callbacks),
   // a full kBlock mailbox refuses the message instead of waiting.
-  Status send(std::uint32_t gen, Message* msg, bool may_block = true);
+  Status send(std::uint32_t gen, MessagePtr msg, bool may_block = true);
   // Queues a control message (ownership passes); handled at once on this
   // thread if the actor has stopped.
-  void send_system(SysMsg* msg) KEEL_EXCLUDES(mu_);
+  void send_system(SysMsgPtr msg) KEEL_EXCLUDES(mu_);
   // kBlock: waits (up to block_timeout, real time) until the mailbox has
   // room or is closed; returns whether it has room (or closed). Unlocks `l`
   // while running other actors' turns when called from a turn.
@@ -225,10 +250,10 @@ class Cell {
   }
   // Journals `msg` as an INBOX record and queues it once durable; completes
   // `accepted` (if any) then. Any thread.
-  Status durable_accept(Message* msg, Promise<void>* accepted);
+  Status durable_accept(MessagePtr msg, Promise<void>* accepted);
   // Queues a message whose INBOX record is durable; `was_accepting`: its
   // append was counted in accepting_. Any thread.
-  void enqueue_accepted(Message* msg, bool was_accepting = false) KEEL_EXCLUDES(mu_);
+  void enqueue_accepted(MessagePtr msg, bool was_accepting = false) KEEL_EXCLUDES(mu_);
   // An INBOX append counted in accepting_ failed.
   void accepted_one() KEEL_EXCLUDES(mu_);
 
@@ -236,13 +261,21 @@ class Cell {
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
 
   // Turn steps.
-  void handle_system(SysMsg* msg);
-  void deliver(Message* msg);
-  void durable_deliver(Message* msg);
+  void handle_system(SysMsgPtr msg);
+  void deliver(MessagePtr msg);
+  void durable_deliver(MessagePtr msg);
   // Commits the cursor (and snapshot) of a handled message with `eff`.
   // `handled` (owned; may be null) is kept until the commit is durable, and
   // retried after a restart if it fails.
-  void durable_commit(Effects& eff, Message* handled = nullptr);
+  void durable_commit(Effects& eff, MessagePtr handled = nullptr);
+  // The SNAPSHOT payload of the current state (turn-owned).
+  std::string encode_snapshot() const;
+  // A commit failed (journal writer thread): its sends and replies fail
+  // with `why`, and the actor is told (kJournalFailed) with `handled`,
+  // unless that message is not to be handled again here.
+  void commit_failed(const Status& why, std::vector<Effects::Send>& sends,
+                     std::vector<UniqueFunction<void(const Status*)>>& replies, MessagePtr handled,
+                     bool unjournaled);
   // End of a durable start(): queues the recovered and the held messages.
   void release_recovered() KEEL_EXCLUDES(mu_);
   // Rebuilds the instance's state from the journal (latest snapshot, then
@@ -269,10 +302,10 @@ class Cell {
   bool recover_visit(RecoveryPass& pass, const Record& r);
   // Replays one handled message with its effects discarded; false (and
   // pass.failed) when its handler fails.
-  bool recover_replay(RecoveryPass& pass, std::unique_ptr<Message> m);
+  bool recover_replay(RecoveryPass& pass, MessagePtr m);
   Status recover_end(RecoveryPass& pass, bool redeliver);
   void recover_report(const JournalProblem& p);
-  Result<Message*> decode_inbox(const Record& r) const;
+  Result<MessagePtr> decode_inbox(const Record& r) const;
   // Removes the records the newest durable snapshot supersedes
   // (Journal::truncate); failures are logged (compaction only reclaims
   // space). Returns false when no
@@ -280,7 +313,7 @@ class Cell {
   bool compact_superseded();
   // Runs a journaled message's handler (live or replayed): tracks the timers
   // it schedules and the one that sent it. Returns the handler's error.
-  Status run_durable_handler(Message* m);
+  Status run_durable_handler(Message& m);
   // Arms an in-memory timer that accepts `t`'s message at its time. Any thread.
   void arm_durable_timer(const DurableTimer& t);
 
@@ -302,14 +335,16 @@ class Cell {
   void begin_restart(const Status& cause);
   void stop_children_then(Pending then, const Status& why);
   void finish_stop(bool run_stop_hook = true);
-  void handle_signal(SysMsg* msg);
+  // What the messages left in a stopping actor's mailbox fail with.
+  Status stopped_error(const Status& reason) const;
+  void handle_signal(SysMsg& msg);
   void schedule_self();
-  Status dead_letter_and_reject(Message* msg, DeadLetterReason reason, Status why,
+  Status dead_letter_and_reject(MessagePtr msg, DeadLetterReason reason, Status why,
                                 std::string detail);
   // An in-memory actor's turn, before a handler starts: dead-letters `msg`
   // (kCancelled, and deletes it) when its asker cancelled it; returns
-  // whether it did (cancel.cc).
-  bool drop_cancelled(Message* msg);
+  // whether it did (taking `msg`; cancel.cc).
+  bool drop_cancelled(MessagePtr& msg);
   AnyRef ref_to_self();
   void finish_restart();
   // The rest of a restart: a fresh instance, rebuilt from the journal for a
@@ -323,7 +358,7 @@ class Cell {
   void set_paused(bool paused) KEEL_EXCLUDES(mu_);
   Status run_hook(const std::function<Status()>& hook);
   void report_stop_hook(const Status& s);
-  void dispose_dead_system(SysMsg* msg);
+  void dispose_dead_system(SysMsgPtr msg);
   void send_restart_after(Cell* target, const Status& cause, Duration delay);
 
   std::atomic<std::uint32_t> refs_{1};
@@ -354,7 +389,7 @@ class Cell {
   // Turn-owned: user messages the current turn took from the queue and has
   // not delivered yet.
   int turn_batch_left_ = 0;
-  std::vector<Message*> held_ KEEL_GUARDED_BY(mu_);
+  std::vector<MessagePtr> held_ KEEL_GUARDED_BY(mu_);
 
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;
@@ -379,7 +414,7 @@ class Cell {
     std::uint32_t gen = 0;
   };
   std::vector<Link> links_;
-  std::vector<SysMsg*> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
+  std::vector<SysMsgPtr> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
   // Children whose failure this actor escalated (they wait suspended): resumed
   // when this actor is resumed; a restart or stop of this actor stops them.
   std::vector<Link> escalated_;

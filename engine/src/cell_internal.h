@@ -22,17 +22,6 @@ class CurrentScope {
   Cell* prev_;
 };
 
-// A system message of `kind`; the caller owns it until it is sent.
-inline SysMsg* make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell* other = nullptr,
-                 std::uint32_t gen = 0) {
-  auto* m = new SysMsg;
-  m->kind = kind;
-  m->status = std::move(status);
-  m->other = CellRef(other);
-  m->gen = gen;
-  return m;
-}
-
 // The largest unit that states `d` exactly: "2s", "10ms", "1500us", "7ns".
 std::string format_duration(Duration d);
 

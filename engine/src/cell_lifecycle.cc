@@ -80,12 +80,11 @@ void Cell::finish_restart() {
     report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
     instance_.reset();
   }
-  for (SysMsg* d : deferred_) delete d;
   deferred_.clear();
   escalated_.clear();  // stopped with the other children
   // A durable actor is rebuilt from what its commits made durable, so wait
   // for the ones in flight.
-  if (durable_) durable_->wait_idle();
+  if (durable_) durable_->commits->wait_idle();
   // release: a sender that reads the new generation sees the reset above.
   generation_.fetch_add(1, std::memory_order_release);
   restarts_.fetch_add(1, std::memory_order_relaxed);
@@ -118,9 +117,7 @@ void Cell::rebuild(const Status& cause) {
                " ms");
       rt_->timers().schedule(rt_->clock().now() + std::min<Duration>(delay, std::chrono::seconds(2)),
                              Duration::zero(), [self = CellRef(this), cause] {
-                               SysMsg* m = make_sys(SysMsg::kRebuild);
-                               m->status = cause;
-                               self->send_system(m);
+                               self->send_system(make_sys(SysMsg::kRebuild, cause));
                              });
       return;
     }
@@ -133,11 +130,11 @@ void Cell::rebuild(const Status& cause) {
     // handler failed, or one whose handler ran but whose commit failed. The
     // last two go back in front: `uncommitted` is in handling order (its
     // commits fail in order), and the failed one was handled last.
-    std::vector<Message*> retry;
+    std::vector<MessagePtr> retry;
     retry.swap(durable_->uncommitted);
-    if (Message* failed = std::exchange(durable_->failed, nullptr)) retry.push_back(failed);
+    if (durable_->failed) retry.push_back(std::move(durable_->failed));
     IntrusiveQueue<Message> front;
-    for (Message* m : retry) front.push_back(m);
+    for (MessagePtr& m : retry) front.push_back(std::move(m));
     requeue_front(front);
   }
   status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
@@ -162,15 +159,12 @@ void Cell::finish_stop(bool run_stop_hook) {
   }
   cancel_timers();
   if (durable_) {  // all kept in the journal for the next spawn
-    std::vector<Message*> gone;
+    std::vector<MessagePtr> gone;
     gone.swap(durable_->uncommitted);
-    gone.insert(gone.end(), durable_->redeliver.begin(), durable_->redeliver.end());
+    for (MessagePtr& m : durable_->redeliver) gone.push_back(std::move(m));
     durable_->redeliver.clear();
-    if (Message* failed = std::exchange(durable_->failed, nullptr)) gone.push_back(failed);
-    for (Message* m : gone) {
-      m->reject(Status::not_found(describe(*this) + " has stopped"));
-      delete m;
-    }
+    if (durable_->failed) gone.push_back(std::move(durable_->failed));
+    for (MessagePtr& m : gone) m->reject(stopped_error(reason));
   }
   IntrusiveQueue<Message> rest;
   IntrusiveQueue<SysMsg> sys_rest;
@@ -180,22 +174,20 @@ void Cell::finish_stop(bool run_stop_hook) {
     paused_ = true;
     holding_ = false;
     rest = user_q_.take_all();
-    for (Message* m : held_) rest.push_back(m);
+    for (MessagePtr& m : held_) rest.push_back(std::move(m));
     held_.clear();
     sys_rest = sys_q_.take_all();
     user_size_.store(0, std::memory_order_relaxed);
     if (blocked_senders_ > 0) room_cv_.notify_all();
   }
   status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
-  for (SysMsg* d : deferred_) delete d;
   deferred_.clear();
   escalated_.clear();
-  while (Message* m = rest.pop_front()) {
-    dead_letter_and_reject(m, DeadLetterReason::kStopped,
-                           Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+  while (MessagePtr m = rest.pop_front()) {
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped, stopped_error(reason), "actor stopped")
         .ignore();
   }
-  while (SysMsg* m = sys_rest.pop_front()) dispose_dead_system(m);
+  while (SysMsgPtr m = sys_rest.pop_front()) dispose_dead_system(std::move(m));
 
   std::vector<Watcher> watchers;
   watchers.swap(watchers_);
@@ -217,6 +209,12 @@ void Cell::finish_stop(bool run_stop_hook) {
   rt_->on_cell_stopped(this);
 }
 
+Status Cell::stopped_error(const Status& reason) const {
+  // A fenced actor's messages are another writer's now: their senders learn why.
+  if (reason.code() == StatusCode::kOwnershipLost) return reason.with_context(describe(*this) + " stopped");
+  return Status::not_found(describe(*this) + " has stopped");
+}
+
 void Cell::force_stop() {
   if (is_stopped()) return;
   CurrentScope scope(this);
@@ -228,13 +226,9 @@ void Cell::force_stop() {
     MutexLock l(mu_);
     sys = sys_q_.take_all();
   }
-  while (SysMsg* m = sys.pop_front()) {
+  while (SysMsgPtr m = sys.pop_front()) {
     // Registrations still count; everything else is moot now.
-    if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) {
-      handle_system(m);
-    } else {
-      delete m;
-    }
+    if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) handle_system(std::move(m));
   }
   if (pending_ == Pending::kNone) pending_status_ = Status::ok();
   finish_stop();

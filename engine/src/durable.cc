@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cell.h"
+#include "cell_internal.h"
 #include "runtime.h"
 #include "keel/wire/envelope.h"
 
@@ -65,7 +66,22 @@ Result<std::string> inbox_envelope(const Cell& target, Message& msg) {
 void reject_all(std::vector<Effects::Send>& sends, const Status& why) {
   for (auto& s : sends) {
     s.msg->reject(why);
-    delete s.msg;
+    s.target->release();
+  }
+  sends.clear();
+}
+
+// Releases a durable commit's sends: an INBOX record of it (at `first` +
+// its index) makes its message accepted; others are sent as they are.
+void release_effects(std::vector<Effects::Send>& sends, Lsn first) {
+  for (auto& s : sends) {
+    if (s.record >= 0) {
+      s.msg->inbox_lsn = first + static_cast<Lsn>(s.record);
+      s.target->enqueue_accepted(std::move(s.msg));
+    } else {
+      // Never blocks the journal's writer thread.
+      s.target->send(s.gen, std::move(s.msg), /*may_block=*/false).ignore();
+    }
     s.target->release();
   }
   sends.clear();
@@ -73,102 +89,6 @@ void reject_all(std::vector<Effects::Send>& sends, const Status& why) {
 }  // namespace
 
 Effects* current_effects() { return tls_effects; }
-
-// ---- One commit write at a time --------------------------------------------
-
-void DurableCell::submit(std::vector<NewRecord> batch, std::size_t prefix, CommitDone done) {
-  bool refuse = false;
-  {
-    MutexLock l(mu);
-    if (broken) {
-      refuse = true;
-    } else if (writing) {
-      waiting.push_back(Waiting{std::move(batch), std::move(done), prefix});
-      return;
-    } else {
-      writing = true;
-    }
-  }
-  if (refuse) {
-    done(Status::io_error("commit of " + owner + " not written: an earlier one failed"));
-    return;
-  }
-  std::vector<Waiting> parts;
-  parts.push_back(Waiting{std::move(batch), std::move(done), prefix});
-  write(std::move(parts));
-}
-
-void DurableCell::write(std::vector<Waiting> parts) {
-  std::vector<NewRecord> batch;
-  // Per part: its records in the write, and whether its cursor was dropped.
-  std::vector<std::pair<std::size_t, bool>> layout;
-  layout.reserve(parts.size());
-  // A part's lone cursor record is superseded by a later part's: a PROCESSED
-  // by any later cumulative cursor (a PROCESSED or SNAPSHOT), a SNAPSHOT
-  // only by a later SNAPSHOT (a later PROCESSED still needs it as its replay
-  // base). A part journaling its message (prefix > 1) keeps its records;
-  // its mark is not cumulative, its SNAPSHOT (prefix 3) is.
-  std::size_t last_snapshot = 0, last_cumulative = 0;
-  bool any_snapshot = false, any_cumulative = false;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    const Waiting& p = parts[i];
-    const bool snapshot = (p.prefix == 1 && !p.batch.empty() && p.batch.front().kind == RecordKind::kSnapshot) ||
-                          p.prefix == 3;
-    if (snapshot) {
-      last_snapshot = i;
-      any_snapshot = true;
-    }
-    if (p.prefix == 1 || p.prefix == 3) {
-      last_cumulative = i;
-      any_cumulative = true;
-    }
-  }
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    std::vector<NewRecord>& b = parts[i].batch;
-    const RecordKind kind = b.empty() ? RecordKind::kInbox : b.front().kind;
-    const bool drop = parts[i].prefix == 1 &&
-                      ((kind == RecordKind::kProcessed && any_cumulative && i < last_cumulative) ||
-                       (kind == RecordKind::kSnapshot && any_snapshot && i < last_snapshot));
-    layout.emplace_back(b.size() - (drop ? 1 : 0), drop);
-    for (std::size_t k = drop ? 1 : 0; k < b.size(); ++k) batch.push_back(std::move(b[k]));
-    b.clear();
-  }
-  journal->append_async(std::move(batch), [this, parts = std::move(parts), layout = std::move(layout)](
-                                              Result<LsnRange> r) mutable {
-    std::vector<Waiting> next;
-    std::vector<Waiting> refused;
-    {
-      MutexLock l(mu);
-      if (!r) broken = true;
-      if (broken) {
-        refused.swap(waiting);
-        writing = false;
-      } else if (!waiting.empty()) {
-        next.swap(waiting);  // still writing
-      } else {
-        writing = false;
-      }
-    }
-    const Status not_written =
-        refused.empty() ? Status::ok()
-                        : Status::io_error("commit of " + owner + " not written: an earlier one failed");
-    // Before the callbacks: the last of them may release the cell (and this).
-    // An append from a commit callback only queues the batch (it never
-    // blocks the journal's thread).
-    if (!next.empty()) write(std::move(next));
-    Lsn first = r ? r->first : kNoLsn;
-    for (std::size_t i = 0; i < parts.size(); ++i) {
-      const auto [size, dropped] = layout[i];
-      if (r) {
-        parts[i].done(first + parts[i].prefix - (dropped ? 1 : 0));  // past its prefix
-        first += size;
-      } else {
-        parts[i].done(r.status());
-      }
-    }
-    for (Waiting& w : refused) w.done(not_written);
-  });
-}
 
 EffectsScope::EffectsScope(Effects* e) : prev_(tls_effects) { tls_effects = e; }
 EffectsScope::~EffectsScope() { tls_effects = prev_; }
@@ -187,11 +107,8 @@ Effects::~Effects() {
   reject_all(sends, Status::cancelled("the sending handler failed; its messages were not sent"));
 }
 
-Status Effects::add_send(Cell* target, std::uint32_t gen, Message* msg) {
-  if (replay) {  // sent (and journaled) before the crash
-    delete msg;
-    return Status::ok();
-  }
+Status Effects::add_send(Cell* target, std::uint32_t gen, MessagePtr msg) {
+  if (replay) return Status::ok();  // sent (and journaled) before the crash
   if (Cell* from = Cell::current()) msg->sender = from->id();
   msg->generation = gen;
   int record = -1;
@@ -202,21 +119,20 @@ Status Effects::add_send(Cell* target, std::uint32_t gen, Message* msg) {
       record = static_cast<int>(records.size()) - 1;
     } else if (env.status().code() != StatusCode::kFailedPrecondition) {
       msg->reject(env.status());
-      delete msg;
       return env.status();
     }  // else an in-memory message (a continuation): released as it is
   }
   target->acquire();
-  sends.push_back(Send{target, gen, msg, record});
+  sends.push_back(Send{target, gen, std::move(msg), record});
   return Status::ok();
 }
 
 // ---- Acceptance --------------------------------------------------------------
 
-Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
+Status Cell::durable_accept(MessagePtr msg, Promise<void>* accepted) {
   if (is_stopped()) {
     Status why = Status::not_found(describe(*this) + " has stopped");
-    dead_letter_and_reject(msg, DeadLetterReason::kStopped, why, "actor stopped").ignore();
+    dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped, why, "actor stopped").ignore();
     if (accepted) accepted->set_error(why);
     return why;
   }
@@ -225,13 +141,12 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   if (!env && env.status().code() == StatusCode::kFailedPrecondition) {
     // Not a handler message (a continue_with continuation): it runs in the
     // actor's turn but is not journaled, like any in-memory message.
-    enqueue_accepted(msg);
+    enqueue_accepted(std::move(msg));
     if (accepted) accepted->set_value();
     return Status::ok();
   }
   if (!env) {
     msg->reject(env.status());
-    delete msg;
     if (accepted) accepted->set_error(env.status());
     return env.status();
   }
@@ -246,7 +161,7 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
     if (accepted == nullptr && !holding_ && !closed_ && !paused_ && accepting_ == 0 && user_q_.empty()) {
       msg->unjournaled_inbox = std::move(*env);
       with_handling = true;
-      user_q_.push_back(msg);
+      user_q_.push_back(std::move(msg));
       user_size_.fetch_add(1, std::memory_order_relaxed);
       if (!scheduled_) {
         scheduled_ = true;
@@ -267,16 +182,19 @@ Status Cell::durable_accept(Message* msg, Promise<void>* accepted) {
   acquire();
   rt_->journal_op_started();
   durable_->journal->append_async(
-      std::move(batch), [self = this, msg, done = std::move(done)](Result<LsnRange> r) mutable {
+      std::move(batch), [self = this, msg = std::move(msg), done = std::move(done)](Result<LsnRange> r) mutable {
         if (!r) {
           self->accepted_one();
-          self->dead_letter_and_reject(msg, DeadLetterReason::kDropped, r.status(),
+          self->dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped, r.status(),
                                        "journal append failed: " + r.status().to_string())
               .ignore();
           if (done) done->set_error(r.status());
+          if (r.status().code() == StatusCode::kOwnershipLost) {
+            self->send_system(make_sys(SysMsg::kJournalFailed, r.status()));
+          }
         } else {
           msg->inbox_lsn = r->first;
-          self->enqueue_accepted(msg, /*was_accepting=*/true);
+          self->enqueue_accepted(std::move(msg), /*was_accepting=*/true);
           if (done) done->set_value();
         }
         self->rt_->journal_op_done();
@@ -291,19 +209,19 @@ void Cell::accepted_one() {
 }
 
 void Cell::release_recovered() {
-  std::vector<Message*> all;
+  std::vector<MessagePtr> all;
   all.swap(durable_->redeliver);
   bool need_schedule = false;
   {
     MutexLock l(mu_);
-    all.insert(all.end(), held_.begin(), held_.end());
+    for (MessagePtr& m : held_) all.push_back(std::move(m));
     held_.clear();
     holding_ = false;
     // Held messages were accepted after the recovery scan, so they follow the
     // recovered ones; sorting keeps the journal's order either way.
     std::stable_sort(all.begin(), all.end(),
-                     [](const Message* a, const Message* b) { return a->inbox_lsn < b->inbox_lsn; });
-    for (Message* m : all) user_q_.push_back(m);
+                     [](const MessagePtr& a, const MessagePtr& b) { return a->inbox_lsn < b->inbox_lsn; });
+    for (MessagePtr& m : all) user_q_.push_back(std::move(m));
     user_size_.fetch_add(all.size(), std::memory_order_relaxed);
     if (!all.empty() && !scheduled_ && !paused_) {
       scheduled_ = true;
@@ -313,25 +231,25 @@ void Cell::release_recovered() {
   if (need_schedule) schedule_self();
 }
 
-void Cell::enqueue_accepted(Message* msg, bool was_accepting) {
+void Cell::enqueue_accepted(MessagePtr msg, bool was_accepting) {
   bool need_schedule = false;
   {
     MutexLock l(mu_);
     if (was_accepting) --accepting_;
     if (holding_) {  // recovering: queued after the recovered messages
-      held_.push_back(msg);
+      held_.push_back(std::move(msg));
       return;
     }
     if (closed_) {
       l.native().unlock();
       // Journaled: the next spawn_durable of this key delivers it again.
-      dead_letter_and_reject(msg, DeadLetterReason::kStopped,
+      dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
                              Status::not_found(describe(*this) + " has stopped"),
                              "actor stopped (kept in the journal)")
           .ignore();
       return;
     }
-    user_q_.push_back(msg);
+    user_q_.push_back(std::move(msg));
     user_size_.fetch_add(1, std::memory_order_relaxed);
     if (!scheduled_ && !paused_) {
       scheduled_ = true;
@@ -343,7 +261,7 @@ void Cell::enqueue_accepted(Message* msg, bool was_accepting) {
 
 // ---- Handling and output commit ----------------------------------------------
 
-void Cell::durable_deliver(Message* m) {
+void Cell::durable_deliver(MessagePtr m) {
   DurableCell& d = *durable_;
   const Lsn lsn = m->inbox_lsn;
   // Not journaled yet (accepted by an idle actor): a message rejected here
@@ -351,7 +269,6 @@ void Cell::durable_deliver(Message* m) {
   const bool unjournaled = !m->unjournaled_inbox.empty();
   if (lsn != 0 && lsn <= d.cursor) {  // a second copy of a handled message
     m->reject(Status::already_exists(lsn_context(d.owner, lsn) + " was handled already"));
-    delete m;
     return;
   }
   // Marks a message rejected without running its handler as handled.
@@ -367,7 +284,7 @@ void Cell::durable_deliver(Message* m) {
                                                                            : 0;
   if (failures >= d.options.max_attempts) {
     const std::string where = lsn != 0 ? lsn_context(d.owner, lsn) : "not journaled";
-    dead_letter_and_reject(m, DeadLetterReason::kFailed,
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kFailed,
                            Status::internal(describe(*this) + ": handler failed " +
                                             std::to_string(failures) + " times"),
                            "handler failed " + std::to_string(failures) + " times (" + where + ")")
@@ -379,12 +296,12 @@ void Cell::durable_deliver(Message* m) {
   if (d.applied(m->id)) {
     m->reject(Status::already_exists(describe(*this) + ": message id " + std::to_string(m->id.hi) + ":" +
                                      std::to_string(m->id.lo) + " was applied already"));
-    delete m;
+    m.reset();
     skip();
     return;
   }
   if (m->deadline != TimePoint::max() && rt_->clock().now() > m->deadline) {
-    dead_letter_and_reject(m, DeadLetterReason::kExpired,
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kExpired,
                            Status::timeout("message to " + describe(*this) + " expired"),
                            "ttl passed before handling")
         .ignore();
@@ -399,7 +316,7 @@ void Cell::durable_deliver(Message* m) {
   Status error;
   {
     EffectsScope scope(&eff);
-    error = run_durable_handler(m);
+    error = run_durable_handler(*m);
   }
   current_sender_ = kNoActor;
   current_ask_ = nullptr;
@@ -413,10 +330,7 @@ void Cell::durable_deliver(Message* m) {
       } else {
         ++m->attempts;
       }
-      delete d.failed;
-      d.failed = m;
-    } else {
-      delete m;
+      d.failed = std::move(m);
     }
     fail(error);
     return;
@@ -426,14 +340,14 @@ void Cell::durable_deliver(Message* m) {
     d.attempts.erase(lsn);
   }
   d.remember(m->id);
-  durable_commit(eff, m);
+  durable_commit(eff, std::move(m));
   if (stop_requested_) {
     stop_requested_ = false;
     begin_stop(Status::ok());
   }
 }
 
-void Cell::durable_commit(Effects& eff, Message* handled) {
+void Cell::durable_commit(Effects& eff, MessagePtr handled) {
   DurableCell& d = *durable_;
   // Messages journaled with their handling are marked one by one; the
   // cursor moves up to the newest of them once nothing accepted earlier can
@@ -445,13 +359,10 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
     if (user_q_.empty() && accepting_ == 0) d.cursor = with_inbox;
   }
   const bool unjournaled = handled != nullptr && !handled->unjournaled_inbox.empty();
-  std::vector<NewRecord> batch;
-  batch.reserve(eff.records.size() + 3);
+  Commit commit;
   if (unjournaled) {
-    // Its INBOX record, then a mark (cursor 0: the record just before is
-    // handled; it does not move the cumulative cursor).
-    batch.push_back(NewRecord{d.owner, RecordKind::kInbox, std::move(handled->unjournaled_inbox)});
-    batch.push_back(NewRecord{d.owner, RecordKind::kProcessed, wire::encode_value(std::uint64_t{0})});
+    // Its INBOX record and a mark: they do not move the cumulative cursor.
+    commit.inbox = NewRecord{d.owner, RecordKind::kInbox, std::move(handled->unjournaled_inbox)};
   }
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
   if (snapshot) {
@@ -460,72 +371,65 @@ void Cell::durable_commit(Effects& eff, Message* handled) {
         compact_superseded()) {
       d.snapshots_since_compact = 0;
     }
-    DurableActorBase::SnapshotMeta meta;
-    meta.cursor = d.cursor;
-    meta.timers.reserve(d.timers.size());
-    for (const auto& [id, t] : d.timers) meta.timers.push_back(t);
-    meta.timer_seq = d.timer_seq;
-    meta.ids.reserve(d.applied_ids.size());
-    for (const MessageId& id : d.applied_ids) meta.ids.push_back({id.hi, id.lo});
-    batch.push_back(NewRecord{d.owner, RecordKind::kSnapshot,
-                              static_cast<DurableActorBase&>(*instance_).encode_snapshot(meta)});
+    commit.cursor_kind = CursorKind::kSnapshot;
+    commit.cursor = NewRecord{d.owner, RecordKind::kSnapshot, encode_snapshot()};
   } else if (!unjournaled) {
-    batch.push_back(NewRecord{d.owner, RecordKind::kProcessed,
-                              wire::encode_value(static_cast<std::uint64_t>(d.cursor))});
+    commit.cursor_kind = CursorKind::kProcessed;
+    commit.cursor = NewRecord{d.owner, RecordKind::kProcessed,
+                              wire::encode_value(static_cast<std::uint64_t>(d.cursor))};
   }
-  const std::size_t prefix = batch.size();
-  for (auto& r : eff.records) batch.push_back(std::move(r));
+  commit.records = std::move(eff.records);
   eff.records.clear();
-  d.commit_started();
   rt_->journal_op_started();
   acquire();
-  d.submit(
-      std::move(batch), prefix,
+  d.commits->submit(
+      std::move(commit),
       [self = this, sends = std::move(eff.sends), replies = std::move(eff.replies), snapshot,
-       cursor = d.cursor, handled, unjournaled, prefix](Result<Lsn> r) mutable {
-        if (r && snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
-        if (r && unjournaled) {  // commits call back in order: LSNs only grow
-          self->durable_->handled_with_inbox.store(*r - prefix, std::memory_order_release);
-        }
-        if (!r) {
-          reject_all(sends, r.status());
-          const Status failed = r.status();
-          for (auto& f : replies) f(&failed);  // askers get the commit's error
-          auto* m = new SysMsg;
-          m->kind = SysMsg::kJournalFailed;
-          m->status = r.status();
-          if (handled != nullptr && unjournaled) {
-            // Its INBOX record was in this batch: the message was never
-            // accepted, as when a lone INBOX append fails. Its asker has the
-            // error; it is dropped, not handled again.
-            self->rt_->dead_letter(DeadLetterReason::kDropped, self, *handled,
-                                   "journal commit failed: " + failed.to_string());
-            delete handled;
-          } else if (handled != nullptr) {
-            m->msgs.push_back(handled);  // accepted earlier: handled again once rebuilt
-          }
-          self->send_system(m);
-        } else {
-          for (auto& s : sends) {
-            if (s.record >= 0) {
-              s.msg->inbox_lsn = *r + static_cast<Lsn>(s.record);
-              s.target->enqueue_accepted(s.msg);
-            } else {
-              // Never blocks the journal's writer thread.
-              s.target->send(s.gen, s.msg, /*may_block=*/false).ignore();
-            }
-            s.target->release();
-          }
-          sends.clear();
+       cursor = d.cursor, handled = std::move(handled), unjournaled](Result<CommitLsns> r) mutable {
+        if (r) {
+          if (snapshot) self->durable_->durable_snapshot_cursor.store(cursor, std::memory_order_relaxed);
+          // Commits call back in order: LSNs only grow.
+          if (unjournaled) self->durable_->handled_with_inbox.store(r->inbox, std::memory_order_release);
+          release_effects(sends, r->records);
           for (auto& f : replies) f(nullptr);
-          delete handled;
+        } else {
+          self->commit_failed(r.status(), sends, replies, std::move(handled), unjournaled);
         }
-        self->durable_->commit_done();
+        handled.reset();  // before the cell (and its runtime) may go
         self->rt_->journal_op_done();
         self->release();
       });
   eff.sends.clear();
   eff.replies.clear();
+}
+
+std::string Cell::encode_snapshot() const {
+  const DurableCell& d = *durable_;
+  DurableActorBase::SnapshotMeta meta;
+  meta.cursor = d.cursor;
+  meta.timers.reserve(d.timers.size());
+  for (const auto& [id, t] : d.timers) meta.timers.push_back(t);
+  meta.timer_seq = d.timer_seq;
+  meta.ids.reserve(d.applied_ids.size());
+  for (const MessageId& id : d.applied_ids) meta.ids.push_back({id.hi, id.lo});
+  return static_cast<const DurableActorBase&>(*instance_).encode_snapshot(meta);
+}
+
+void Cell::commit_failed(const Status& why, std::vector<Effects::Send>& sends,
+                         std::vector<UniqueFunction<void(const Status*)>>& replies, MessagePtr handled,
+                         bool unjournaled) {
+  reject_all(sends, why);
+  for (auto& f : replies) f(&why);  // askers get the commit's error
+  SysMsgPtr m = make_sys(SysMsg::kJournalFailed, why);
+  if (handled != nullptr && (unjournaled || why.code() == StatusCode::kOwnershipLost)) {
+    // Never accepted here (its INBOX record was in this batch, as when a
+    // lone INBOX append fails), or now another writer's to handle: its
+    // asker has the error, and it is dropped, not handled again.
+    rt_->dead_letter(DeadLetterReason::kDropped, this, *handled, "journal commit failed: " + why.to_string());
+  } else if (handled != nullptr) {
+    m->msgs.push_back(std::move(handled));  // accepted earlier: handled again once rebuilt
+  }
+  send_system(std::move(m));
 }
 
 bool Cell::compact_superseded() {
@@ -556,16 +460,16 @@ bool Cell::compact_superseded() {
   return true;
 }
 
-Status Cell::run_durable_handler(Message* m) {
+Status Cell::run_durable_handler(Message& m) {
   DurableCell& d = *durable_;
-  if (m->durable_timer != 0) {
+  if (m.durable_timer != 0) {
     // A timer's message: handled once, while the timer is pending.
-    if (d.timers.erase(m->durable_timer) == 0) return Status::ok();
+    if (d.timers.erase(m.durable_timer) == 0) return Status::ok();
   }
   d.handling = true;
   Status error;
   try {
-    m->invoke(*instance_);
+    m.invoke(*instance_);
   } catch (...) {
     error = status_from_current_exception();
   }
@@ -604,14 +508,14 @@ void Cell::arm_durable_timer(const DurableTimer& t) {
                         .count();
   const Duration delay(std::max<std::int64_t>(0, t.fire_at_ns - wall));
   auto fire = [self = CellRef(this), t] {
-    Result<Message*> m = self->durable_->decoder(t.method, t.args.data);
+    Result<MessagePtr> m = self->durable_->decoder(t.method, t.args.data);
     if (!m) {
       self->runtime().log("durable timer " + std::to_string(t.id) + " of " + self->durable_->owner +
                           ": " + m.status().to_string());
       return;
     }
     (*m)->durable_timer = t.id;
-    self->durable_accept(*m, nullptr).ignore();
+    self->durable_accept(std::move(*m), nullptr).ignore();
   };
   if (delay == Duration::zero()) {
     fire();  // overdue (the process was down at its time): at once
@@ -648,6 +552,7 @@ Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& co
   d->journal = config.journal;
   d->key = key;
   d->owner = "actor/" + key;
+  d->commits = detail::CommitPipeline::create(*config.journal, d->owner);
   d->options = options;
   d->decoder = decoder;
   return d;

@@ -2,8 +2,9 @@
 // handler's effects.
 //
 // Threading: DurableCell fields marked turn-owned are touched only in the
-// actor's turn (or during spawn, before publication). The in-flight count is
-// shared with the journal writer thread, which runs commit callbacks.
+// actor's turn (or during spawn, before publication). The atomics and the
+// commit pipeline are shared with the journal writer thread, which runs
+// commit callbacks.
 #pragma once
 
 #include <atomic>
@@ -11,12 +12,14 @@
 #include <deque>
 #include <string>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "keel/base/thread_annotations.h"
 #include "keel/base/unique_function.h"
+#include "keel/engine/detail/commit_pipeline.h"
 #include "keel/engine/durable.h"
 #include "keel/journal/journal.h"
 
@@ -41,9 +44,9 @@ struct DurableCell {
   Lsn cursor = 0;                 // LSN of the last handled INBOX record
   std::uint32_t since_snapshot = 0;
   std::unordered_map<Lsn, std::uint32_t> attempts;  // failed runs per INBOX record
-  Message* failed = nullptr;      // the message whose handler threw, retried after a restart
-  std::vector<Message*> uncommitted;  // handled, but their commit failed: retried after a restart
-  std::vector<Message*> redeliver;  // recovered at spawn, queued once started
+  MessagePtr failed;                   // the message whose handler threw, retried after a restart
+  std::vector<MessagePtr> uncommitted;  // handled, but their commit failed: retried after a restart
+  std::vector<MessagePtr> redeliver;    // recovered at spawn, queued once started
   std::uint32_t snapshots_since_compact = 0;
   // Pending durable timers by id, as of the handled messages (rebuilt by
   // recovery from the snapshot and the replay).
@@ -80,57 +83,10 @@ struct DurableCell {
   // that was durable, not the latest).
   std::atomic<Lsn> durable_snapshot_cursor{0};
 
-  // Commits submitted and not yet called back.
-  Mutex mu;
-  CondVar idle;
-  int in_flight KEEL_GUARDED_BY(mu) = 0;
-
-  // One write of the actor's commits is in the journal at a time: batches
-  // submitted meanwhile wait and go together in the next write, and once a
-  // commit failed, later ones fail unwritten until the rebuild (wait_idle).
-  // Otherwise a later commit could land after a failed one, its cursor
-  // marking the failed message handled while that message's sends were
-  // never journaled.
-  // A commit: `prefix` records (its cursor record, PROCESSED or SNAPSHOT; or
-  // INBOX, mark and maybe SNAPSHOT, see Waiting), then the handler's
-  // records. `done` gets the LSN of the first handler record (what it would
-  // be when there is none), or the error.
-  using CommitDone = UniqueFunction<void(Result<Lsn>)>;
-  struct Waiting {
-    std::vector<NewRecord> batch;
-    CommitDone done;
-    // Records before the handler's: the cursor record, or for a message
-    // journaled with its handling its INBOX record, its mark and maybe a
-    // SNAPSHOT.
-    std::size_t prefix = 1;
-  };
-  bool writing KEEL_GUARDED_BY(mu) = false;
-  bool broken KEEL_GUARDED_BY(mu) = false;
-  std::vector<Waiting> waiting KEEL_GUARDED_BY(mu);
-  // Any thread; `done` runs on the journal's thread (or on this one, if the
-  // batch is refused at once). Commits that waited are written together;
-  // there a cursor record superseded by a later commit's is dropped (a
-  // PROCESSED by any later cursor, cursors being cumulative; a SNAPSHOT by
-  // a later SNAPSHOT), so a busy actor writes about one cursor record per
-  // write instead of one per message. Defined in durable.cc.
-  void submit(std::vector<NewRecord> batch, std::size_t prefix, CommitDone done) KEEL_EXCLUDES(mu);
-  void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu);
-
-  void commit_started() KEEL_EXCLUDES(mu) {
-    MutexLock l(mu);
-    ++in_flight;
-  }
-  void commit_done() KEEL_EXCLUDES(mu) {
-    MutexLock l(mu);
-    if (--in_flight == 0) idle.notify_all();
-  }
-  // Blocks until every submitted commit has called back; then commits may
-  // be written again (the rebuild starts from what is durable).
-  void wait_idle() KEEL_EXCLUDES(mu) {
-    MutexLock l(mu);
-    idle.wait(l, [&]() KEEL_REQUIRES(mu) { return in_flight == 0; });
-    broken = false;
-  }
+  // The actor's commits, in order (engine/detail/commit_pipeline.h). A
+  // restart waits for it to be idle, so the rebuild starts from what is
+  // durable; a commit refused with kOwnershipLost stops the actor.
+  std::shared_ptr<CommitPipeline> commits;
 };
 
 // One durable actor's recovery in progress (Cell::recover_*). Owned by the
@@ -138,21 +94,9 @@ struct DurableCell {
 struct RecoveryPass {
   Lsn snapshot_cursor = 0;   // records at or below it are in the snapshot
   Lsn snapshot_lsn = 0;      // the snapshot record's own LSN (0: none)
-  // Decoded INBOX records past the cursor so far, in LSN order (owned).
-  std::deque<Message*> pending;
+  // Decoded INBOX records past the cursor so far, in LSN order.
+  std::deque<MessagePtr> pending;
   Status failed;             // why recover_visit stopped
-
-  RecoveryPass() = default;
-  RecoveryPass(RecoveryPass&& o) noexcept
-      : snapshot_cursor(o.snapshot_cursor),
-        snapshot_lsn(o.snapshot_lsn),
-        pending(std::move(o.pending)),
-        failed(std::move(o.failed)) {
-    o.pending.clear();
-  }
-  RecoveryPass(const RecoveryPass&) = delete;
-  RecoveryPass& operator=(const RecoveryPass&) = delete;
-  ~RecoveryPass();
 };
 
 // What a durable actor's handler did, held back until its batch commits.
@@ -161,7 +105,7 @@ struct Effects {
   struct Send {
     Cell* target;        // a reference is held
     std::uint32_t gen;
-    Message* msg;        // owned until released
+    MessagePtr msg;      // owned until released
     int record;          // index in `records` of its INBOX record, or -1
   };
   bool replay = false;   // recovery replay: effects are discarded
@@ -178,7 +122,7 @@ struct Effects {
 
   // Holds `msg` for `target` until the commit. Errors: the message cannot
   // be journaled (kFailedPrecondition, its arguments do not encode).
-  Status add_send(Cell* target, std::uint32_t gen, Message* msg);
+  Status add_send(Cell* target, std::uint32_t gen, MessagePtr msg);
 };
 
 // The collector of the handler running on this thread, or null.

@@ -2,6 +2,7 @@
 // snapshot and later records, alone or as a group. See keel/engine/durable.h
 // for the contract and docs/durable.md for the semantics.
 #include <algorithm>
+#include <deque>
 #include <string>
 #include <unordered_map>
 
@@ -13,11 +14,11 @@ namespace keel::detail {
 
 // ---- Recovery ----------------------------------------------------------------
 
-Result<Message*> Cell::decode_inbox(const Record& r) const {
+Result<MessagePtr> Cell::decode_inbox(const Record& r) const {
   Result<wire::Envelope> env = wire::decode_envelope(r.payload);
   if (!env) return env.status().with_context(lsn_context(durable_->owner, r.lsn));
   const wire::Envelope& e = *env;
-  Result<Message*> m = durable_->decoder(e.method, e.payload);
+  Result<MessagePtr> m = durable_->decoder(e.method, e.payload);
   if (!m) {
     return Status(m.status().code() == StatusCode::kNotFound ? StatusCode::kCorruption : m.status().code(),
                   lsn_context(durable_->owner, r.lsn) + ": " + std::string(m.status().message()));
@@ -59,17 +60,13 @@ void Cell::recover_report(const JournalProblem& p) {
   rt_->log("recovery of " + durable_->owner + " skipped a damaged record: " + p.status.to_string());
 }
 
-RecoveryPass::~RecoveryPass() {
-  for (Message* m : pending) delete m;
-}
-
 bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
   DurableCell& d = *durable_;
   if (r.lsn <= pass.snapshot_cursor) return true;  // superseded by the snapshot
   if (r.kind == RecordKind::kInbox) {
-    Result<Message*> decoded = decode_inbox(r);
+    Result<MessagePtr> decoded = decode_inbox(r);
     if (decoded) {
-      pass.pending.push_back(*decoded);
+      pass.pending.push_back(std::move(*decoded));
     } else if (d.options.skip_corrupt && decoded.status().code() == StatusCode::kCorruption) {
       recover_report(JournalProblem{r.lsn, d.owner, decoded.status()});
     } else {
@@ -88,7 +85,7 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
     // A mark: the INBOX record just before it (same batch) was journaled
     // with its handling. Replayed unless the snapshot already holds it.
     if (pass.pending.empty() || pass.pending.back()->inbox_lsn != r.lsn - 1) return true;
-    std::unique_ptr<Message> m(pass.pending.back());
+    MessagePtr m = std::move(pass.pending.back());
     pass.pending.pop_back();
     if (r.lsn < pass.snapshot_lsn) {
       d.remember(m->id);
@@ -100,14 +97,14 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
   // Handled after the snapshot: replayed now, in journal order, with their
   // effects discarded (they were committed before the crash).
   while (!pass.pending.empty() && pass.pending.front()->inbox_lsn <= d.cursor) {
-    std::unique_ptr<Message> m(pass.pending.front());
+    MessagePtr m = std::move(pass.pending.front());
     pass.pending.pop_front();
     if (!recover_replay(pass, std::move(m))) return false;
   }
   return true;
 }
 
-bool Cell::recover_replay(RecoveryPass& pass, std::unique_ptr<Message> m) {
+bool Cell::recover_replay(RecoveryPass& pass, MessagePtr m) {
   DurableCell& d = *durable_;
   ++d.since_snapshot;
   if (d.applied(m->id)) return true;  // a duplicate: not handled the first time either
@@ -116,7 +113,7 @@ bool Cell::recover_replay(RecoveryPass& pass, std::unique_ptr<Message> m) {
   Status error;
   {
     EffectsScope scope(&replay);
-    error = run_durable_handler(m.get());
+    error = run_durable_handler(*m);
   }
   d.remember(m->id);
   if (!error.is_ok()) {
@@ -131,12 +128,9 @@ Status Cell::recover_end(RecoveryPass& pass, bool redeliver) {
   DurableCell& d = *durable_;
   KEEL_RETURN_IF_ERROR(pass.failed);
   // Accepted and not handled: delivered again once started.
-  for (Message* m : pass.pending) {
-    if (redeliver) {
-      d.redeliver.push_back(m);
-    } else {
-      delete m;  // still queued in memory
-    }
+  // Without `redeliver` (a restart), they are still queued in memory.
+  if (redeliver) {
+    for (MessagePtr& m : pass.pending) d.redeliver.push_back(std::move(m));
   }
   pass.pending.clear();
   // Pending timers are armed again; one whose message is already queued
@@ -191,18 +185,17 @@ Status Cell::recover_group(const std::vector<Cell*>& cells) {
     Cell* cell;
     RecoveryPass pass;
   };
-  std::vector<Member> members;
+  std::deque<Member> members;  // stable addresses; RecoveryPass moves are not noexcept
   std::unordered_map<std::string_view, std::size_t> by_owner;
   Journal* journal = nullptr;
   Lsn from = std::numeric_limits<Lsn>::max();
-  members.reserve(cells.size());
   for (Cell* c : cells) {
     AsCurrent scope(c);
     if (c->durable_->options.skip_corrupt) {  // needs the skipping per-owner scan
       KEEL_RETURN_IF_ERROR(c->durable_recover(/*redeliver=*/true));
       continue;
     }
-    members.push_back(Member{c, {}});
+    members.push_back(Member{c, RecoveryPass{}});
     KEEL_ASSIGN_OR_RETURN(Lsn cursor, c->recover_begin(members.back().pass));
     from = std::min(from, cursor + 1);
     by_owner.emplace(c->durable_->owner, members.size() - 1);

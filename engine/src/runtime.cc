@@ -269,9 +269,7 @@ void Runtime::stop_all_top_level() {
     }
   }
   for (auto& c : tops) {
-    auto* m = new detail::SysMsg;
-    m->kind = detail::SysMsg::kStop;
-    c->send_system(m);
+    c->send_system(detail::make_sys(detail::SysMsg::kStop));
   }
 }
 

@@ -39,9 +39,7 @@ void System::note_unknown_target(std::string_view name, std::string_view method)
 
 void System::stop(const AnyRef& ref) {
   if (!ref.valid()) return;
-  auto* m = new detail::SysMsg;
-  m->kind = detail::SysMsg::kStop;
-  ref.cell()->send_system(m);
+  ref.cell()->send_system(detail::make_sys(detail::SysMsg::kStop));
 }
 
 Future<Down> System::watch(const AnyRef& ref) {
@@ -51,10 +49,9 @@ Future<Down> System::watch(const AnyRef& ref) {
     p.set_value(Down{ref, Status::not_found("watch of an empty actor ref")});
     return f;
   }
-  auto* m = new detail::SysMsg;
-  m->kind = detail::SysMsg::kMonitor;
+  detail::SysMsgPtr m = detail::make_sys(detail::SysMsg::kMonitor);
   m->watch.emplace(std::move(p));
-  ref.cell()->send_system(m);
+  ref.cell()->send_system(std::move(m));
   return f;
 }
 

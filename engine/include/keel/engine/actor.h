@@ -151,8 +151,8 @@ void Actor::continue_with(Future<T> future, F&& fn) {
   state->on_ready([me = std::move(me), f = std::move(future), fn = std::forward<F>(fn)]() mutable {
     Result<Stored> v = std::move(f.state()->value());
     auto body = [fn = std::move(fn), v = std::move(v)](Actor&) mutable { fn(std::move(v)); };
-    auto* msg = new detail::ClosureMessage<decltype(body)>("continuation", std::move(body));
-    detail::cell_send(me.cell(), me.generation(), msg, Duration::zero()).ignore();
+    auto msg = std::make_unique<detail::ClosureMessage<decltype(body)>>("continuation", std::move(body));
+    detail::cell_send(me.cell(), me.generation(), std::move(msg), Duration::zero()).ignore();
   });
 }
 

@@ -123,11 +123,11 @@ class ActorRef : public AnyRef {
   template <auto M, class... A>
   Future<void> tell_durable_with(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
-    auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
+    auto msg = std::make_unique<detail::TellMessage<T, M, std::decay_t<A>...>>(std::forward<A>(args)...);
     apply_options(*msg, o);
     Promise<void> accepted;
     Future<void> f = accepted.future();
-    detail::cell_send_accepted(cell_, gen_, msg, std::move(accepted));
+    detail::cell_send_accepted(cell_, gen_, std::move(msg), std::move(accepted));
     return f;
   }
 
@@ -143,11 +143,11 @@ class ActorRef : public AnyRef {
   auto ask_with(const AskOptions& o, A&&... args) const {
     check_call<M, A...>();
     using R = detail::ask_value_t<T, M, std::decay_t<A>...>;
-    auto* msg = new detail::AskMessage<T, M, R, std::decay_t<A>...>(std::forward<A>(args)...);
+    auto msg = std::make_unique<detail::AskMessage<T, M, R, std::decay_t<A>...>>(std::forward<A>(args)...);
     apply_options(*msg, o);
     auto fut = msg->promise.future();
     if (o.timeout > Duration::zero()) detail::arm_ask_timeout(cell_, fut.state().get(), o.timeout);
-    detail::cell_send(cell_, gen_, msg, o.ttl).ignore();
+    detail::cell_send(cell_, gen_, std::move(msg), o.ttl).ignore();
     return fut;
   }
 
@@ -162,9 +162,9 @@ class ActorRef : public AnyRef {
   template <auto M, class... A>
   Status send(const SendOptions& o, A&&... args) const {
     check_call<M, A...>();
-    auto* msg = new detail::TellMessage<T, M, std::decay_t<A>...>(std::forward<A>(args)...);
+    auto msg = std::make_unique<detail::TellMessage<T, M, std::decay_t<A>...>>(std::forward<A>(args)...);
     apply_options(*msg, o);
-    return detail::cell_send(cell_, gen_, msg, o.ttl);
+    return detail::cell_send(cell_, gen_, std::move(msg), o.ttl);
   }
   // Copies the sender's id and, for a durable T only (others never journal
   // it), its pre-encoded INBOX envelope into `msg`.

@@ -204,10 +204,10 @@ template <class T, auto M, class Tuple>
 struct DecodeInto;
 template <class T, auto M, class... Args>
 struct DecodeInto<T, M, std::tuple<Args...>> {
-  static Result<Message*> run(std::string_view payload) {
+  static Result<MessagePtr> run(std::string_view payload) {
     KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<Args...>(payload)));
     return std::apply(
-        [](auto&&... a) -> Message* { return new TellMessage<T, M, Args...>(std::move(a)...); },
+        [](auto&&... a) -> MessagePtr { return std::make_unique<TellMessage<T, M, Args...>>(std::move(a)...); },
         std::move(t));
   }
 };
@@ -216,8 +216,8 @@ struct DecodeInto<T, M, std::tuple<Args...>> {
 // kNotFound for an unknown method, kCorruption for arguments that do not
 // decode as the handler's parameters.
 template <class T>
-Result<Message*> decode_durable_message(std::string_view method, std::string_view payload) {
-  Result<Message*> out = Status::not_found("no handler '" + std::string(method) + "'");
+Result<MessagePtr> decode_durable_message(std::string_view method, std::string_view payload) {
+  Result<MessagePtr> out = Status::not_found("no handler '" + std::string(method) + "'");
   std::apply(
       [&](const auto&... h) {
         (([&] {
@@ -233,7 +233,7 @@ Result<Message*> decode_durable_message(std::string_view method, std::string_vie
   return out;
 }
 
-using DurableDecoder = Result<Message*> (*)(std::string_view method, std::string_view payload);
+using DurableDecoder = Result<MessagePtr> (*)(std::string_view method, std::string_view payload);
 
 }  // namespace detail
 

@@ -179,7 +179,7 @@ class System {
   using Factory = std::function<std::unique_ptr<Actor>()>;
   Result<AnyRef> spawn_erased(const SpawnOptions& options, const std::type_info& type,
                               Factory factory, detail::Cell* parent);
-  using DurableDecoder = Result<detail::Message*> (*)(std::string_view method,
+  using DurableDecoder = Result<detail::MessagePtr> (*)(std::string_view method,
                                                       std::string_view payload);
   Result<AnyRef> spawn_durable_erased(const std::string& key, const DurableOptions& options,
                                       const std::type_info& type, Factory factory,

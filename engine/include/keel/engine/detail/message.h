@@ -113,6 +113,10 @@ struct Message {
   }
 };
 
+// The owner of a message: the sender until cell_send, then the mailbox, then
+// the turn that runs it, then whoever waits for its commit.
+using MessagePtr = std::unique_ptr<Message>;
+
 // Runs `fn`, which completes an asker's future, at once with nullptr, or,
 // inside a durable actor's handler, once the handler's batch is committed:
 // with nullptr when it is durable, with the commit's error when it failed.
@@ -147,10 +151,10 @@ Result<std::string> encode_tuple(const Tuple& args) {
 // when positive. Never blocks except under OverflowPolicy::kBlock. Returns
 // what try_tell documents; an undelivered message is rejected, dead-lettered
 // and deleted. `cell` may be null (an empty ref).
-Status cell_send(Cell* cell, std::uint32_t gen, Message* msg, Duration ttl);
+Status cell_send(Cell* cell, std::uint32_t gen, MessagePtr msg, Duration ttl);
 // cell_send, completing `accepted` when the message is accepted (see
 // ActorRef::tell_durable).
-void cell_send_accepted(Cell* cell, std::uint32_t gen, Message* msg, Promise<void> accepted);
+void cell_send_accepted(Cell* cell, std::uint32_t gen, MessagePtr msg, Promise<void> accepted);
 // Fails `state` with kTimeout after `timeout` on the cell's system clock.
 void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
 // Counts a reply that came after its ask had completed (timed out), on the

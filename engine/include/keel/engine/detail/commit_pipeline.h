@@ -1,0 +1,111 @@
+// keel/engine/detail/commit_pipeline.h: one journal owner's commits, in
+// order. Installed because the workflow layer commits its runs through it;
+// not API.
+//
+// A durable actor and a workflow run each own one CommitPipeline. A commit
+// is typed: an optional INBOX record journaled with its handling, an
+// optional cursor record, then the owner's other records. One write of the
+// owner is in the journal at a time; commits submitted meanwhile wait and go
+// together in the next write, where a cursor that a later commit's cursor
+// supersedes is dropped. Once a write fails, the commits waiting and every
+// later one fail unwritten, so no later commit lands after a failed one.
+//
+//   auto p = CommitPipeline::create(journal, "actor/a");
+//   Commit c;
+//   c.records.push_back(NewRecord{"actor/a", RecordKind::kEvent, "..."});
+//   p->submit(std::move(c), [](Result<CommitLsns> r) { /* durable, or r.status() */ });
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keel/base/status.h"
+#include "keel/base/thread_annotations.h"
+#include "keel/base/unique_function.h"
+#include "keel/journal/journal.h"
+
+namespace keel::detail {
+
+// The cursor record a commit carries, which decides what supersedes it.
+enum class CursorKind : std::uint8_t {
+  kNone,       // no cursor record
+  kProcessed,  // PROCESSED: cumulative; superseded by any later cursor
+  kSnapshot,   // SNAPSHOT: cumulative; superseded only by a later SNAPSHOT
+};
+
+// One commit of one owner.
+struct Commit {
+  // A message journaled with its handling: its INBOX record, written first
+  // and followed by a mark (a PROCESSED record with cursor 0). Never dropped.
+  std::optional<NewRecord> inbox;
+  CursorKind cursor_kind = CursorKind::kNone;
+  std::optional<NewRecord> cursor;  // set iff cursor_kind != kNone
+  std::vector<NewRecord> records;   // the handler's (or the run's) records
+};
+
+// Where a durable commit's records landed.
+struct CommitLsns {
+  Lsn inbox = kNoLsn;  // the INBOX record's LSN, or kNoLsn without one
+  Lsn records = kNoLsn;  // the first of `records` (where it would be when empty)
+};
+
+// Thread-safe. Shared by its owner and the writes in flight, so that a
+// callback that releases the owner never outlives the pipeline.
+class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
+ public:
+  // `journal` must outlive the pipeline and its writes.
+  static std::shared_ptr<CommitPipeline> create(Journal& journal, std::string owner);
+  CommitPipeline(Journal& journal, std::string owner);  // use create()
+  CommitPipeline(const CommitPipeline&) = delete;
+  CommitPipeline& operator=(const CommitPipeline&) = delete;
+
+  using Done = UniqueFunction<void(Result<CommitLsns>)>;
+  // Writes `c` after every commit submitted before it. `done` runs once: on
+  // the journal's writer thread when the write is durable or failed, or on
+  // this thread when the commit is refused at once. Errors: the write's
+  // (kIoError, kOwnershipLost, ...); kIoError "not written" for a commit
+  // after a failed one; kOwnershipLost for every commit once a write was
+  // refused for lost ownership.
+  void submit(Commit c, Done done) KEEL_EXCLUDES(mu_);
+
+  // Blocks until every submitted commit's `done` has returned; afterwards
+  // commits are written again, unless ownership was lost (that stays).
+  void wait_idle() KEEL_EXCLUDES(mu_);
+
+  // The error that stopped the pipeline: ok, or the status of the failed
+  // write until wait_idle() (kOwnershipLost: for good).
+  Status failure() const KEEL_EXCLUDES(mu_);
+
+  const std::string& owner() const { return owner_; }
+
+ private:
+  struct Waiting {
+    Commit commit;
+    Done done;
+  };
+  // Where a part's records went in its write.
+  struct Layout {
+    bool inbox = false;   // its INBOX record and mark
+    bool cursor = false;  // its cursor (false: none, or dropped)
+    std::size_t records = 0;
+  };
+  void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu_);
+  void finish(std::vector<Waiting> parts, const Result<LsnRange>& r, const std::vector<Layout>& layout)
+      KEEL_EXCLUDES(mu_);
+  Status refusal() const KEEL_REQUIRES(mu_);
+
+  Journal& journal_;
+  const std::string owner_;
+
+  mutable Mutex mu_;
+  CondVar idle_;
+  int in_flight_ KEEL_GUARDED_BY(mu_) = 0;  // submitted, `done` not returned
+  bool writing_ KEEL_GUARDED_BY(mu_) = false;
+  Status failed_ KEEL_GUARDED_BY(mu_);
+  std::vector<Waiting> waiting_ KEEL_GUARDED_BY(mu_);
+};
+
+}  // namespace keel::detail

@@ -1,0 +1,100 @@
+// fencing_journal.h: a Journal over a real one that refuses, on demand, the
+// commits of chosen owners with kOwnershipLost, as a shared journal does
+// once another writer has taken an owner over. A refused batch writes
+// nothing; everything else is passed through.
+//
+//   FencingJournal j(*sqlite);
+//   j.fence("actor/a");  // from now on, a batch with a record of actor/a fails
+//
+// Thread-safe. The inner journal must outlive it.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "keel/journal/journal.h"
+
+namespace keel::testing {
+
+class FencingJournal final : public Journal {
+ public:
+  explicit FencingJournal(Journal& inner) : inner_(inner) {}
+
+  // Refuses every later batch that holds a record of `owner`.
+  void fence(const std::string& owner) {
+    std::lock_guard<std::mutex> l(mu_);
+    fenced_.insert(owner);
+  }
+  // Batches refused so far (relaxed: a statistic read after the fact).
+  int refused() const { return refused_.load(std::memory_order_relaxed); }
+
+  Result<LsnRange> append(std::vector<NewRecord> batch) override {
+    if (Status s = check(batch); !s.is_ok()) return s;
+    return inner_.append(std::move(batch));
+  }
+  void append_async(std::vector<NewRecord> batch, UniqueFunction<void(Result<LsnRange>)> done) override {
+    if (Status s = check(batch); !s.is_ok()) {
+      done(s);
+      return;
+    }
+    inner_.append_async(std::move(batch), std::move(done));
+  }
+  Status scan_owner(std::string_view owner, std::uint64_t from_seq,
+                    const std::function<bool(const Record&)>& fn) override {
+    return inner_.scan_owner(owner, from_seq, fn);
+  }
+  Status scan_owner_skipping(std::string_view owner, std::uint64_t from_seq,
+                             const std::function<bool(const Record&)>& fn,
+                             const std::function<void(const JournalProblem&)>& problem) override {
+    return inner_.scan_owner_skipping(owner, from_seq, fn, problem);
+  }
+  Status scan_lsn(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn) override {
+    return inner_.scan_lsn(first, last, fn);
+  }
+  Status scan_lsn_skipping(Lsn first, Lsn last, const std::function<bool(const Record&)>& fn,
+                           const std::function<void(const JournalProblem&)>& problem) override {
+    return inner_.scan_lsn_skipping(first, last, fn, problem);
+  }
+  Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) override {
+    return inner_.latest(owner, kind);
+  }
+  Result<std::vector<OwnerInfo>> owners() override { return inner_.owners(); }
+  Result<Lsn> last_lsn() override { return inner_.last_lsn(); }
+  Result<std::uint64_t> compact(std::string_view owner, std::uint64_t below_seq) override {
+    return inner_.compact(owner, below_seq);
+  }
+  Result<std::uint64_t> truncate(std::string_view owner, std::uint64_t below_seq) override {
+    return inner_.truncate(owner, below_seq);
+  }
+  void truncate_async(std::string_view owner, std::uint64_t below_seq,
+                      UniqueFunction<void(Result<std::uint64_t>)> done) override {
+    inner_.truncate_async(owner, below_seq, std::move(done));
+  }
+  Result<std::uint64_t> remove_owner(std::string_view owner) override { return inner_.remove_owner(owner); }
+  Status vacuum() override { return inner_.vacuum(); }
+  Status verify(const std::function<void(const JournalProblem&)>& problem) override {
+    return inner_.verify(problem);
+  }
+  Result<JournalStats> stats() override { return inner_.stats(); }
+
+ private:
+  Status check(const std::vector<NewRecord>& batch) {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const NewRecord& r : batch) {
+      if (fenced_.count(r.owner) != 0) {
+        refused_.fetch_add(1, std::memory_order_relaxed);
+        return Status::ownership_lost(r.owner + " is owned by another writer");
+      }
+    }
+    return Status::ok();
+  }
+
+  Journal& inner_;
+  std::mutex mu_;
+  std::set<std::string, std::less<>> fenced_;
+  std::atomic<int> refused_{0};
+};
+
+}  // namespace keel::testing
