@@ -6,10 +6,11 @@
 //   FencingJournal j(*sqlite);
 //   j.fence("actor/a");  // from now on, a batch with a record of actor/a fails
 //
-// Thread-safe. The inner journal must outlive it.
+// Thread-safe. The inner journal must outlive it (or be owned by it).
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -21,6 +22,9 @@ namespace keel::testing {
 class FencingJournal final : public Journal {
  public:
   explicit FencingJournal(Journal& inner) : inner_(inner) {}
+  explicit FencingJournal(std::unique_ptr<Journal> owned) : owned_(std::move(owned)), inner_(*owned_) {}
+
+  Journal& inner() { return inner_; }
 
   // Refuses every later batch that holds a record of `owner`.
   void fence(const std::string& owner) {
@@ -91,6 +95,7 @@ class FencingJournal final : public Journal {
     return Status::ok();
   }
 
+  std::unique_ptr<Journal> owned_;  // null when borrowed
   Journal& inner_;
   std::mutex mu_;
   std::set<std::string, std::less<>> fenced_;

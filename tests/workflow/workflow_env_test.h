@@ -19,15 +19,17 @@ template <class Backend>
 class WorkflowEnvTest : public ::testing::Test {
  protected:
   // Makes dir_, a fresh folder named after `tag`, the backend and the test,
-  // and opens env_ with `options` (their open_journal is the backend's) on
-  // the journal in it, with what workflows_ defines by then.
+  // and opens env_ with `options` (their open_journal, when unset, is the
+  // backend's) on the journal in it, with what workflows_ defines by then.
   void open_env(const std::string& tag, WorkflowTestOptions options = {}) {
     dir_ = std::filesystem::path(::testing::TempDir()) /
            ("keel_" + tag + "_" + std::string(Backend::kName) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    options.open_journal = [](const std::string& path, const JournalOptions& jo) { return Backend::open(path, jo); };
+    if (!options.open_journal) {
+      options.open_journal = [](const std::string& path, const JournalOptions& jo) { return Backend::open(path, jo); };
+    }
     auto env = WorkflowTestEnv::open(workflows_, Backend::journal_path(dir_.string()), options);
     ASSERT_TRUE(env.is_ok()) << env.status();
     env_ = std::move(*env);

@@ -329,16 +329,17 @@ Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payl
   batch.push_back({run.owner(), kind, std::move(payload)});
   busy_add();
   std::shared_ptr<Gate> gate = gate_;
-  journal().append_async(std::move(batch), [gate, run = &run, done = std::move(done),
-                                            then = std::move(then)](Result<LsnRange> r) mutable {
+  run.commit(std::move(batch), [gate, run = &run, done = std::move(done),
+                                then = std::move(then)](Result<CommitLsns> r) mutable {
     MutexLock l(gate->mu);
     if (gate->core == nullptr) return;
-    gate->core->post(*run, [run, r = std::move(r), done = std::move(done), then = std::move(then)]() mutable {
-      if (r) {
+    gate->core->post(*run, [run, s = to_status(r), done = std::move(done), then = std::move(then)]() mutable {
+      if (s.is_ok()) {
         then();
         done.set_value();
       } else {
-        done.set_error(r.status());
+        done.set_error(s);
+        if (s.code() == StatusCode::kOwnershipLost) run->on_appended(s, /*barrier=*/false, nullptr);
       }
       run->end_request();
     });

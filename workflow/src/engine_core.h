@@ -22,6 +22,7 @@
 
 #include "executor.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/engine/detail/commit_pipeline.h"
 #include "keel/engine/future.h"
 #include "keel/workflow/context.h"
 #include "keel/workflow/workflow.h"
@@ -56,6 +57,10 @@ class RunCore {
   internal::RunRecord started_record() const;
   // Journals the "started" record (before the driver runs).
   void append_started(std::vector<NewRecord> batch) { append(std::move(batch), nullptr); }
+  // Commits `records` of this run after every earlier commit of it (any
+  // thread); `done` runs on the journal's writer thread (see
+  // CommitPipeline::submit).
+  void commit(std::vector<NewRecord> records, CommitPipeline::Done done);
   bool has_started_record() const { return !workflow_.empty(); }
 
   bool is_finished() const KEEL_EXCLUDES(mu_);
@@ -78,6 +83,9 @@ class RunCore {
   void unretire() KEEL_EXCLUDES(mu_);
 
   // Strand only.
+  // A commit of this run is durable or failed (kOwnershipLost: the run
+  // stops here at once); `barrier`: it held barrier records (see append).
+  void on_appended(const Status& appended, bool barrier, UniqueFunction<void()> then);
   void start_driver(ErasedBody body);
   void on_signal(std::string name, std::string value);
   void on_cancel();
@@ -150,7 +158,6 @@ class RunCore {
   // are durable.
   void append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier = false);
   void send(std::vector<NewRecord> batch, UniqueFunction<void()> then);
-  void on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunction<void()> then);
   void poison(const Status& error);
   void finish(Result<std::string> r);
   void set_current_step(std::string name) KEEL_EXCLUDES(mu_);
@@ -159,6 +166,7 @@ class RunCore {
   const std::string id_;
   const std::string owner_;
   internal::Strand strand_;
+  std::shared_ptr<CommitPipeline> commits_;  // every record of the run goes through it
 
   // Strand (and load()).
   std::string workflow_;

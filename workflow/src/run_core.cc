@@ -39,7 +39,8 @@ RunCore::RunCore(EngineCore& engine, std::string id)
     : engine_(engine),
       id_(std::move(id)),
       owner_(std::string(internal::kOwnerPrefix) + id_),
-      strand_(engine.executor()) {}
+      strand_(engine.executor()),
+      commits_(CommitPipeline::create(engine.journal(), owner_)) {}
 
 RunCore::~RunCore() {
   pending_.clear();
@@ -675,25 +676,33 @@ void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
   for (const NewRecord& r : batch) steps += r.kind == RecordKind::kStep;
   engine_.busy_add();
   std::shared_ptr<Gate> gate = engine_.gate();
-  engine_.journal().append_async(
-      std::move(batch), [gate, run = this, steps, barrier, then = std::move(then)](Result<LsnRange> r) mutable {
-        MutexLock l(gate->mu);
-        EngineCore* core = gate->core;
-        if (core == nullptr || core->halted()) return;
-        if (r) core->note_steps_committed(steps);
-        if (!core->halted()) {
-          core->post(*run, [run, r = std::move(r), barrier, then = std::move(then)]() mutable {
-            run->on_appended(r, barrier, std::move(then));
-          });
-        }
-        core->busy_done();
+  commit(std::move(batch), [gate, run = this, steps, barrier, then = std::move(then)](Result<CommitLsns> r) mutable {
+    MutexLock l(gate->mu);
+    EngineCore* core = gate->core;
+    if (core == nullptr || core->halted()) return;
+    if (r) core->note_steps_committed(steps);
+    if (!core->halted()) {
+      core->post(*run, [run, s = to_status(r), barrier, then = std::move(then)]() mutable {
+        run->on_appended(s, barrier, std::move(then));
       });
+    }
+    core->busy_done();
+  });
 }
 
-void RunCore::on_appended(const Result<LsnRange>& r, bool barrier, UniqueFunction<void()> then) {
+void RunCore::commit(std::vector<NewRecord> records, CommitPipeline::Done done) {
+  Commit c;
+  c.records = std::move(records);
+  commits_->submit(std::move(c), std::move(done));
+}
+
+void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<void()> then) {
   if (barrier) --unsynced_barrier_;
-  if (!r) {
-    poison(r.status().with_context("run '" + id_ + "': journal append failed"));
+  if (!appended.is_ok()) {
+    poison(appended.with_context("run '" + id_ + "': journal append failed"));
+    // Another writer owns the run now: it stops here at once, and whoever
+    // waits for its result learns why.
+    if (appended.code() == StatusCode::kOwnershipLost) fail_in_memory(poison_);
     // Ops held at the barrier end with the poison instead of running.
     std::vector<std::uint64_t> held;
     held.swap(barrier_);
