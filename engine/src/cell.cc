@@ -141,20 +141,15 @@ Cell::Cell(internal::Runtime* rt, ActorId id, const std::type_info& type, const 
       id_(id),
       type_(&type),
       type_name_(type_name),
-      mailbox_config_(mailbox),
+      mailbox_(mailbox),
       factory_(std::move(factory)) {
   rt_->add_ref();
 }
 
 Cell::~Cell() {
-  IntrusiveQueue<Message> rest;
-  IntrusiveQueue<SysMsg> sys;
-  {
-    MutexLock l(mu_);
-    rest = user_q_.take_all();
-    sys = sys_q_.take_all();
-  }
-  while (MessagePtr m = rest.pop_front()) m->reject(Status::not_found(describe(*this) + " stopped"));
+  Mailbox::Rest rest = mailbox_.close();
+  while (MessagePtr m = rest.user.pop_front()) m->reject(Status::not_found(describe(*this) + " stopped"));
+  rest.system.clear();
   rt_->release();
 }
 
@@ -242,126 +237,65 @@ Status Cell::send(std::uint32_t gen, MessagePtr msg, bool may_block) {
   if (durable_ && msg->inbox_lsn == 0) return durable_accept(std::move(msg), nullptr);
   if (Cell* cur = tls_cell) msg->sender = cur->id();
   msg->generation = gen;
-  bool need_schedule = false;
-  MessagePtr victim;
-  {
-    MutexLock l(mu_);
-    if (closed_) {
-      l.native().unlock();
-      return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
-                                    Status::not_found(describe(*this) + " has stopped"), "actor stopped");
-    }
-    if (!durable_ && gen != kAnyGeneration && gen != generation()) {
-      l.native().unlock();
-      return dead_letter_and_reject(
-          std::move(msg), DeadLetterReason::kStale,
-          Status::not_found(describe(*this) + ": generation " + std::to_string(gen) +
-                            " was restarted (now " + std::to_string(generation()) + ")"),
-          "stale incarnation " + std::to_string(gen));
-    }
-    const std::size_t cap = mailbox_config_.capacity;
-    if (cap != 0 && user_size_.load(std::memory_order_relaxed) >= cap) {
-      const std::string detail = "mailbox full (capacity " + std::to_string(cap) + ", policy " +
-                                 policy_name(mailbox_config_.policy) + ")";
-      switch (mailbox_config_.policy) {
-        case OverflowPolicy::kBlock:
-          if (may_block) {
-            ++blocked_senders_;
-            const bool room = wait_for_room(l, cap);
-            --blocked_senders_;
-            if (closed_) {
-              l.native().unlock();
-              return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
-                                            Status::not_found(describe(*this) + " has stopped"),
-                                            "actor stopped");
-            }
-            if (!room) {
-              l.native().unlock();
-              return dead_letter_and_reject(
-                  std::move(msg), DeadLetterReason::kDropped,
-                  Status::timeout(describe(*this) + ": " + detail + ", waited " +
-                                  format_duration(mailbox_config_.block_timeout)),
-                  detail + ", sender timed out");
-            }
-            break;
-          }
-          [[fallthrough]];
-        case OverflowPolicy::kFail:
-        case OverflowPolicy::kDropNewest: {
-          l.native().unlock();
-          // An ask fails with kOverloaded either way; a kDropNewest send succeeds.
-          const bool fail = mailbox_config_.policy != OverflowPolicy::kDropNewest;
-          Status why = dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped,
-                                              Status::overloaded(describe(*this) + ": " + detail), detail);
-          return fail ? why : Status::ok();
-        }
-        case OverflowPolicy::kDropOldest:
-          victim = user_q_.pop_front();
-          user_size_.fetch_sub(1, std::memory_order_relaxed);
-          break;
-      }
-    }
-    user_q_.push_back(std::move(msg));
-    user_size_.fetch_add(1, std::memory_order_relaxed);
-    if (!scheduled_ && !paused_) {
-      scheduled_ = true;
-      need_schedule = true;
-    }
+  const bool stale = !durable_ && gen != kAnyGeneration && gen != generation();
+  std::function<bool()> help;
+  if (tls_cell != nullptr && tls_help_depth < kMaxHelpDepth) {
+    help = [rt = rt_] {
+      ++tls_help_depth;
+      const bool ran = rt->scheduler().help_one();
+      --tls_help_depth;
+      return ran;
+    };
   }
-  if (victim != nullptr) {
-    const std::string detail = "mailbox full (capacity " + std::to_string(mailbox_config_.capacity) +
+  Mailbox::Pushed pushed = mailbox_.push(std::move(msg), stale, may_block, help);
+  if (pushed.evicted) {
+    const std::string detail = "mailbox full (capacity " + std::to_string(mailbox_.config().capacity) +
                                ", policy drop_oldest)";
-    dead_letter_and_reject(std::move(victim), DeadLetterReason::kDropped,
+    dead_letter_and_reject(std::move(pushed.evicted), DeadLetterReason::kDropped,
                            Status::overloaded(describe(*this) + ": " + detail), detail)
         .ignore();
   }
-  if (need_schedule) schedule_self();
+  if (pushed.refused) return refuse(pushed);
+  if (pushed.schedule) schedule_self();
   return Status::ok();
 }
 
-bool Cell::wait_for_room(MutexLock& l, std::size_t cap) {
-  auto has_room = [&]() KEEL_REQUIRES(mu_) {
-    return closed_ || user_size_.load(std::memory_order_relaxed) < cap;
-  };
-  const auto deadline = std::chrono::steady_clock::now() + mailbox_config_.block_timeout;
-  // A sender that is itself an actor's turn runs other runnable actors while
-  // it waits, so workers (or the deterministic stepper) blocked here cannot
-  // starve the receiver. It re-checks for such work every millisecond.
-  const bool can_help = tls_cell != nullptr && tls_help_depth < kMaxHelpDepth;
-  while (!has_room()) {
-    if (can_help) {
-      l.native().unlock();
-      ++tls_help_depth;
-      const bool ran = rt_->scheduler().help_one();
-      --tls_help_depth;
-      l.native().lock();
-      if (ran) continue;
+Status Cell::refuse(Mailbox::Pushed& pushed) {
+  const MailboxConfig& config = mailbox_.config();
+  const std::string full = "mailbox full (capacity " + std::to_string(config.capacity) + ", policy " +
+                           policy_name(config.policy) + ")";
+  MessagePtr msg = std::move(pushed.refused);
+  switch (pushed.refusal) {
+    case Mailbox::Refusal::kStale: {
+      const std::uint32_t gen = msg->generation;
+      return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStale,
+                                    Status::not_found(describe(*this) + ": generation " + std::to_string(gen) +
+                                                      " was restarted (now " + std::to_string(generation()) + ")"),
+                                    "stale incarnation " + std::to_string(gen));
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return false;
-    const auto until = can_help ? std::min(deadline, now + std::chrono::milliseconds(1)) : deadline;
-    room_cv_.wait_until(l, until, has_room);
+    case Mailbox::Refusal::kTimedOut:
+      return dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped,
+                                    Status::timeout(describe(*this) + ": " + full + ", waited " +
+                                                    format_duration(config.block_timeout)),
+                                    full + ", sender timed out");
+    case Mailbox::Refusal::kFull: {
+      // An ask fails with kOverloaded either way; a kDropNewest send succeeds.
+      Status why = dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped,
+                                          Status::overloaded(describe(*this) + ": " + full), full);
+      return config.policy == OverflowPolicy::kDropNewest ? Status::ok() : why;
+    }
+    case Mailbox::Refusal::kClosed:
+    case Mailbox::Refusal::kNone:
+      break;
   }
-  return true;
+  return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
+                                Status::not_found(describe(*this) + " has stopped"), "actor stopped");
 }
 
 void Cell::send_system(SysMsgPtr msg) {
   bool need_schedule = false;
-  bool dead = false;
-  {
-    MutexLock l(mu_);
-    if (closed_) {
-      dead = true;
-    } else {
-      sys_q_.push_back(std::move(msg));
-      if (!scheduled_) {
-        scheduled_ = true;
-        need_schedule = true;
-      }
-    }
-  }
-  if (dead) {
-    dispose_dead_system(std::move(msg));
+  if (SysMsgPtr dead = mailbox_.push_system(std::move(msg), &need_schedule)) {
+    dispose_dead_system(std::move(dead));
     return;
   }
   if (need_schedule) schedule_self();
@@ -385,11 +319,6 @@ void Cell::dispose_dead_system(SysMsgPtr m) {
   }
 }
 
-void Cell::set_paused(bool paused) {
-  MutexLock l(mu_);
-  paused_ = paused;
-}
-
 // ---- Turns ---------------------------------------------------------------------
 
 bool Cell::run_turn(int max_user) {
@@ -398,46 +327,26 @@ bool Cell::run_turn(int max_user) {
     CurrentScope scope(this);
     int handled = 0;
     for (;;) {
-      IntrusiveQueue<SysMsg> sys;
-      IntrusiveQueue<Message> batch;
-      int n = 0;
-      {
-        // One lock per step: control messages first, else the next batch of
-        // user messages, else the decision to go idle.
-        MutexLock l(mu_);
-        if (!sys_q_.empty()) {
-          sys = sys_q_.take_all();
-        } else if (paused_ || closed_ || handled >= max_user || user_q_.empty()) {
-          more = !paused_ && !closed_ && !user_q_.empty();
-          if (!more) scheduled_ = false;
-          break;
-        } else {
-          while (handled + n < max_user) {
-            MessagePtr m = user_q_.pop_front();
-            if (m == nullptr) break;
-            batch.push_back(std::move(m));
-            ++n;
-          }
-          const std::size_t left =
-              user_size_.fetch_sub(static_cast<std::size_t>(n), std::memory_order_relaxed) - n;
-          // Blocked senders are woken once the mailbox is half empty, so they
-          // refill it in a burst instead of waking for every batch.
-          if (blocked_senders_ > 0 && left <= mailbox_config_.capacity / 2) room_cv_.notify_all();
-        }
+      // One lock per step: control messages first, else the next batch of
+      // user messages, else the decision to go idle.
+      Mailbox::Step step = mailbox_.take(max_user - handled);
+      if (step.end) {
+        more = step.more;
+        break;
       }
-      if (!sys.empty()) {
-        while (SysMsgPtr m = sys.pop_front()) handle_system(std::move(m));
+      if (!step.system.empty()) {
+        while (SysMsgPtr m = step.system.pop_front()) handle_system(std::move(m));
         continue;
       }
-      turn_batch_left_ = n;
-      while (MessagePtr m = batch.pop_front()) {
+      turn_batch_left_ = step.taken;
+      while (MessagePtr m = step.user.pop_front()) {
         --turn_batch_left_;
         deliver(std::move(m));
         ++handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
       turn_batch_left_ = 0;
-      if (!batch.empty()) requeue_front(batch);
+      if (!step.user.empty()) requeue_front(std::move(step.user));
     }
   }
   if (!more) {
@@ -447,28 +356,12 @@ bool Cell::run_turn(int max_user) {
   return more;
 }
 
-void Cell::requeue_front(IntrusiveQueue<Message>& batch) {
-  std::size_t n = 0;
-  bool closed;
-  {
-    MutexLock l(mu_);
-    closed = closed_;
-    if (!closed) {
-      IntrusiveQueue<Message> copy = batch.take_all();
-      while (MessagePtr p = copy.pop_front()) {
-        batch.push_back(std::move(p));
-        ++n;
-      }
-      user_q_.prepend(batch);
-      user_size_.fetch_add(n, std::memory_order_relaxed);
-    }
-  }
-  if (closed) {
-    while (MessagePtr m = batch.pop_front()) {
-      dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped,
-                             Status::not_found(describe(*this) + " has stopped"), "actor stopped")
-          .ignore();
-    }
+void Cell::requeue_front(IntrusiveQueue<Message> batch) {
+  IntrusiveQueue<Message> closed = mailbox_.requeue_front(std::move(batch));
+  while (MessagePtr m = closed.pop_front()) {
+    dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped,
+                           Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+        .ignore();
   }
 }
 

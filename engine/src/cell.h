@@ -1,9 +1,9 @@
-// Cell: the control block of one actor (all its incarnations): mailbox,
-// scheduling state, the current instance, and its place in the supervision
-// tree.
+// Cell: the control block of one actor (all its incarnations): its mailbox
+// (mailbox.h), the turn loop, the lifecycle, the current instance, and its
+// place in the supervision tree.
 //
-// Threading: the mailbox fields are guarded by mu_ and touched by any
-// sender. Everything marked "turn-owned" is touched only by the thread
+// Threading: the mailbox is thread-safe and touched by any sender.
+// Everything marked "turn-owned" is touched only by the thread
 // running the actor's turn (the scheduler runs one turn per cell at a time),
 // or by spawn before the cell is published. Statistics are relaxed atomics.
 #pragma once
@@ -22,6 +22,8 @@
 #include "keel/engine/detail/message.h"
 #include "keel/engine/system.h"
 #include "durable_cell.h"
+#include "intrusive_queue.h"
+#include "mailbox.h"
 
 namespace keel::internal {
 class Runtime;
@@ -93,65 +95,6 @@ inline SysMsgPtr make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell*
   return m;
 }
 
-// A FIFO of messages linked through their `next` field. Owns what it holds:
-// items go in and come out as unique_ptrs, and the destructor deletes what
-// is left. Not thread-safe.
-template <class T>
-class IntrusiveQueue {
- public:
-  IntrusiveQueue() = default;
-  IntrusiveQueue(IntrusiveQueue&& o) noexcept
-      : head_(std::exchange(o.head_, nullptr)), tail_(std::exchange(o.tail_, nullptr)) {}
-  IntrusiveQueue& operator=(IntrusiveQueue&& o) noexcept {
-    if (this != &o) {
-      clear();
-      head_ = std::exchange(o.head_, nullptr);
-      tail_ = std::exchange(o.tail_, nullptr);
-    }
-    return *this;
-  }
-  ~IntrusiveQueue() { clear(); }
-
-  bool empty() const { return head_ == nullptr; }
-  void clear() {
-    while (pop_front()) {
-    }
-  }
-  void push_back(std::unique_ptr<T> owned) {
-    T* m = owned.release();
-    m->next = nullptr;
-    if (tail_) tail_->next = m; else head_ = m;
-    tail_ = m;
-  }
-  std::unique_ptr<T> pop_front() {
-    T* m = head_;
-    if (m) {
-      head_ = m->next;
-      if (!head_) tail_ = nullptr;
-      m->next = nullptr;
-    }
-    return std::unique_ptr<T>(m);
-  }
-  // Moves all of `other` in front of this queue's items.
-  void prepend(IntrusiveQueue& other) {
-    if (other.empty()) return;
-    other.tail_->next = head_;
-    if (!tail_) tail_ = other.tail_;
-    head_ = other.head_;
-    other.head_ = other.tail_ = nullptr;
-  }
-  IntrusiveQueue take_all() {
-    IntrusiveQueue q;
-    q.head_ = std::exchange(head_, nullptr);
-    q.tail_ = std::exchange(tail_, nullptr);
-    return q;
-  }
-
- private:
-  T* head_ = nullptr;
-  T* tail_ = nullptr;
-};
-
 class Cell;
 // "actor 7 (Account)", for error messages and logs.
 std::string describe(const Cell& c);
@@ -186,12 +129,8 @@ class Cell {
   Status send(std::uint32_t gen, MessagePtr msg, bool may_block = true);
   // Queues a control message (ownership passes); handled at once on this
   // thread if the actor has stopped.
-  void send_system(SysMsgPtr msg) KEEL_EXCLUDES(mu_);
-  // kBlock: waits (up to block_timeout, real time) until the mailbox has
-  // room or is closed; returns whether it has room (or closed). Unlocks `l`
-  // while running other actors' turns when called from a turn.
-  bool wait_for_room(MutexLock& l, std::size_t cap) KEEL_REQUIRES(mu_);
-  std::size_t mailbox_depth() const { return user_size_.load(std::memory_order_relaxed); }
+  void send_system(SysMsgPtr msg);
+  std::size_t mailbox_depth() const { return mailbox_.depth(); }
   ActorSnapshot snapshot() const;
 
   // ---- Scheduler ---------------------------------------------------------------
@@ -243,19 +182,16 @@ class Cell {
   // Before start(): makes this the cell of durable actor `d->key`.
   // Until start() ends, accepted messages are held, then queued after the
   // recovered ones in journal order.
-  void make_durable(std::unique_ptr<DurableCell> d) KEEL_EXCLUDES(mu_) {
+  void make_durable(std::unique_ptr<DurableCell> d) {
     durable_ = std::move(d);
-    MutexLock l(mu_);
-    holding_ = true;
+    mailbox_.hold();
   }
   // Journals `msg` as an INBOX record and queues it once durable; completes
   // `accepted` (if any) then. Any thread.
   Status durable_accept(MessagePtr msg, Promise<void>* accepted);
   // Queues a message whose INBOX record is durable; `was_accepting`: its
   // append was counted in accepting_. Any thread.
-  void enqueue_accepted(MessagePtr msg, bool was_accepting = false) KEEL_EXCLUDES(mu_);
-  // An INBOX append counted in accepting_ failed.
-  void accepted_one() KEEL_EXCLUDES(mu_);
+  void enqueue_accepted(MessagePtr msg, bool was_accepting = false);
 
  private:
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
@@ -277,7 +213,7 @@ class Cell {
                      std::vector<UniqueFunction<void(const Status*)>>& replies, MessagePtr handled,
                      bool unjournaled);
   // End of a durable start(): queues the recovered and the held messages.
-  void release_recovered() KEEL_EXCLUDES(mu_);
+  void release_recovered();
   // Rebuilds the instance's state from the journal (latest snapshot, then
   // replay); with `redeliver`, collects the unhandled messages.
   Status durable_recover(bool redeliver);
@@ -325,7 +261,9 @@ class Cell {
  private:
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
-  void requeue_front(IntrusiveQueue<Message>& batch) KEEL_EXCLUDES(mu_);
+  void requeue_front(IntrusiveQueue<Message> batch);
+  // Disposes of a message the mailbox refused (dead letters, rejection).
+  Status refuse(Mailbox::Pushed& pushed);
   void fail(const Status& error);
   void handle_child_failure(Cell* child, std::uint32_t gen, const Status& error);
   void resume_escalated_children();
@@ -355,7 +293,7 @@ class Cell {
   // Empties children_ (the children are stopping or stopped).
   void forget_children();
   void cancel_timers();
-  void set_paused(bool paused) KEEL_EXCLUDES(mu_);
+  void set_paused(bool paused) { mailbox_.set_paused(paused); }
   Status run_hook(const std::function<Status()>& hook);
   void report_stop_hook(const Status& s);
   void dispose_dead_system(SysMsgPtr msg);
@@ -366,30 +304,15 @@ class Cell {
   const ActorId id_;
   const std::type_info* const type_;
   const std::string& type_name_;  // owned by the runtime's type-name cache
-  const MailboxConfig mailbox_config_;
+  Mailbox mailbox_;
   ActorId parent_id_ = kNoActor;  // set before publication, then constant
   System::Factory factory_;
   std::atomic<std::uint32_t> generation_{1};
   std::atomic<ActorStatus> status_{ActorStatus::kRunning};
 
-  // ---- Mailbox ----------------------------------------------------------------
-  mutable Mutex mu_;
-  CondVar room_cv_;  // kBlock senders wait here for room
-  IntrusiveQueue<Message> user_q_ KEEL_GUARDED_BY(mu_);
-  IntrusiveQueue<SysMsg> sys_q_ KEEL_GUARDED_BY(mu_);
-  std::atomic<std::size_t> user_size_{0};  // written under mu_; relaxed reads for diagnostics
-  bool scheduled_ KEEL_GUARDED_BY(mu_) = false;
-  bool paused_ KEEL_GUARDED_BY(mu_) = false;   // user messages wait (suspended, stopping)
-  bool closed_ KEEL_GUARDED_BY(mu_) = false;   // stopped: nothing is accepted
-  int blocked_senders_ KEEL_GUARDED_BY(mu_) = 0;
-  bool holding_ KEEL_GUARDED_BY(mu_) = false;  // durable, recovering: see make_durable
-  // Durable: INBOX appends submitted and not yet queued. While any is, a new
-  // message is journaled on its own first (never handled ahead of them).
-  int accepting_ KEEL_GUARDED_BY(mu_) = 0;
   // Turn-owned: user messages the current turn took from the queue and has
   // not delivered yet.
   int turn_batch_left_ = 0;
-  std::vector<MessagePtr> held_ KEEL_GUARDED_BY(mu_);
 
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;

@@ -135,7 +135,7 @@ void Cell::rebuild(const Status& cause) {
     if (durable_->failed) retry.push_back(std::move(durable_->failed));
     IntrusiveQueue<Message> front;
     for (MessagePtr& m : retry) front.push_back(std::move(m));
-    requeue_front(front);
+    requeue_front(std::move(front));
   }
   status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
   const Status st = run_hook([&] { return instance_->on_restart(cause); });
@@ -166,28 +166,15 @@ void Cell::finish_stop(bool run_stop_hook) {
     if (durable_->failed) gone.push_back(std::move(durable_->failed));
     for (MessagePtr& m : gone) m->reject(stopped_error(reason));
   }
-  IntrusiveQueue<Message> rest;
-  IntrusiveQueue<SysMsg> sys_rest;
-  {
-    MutexLock l(mu_);
-    closed_ = true;
-    paused_ = true;
-    holding_ = false;
-    rest = user_q_.take_all();
-    for (MessagePtr& m : held_) rest.push_back(std::move(m));
-    held_.clear();
-    sys_rest = sys_q_.take_all();
-    user_size_.store(0, std::memory_order_relaxed);
-    if (blocked_senders_ > 0) room_cv_.notify_all();
-  }
+  Mailbox::Rest rest = mailbox_.close();
   status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
   deferred_.clear();
   escalated_.clear();
-  while (MessagePtr m = rest.pop_front()) {
+  while (MessagePtr m = rest.user.pop_front()) {
     dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped, stopped_error(reason), "actor stopped")
         .ignore();
   }
-  while (SysMsgPtr m = sys_rest.pop_front()) dispose_dead_system(std::move(m));
+  while (SysMsgPtr m = rest.system.pop_front()) dispose_dead_system(std::move(m));
 
   std::vector<Watcher> watchers;
   watchers.swap(watchers_);
@@ -221,11 +208,7 @@ void Cell::force_stop() {
   std::vector<CellRef> kids(children_.begin(), children_.end());
   forget_children();
   for (auto& c : kids) c->force_stop();
-  IntrusiveQueue<SysMsg> sys;
-  {
-    MutexLock l(mu_);
-    sys = sys_q_.take_all();
-  }
+  IntrusiveQueue<SysMsg> sys = mailbox_.take_system();
   while (SysMsgPtr m = sys.pop_front()) {
     // Registrations still count; everything else is moot now.
     if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) handle_system(std::move(m));

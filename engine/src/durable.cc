@@ -150,30 +150,20 @@ Status Cell::durable_accept(MessagePtr msg, Promise<void>* accepted) {
     if (accepted) accepted->set_error(env.status());
     return env.status();
   }
-  bool need_schedule = false;
-  bool with_handling = false;
-  {
-    MutexLock l(mu_);
-    // An idle actor handles the message at once, and its INBOX record goes
-    // out with the handler's batch: one commit instead of two. Only when
-    // nothing accepted before it can still be queued behind it, and not
-    // for tell_durable, whose caller waits for the acceptance itself.
-    if (accepted == nullptr && !holding_ && !closed_ && !paused_ && accepting_ == 0 && user_q_.empty()) {
-      msg->unjournaled_inbox = std::move(*env);
-      with_handling = true;
-      user_q_.push_back(std::move(msg));
-      user_size_.fetch_add(1, std::memory_order_relaxed);
-      if (!scheduled_) {
-        scheduled_ = true;
-        need_schedule = true;
-      }
-    } else {
-      ++accepting_;
+  // An idle actor handles the message at once, and its INBOX record goes
+  // out with the handler's batch: one commit instead of two. Not for
+  // tell_durable, whose caller waits for the acceptance itself.
+  if (accepted == nullptr) {
+    msg->unjournaled_inbox = std::move(*env);
+    bool need_schedule = false;
+    if (mailbox_.push_if_idle(msg, &need_schedule)) {  // msg may be handled (and gone) already
+      if (need_schedule) schedule_self();
+      return Status::ok();
     }
-  }
-  if (with_handling) {  // msg may be handled (and gone) already
-    if (need_schedule) schedule_self();
-    return Status::ok();
+    env = std::move(msg->unjournaled_inbox);
+    msg->unjournaled_inbox.clear();
+  } else {
+    mailbox_.count_acceptance();
   }
   std::optional<Promise<void>> done;
   if (accepted) done.emplace(std::move(*accepted));
@@ -184,7 +174,7 @@ Status Cell::durable_accept(MessagePtr msg, Promise<void>* accepted) {
   durable_->journal->append_async(
       std::move(batch), [self = this, msg = std::move(msg), done = std::move(done)](Result<LsnRange> r) mutable {
         if (!r) {
-          self->accepted_one();
+          self->mailbox_.accepted_failed();
           self->dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped, r.status(),
                                        "journal append failed: " + r.status().to_string())
               .ignore();
@@ -203,58 +193,21 @@ Status Cell::durable_accept(MessagePtr msg, Promise<void>* accepted) {
   return Status::ok();
 }
 
-void Cell::accepted_one() {
-  MutexLock l(mu_);
-  --accepting_;
-}
-
 void Cell::release_recovered() {
-  std::vector<MessagePtr> all;
-  all.swap(durable_->redeliver);
-  bool need_schedule = false;
-  {
-    MutexLock l(mu_);
-    for (MessagePtr& m : held_) all.push_back(std::move(m));
-    held_.clear();
-    holding_ = false;
-    // Held messages were accepted after the recovery scan, so they follow the
-    // recovered ones; sorting keeps the journal's order either way.
-    std::stable_sort(all.begin(), all.end(),
-                     [](const MessagePtr& a, const MessagePtr& b) { return a->inbox_lsn < b->inbox_lsn; });
-    for (MessagePtr& m : all) user_q_.push_back(std::move(m));
-    user_size_.fetch_add(all.size(), std::memory_order_relaxed);
-    if (!all.empty() && !scheduled_ && !paused_) {
-      scheduled_ = true;
-      need_schedule = true;
-    }
-  }
-  if (need_schedule) schedule_self();
+  std::vector<MessagePtr> recovered;
+  recovered.swap(durable_->redeliver);
+  if (mailbox_.release_held(std::move(recovered))) schedule_self();
 }
 
 void Cell::enqueue_accepted(MessagePtr msg, bool was_accepting) {
   bool need_schedule = false;
-  {
-    MutexLock l(mu_);
-    if (was_accepting) --accepting_;
-    if (holding_) {  // recovering: queued after the recovered messages
-      held_.push_back(std::move(msg));
-      return;
-    }
-    if (closed_) {
-      l.native().unlock();
-      // Journaled: the next spawn_durable of this key delivers it again.
-      dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
-                             Status::not_found(describe(*this) + " has stopped"),
-                             "actor stopped (kept in the journal)")
-          .ignore();
-      return;
-    }
-    user_q_.push_back(std::move(msg));
-    user_size_.fetch_add(1, std::memory_order_relaxed);
-    if (!scheduled_ && !paused_) {
-      scheduled_ = true;
-      need_schedule = true;
-    }
+  if (MessagePtr closed = mailbox_.push_accepted(std::move(msg), was_accepting, &need_schedule)) {
+    // Journaled: the next spawn_durable of this key delivers it again.
+    dead_letter_and_reject(std::move(closed), DeadLetterReason::kStopped,
+                           Status::not_found(describe(*this) + " has stopped"),
+                           "actor stopped (kept in the journal)")
+        .ignore();
+    return;
   }
   if (need_schedule) schedule_self();
 }
@@ -354,10 +307,7 @@ void Cell::durable_commit(Effects& eff, MessagePtr handled) {
   // still be pending: every INBOX record with a lower LSN was queued before
   // that message's commit called back, and the queue is empty now.
   const Lsn with_inbox = d.handled_with_inbox.load(std::memory_order_acquire);
-  if (with_inbox > d.cursor && turn_batch_left_ == 0) {
-    MutexLock l(mu_);
-    if (user_q_.empty() && accepting_ == 0) d.cursor = with_inbox;
-  }
+  if (with_inbox > d.cursor && turn_batch_left_ == 0 && mailbox_.drained()) d.cursor = with_inbox;
   const bool unjournaled = handled != nullptr && !handled->unjournaled_inbox.empty();
   Commit commit;
   if (unjournaled) {
