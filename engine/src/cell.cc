@@ -172,7 +172,7 @@ Status Cell::start(bool recovered, bool release) {
   Status st;
   {
     CurrentScope scope(this);
-    if (durable_ && !recovered) st = durable_recover(/*redeliver=*/true);
+    if (durable_ && !recovered) st = durable_->recover(/*redeliver=*/true);
     if (st.is_ok()) st = run_hook([&] { return instance_->on_start(); });
   }
   if (!st.is_ok()) {
@@ -183,7 +183,7 @@ Status Cell::start(bool recovered, bool release) {
     stop_requested_ = false;
     send_system(make_sys(SysMsg::kStop));
   }
-  if (durable_ && release) release_recovered();
+  if (durable_ && release) durable_->release_recovered();
   return Status::ok();
 }
 
@@ -292,6 +292,19 @@ Status Cell::refuse(Mailbox::Pushed& pushed) {
                                 Status::not_found(describe(*this) + " has stopped"), "actor stopped");
 }
 
+void Cell::enqueue_accepted(MessagePtr msg, bool was_accepting) {
+  bool need_schedule = false;
+  if (MessagePtr closed = mailbox_.push_accepted(std::move(msg), was_accepting, &need_schedule)) {
+    // Journaled: the next spawn_durable of this key delivers it again.
+    dead_letter_and_reject(std::move(closed), DeadLetterReason::kStopped,
+                           Status::not_found(describe(*this) + " has stopped"),
+                           "actor stopped (kept in the journal)")
+        .ignore();
+    return;
+  }
+  if (need_schedule) schedule_self();
+}
+
 void Cell::send_system(SysMsgPtr msg) {
   bool need_schedule = false;
   if (SysMsgPtr dead = mailbox_.push_system(std::move(msg), &need_schedule)) {
@@ -367,7 +380,7 @@ void Cell::requeue_front(IntrusiveQueue<Message> batch) {
 
 void Cell::deliver(MessagePtr m) {
   if (durable_) {
-    durable_deliver(std::move(m));
+    durable_->deliver(std::move(m));
     return;
   }
   if (m->generation != kAnyGeneration && m->generation != generation()) {

@@ -153,7 +153,7 @@ class Cell {
   // and the error returned.
   Status start(bool recovered, bool release);
   // After start(recovered, /*release=*/false): queues those messages.
-  void release_held() { release_recovered(); }
+  void release_held() { durable_->release_recovered(); }
   // Stops a cell that did not start, with `why` as its stop reason.
   void abandon(const Status& why);
   void add_child(Cell* child);
@@ -176,7 +176,7 @@ class Cell {
   static Cell* current();
   static void set_current(Cell* c);
 
-  // ---- Durable actors (durable.cc) -------------------------------------------
+  // ---- Durable actors (durable_cell.h) ------------------------------------------
   bool is_durable() const { return durable_ != nullptr; }
   const DurableCell* durable() const { return durable_.get(); }
   // Before start(): makes this the cell of durable actor `d->key`.
@@ -184,81 +184,30 @@ class Cell {
   // recovered ones in journal order.
   void make_durable(std::unique_ptr<DurableCell> d) {
     durable_ = std::move(d);
+    durable_->attach(this);
     mailbox_.hold();
   }
-  // Journals `msg` as an INBOX record and queues it once durable; completes
-  // `accepted` (if any) then. Any thread.
-  Status durable_accept(MessagePtr msg, Promise<void>* accepted);
+  // DurableCell::accept. Any thread.
+  Status durable_accept(MessagePtr msg, Promise<void>* accepted) {
+    return durable_->accept(std::move(msg), accepted);
+  }
   // Queues a message whose INBOX record is durable; `was_accepting`: its
-  // append was counted in accepting_. Any thread.
+  // acceptance was counted by the mailbox. Any thread.
   void enqueue_accepted(MessagePtr msg, bool was_accepting = false);
+  // DurableActorBase::schedule_durable / cancel_durable (turn-owned).
+  Result<std::uint64_t> durable_schedule(Duration delay, std::string_view method, std::string args) {
+    return durable_->schedule_timer(delay, method, std::move(args));
+  }
+  bool durable_cancel(std::uint64_t id) { return durable_->cancel_timer(id); }
 
  private:
+  friend struct DurableCell;  // its behaviour drives this cell's turn and mailbox
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
 
   // Turn steps.
   void handle_system(SysMsgPtr msg);
   void deliver(MessagePtr msg);
-  void durable_deliver(MessagePtr msg);
-  // Commits the cursor (and snapshot) of a handled message with `eff`.
-  // `handled` (owned; may be null) is kept until the commit is durable, and
-  // retried after a restart if it fails.
-  void durable_commit(Effects& eff, MessagePtr handled = nullptr);
-  // The SNAPSHOT payload of the current state (turn-owned).
-  std::string encode_snapshot() const;
-  // A commit failed (journal writer thread): its sends and replies fail
-  // with `why`, and the actor is told (kJournalFailed) with `handled`,
-  // unless that message is not to be handled again here.
-  void commit_failed(const Status& why, std::vector<Effects::Send>& sends,
-                     std::vector<UniqueFunction<void(const Status*)>>& replies, MessagePtr handled,
-                     bool unjournaled);
-  // End of a durable start(): queues the recovered and the held messages.
-  void release_recovered();
-  // Rebuilds the instance's state from the journal (latest snapshot, then
-  // replay); with `redeliver`, collects the unhandled messages.
-  Status durable_recover(bool redeliver);
 
- public:
-  // Recovers created (not started) durable cells in one pass over the
-  // journal from the oldest of their snapshot cursors (a cell with
-  // skip_corrupt recovers alone); on success each is ready for
-  // start(/*recovered=*/true). On error some may be partly rebuilt: the
-  // caller abandons them all.
-  static Status recover_group(const std::vector<Cell*>& cells);
-
- private:
-  // durable_recover in steps, so that a group of actors can share one pass
-  // over the journal: recover_begin resets the state to the latest snapshot
-  // and returns its cursor (the actor's records with a greater LSN follow);
-  // recover_visit takes those records in order, replaying each handled
-  // message as its cursor passes it (false: failed, see pass.failed);
-  // recover_end collects the unhandled messages (with `redeliver`) and arms
-  // the pending timers.
-  Result<Lsn> recover_begin(RecoveryPass& pass);
-  bool recover_visit(RecoveryPass& pass, const Record& r);
-  // Replays one handled message with its effects discarded; false (and
-  // pass.failed) when its handler fails.
-  bool recover_replay(RecoveryPass& pass, MessagePtr m);
-  Status recover_end(RecoveryPass& pass, bool redeliver);
-  void recover_report(const JournalProblem& p);
-  Result<MessagePtr> decode_inbox(const Record& r) const;
-  // Removes the records the newest durable snapshot supersedes
-  // (Journal::truncate); failures are logged (compaction only reclaims
-  // space). Returns false when no
-  // snapshot newer than the last compaction is durable yet.
-  bool compact_superseded();
-  // Runs a journaled message's handler (live or replayed): tracks the timers
-  // it schedules and the one that sent it. Returns the handler's error.
-  Status run_durable_handler(Message& m);
-  // Arms an in-memory timer that accepts `t`'s message at its time. Any thread.
-  void arm_durable_timer(const DurableTimer& t);
-
- public:
-  // DurableActorBase::schedule_durable / cancel_durable (turn-owned).
-  Result<std::uint64_t> durable_schedule(Duration delay, std::string_view method, std::string args);
-  bool durable_cancel(std::uint64_t id);
-
- private:
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
   void requeue_front(IntrusiveQueue<Message> batch);

@@ -103,7 +103,7 @@ void Cell::rebuild(const Status& cause) {
   instance_ = std::move(fresh);
   if (durable_) {
     static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
-    const Status rs = durable_recover(/*redeliver=*/false);
+    const Status rs = durable_->recover(/*redeliver=*/false);
     if (rs.code() == StatusCode::kIoError) {
       // The journal cannot be read now (RocksDB after a failed write reopens
       // only once the fault clears): stay paused and try again, backing off

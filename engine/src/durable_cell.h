@@ -1,5 +1,8 @@
-// The journal side of a durable actor's cell, and the collector of a durable
-// handler's effects.
+// DurableCell: the durability of one durable actor, which its Cell holds
+// and calls through a small interface: accept (an INBOX record per
+// message), deliver (run a journaled message and commit its effects through
+// the actor's CommitPipeline), recover (rebuild from the journal), and the
+// durable timers.
 //
 // Threading: DurableCell fields marked turn-owned are touched only in the
 // actor's turn (or during spawn, before publication). The atomics and the
@@ -22,6 +25,7 @@
 #include "keel/engine/detail/commit_pipeline.h"
 #include "keel/engine/durable.h"
 #include "keel/journal/journal.h"
+#include "effects.h"
 
 namespace keel::detail {
 
@@ -32,6 +36,15 @@ struct MessageIdHash {
     return static_cast<std::size_t>(id.hi * 0x9e3779b97f4a7c15ull ^ id.lo);
   }
 };
+
+struct RecoveryPass;
+
+// The INBOX payload for `msg` to durable actor `target`: the sender's
+// pre-encoded envelope (SendOptions::inbox_envelope) when it journals as
+// is, otherwise an envelope of the self-describing handler arguments.
+// Takes the pre-encoded one out of `msg`. Errors: kFailedPrecondition (not
+// a handler message: it is not journaled).
+Result<std::string> inbox_envelope(const Cell& target, Message& msg);
 
 struct DurableCell {
   Journal* journal = nullptr;
@@ -87,6 +100,71 @@ struct DurableCell {
   // restart waits for it to be idle, so the rebuild starts from what is
   // durable; a commit refused with kOwnershipLost stops the actor.
   std::shared_ptr<CommitPipeline> commits;
+
+  // ---- Behaviour (durable_cell.cc, durable_recovery.cc) ----------------------
+  // Makes `cell` the holder (before start; `cell` owns this).
+  void attach(Cell* cell) { cell_ = cell; }
+  // Journals `msg` as an INBOX record and queues it once durable, or queues
+  // it at once in an idle actor, journaled with its handling; completes
+  // `accepted` (if any) when accepted. Any thread.
+  Status accept(MessagePtr msg, Promise<void>* accepted);
+  // Turn: runs a journaled message's handler and commits its effects.
+  void deliver(MessagePtr m);
+  // Turn: commits the cursor (and snapshot) of a handled message with
+  // `eff`. `handled` (may be null) is kept until the commit is durable, and
+  // handled again after a restart if it fails.
+  void commit(Effects& eff, MessagePtr handled = nullptr);
+  // Rebuilds the instance's state from the journal (latest snapshot, then
+  // replay); with `redeliver`, collects the unhandled messages for
+  // release_recovered(). Errors: kCorruption, kIoError, kNonDeterministic.
+  Status recover(bool redeliver);
+  // End of a durable start(): queues the recovered and the held messages.
+  void release_recovered();
+  // Recovers created (not started) durable cells in one pass over the
+  // journal from the oldest of their snapshot cursors (a cell with
+  // skip_corrupt recovers alone); on success each is ready for
+  // start(/*recovered=*/true). On error some may be partly rebuilt: the
+  // caller abandons them all.
+  static Status recover_group(const std::vector<Cell*>& cells);
+  // DurableActorBase::schedule_durable / cancel_durable (turn).
+  Result<std::uint64_t> schedule_timer(Duration delay, std::string_view method, std::string args);
+  bool cancel_timer(std::uint64_t id);
+
+ private:
+  std::string encode_snapshot() const;
+  // A commit failed (journal writer thread): its sends and replies fail
+  // with `why`, and the actor is told (kJournalFailed) with `handled`,
+  // unless that message is not to be handled again here.
+  void commit_failed(const Status& why, std::vector<Effects::Send>& sends,
+                     std::vector<UniqueFunction<void(const Status*)>>& replies, MessagePtr handled,
+                     bool unjournaled);
+  // recover() in steps, so that a group of actors can share one pass over
+  // the journal: recover_begin resets the state to the latest snapshot and
+  // returns its cursor (the actor's records with a greater LSN follow);
+  // recover_visit takes those records in order, replaying each handled
+  // message as its cursor passes it (false: failed, see pass.failed);
+  // recover_end collects the unhandled messages (with `redeliver`) and arms
+  // the pending timers.
+  Result<Lsn> recover_begin(RecoveryPass& pass);
+  bool recover_visit(RecoveryPass& pass, const Record& r);
+  // Replays one handled message with its effects discarded; false (and
+  // pass.failed) when its handler fails.
+  bool recover_replay(RecoveryPass& pass, MessagePtr m);
+  Status recover_end(RecoveryPass& pass, bool redeliver);
+  void recover_report(const JournalProblem& p);
+  Result<MessagePtr> decode_inbox(const Record& r) const;
+  // Removes the records the newest durable snapshot supersedes
+  // (Journal::truncate); failures are logged (compaction only reclaims
+  // space). Returns false when no snapshot newer than the last compaction
+  // is durable yet.
+  bool compact_superseded();
+  // Runs a journaled message's handler (live or replayed): tracks the timers
+  // it schedules and the one that sent it. Returns the handler's error.
+  Status run_handler(Message& m);
+  // Arms an in-memory timer that accepts `t`'s message at its time. Any thread.
+  void arm_timer(const DurableTimer& t);
+
+  Cell* cell_ = nullptr;  // the holder, which owns this
 };
 
 // One durable actor's recovery in progress (Cell::recover_*). Owned by the
@@ -97,46 +175,6 @@ struct RecoveryPass {
   // Decoded INBOX records past the cursor so far, in LSN order.
   std::deque<MessagePtr> pending;
   Status failed;             // why recover_visit stopped
-};
-
-// What a durable actor's handler did, held back until its batch commits.
-// Owned by the turn; installed for the handler's duration (EffectsScope).
-struct Effects {
-  struct Send {
-    Cell* target;        // a reference is held
-    std::uint32_t gen;
-    MessagePtr msg;      // owned until released
-    int record;          // index in `records` of its INBOX record, or -1
-  };
-  bool replay = false;   // recovery replay: effects are discarded
-  std::vector<NewRecord> records;
-  std::vector<Send> sends;
-  // Run once the batch is durable (nullptr), or with the commit's error.
-  std::vector<UniqueFunction<void(const Status*)>> replies;
-
-  Effects() = default;
-  Effects(const Effects&) = delete;
-  Effects& operator=(const Effects&) = delete;
-  // Discards what was not released: messages are rejected with kCancelled.
-  ~Effects();
-
-  // Holds `msg` for `target` until the commit. Errors: the message cannot
-  // be journaled (kFailedPrecondition, its arguments do not encode).
-  Status add_send(Cell* target, std::uint32_t gen, MessagePtr msg);
-};
-
-// The collector of the handler running on this thread, or null.
-Effects* current_effects();
-
-class EffectsScope {
- public:
-  explicit EffectsScope(Effects* e);
-  ~EffectsScope();
-  EffectsScope(const EffectsScope&) = delete;
-  EffectsScope& operator=(const EffectsScope&) = delete;
-
- private:
-  Effects* prev_;
 };
 
 // Envelope ids of messages sent by durable timers: {kTimerIdMark, timer id}.

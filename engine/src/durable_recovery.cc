@@ -14,14 +14,14 @@ namespace keel::detail {
 
 // ---- Recovery ----------------------------------------------------------------
 
-Result<MessagePtr> Cell::decode_inbox(const Record& r) const {
+Result<MessagePtr> DurableCell::decode_inbox(const Record& r) const {
   Result<wire::Envelope> env = wire::decode_envelope(r.payload);
-  if (!env) return env.status().with_context(lsn_context(durable_->owner, r.lsn));
+  if (!env) return env.status().with_context(lsn_context(owner, r.lsn));
   const wire::Envelope& e = *env;
-  Result<MessagePtr> m = durable_->decoder(e.method, e.payload);
+  Result<MessagePtr> m = decoder(e.method, e.payload);
   if (!m) {
     return Status(m.status().code() == StatusCode::kNotFound ? StatusCode::kCorruption : m.status().code(),
-                  lsn_context(durable_->owner, r.lsn) + ": " + std::string(m.status().message()));
+                  lsn_context(owner, r.lsn) + ": " + std::string(m.status().message()));
   }
   (*m)->inbox_lsn = r.lsn;
   if (e.idempotent) {
@@ -32,9 +32,9 @@ Result<MessagePtr> Cell::decode_inbox(const Record& r) const {
   return m;
 }
 
-Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
-  DurableCell& d = *durable_;
-  auto& actor = static_cast<DurableActorBase&>(*instance_);
+Result<Lsn> DurableCell::recover_begin(RecoveryPass& pass) {
+  DurableCell& d = *this;
+  auto& actor = static_cast<DurableActorBase&>(*cell_->instance_);
   d.cursor = 0;
   d.since_snapshot = 0;
   d.handled_with_inbox.store(0, std::memory_order_relaxed);
@@ -56,12 +56,12 @@ Result<Lsn> Cell::recover_begin(RecoveryPass& pass) {
   return d.cursor;
 }
 
-void Cell::recover_report(const JournalProblem& p) {
-  rt_->log("recovery of " + durable_->owner + " skipped a damaged record: " + p.status.to_string());
+void DurableCell::recover_report(const JournalProblem& p) {
+  cell_->rt_->log("recovery of " + owner + " skipped a damaged record: " + p.status.to_string());
 }
 
-bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
-  DurableCell& d = *durable_;
+bool DurableCell::recover_visit(RecoveryPass& pass, const Record& r) {
+  DurableCell& d = *this;
   if (r.lsn <= pass.snapshot_cursor) return true;  // superseded by the snapshot
   if (r.kind == RecordKind::kInbox) {
     Result<MessagePtr> decoded = decode_inbox(r);
@@ -104,8 +104,8 @@ bool Cell::recover_visit(RecoveryPass& pass, const Record& r) {
   return true;
 }
 
-bool Cell::recover_replay(RecoveryPass& pass, MessagePtr m) {
-  DurableCell& d = *durable_;
+bool DurableCell::recover_replay(RecoveryPass& pass, MessagePtr m) {
+  DurableCell& d = *this;
   ++d.since_snapshot;
   if (d.applied(m->id)) return true;  // a duplicate: not handled the first time either
   Effects replay;
@@ -113,7 +113,7 @@ bool Cell::recover_replay(RecoveryPass& pass, MessagePtr m) {
   Status error;
   {
     EffectsScope scope(&replay);
-    error = run_durable_handler(*m);
+    error = run_handler(*m);
   }
   d.remember(m->id);
   if (!error.is_ok()) {
@@ -124,8 +124,8 @@ bool Cell::recover_replay(RecoveryPass& pass, MessagePtr m) {
   return true;
 }
 
-Status Cell::recover_end(RecoveryPass& pass, bool redeliver) {
-  DurableCell& d = *durable_;
+Status DurableCell::recover_end(RecoveryPass& pass, bool redeliver) {
+  DurableCell& d = *this;
   KEEL_RETURN_IF_ERROR(pass.failed);
   // Accepted and not handled: delivered again once started.
   // Without `redeliver` (a restart), they are still queued in memory.
@@ -135,12 +135,12 @@ Status Cell::recover_end(RecoveryPass& pass, bool redeliver) {
   pass.pending.clear();
   // Pending timers are armed again; one whose message is already queued
   // fires once more, and that message is skipped as handled.
-  for (const auto& [id, t] : d.timers) arm_durable_timer(t);
+  for (const auto& [id, t] : d.timers) arm_timer(t);
   return Status::ok();
 }
 
-Status Cell::durable_recover(bool redeliver) {
-  DurableCell& d = *durable_;
+Status DurableCell::recover(bool redeliver) {
+  DurableCell& d = *this;
   RecoveryPass pass;
   KEEL_ASSIGN_OR_RETURN(Lsn cursor, recover_begin(pass));
   std::uint64_t from_seq = 1;
@@ -180,7 +180,7 @@ class AsCurrent {
 };
 }  // namespace
 
-Status Cell::recover_group(const std::vector<Cell*>& cells) {
+Status DurableCell::recover_group(const std::vector<Cell*>& cells) {
   struct Member {
     Cell* cell;
     RecoveryPass pass;
@@ -192,11 +192,11 @@ Status Cell::recover_group(const std::vector<Cell*>& cells) {
   for (Cell* c : cells) {
     AsCurrent scope(c);
     if (c->durable_->options.skip_corrupt) {  // needs the skipping per-owner scan
-      KEEL_RETURN_IF_ERROR(c->durable_recover(/*redeliver=*/true));
+      KEEL_RETURN_IF_ERROR(c->durable_->recover(/*redeliver=*/true));
       continue;
     }
     members.push_back(Member{c, RecoveryPass{}});
-    KEEL_ASSIGN_OR_RETURN(Lsn cursor, c->recover_begin(members.back().pass));
+    KEEL_ASSIGN_OR_RETURN(Lsn cursor, c->durable_->recover_begin(members.back().pass));
     from = std::min(from, cursor + 1);
     by_owner.emplace(c->durable_->owner, members.size() - 1);
     journal = c->durable_->journal;
@@ -210,7 +210,7 @@ Status Cell::recover_group(const std::vector<Cell*>& cells) {
       if (it == by_owner.end()) return true;
       Member& m = members[it->second];
       AsCurrent scope(m.cell);
-      if (m.cell->recover_visit(m.pass, r)) return true;
+      if (m.cell->durable_->recover_visit(m.pass, r)) return true;
       failed = m.pass.failed;
       return false;
     }));
@@ -218,7 +218,7 @@ Status Cell::recover_group(const std::vector<Cell*>& cells) {
   KEEL_RETURN_IF_ERROR(failed);
   for (Member& m : members) {
     AsCurrent scope(m.cell);
-    KEEL_RETURN_IF_ERROR(m.cell->recover_end(m.pass, /*redeliver=*/true));
+    KEEL_RETURN_IF_ERROR(m.cell->durable_->recover_end(m.pass, /*redeliver=*/true));
   }
   return Status::ok();
 }

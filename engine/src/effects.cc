@@ -1,0 +1,75 @@
+// Effects: what a durable actor's handler did, held back until its commit
+// (effects.h).
+#include "effects.h"
+
+#include "cell.h"
+
+namespace keel::detail {
+
+namespace {
+thread_local Effects* tls_effects = nullptr;
+}  // namespace
+
+void reject_sends(std::vector<Effects::Send>& sends, const Status& why) {
+  for (auto& s : sends) {
+    s.msg->reject(why);
+    s.target->release();
+  }
+  sends.clear();
+}
+
+void release_sends(std::vector<Effects::Send>& sends, Lsn first) {
+  for (auto& s : sends) {
+    if (s.record >= 0) {
+      s.msg->inbox_lsn = first + static_cast<Lsn>(s.record);
+      s.target->enqueue_accepted(std::move(s.msg));
+    } else {
+      // Never blocks the journal's writer thread.
+      s.target->send(s.gen, std::move(s.msg), /*may_block=*/false).ignore();
+    }
+    s.target->release();
+  }
+  sends.clear();
+}
+Effects* current_effects() { return tls_effects; }
+
+EffectsScope::EffectsScope(Effects* e) : prev_(tls_effects) { tls_effects = e; }
+EffectsScope::~EffectsScope() { tls_effects = prev_; }
+
+bool replies_deferred() { return tls_effects != nullptr; }
+
+void release_reply(UniqueFunction<void(const Status*)> fn) {
+  if (Effects* e = tls_effects) {
+    if (!e->replay) e->replies.push_back(std::move(fn));
+    return;  // a replayed handler's reply went out before the crash
+  }
+  fn(nullptr);
+}
+
+Effects::~Effects() {
+  reject_sends(sends, Status::cancelled("the sending handler failed; its messages were not sent"));
+}
+
+Status Effects::add_send(Cell* target, std::uint32_t gen, MessagePtr msg) {
+  if (replay) return Status::ok();  // sent (and journaled) before the crash
+  if (Cell* from = Cell::current()) msg->sender = from->id();
+  msg->generation = gen;
+  int record = -1;
+  if (target->is_durable()) {
+    Result<std::string> env = inbox_envelope(*target, *msg);
+    if (env) {
+      records.push_back(NewRecord{target->durable()->owner, RecordKind::kInbox, std::move(*env)});
+      record = static_cast<int>(records.size()) - 1;
+    } else if (env.status().code() != StatusCode::kFailedPrecondition) {
+      msg->reject(env.status());
+      return env.status();
+    }  // else an in-memory message (a continuation): released as it is
+  }
+  target->acquire();
+  sends.push_back(Send{target, gen, std::move(msg), record});
+  return Status::ok();
+}
+
+// ---- Acceptance --------------------------------------------------------------
+
+}  // namespace keel::detail
