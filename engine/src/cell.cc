@@ -12,9 +12,11 @@
 namespace keel::detail {
 
 namespace {
-thread_local Cell* tls_cell = nullptr;
-// Nesting of turns run by senders blocked on a full mailbox (wait_for_room).
-thread_local int tls_help_depth = 0;
+// The context of the turn running on this thread (TurnScope), or null. The
+// one piece of per-thread state of the engine: how a send made by handler
+// code finds the handler it belongs to.
+thread_local HandlerContext* tls_turn = nullptr;
+// Turns nested in one thread by senders blocked on a full mailbox.
 constexpr int kMaxHelpDepth = 4;
 
 const char* policy_name(OverflowPolicy p) {
@@ -44,8 +46,17 @@ std::string describe(const Cell& c) {
   return "actor " + std::to_string(c.id()) + " (" + c.type_name() + ")";
 }
 
-Cell* Cell::current() { return tls_cell; }
-void Cell::set_current(Cell* c) { tls_cell = c; }
+Cell* Cell::current() { return tls_turn != nullptr ? tls_turn->cell : nullptr; }
+
+HandlerContext* current_turn() { return tls_turn; }
+
+TurnScope::TurnScope(Cell* c) : prev_(tls_turn) {
+  ctx_.cell = c;
+  ctx_.nesting = prev_ != nullptr ? prev_->nesting + 1 : 0;
+  tls_turn = &ctx_;
+}
+
+TurnScope::~TurnScope() { tls_turn = prev_; }
 
 CellRef::CellRef(Cell* c) : c_(c) {
   if (c_) c_->acquire();
@@ -96,7 +107,8 @@ void cell_send_accepted(Cell* cell, std::uint32_t gen, MessagePtr msg, Promise<v
     accepted.set_error(s);
     return;
   }
-  release_reply([p = std::move(accepted)](const Status* failed) mutable {
+  HandlerContext outside;
+  release_reply(tls_turn != nullptr ? *tls_turn : outside, [p = std::move(accepted)](const Status* failed) mutable {
     if (failed != nullptr) {
       p.set_error(*failed);
     } else {
@@ -131,7 +143,6 @@ void note_late_reply(Cell* cell) {
   if (cell != nullptr) cell->runtime().note_late_reply();
 }
 
-Cell* current_cell() { return Cell::current(); }
 
 // ---- Construction ------------------------------------------------------------
 
@@ -171,7 +182,7 @@ void Cell::attach(std::unique_ptr<Actor> instance, Cell* parent) {
 Status Cell::start(bool recovered, bool release) {
   Status st;
   {
-    CurrentScope scope(this);
+    TurnScope scope(this);
     if (durable_ && !recovered) st = durable_->recover(/*redeliver=*/true);
     if (st.is_ok()) st = run_hook([&] { return instance_->on_start(); });
   }
@@ -193,7 +204,7 @@ void Cell::abandon(const Status& why) {
   forget_children();
   parent_ = {};
   pending_status_ = why;
-  CurrentScope scope(this);
+  TurnScope scope(this);
   finish_stop(/*run_stop_hook=*/false);
 }
 
@@ -235,17 +246,12 @@ void Cell::schedule_self() {
 
 Status Cell::send(std::uint32_t gen, MessagePtr msg, bool may_block) {
   if (durable_ && msg->inbox_lsn == 0) return durable_accept(std::move(msg), nullptr);
-  if (Cell* cur = tls_cell) msg->sender = cur->id();
+  if (Cell* cur = Cell::current()) msg->sender = cur->id();
   msg->generation = gen;
   const bool stale = !durable_ && gen != kAnyGeneration && gen != generation();
   std::function<bool()> help;
-  if (tls_cell != nullptr && tls_help_depth < kMaxHelpDepth) {
-    help = [rt = rt_] {
-      ++tls_help_depth;
-      const bool ran = rt->scheduler().help_one();
-      --tls_help_depth;
-      return ran;
-    };
+  if (tls_turn != nullptr && tls_turn->nesting < kMaxHelpDepth) {
+    help = [rt = rt_] { return rt->scheduler().help_one(); };
   }
   Mailbox::Pushed pushed = mailbox_.push(std::move(msg), stale, may_block, help);
   if (pushed.evicted) {
@@ -337,7 +343,7 @@ void Cell::dispose_dead_system(SysMsgPtr m) {
 bool Cell::run_turn(int max_user) {
   bool more = false;
   {
-    CurrentScope scope(this);
+    TurnScope scope(this);
     int handled = 0;
     for (;;) {
       // One lock per step: control messages first, else the next batch of
@@ -354,7 +360,7 @@ bool Cell::run_turn(int max_user) {
       turn_batch_left_ = step.taken;
       while (MessagePtr m = step.user.pop_front()) {
         --turn_batch_left_;
-        deliver(std::move(m));
+        deliver(std::move(m), scope.context());
         ++handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
@@ -378,9 +384,9 @@ void Cell::requeue_front(IntrusiveQueue<Message> batch) {
   }
 }
 
-void Cell::deliver(MessagePtr m) {
+void Cell::deliver(MessagePtr m, HandlerContext& ctx) {
   if (durable_) {
-    durable_->deliver(std::move(m));
+    durable_->deliver(std::move(m), ctx);
     return;
   }
   if (m->generation != kAnyGeneration && m->generation != generation()) {
@@ -402,7 +408,7 @@ void Cell::deliver(MessagePtr m) {
   current_sender_ = m->sender;
   current_ask_ = m->ask_state();
   try {
-    m->invoke(*instance_);
+    m->invoke(*instance_, ctx);
   } catch (...) {
     Status error = status_from_current_exception();
     m.reset();

@@ -96,6 +96,8 @@ inline SysMsgPtr make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell*
 }
 
 class Cell;
+// The context of the turn running on this thread (TurnScope), or null.
+HandlerContext* current_turn();
 // "actor 7 (Account)", for error messages and logs.
 std::string describe(const Cell& c);
 
@@ -172,9 +174,8 @@ class Cell {
   FutureStateBase* current_ask() const { return current_ask_; }
   Actor* instance() const { return instance_.get(); }
 
-  // The cell whose turn runs on this thread, or null.
+  // The cell whose turn runs on this thread (TurnScope), or null.
   static Cell* current();
-  static void set_current(Cell* c);
 
   // ---- Durable actors (durable_cell.h) ------------------------------------------
   bool is_durable() const { return durable_ != nullptr; }
@@ -206,7 +207,7 @@ class Cell {
 
   // Turn steps.
   void handle_system(SysMsgPtr msg);
-  void deliver(MessagePtr msg);
+  void deliver(MessagePtr msg, HandlerContext& ctx);
 
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).

@@ -10,16 +10,20 @@
 
 namespace keel::detail {
 
-// Makes `c` the current cell for a scope (turns, hooks run during spawn).
-class CurrentScope {
+// The turn of `c` on this thread for a scope (a turn, hooks run during
+// spawn, a recovery): installs the HandlerContext its handlers run in, which
+// Cell::current() and current_turn() return until the scope ends.
+class TurnScope {
  public:
-  explicit CurrentScope(Cell* c) : prev_(Cell::current()) { Cell::set_current(c); }
-  ~CurrentScope() { Cell::set_current(prev_); }
-  CurrentScope(const CurrentScope&) = delete;
-  CurrentScope& operator=(const CurrentScope&) = delete;
+  explicit TurnScope(Cell* c);
+  ~TurnScope();
+  TurnScope(const TurnScope&) = delete;
+  TurnScope& operator=(const TurnScope&) = delete;
+  HandlerContext& context() { return ctx_; }
 
  private:
-  Cell* prev_;
+  HandlerContext ctx_;
+  HandlerContext* prev_;
 };
 
 // The largest unit that states `d` exactly: "2s", "10ms", "1500us", "7ns".

@@ -204,7 +204,7 @@ Status Cell::stopped_error(const Status& reason) const {
 
 void Cell::force_stop() {
   if (is_stopped()) return;
-  CurrentScope scope(this);
+  TurnScope scope(this);
   std::vector<CellRef> kids(children_.begin(), children_.end());
   forget_children();
   for (auto& c : kids) c->force_stop();

@@ -132,7 +132,7 @@ void DurableCell::release_recovered() {
 
 // ---- Handling and output commit ----------------------------------------------
 
-void DurableCell::deliver(MessagePtr m) {
+void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
   DurableCell& d = *this;
   const Lsn lsn = m->inbox_lsn;
   // Not journaled yet (accepted by an idle actor): a message rejected here
@@ -186,8 +186,8 @@ void DurableCell::deliver(MessagePtr m) {
   Effects eff;
   Status error;
   {
-    EffectsScope scope(&eff);
-    error = run_handler(*m);
+    EffectsScope scope(ctx, &eff);
+    error = run_handler(*m, ctx);
   }
   cell_->current_sender_ = kNoActor;
   cell_->current_ask_ = nullptr;
@@ -328,7 +328,7 @@ bool DurableCell::compact_superseded() {
   return true;
 }
 
-Status DurableCell::run_handler(Message& m) {
+Status DurableCell::run_handler(Message& m, HandlerContext& ctx) {
   DurableCell& d = *this;
   if (m.durable_timer != 0) {
     // A timer's message: handled once, while the timer is pending.
@@ -337,7 +337,7 @@ Status DurableCell::run_handler(Message& m) {
   d.handling = true;
   Status error;
   try {
-    m.invoke(*cell_->instance_);
+    m.invoke(*cell_->instance_, ctx);
   } catch (...) {
     error = status_from_current_exception();
   }

@@ -108,8 +108,9 @@ struct DurableCell {
   // it at once in an idle actor, journaled with its handling; completes
   // `accepted` (if any) when accepted. Any thread.
   Status accept(MessagePtr msg, Promise<void>* accepted);
-  // Turn: runs a journaled message's handler and commits its effects.
-  void deliver(MessagePtr m);
+  // Turn: runs a journaled message's handler in `ctx` and commits its
+  // effects.
+  void deliver(MessagePtr m, HandlerContext& ctx);
   // Turn: commits the cursor (and snapshot) of a handled message with
   // `eff`. `handled` (may be null) is kept until the commit is durable, and
   // handled again after a restart if it fails.
@@ -160,7 +161,7 @@ struct DurableCell {
   bool compact_superseded();
   // Runs a journaled message's handler (live or replayed): tracks the timers
   // it schedules and the one that sent it. Returns the handler's error.
-  Status run_handler(Message& m);
+  Status run_handler(Message& m, HandlerContext& ctx);
   // Arms an in-memory timer that accepts `t`'s message at its time. Any thread.
   void arm_timer(const DurableTimer& t);
 

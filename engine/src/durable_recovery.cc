@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "cell.h"
+#include "cell_internal.h"
 #include "keel/wire/envelope.h"
 #include "runtime.h"
 
@@ -112,8 +113,12 @@ bool DurableCell::recover_replay(RecoveryPass& pass, MessagePtr m) {
   replay.replay = true;
   Status error;
   {
-    EffectsScope scope(&replay);
-    error = run_handler(*m);
+    // Recovery runs as the actor's turn (Cell::start, Cell::rebuild, or
+    // recover_group's TurnScope).
+    HandlerContext* turn = current_turn();
+    KEEL_CHECK(turn != nullptr && turn->cell == cell_, "a replay outside its actor's turn");
+    EffectsScope scope(*turn, &replay);
+    error = run_handler(*m, *turn);
   }
   d.remember(m->id);
   if (!error.is_ok()) {
@@ -166,20 +171,6 @@ Status DurableCell::recover(bool redeliver) {
   return recover_end(pass, redeliver);
 }
 
-namespace {
-// Makes `c` the current cell (as in its turn) for the scope.
-class AsCurrent {
- public:
-  explicit AsCurrent(Cell* c) : prev_(Cell::current()) { Cell::set_current(c); }
-  ~AsCurrent() { Cell::set_current(prev_); }
-  AsCurrent(const AsCurrent&) = delete;
-  AsCurrent& operator=(const AsCurrent&) = delete;
-
- private:
-  Cell* prev_;
-};
-}  // namespace
-
 Status DurableCell::recover_group(const std::vector<Cell*>& cells) {
   struct Member {
     Cell* cell;
@@ -190,7 +181,7 @@ Status DurableCell::recover_group(const std::vector<Cell*>& cells) {
   Journal* journal = nullptr;
   Lsn from = std::numeric_limits<Lsn>::max();
   for (Cell* c : cells) {
-    AsCurrent scope(c);
+    TurnScope scope(c);
     if (c->durable_->options.skip_corrupt) {  // needs the skipping per-owner scan
       KEEL_RETURN_IF_ERROR(c->durable_->recover(/*redeliver=*/true));
       continue;
@@ -209,7 +200,7 @@ Status DurableCell::recover_group(const std::vector<Cell*>& cells) {
       auto it = by_owner.find(r.owner);
       if (it == by_owner.end()) return true;
       Member& m = members[it->second];
-      AsCurrent scope(m.cell);
+      TurnScope scope(m.cell);
       if (m.cell->durable_->recover_visit(m.pass, r)) return true;
       failed = m.pass.failed;
       return false;
@@ -217,7 +208,7 @@ Status DurableCell::recover_group(const std::vector<Cell*>& cells) {
   }
   KEEL_RETURN_IF_ERROR(failed);
   for (Member& m : members) {
-    AsCurrent scope(m.cell);
+    TurnScope scope(m.cell);
     KEEL_RETURN_IF_ERROR(m.cell->durable_->recover_end(m.pass, /*redeliver=*/true));
   }
   return Status::ok();

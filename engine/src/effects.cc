@@ -6,10 +6,6 @@
 
 namespace keel::detail {
 
-namespace {
-thread_local Effects* tls_effects = nullptr;
-}  // namespace
-
 void reject_sends(std::vector<Effects::Send>& sends, const Status& why) {
   for (auto& s : sends) {
     s.msg->reject(why);
@@ -31,15 +27,13 @@ void release_sends(std::vector<Effects::Send>& sends, Lsn first) {
   }
   sends.clear();
 }
-Effects* current_effects() { return tls_effects; }
+Effects* current_effects() {
+  HandlerContext* turn = current_turn();
+  return turn != nullptr ? turn->effects : nullptr;
+}
 
-EffectsScope::EffectsScope(Effects* e) : prev_(tls_effects) { tls_effects = e; }
-EffectsScope::~EffectsScope() { tls_effects = prev_; }
-
-bool replies_deferred() { return tls_effects != nullptr; }
-
-void release_reply(UniqueFunction<void(const Status*)> fn) {
-  if (Effects* e = tls_effects) {
+void release_reply(HandlerContext& ctx, UniqueFunction<void(const Status*)> fn) {
+  if (Effects* e = ctx.effects) {
     if (!e->replay) e->replies.push_back(std::move(fn));
     return;  // a replayed handler's reply went out before the crash
   }

@@ -16,7 +16,8 @@ namespace keel::detail {
 class Cell;
 
 // What a durable actor's handler did, held back until its batch commits.
-// Owned by the turn; installed for the handler's duration (EffectsScope).
+// Owned by the turn; installed in the handler's context for its duration
+// (EffectsScope).
 struct Effects {
   struct Send {
     Cell* target;        // a reference is held
@@ -41,17 +42,20 @@ struct Effects {
   Status add_send(Cell* target, std::uint32_t gen, MessagePtr msg);
 };
 
-// The collector of the handler running on this thread, or null.
+// The collector of the durable handler running on this thread (its turn's
+// context), or null.
 Effects* current_effects();
 
+// Makes `e` the collector of the handler running in `ctx` for a scope.
 class EffectsScope {
  public:
-  explicit EffectsScope(Effects* e);
-  ~EffectsScope();
+  EffectsScope(HandlerContext& ctx, Effects* e) : ctx_(ctx), prev_(ctx.effects) { ctx.effects = e; }
+  ~EffectsScope() { ctx_.effects = prev_; }
   EffectsScope(const EffectsScope&) = delete;
   EffectsScope& operator=(const EffectsScope&) = delete;
 
  private:
+  HandlerContext& ctx_;
   Effects* prev_;
 };
 

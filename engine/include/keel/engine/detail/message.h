@@ -66,6 +66,17 @@ class Failure : public std::exception {
 namespace detail {
 
 class Cell;
+struct Effects;
+
+// The context a handler runs in, which the turn passes to Message::invoke:
+// the actor's cell and, inside a durable actor's handler, the collector of
+// the handler's effects, which its replies join. Owned by the turn
+// (TurnScope, engine/src/cell_internal.h); not thread-safe.
+struct HandlerContext {
+  Cell* cell = nullptr;
+  Effects* effects = nullptr;  // non-null: replies wait for the handler's commit
+  int nesting = 0;             // turns run inside this one's thread (senders helping)
+};
 
 // The Status for the exception being handled (call inside a catch block).
 Status status_from_current_exception();
@@ -97,8 +108,9 @@ struct Message {
   Message& operator=(const Message&) = delete;
   virtual ~Message() = default;
 
-  // Runs the handler on `actor` (the target's current instance). May throw.
-  virtual void invoke(Actor& actor) = 0;
+  // Runs the handler on `actor` (the target's current instance), in `ctx`.
+  // May throw.
+  virtual void invoke(Actor& actor, HandlerContext& ctx) = 0;
   // The message will not be handled: complete a waiting asker with `why`.
   virtual void reject(const Status& why) { (void)why; }
   // An ask's completion state (its asker may cancel it), or null for a
@@ -118,9 +130,10 @@ struct Message {
 using MessagePtr = std::unique_ptr<Message>;
 
 // Runs `fn`, which completes an asker's future, at once with nullptr, or,
-// inside a durable actor's handler, once the handler's batch is committed:
-// with nullptr when it is durable, with the commit's error when it failed.
-void release_reply(UniqueFunction<void(const Status*)> fn);
+// in a durable actor's handler (ctx.effects), once the handler's batch is
+// committed: with nullptr when it is durable, with the commit's error when
+// it failed.
+void release_reply(HandlerContext& ctx, UniqueFunction<void(const Status*)> fn);
 
 template <class T>
 inline constexpr bool is_durable_v = std::is_base_of_v<DurableActorBase, T>;
@@ -160,18 +173,12 @@ void arm_ask_timeout(Cell* cell, FutureStateBase* state, Duration timeout);
 // Counts a reply that came after its ask had completed (timed out), on the
 // system of `cell`, or of the actor whose turn runs on this thread when null.
 void note_late_reply(Cell* cell = nullptr);
-// The cell whose turn runs on this thread, or null.
-Cell* current_cell();
 // An owning handle to a cell (null allowed).
 using CellHold = std::unique_ptr<Cell, void (*)(Cell*)>;
-inline CellHold current_cell_hold() {
-  Cell* c = current_cell();
+inline CellHold hold_cell(Cell* c) {
   if (c != nullptr) cell_acquire(c);
   return CellHold(c, &cell_release);
 }
-// Whether replies made on this thread now must wait for a durable commit
-// (inside a durable actor's handler).
-bool replies_deferred();
 
 template <auto M, class... Hs>
 constexpr const char* find_handler_name(const HandlerList<Hs...>& list) {
@@ -219,7 +226,7 @@ template <class T, auto M, class... Args>
 struct TellMessage final : Message {
   template <class... A>
   explicit TellMessage(A&&... a) : args(std::forward<A>(a)...) {}
-  void invoke(Actor& actor) override {
+  void invoke(Actor& actor, HandlerContext&) override {
     std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(handler_arg<T>(xs)...); }, args);
   }
   std::string_view method() const override { return handler_name<T, M>(); }
@@ -228,12 +235,12 @@ struct TellMessage final : Message {
 };
 
 template <class T>
-void complete_late_aware(Promise<T>& p, Result<Stored<T>>&& v) {
-  if (!replies_deferred()) {
-    if (!p.try_set(std::move(v))) note_late_reply();
+void complete_late_aware(HandlerContext& ctx, Promise<T>& p, Result<Stored<T>>&& v) {
+  if (ctx.effects == nullptr) {
+    if (!p.try_set(std::move(v))) note_late_reply(ctx.cell);
     return;
   }
-  release_reply([p = std::move(p), v = std::move(v), cell = current_cell_hold()](const Status* failed) mutable {
+  release_reply(ctx, [p = std::move(p), v = std::move(v), cell = hold_cell(ctx.cell)](const Status* failed) mutable {
     if (failed != nullptr) v = Result<Stored<T>>(*failed);
     if (!p.try_set(std::move(v))) note_late_reply(cell.get());
   });
@@ -243,20 +250,20 @@ template <class T, auto M, class R, class... Args>
 struct AskMessage final : Message {
   template <class... A>
   explicit AskMessage(A&&... a) : args(std::forward<A>(a)...) {}
-  void invoke(Actor& actor) override {
+  void invoke(Actor& actor, HandlerContext& ctx) override {
     using Raw = handler_result_t<T, M, Args...>;
     try {
       if constexpr (std::is_void_v<Raw>) {
         call(actor);
-        complete_late_aware(promise, Result<Unit>(Unit{}));
+        complete_late_aware(ctx, promise, Result<Unit>(Unit{}));
       } else if constexpr (std::is_same_v<Raw, Status>) {
         Status s = call(actor);
-        complete_late_aware(promise, s.is_ok() ? Result<Unit>(Unit{}) : Result<Unit>(s));
+        complete_late_aware(ctx, promise, s.is_ok() ? Result<Unit>(Unit{}) : Result<Unit>(s));
       } else if constexpr (is_future<Raw>::value) {
         // `f` may complete on any thread: a late reply is counted on this
         // actor's system, which the held cell keeps alive. In a durable
         // actor the reply waits for the handler's commit as well.
-        auto attach = [f = call(actor), p = std::move(promise), hold = current_cell_hold()](
+        auto attach = [f = call(actor), p = std::move(promise), hold = hold_cell(ctx.cell)](
                           const Status* failed) mutable {
           if (failed != nullptr) {
             if (!p.try_set(Result<Stored<R>>(*failed))) note_late_reply(hold.get());
@@ -269,13 +276,9 @@ struct AskMessage final : Message {
             if (!p.try_set(std::move(f.state()->value()))) note_late_reply(hold.get());
           });
         };
-        if (replies_deferred()) {
-          release_reply(std::move(attach));
-        } else {
-          attach(nullptr);
-        }
+        release_reply(ctx, std::move(attach));
       } else {
-        complete_late_aware(promise, Result<Stored<R>>(call(actor)));
+        complete_late_aware(ctx, promise, Result<Stored<R>>(call(actor)));
       }
     } catch (...) {
       promise.set_error(status_from_current_exception());
@@ -308,7 +311,7 @@ template <class Fn>
 struct ClosureMessage final : Message {
   template <class F>
   ClosureMessage(std::string_view name, F&& f) : name_(name), fn(std::forward<F>(f)) {}
-  void invoke(Actor& actor) override { fn(actor); }
+  void invoke(Actor& actor, HandlerContext&) override { fn(actor); }
   std::string_view method() const override { return name_; }
   std::string_view name_;
   Fn fn;
