@@ -1,7 +1,8 @@
 // fencing_journal.h: a Journal over a real one that refuses, on demand, the
 // commits of chosen owners with kOwnershipLost, as a shared journal does
-// once another writer has taken an owner over. A refused batch writes
-// nothing; everything else is passed through.
+// once another writer has taken an owner over (or with another error, to
+// stand for a failed write). A refused batch writes nothing; everything
+// else is passed through.
 //
 //   FencingJournal j(*sqlite);
 //   j.fence("actor/a");  // from now on, a batch with a record of actor/a fails
@@ -12,24 +13,28 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
-#include <set>
+#include <map>
 #include <string>
 
 #include "keel/journal/journal.h"
 
 namespace keel::testing {
 
-class FencingJournal final : public Journal {
+class FencingJournal : public Journal {
  public:
   explicit FencingJournal(Journal& inner) : inner_(inner) {}
   explicit FencingJournal(std::unique_ptr<Journal> owned) : owned_(std::move(owned)), inner_(*owned_) {}
 
   Journal& inner() { return inner_; }
 
-  // Refuses every later batch that holds a record of `owner`.
-  void fence(const std::string& owner) {
+  // Refuses every later batch that holds a record of `owner`, with `why`.
+  void fence(const std::string& owner, Status why = Status()) {
     std::lock_guard<std::mutex> l(mu_);
-    fenced_.insert(owner);
+    fenced_[owner] = why.is_ok() ? Status::ownership_lost(owner + " is owned by another writer") : why;
+  }
+  void unfence(const std::string& owner) {
+    std::lock_guard<std::mutex> l(mu_);
+    fenced_.erase(owner);
   }
   // Batches refused so far (relaxed: a statistic read after the fact).
   int refused() const { return refused_.load(std::memory_order_relaxed); }
@@ -83,22 +88,24 @@ class FencingJournal final : public Journal {
   }
   Result<JournalStats> stats() override { return inner_.stats(); }
 
- private:
+ protected:
   Status check(const std::vector<NewRecord>& batch) {
     std::lock_guard<std::mutex> l(mu_);
     for (const NewRecord& r : batch) {
-      if (fenced_.count(r.owner) != 0) {
+      auto it = fenced_.find(r.owner);
+      if (it != fenced_.end()) {
         refused_.fetch_add(1, std::memory_order_relaxed);
-        return Status::ownership_lost(r.owner + " is owned by another writer");
+        return it->second;
       }
     }
     return Status::ok();
   }
 
+ private:
   std::unique_ptr<Journal> owned_;  // null when borrowed
   Journal& inner_;
   std::mutex mu_;
-  std::set<std::string, std::less<>> fenced_;
+  std::map<std::string, Status, std::less<>> fenced_;
   std::atomic<int> refused_{0};
 };
 
