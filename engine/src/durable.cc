@@ -37,7 +37,7 @@ Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& co
   auto d = std::make_unique<detail::DurableCell>();
   d->journal = config.journal;
   d->key = key;
-  d->owner = "actor/" + key;
+  d->owner = actor_owner(key);
   d->commits = detail::CommitPipeline::create(*config.journal, d->owner);
   d->options = options;
   d->decoder = decoder;

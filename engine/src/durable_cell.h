@@ -178,9 +178,6 @@ struct RecoveryPass {
   Status failed;             // why recover_visit stopped
 };
 
-// Envelope ids of messages sent by durable timers: {kTimerIdMark, timer id}.
-inline constexpr std::uint64_t kTimerIdMark = 0x4b45454c54494d52ull;  // "KEELTIMR"
-
 // "lsn N, owner O": the context of an error about one journal record.
 inline std::string lsn_context(const std::string& owner, Lsn lsn) {
   return "lsn " + std::to_string(lsn) + ", owner " + owner;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <type_traits>
+
 namespace keel {
 namespace {
 
@@ -25,6 +27,15 @@ TEST(AllHeaders, ClientRetryBacksOffByDoublingUpToItsCap) {
   EXPECT_EQ(retry.backoff(2), std::chrono::milliseconds(40));
   EXPECT_EQ(retry.backoff(20), std::chrono::seconds(1));
   EXPECT_FALSE(retry.should_retry(Status::unavailable("x"), 8));
+}
+
+// The engine's durable actors journal the payload types of
+// keel/journal/format.h, which the inspection tool reads.
+TEST(AllHeaders, DurableActorsSnapshotWithTheJournalFormatsTypes) {
+  static_assert(std::is_same_v<DurableActorBase::SnapshotMeta, DurableSnapshotMeta>);
+  DurableActorBase::SnapshotMeta meta;
+  meta.timers.push_back(DurableTimer{1, 2, "tick", {}});
+  EXPECT_EQ(meta.timers.front().method, "tick");
 }
 
 TEST(AllHeaders, StepRetryDefaultsToOneAttempt) {

@@ -19,8 +19,8 @@
 #include <sstream>
 #include <utility>
 
+#include "keel/journal/format.h"
 #include "keel/wire/value.h"
-#include "records.h"
 
 namespace keel {
 namespace internal {
@@ -231,7 +231,7 @@ struct RunState {
 Result<RunState> read_run(Journal& journal, const std::string& run, std::uint64_t keep_steps) {
   RunState st;
   Status bad;
-  const std::string owner = std::string(kOwnerPrefix) + run;
+  const std::string owner = workflow_owner(run);
   Status s = journal.scan_owner(owner, 1, [&](const Record& rec) {
     st.any_record = true;
     if (rec.compacted) return true;
@@ -277,7 +277,7 @@ Result<std::string> apply_offline(Journal& journal, const AdminCommand& cmd) {
   }
   KEEL_ASSIGN_OR_RETURN(RunState st, read_run(journal, cmd.run, 0));
   if (!st.started) return Status::not_found("no run '" + cmd.run + "' in the journal");
-  const std::string owner = std::string(kOwnerPrefix) + cmd.run;
+  const std::string owner = workflow_owner(cmd.run);
   NewRecord rec{owner, RecordKind::kRun, ""};
   switch (cmd.op) {
     case AdminOp::kSignal: {
@@ -334,8 +334,8 @@ Result<std::vector<NewRecord>> fork_records(Journal& journal, const std::string&
     return Status::invalid_argument("run '" + run + "' has " + std::to_string(st.step_count) +
                                     " journaled step results, fewer than " + std::to_string(from_step));
   }
-  const std::string owner = std::string(internal::kOwnerPrefix) + new_run;
-  internal::RunRecord start = st.start;
+  const std::string owner = workflow_owner(new_run);
+  RunRecord start = st.start;
   start.parent.clear();
   if (!code_version.empty()) start.code_version = code_version;
   std::vector<NewRecord> batch;

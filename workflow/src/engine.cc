@@ -116,8 +116,8 @@ Status EngineCore::recover() {
   KEEL_ASSIGN_OR_RETURN(std::vector<OwnerInfo> owners, journal().owners());
   std::vector<RunCore*> unfinished;
   for (const OwnerInfo& o : owners) {
-    if (o.owner.rfind(internal::kOwnerPrefix, 0) != 0) continue;
-    auto run = std::make_unique<RunCore>(*this, o.owner.substr(internal::kOwnerPrefix.size()));
+    if (owner_kind(o.owner) != OwnerKind::kWorkflow) continue;
+    auto run = std::make_unique<RunCore>(*this, std::string(owner_id(o.owner)));
     Status loaded = run->load();
     if (loaded.code() == StatusCode::kCorruption) {
       // One damaged run does not keep the others from resuming.
@@ -354,7 +354,7 @@ Future<void> EngineCore::cancel(const std::string& run_id) {
   if (run->is_finished()) {
     return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
   }
-  internal::RunRecord rec;
+  RunRecord rec;
   rec.event = "cancel_requested";
   return request(*run, RecordKind::kRun, wire::encode_value(rec), [run] { run->on_cancel(); });
 }
@@ -432,7 +432,7 @@ Future<void> WorkflowEngine::signal_encoded(const std::string& run_id, std::stri
   if (run->is_finished()) {
     return Future<void>::ready(Status::failed_precondition("run '" + run_id + "' has finished"));
   }
-  internal::SignalRecord rec{std::string(name), internal::EncodedValue{value}};
+  SignalRecord rec{std::string(name), EncodedValue{value}};
   return core_->request(*run, RecordKind::kInbox, wire::encode_value(rec),
                          [run, name = std::string(name), value = std::move(value)]() mutable {
                            run->on_signal(std::move(name), std::move(value));
@@ -449,7 +449,7 @@ Future<void> WorkflowEngine::retry(const std::string& run_id) {
     return Future<void>::ready(Status::failed_precondition(
         "run '" + run_id + "' is " + std::string(run_status_name(status)) + ", not failed or cancelled"));
   }
-  internal::RunRecord rec;
+  RunRecord rec;
   rec.event = "retried";
   return core_->request(*run, RecordKind::kRun, wire::encode_value(rec), [run] { run->on_retry(); });
 }

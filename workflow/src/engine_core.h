@@ -24,9 +24,9 @@
 #include "keel/base/thread_annotations.h"
 #include "keel/engine/detail/commit_pipeline.h"
 #include "keel/engine/future.h"
+#include "keel/journal/format.h"
 #include "keel/workflow/context.h"
 #include "keel/workflow/workflow.h"
-#include "records.h"
 
 namespace keel::detail {
 
@@ -54,7 +54,7 @@ class RunCore {
   Status load();
   // A new run: the fields of its "started" record.
   void init_new(std::string workflow, std::string input, std::string code_version, std::string parent);
-  internal::RunRecord started_record() const;
+  RunRecord started_record() const;
   // Journals the "started" record (before the driver runs).
   void append_started(std::vector<NewRecord> batch) { append(std::move(batch), nullptr); }
   // Commits `records` of this run after every earlier commit of it (any
@@ -99,7 +99,7 @@ class RunCore {
 
  private:
   struct Journaled {
-    internal::StepRecord record;
+    StepRecord record;
     bool consumed = false;
   };
   struct Signal {
@@ -131,7 +131,7 @@ class RunCore {
   Status apply_record(const Record& rec);
   std::string label(const std::string& position, std::string_view name) const;
   Status nondeterminism(const std::string& position, const OpSpec& spec,
-                        const internal::StepRecord& rec) const;
+                        const StepRecord& rec) const;
 
   PendingOp& add_op(std::string position, OpSpec spec, OpResult* out, std::coroutine_handle<> awaiter);
   // Starts the op's next attempt once the records an effectful op must not
@@ -148,7 +148,7 @@ class RunCore {
   // result wait behind.
   void complete(std::uint64_t op_id, Result<std::string> outcome, bool durable);
   bool complete_now(PendingOp& op, Result<std::string> outcome);
-  internal::StepRecord make_record(const PendingOp& op, const Result<std::string>& outcome) const;
+  StepRecord make_record(const PendingOp& op, const Result<std::string>& outcome) const;
   void fill(OpResult* out, const Result<std::string>& outcome) const;
   // Journals records of this run. With `then`, at once (with any records
   // held back), and `then` runs on the strand after the commit; without,
@@ -175,7 +175,7 @@ class RunCore {
   std::string parent_;
   bool cancel_requested_ = false;
   bool terminal_ = false;  // the journal holds a final status
-  std::unique_ptr<internal::RunRecord> terminal_record_;  // set by load() when terminal_
+  std::unique_ptr<RunRecord> terminal_record_;  // set by load() when terminal_
   std::unordered_map<std::string, Journaled> journaled_;
   std::size_t unconsumed_ = 0;
   std::unordered_map<std::string, std::int64_t> timer_fire_ns_;

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine_core.h"
-#include "records.h"
+#include "keel/journal/format.h"
 
 namespace keel::detail {
 
@@ -57,9 +57,9 @@ void EngineCore::sweep_finished_runs() {
   }
   const WallTime now = clock().wall_now();
   for (const OwnerInfo& o : *owners) {
-    if (o.owner.rfind(internal::kOwnerPrefix, 0) != 0) continue;
+    if (owner_kind(o.owner) != OwnerKind::kWorkflow) continue;
     if (now - o.last_time < options_.finished_run_retention) continue;
-    RunCore* run = find(o.owner.substr(internal::kOwnerPrefix.size()));
+    RunCore* run = find(std::string(owner_id(o.owner)));
     if (run == nullptr || !run->is_finished()) continue;
     // One task per run, so that runs' strands interleave with a long sweep.
     sweep_strand_->post([this, id = run->id()] { remove_finished_run(id); });

@@ -38,7 +38,7 @@ bool has_effects(const OpSpec& spec) {
 RunCore::RunCore(EngineCore& engine, std::string id)
     : engine_(engine),
       id_(std::move(id)),
-      owner_(std::string(internal::kOwnerPrefix) + id_),
+      owner_(workflow_owner(id_)),
       strand_(engine.executor()),
       commits_(CommitPipeline::create(engine.journal(), owner_)) {}
 
@@ -61,8 +61,8 @@ void RunCore::init_new(std::string workflow, std::string input, std::string code
   info_version_ = code_version_;
 }
 
-internal::RunRecord RunCore::started_record() const {
-  internal::RunRecord r;
+RunRecord RunCore::started_record() const {
+  RunRecord r;
   r.event = "started";
   r.workflow = workflow_;
   r.input.bytes = input_;
@@ -101,13 +101,13 @@ Status RunCore::load() {
   closed_ = terminal_;
   if (terminal_) {
     finished_ = true;
-    const internal::RunRecord& t = *terminal_record_;
+    const RunRecord& t = *terminal_record_;
     if (t.event == "completed") {
       status_ = RunStatus::kCompleted;
       result_ = t.result.bytes;
     } else {
       status_ = t.event == "cancelled" ? RunStatus::kCancelled : RunStatus::kFailed;
-      error_ = internal::status_from(t.error_code, t.error_message);
+      error_ = journaled_status(t.error_code, t.error_message);
     }
     steps_ = journaled_.size();
     terminal_record_.reset();
@@ -127,7 +127,7 @@ Status RunCore::apply_record(const Record& rec) {
   if (rec.compacted) return Status::ok();
   switch (rec.kind) {
     case RecordKind::kRun: {
-      auto r = wire::decode_value<internal::RunRecord>(rec.payload);
+      auto r = wire::decode_value<RunRecord>(rec.payload);
       if (!r) return bad(r.status());
       if (r->event == "started") {
         workflow_ = r->workflow;
@@ -147,12 +147,12 @@ Status RunCore::apply_record(const Record& rec) {
         }
       } else {
         terminal_ = true;
-        terminal_record_ = std::make_unique<internal::RunRecord>(std::move(*r));
+        terminal_record_ = std::make_unique<RunRecord>(std::move(*r));
       }
       return Status::ok();
     }
     case RecordKind::kStep: {
-      auto r = wire::decode_value<internal::StepRecord>(rec.payload);
+      auto r = wire::decode_value<StepRecord>(rec.payload);
       if (!r) return bad(r.status());
       if (r->kind == step_kind_name(StepKind::kSignal) && r->ok) {
         for (Signal& s : inbox_) {
@@ -167,7 +167,7 @@ Status RunCore::apply_record(const Record& rec) {
       return Status::ok();
     }
     case RecordKind::kTimer: {
-      auto r = wire::decode_value<internal::TimerRecord>(rec.payload);
+      auto r = wire::decode_value<TimerRecord>(rec.payload);
       if (!r) return bad(r.status());
       if (r->attempt > 0) {
         backoffs_[r->position] = Backoff{static_cast<int>(r->attempt), r->fire_at_ns};
@@ -177,7 +177,7 @@ Status RunCore::apply_record(const Record& rec) {
       return Status::ok();
     }
     case RecordKind::kInbox: {
-      auto r = wire::decode_value<internal::SignalRecord>(rec.payload);
+      auto r = wire::decode_value<SignalRecord>(rec.payload);
       if (!r) return bad(r.status());
       inbox_.push_back(Signal{r->name, r->value.bytes, false});
       return Status::ok();
@@ -305,7 +305,7 @@ void RunCore::finish(Result<std::string> r) {
     fail_in_memory(poison_);
     return;
   }
-  internal::RunRecord rec;
+  RunRecord rec;
   RunStatus status = RunStatus::kCompleted;
   if (r) {
     rec.event = "completed";
@@ -352,7 +352,7 @@ std::string RunCore::label(const std::string& position, std::string_view name) c
 }
 
 Status RunCore::nondeterminism(const std::string& position, const OpSpec& spec,
-                               const internal::StepRecord& rec) const {
+                               const StepRecord& rec) const {
   return Status::non_deterministic(
       "run '" + id_ + "' (workflow '" + workflow_ + "', started on code version '" + code_version_ +
       "', running '" + engine_.options().code_version + "'): step " + position + " is '" + spec.name +
@@ -377,7 +377,7 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
   }
   auto j = journaled_.find(position);
   if (j != journaled_.end()) {
-    const internal::StepRecord& rec = j->second.record;
+    const StepRecord& rec = j->second.record;
     if (rec.name != spec.name || rec.kind != step_kind_name(spec.kind)) {
       poison(nondeterminism(position, spec, rec));
       out->error = poison_;
@@ -388,7 +388,7 @@ bool RunCore::submit(std::string position, OpSpec spec, OpResult* out, std::coro
       --unconsumed_;
     }
     fill(out, rec.ok ? Result<std::string>(rec.value.bytes)
-                     : Result<std::string>(internal::status_from(rec.error_code, rec.error_message)));
+                     : Result<std::string>(journaled_status(rec.error_code, rec.error_message)));
     MutexLock l(mu_);
     ++steps_;
     return false;
@@ -512,8 +512,8 @@ void RunCore::on_attempt_done(std::uint64_t op_id, Result<std::string> outcome) 
     const Duration wait = op.spec.options.retry.backoff(op.attempts);
     // Journaled without waiting: a restart goes on with the attempt count
     // and the due time (or, if this record was lost, from the last one).
-    internal::TimerRecord t{op.position, op.spec.name, ns_of(engine_.clock().wall_now()) + wait.count(),
-                            wait.count(), static_cast<std::uint32_t>(op.attempts)};
+    TimerRecord t{op.position, op.spec.name, ns_of(engine_.clock().wall_now()) + wait.count(),
+                  wait.count(), static_cast<std::uint32_t>(op.attempts)};
     std::vector<NewRecord> batch;
     batch.push_back({owner_, RecordKind::kTimer, wire::encode_value(t)});
     append(std::move(batch), nullptr);
@@ -530,7 +530,7 @@ void RunCore::arm_durable_timer(PendingOp& op, Result<std::string> outcome) {
     fire_ns = known->second;
   } else {
     fire_ns = ns_of(engine_.clock().wall_now()) + op.spec.delay.count();
-    internal::TimerRecord t{op.position, op.spec.name, fire_ns, op.spec.delay.count()};
+    TimerRecord t{op.position, op.spec.name, fire_ns, op.spec.delay.count()};
     std::vector<NewRecord> batch;
     batch.push_back({owner_, RecordKind::kTimer, wire::encode_value(t)});
     append(std::move(batch), nullptr);
@@ -559,8 +559,8 @@ bool RunCore::take_signal(const std::string& name, std::string* value) {
   return false;
 }
 
-internal::StepRecord RunCore::make_record(const PendingOp& op, const Result<std::string>& outcome) const {
-  internal::StepRecord rec;
+StepRecord RunCore::make_record(const PendingOp& op, const Result<std::string>& outcome) const {
+  StepRecord rec;
   rec.position = op.position;
   rec.name = op.spec.name;
   rec.kind = std::string(step_kind_name(op.spec.kind));
@@ -616,7 +616,7 @@ bool RunCore::patch(const std::string& position, std::string_view id, bool* cons
   if (!poison_.is_ok()) return true;
   auto j = journaled_.find(position);
   if (j != journaled_.end()) {
-    const internal::StepRecord& rec = j->second.record;
+    const StepRecord& rec = j->second.record;
     if (rec.kind != step_kind_name(StepKind::kPatch) || rec.name != id) return false;
     if (!j->second.consumed) {
       j->second.consumed = true;

@@ -46,7 +46,6 @@
 //   KEEL_RETURN_IF_ERROR(group.start());              // recover all, then run
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -56,6 +55,7 @@
 #include <vector>
 
 #include "keel/engine/actor.h"
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/value.h"
 
@@ -88,35 +88,15 @@ struct DurableOptions {
   std::uint32_t dedupe_window = 10'000;
 };
 
-// A durable timer not yet handled: the message M(args) it sends its actor at
-// `fire_at_ns` (wall clock, ns since the Unix epoch). Part of snapshots and
-// of TIMER records.
-struct DurableTimer {
-  std::uint64_t id = 0;
-  std::int64_t fire_at_ns = 0;
-  std::string method;
-  wire::Bytes args;
-  static constexpr auto kFields = keel::fields(
-      keel::field<&DurableTimer::id>("id"), keel::field<&DurableTimer::fire_at_ns>("fire_at_ns"),
-      keel::field<&DurableTimer::method>("method"), keel::field<&DurableTimer::args>("args"));
-};
-
 // The engine's view of a durable actor. Not thread-safe; owned by its cell.
 class DurableActorBase : public Actor {
  public:
-  // The key the actor was spawned with (its journal owner is "actor/<key>").
+  // The key the actor was spawned with (its journal owner is actor_owner(key),
+  // "actor/<key>").
   const std::string& key() const { return key_; }
 
-  // What a SNAPSHOT holds besides the state: the cursor, the pending durable
-  // timers, the remembered sender-chosen message ids ({hi, lo}, oldest
-  // first) and the last durable timer id given. Payload:
-  // encode_args(cursor, state, timers, ids, timer_seq).
-  struct SnapshotMeta {
-    Lsn cursor = 0;
-    std::vector<DurableTimer> timers;
-    std::vector<std::array<std::uint64_t, 2>> ids;
-    std::uint64_t timer_seq = 0;
-  };
+  // What a SNAPSHOT holds besides the state (keel/journal/format.h).
+  using SnapshotMeta = DurableSnapshotMeta;
   // Engine hooks, implemented by DurableActor<State>.
   virtual std::string encode_snapshot(const SnapshotMeta& meta) const = 0;
   // Replaces the state with a snapshot's and returns the rest.
@@ -157,18 +137,12 @@ class DurableActor : public DurableActorBase {
  public:
   using StateType = State;
 
-  // SNAPSHOT payload: the values (cursor, state, timers), self-describing.
+  // SNAPSHOT payload: the values (cursor, state, timers, ...), self-describing.
   std::string encode_snapshot(const SnapshotMeta& meta) const final {
-    return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state_, meta.timers, meta.ids,
-                             meta.timer_seq);
+    return encode_durable_snapshot(meta, state_);
   }
   Result<SnapshotMeta> decode_snapshot(std::string_view payload) final {
-    KEEL_ASSIGN_OR_RETURN(auto t, (wire::decode_args<std::uint64_t, State, std::vector<DurableTimer>,
-                                                     std::vector<std::array<std::uint64_t, 2>>, std::uint64_t>(
-                                      payload)));
-    state_ = std::move(std::get<1>(t));
-    return SnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)), std::move(std::get<3>(t)),
-                        std::get<4>(t)};
+    return decode_durable_snapshot(payload, state_);
   }
 
  protected:

@@ -15,7 +15,9 @@
 //   KEEL_RETURN_IF_ERROR(journal->scan_owner("actor/Account/7", 1,
 //       [](const keel::Record& rec) { /* ... */ return true; }));
 //
-// Payloads are opaque bytes here; their schemas live in keel/wire.
+// Payloads are opaque bytes here. The owner names and payload types of
+// Keel's own writers (durable actors, workflow runs) are in
+// keel/journal/format.h.
 #pragma once
 
 #include <array>
