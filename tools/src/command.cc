@@ -1,6 +1,7 @@
 // Helpers shared by the `keel journal` commands.
 #include "command.h"
 
+#include "keel/journal/format.h"
 #include "render.h"
 
 namespace keel::internal {
@@ -22,7 +23,7 @@ Result<bool> has_record_from(Journal& journal, const std::string& owner, std::ui
 }  // namespace
 
 Result<std::string> resolve_owner(Journal& journal, const std::string& id) {
-  for (const std::string& owner : {id, "actor/" + id, "workflow/" + id}) {
+  for (const std::string& owner : {id, actor_owner(id), workflow_owner(id)}) {
     KEEL_ASSIGN_OR_RETURN(bool found, has_record_from(journal, owner, 1));
     if (found) return owner;
   }
@@ -48,12 +49,6 @@ Result<std::uint64_t> last_seq_of(Journal& journal, const std::string& owner) {
     (found ? present : missing) = mid;
   }
   return present;
-}
-
-std::string owner_kind(const std::string& owner) {
-  if (owner.rfind("actor/", 0) == 0) return "actor";
-  if (owner.rfind("workflow/", 0) == 0) return "workflow";
-  return "other";
 }
 
 std::size_t digits(std::uint64_t n) {

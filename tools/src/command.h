@@ -74,9 +74,6 @@ Result<std::string> resolve_owner(Journal& journal, const std::string& id);
 // Errors: kIoError.
 Result<std::uint64_t> last_seq_of(Journal& journal, const std::string& owner);
 
-// "actor", "workflow" or "other", from the owner's prefix.
-std::string owner_kind(const std::string& owner);
-
 // One record as a line of the human timeline: "  seq  lsn  time  kind  payload"
 // with `width` digits for seq and lsn.
 std::string timeline_row(const Context& ctx, const Record& r, std::size_t width, bool with_owner);

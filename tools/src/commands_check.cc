@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "command.h"
+#include "keel/journal/format.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value_tree.h"
 #include "render.h"
@@ -129,7 +130,7 @@ Outcome run_verify(Context& ctx) {
   if (s.is_ok() && !owners) s = owners.status();
   for (std::size_t i = 0; s.is_ok() && i < owners->size(); ++i) {
     const std::string& owner = (*owners)[i].owner;
-    if (owner_kind(owner) != "actor") continue;
+    if (owner_kind(owner) != OwnerKind::kActor) continue;
     ActorChecker checker(owner, (*owners)[i].first_seq > 1, problems);
     s = ctx.journal.scan_owner_skipping(
         owner, 1,
@@ -360,9 +361,9 @@ Outcome run_at(Context& ctx) {
     return Outcome::fail(ExitCode::kUnknownId,
                          "lsn " + std::to_string(*lsn) + " is not in the journal (1.." + std::to_string(*last) + ")");
   }
-  const std::string kind = owner_kind(*owner);
-  if (kind == "workflow") return run_workflow_at(ctx, *owner, *lsn);
-  if (kind != "actor") {
+  const OwnerKind kind = owner_kind(*owner);
+  if (kind == OwnerKind::kWorkflow) return run_workflow_at(ctx, *owner, *lsn);
+  if (kind != OwnerKind::kActor) {
     return Outcome::fail(ExitCode::kUsage, "at shows a durable actor or a workflow run, and " + *owner +
                                                " is neither (keel journal show " + *owner + " lists its records)");
   }
@@ -433,7 +434,7 @@ Outcome run_compact(Context& ctx, const std::function<void()>& close_reader) {
   std::vector<Compacted> done;
   std::uint64_t total = 0;
   for (const OwnerInfo& o : *owners) {
-    if (owner_kind(o.owner) != "actor") continue;
+    if (owner_kind(o.owner) != OwnerKind::kActor) continue;
     Result<std::optional<Compacted>> c = compact_actor(**journal, o.owner);
     if (!c) return from_status(c.status());
     if (!*c) continue;

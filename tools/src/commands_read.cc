@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "command.h"
+#include "keel/journal/format.h"
 #include "render.h"
 
 namespace keel::internal {
@@ -214,11 +215,11 @@ Result<OwnerStatus> workflow_status(Journal& journal, const OwnerInfo& o) {
 // looked for in all of its records. An owner with a damaged record read is
 // "damaged".
 Result<OwnerStatus> status_of(Journal& journal, const OwnerInfo& o, bool deep) {
-  const std::string kind = owner_kind(o.owner);
+  const OwnerKind kind = owner_kind(o.owner);
   OwnerStatus s{"-", 0, 0};
-  if (kind == "actor") {
+  if (kind == OwnerKind::kActor) {
     KEEL_ASSIGN_OR_RETURN(s, actor_status(journal, o));
-  } else if (kind == "workflow") {
+  } else if (kind == OwnerKind::kWorkflow) {
     KEEL_ASSIGN_OR_RETURN(s, workflow_status(journal, o));
   }
   if (deep) KEEL_RETURN_IF_ERROR(scan_end(journal, o, 1, &s, [](const Record&) {}));
@@ -244,7 +245,7 @@ Outcome for_each_owner(Journal& journal, const OwnerFilter& filter, const OwnerV
   std::uint64_t damaged = 0;  // owners listed with damaged records
   std::string first_damaged;
   for (const OwnerInfo& o : *owners) {
-    const std::string kind = owner_kind(o.owner);
+    const std::string kind(owner_kind_name(owner_kind(o.owner)));
     if (!filter.kind.empty() && kind != filter.kind) continue;
     Result<OwnerStatus> s = status_of(journal, o, filter.deep);
     if (!s) return from_status(s.status());

@@ -1,7 +1,7 @@
 // keel workflow ls and show: workflow runs read from their journal records
-// (owner "workflow/<run id>", docs/workflow.md "Records"), read-only. Each
-// run is read once, in sequence order; only that run's steps, pending
-// timers and signals are held, never the whole journal.
+// (owner "workflow/<run id>", the payloads of keel/journal/format.h),
+// read-only. Each run is read once, in sequence order; only that run's
+// steps, pending timers and signals are held, never the whole journal.
 #include <cstdio>
 #include <functional>
 #include <map>
@@ -10,41 +10,21 @@
 #include <vector>
 
 #include "command.h"
-#include "keel/wire/value_tree.h"
+#include "keel/journal/format.h"
+#include "keel/wire/value.h"
 
 namespace keel::internal {
 namespace {
 
-constexpr std::string_view kRunPrefix = "workflow/";
 constexpr std::size_t kLsValueWidth = 48;  // result or error column of the ls table
 
 // ---- reading a run's records ---------------------------------------------------
 
-std::string text_of(const wire::Value& v, std::string_view name) {
-  const wire::Value* f = v.find(name);
-  return f != nullptr && f->kind == wire::ValueKind::kString ? f->text : std::string();
-}
-
-std::uint64_t uint_of(const wire::Value& v, std::string_view name) {
-  const wire::Value* f = v.find(name);
-  if (f == nullptr) return 0;
-  if (f->kind == wire::ValueKind::kUint) return f->uint_value;
-  if (f->kind == wire::ValueKind::kSint && f->sint_value > 0) return static_cast<std::uint64_t>(f->sint_value);
-  return 0;
-}
-
-std::int64_t sint_of(const wire::Value& v, std::string_view name) {
-  const wire::Value* f = v.find(name);
-  if (f == nullptr) return 0;
-  if (f->kind == wire::ValueKind::kSint) return f->sint_value;
-  if (f->kind == wire::ValueKind::kUint) return static_cast<std::int64_t>(f->uint_value);
-  return 0;
-}
-
-// The field as JSON; "null" when it is missing.
-std::string json_of(const wire::Value& v, std::string_view name) {
-  const wire::Value* f = v.find(name);
-  return f == nullptr ? "null" : f->to_json();
+// The value as JSON; "null" when it is null (no bytes).
+std::string json_of(const EncodedValue& v) {
+  if (v.bytes.empty()) return "null";
+  Result<std::string> json = wire::value_to_json(v.bytes);
+  return json ? *json : "null";
 }
 
 // An error as journaled: a StatusCode number and a message.
@@ -60,63 +40,46 @@ struct RunError {
   std::string text() const { return code_name() + " (" + std::to_string(code) + "): " + message; }
 };
 
-struct StepView {
-  std::string position;
-  std::string name;
-  std::string kind;
-  std::uint64_t attempts = 0;
-  bool ok = false;
-  std::string value_json = "null";
-  RunError error;
-  std::int64_t duration_ns = 0;
+// A decoded record of the run, with its place in the journal.
+template <class T>
+struct Journaled {
+  T record;
   Lsn lsn = kNoLsn;
   WallTime time;
 };
+using StepView = Journaled<StepRecord>;
+using TimerView = Journaled<TimerRecord>;
+using SignalView = Journaled<SignalRecord>;
 
-struct TimerView {
-  std::string position;
-  std::string name;
-  std::int64_t fire_at_ns = 0;
-  std::int64_t duration_ns = 0;
-  Lsn lsn = kNoLsn;
-};
+// A step's value as JSON: "null" unless it succeeded.
+std::string value_json(const StepRecord& s) { return s.ok ? json_of(s.value) : "null"; }
 
-struct SignalView {
-  std::string name;
-  std::string value_json = "null";
-  Lsn lsn = kNoLsn;
-  WallTime time;
-};
+RunError error_of(const StepRecord& s) { return {s.error_code, s.error_message}; }
 
 // One run as its records tell it, built record by record in sequence order.
 class RunView {
  public:
   explicit RunView(std::string owner) : owner_(std::move(owner)) {}
 
+  // A record of another kind, or one whose payload does not decode as its
+  // kind's type (a RunRecord for RUN, ...), is counted in records_ and
+  // undecoded_ and otherwise skipped (docs/inspection.md).
   void add(const Record& r) {
     ++records_;
     last_lsn_ = r.lsn;
     last_time_ = r.time;
     if (r.compacted) return;
-    Result<wire::Value> v = wire::parse_value(r.payload);
-    if (!v || v->kind != wire::ValueKind::kStruct) {
-      ++undecoded_;
-      return;
-    }
     switch (r.kind) {
-      case RecordKind::kRun: add_run(r, *v); break;
-      case RecordKind::kStep: add_step(r, *v); break;
-      case RecordKind::kTimer:
-        timers_[text_of(*v, "position")] = {text_of(*v, "position"), text_of(*v, "name"), sint_of(*v, "fire_at_ns"),
-                                            sint_of(*v, "duration_ns"), r.lsn};
-        break;
-      case RecordKind::kInbox: signals_.push_back({text_of(*v, "name"), json_of(*v, "value"), r.lsn, r.time}); break;
-      default: break;
+      case RecordKind::kRun: add_decoded<RunRecord>(r, &RunView::add_run); break;
+      case RecordKind::kStep: add_decoded<StepRecord>(r, &RunView::add_step); break;
+      case RecordKind::kTimer: add_decoded<TimerRecord>(r, &RunView::add_timer); break;
+      case RecordKind::kInbox: add_decoded<SignalRecord>(r, &RunView::add_signal); break;
+      default: ++undecoded_; break;
     }
   }
   void damaged() { ++damaged_; }
 
-  std::string run_id() const { return owner_.substr(kRunPrefix.size()); }
+  std::string run_id() const { return std::string(owner_id(owner_)); }
   const std::string& owner() const { return owner_; }
   // "damaged" when a record of the run failed its checksum (what it held is
   // unknown, so no other status can be trusted); else the newest RUN event,
@@ -166,50 +129,56 @@ class RunView {
   WallTime last_time_;
 
  private:
-  void add_run(const Record& r, const wire::Value& v) {
-    event_ = text_of(v, "event");
+  template <class T>
+  void add_decoded(const Record& r, void (RunView::*add)(Journaled<T>&&)) {
+    Result<T> payload = wire::decode_value<T>(r.payload);
+    if (!payload) {
+      ++undecoded_;
+      return;
+    }
+    (this->*add)(Journaled<T>{std::move(*payload), r.lsn, r.time});
+  }
+
+  void add_run(Journaled<RunRecord>&& r) {
+    RunRecord& v = r.record;
+    event_ = std::move(v.event);
     if (event_ == "started") {
-      workflow_ = text_of(v, "workflow");
-      code_version_ = text_of(v, "code_version");
-      parent_ = text_of(v, "parent");
-      input_json_ = json_of(v, "input");
+      workflow_ = std::move(v.workflow);
+      code_version_ = std::move(v.code_version);
+      parent_ = std::move(v.parent);
+      input_json_ = json_of(v.input);
       if (!started_) started_ = r.time;
     } else if (event_ == "completed") {
-      result_json_ = json_of(v, "result");
+      result_json_ = json_of(v.result);
       error_.reset();
       finished_ = r.time;
     } else if (event_ == "failed" || event_ == "cancelled") {
-      error_ = RunError{uint_of(v, "error_code"), text_of(v, "error_message")};
+      error_ = RunError{v.error_code, std::move(v.error_message)};
       finished_ = r.time;
     } else if (event_ == "retried") {
       // Failed steps and undo steps no longer count (docs/workflow.md).
-      std::erase_if(steps_, [](const StepView& s) { return !s.ok || s.position.rfind("undo.", 0) == 0; });
+      std::erase_if(steps_, [](const StepView& s) {
+        return !s.record.ok || s.record.position.rfind("undo.", 0) == 0;
+      });
       error_.reset();
       finished_.reset();
     }
   }
 
-  void add_step(const Record& r, const wire::Value& v) {
-    StepView s;
-    s.position = text_of(v, "position");
-    s.name = text_of(v, "name");
-    s.kind = text_of(v, "kind");
-    s.attempts = uint_of(v, "attempts");
-    const wire::Value* ok = v.find("ok");
-    s.ok = ok != nullptr && ok->kind == wire::ValueKind::kBool && ok->bool_value;
-    if (s.ok) {
-      s.value_json = json_of(v, "value");
-    } else {
-      s.error = RunError{uint_of(v, "error_code"), text_of(v, "error_message")};
-    }
-    s.duration_ns = sint_of(v, "duration_ns");
-    s.lsn = r.lsn;
-    s.time = r.time;
+  void add_step(StepView&& s) {
     // A later record at the same position replaces the earlier one.
-    std::erase_if(steps_, [&](const StepView& old) { return old.position == s.position; });
-    timers_.erase(s.position);
+    const std::string& position = s.record.position;
+    std::erase_if(steps_, [&](const StepView& old) { return old.record.position == position; });
+    timers_.erase(position);
     steps_.push_back(std::move(s));
   }
+
+  void add_timer(TimerView&& t) {
+    const std::string position = t.record.position;
+    timers_[position] = std::move(t);
+  }
+
+  void add_signal(SignalView&& s) { signals_.push_back(std::move(s)); }
 };
 
 // Reads the run of `owner` once, in sequence order. Errors: kIoError.
@@ -288,7 +257,7 @@ bool status_matches(const RunView& run, const std::string& wanted) {
 
 // The owner that RUN names: itself when it has the prefix, else "workflow/RUN".
 std::string run_owner(const std::string& run) {
-  return run.rfind(kRunPrefix, 0) == 0 ? run : std::string(kRunPrefix) + run;
+  return owner_kind(run) == OwnerKind::kWorkflow ? run : workflow_owner(run);
 }
 
 Outcome damaged_outcome(const RunView& run) {
@@ -300,24 +269,26 @@ Outcome damaged_outcome(const RunView& run) {
 
 // ---- show --------------------------------------------------------------------------
 
-std::string step_json(const StepView& s) {
+std::string step_json(const StepView& view) {
+  const StepRecord& s = view.record;
   return "{\"position\":" + json_string(s.position) + ",\"name\":" + json_string(s.name) +
          ",\"kind\":" + json_string(s.kind) + ",\"ok\":" + (s.ok ? "true" : "false") +
          ",\"attempts\":" + std::to_string(s.attempts) + ",\"duration_ns\":" + std::to_string(s.duration_ns) +
-         ",\"value\":" + s.value_json + ",\"error\":" + (s.ok ? "null" : s.error.json()) +
-         ",\"lsn\":" + std::to_string(s.lsn) + ",\"time\":\"" + rfc3339(s.time) + "\"}";
+         ",\"value\":" + value_json(s) + ",\"error\":" + (s.ok ? "null" : error_of(s).json()) +
+         ",\"lsn\":" + std::to_string(view.lsn) + ",\"time\":\"" + rfc3339(view.time) + "\"}";
 }
 
-std::string timer_json(const TimerView& t) {
+std::string timer_json(const TimerView& view) {
+  const TimerRecord& t = view.record;
   return "{\"position\":" + json_string(t.position) + ",\"name\":" + json_string(t.name) +
          ",\"fire_at\":\"" + rfc3339(WallTime(Duration(t.fire_at_ns))) +
          "\",\"fire_at_ns\":" + std::to_string(t.fire_at_ns) + ",\"duration_ns\":" + std::to_string(t.duration_ns) +
-         ",\"lsn\":" + std::to_string(t.lsn) + "}";
+         ",\"lsn\":" + std::to_string(view.lsn) + "}";
 }
 
 std::string signal_json(const SignalView& s) {
-  return "{\"name\":" + json_string(s.name) + ",\"value\":" + s.value_json + ",\"lsn\":" + std::to_string(s.lsn) +
-         ",\"time\":\"" + rfc3339(s.time) + "\"}";
+  return "{\"name\":" + json_string(s.record.name) + ",\"value\":" + json_of(s.record.value) +
+         ",\"lsn\":" + std::to_string(s.lsn) + ",\"time\":\"" + rfc3339(s.time) + "\"}";
 }
 
 std::optional<std::int64_t> run_duration_ns(const RunView& run) {
@@ -378,9 +349,10 @@ void print_steps(const Context& ctx, const RunView& run) {
     return;
   }
   Table t({"POSITION", "NAME", "KIND", "STATUS", "ATTEMPTS", "DURATION", "VALUE OR ERROR"});
-  for (const StepView& s : run.steps_) {
+  for (const StepView& view : run.steps_) {
+    const StepRecord& s = view.record;
     t.add({s.position, s.name, s.kind, s.ok ? p.green("ok") : p.red("error"), std::to_string(s.attempts),
-           human_duration(s.duration_ns), s.ok ? s.value_json : p.red(s.error.text())});
+           human_duration(s.duration_ns), s.ok ? value_json(s) : p.red(error_of(s).text())});
   }
   t.print(ctx.out, p);
 }
@@ -391,14 +363,17 @@ void print_waits(const Context& ctx, const RunView& run) {
     ctx.out << "\n" << p.bold("pending timers (" + std::to_string(run.timers_.size()) + ")") << "\n";
     Table t({"POSITION", "NAME", "FIRES AT", "DURATION"});
     for (const auto& [position, timer] : run.timers_) {
-      t.add({position, timer.name, rfc3339(WallTime(Duration(timer.fire_at_ns))), human_duration(timer.duration_ns)});
+      const TimerRecord& r = timer.record;
+      t.add({position, r.name, rfc3339(WallTime(Duration(r.fire_at_ns))), human_duration(r.duration_ns)});
     }
     t.print(ctx.out, p);
   }
   if (!run.signals_.empty()) {
     ctx.out << "\n" << p.bold("signals received (" + std::to_string(run.signals_.size()) + ")") << "\n";
     Table t({"LSN", "TIME", "NAME", "VALUE"});
-    for (const SignalView& s : run.signals_) t.add({std::to_string(s.lsn), rfc3339(s.time), s.name, s.value_json});
+    for (const SignalView& s : run.signals_) {
+      t.add({std::to_string(s.lsn), rfc3339(s.time), s.record.name, json_of(s.record.value)});
+    }
     t.print(ctx.out, p);
   }
 }
@@ -427,7 +402,7 @@ Outcome for_each_run(Journal& journal, const RunFilter& filter, const std::funct
   std::uint64_t damaged = 0;  // runs listed with damaged records
   std::string first_damaged;
   for (const OwnerInfo& o : *owners) {
-    if (o.owner.rfind(kRunPrefix, 0) != 0) continue;
+    if (owner_kind(o.owner) != OwnerKind::kWorkflow) continue;
     Result<RunView> run = read_run(journal, o.owner);
     if (!run) return from_status(run.status());
     if (!status_matches(*run, filter.status)) continue;

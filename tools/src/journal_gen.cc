@@ -16,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
@@ -54,7 +55,7 @@ bool parse(int argc, char** argv, Options& o) {
   return !o.path.empty() && o.actors > 0 && o.records >= 2 * o.actors;
 }
 
-std::string owner(std::uint64_t actor) { return "actor/account-" + std::to_string(actor); }
+std::string owner(std::uint64_t actor) { return keel::actor_owner("account-" + std::to_string(actor)); }
 
 std::string deposit(std::uint64_t actor, std::uint64_t n) {
   keel::wire::Envelope e;

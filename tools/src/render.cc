@@ -3,15 +3,12 @@
 #include <cstdio>
 
 #include "capnp_render.h"
+#include "keel/journal/format.h"
 #include "keel/wire/envelope.h"
 #include "text.h"
 
 namespace keel::internal {
 namespace {
-
-// Envelope ids of messages sent by durable timers are {kTimerIdMark, timer
-// id} (engine/src/durable.cc).
-constexpr std::uint64_t kTimerIdMark = 0x4b45454c54494d52ull;  // "KEELTIMR"
 
 std::string id_hex(const wire::Id128& id) {
   char buf[40];
