@@ -49,6 +49,7 @@
 #include "bench_support.h"
 #include "keel/engine/durable.h"
 #include "keel/engine/engine.h"
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
@@ -291,7 +292,7 @@ Sample build_recovery_journal(const std::string& backend, const std::string& pat
   std::vector<std::string> keys, owners;
   for (int a = 0; a < actors; ++a) {
     keys.push_back("rec-" + std::to_string(a));
-    owners.push_back("actor/" + keys.back());
+    owners.push_back(keel::actor_owner(keys.back()));
   }
   auto t0 = Clock::now();
   {

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 
 namespace {
@@ -205,7 +206,8 @@ std::vector<Row> measure(const Config& cfg, const std::string& backend, std::uin
   add(sample_row(api, api.more[1]), "api: owners()");
 
   const std::vector<std::vector<std::string>> commands = {
-      {"stats"}, {"ls"}, {"show", "actor/account-7"}, {"tail", "-n", "20"}, {"verify"}, {"export"}};
+      {"stats"}, {"ls"}, {"show", keel::actor_owner("account-7")}, {"tail", "-n", "20"},
+      {"verify"}, {"export"}};
   for (const auto& command : commands) {
     std::vector<std::string> argv = {cfg.keel, "journal"};
     argv.insert(argv.end(), command.begin(), command.end());

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "bench_support.h"
 #include "raw_journal.h"
@@ -104,7 +105,7 @@ Row journal_sequential(const std::string& backend, const std::string& path, int 
   auto t0 = Clock::now();
   for (int i = 0; i < appends; ++i) {
     std::vector<keel::NewRecord> b;
-    b.push_back({"actor/seq", keel::RecordKind::kEvent, payload()});
+    b.push_back({keel::actor_owner("seq"), keel::RecordKind::kEvent, payload()});
     auto c0 = Clock::now();
     auto r = j->append(std::move(b));
     lat.push_back(seconds_since(c0) * 1e6);
@@ -124,7 +125,7 @@ Row journal_concurrent(const std::string& backend, const std::string& path, int 
   auto t0 = Clock::now();
   for (int t = 0; t < threads; ++t) {
     pool.emplace_back([&, t] {
-      std::string owner = "actor/" + std::to_string(t);
+      std::string owner = keel::actor_owner(std::to_string(t));
       for (int i = 0; i < per_thread; ++i) {
         std::vector<keel::NewRecord> b;
         b.push_back({owner, keel::RecordKind::kEvent, payload()});

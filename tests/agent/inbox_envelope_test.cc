@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent_fixture.h"
+#include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
@@ -84,7 +85,7 @@ TEST_F(AgentTest, ACallToADurableActorIsJournaledAsTheEnvelopeTheWorkerReceived)
   ASSERT_TRUE(journal.is_ok()) << journal.status();
   std::vector<std::string> inbox;
   ASSERT_TRUE((*journal)
-                  ->scan_owner("actor/t", 1,
+                  ->scan_owner(actor_owner("t"), 1,
                                [&](const Record& r) {
                                  if (r.kind == RecordKind::kInbox) inbox.push_back(r.payload);
                                  return true;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "keel/engine/durable.h"
+#include "keel/journal/format.h"
 #include "keel/wire/envelope.h"
 #include "support/test_actors.h"
 
@@ -83,7 +84,7 @@ class InboxEnvelopeTest : public ::testing::TestWithParam<std::string> {
   // The payloads of `key`'s INBOX records, oldest first.
   std::vector<std::string> inbox(const std::string& key) {
     std::vector<std::string> out;
-    Status s = journal_->scan_owner("actor/" + key, 1, [&](const Record& r) {
+    Status s = journal_->scan_owner(actor_owner(key), 1, [&](const Record& r) {
       if (r.kind == RecordKind::kInbox) out.push_back(r.payload);
       return true;
     });
@@ -154,7 +155,7 @@ TEST_P(InboxEnvelopeTest, AnEnvelopeRecoveryWouldReadDifferentlyIsEncodedAgain) 
       {"another method", [](wire::Envelope& e, AskOptions&) { e.method = "total"; }},
       {"raw payload", [](wire::Envelope& e, AskOptions&) { e.payload_encoding = wire::PayloadEncoding::kRaw; }},
       {"zero id", [](wire::Envelope& e, AskOptions&) { e.id = {}; }},
-      {"a timer's id", [](wire::Envelope& e, AskOptions&) { e.id.hi = 0x4b45454c54494d52ull; }},
+      {"a timer's id", [](wire::Envelope& e, AskOptions&) { e.id.hi = kTimerIdMark; }},
       {"idempotent, sent without an id", [](wire::Envelope& e, AskOptions&) { e.idempotent = true; }},
       {"sent with an id, not idempotent", [](wire::Envelope&, AskOptions& o) { o.id = {0x51, 1}; }},
       {"sent with another id", [](wire::Envelope& e, AskOptions& o) {

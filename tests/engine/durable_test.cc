@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "keel/journal/format.h"
 #include "support/durable_fixture.h"
 #include "support/test_actors.h"
 
@@ -110,7 +111,7 @@ TEST_P(DurableTest, AcceptedButUnhandledMessagesAreDeliveredAfterARestart) {
     System system(config(/*threads=*/0));  // nothing is handled
     auto acct = system.spawn_durable<Account>("acct-2").value();
     for (int i = 0; i < 3; ++i) EXPECT_TRUE(await(acct.tell_durable<&Account::deposit>(100)).is_ok());
-    EXPECT_EQ(count(RecordKind::kInbox, "actor/acct-2"), 3u);
+    EXPECT_EQ(count(RecordKind::kInbox, actor_owner("acct-2")), 3u);
   }
   reopen();
   System system(config());
@@ -124,7 +125,7 @@ TEST_P(DurableTest, AReplyIsReleasedOnlyAfterItsCommit) {
   acct.tell<&Account::deposit>(7);
   ASSERT_EQ(await(acct.ask<&Account::balance>()).value(), 7);
   // Both handled messages (the deposit and the ask) committed their cursor.
-  EXPECT_EQ(count(RecordKind::kSnapshot, "actor/acct-3"), 2u);
+  EXPECT_EQ(count(RecordKind::kSnapshot, actor_owner("acct-3")), 2u);
 }
 
 TEST_P(DurableTest, TransferMovesMoneyWithTheSendersCommit) {
@@ -177,11 +178,11 @@ TEST_P(DurableTest, SnapshotsEveryNMessagesReplayTheRestOnRecovery) {
     // of 11; but a cursor record that waited for an earlier commit of the
     // actor and went out in one write with a later one it supersedes is
     // dropped (a PROCESSED by any later cursor, a SNAPSHOT by a later one).
-    const std::size_t snapshots = count(RecordKind::kSnapshot, "actor/acct-5");
+    const std::size_t snapshots = count(RecordKind::kSnapshot, actor_owner("acct-5"));
     EXPECT_GE(snapshots, 1u);
     EXPECT_LE(snapshots, 2u);
-    EXPECT_GE(count(RecordKind::kProcessed, "actor/acct-5"), 1u);
-    EXPECT_LE(count(RecordKind::kProcessed, "actor/acct-5"), 9u);
+    EXPECT_GE(count(RecordKind::kProcessed, actor_owner("acct-5")), 1u);
+    EXPECT_LE(count(RecordKind::kProcessed, actor_owner("acct-5")), 9u);
   }
   reopen();
   System system(config());
@@ -206,7 +207,7 @@ TEST_P(DurableTest, ACorruptInboxRecordFailsTheSpawnNamingItsLsn) {
   }
   // An INBOX record whose envelope is not an envelope.
   std::vector<NewRecord> bad;
-  bad.push_back(NewRecord{"actor/acct-8", RecordKind::kInbox, "not an envelope"});
+  bad.push_back(NewRecord{actor_owner("acct-8"), RecordKind::kInbox, "not an envelope"});
   auto lsn = journal_->append(std::move(bad));
   ASSERT_TRUE(lsn.is_ok());
   System system(config());
@@ -278,7 +279,7 @@ TEST_P(DurableTest, AGroupWhoseJournalIsDamagedStartsNone) {
     EXPECT_TRUE(await(b.ask<&Account::balance>()).is_ok());
   }
   std::vector<NewRecord> bad;
-  bad.push_back(NewRecord{"actor/d-2", RecordKind::kInbox, "not an envelope"});
+  bad.push_back(NewRecord{actor_owner("d-2"), RecordKind::kInbox, "not an envelope"});
   auto lsn = journal_->append(std::move(bad));
   ASSERT_TRUE(lsn.is_ok());
   System system(config());
@@ -366,7 +367,7 @@ TEST_P(DurableTest, DrainHandlesTheMessagesThatCommitsRelease) {
   // drain that waited only for idle actors would stop b before it ran.
   ASSERT_TRUE(system.shutdown(ShutdownMode::kDrain).is_ok());
   EXPECT_EQ(system.dead_letters().total(), 0u);
-  EXPECT_EQ(count(RecordKind::kSnapshot, "actor/b"), 1u);
+  EXPECT_EQ(count(RecordKind::kSnapshot, actor_owner("b")), 1u);
 }
 
 TEST_P(DurableTest, DefaultCompactionKeepsTheJournalBoundedAndRecoveryGivesTheSameState) {
@@ -392,7 +393,7 @@ TEST_P(DurableTest, DefaultCompactionKeepsTheJournalBoundedAndRecoveryGivesTheSa
   const std::uint64_t bound = 2 * (opts.compact_every + (per_round + 1) + 1);
   const std::uint64_t handled = static_cast<std::uint64_t>(rounds * (per_round + 1));
   std::uint64_t stored = 0;
-  ASSERT_TRUE(journal_->scan_owner("actor/acct-9", 1, [&](const Record&) { return ++stored, true; }).is_ok());
+  ASSERT_TRUE(journal_->scan_owner(actor_owner("acct-9"), 1, [&](const Record&) { return ++stored, true; }).is_ok());
   EXPECT_LE(stored, bound) << "of " << 2 * handled << " records written";
   auto owners = journal_->owners();
   ASSERT_TRUE(owners.is_ok()) << owners.status();
@@ -421,7 +422,7 @@ TEST_P(DurableTest, CompactionOffKeepsEveryRecord) {
     for (int i = 0; i < 300; ++i) acct.tell<&Account::deposit>(1);
     ASSERT_EQ(await(acct.ask<&Account::balance>()).value(), 300);
   }
-  EXPECT_EQ(count(RecordKind::kInbox, "actor/acct-9"), 301u);
+  EXPECT_EQ(count(RecordKind::kInbox, actor_owner("acct-9")), 301u);
   auto owners = journal_->owners();
   ASSERT_TRUE(owners.is_ok()) << owners.status();
   ASSERT_EQ(owners->size(), 1u);
@@ -436,7 +437,7 @@ TEST_P(DurableTest, ADurableTimerFiresAtItsTimeAfterARestart) {
     System system(c);
     auto r = system.spawn_durable<Reminder>("r1").value();
     ASSERT_TRUE(await(r.ask<&Reminder::arm>(10, 5)).is_ok());
-    EXPECT_EQ(count(RecordKind::kTimer, "actor/r1"), 1u);
+    EXPECT_EQ(count(RecordKind::kTimer, actor_owner("r1")), 1u);
   }
   reopen();
   c.journal = journal_.get();
@@ -532,7 +533,7 @@ TEST_P(DurableTest, AReplyThroughAReturnedFutureWaitsForTheCommit) {
   auto auditor = system.spawn_durable<Auditor>("auditor-2").value();
   ASSERT_TRUE(await(auditor.ask<&Auditor::later>()).is_ok());
   // The handled ask's snapshot is in the journal once its reply arrived.
-  EXPECT_EQ(count(RecordKind::kSnapshot, "actor/auditor-2"), 1u);
+  EXPECT_EQ(count(RecordKind::kSnapshot, actor_owner("auditor-2")), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, DurableTest, ::testing::Values("sqlite", "rocksdb"),

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends.h"
+#include "keel/journal/format.h"
 #include "keel/workflow/admin.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
@@ -239,7 +240,7 @@ TYPED_TEST(AdminTest, ErrorsNameTheProblemLiveAndOffline) {
   auto journal = TypeParam::open(this->path_, JournalOptions{});
   ASSERT_TRUE(journal.is_ok());
   int records = 0;
-  ASSERT_TRUE((*journal)->scan_owner("workflow/r1", 1, [&](const Record&) { return ++records, true; }).is_ok());
+  ASSERT_TRUE((*journal)->scan_owner(workflow_owner("r1"), 1, [&](const Record&) { return ++records, true; }).is_ok());
   EXPECT_EQ(records, 5);
   Result<std::vector<OwnerInfo>> owners = (*journal)->owners();
   ASSERT_TRUE(owners.is_ok());

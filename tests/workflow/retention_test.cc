@@ -10,6 +10,7 @@
 #include <string>
 
 #include "workflow_env_test.h"
+#include "keel/journal/format.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
 
@@ -59,7 +60,7 @@ class RetentionTest : public WorkflowEnvTest<Backend> {
     auto owners = env_->journal().owners();
     EXPECT_TRUE(owners.is_ok()) << owners.status();
     for (const OwnerInfo& o : *owners) {
-      if (o.owner == "workflow/" + run_id) return true;
+      if (o.owner == workflow_owner(run_id)) return true;
     }
     return false;
   }
@@ -123,7 +124,7 @@ TYPED_TEST(RetentionTest, StartOfARemovedRunIdStartsANewRun) {
   // Its records start over.
   std::uint64_t first_seq = 0;
   ASSERT_TRUE(this->env_->journal()
-                  .scan_owner("workflow/r", 1,
+                  .scan_owner(workflow_owner("r"), 1,
                               [&](const Record& r) {
                                 first_seq = r.seq;
                                 return false;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends.h"
+#include "keel/journal/format.h"
 #include "keel/workflow/testing.h"
 #include "keel/workflow/workflow.h"
 #include "support/test_actors.h"
@@ -338,7 +339,7 @@ TYPED_TEST(WorkflowTest, ADamagedRunIsFailedWithCorruptionAndTheOthersResume) {
   ASSERT_TRUE(env.engine().wait_idle(testing::kWait));
   Lsn timer = kNoLsn;
   ASSERT_TRUE(env.journal()
-                  .scan_owner("workflow/bad", 1,
+                  .scan_owner(workflow_owner("bad"), 1,
                               [&](const Record& r) {
                                 if (r.kind == RecordKind::kTimer) timer = r.lsn;
                                 return true;
