@@ -59,7 +59,48 @@ bool cpu_has_sse42() {
 }
 #endif
 
+// a(x) * b(x) modulo the polynomial, in the reflected bit order of the CRC
+// (bit 31 is x^0). As zlib's multmodp.
+constexpr std::uint32_t multiply_mod(std::uint32_t a, std::uint32_t b) {
+  std::uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kPolyReflected : b >> 1;
+  }
+  return p;
+}
+
+// kPowers[k] = x^(2^k) modulo the polynomial; shift_for needs k up to 3 + 64.
+constexpr std::array<std::uint32_t, 72> make_powers() {
+  std::array<std::uint32_t, 72> t{};
+  std::uint32_t p = 1u << 30;  // x^1
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    t[k] = p;
+    p = multiply_mod(p, p);
+  }
+  return t;
+}
+
+constexpr std::array<std::uint32_t, 72> kPowers = make_powers();
+
 }  // namespace
+
+std::uint32_t shift_for(std::size_t n) {
+  // x^(8n): bit k of n contributes x^(2^(k+3)).
+  std::uint32_t p = 1u << 31;  // x^0
+  for (std::size_t k = 3; n != 0; n >>= 1, ++k) {
+    if (n & 1) p = multiply_mod(kPowers[k], p);
+  }
+  return p;
+}
+
+std::uint32_t combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint32_t shift_b) {
+  return multiply_mod(shift_b, crc_a) ^ crc_b;
+}
 
 std::uint32_t extend_portable(std::uint32_t crc, const char* p, std::size_t n) {
   std::uint32_t c = ~crc;

@@ -20,6 +20,13 @@ std::uint32_t extend(std::uint32_t crc, const char* data, std::size_t n);
 inline std::uint32_t value(const char* data, std::size_t n) { return extend(0, data, n); }
 inline std::uint32_t value(std::string_view s) { return extend(0, s.data(), s.size()); }
 
+// Combining. crc32c(A + B) == combine(crc32c(A), crc32c(B), shift_for(B.size())):
+// so the CRC of a long tail (a record's payload) can be computed on one
+// thread, and joined to the CRC of what precedes it on another. shift_for
+// depends only on the length and may be computed ahead. Thread-safe.
+std::uint32_t shift_for(std::size_t n);
+std::uint32_t combine(std::uint32_t crc_a, std::uint32_t crc_b, std::uint32_t shift_b);
+
 // The portable implementation, exposed so tests can compare it with the
 // hardware one on the same input. Thread-safe.
 std::uint32_t extend_portable(std::uint32_t crc, const char* data, std::size_t n);

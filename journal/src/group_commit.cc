@@ -3,9 +3,27 @@
 #include <future>
 #include <utility>
 
+#include "crc32c.h"
 #include "record_format.h"
 
 namespace keel::internal {
+namespace {
+
+// The pool keeps at most this many spent batches...
+constexpr std::size_t kMaxPooledBatches = 1024;
+// ...and no string of theirs larger than this (a large payload's storage
+// goes back to the allocator instead of staying in the pool).
+constexpr std::size_t kMaxPooledBytes = 64u << 10;
+
+void trim(std::string* s) {
+  if (s->capacity() > kMaxPooledBytes) {
+    std::string().swap(*s);
+  } else {
+    s->clear();
+  }
+}
+
+}  // namespace
 
 GroupCommitter::GroupCommitter(CommitTarget* target, Limits limits, Lsn last_lsn, Clock* clock)
     : target_(target), limits_(limits), clock_(clock), next_lsn_(last_lsn + 1) {
@@ -13,6 +31,7 @@ GroupCommitter::GroupCommitter(CommitTarget* target, Limits limits, Lsn last_lsn
     MutexLock lock(mu_);
     committed_lsn_ = last_lsn;
   }
+  completer_ = std::thread([this] { run_completions(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -23,12 +42,55 @@ GroupCommitter::~GroupCommitter() {
   }
   work_cv_.notify_all();
   thread_.join();
+  completer_.join();
+}
+
+GroupCommitter::Batch GroupCommitter::take_spare() {
+  MutexLock lock(pool_mu_);
+  if (pool_.empty()) return Batch();
+  Batch b = std::move(pool_.back());
+  pool_.pop_back();
+  return b;
+}
+
+void GroupCommitter::give_back(std::vector<Pending>* group) {
+  for (Pending& p : *group) {
+    for (StagedRecord& r : p.batch) {
+      trim(&r.record.owner);
+      trim(&r.record.payload);
+      trim(&r.value);
+    }
+  }
+  MutexLock lock(pool_mu_);
+  for (Pending& p : *group) {
+    if (pool_.size() >= kMaxPooledBatches) break;
+    if (p.batch.capacity() != 0) pool_.push_back(std::move(p.batch));
+  }
 }
 
 void GroupCommitter::submit(std::vector<NewRecord> batch, AppendCallback done) {
   Pending p;
-  for (const NewRecord& r : batch) p.bytes += r.owner.size() + r.payload.size();
-  p.batch = std::move(batch);
+  p.batch = take_spare();
+  // Reused records keep their strings' storage: copying into it allocates
+  // nothing, and the appender frees its own strings, on its own thread.
+  p.batch.resize(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    NewRecord& in = batch[i];
+    StagedRecord& r = p.batch[i];
+    r.record.owner.assign(in.owner);
+    r.record.kind = in.kind;
+    r.record.compacted = false;
+    if (r.record.payload.capacity() >= in.payload.size()) {
+      r.record.payload.assign(in.payload);
+    } else {
+      r.record.payload = std::move(in.payload);
+    }
+    r.payload_size = r.record.payload.size();
+    r.payload_crc = crc32c::value(r.record.payload);
+    r.payload_shift = crc32c::shift_for(r.payload_size);
+    p.bytes += r.record.owner.size() + r.payload_size;
+    target_->stage(&r);
+  }
   p.done = std::move(done);
   {
     MutexLock lock(mu_);
@@ -51,16 +113,10 @@ void GroupCommitter::post_to_writer(UniqueFunction<void()> task) {
 void GroupCommitter::run_on_writer(UniqueFunction<void()> task) {
   std::promise<void> ran;
   std::future<void> ran_future = ran.get_future();
-  Pending p;
-  p.task = [&task, &ran]() mutable {
+  post_to_writer([&task, &ran]() mutable {
     task();
     ran.set_value();
-  };
-  {
-    MutexLock lock(mu_);
-    queue_.push_back(std::move(p));
-  }
-  work_cv_.notify_one();
+  });
   ran_future.wait();
 }
 
@@ -89,11 +145,42 @@ void GroupCommitter::run() {
     }
     group.clear();
   }
+  {
+    MutexLock lock(mu_);
+    writer_done_ = true;
+  }
+  done_cv_.notify_all();
+}
+
+void GroupCommitter::run_completions() {
+  for (;;) {
+    Completion c;
+    {
+      MutexLock lock(mu_);
+      done_cv_.wait(lock, [this]() KEEL_REQUIRES(mu_) { return writer_done_ || !completions_.empty(); });
+      if (completions_.empty()) return;  // the writer finished, and so did every callback
+      c = std::move(completions_.front());
+      completions_.pop_front();
+      completing_ = true;
+    }
+    complete(&c);
+    bool idle;
+    {
+      MutexLock lock(mu_);
+      completing_ = false;
+      idle = completions_.empty();
+    }
+    // A stopping writer waits for the callbacks, which may have submitted.
+    if (idle) work_cv_.notify_all();
+  }
 }
 
 bool GroupCommitter::take_group(std::vector<Pending>* group) {
   MutexLock lock(mu_);
-  work_cv_.wait(lock, [this]() KEEL_REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
+  // Stopping, the writer still waits for running callbacks: they may append.
+  work_cv_.wait(lock, [this]() KEEL_REQUIRES(mu_) {
+    return !queue_.empty() || (stopping_ && completions_.empty() && !completing_);
+  });
   if (queue_.empty()) return false;  // stopping, and everything submitted is done
   group->push_back(std::move(queue_.front()));
   queue_.pop_front();
@@ -114,30 +201,25 @@ bool GroupCommitter::take_group(std::vector<Pending>* group) {
   return true;
 }
 
-Status GroupCommitter::assign(std::vector<Pending>& group, std::vector<Record>* records,
-                              std::vector<LsnRange>* ranges) {
+Status GroupCommitter::assign(std::vector<Pending>& group) {
   const WallTime now = clock_->wall_now();
   for (Pending& p : group) {
-    LsnRange range{next_lsn_, next_lsn_ + p.batch.size() - 1};
-    for (NewRecord& in : p.batch) {
-      auto it = last_seq_.find(in.owner);
+    p.range = LsnRange{next_lsn_, next_lsn_ + p.batch.size() - 1};
+    for (StagedRecord& staged : p.batch) {
+      Record& r = staged.record;
+      auto it = last_seq_.find(r.owner);
       if (it == last_seq_.end()) {
-        KEEL_ASSIGN_OR_RETURN(std::uint64_t stored, target_->load_last_seq(in.owner));
-        it = last_seq_.emplace(in.owner, stored).first;
+        KEEL_ASSIGN_OR_RETURN(std::uint64_t stored, target_->load_last_seq(r.owner));
+        it = last_seq_.emplace(r.owner, stored).first;
       }
-      seq_undo_.emplace_back(in.owner, it->second);
-      Record r;
+      seq_undo_.emplace_back(&it->second, it->second);
       r.lsn = next_lsn_++;
       r.seq = ++it->second;
-      r.owner = std::move(in.owner);
-      r.kind = in.kind;
       r.time = now;
       r.format_version = kJournalFormatVersion;
-      r.payload = std::move(in.payload);
-      r.crc = record_checksum(r);
-      records->push_back(std::move(r));
+      r.crc = record_checksum(r, staged.payload_size, staged.payload_crc, staged.payload_shift);
+      records_.push_back(&staged);
     }
-    ranges->push_back(range);
   }
   return Status::ok();
 }
@@ -145,31 +227,48 @@ Status GroupCommitter::assign(std::vector<Pending>& group, std::vector<Record>* 
 void GroupCommitter::roll_back(Lsn first_unused) {
   next_lsn_ = first_unused;
   // Reverse order restores each owner's value from before the group.
-  for (auto it = seq_undo_.rbegin(); it != seq_undo_.rend(); ++it) last_seq_[it->first] = it->second;
+  for (auto it = seq_undo_.rbegin(); it != seq_undo_.rend(); ++it) *it->first = it->second;
 }
 
 void GroupCommitter::commit_group(std::vector<Pending>* group) {
   const Lsn first = next_lsn_;
-  std::vector<Record> records;
-  std::vector<LsnRange> ranges;
+  records_.clear();
   seq_undo_.clear();
-  Status s = assign(*group, &records, &ranges);
-  if (s.is_ok()) s = target_->write_group(records);
+  Status s = assign(*group);
+  if (s.is_ok()) s = target_->write_group(records_);
   if (!s.is_ok()) roll_back(first);
   seq_undo_.clear();
+  records_.clear();
+  Completion c{std::move(*group), s};
+  bool inline_callbacks;
   {
     MutexLock lock(mu_);
     ++commits_;
     if (s.is_ok()) committed_lsn_ = next_lsn_ - 1;
+    // With nothing else to do, the writer runs the callbacks itself (no
+    // thread hand-off on an idle journal); with work waiting, the completion
+    // thread runs them while the writer commits the next group. Callbacks
+    // stay in commit order: inline only when no earlier group's are pending.
+    inline_callbacks = queue_.empty() && completions_.empty() && !completing_;
+    if (!inline_callbacks) completions_.push_back(std::move(c));
   }
-  for (std::size_t i = 0; i < group->size(); ++i) {
-    Pending& p = (*group)[i];
-    if (s.is_ok()) {
-      p.done(ranges[i]);
+  if (inline_callbacks) {
+    complete(&c);
+  } else {
+    done_cv_.notify_one();
+  }
+}
+
+void GroupCommitter::complete(Completion* c) {
+  for (Pending& p : c->group) {
+    if (c->status.is_ok()) {
+      p.done(p.range);
     } else {
-      p.done(s);
+      p.done(c->status);
     }
+    p.done = nullptr;  // its captures go now, on this thread
   }
+  give_back(&c->group);
 }
 
 }  // namespace keel::internal

@@ -7,8 +7,9 @@
 
 namespace keel::internal {
 
-void JournalCounts::add(const std::vector<Record>& group) {
-  for (const Record& r : group) {
+void JournalCounts::add(const std::vector<StagedRecord*>& group) {
+  for (const StagedRecord* staged : group) {
+    const Record& r = staged->record;
     const auto k = static_cast<std::size_t>(r.kind);
     if (k < by_kind.size()) ++by_kind[k];
     if (r.seq == 1) ++owners;
@@ -25,10 +26,11 @@ std::uint64_t JournalCounts::records() const {
   return std::accumulate(by_kind.begin(), by_kind.end(), std::uint64_t{0});
 }
 
-std::vector<const Record*> newest_by_owner(const std::vector<Record>& group) {
+std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& group) {
   std::unordered_map<std::string_view, std::size_t> slot;  // owner -> index in `out`
   std::vector<const Record*> out;
-  for (const Record& r : group) {
+  for (const StagedRecord* staged : group) {
+    const Record& r = staged->record;
     auto [it, inserted] = slot.emplace(r.owner, out.size());
     if (inserted) {
       out.push_back(&r);

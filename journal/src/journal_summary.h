@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "keel/journal/journal.h"
+#include "staged_record.h"
 
 namespace keel::internal {
 
@@ -24,7 +25,7 @@ struct JournalCounts {
 
   // Counts a committed group: consecutive LSNs after as_of, in order. An
   // owner's first record (seq 1) adds an owner.
-  void add(const std::vector<Record>& group);
+  void add(const std::vector<StagedRecord*>& group);
   // Counts removed records (`removed`, by kind number) and, with
   // `owner_gone`, one owner less. as_of is unchanged: the last LSN stays.
   void remove(const std::array<std::uint64_t, kRecordKindSlots>& removed, bool owner_gone);
@@ -33,7 +34,7 @@ struct JournalCounts {
 
 // The newest record of each owner that appears in `group` (records in LSN
 // order), as pointers into `group`, in order of the owners' first record.
-std::vector<const Record*> newest_by_owner(const std::vector<Record>& group);
+std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& group);
 
 // The summary of an owner whose newest record is `newest`.
 OwnerInfo owner_info_of(const Record& newest);

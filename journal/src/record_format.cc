@@ -18,6 +18,10 @@ void put_le(std::string* dst, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) dst->push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
+void set_le(char* p, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
 }  // namespace
 
 void put_be64(std::string* dst, std::uint64_t v) {
@@ -37,20 +41,33 @@ void put_le64(std::string* dst, std::uint64_t v) { put_le(dst, v, 8); }
 std::int64_t to_time_ns(WallTime t) { return t.time_since_epoch().count(); }
 WallTime from_time_ns(std::int64_t ns) { return WallTime(Duration(ns)); }
 
+namespace {
+
+// The CRC-32C of the fields that precede the payload, without allocating.
+std::uint32_t head_checksum(const Record& r, std::size_t payload_size) {
+  char before_owner[12];
+  set_le(before_owner, r.lsn, 8);
+  set_le(before_owner + 8, r.owner.size(), 4);
+  char after_owner[27];
+  set_le(after_owner, r.seq, 8);
+  after_owner[8] = static_cast<char>(r.kind);
+  set_le(after_owner + 9, static_cast<std::uint64_t>(to_time_ns(r.time)), 8);
+  set_le(after_owner + 17, r.format_version, 2);
+  set_le(after_owner + 19, payload_size, 8);
+  std::uint32_t crc = crc32c::value(before_owner, sizeof before_owner);
+  crc = crc32c::extend(crc, r.owner.data(), r.owner.size());
+  return crc32c::extend(crc, after_owner, sizeof after_owner);
+}
+
+}  // namespace
+
 std::uint32_t record_checksum(const Record& r) {
-  // The fixed fields go through one small buffer, the payload is streamed.
-  std::string head;
-  head.reserve(8 + 4 + r.owner.size() + 8 + 1 + 8 + 2 + 8);
-  put_le64(&head, r.lsn);
-  put_le32(&head, static_cast<std::uint32_t>(r.owner.size()));
-  head.append(r.owner);
-  put_le64(&head, r.seq);
-  head.push_back(static_cast<char>(r.kind));
-  put_le64(&head, static_cast<std::uint64_t>(to_time_ns(r.time)));
-  put_le16(&head, r.format_version);
-  put_le64(&head, r.payload.size());
-  std::uint32_t crc = crc32c::value(head);
-  return crc32c::extend(crc, r.payload.data(), r.payload.size());
+  return crc32c::extend(head_checksum(r, r.payload.size()), r.payload.data(), r.payload.size());
+}
+
+std::uint32_t record_checksum(const Record& r, std::size_t payload_size, std::uint32_t payload_crc,
+                              std::uint32_t payload_shift) {
+  return crc32c::combine(head_checksum(r, payload_size), payload_crc, payload_shift);
 }
 
 Status check_record(const Record& r) {
@@ -62,18 +79,28 @@ Status check_record(const Record& r) {
                             ": checksum mismatch " + hex);
 }
 
+void stage_record_value(const Record& r, std::string* v) {
+  v->clear();
+  v->reserve(28 + r.owner.size() + r.payload.size());
+  v->append(28, '\0');
+  (*v)[2] = static_cast<char>(r.kind);
+  (*v)[3] = r.compacted ? 1 : 0;
+  set_le(v->data() + 24, r.owner.size(), 4);
+  v->append(r.owner);
+  v->append(r.payload);
+}
+
+void finish_record_value(const Record& r, std::string* v) {
+  set_le(v->data(), r.format_version, 2);
+  set_le(v->data() + 4, r.crc, 4);
+  set_le(v->data() + 8, r.seq, 8);
+  set_le(v->data() + 16, static_cast<std::uint64_t>(to_time_ns(r.time)), 8);
+}
+
 std::string encode_record_value(const Record& r) {
   std::string v;
-  v.reserve(28 + r.owner.size() + r.payload.size());
-  put_le16(&v, r.format_version);
-  v.push_back(static_cast<char>(r.kind));
-  v.push_back(r.compacted ? 1 : 0);
-  put_le32(&v, r.crc);
-  put_le64(&v, r.seq);
-  put_le64(&v, static_cast<std::uint64_t>(to_time_ns(r.time)));
-  put_le32(&v, static_cast<std::uint32_t>(r.owner.size()));
-  v.append(r.owner);
-  v.append(r.payload);
+  stage_record_value(r, &v);
+  finish_record_value(r, &v);
   return v;
 }
 

@@ -22,6 +22,11 @@ inline constexpr std::string_view kJournalMagic = "keel-journal";
 // `crc` and `compacted` are not covered. A compacted record's CRC covers its
 // (empty) payload.
 std::uint32_t record_checksum(const Record& r);
+// The same for a record whose payload (`payload_size` bytes) has the CRC-32C
+// `payload_crc`, and crc32c::shift_for(payload_size) `payload_shift`, both
+// computed ahead: r.payload is not read. The header fields are r's.
+std::uint32_t record_checksum(const Record& r, std::size_t payload_size, std::uint32_t payload_crc,
+                              std::uint32_t payload_shift);
 
 // ok when r.crc matches its contents; else kCorruption
 // "lsn N, owner O: checksum mismatch (stored X, computed Y)".
@@ -44,6 +49,12 @@ void put_le64(std::string* dst, std::uint64_t v);
 //   owner_len u32 | owner | payload (the rest)
 // The LSN is the key.
 std::string encode_record_value(const Record& r);
+// encode_record_value in two steps, so the bulk can be done before the
+// LSN, sequence, time and checksum are known: stage_record_value writes the
+// value of r into *value (reusing its storage) with those fields zero, and
+// finish_record_value sets them (and the version) in place from r.
+void stage_record_value(const Record& r, std::string* value);
+void finish_record_value(const Record& r, std::string* value);
 // Decodes into *r (r->lsn must already be set). kCorruption
 // "lsn N: truncated record" when the value is too short.
 Status decode_record_value(std::string_view value, Record* r);

@@ -311,13 +311,20 @@ Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
   return get_be64(it->key().data() + prefix.size());
 }
 
-Status RocksJournal::write_group(const std::vector<Record>& records) {
+void RocksJournal::stage(StagedRecord* r) const {
+  stage_record_value(r->record, &r->value);
+  r->record.payload.clear();  // in the value now; its storage stays for reuse
+}
+
+Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
   rocksdb::WriteBatch batch;
-  for (const Record& r : records) {
+  for (StagedRecord* staged : records) {
+    const Record& r = staged->record;
+    finish_record_value(r, &staged->value);
     std::string lsn_value;
     put_be64(&lsn_value, r.lsn);
-    batch.Put(lsn_key(r.lsn), encode_record_value(r));
+    batch.Put(lsn_key(r.lsn), staged->value);
     batch.Put(owner_key(r.owner, r.seq), lsn_value);
     if (r.kind == RecordKind::kSnapshot) batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
   }
@@ -333,11 +340,12 @@ Status RocksJournal::write_group(const std::vector<Record>& records) {
     return Status::ok();
   }
   Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +
-                                   std::to_string(records.front().lsn) + ".." +
-                                   std::to_string(records.back().lsn) + " failed: " + s.ToString());
+                                   std::to_string(records.front()->record.lsn) + ".." +
+                                   std::to_string(records.back()->record.lsn) + " failed: " + s.ToString());
   // A failed WAL write stops RocksDB's writes until it is reopened, which
   // the next write does first (by then the fault may have cleared).
-  for (const Record& r : records) {
+  for (const StagedRecord* staged : records) {
+    const Record& r = staged->record;
     failed_group_.Delete(lsn_key(r.lsn));
     failed_group_.Delete(owner_key(r.owner, r.seq));
     if (r.kind == RecordKind::kSnapshot) failed_group_.Delete(snapshot_key(r.owner, r.seq));

@@ -121,7 +121,9 @@ class RocksJournal final : public JournalBase, private CommitTarget {
 
   // CommitTarget
   Result<std::uint64_t> load_last_seq(std::string_view owner) override;
-  Status write_group(const std::vector<Record>& records) override;
+  // Encodes the record value ahead, but for the fields the writer sets.
+  void stage(StagedRecord* r) const override;
+  Status write_group(const std::vector<StagedRecord*>& records) override;
 
   // Shared by reads, exclusive while the writer thread replaces db_. The
   // writer thread reads db_ without it (only that thread replaces db_).

@@ -331,7 +331,7 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
 
   // CommitTarget
   Result<std::uint64_t> load_last_seq(std::string_view owner) override;
-  Status write_group(const std::vector<Record>& records) override;
+  Status write_group(const std::vector<StagedRecord*>& records) override;
 
   Status roll_back_writer();
   // remove_on_writer's commit, under synchronous = NORMAL.
@@ -463,11 +463,13 @@ Result<std::uint64_t> SqliteJournal::load_last_seq(std::string_view owner) {
   return static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
 }
 
-Status SqliteJournal::write_group(const std::vector<Record>& records) {
-  const std::string what = "commit of lsn " + std::to_string(records.front().lsn) + ".." +
-                           std::to_string(records.back().lsn);
+Status SqliteJournal::write_group(const std::vector<StagedRecord*>& records) {
+  auto what = [&] {
+    return "commit of lsn " + std::to_string(records.front()->record.lsn) + ".." +
+           std::to_string(records.back()->record.lsn);
+  };
   auto fail = [&](int rc) {
-    Status s = writer_->error(what, rc);
+    Status s = writer_->error(what(), rc);
     roll_back_writer().ignore();  // the failure is what the caller needs to see
     return Status::io_error(s.message());
   };
@@ -482,7 +484,8 @@ Status SqliteJournal::write_group(const std::vector<Record>& records) {
     int rc = sqlite3_step(begin);
     if (rc != SQLITE_DONE) return fail(rc);
   }
-  for (const Record& r : records) {
+  for (const StagedRecord* staged : records) {
+    const Record& r = staged->record;
     StmtScope scope(insert);
     sqlite3_bind_int64(insert, 1, static_cast<std::int64_t>(r.lsn));
     sqlite3_bind_text(insert, 2, r.owner.data(), static_cast<int>(r.owner.size()), SQLITE_STATIC);
@@ -503,7 +506,7 @@ Status SqliteJournal::write_group(const std::vector<Record>& records) {
   };
   if (Status s = summarize(); !s.is_ok()) {
     roll_back_writer().ignore();  // the failure is what the caller needs to see
-    return Status::io_error(what + ": " + std::string(s.message()));
+    return Status::io_error(what() + ": " + std::string(s.message()));
   }
   StmtScope scope(commit);
   int rc = sqlite3_step(commit);

@@ -37,6 +37,16 @@ TEST(Crc32c, ExtendingInPiecesEqualsOneShot) {
   }
 }
 
+TEST(Crc32c, CombiningTwoCrcsEqualsTheCrcOfTheConcatenation) {
+  std::string data(3000, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37 + 11);
+  for (std::size_t cut : {0u, 1u, 8u, 41u, 100u, 2048u, 3000u}) {
+    const std::uint32_t a = crc32c::value(data.data(), cut);
+    const std::uint32_t b = crc32c::value(data.data() + cut, data.size() - cut);
+    EXPECT_EQ(crc32c::combine(a, b, crc32c::shift_for(data.size() - cut)), crc32c::value(data)) << "cut at " << cut;
+  }
+}
+
 TEST(Crc32c, HardwareAndPortablePathsAgreeOnUnalignedInput) {
   std::string data(1000, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + 7);

@@ -160,13 +160,16 @@ class Journal {
   // the journal stays usable and a later append may succeed),
   // kFailedPrecondition (read-only or closed).
   virtual Result<LsnRange> append(std::vector<NewRecord> batch) = 0;
-  // The same, asynchronously: `done` runs on the writer thread once the
-  // batch's group is committed or failed. It must not block, nor call
-  // append() (which waits for this thread); it may call append_async(),
-  // whose batch goes into a later group. A
-  // batch rejected up front (kInvalidArgument, kFailedPrecondition) runs
-  // `done` on the calling thread before append_async returns. Batches
-  // submitted from one thread commit in submission order.
+  // The same, asynchronously: `done` runs on one of the journal's threads
+  // (its writer thread, or the completion thread that runs callbacks while
+  // the writer commits the next group) once the batch's group is committed
+  // or failed. Callbacks run one at a time, in commit order. `done` must not
+  // block, nor call append() or another call that waits for the writer; it
+  // may call append_async(), whose batch goes into a later group. A batch
+  // rejected up front (kInvalidArgument, kFailedPrecondition) runs `done`
+  // on the calling thread before append_async returns. Batches submitted
+  // from one thread commit in submission order. The records are encoded
+  // and their payloads checksummed on the calling thread.
   virtual void append_async(std::vector<NewRecord> batch,
                             UniqueFunction<void(Result<LsnRange>)> done) = 0;
 
