@@ -164,4 +164,41 @@ Status decode_owner_summary(std::string_view v, OwnerInfo* o) {
   return Status::ok();
 }
 
+void append_owner_run(std::string* value, Lsn previous, Lsn lsn) {
+  if (value->empty()) {
+    put_be64(value, lsn);
+    return;
+  }
+  std::uint64_t delta = lsn - previous;
+  while (delta >= 0x80) {
+    value->push_back(static_cast<char>((delta & 0x7F) | 0x80));
+    delta >>= 7;
+  }
+  value->push_back(static_cast<char>(delta));
+}
+
+Status decode_owner_run(std::string_view value, std::string_view owner, std::vector<Lsn>* lsns) {
+  lsns->clear();
+  auto damaged = [&] { return Status::corruption("owner " + std::string(owner) + ": damaged index entry"); };
+  if (value.size() < 8) return damaged();
+  Lsn lsn = get_be64(value.data());
+  lsns->push_back(lsn);
+  std::size_t i = 8;
+  while (i < value.size()) {
+    std::uint64_t delta = 0;
+    int shift = 0;
+    for (;;) {
+      if (i == value.size() || shift > 63) return damaged();
+      const auto byte = static_cast<std::uint8_t>(value[i++]);
+      delta |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+      shift += 7;
+      if ((byte & 0x80) == 0) break;
+    }
+    if (delta == 0 || lsn + delta < lsn) return damaged();
+    lsn += delta;
+    lsns->push_back(lsn);
+  }
+  return Status::ok();
+}
+
 }  // namespace keel::internal

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "journal_summary.h"
 #include "keel/base/status.h"
@@ -72,5 +73,18 @@ Status decode_counts(std::string_view value, JournalCounts* c);
 // damaged summary" when the value is not 25 bytes.
 std::string encode_owner_summary(const Record& newest);
 Status decode_owner_summary(std::string_view value, OwnerInfo* o);
+
+// The RocksDB value of an owner-index entry ('O' + owner + NUL + be64 seq):
+// the LSNs of the owner's records with consecutive sequence numbers from
+// the key's on, which one commit group wrote:
+//   first_lsn u64 big-endian | (lsn - previous lsn, unsigned LEB128 varint)*
+// An 8-byte value names one record: every entry of format 1 is such a run.
+// append_owner_run adds `lsn` to *value: the first LSN of an empty value,
+// else one above `previous`, the LSN added last.
+void append_owner_run(std::string* value, Lsn previous, Lsn lsn);
+// Decodes into *lsns (cleared first). kCorruption "owner O: damaged index
+// entry" when the value is shorter than 8 bytes, a varint is cut short or
+// too long, or an LSN does not ascend.
+Status decode_owner_run(std::string_view value, std::string_view owner, std::vector<Lsn>* lsns);
 
 }  // namespace keel::internal

@@ -22,6 +22,8 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +34,7 @@
 #include "record_format.h"
 #include "rocks_journal.h"
 #include "rocks_keys.h"
+#include "rocks_owner_index.h"
 #include "rocks_removal.h"
 
 namespace keel::internal {
@@ -181,12 +184,20 @@ Status RocksJournal::recover() {
         cleanup.Delete(owner_summary_key(owner));
         continue;
       }
-      std::string lsn_value;
-      rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), owner_key(owner, seq), &lsn_value);
+      // The failed groups' entries are deleted in `cleanup`, not yet here.
+      Lsn lsn = kNoLsn;
+      Status entry;
+      rocksdb::Status got = for_each_indexed(db_.get(), rocksdb::ReadOptions(), owner, seq,
+                                             [&](std::uint64_t at, Lsn l, const Status& e) {
+                                               if (at == seq) lsn = l;
+                                               entry = e;
+                                               return false;
+                                             });
       if (!got.ok()) return error("read the index of " + owner, got);
-      if (lsn_value.size() != 8) return Status::corruption("owner " + owner + ": damaged index entry");
+      KEEL_RETURN_IF_ERROR(entry);
+      if (lsn == kNoLsn) return Status::corruption("owner " + owner + ": damaged index entry");
       Record newest;
-      KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, get_be64(lsn_value.data()), &newest));
+      KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, lsn, &newest));
       cleanup.Put(owner_summary_key(owner), encode_owner_summary(newest));
     }
     cleanup.Put(meta_key(kCountsMeta), encode_counts(counts_));
@@ -241,7 +252,17 @@ Status RocksJournal::check_or_write_header() {
   s = db_->Get(rocksdb::ReadOptions(), meta_key("backend"), &backend);
   if (!s.ok() && !s.IsNotFound()) return error("read header", s);
   KEEL_RETURN_IF_ERROR(check_header_entries("rocksdb journal " + path(), magic, version, backend, "rocksdb"));
-  return options().read_only ? Status::ok() : build_snapshot_index();
+  if (options().read_only) return Status::ok();
+  if (version != std::to_string(kJournalFormatVersion)) {
+    // An older format: its entries read as they are (one owner-index entry
+    // per record is a run of one), and from now on the writer adds entries
+    // of this format, which the header must announce to older readers.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    s = db_->Put(sync, meta_key("format_version"), std::to_string(kJournalFormatVersion));
+    if (!s.ok()) return error("upgrade the header", s);
+  }
+  return build_snapshot_index();
 }
 
 Status RocksJournal::build_snapshot_index() {
@@ -301,14 +322,10 @@ Status RocksJournal::build_summaries() {
 
 Result<std::uint64_t> RocksJournal::load_last_seq(std::string_view owner) {
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
-  const std::string prefix = owner_prefix(owner);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  it->SeekForPrev(prefix + std::string(kMaxBe64));
-  if (!it->status().ok()) return error("read last seq of " + std::string(owner), it->status());
-  if (!it->Valid() || !starts_with(it->key(), prefix) || it->key().size() != prefix.size() + 8) {
-    return std::uint64_t{0};
-  }
-  return get_be64(it->key().data() + prefix.size());
+  rocksdb::Status failure;
+  KEEL_ASSIGN_OR_RETURN(auto last, last_indexed(db_.get(), rocksdb::ReadOptions(), owner, &failure));
+  if (!failure.ok()) return error("read last seq of " + std::string(owner), failure);
+  return last ? last->first : std::uint64_t{0};
 }
 
 void RocksJournal::stage(StagedRecord* r) const {
@@ -318,18 +335,33 @@ void RocksJournal::stage(StagedRecord* r) const {
 
 Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
+  // One owner-index entry per owner in the group: the run of its records.
+  struct Run {
+    const Record* first;
+    const Record* newest;
+    std::string lsns;  // append_owner_run
+  };
+  std::vector<Run> runs;
+  std::unordered_map<std::string_view, std::size_t> run_of;  // owner -> index in runs
   rocksdb::WriteBatch batch;
   for (StagedRecord* staged : records) {
     const Record& r = staged->record;
     finish_record_value(r, &staged->value);
-    std::string lsn_value;
-    put_be64(&lsn_value, r.lsn);
     batch.Put(lsn_key(r.lsn), staged->value);
-    batch.Put(owner_key(r.owner, r.seq), lsn_value);
-    if (r.kind == RecordKind::kSnapshot) batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
+    auto [it, inserted] = run_of.emplace(r.owner, runs.size());
+    if (inserted) runs.push_back(Run{&r, &r, {}});
+    Run& run = runs[it->second];
+    append_owner_run(&run.lsns, run.newest->lsn, r.lsn);
+    run.newest = &r;
+    if (r.kind == RecordKind::kSnapshot) {
+      std::string lsn_value;
+      put_be64(&lsn_value, r.lsn);
+      batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
+    }
   }
-  for (const Record* newest : newest_by_owner(records)) {
-    batch.Put(owner_summary_key(newest->owner), encode_owner_summary(*newest));
+  for (const Run& run : runs) {
+    batch.Put(owner_key(run.first->owner, run.first->seq), run.lsns);
+    batch.Put(owner_summary_key(run.first->owner), encode_owner_summary(*run.newest));
   }
   JournalCounts counts = counts_;
   counts.add(records);
@@ -347,11 +379,13 @@ Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
   for (const StagedRecord* staged : records) {
     const Record& r = staged->record;
     failed_group_.Delete(lsn_key(r.lsn));
-    failed_group_.Delete(owner_key(r.owner, r.seq));
     if (r.kind == RecordKind::kSnapshot) failed_group_.Delete(snapshot_key(r.owner, r.seq));
+  }
+  for (const Run& run : runs) {
+    failed_group_.Delete(owner_key(run.first->owner, run.first->seq));
     // The owner's first record in the group has its lowest sequence.
-    auto [it, inserted] = failed_owners_.try_emplace(r.owner, r.seq - 1);
-    if (!inserted) it->second = std::min(it->second, r.seq - 1);
+    auto [it, inserted] = failed_owners_.try_emplace(run.first->owner, run.first->seq - 1);
+    if (!inserted) it->second = std::min(it->second, run.first->seq - 1);
   }
   needs_recovery_ = true;
   return failed;
@@ -360,28 +394,28 @@ Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
 Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
                                                       std::uint64_t below_seq) {
   if (needs_recovery_) KEEL_RETURN_IF_ERROR(recover());
-  const std::string prefix = owner_prefix(owner);
   rocksdb::WriteBatch batch;
   std::uint64_t compacted = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek(owner_key(owner, 0)); it->Valid(); it->Next()) {
-    if (!starts_with(it->key(), prefix)) break;
-    if (get_be64(it->key().data() + prefix.size()) >= below_seq) break;
+  Status failure;
+  rocksdb::Status read = for_each_indexed(db_.get(), rocksdb::ReadOptions(), owner, 0,
+                                          [&](std::uint64_t seq, Lsn lsn, const Status& entry) {
+    if (seq >= below_seq) return false;
     Record r;
-    Status decode = it->value().size() == 8
-                        ? Status::ok()
-                        : Status::corruption("owner " + std::string(owner) + ": damaged index entry");
-    if (decode.is_ok()) KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
-    KEEL_RETURN_IF_ERROR(decode);
-    if (r.compacted) continue;
-    KEEL_RETURN_IF_ERROR(check_record(r));
+    Status decode = entry;
+    if (decode.is_ok()) failure = get_record(lsn, &r, &decode);
+    if (failure.is_ok()) failure = decode;
+    if (failure.is_ok() && !r.compacted) failure = check_record(r);
+    if (!failure.is_ok()) return false;
+    if (r.compacted) return true;
     r.payload.clear();
     r.compacted = true;
     r.crc = record_checksum(r);
     batch.Put(lsn_key(r.lsn), encode_record_value(r));
     ++compacted;
-  }
-  if (!it->status().ok()) return error("compact " + std::string(owner), it->status());
+    return true;
+  });
+  if (!read.ok()) return error("compact " + std::string(owner), read);
+  KEEL_RETURN_IF_ERROR(failure);
   if (compacted == 0) return compacted;
   rocksdb::Status s = db_->Write(write_options_, &batch);
   if (!s.ok()) {
@@ -397,11 +431,11 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   KEEL_ASSIGN_OR_RETURN(std::uint64_t last_seq, load_last_seq(owner));
   if (last_seq == 0) return std::uint64_t{0};
   if (whole) {
-    std::string newest;
-    rocksdb::Status got = db_->Get(rocksdb::ReadOptions(), owner_key(owner, last_seq), &newest);
+    rocksdb::Status got;
+    KEEL_ASSIGN_OR_RETURN(auto newest, last_indexed(db_.get(), rocksdb::ReadOptions(), owner, &got));
     if (!got.ok()) return error("read the newest record of " + std::string(owner), got);
     KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn());
-    if (newest.size() == 8 && get_be64(newest.data()) == last) {
+    if (newest && newest->second == last) {
       return Status::failed_precondition("rocksdb journal " + path() + ": owner " + std::string(owner) +
                                          " holds the newest record (lsn " + std::to_string(last) +
                                          "), which stays until a later append");

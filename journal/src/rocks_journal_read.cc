@@ -4,6 +4,7 @@
 #include <rocksdb/iterator.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -17,6 +18,7 @@
 #include "record_format.h"
 #include "rocks_journal.h"
 #include "rocks_keys.h"
+#include "rocks_owner_index.h"
 #include "rocks_removal.h"
 
 namespace keel::internal {
@@ -76,8 +78,6 @@ Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
   std::shared_lock lock(db_mu_);
   if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
-  const std::string prefix = owner_prefix(owner);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
   // The index entries are read ahead and their records fetched with one
   // MultiGet per chunk (sorted keys, one pass over the table files).
   constexpr std::size_t kChunk = 256;
@@ -118,21 +118,21 @@ Status RocksJournal::read_owner(std::string_view owner, std::uint64_t from_seq,
     index_errors.clear();
     return true;
   };
-  for (it->Seek(owner_key(owner, from_seq)); it->Valid(); it->Next()) {
-    if (!starts_with(it->key(), prefix)) break;
-    if (it->value().size() != 8) {
-      keys.push_back(lsn_key(0));
-      index_errors.push_back(Status::corruption("owner " + std::string(owner) + ": damaged index entry"));
-    } else {
-      keys.push_back(lsn_key(get_be64(it->value().data())));
-      index_errors.push_back(Status::ok());
-    }
-    if (keys.size() == kChunk) {
-      KEEL_ASSIGN_OR_RETURN(bool more, flush());
-      if (!more) return Status::ok();
-    }
-  }
-  if (!it->status().ok()) return error("scan owner " + std::string(owner), it->status());
+  Status stopped;  // an error of flush()
+  bool more = true;
+  rocksdb::Status read = for_each_indexed(db_.get(), rocksdb::ReadOptions(), owner, from_seq,
+                                          [&](std::uint64_t, Lsn lsn, const Status& entry) {
+    keys.push_back(lsn_key(lsn));
+    index_errors.push_back(entry);
+    if (keys.size() < kChunk) return true;
+    Result<bool> flushed = flush();
+    if (!flushed.is_ok()) stopped = flushed.status();
+    more = flushed.is_ok() && *flushed;
+    return more;
+  });
+  KEEL_RETURN_IF_ERROR(stopped);
+  if (!read.ok()) return error("scan owner " + std::string(owner), read);
+  if (!more) return Status::ok();
   return flush().status();
 }
 
@@ -169,26 +169,27 @@ Status RocksJournal::read_owner_backwards(std::string_view owner, const RawRecor
   std::shared_lock lock(db_mu_);
   if (db_ == nullptr) return unusable();
   KEEL_RETURN_IF_ERROR(catch_up());
-  const std::string prefix = owner_prefix(owner);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
-  for (it->SeekForPrev(prefix + std::string(kMaxBe64)); it->Valid(); it->Prev()) {
-    if (!starts_with(it->key(), prefix)) break;
+  Status failure;
+  rocksdb::Status read = for_each_indexed_backwards(db_.get(), rocksdb::ReadOptions(), owner,
+                                                    [&](std::uint64_t, Lsn lsn, const Status& entry) {
     Record r;
-    Status decode;
-    if (it->value().size() != 8) {
-      r.owner = owner;
-      decode = Status::corruption("owner " + std::string(owner) + ": damaged index entry");
+    Status decode = entry;
+    if (decode.is_ok()) {
+      failure = get_record(lsn, &r, &decode);
+      if (!failure.is_ok()) return false;
     } else {
-      KEEL_RETURN_IF_ERROR(get_record(get_be64(it->value().data()), &r, &decode));
+      r.owner = owner;
     }
-    if (!fn(r, decode)) return Status::ok();
-  }
-  return it->status().ok() ? Status::ok() : error("scan owner " + std::string(owner), it->status());
+    return fn(r, decode);
+  });
+  KEEL_RETURN_IF_ERROR(failure);
+  return read.ok() ? Status::ok() : error("scan owner " + std::string(owner), read);
 }
 
 Status RocksJournal::for_each_owner(
     const rocksdb::ReadOptions& ro, const std::function<Status(std::string_view, std::uint64_t, Lsn)>& fn) {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  OwnerRun run;
   it->Seek(std::string(1, kOwnerPrefix));
   while (it->Valid() && it->key().size() > 0 && it->key()[0] == kOwnerPrefix) {
     std::string_view key(it->key().data(), it->key().size());
@@ -197,11 +198,12 @@ Status RocksJournal::for_each_owner(
     std::string owner(key.substr(1, nul - 1));
     // Jump to the owner's last entry, then past all of its entries.
     it->SeekForPrev(owner_prefix(owner) + std::string(kMaxBe64));
-    if (!it->Valid() || it->key().size() != owner.size() + 10 || it->value().size() != 8) {
+    if (!it->Valid() || it->key().size() != owner.size() + 10) {
       return Status::corruption("owner " + owner + ": damaged index entry");
     }
-    KEEL_RETURN_IF_ERROR(fn(owner, get_be64(it->key().data() + owner.size() + 2),
-                            get_be64(it->value().data())));
+    read_run(*it, owner, &run);
+    KEEL_RETURN_IF_ERROR(run.status);
+    KEEL_RETURN_IF_ERROR(fn(owner, run.last_seq(), run.lsns.back()));
     it->Seek(std::string(1, kOwnerPrefix) + owner + '\x01');
   }
   return it->status().ok() ? Status::ok() : error("list owners", it->status());
@@ -311,6 +313,10 @@ Result<JournalStats> RocksJournal::read_stats() {
   JournalStats st;
   st.backend = "rocksdb";
   st.path = path();
+  std::string version;
+  rocksdb::Status got = db_->Get(view.options(), meta_key("format_version"), &version);
+  if (!got.ok()) return error("read header", got);
+  st.format_version = static_cast<std::uint16_t>(std::strtoul(version.c_str(), nullptr, 10));
   KEEL_RETURN_IF_ERROR(read_end(view.options(), false, &st.first_lsn, &st.first_time));
   KEEL_RETURN_IF_ERROR(read_end(view.options(), true, &st.last_lsn, &st.last_time));
   KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(view.options(), st.last_lsn));

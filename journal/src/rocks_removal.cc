@@ -4,7 +4,9 @@
 #include <utility>
 #include <vector>
 
+#include "record_format.h"
 #include "rocks_keys.h"
+#include "rocks_owner_index.h"
 
 namespace keel::internal {
 namespace {
@@ -34,18 +36,30 @@ Status plan_removal(rocksdb::DB* db, const std::string& path, std::string_view o
   KEEL_ASSIGN_OR_RETURN(std::uint64_t first,
                         get_u64(db, path, floor_key(owner), "read the first seq of " + std::string(owner)));
   const std::string prefix = owner_prefix(owner);
-  std::vector<std::pair<Lsn, std::uint64_t>> named;  // (lsn, seq) of the index entries
+  std::vector<std::pair<Lsn, std::uint64_t>> named;  // (lsn, seq) of the removed records
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+  OwnerRun run;
+  // Entries start at the first kept seq: a removal splits the entry it ends in.
   for (it->Seek(owner_key(owner, first)); it->Valid() && starts_with(it->key(), prefix); it->Next()) {
-    const std::uint64_t seq = get_be64(it->key().data() + prefix.size());
-    if (seq >= below) break;
-    if (it->value().size() == 8) named.emplace_back(get_be64(it->value().data()), seq);
+    read_run(*it, owner, &run);
+    if (run.first_seq >= below) break;
     // Point deletions, not DeleteRange: range tombstones would go through
     // the memtable insert hints (InsertHintGroups in rocks_journal.cc),
     // which this RocksDB shares between the point and the range-deletion
     // memtables.
     out->batch.Delete(it->key());
-    ++out->removed;
+    if (!run.status.is_ok()) {  // a damaged entry goes, and counts as one record
+      ++out->removed;
+      continue;
+    }
+    std::size_t i = 0;
+    for (; i < run.lsns.size() && run.first_seq + i < below; ++i) named.emplace_back(run.lsns[i], run.first_seq + i);
+    out->removed += i;
+    if (i < run.lsns.size()) {  // the run goes on past `below`: its kept part is an entry of its own
+      std::string kept;
+      for (std::size_t k = i; k < run.lsns.size(); ++k) append_owner_run(&kept, k > i ? run.lsns[k - 1] : kNoLsn, run.lsns[k]);
+      out->batch.Put(owner_key(owner, below), kept);
+    }
   }
   if (!it->status().ok()) return rocks_error(path, "remove records of " + std::string(owner), it->status());
   if (out->removed == 0) return Status::ok();

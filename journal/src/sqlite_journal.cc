@@ -410,6 +410,12 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     }
   }
   KEEL_RETURN_IF_ERROR(check_header(writer_.get(), path()));
+  // An older format (checked above: not a newer one) has this layout too;
+  // the header says which format the writer adds records of from now on.
+  KEEL_RETURN_IF_ERROR(writer_->exec(("UPDATE meta SET value = " + std::to_string(kJournalFormatVersion) +
+                                      " WHERE key = 'format_version' AND CAST(value AS INTEGER) < " +
+                                      std::to_string(kJournalFormatVersion))
+                                         .c_str()));
   KEEL_RETURN_IF_ERROR(writer_->exec(kSnapshotIndex));
   KEEL_ASSIGN_OR_RETURN(s, writer_->prepare("SELECT max(lsn) FROM records"));
   Lsn last;
@@ -693,6 +699,9 @@ Result<JournalStats> SqliteJournal::read_stats() {
   JournalStats st;
   st.backend = "sqlite";
   st.path = path();
+  KEEL_ASSIGN_OR_RETURN(std::int64_t version,
+                        query_int(c.get(), "SELECT value FROM meta WHERE key = 'format_version'"));
+  st.format_version = static_cast<std::uint16_t>(version);
   KEEL_ASSIGN_OR_RETURN(auto first, end_record(c.get(), false));
   KEEL_ASSIGN_OR_RETURN(auto last, end_record(c.get(), true));
   if (first && last) {

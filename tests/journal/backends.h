@@ -8,7 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "journal_internal.h"
 #include "keel/journal/journal.h"
@@ -44,6 +49,58 @@ struct SqliteBackend {
   // Makes the journal look like one written before the snapshot index.
   static bool drop_snapshot_index(const std::string& path) {
     return exec(path, "DROP INDEX records_snapshots") == SQLITE_OK;
+  }
+  // The header's format_version; -1 when unreadable.
+  static int format_version(const std::string& path) {
+    sqlite3* db = nullptr;
+    sqlite3_stmt* s = nullptr;
+    int v = -1;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'format_version'", -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW) {
+      v = sqlite3_column_int(s, 0);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close_v2(db);
+    return v;
+  }
+  // Rewrites a closed journal as format 1 wrote it: the same tables, with
+  // version 1 in the header and in every record (checksums to match).
+  static bool to_format1(const std::string& path) {
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) return false;
+    sqlite3_stmt* select = nullptr;
+    sqlite3_stmt* update = nullptr;
+    bool ok = sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr) == SQLITE_OK &&
+              sqlite3_prepare_v2(db, "SELECT lsn, owner, seq, kind, time_ns, compacted, payload FROM records", -1,
+                                 &select, nullptr) == SQLITE_OK &&
+              sqlite3_prepare_v2(db, "UPDATE records SET version = 1, crc = ?1 WHERE lsn = ?2", -1, &update,
+                                 nullptr) == SQLITE_OK;
+    std::vector<std::pair<std::uint32_t, Lsn>> crcs;
+    while (ok && sqlite3_step(select) == SQLITE_ROW) {
+      Record r;
+      r.lsn = static_cast<Lsn>(sqlite3_column_int64(select, 0));
+      r.owner.assign(reinterpret_cast<const char*>(sqlite3_column_text(select, 1)), sqlite3_column_bytes(select, 1));
+      r.seq = static_cast<std::uint64_t>(sqlite3_column_int64(select, 2));
+      r.kind = static_cast<RecordKind>(sqlite3_column_int(select, 3));
+      r.time = internal::from_time_ns(sqlite3_column_int64(select, 4));
+      r.compacted = sqlite3_column_int(select, 5) != 0;
+      r.payload.assign(static_cast<const char*>(sqlite3_column_blob(select, 6)), sqlite3_column_bytes(select, 6));
+      r.format_version = 1;
+      crcs.emplace_back(internal::record_checksum(r), r.lsn);
+    }
+    for (const auto& [crc, lsn] : crcs) {
+      sqlite3_bind_int64(update, 1, crc);
+      sqlite3_bind_int64(update, 2, static_cast<std::int64_t>(lsn));
+      ok = ok && sqlite3_step(update) == SQLITE_DONE;
+      sqlite3_reset(update);
+    }
+    sqlite3_finalize(select);
+    sqlite3_finalize(update);
+    ok = ok && sqlite3_exec(db, "UPDATE meta SET value = 1 WHERE key = 'format_version'; COMMIT", nullptr, nullptr,
+                            nullptr) == SQLITE_OK;
+    sqlite3_close_v2(db);
+    return ok;
   }
   // Makes the journal look like one written before the counters and owner
   // summaries.
@@ -135,6 +192,51 @@ struct RocksBackend {
   // Makes the journal look like one written before the snapshot index.
   static bool drop_snapshot_index(const std::string& path) {
     return delete_meta_and_prefix(path, "Msnapshot_index", "S");
+  }
+  // The header's format_version; -1 when unreadable.
+  // Read-only, so also beside a live writer.
+  static int format_version(const std::string& path) {
+    rocksdb::DB* db = nullptr;
+    if (!rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &db).ok()) return -1;
+    std::unique_ptr<rocksdb::DB> owned(db);
+    std::string v;
+    return db->Get(rocksdb::ReadOptions(), "Mformat_version", &v).ok() ? std::atoi(v.c_str()) : -1;
+  }
+  // Rewrites a closed journal as format 1 wrote it: version 1 in the header
+  // and in every record (checksums to match), and one owner-index entry per
+  // record, whose value is the record's LSN.
+  static bool to_format1(const std::string& path) {
+    auto db = raw(path);
+    if (!db) return false;
+    rocksdb::WriteBatch b;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    std::vector<Lsn> lsns;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string key = it->key().ToString();
+      const std::string_view value(it->value().data(), it->value().size());
+      if (key[0] == 'L') {
+        Record r;
+        r.lsn = internal::get_be64(key.data() + 1);
+        if (!internal::decode_record_value(value, &r).is_ok()) return false;
+        r.format_version = 1;
+        r.crc = internal::record_checksum(r);
+        b.Put(key, internal::encode_record_value(r));
+      } else if (key[0] == 'O') {
+        const std::string owner = key.substr(1, key.find('\0') - 1);
+        if (!internal::decode_owner_run(value, owner, &lsns).is_ok()) return false;
+        b.Delete(key);
+        for (std::size_t i = 0; i < lsns.size(); ++i) {
+          std::string k = key.substr(0, key.size() - 8), v;
+          internal::put_be64(&k, internal::get_be64(key.data() + key.size() - 8) + i);
+          internal::put_be64(&v, lsns[i]);
+          b.Put(k, v);
+        }
+      }
+    }
+    b.Put("Mformat_version", "1");
+    rocksdb::WriteOptions w;
+    w.sync = true;
+    return it->status().ok() && db->Write(w, &b).ok();
   }
   // Makes the journal look like one written before the counters and owner
   // summaries.

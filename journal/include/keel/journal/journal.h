@@ -39,7 +39,9 @@ using Lsn = std::uint64_t;
 inline constexpr Lsn kNoLsn = 0;
 
 // The on-disk format version written in each record and in the header.
-inline constexpr std::uint16_t kJournalFormatVersion = 1;
+// Journals of every earlier version open (a writer's open upgrades the
+// header); docs/journal-format.md, "Version rules".
+inline constexpr std::uint16_t kJournalFormatVersion = 2;
 
 // Stable numbers: they are stored. Append only.
 enum class RecordKind : std::uint8_t {
@@ -128,7 +130,7 @@ struct JournalProblem {
 struct JournalStats {
   std::string backend;  // "sqlite" or "rocksdb"
   std::string path;
-  std::uint16_t format_version = kJournalFormatVersion;
+  std::uint16_t format_version = kJournalFormatVersion;  // the header's
   Lsn first_lsn = kNoLsn;
   Lsn last_lsn = kNoLsn;
   std::uint64_t records = 0;  // stored records (compacted ones included)
