@@ -8,13 +8,14 @@
 namespace keel::internal {
 
 void JournalCounts::add(const std::vector<StagedRecord*>& group) {
-  for (const StagedRecord* staged : group) {
-    const Record& r = staged->record;
-    const auto k = static_cast<std::size_t>(r.kind);
-    if (k < by_kind.size()) ++by_kind[k];
-    if (r.seq == 1) ++owners;
-    as_of = r.lsn;
-  }
+  for (const StagedRecord* staged : group) add(staged->record.kind, staged->record.seq, staged->record.lsn);
+}
+
+void JournalCounts::add(RecordKind kind, std::uint64_t seq, Lsn lsn) {
+  const auto k = static_cast<std::size_t>(kind);
+  if (k < by_kind.size()) ++by_kind[k];
+  if (seq == 1) ++owners;
+  as_of = lsn;
 }
 
 void JournalCounts::remove(const std::array<std::uint64_t, kRecordKindSlots>& removed, bool owner_gone) {
@@ -24,6 +25,23 @@ void JournalCounts::remove(const std::array<std::uint64_t, kRecordKindSlots>& re
 
 std::uint64_t JournalCounts::records() const {
   return std::accumulate(by_kind.begin(), by_kind.end(), std::uint64_t{0});
+}
+
+void PendingSummaries::add(const std::vector<StagedRecord*>& group) {
+  ++commits_;
+  records_ += group.size();
+  for (const Record* newest : newest_by_owner(group)) add(owner_info_of(*newest));
+}
+
+void PendingSummaries::add(const OwnerInfo& newest) {
+  auto [it, inserted] = owners_.try_emplace(newest.owner, newest);
+  if (!inserted) it->second = newest;
+}
+
+void PendingSummaries::clear() {
+  owners_.clear();
+  commits_ = 0;
+  records_ = 0;
 }
 
 std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& group) {
@@ -38,6 +56,27 @@ std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& gro
       out[it->second] = &r;  // LSN order: a later record of the owner is newer
     }
   }
+  return out;
+}
+
+std::vector<OwnerInfo> overlay_newest(std::vector<OwnerInfo> checkpointed,
+                                      const std::map<std::string, OwnerInfo>& newer) {
+  std::vector<OwnerInfo> out;
+  out.reserve(checkpointed.size() + newer.size());
+  auto next = newer.begin();
+  for (OwnerInfo& o : checkpointed) {
+    for (; next != newer.end() && next->first < o.owner; ++next) out.push_back(next->second);
+    if (next != newer.end() && next->first == o.owner) {
+      o.last_seq = next->second.last_seq;
+      o.last_lsn = next->second.last_lsn;
+      o.last_time = next->second.last_time;
+      o.last_kind = next->second.last_kind;
+      o.records = o.last_seq - std::min(o.first_seq, o.last_seq) + 1;
+      ++next;
+    }
+    out.push_back(std::move(o));
+  }
+  for (; next != newer.end(); ++next) out.push_back(next->second);
   return out;
 }
 

@@ -1,12 +1,16 @@
 // journal_summary.h: the counters and owner summaries that both backends
 // keep beside the records, so stats() and owners() do not read every record.
-// A backend writes them in the same transaction / WriteBatch as the records
-// they count, so they stay exact across crashes. Layout:
-// docs/journal-format.md, "Counters and owner summaries".
+// A backend writes them as a checkpoint in the transaction / WriteBatch of
+// a commit, and readers add the records committed after it, so they stay
+// exact across crashes. Layout: docs/journal-format.md, "Counters and owner
+// summaries".
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "keel/journal/journal.h"
@@ -26,15 +30,65 @@ struct JournalCounts {
   // Counts a committed group: consecutive LSNs after as_of, in order. An
   // owner's first record (seq 1) adds an owner.
   void add(const std::vector<StagedRecord*>& group);
+  // Counts one record after as_of (LSN order).
+  void add(RecordKind kind, std::uint64_t seq, Lsn lsn);
   // Counts removed records (`removed`, by kind number) and, with
   // `owner_gone`, one owner less. as_of is unchanged: the last LSN stays.
   void remove(const std::array<std::uint64_t, kRecordKindSlots>& removed, bool owner_gone);
   std::uint64_t records() const;
 };
 
+// The summaries and counters are written as a checkpoint, not in every
+// commit: a writer writes them every kCheckpointCommits commits or once
+// kCheckpointRecords records wait (in that commit's transaction or batch),
+// in every removal's commit, and when it closes. Readers of a journal of
+// format 2 or later add the records after the checkpoint (at most about
+// kCheckpointRecords plus one group) to what it says.
+inline constexpr std::uint64_t kCheckpointCommits = 64;
+inline constexpr std::uint64_t kCheckpointRecords = 1024;
+// The first format whose summaries may lag behind the records (earlier
+// ones wrote them in every commit: lagging ones were written by an older
+// writer that did not know them, and are not used).
+inline constexpr std::uint16_t kLazySummariesVersion = 2;
+
+// What a writer has committed since its last checkpoint: the summary of
+// each owner it appended to, and how much waits. Journal writer thread only.
+class PendingSummaries {
+ public:
+  // Notes a committed group (records in LSN order).
+  void add(const std::vector<StagedRecord*>& group);
+  // Notes an owner's newest record (the records after a checkpoint, found
+  // at open).
+  void add(const OwnerInfo& newest);
+  // Drops a removed owner.
+  void forget(const std::string& owner) { owners_.erase(owner); }
+  // Whether the next commit should write a checkpoint (counting it).
+  bool due_with(std::size_t group_records) const {
+    return commits_ + 1 >= kCheckpointCommits || records_ + group_records >= kCheckpointRecords;
+  }
+  // Each pending owner's summary, by owner.
+  const std::unordered_map<std::string, OwnerInfo>& owners() const { return owners_; }
+  bool empty() const { return owners_.empty(); }
+  // After a checkpoint: nothing waits.
+  void clear();
+
+ private:
+  std::unordered_map<std::string, OwnerInfo> owners_;
+  std::uint64_t commits_ = 0;
+  std::uint64_t records_ = 0;
+};
+
 // The newest record of each owner that appears in `group` (records in LSN
 // order), as pointers into `group`, in order of the owners' first record.
 std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& group);
+
+// The owners of `checkpointed` (sorted by owner) with the summaries of
+// `newer` (their newest records after the checkpoint) put over theirs, and
+// the owners only `newer` has added, sorted by owner. An owner only in
+// `newer` starts at seq 1: truncate() writes a checkpoint, so an owner
+// with a raised first seq is in it.
+std::vector<OwnerInfo> overlay_newest(std::vector<OwnerInfo> checkpointed,
+                                      const std::map<std::string, OwnerInfo>& newer);
 
 // The summary of an owner whose newest record is `newest`.
 OwnerInfo owner_info_of(const Record& newest);

@@ -144,13 +144,13 @@ Status decode_counts(std::string_view v, JournalCounts* c) {
   return Status::ok();
 }
 
-std::string encode_owner_summary(const Record& newest) {
+std::string encode_owner_summary(const OwnerInfo& o) {
   std::string v;
   v.reserve(25);
-  put_le64(&v, newest.seq);
-  put_le64(&v, newest.lsn);
-  put_le64(&v, static_cast<std::uint64_t>(to_time_ns(newest.time)));
-  v.push_back(static_cast<char>(newest.kind));
+  put_le64(&v, o.last_seq);
+  put_le64(&v, o.last_lsn);
+  put_le64(&v, static_cast<std::uint64_t>(to_time_ns(o.last_time)));
+  v.push_back(static_cast<char>(o.last_kind));
   return v;
 }
 

@@ -67,11 +67,12 @@ Status decode_record_value(std::string_view value, Record* r);
 std::string encode_counts(const JournalCounts& c);
 Status decode_counts(std::string_view value, JournalCounts* c);
 
-// The RocksDB value of an owner summary ('N' + owner), little-endian:
+// The RocksDB value of an owner summary ('N' + owner), from o's last_*
+// fields, little-endian:
 //   last_seq u64 | last_lsn u64 | last_time_ns i64 | last_kind u8
 // Decodes into *o (o->owner must already be set). kCorruption "owner O:
 // damaged summary" when the value is not 25 bytes.
-std::string encode_owner_summary(const Record& newest);
+std::string encode_owner_summary(const OwnerInfo& o);
 Status decode_owner_summary(std::string_view value, OwnerInfo* o);
 
 // The RocksDB value of an owner-index entry ('O' + owner + NUL + be64 seq):

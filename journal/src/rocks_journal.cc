@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -147,6 +148,13 @@ RocksJournal::~RocksJournal() {
   stop_writer();
   // A failed group must not reappear when the journal is next opened.
   if (needs_recovery_) recover().ignore();  // nobody is left to report it to
+  if (db_ != nullptr && !options().read_only && !pending_.empty()) {
+    // Readers would count the records after the last checkpoint anyway;
+    // one at close spares them that.
+    rocksdb::WriteBatch batch;
+    put_checkpoint(counts_, pending_.owners(), &batch);
+    db_->Write(write_options_, &batch).PermitUncheckedError();
+  }
   std::uint64_t memtables = 0;
   if (db_ != nullptr && !options().read_only &&
       db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &memtables) &&
@@ -176,10 +184,12 @@ Status RocksJournal::recover() {
   }
   KEEL_RETURN_IF_ERROR(open_db());
   // The failed groups' keys go, and their owners' summaries and the counters
-  // go back to what was committed, in one batch.
+  // go back to what was committed, in one batch, which is a checkpoint (a
+  // failed group may have been one).
   rocksdb::WriteBatch cleanup = failed_group_;
   Status restored = [&]() -> Status {
     for (const auto& [owner, seq] : failed_owners_) {
+      if (pending_.owners().count(owner) != 0) continue;  // in the checkpoint below
       if (seq == 0) {
         cleanup.Delete(owner_summary_key(owner));
         continue;
@@ -198,9 +208,9 @@ Status RocksJournal::recover() {
       if (lsn == kNoLsn) return Status::corruption("owner " + owner + ": damaged index entry");
       Record newest;
       KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, lsn, &newest));
-      cleanup.Put(owner_summary_key(owner), encode_owner_summary(newest));
+      cleanup.Put(owner_summary_key(owner), encode_owner_summary(owner_info_of(newest)));
     }
-    cleanup.Put(meta_key(kCountsMeta), encode_counts(counts_));
+    put_checkpoint(counts_, pending_.owners(), &cleanup);
     rocksdb::WriteOptions sync;
     sync.sync = true;
     rocksdb::Status s = db_->Write(sync, &cleanup);
@@ -213,6 +223,7 @@ Status RocksJournal::recover() {
   }
   failed_group_.Clear();
   failed_owners_.clear();
+  pending_.clear();
   needs_recovery_ = false;
   return Status::ok();
 }
@@ -253,6 +264,7 @@ Status RocksJournal::check_or_write_header() {
   if (!s.ok() && !s.IsNotFound()) return error("read header", s);
   KEEL_RETURN_IF_ERROR(check_header_entries("rocksdb journal " + path(), magic, version, backend, "rocksdb"));
   if (options().read_only) return Status::ok();
+  opened_version_ = std::atoi(version.c_str());
   if (version != std::to_string(kJournalFormatVersion)) {
     // An older format: its entries read as they are (one owner-index entry
     // per record is a run of one), and from now on the writer adds entries
@@ -296,8 +308,13 @@ Status RocksJournal::catch_up() {
 
 Status RocksJournal::build_summaries() {
   KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn());
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(rocksdb::ReadOptions(), last));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts,
+                        read_counts(rocksdb::ReadOptions(), last, opened_version_));
   if (counts) {
+    // The records after the checkpoint go into the next one.
+    std::map<std::string, OwnerInfo> newer;
+    KEEL_RETURN_IF_ERROR(read_after(rocksdb::ReadOptions(), &*counts, &newer));
+    for (const auto& [owner, o] : newer) pending_.add(o);
     counts_ = *counts;
     return Status::ok();
   }
@@ -308,7 +325,7 @@ Status RocksJournal::build_summaries() {
                         count_records(rocksdb::ReadOptions(), last, [&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
                           Record newest;
                           KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, lsn, &newest));
-                          batch.Put(owner_summary_key(owner), encode_owner_summary(newest));
+                          batch.Put(owner_summary_key(owner), encode_owner_summary(owner_info_of(newest)));
                           return Status::ok();
                         }));
   batch.Put(meta_key(kCountsMeta), encode_counts(fresh));
@@ -359,16 +376,23 @@ Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
       batch.Put(snapshot_key(r.owner, r.seq), lsn_value);
     }
   }
-  for (const Run& run : runs) {
-    batch.Put(owner_key(run.first->owner, run.first->seq), run.lsns);
-    batch.Put(owner_summary_key(run.first->owner), encode_owner_summary(*run.newest));
-  }
+  for (const Run& run : runs) batch.Put(owner_key(run.first->owner, run.first->seq), run.lsns);
   JournalCounts counts = counts_;
   counts.add(records);
-  batch.Put(meta_key(kCountsMeta), encode_counts(counts));
+  const bool checkpoint = pending_.due_with(records.size());
+  if (checkpoint) {
+    std::unordered_map<std::string, OwnerInfo> owners = pending_.owners();
+    for (const Run& run : runs) owners[run.first->owner] = owner_info_of(*run.newest);
+    put_checkpoint(counts, owners, &batch);
+  }
   rocksdb::Status s = db_->Write(write_options_, &batch);
   if (s.ok()) {
     counts_ = counts;
+    if (checkpoint) {
+      pending_.clear();
+    } else {
+      pending_.add(records);
+    }
     return Status::ok();
   }
   Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +
@@ -389,6 +413,13 @@ Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
   }
   needs_recovery_ = true;
   return failed;
+}
+
+void RocksJournal::put_checkpoint(const JournalCounts& counts,
+                                  const std::unordered_map<std::string, OwnerInfo>& owners,
+                                  rocksdb::WriteBatch* batch) {
+  for (const auto& [owner, o] : owners) batch->Put(owner_summary_key(owner), encode_owner_summary(o));
+  batch->Put(meta_key(kCountsMeta), encode_counts(counts));
 }
 
 Result<std::uint64_t> RocksJournal::compact_on_writer(std::string_view owner,
@@ -446,9 +477,13 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
   RocksRemoval removal;
   KEEL_RETURN_IF_ERROR(plan_removal(db_.get(), path(), owner, below, whole, &removal));
   if (removal.removed == 0) return std::uint64_t{0};
+  // A removal's counts are a checkpoint: the pending summaries go with
+  // them, but a removed owner's (whose summary plan_removal deleted).
   JournalCounts counts = counts_;
   counts.remove(removal.by_kind, whole);
-  removal.batch.Put(meta_key(kCountsMeta), encode_counts(counts));
+  std::unordered_map<std::string, OwnerInfo> owners = pending_.owners();
+  if (whole) owners.erase(std::string(owner));
+  put_checkpoint(counts, owners, &removal.batch);
   // Not synced by itself (see Journal::truncate): the WAL is synced in
   // order, so the next synced write makes the removal durable too.
   rocksdb::WriteOptions unsynced = write_options_;
@@ -459,6 +494,7 @@ Result<std::uint64_t> RocksJournal::remove_on_writer(std::string_view owner, std
     return error("remove records of " + std::string(owner), s);
   }
   counts_ = counts;
+  pending_.clear();
   return removal.removed;
 }
 

@@ -18,6 +18,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "journal_base.h"
@@ -73,13 +74,25 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   // Writer open of a journal made before the snapshot index: adds the index
   // entries of its SNAPSHOT records, then the meta key saying so.
   Status build_snapshot_index();
-  // Writer open: loads counts_, after rewriting the counters and the owner
-  // summaries from the records (one synced batch) when they are missing (a
-  // journal made before them) or behind (a writer that did not know them
-  // appended since).
+  // Writer open: loads counts_ and pending_, after rewriting the counters
+  // and the owner summaries from the records (one synced batch) when they
+  // are missing (a journal made before them) or not usable (read_counts).
   Status build_summaries();
-  // The counters, when present and counting up to `last`; else nullopt.
-  Result<std::optional<JournalCounts>> read_counts(const rocksdb::ReadOptions& ro, Lsn last);
+  // The counters as of their checkpoint (as_of), when present and usable in
+  // a journal whose last LSN is `last` and whose header says `version`:
+  // counting up to `last`, or, from kLazySummariesVersion on, to an earlier
+  // LSN (the records after it are then counted in by read_after). Else
+  // nullopt.
+  Result<std::optional<JournalCounts>> read_counts(const rocksdb::ReadOptions& ro, Lsn last, int version);
+  // The header's format_version (0 when missing or damaged).
+  Result<int> read_version(const rocksdb::ReadOptions& ro);
+  // Reads the records after counts->as_of: counts them in (as_of becomes
+  // the last) and, if `newest` is set, puts each owner's newest there.
+  Status read_after(const rocksdb::ReadOptions& ro, JournalCounts* counts,
+                    std::map<std::string, OwnerInfo>* newest = nullptr);
+  // Puts a checkpoint into `batch`: the summaries of `owners` and `counts`.
+  static void put_checkpoint(const JournalCounts& counts, const std::unordered_map<std::string, OwnerInfo>& owners,
+                             rocksdb::WriteBatch* batch);
   // Counts by reading every record's kind and the owner index, for a journal
   // without current counters; `each_owner`, if set, sees each owner's last
   // index entry.
@@ -135,7 +148,11 @@ class RocksJournal final : public JournalBase, private CommitTarget {
   rocksdb::WriteBatch failed_group_;
   std::map<std::string, std::uint64_t> failed_owners_;
   bool needs_recovery_ = false;
-  JournalCounts counts_;  // writer thread only: as committed
+  // Writer thread only: the counts as committed, the summaries not yet in a
+  // checkpoint, and the header's version as the open found it.
+  JournalCounts counts_;
+  PendingSummaries pending_;
+  int opened_version_ = kJournalFormatVersion;
   std::string secondary_dir_;  // scratch directory of a read-only handle
   rocksdb::Env* env_ = nullptr;  // from BackendHooks; null for the default
   rocksdb::WriteOptions write_options_;

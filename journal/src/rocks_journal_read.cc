@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -216,7 +217,8 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
   ReadView view(db_.get(), !options().read_only);
   const rocksdb::ReadOptions& ro = view.options();
   KEEL_ASSIGN_OR_RETURN(Lsn last, read_last_lsn(ro));
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(ro, last));
+  KEEL_ASSIGN_OR_RETURN(const int version, read_version(ro));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(ro, last, version));
   std::vector<OwnerInfo> out;
   if (!counts) {
     KEEL_RETURN_IF_ERROR(for_each_owner(ro, [&](std::string_view owner, std::uint64_t seq, Lsn lsn) {
@@ -242,7 +244,11 @@ Result<std::vector<OwnerInfo>> RocksJournal::owners() {
     }
     out.push_back(std::move(o));
   }
-  return it->status().ok() ? Result<std::vector<OwnerInfo>>(std::move(out)) : error("list owners", it->status());
+  if (!it->status().ok()) return error("list owners", it->status());
+  std::map<std::string, OwnerInfo> newer;
+  KEEL_RETURN_IF_ERROR(read_after(ro, &*counts, &newer));
+  if (newer.empty()) return out;
+  return overlay_newest(std::move(out), newer);
 }
 
 Status RocksJournal::summary_from_index(const rocksdb::ReadOptions& ro, std::string_view owner, std::uint64_t seq,
@@ -256,16 +262,42 @@ Status RocksJournal::summary_from_index(const rocksdb::ReadOptions& ro, std::str
   return Status::ok();
 }
 
-Result<std::optional<JournalCounts>> RocksJournal::read_counts(const rocksdb::ReadOptions& ro, Lsn last) {
+Result<std::optional<JournalCounts>> RocksJournal::read_counts(const rocksdb::ReadOptions& ro, Lsn last,
+                                                              int version) {
   std::string value;
   rocksdb::Status s = db_->Get(ro, meta_key(kCountsMeta), &value);
   if (s.IsNotFound()) return std::optional<JournalCounts>();
   if (!s.ok()) return error("read counters", s);
   JournalCounts counts;
-  if (!decode_counts(value, &counts).is_ok() || counts.as_of != last) {
+  if (!decode_counts(value, &counts).is_ok() || counts.as_of > last ||
+      (counts.as_of != last && version < kLazySummariesVersion)) {
     return std::optional<JournalCounts>();  // counted another way; a writer's open rewrites them
   }
   return std::optional(counts);
+}
+
+Result<int> RocksJournal::read_version(const rocksdb::ReadOptions& ro) {
+  std::string version;
+  rocksdb::Status s = db_->Get(ro, meta_key("format_version"), &version);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return error("read header", s);
+  return std::atoi(version.c_str());
+}
+
+Status RocksJournal::read_after(const rocksdb::ReadOptions& ro, JournalCounts* counts,
+                                std::map<std::string, OwnerInfo>* newest) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  Record r;
+  for (it->Seek(lsn_key(counts->as_of + 1)); it->Valid(); it->Next()) {
+    rocksdb::Slice key = it->key();
+    if (key.size() != 9 || key[0] != kLsnPrefix) break;
+    r.lsn = get_be64(key.data() + 1);
+    Status decode = decode_record_value(std::string_view(it->value().data(), it->value().size()), &r);
+    if (!decode.is_ok()) continue;  // verify() reports it
+    counts->add(r.kind, r.seq, r.lsn);
+    if (newest != nullptr) (*newest)[r.owner] = owner_info_of(r);
+  }
+  return it->status().ok() ? Status::ok() : error("read the records after the counters", it->status());
 }
 
 Result<JournalCounts> RocksJournal::count_records(
@@ -313,14 +345,14 @@ Result<JournalStats> RocksJournal::read_stats() {
   JournalStats st;
   st.backend = "rocksdb";
   st.path = path();
-  std::string version;
-  rocksdb::Status got = db_->Get(view.options(), meta_key("format_version"), &version);
-  if (!got.ok()) return error("read header", got);
-  st.format_version = static_cast<std::uint16_t>(std::strtoul(version.c_str(), nullptr, 10));
+  KEEL_ASSIGN_OR_RETURN(const int version, read_version(view.options()));
+  st.format_version = static_cast<std::uint16_t>(version);
   KEEL_RETURN_IF_ERROR(read_end(view.options(), false, &st.first_lsn, &st.first_time));
   KEEL_RETURN_IF_ERROR(read_end(view.options(), true, &st.last_lsn, &st.last_time));
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(view.options(), st.last_lsn));
-  if (!counts) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(view.options(), st.last_lsn, version));
+  if (counts) {
+    KEEL_RETURN_IF_ERROR(read_after(view.options(), &*counts));
+  } else {
     KEEL_ASSIGN_OR_RETURN(counts, count_records(view.options(), st.last_lsn));
   }
   set_counts(*counts, &st);

@@ -6,7 +6,9 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,6 +61,12 @@ class StmtScope {
  private:
   sqlite3_stmt* const s_;
 };
+
+// `v` as a SQLite integer, clamped to its largest value.
+inline std::int64_t to_sql_int(std::uint64_t v) {
+  return static_cast<std::int64_t>(
+      std::min<std::uint64_t>(v, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
+}
 
 // Column `col` of the current row as a string (empty for NULL).
 std::string column_string(sqlite3_stmt* s, int col);

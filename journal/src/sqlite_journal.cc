@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "record_format.h"
 #include "sqlite_connection.h"
 #include "sqlite_removal.h"
+#include "sqlite_summary.h"
 
 namespace keel::internal {
 namespace {
@@ -48,59 +50,9 @@ constexpr char kSchema[] =
 constexpr char kSnapshotIndex[] =
     "CREATE INDEX IF NOT EXISTS records_snapshots ON records (owner, seq) WHERE kind = 4";
 
-// Added after format 1's first schema too: each owner's newest record, and
-// the counters (name -> value: "as_of_lsn", "owners", "records.<kind>"),
-// updated in each commit's transaction. A writer's open creates them in a
-// journal that lacks them and refills them when they are behind the records.
-constexpr char kSummaryTables[] =
-    "CREATE TABLE IF NOT EXISTS owners ("
-    "  owner TEXT PRIMARY KEY, last_seq INTEGER NOT NULL, last_lsn INTEGER NOT NULL,"
-    "  last_time_ns INTEGER NOT NULL, last_kind INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;";
-constexpr char kAsOfCounter[] = "as_of_lsn";
-constexpr char kOwnersCounter[] = "owners";
-
-std::string kind_counter(std::size_t kind) {
-  return "records." + std::string(record_kind_name(static_cast<RecordKind>(kind)));
-}
-
-// Each owner's newest row, found through the (owner, seq) index: the same
-// columns as the owners table, sorted by owner.
-constexpr char kNewestRows[] =
-    "SELECT r.owner, r.seq, r.lsn, r.time_ns, r.kind FROM records r "
-    "JOIN (SELECT owner, max(seq) AS seq FROM records GROUP BY owner) m "
-    "ON r.owner = m.owner AND r.seq = m.seq ORDER BY r.owner";
-
-std::int64_t to_sql_int(std::uint64_t v) {
-  return static_cast<std::int64_t>(
-      std::min<std::uint64_t>(v, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
-}
-
 std::uint64_t file_size(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-}
-
-// A SQLite connection with its prepared statements, which are kept for reuse.
-// Not thread-safe: used by one thread at a time.
-// Steps `s` (owner, last_seq, last_lsn, time_ns, kind rows: the owners table
-// or kNewestRows) into OwnerInfos.
-Result<std::vector<OwnerInfo>> owner_rows(SqliteConnection* c, sqlite3_stmt* s) {
-  std::vector<OwnerInfo> out;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    OwnerInfo o;
-    o.owner = column_string(s, 0);
-    o.last_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-    o.last_lsn = static_cast<Lsn>(sqlite3_column_int64(s, 2));
-    if (sqlite3_column_count(s) > 5) o.first_seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
-    o.records = o.last_seq - std::min(o.first_seq, o.last_seq) + 1;  // gap-free (verify() checks)
-    o.last_time = from_time_ns(sqlite3_column_int64(s, 3));
-    o.last_kind = static_cast<RecordKind>(sqlite3_column_int(s, 4));
-    out.push_back(std::move(o));
-  }
-  if (rc != SQLITE_DONE) return c->error("list owners", rc);
-  return out;
 }
 
 // The LSN and time of the first or last record; nullopt for an empty journal.
@@ -113,82 +65,6 @@ Result<std::optional<std::pair<Lsn, WallTime>>> end_record(SqliteConnection* c, 
   if (rc != SQLITE_ROW) return c->error("read the ends of the journal", rc);
   return std::optional(std::make_pair(static_cast<Lsn>(sqlite3_column_int64(s, 0)),
                                       from_time_ns(sqlite3_column_int64(s, 1))));
-}
-
-// The counters, when the journal has them and they count up to `last` (its
-// last LSN); else nullopt.
-Result<std::optional<JournalCounts>> read_counts(SqliteConnection* c, Lsn last) {
-  KEEL_ASSIGN_OR_RETURN(std::int64_t tables,
-                        query_int(c, "SELECT count(*) FROM sqlite_master WHERE name = 'counters'"));
-  if (tables == 0) return std::optional<JournalCounts>();
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("SELECT name, value FROM counters"));
-  StmtScope scope(s);
-  std::map<std::string, std::uint64_t> values;
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    values[column_string(s, 0)] = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-  }
-  if (rc != SQLITE_DONE) return c->error("read counters", rc);
-  auto as_of = values.find(kAsOfCounter);
-  if (as_of == values.end() || as_of->second != last) return std::optional<JournalCounts>();
-  JournalCounts counts;
-  counts.as_of = last;
-  counts.owners = values[kOwnersCounter];
-  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) counts.by_kind[k] = values[kind_counter(k)];
-  return std::optional(counts);
-}
-
-// Counts by reading every row's kind and owner (no payloads): for a journal
-// without current counters.
-Result<JournalCounts> count_rows(SqliteConnection* c, Lsn last) {
-  JournalCounts counts;
-  counts.as_of = last;
-  KEEL_ASSIGN_OR_RETURN(std::int64_t owners, query_int(c, "SELECT count(DISTINCT owner) FROM records"));
-  counts.owners = static_cast<std::uint64_t>(owners);
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("SELECT kind, count(*) FROM records GROUP BY kind"));
-  StmtScope scope(s);
-  int rc;
-  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    const auto k = static_cast<std::size_t>(sqlite3_column_int64(s, 0));
-    if (k < counts.by_kind.size()) counts.by_kind[k] = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-  }
-  if (rc != SQLITE_DONE) return c->error("count records by kind", rc);
-  return counts;
-}
-
-// Writes the counters that differ between `before` and `after`, and as_of.
-// Inside the caller's write transaction.
-Status write_counts(SqliteConnection* c, const JournalCounts& before, const JournalCounts& after) {
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare("INSERT OR REPLACE INTO counters (name, value) VALUES (?1, ?2)"));
-  auto put = [&](const std::string& name, std::uint64_t value) -> Status {
-    StmtScope scope(s);
-    sqlite3_bind_text(s, 1, name.data(), static_cast<int>(name.size()), SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, to_sql_int(value));
-    int rc = sqlite3_step(s);
-    return rc == SQLITE_DONE ? Status::ok() : c->error("write counters", rc);
-  };
-  KEEL_RETURN_IF_ERROR(put(kAsOfCounter, after.as_of));
-  if (after.owners != before.owners) KEEL_RETURN_IF_ERROR(put(kOwnersCounter, after.owners));
-  for (std::size_t k = 1; k < after.by_kind.size(); ++k) {
-    if (after.by_kind[k] != before.by_kind[k]) KEEL_RETURN_IF_ERROR(put(kind_counter(k), after.by_kind[k]));
-  }
-  return Status::ok();
-}
-
-// Sets the owners-table row of `newest`'s owner. Inside the caller's write
-// transaction.
-Status write_owner(SqliteConnection* c, const Record& newest) {
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s,
-                        c->prepare("INSERT OR REPLACE INTO owners (owner, last_seq, last_lsn, last_time_ns, "
-                                   "last_kind) VALUES (?1, ?2, ?3, ?4, ?5)"));
-  StmtScope scope(s);
-  sqlite3_bind_text(s, 1, newest.owner.data(), static_cast<int>(newest.owner.size()), SQLITE_STATIC);
-  sqlite3_bind_int64(s, 2, to_sql_int(newest.seq));
-  sqlite3_bind_int64(s, 3, to_sql_int(newest.lsn));
-  sqlite3_bind_int64(s, 4, to_time_ns(newest.time));
-  sqlite3_bind_int(s, 5, static_cast<int>(newest.kind));
-  int rc = sqlite3_step(s);
-  return rc == SQLITE_DONE ? Status::ok() : c->error("write the summary of " + newest.owner, rc);
 }
 
 // A read transaction on a reader connection, so that the reads inside it see
@@ -303,7 +179,7 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
   static Result<std::unique_ptr<Journal>> open(const std::string& path,
                                                const JournalOptions& options,
                                                const BackendHooks& hooks);
-  ~SqliteJournal() override { stop_writer(); }
+  ~SqliteJournal() override;
 
   Result<std::vector<OwnerInfo>> owners() override;
   Result<Lsn> last_lsn() override;
@@ -314,9 +190,12 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
 
   Status open_writer(const std::string& vfs);
   // Writer open: creates the owners and counters tables in a journal made
-  // before them, and refills them when they are behind the records; loads
-  // counts_.
-  Status open_summaries(Lsn last);
+  // before them, and refills them when they are not usable for a journal of
+  // `version` (see read_checkpoint); loads counts_ and pending_.
+  Status open_summaries(Lsn last, int version);
+  // Writer thread (or the destructor, after it): writes a checkpoint of
+  // counts_ and `owners` in its own transaction.
+  Status write_checkpoint_alone(const std::unordered_map<std::string, OwnerInfo>& owners);
 
   // JournalBase
   Status read_owner(std::string_view owner, std::uint64_t from_seq, const RawRecordFn& fn) override;
@@ -339,7 +218,10 @@ class SqliteJournal final : public JournalBase, private CommitTarget {
 
   std::unique_ptr<FileLock> lock_;     // held by a writable journal
   std::unique_ptr<SqliteConnection> writer_;  // journal writer thread only
-  JournalCounts counts_;                // journal writer thread only: as committed
+  // Journal writer thread only: the counts as committed, and the summaries
+  // not yet in a checkpoint.
+  JournalCounts counts_;
+  PendingSummaries pending_;
   ReaderPool readers_;
 };
 
@@ -410,12 +292,7 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     }
   }
   KEEL_RETURN_IF_ERROR(check_header(writer_.get(), path()));
-  // An older format (checked above: not a newer one) has this layout too;
-  // the header says which format the writer adds records of from now on.
-  KEEL_RETURN_IF_ERROR(writer_->exec(("UPDATE meta SET value = " + std::to_string(kJournalFormatVersion) +
-                                      " WHERE key = 'format_version' AND CAST(value AS INTEGER) < " +
-                                      std::to_string(kJournalFormatVersion))
-                                         .c_str()));
+  KEEL_ASSIGN_OR_RETURN(const int version, header_version(writer_.get()));
   KEEL_RETURN_IF_ERROR(writer_->exec(kSnapshotIndex));
   KEEL_ASSIGN_OR_RETURN(s, writer_->prepare("SELECT max(lsn) FROM records"));
   Lsn last;
@@ -425,26 +302,53 @@ Status SqliteJournal::open_writer(const std::string& vfs) {
     if (rc != SQLITE_ROW) return writer_->error("read last lsn", rc);
     last = static_cast<Lsn>(sqlite3_column_int64(s, 0));
   }
-  KEEL_RETURN_IF_ERROR(open_summaries(last));
+  KEEL_RETURN_IF_ERROR(open_summaries(last, version));
+  // An older format (checked above: not a newer one) has this layout too;
+  // the header says which format the writer adds records of from now on,
+  // after the summaries were judged by the format they were written in.
+  KEEL_RETURN_IF_ERROR(writer_->exec(("UPDATE meta SET value = " + std::to_string(kJournalFormatVersion) +
+                                      " WHERE key = 'format_version' AND CAST(value AS INTEGER) < " +
+                                      std::to_string(kJournalFormatVersion))
+                                         .c_str()));
   start_writer(this, last);
   return Status::ok();
 }
 
-Status SqliteJournal::open_summaries(Lsn last) {
+SqliteJournal::~SqliteJournal() {
+  stop_writer();
+  // Readers would count the records after the last checkpoint anyway; one
+  // at close spares them that.
+  if (writer_ != nullptr && !pending_.empty()) write_checkpoint_alone(pending_.owners()).ignore();
+}
+
+Status SqliteJournal::write_checkpoint_alone(const std::unordered_map<std::string, OwnerInfo>& owners) {
+  KEEL_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
+  Status s = write_checkpoint(writer_.get(), counts_, owners);
+  if (s.is_ok()) s = writer_->exec("COMMIT");
+  if (!s.is_ok()) {
+    roll_back_writer().ignore();  // `s` is the error to report
+    return s;
+  }
+  pending_.clear();
+  return Status::ok();
+}
+
+Status SqliteJournal::open_summaries(Lsn last, int version) {
   KEEL_RETURN_IF_ERROR(writer_->exec(kSummaryTables));
   KEEL_RETURN_IF_ERROR(writer_->exec(kFloorsTable));
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(writer_.get(), last));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_checkpoint(writer_.get(), last, version));
   if (counts) {
+    // The records after the checkpoint go into the next one.
+    KEEL_ASSIGN_OR_RETURN(auto newer, newest_after(writer_.get(), counts->as_of));
+    for (const auto& [owner, o] : newer) pending_.add(o);
+    KEEL_RETURN_IF_ERROR(count_rows_after(writer_.get(), last, &*counts));
     counts_ = *counts;
     return Status::ok();
   }
   // One transaction: a crash leaves the old tables, refilled at the next open.
   KEEL_RETURN_IF_ERROR(writer_->exec("BEGIN IMMEDIATE"));
   auto refill = [&]() -> Status {
-    KEEL_RETURN_IF_ERROR(writer_->exec("DELETE FROM owners; DELETE FROM counters"));
-    KEEL_RETURN_IF_ERROR(writer_->exec((std::string("INSERT INTO owners ") + kNewestRows).c_str()));
-    KEEL_ASSIGN_OR_RETURN(JournalCounts fresh, count_rows(writer_.get(), last));
-    KEEL_RETURN_IF_ERROR(write_counts(writer_.get(), JournalCounts{}, fresh));
+    KEEL_ASSIGN_OR_RETURN(JournalCounts fresh, refill_summaries(writer_.get(), last));
     KEEL_RETURN_IF_ERROR(writer_->exec("COMMIT"));
     counts_ = fresh;
     return Status::ok();
@@ -506,9 +410,12 @@ Status SqliteJournal::write_group(const std::vector<StagedRecord*>& records) {
   }
   JournalCounts counts = counts_;
   counts.add(records);
+  const bool checkpoint = pending_.due_with(records.size());
   auto summarize = [&]() -> Status {
-    for (const Record* newest : newest_by_owner(records)) KEEL_RETURN_IF_ERROR(write_owner(writer_.get(), *newest));
-    return write_counts(writer_.get(), counts_, counts);
+    if (!checkpoint) return Status::ok();
+    std::unordered_map<std::string, OwnerInfo> owners = pending_.owners();
+    for (const Record* newest : newest_by_owner(records)) owners[newest->owner] = owner_info_of(*newest);
+    return write_checkpoint(writer_.get(), counts, owners);
   };
   if (Status s = summarize(); !s.is_ok()) {
     roll_back_writer().ignore();  // the failure is what the caller needs to see
@@ -518,6 +425,11 @@ Status SqliteJournal::write_group(const std::vector<StagedRecord*>& records) {
   int rc = sqlite3_step(commit);
   if (rc != SQLITE_DONE) return fail(rc);
   counts_ = counts;
+  if (checkpoint) {
+    pending_.clear();
+  } else {
+    pending_.add(records);
+  }
   return Status::ok();
 }
 
@@ -585,9 +497,14 @@ Result<std::uint64_t> SqliteJournal::remove_unsynced(std::string_view owner, std
   Result<RowsRemoved> removed = remove_rows(writer_->db(), path(), owner, below_seq, whole);
   JournalCounts counts = counts_;
   Status s = removed.status();
-  if (s.is_ok() && removed->records != 0) {
+  const bool checkpoint = s.is_ok() && removed->records != 0;
+  if (checkpoint) {
+    // A removal's counts are a checkpoint: the pending summaries go with
+    // them, but the removed owner's (whose row remove_rows deleted).
     counts.remove(removed->by_kind, removed->owner_gone);
-    s = write_counts(writer_.get(), counts_, counts);
+    std::unordered_map<std::string, OwnerInfo> owners = pending_.owners();
+    if (whole) owners.erase(std::string(owner));
+    s = write_checkpoint(writer_.get(), counts, owners);
   }
   if (s.is_ok()) s = writer_->exec("COMMIT");
   if (!s.is_ok()) {
@@ -595,6 +512,7 @@ Result<std::uint64_t> SqliteJournal::remove_unsynced(std::string_view owner, std
     return s;
   }
   counts_ = counts;
+  if (checkpoint) pending_.clear();
   if (removed->records != 0) {
     // The removal is committed; pages not given back now are reused by
     // appends, or given back after a later removal.
@@ -670,17 +588,10 @@ Result<std::vector<OwnerInfo>> SqliteJournal::owners() {
   ReadTransaction tx(c.get());
   KEEL_RETURN_IF_ERROR(tx.status());
   KEEL_ASSIGN_OR_RETURN(std::int64_t last, query_int(c.get(), "SELECT max(lsn) FROM records"));
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(c.get(), static_cast<Lsn>(last)));
-  KEEL_ASSIGN_OR_RETURN(std::int64_t floors,
-                        query_int(c.get(), "SELECT count(*) FROM sqlite_master WHERE name = 'floors'"));
-  const char* summaries =
-      floors != 0 ? "SELECT o.owner, o.last_seq, o.last_lsn, o.last_time_ns, o.last_kind, "
-                    "coalesce(f.first_seq, 1) FROM owners o LEFT JOIN floors f ON f.owner = o.owner "
-                    "ORDER BY o.owner"
-                  : "SELECT owner, last_seq, last_lsn, last_time_ns, last_kind FROM owners ORDER BY owner";
-  KEEL_ASSIGN_OR_RETURN(sqlite3_stmt * s, c->prepare(counts ? summaries : kNewestRows));
-  StmtScope scope(s);
-  return owner_rows(c.get(), s);
+  KEEL_ASSIGN_OR_RETURN(const int version, header_version(c.get()));
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts,
+                        read_checkpoint(c.get(), static_cast<Lsn>(last), version));
+  return read_owners(c.get(), counts ? std::optional<Lsn>(counts->as_of) : std::nullopt);
 }
 
 Result<Lsn> SqliteJournal::last_lsn() {
@@ -699,8 +610,7 @@ Result<JournalStats> SqliteJournal::read_stats() {
   JournalStats st;
   st.backend = "sqlite";
   st.path = path();
-  KEEL_ASSIGN_OR_RETURN(std::int64_t version,
-                        query_int(c.get(), "SELECT value FROM meta WHERE key = 'format_version'"));
+  KEEL_ASSIGN_OR_RETURN(const int version, header_version(c.get()));
   st.format_version = static_cast<std::uint16_t>(version);
   KEEL_ASSIGN_OR_RETURN(auto first, end_record(c.get(), false));
   KEEL_ASSIGN_OR_RETURN(auto last, end_record(c.get(), true));
@@ -708,8 +618,10 @@ Result<JournalStats> SqliteJournal::read_stats() {
     std::tie(st.first_lsn, st.first_time) = *first;
     std::tie(st.last_lsn, st.last_time) = *last;
   }
-  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_counts(c.get(), st.last_lsn));
-  if (!counts) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<JournalCounts> counts, read_checkpoint(c.get(), st.last_lsn, version));
+  if (counts) {
+    KEEL_RETURN_IF_ERROR(count_rows_after(c.get(), st.last_lsn, &*counts));
+  } else {
     KEEL_ASSIGN_OR_RETURN(counts, count_rows(c.get(), st.last_lsn));
   }
   set_counts(*counts, &st);

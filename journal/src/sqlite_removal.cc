@@ -1,7 +1,8 @@
 #include "sqlite_removal.h"
 
-#include <limits>
 #include <string>
+
+#include "sqlite_connection.h"
 
 namespace keel::internal {
 namespace {
@@ -10,11 +11,6 @@ Status sql_error(sqlite3* db, const std::string& path, std::string_view what, in
   std::string msg = "sqlite journal " + path + ": " + std::string(what) + ": " + sqlite3_errmsg(db) + " (" +
                     sqlite3_errstr(rc) + ")";
   return (rc & 0xFF) == SQLITE_CORRUPT ? Status::corruption(msg) : Status::io_error(msg);
-}
-
-std::int64_t to_sql_int(std::uint64_t v) {
-  return static_cast<std::int64_t>(
-      std::min<std::uint64_t>(v, static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())));
 }
 
 // One prepared statement, finalized when the scope ends. Removals are rare

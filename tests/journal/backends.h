@@ -156,6 +156,12 @@ struct RocksBackend {
     rocksdb::Status s = rocksdb::DB::Open(rocksdb::Options(), path, &db);
     return s.ok() ? std::unique_ptr<rocksdb::DB>(db) : nullptr;
   }
+  // Read-only, so also beside a live writer.
+  static std::unique_ptr<rocksdb::DB> raw_read_only(const std::string& path) {
+    rocksdb::DB* db = nullptr;
+    rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &db);
+    return s.ok() ? std::unique_ptr<rocksdb::DB>(db) : nullptr;
+  }
   static std::string lsn_key(Lsn lsn) {
     std::string k = "L";
     internal::put_be64(&k, lsn);
@@ -194,13 +200,10 @@ struct RocksBackend {
     return delete_meta_and_prefix(path, "Msnapshot_index", "S");
   }
   // The header's format_version; -1 when unreadable.
-  // Read-only, so also beside a live writer.
   static int format_version(const std::string& path) {
-    rocksdb::DB* db = nullptr;
-    if (!rocksdb::DB::OpenForReadOnly(rocksdb::Options(), path, &db).ok()) return -1;
-    std::unique_ptr<rocksdb::DB> owned(db);
+    auto db = raw_read_only(path);
     std::string v;
-    return db->Get(rocksdb::ReadOptions(), "Mformat_version", &v).ok() ? std::atoi(v.c_str()) : -1;
+    return db && db->Get(rocksdb::ReadOptions(), "Mformat_version", &v).ok() ? std::atoi(v.c_str()) : -1;
   }
   // Rewrites a closed journal as format 1 wrote it: version 1 in the header
   // and in every record (checksums to match), and one owner-index entry per
@@ -253,7 +256,7 @@ struct RocksBackend {
   }
   // The LSN the counters count up to; kNoLsn when unreadable.
   static Lsn counters_as_of(const std::string& path) {
-    auto db = raw(path);
+    auto db = raw_read_only(path);
     std::string v;
     internal::JournalCounts c;
     if (!db || !db->Get(rocksdb::ReadOptions(), "Mcounts", &v).ok()) return kNoLsn;

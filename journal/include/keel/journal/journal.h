@@ -199,9 +199,10 @@ class Journal {
   // Reads the owner's records newest first, checking each. Errors as scan_owner.
   virtual Result<std::optional<Record>> latest(std::string_view owner, RecordKind kind) = 0;
   // Every owner with its last record, sorted by owner (bytewise). Reads the
-  // owner summaries the writer keeps (one entry per owner), or, in a journal
-  // whose summaries are missing or behind its records (opened read-only
-  // before a writer upgraded it), the owner index. Errors: kIoError.
+  // owner summaries the writer checkpoints (one entry per owner) and the
+  // records after the checkpoint, or, in a journal whose summaries are
+  // missing or not usable (opened read-only before a writer upgraded it),
+  // the owner index. Errors: kIoError.
   virtual Result<std::vector<OwnerInfo>> owners() = 0;
   // The highest stored LSN; kNoLsn for an empty journal. Errors: kIoError.
   virtual Result<Lsn> last_lsn() = 0;
@@ -256,9 +257,10 @@ class Journal {
   virtual Status verify(const std::function<void(const JournalProblem&)>& problem) = 0;
 
   // The journal's figures. The counts (records, by kind, owners) come from
-  // counters the writer updates in each commit, so this does not read the
-  // records; a journal whose counters are missing or behind (see owners())
-  // is counted by reading every record header once. Errors: kIoError.
+  // the counters the writer checkpoints and the records after the
+  // checkpoint, so this does not read every record; a journal whose
+  // counters are missing or not usable (see owners()) is counted by reading
+  // every record header once. Errors: kIoError.
   virtual Result<JournalStats> stats() = 0;
 
  protected:
