@@ -164,6 +164,22 @@ TYPED_TEST(JournalCliTest, VerifyPassesAJournalTheEngineWrote) {
   EXPECT_EQ(json.out.rfind("{\"problems\":[],\"ok\":true,", 0), 0u) << json.out;
 }
 
+TYPED_TEST(JournalCliTest, AJournalOfThePreviousFormatReadsAsItDid) {
+  CliRun ls_before = this->keel("ls", {"--json"});
+  ASSERT_EQ(ls_before.exit_code, 0) << ls_before.err;
+  ASSERT_TRUE(TypeParam::to_format1(this->path_));
+  CliRun ls = this->keel("ls", {"--json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_EQ(ls.out, ls_before.out);
+  CliRun stats = this->keel("stats", {"--json"});
+  ASSERT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_TRUE(has(stats.out, field("format_version", 1))) << stats.out;
+  EXPECT_TRUE(has(stats.out, field("records", this->records_.size()))) << stats.out;
+  EXPECT_TRUE(has(stats.out, field("owners", 3))) << stats.out;
+  CliRun verify = this->keel("verify");
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+}
+
 TYPED_TEST(JournalCliTest, AtShowsTheNewestSnapshotAndListsTheMessagesAfterIt) {
   const std::vector<Record> alice = this->records_of("actor/alice");
   CliRun r = this->keel("at", {"alice", std::to_string(alice.back().lsn), "--json"});
