@@ -195,19 +195,12 @@ Status RocksJournal::recover() {
         continue;
       }
       // The failed groups' entries are deleted in `cleanup`, not yet here.
-      Lsn lsn = kNoLsn;
-      Status entry;
-      rocksdb::Status got = for_each_indexed(db_.get(), rocksdb::ReadOptions(), owner, seq,
-                                             [&](std::uint64_t at, Lsn l, const Status& e) {
-                                               if (at == seq) lsn = l;
-                                               entry = e;
-                                               return false;
-                                             });
+      rocksdb::Status got;
+      KEEL_ASSIGN_OR_RETURN(std::optional<Lsn> lsn, indexed_lsn(db_.get(), rocksdb::ReadOptions(), owner, seq, &got));
       if (!got.ok()) return error("read the index of " + owner, got);
-      KEEL_RETURN_IF_ERROR(entry);
-      if (lsn == kNoLsn) return Status::corruption("owner " + owner + ": damaged index entry");
+      if (!lsn) return Status::corruption("owner " + owner + ": damaged index entry");
       Record newest;
-      KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, lsn, &newest));
+      KEEL_RETURN_IF_ERROR(summary_from_index(rocksdb::ReadOptions(), owner, seq, *lsn, &newest));
       cleanup.Put(owner_summary_key(owner), encode_owner_summary(owner_info_of(newest)));
     }
     put_checkpoint(counts_, pending_.owners(), &cleanup);

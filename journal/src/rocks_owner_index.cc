@@ -61,6 +61,19 @@ rocksdb::Status for_each_indexed_backwards(rocksdb::DB* db, const rocksdb::ReadO
   return it->status();
 }
 
+Result<std::optional<Lsn>> indexed_lsn(rocksdb::DB* db, const rocksdb::ReadOptions& ro, std::string_view owner,
+                                       std::uint64_t seq, rocksdb::Status* failure) {
+  std::optional<Lsn> lsn;
+  Status entry;
+  *failure = for_each_indexed(db, ro, owner, seq, [&](std::uint64_t at, Lsn l, const Status& e) {
+    if (at == seq && e.is_ok()) lsn = l;
+    entry = e;
+    return false;
+  });
+  KEEL_RETURN_IF_ERROR(entry);
+  return lsn;
+}
+
 Result<std::optional<std::pair<std::uint64_t, Lsn>>> last_indexed(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
                                                                    std::string_view owner, rocksdb::Status* failure) {
   const std::string prefix = owner_prefix(owner);

@@ -49,6 +49,11 @@ rocksdb::Status for_each_indexed(rocksdb::DB* db, const rocksdb::ReadOptions& ro
 rocksdb::Status for_each_indexed_backwards(rocksdb::DB* db, const rocksdb::ReadOptions& ro, std::string_view owner,
                                            const IndexedFn& fn);
 
+// The LSN of `owner`'s record `seq`; nullopt when the index does not name
+// it. Errors: kCorruption (a damaged entry); the iterator's, in *failure.
+Result<std::optional<Lsn>> indexed_lsn(rocksdb::DB* db, const rocksdb::ReadOptions& ro, std::string_view owner,
+                                       std::uint64_t seq, rocksdb::Status* failure);
+
 // The owner's last indexed (seq, LSN); nullopt when it has none. Errors:
 // kCorruption (a damaged last entry); the iterator's, in *failure.
 Result<std::optional<std::pair<std::uint64_t, Lsn>>> last_indexed(rocksdb::DB* db, const rocksdb::ReadOptions& ro,
