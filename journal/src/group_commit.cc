@@ -9,11 +9,13 @@
 namespace keel::internal {
 namespace {
 
-// The pool keeps at most this many spent batches...
-constexpr std::size_t kMaxPooledBatches = 1024;
+// The pool keeps spent batches of at most this many records in all (about
+// one large group's worth)...
+constexpr std::size_t kMaxPooledRecords = 8192;
 // ...and no string of theirs larger than this (a large payload's storage
-// goes back to the allocator instead of staying in the pool).
-constexpr std::size_t kMaxPooledBytes = 64u << 10;
+// goes back to the allocator instead of staying in the pool), so it holds
+// at most about 8192 * 2 KiB.
+constexpr std::size_t kMaxPooledBytes = 1024;
 
 void trim(std::string* s) {
   if (s->capacity() > kMaxPooledBytes) {
@@ -50,6 +52,7 @@ GroupCommitter::Batch GroupCommitter::take_spare() {
   if (pool_.empty()) return Batch();
   Batch b = std::move(pool_.back());
   pool_.pop_back();
+  pooled_records_ -= b.size();
   return b;
 }
 
@@ -63,8 +66,9 @@ void GroupCommitter::give_back(std::vector<Pending>* group) {
   }
   MutexLock lock(pool_mu_);
   for (Pending& p : *group) {
-    if (pool_.size() >= kMaxPooledBatches) break;
-    if (p.batch.capacity() != 0) pool_.push_back(std::move(p.batch));
+    if (p.batch.empty() || pooled_records_ + p.batch.size() > kMaxPooledRecords) continue;
+    pooled_records_ += p.batch.size();
+    pool_.push_back(std::move(p.batch));
   }
 }
 

@@ -156,6 +156,7 @@ class GroupCommitter {
   // Spent batches with their records' storage, for appenders to reuse.
   Mutex pool_mu_;
   std::vector<Batch> pool_ KEEL_GUARDED_BY(pool_mu_);
+  std::size_t pooled_records_ KEEL_GUARDED_BY(pool_mu_) = 0;
 
   std::thread completer_;  // started before, and joined after, thread_
   std::thread thread_;     // started last, joined first by the destructor
