@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 
+#include "keel/wire/transport.h"
 #include "schema/control.capnp.h"
 
 namespace keel::wire {

@@ -1,13 +1,13 @@
 // keel/wire/control.h: the bodies of control-plane and data-plane frames
 // (schema: wire/schema/control.capnp; protocol: docs/wire-protocol.md). Each
 // message is a plain value with encode_body() and decode_body(); the frame
-// header's MessageType (keel/wire/frame.h) says which one a body holds. A
-// `call` body is an Envelope (keel/wire/envelope.h) and has no struct here.
+// header's MessageType (keel/wire/message_type.h) says which one a body
+// holds. A `call` body is an Envelope (keel/wire/envelope.h) and has no
+// struct here.
 //
 //   keel::wire::Lookup lookup{.request_id = 7, .name = "orders"};
-//   std::string frame;
-//   keel::wire::append_frame(frame, keel::wire::MessageType::kLookup,
-//                            keel::wire::encode_body(lookup));
+//   KEEL_RETURN_IF_ERROR(connection.send(keel::wire::message_type_of(lookup),
+//                                        keel::wire::encode_body(lookup)));
 //   // ... on the other side, for a frame f of type kLookup:
 //   keel::wire::Lookup got;
 //   KEEL_RETURN_IF_ERROR(keel::wire::decode_body(f.body, got));
@@ -18,7 +18,7 @@
 #include <string_view>
 
 #include "keel/base/status.h"
-#include "keel/wire/frame.h"
+#include "keel/wire/message_type.h"
 
 namespace keel::wire {
 
@@ -187,11 +187,5 @@ Status decode_body(std::string_view bytes, Heartbeat& out);
 Status decode_body(std::string_view bytes, Shutdown& out);
 Status decode_body(std::string_view bytes, RdmaSetup& out);
 Status decode_body(std::string_view bytes, Cancel& out);
-
-// Appends a whole frame holding `m` to `out`.
-template <class M>
-void append_message(std::string& out, const M& m) {
-  append_frame(out, message_type_of(m), encode_body(m));
-}
 
 }  // namespace keel::wire

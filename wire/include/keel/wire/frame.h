@@ -26,39 +26,15 @@
 #include <string_view>
 
 #include "keel/base/status.h"
+#include "keel/wire/control.h"
+#include "keel/wire/transport.h"
 
 namespace keel::wire {
-
-// The frame header's type byte (control.capnp: MessageType). Stable numbers.
-enum class MessageType : std::uint8_t {
-  kHello = 1,
-  kAuth = 2,
-  kAuthOk = 3,
-  kSpawn = 4,
-  kSpawnAck = 5,
-  kCall = 6,  // body: an Envelope (envelope.capnp), byte for byte
-  kReply = 7,
-  kError = 8,
-  kRegister = 9,
-  kLookup = 10,
-  kLookupReply = 11,
-  kHeartbeat = 12,
-  kShutdown = 13,
-  kRdmaSetup = 14,  // transport negotiation; handled by the TCP transport, never delivered
-  kCancel = 15,     // protocol version 3: the caller gave up on a call
-};
-inline constexpr std::uint8_t kMaxMessageType = 15;
-
-// "hello", "call", ... or "unknown".
-std::string_view message_type_name(MessageType t);
 
 inline constexpr std::size_t kFrameHeaderBytes = 8;
 // Header bytes 6-7: every frame starts its header with this magic ("KL").
 inline constexpr std::uint8_t kFrameMagic0 = 'K';
 inline constexpr std::uint8_t kFrameMagic1 = 'L';
-// Default largest body accepted: an envelope at its limit (kMaxEnvelopeBytes)
-// plus room for the frame's own fields.
-inline constexpr std::size_t kDefaultMaxFrameBodyBytes = (64u << 20) + 4096;
 
 // Bytes on the wire for a body of `body_bytes`: header plus padded body.
 constexpr std::size_t frame_wire_bytes(std::size_t body_bytes) {
@@ -72,11 +48,11 @@ void encode_frame_header(char* out, MessageType type, std::size_t body_bytes);
 // Appends one whole frame (header, body, zero padding) to `out`.
 void append_frame(std::string& out, MessageType type, std::string_view body);
 
-// One decoded frame. `body` points into the decoder's buffer.
-struct Frame {
-  MessageType type;
-  std::string_view body;
-};
+// Appends a whole frame holding the control body `m` (keel/wire/control.h).
+template <class M>
+void append_message(std::string& out, const M& m) {
+  append_frame(out, message_type_of(m), encode_body(m));
+}
 
 // Why a decoder stopped. kNone while the stream is good.
 enum class FrameError : std::uint8_t {

@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "keel/base/status.h"
-#include "keel/wire/frame.h"
+#include "keel/wire/message_type.h"
 
 namespace keel::wire {
 

@@ -1,9 +1,9 @@
 // keel/wire/transport.h: what every Keel transport (TCP, optionally moved to
-// RDMA; shared memory) offers its user: authenticated connections that carry frames
-// (keel/wire/frame.h), and the callbacks through which frames arrive. How a
-// connection is established is specific to each transport
-// (keel/wire/tcp_transport.h, keel/wire/shm_transport.h); what happens on it
-// is the same everywhere.
+// RDMA; shared memory) offers its user: authenticated connections that carry
+// typed frames (keel/wire/message_type.h), and the callbacks through which
+// frames arrive. How a connection is established is specific to each
+// transport (keel/wire/tcp_transport.h, keel/wire/shm_transport.h); what
+// happens on it is the same everywhere.
 //
 //   keel::wire::ConnectionCallbacks cb;
 //   cb.on_frame = [](keel::wire::Connection& c, const keel::wire::Frame& f) {
@@ -21,9 +21,20 @@
 #include <string_view>
 
 #include "keel/base/status.h"
-#include "keel/wire/frame.h"
+#include "keel/wire/message_type.h"
 
 namespace keel::wire {
+
+// Default largest frame body accepted or sent: an envelope at its limit
+// (kMaxEnvelopeBytes) plus room for the frame's own fields.
+inline constexpr std::size_t kDefaultMaxFrameBodyBytes = (64u << 20) + 4096;
+
+// One frame: its type and its body (padding removed). `body` is borrowed: it
+// points into the buffer the frame was read into.
+struct Frame {
+  MessageType type;
+  std::string_view body;
+};
 
 // One authenticated, bidirectional stream of frames. Owned by its transport;
 // a user borrows it in callbacks, and it stays valid until on_close returns.
