@@ -60,7 +60,7 @@ using asio::ip::tcp;
 
 constexpr std::size_t kSmall = 64;
 constexpr std::size_t kLarge = 1 << 20;
-// The spin of the shared-memory rows that try one (RingWaitOptions::spin).
+// The spin of the shared-memory rows that try one (ShmWaitOptions::spin).
 constexpr std::chrono::microseconds kShmSpin{50};
 
 struct Sizes {
@@ -364,7 +364,7 @@ pid_t fork_shm_child(keel::wire::ShmRegion& region, std::int64_t one_way, std::c
   _exit(0);
 }
 
-// Both sides' readers spin for `spin` before they sleep (RingWaitOptions);
+// Both sides' readers spin for `spin` before they sleep (ShmWaitOptions);
 // the rows' names say so when it is not zero.
 std::vector<Row> keel_shm(const Sizes& sizes, std::chrono::microseconds spin) {
   const std::string suffix = spin.count() > 0 ? ", spin " + std::to_string(spin.count()) + " us" : "";

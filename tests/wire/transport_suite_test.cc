@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "keel/wire/ring.h"
 #include "keel/wire/shm_transport.h"
 #include "keel/wire/tcp_transport.h"
 #include "wire/net_test_support.h"

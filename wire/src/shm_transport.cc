@@ -1,133 +1,91 @@
-// The shared-memory transport (keel/wire/shm_transport.h): a memfd mapping
-// with a header page and two rings, and a connection whose reader thread
-// delivers frames in place.
+// The shared-memory transport's connection (keel/wire/shm_transport.h):
+// two rings of a MappedShmRegion, one per direction, and a reader thread
+// that delivers frames in place.
 #include "keel/wire/shm_transport.h"
 
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <string>
+#include <thread>
+
+#include "keel/base/thread_annotations.h"
+#include "keel/wire/control.h"
+#include "keel/wire/ring.h"
+#include "mapped_shm_region.h"
 
 namespace keel::wire {
 namespace {
 
-constexpr std::size_t kPage = 4096;
-constexpr std::uint64_t kRegionMagic = 0x314d48534c45454b;  // "KEELSHM1"
 // Records handed to callbacks before their credits go back, at most.
 constexpr int kReleaseEvery = 64;
 
-struct RegionHeader {
-  std::uint64_t magic;
-  std::uint64_t ring_span;  // bytes from one ring's start to the next
-};
-
-std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
-
-std::size_t floor_pow2(std::size_t n) {
-  std::size_t p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-}
-
-std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
-
-// Closes `fd` (a failed open or create owns it) and returns `s`.
-Status close_with(int fd, Status s) {
-  ::close(fd);
-  return s;
-}
-
 std::atomic<std::uint64_t> g_next_id{1};  // relaxed: only uniqueness matters
 
-}  // namespace
+RingWaitOptions ring_wait(const ShmWaitOptions& o) { return {o.spin, o.poll_interval, o.peer_timeout}; }
 
-// ------------------------------------------------------------------ region
+// A ShmConnection over two rings: it writes `out` and reads `in`.
+class RingConnection final : public ShmConnection {
+ public:
+  RingConnection(RingRegion out, RingRegion in, ShmSide side, ConnectionCallbacks callbacks,
+                 ShmOptions options);
+  // Closes (on_close with kCancelled unless already closed) and joins the
+  // reader thread.
+  ~RingConnection() override;
 
-Result<std::unique_ptr<ShmRegion>> ShmRegion::map(int fd, std::size_t bytes) {
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) return close_with(fd, Status::io_error(errno_text("mmap")));
-  return std::unique_ptr<ShmRegion>(new ShmRegion(fd, base, bytes));
-}
+  // Starts the reader thread; once, right after construction.
+  void start_reader();
 
-Result<std::unique_ptr<ShmRegion>> ShmRegion::create(std::size_t ring_bytes) {
-  if (ring_bytes < 4096) return Status::invalid_argument("shm ring_bytes must be at least 4096");
-  const std::size_t capacity = floor_pow2(ring_bytes);
-  const std::size_t span = round_up(ring_region_bytes(capacity), kPage);
-  const std::size_t bytes = kPage + 2 * span;
-  const int fd = memfd_create("keel-shm", MFD_CLOEXEC);
-  if (fd < 0) return Status::io_error(errno_text("memfd_create"));
-  if (ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
-    return close_with(fd, Status::io_error(errno_text("ftruncate")));
-  }
-  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShmRegion> region, map(fd, bytes));
-  char* p = static_cast<char*>(region->base_);
-  KEEL_ASSIGN_OR_RETURN(region->a_to_b_, RingRegion::init(p + kPage, span));
-  KEEL_ASSIGN_OR_RETURN(region->b_to_a_, RingRegion::init(p + kPage + span, span));
-  auto* header = reinterpret_cast<RegionHeader*>(p);
-  header->ring_span = span;
-  std::atomic_ref<std::uint64_t>(header->magic).store(kRegionMagic, std::memory_order_release);
-  return region;
-}
+  Status send(MessageType type, std::string_view body) override;
+  Status send_owned(MessageType type, std::string&& body) override { return send(type, body); }
+  void close(const Status& reason) override;
+  std::uint64_t id() const override { return id_; }
+  std::string peer() const override { return side_ == ShmSide::kA ? "shm:B" : "shm:A"; }
+  std::size_t queued_bytes() const override { return 0; }
+  std::string_view path() const override { return "shm"; }
+  // Both sides of a region run this build (there is no handshake).
+  std::uint16_t protocol_version() const override { return kProtocolVersion; }
 
-Result<std::unique_ptr<ShmRegion>> ShmRegion::open(int fd) {
-  struct stat st {};
-  if (fstat(fd, &st) != 0) return close_with(fd, Status::io_error(errno_text("fstat")));
-  const auto bytes = static_cast<std::size_t>(st.st_size);
-  if (bytes < kPage) {
-    return close_with(fd, Status::corruption("shm region of " + std::to_string(bytes) +
-                                             " bytes is too small"));
-  }
-  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShmRegion> region, map(fd, bytes));
-  auto* header = static_cast<RegionHeader*>(region->base_);
-  if (std::atomic_ref<std::uint64_t>(header->magic).load(std::memory_order_acquire) != kRegionMagic) {
-    return Status::corruption("not a Keel shm region (no magic)");
-  }
-  const std::size_t span = header->ring_span;
-  if (span == 0 || span % kPage != 0 || kPage + 2 * span != bytes) {
-    return Status::corruption("shm region: ring span " + std::to_string(span) + " does not fit");
-  }
-  char* p = static_cast<char*>(region->base_);
-  KEEL_ASSIGN_OR_RETURN(region->a_to_b_, RingRegion::attach(p + kPage, span));
-  KEEL_ASSIGN_OR_RETURN(region->b_to_a_, RingRegion::attach(p + kPage + span, span));
-  return region;
-}
+ private:
+  void run();
+  // producer_.beat() is thread-safe (one atomic add), so it needs no lock:
+  // the reader must not wait behind a sender blocked on credits.
+  void beat_out() KEEL_NO_THREAD_SAFETY_ANALYSIS { producer_.beat(); }
+  void log(const std::string& line) const;
 
-ShmRegion::~ShmRegion() {
-  munmap(base_, bytes_);
-  ::close(fd_);
-}
+  const ShmSide side_;
+  const std::uint64_t id_;
+  const ConnectionCallbacks callbacks_;
+  const ShmOptions options_;
+  Mutex send_mu_;
+  RingProducer producer_ KEEL_GUARDED_BY(send_mu_);
+  RingConsumer consumer_;  // reader thread only
+  Mutex close_mu_;
+  Status close_reason_ KEEL_GUARDED_BY(close_mu_);
+  // seq_cst is not needed: relaxed would do for a flag polled in a loop, but
+  // acquire/release keeps close_reason_ ordering obvious.
+  std::atomic<bool> closing_{false};
+  std::thread reader_;
+};
 
-// -------------------------------------------------------------- connection
-
-Result<std::unique_ptr<ShmConnection>> ShmConnection::start(ShmRegion& region, ShmSide side,
-                                                            ConnectionCallbacks callbacks,
-                                                            ShmOptions options) {
-  RingRegion out = side == ShmSide::kA ? region.a_to_b() : region.b_to_a();
-  RingRegion in = side == ShmSide::kA ? region.b_to_a() : region.a_to_b();
-  std::unique_ptr<ShmConnection> c(new ShmConnection(out, in, side, std::move(callbacks), std::move(options)));
-  c->reader_ = std::thread([raw = c.get()] { raw->run(); });
-  return c;
-}
-
-ShmConnection::ShmConnection(RingRegion out, RingRegion in, ShmSide side, ConnectionCallbacks callbacks,
-                             ShmOptions options)
+RingConnection::RingConnection(RingRegion out, RingRegion in, ShmSide side, ConnectionCallbacks callbacks,
+                               ShmOptions options)
     : side_(side),
       id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
       callbacks_(std::move(callbacks)),
       options_(std::move(options)),
-      producer_(out, options_.wait),
-      consumer_(in, options_.wait) {}
+      producer_(out, ring_wait(options_.wait)),
+      consumer_(in, ring_wait(options_.wait)) {}
 
-ShmConnection::~ShmConnection() {
+void RingConnection::start_reader() {
+  reader_ = std::thread([this] { run(); });
+}
+
+RingConnection::~RingConnection() {
   close(Status::cancelled("connection destroyed"));
   reader_.join();
 }
 
-void ShmConnection::log(const std::string& line) const {
+void RingConnection::log(const std::string& line) const {
   if (options_.log) {
     options_.log(line);
   } else {
@@ -135,7 +93,7 @@ void ShmConnection::log(const std::string& line) const {
   }
 }
 
-Status ShmConnection::send(MessageType type, std::string_view body) {
+Status RingConnection::send(MessageType type, std::string_view body) {
   if (closing_.load(std::memory_order_acquire)) return Status::unavailable("shm connection closed");
   MutexLock l(send_mu_);
   Status s = producer_.write(static_cast<std::uint8_t>(type), body,
@@ -147,14 +105,14 @@ Status ShmConnection::send(MessageType type, std::string_view body) {
   return s;
 }
 
-void ShmConnection::close(const Status& reason) {
+void RingConnection::close(const Status& reason) {
   MutexLock l(close_mu_);
   if (closing_.load(std::memory_order_acquire)) return;
   close_reason_ = reason;
   closing_.store(true, std::memory_order_release);
 }
 
-void ShmConnection::run() {
+void RingConnection::run() {
   if (callbacks_.on_open) callbacks_.on_open(*this);
   Status reason;
   int unreleased = 0;
@@ -201,6 +159,21 @@ void ShmConnection::run() {
     log("closed shm connection " + std::to_string(id_) + " to " + peer() + ": " + reason.to_string());
   }
   if (callbacks_.on_close) callbacks_.on_close(*this, reason);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ShmConnection>> ShmConnection::start(ShmRegion& region, ShmSide side,
+                                                            ConnectionCallbacks callbacks,
+                                                            ShmOptions options) {
+  // Every ShmRegion is a MappedShmRegion, ShmRegion's only friend (its
+  // constructor is private).
+  const auto& mapped = static_cast<const internal::MappedShmRegion&>(region);
+  RingRegion out = side == ShmSide::kA ? mapped.a_to_b() : mapped.b_to_a();
+  RingRegion in = side == ShmSide::kA ? mapped.b_to_a() : mapped.a_to_b();
+  auto c = std::make_unique<RingConnection>(out, in, side, std::move(callbacks), std::move(options));
+  c->start_reader();
+  return std::unique_ptr<ShmConnection>(std::move(c));
 }
 
 }  // namespace keel::wire

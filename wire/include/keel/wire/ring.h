@@ -95,18 +95,11 @@ struct RingRegion {
   std::size_t max_record_bytes() const { return capacity / 2 - kRingRecordHeaderBytes; }
 };
 
-// How the blocking calls wait.
+// How the blocking calls wait: ShmWaitOptions (keel/wire/shm_transport.h)
+// explains each field; the shared-memory transport passes its own.
 struct RingWaitOptions {
-  // How long a waiter polls before it sleeps on the futex. Off by default:
-  // on a shared host a spinning thread loses the scheduler's wake-up
-  // preference, and round trips got slower (keel_net_bench: p50 5 us with no
-  // spin, 20 us with 5 us, 110 us with 50 us on 2 busy cores). Worth tens of
-  // microseconds on hosts with cores to spare.
   std::chrono::microseconds spin{0};
-  // The sleeper wakes at least this often to bump its heartbeat and check
-  // the peer's.
   std::chrono::milliseconds poll_interval{20};
-  // A peer whose heartbeat has not moved for this long is dead.
   std::chrono::milliseconds peer_timeout{2000};
 };
 
