@@ -47,13 +47,13 @@
 #include <thread>
 #include <vector>
 
+#include "bench_support.h"
+#include "frame.h"
 #include "keel/agent/agent.h"
 #include "keel/agent/worker_host.h"
 #include "keel/client/client.h"
 #include "keel/engine/durable.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/frame.h"
-#include "bench_support.h"
 
 namespace {
 

@@ -45,8 +45,8 @@
 #include <utility>
 #include <vector>
 
-#include "keel/wire/shm_transport.h"
-#include "keel/wire/tcp_transport.h"
+#include "keel/net/shm_transport.h"
+#include "keel/net/tcp_transport.h"
 
 namespace {
 

@@ -25,10 +25,9 @@
 #include <thread>
 
 #include "keel/base/thread_annotations.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/handshake.h"
-#include "keel/wire/tcp_transport.h"
 #include "protocol.h"
 #include "registry.h"
 #include "worker_process.h"

@@ -15,10 +15,9 @@
 
 #include "keel/base/thread_annotations.h"
 #include "keel/journal/journal.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/handshake.h"
-#include "keel/wire/tcp_transport.h"
 #include "protocol.h"
 
 namespace keel {

@@ -17,9 +17,9 @@
 
 #include "keel/base/check.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/tcp_transport.h"
 
 namespace keel {
 namespace {

@@ -20,7 +20,7 @@
 #include <thread>
 
 #include "agent_fixture.h"
-#include "keel/wire/tcp_transport.h"
+#include "keel/net/tcp_transport.h"
 
 extern char** environ;
 

@@ -11,9 +11,9 @@
 #include "agent_fixture.h"
 #include "keel/journal/format.h"
 #include "keel/journal/journal.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/tcp_transport.h"
 
 namespace keel {
 namespace {

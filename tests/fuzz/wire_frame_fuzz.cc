@@ -1,5 +1,5 @@
 // libFuzzer target: the frame decoder and the message-body decoders
-// (keel/wire/frame.h, keel/wire/control.h) on arbitrary streams. Properties:
+// (net/src/frame.h, keel/wire/control.h) on arbitrary streams. Properties:
 // decoding never crashes; an error is kCorruption with a FrameError, and
 // sticky; the same bytes fed whole and in small pieces give the same frames
 // and the same error; every frame re-encodes to the bytes it came from; each
@@ -16,9 +16,9 @@
 #include <string_view>
 #include <vector>
 
+#include "frame.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "keel/wire/frame.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 # control.capnp: the bodies of the frames that Keel peers exchange (agent,
 # client, worker) over every transport. Framing, the handshake, limits and
 # versioning are in docs/wire-protocol.md; the C++ side is
-# keel/wire/frame.h (framing) and keel/wire/control.h (these bodies).
+# net/src/frame.h (framing) and keel/wire/control.h (these bodies).
 #
 # The union tag of the protocol is the frame header's type byte
 # (MessageType below), not a Cap'n Proto union: a transport routes a frame by
@@ -135,6 +135,6 @@ struct RdmaSetup {
     switched @3;   # either: the sender's data frames after this one come over RDMA
   }
   kind @0 :Kind;
-  endpoint @1 :Data;           # offer, accept: 64 bytes (keel/wire/rdma_transport.h)
+  endpoint @1 :Data;           # offer, accept: 64 bytes (RdmaEndpointInfo, net/src/rdma_transport.h)
   reason @2 :Text;             # decline
 }

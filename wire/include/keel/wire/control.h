@@ -31,7 +31,8 @@ inline constexpr std::uint16_t kRdmaSetupVersion = 2;
 // The first version with Cancel; an older peer is never sent one (a call to
 // it that is cancelled runs on).
 inline constexpr std::uint16_t kCancelVersion = 3;
-// Size of an encoded RdmaEndpointInfo (keel/wire/rdma_transport.h).
+// Size of an encoded RdmaEndpointInfo (the RDMA binding's queue pair and
+// ring addresses; docs/wire-protocol.md, "Transport negotiation").
 inline constexpr std::size_t kRdmaEndpointInfoBytes = 64;
 inline constexpr std::size_t kNonceBytes = 32;
 inline constexpr std::size_t kProofBytes = 32;  // HMAC-SHA256

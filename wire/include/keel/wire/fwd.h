@@ -17,4 +17,11 @@ struct ValueEntry;
 struct ValueField;
 enum class ValueKind : std::uint8_t;
 enum class ValueTag : std::uint8_t;
+enum class MessageType : std::uint8_t;
+struct Frame;
+class Connection;
+struct ConnectionCallbacks;
+struct TlsOptions;
+struct RdmaOptions;
+struct TransportOptions;
 }  // namespace keel::wire

@@ -2,7 +2,7 @@
 // RDMA; shared memory) offers its user: authenticated connections that carry
 // typed frames (keel/wire/message_type.h), and the callbacks through which
 // frames arrive. How a connection is established is specific to each
-// transport (keel/wire/tcp_transport.h, keel/wire/shm_transport.h); what
+// transport (keel/net/tcp_transport.h, keel/net/shm_transport.h); what
 // happens on it is the same everywhere.
 //
 //   keel::wire::ConnectionCallbacks cb;
@@ -122,11 +122,12 @@ struct TlsOptions {
 // Moving a TCP connection's data frames to RDMA (docs/wire-protocol.md,
 // "Transport negotiation"). After the handshake the client offers RDMA when
 // it has a usable device; when the server has one too, both connect an RC
-// queue pair (keel/wire/rdma_transport.h) and from then on send their frames
-// over it, while the TCP connection stays open for liveness and close. Any
-// failure (no device on either side, an open or connect error, a peer that
-// declines or speaks protocol version 1) leaves the connection on TCP, with
-// one logged line that names the reason.
+// queue pair with a ring per direction (docs/wire-protocol.md, "Ring
+// protocol") and from then on send their frames over it, while the TCP
+// connection stays open for liveness and close. Any failure (no device on
+// either side, an open or connect error, a peer that declines or speaks
+// protocol version 1) leaves the connection on TCP, with one logged line
+// that names the reason.
 struct RdmaOptions {
   bool enabled = true;
   // The device to use; empty: the first one.
@@ -135,8 +136,9 @@ struct RdmaOptions {
   // rounded down to a power of two. Both sides must use the same size.
   std::size_t ring_bytes = 1u << 20;
   // Answers whether this side has a usable device: ok, or why not. Empty:
-  // ask rdma_devices() for `device`. It decides only what this side states
-  // in the negotiation; the queue pair is always a real one.
+  // look for `device` among this machine's devices (ibv_get_device_list).
+  // It decides only what this side states in the negotiation; the queue
+  // pair is always a real one.
   std::function<Status()> device_check;
   // A connection that stays on TCP logs one line with the reason when this
   // side has a usable device (a failed open or connect, a peer without a
@@ -146,7 +148,7 @@ struct RdmaOptions {
 };
 
 struct TransportOptions {
-  // Shared secret for the HMAC handshake (keel/wire/handshake.h). Required.
+  // Shared secret for the HMAC handshake (docs/wire-protocol.md, "Handshake"). Required.
   std::string secret;
   // This node's name, sent in the handshake and shown in peer() and logs.
   std::string node_name = "keel";

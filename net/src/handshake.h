@@ -1,9 +1,10 @@
-// keel/wire/handshake.h: the authenticated handshake that opens every Keel
+// handshake.h: the authenticated handshake that opens every Keel
 // connection (docs/wire-protocol.md, "Handshake"). Both sides prove that they
 // know the shared secret with HMAC-SHA256 over the other side's fresh nonce,
 // so neither a client nor a server without the secret gets through, and a
 // recorded handshake cannot be replayed. The state machine does no I/O, so
-// every transport (TCP, shared memory, RDMA) drives the same code.
+// every transport (TCP, shared memory, RDMA) drives the same code. Private
+// to Keel::net.
 //
 //   keel::wire::Handshake hs(keel::wire::Handshake::Role::kClient, secret, "node-a");
 //   send(hs.take_output());                     // the client's Hello frame
@@ -20,18 +21,13 @@
 
 #include "keel/base/status.h"
 #include "keel/wire/control.h"
-#include "keel/wire/frame.h"
+#include "keel/wire/transport.h"
 
 namespace keel::wire {
 
-// HMAC-SHA256 of `message` under `key` (32 bytes).
+// HMAC-SHA256 of `message` under `key` (32 bytes). prepare_handshake_crypto
+// (keel/net/tcp_transport.h) sets it up ahead of time.
 std::string hmac_sha256(std::string_view key, std::string_view message);
-// Sets up OpenSSL's HMAC-SHA256 ahead of a first handshake: OpenSSL loads
-// its configuration and providers on first use, about 1 ms in a new
-// process. Call it where that time overlaps other work (a process that
-// starts a peer, or a thread beside start-up). Thread-safe; a cheap no-op
-// after the first call.
-void prepare_handshake_crypto();
 // Compares in time that depends only on the lengths.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

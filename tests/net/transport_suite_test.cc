@@ -11,10 +11,10 @@
 #include <memory>
 #include <string>
 
-#include "keel/wire/ring.h"
-#include "keel/wire/shm_transport.h"
-#include "keel/wire/tcp_transport.h"
-#include "wire/net_test_support.h"
+#include "keel/net/shm_transport.h"
+#include "keel/net/tcp_transport.h"
+#include "net/net_test_support.h"
+#include "ring.h"
 
 namespace keel::wire {
 namespace {

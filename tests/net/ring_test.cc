@@ -1,4 +1,4 @@
-// The ring-buffer and credit protocol (keel/wire/ring.h) over plain memory:
+// The ring-buffer and credit protocol (net/src/ring.h) over plain memory:
 // records stay whole across wrap-around, credits run out and come back, a
 // closed or dead peer is reported, and a corrupt ring is kCorruption.
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "keel/wire/ring.h"
+#include "ring.h"
 
 namespace keel::wire {
 namespace {

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "keel/wire/rdma_transport.h"
+#include "rdma_transport.h"
 
 namespace keel::wire::testing {
 

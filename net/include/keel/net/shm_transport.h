@@ -1,4 +1,4 @@
-// keel/wire/shm_transport.h: the shared-memory transport between two
+// keel/net/shm_transport.h: the shared-memory transport between two
 // processes on one host. A ShmRegion is a shared mapping (memfd) holding two
 // rings, one per direction (docs/wire-protocol.md, "Ring protocol"); each
 // process runs a ShmConnection on its side. Frames are written into the

@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "keel/wire/tcp_transport.h"
-#include "wire/net_test_support.h"
+#include "keel/net/tcp_transport.h"
+#include "net/net_test_support.h"
 
 namespace keel::wire {
 namespace {

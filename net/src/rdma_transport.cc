@@ -1,4 +1,4 @@
-// The RDMA binding (keel/wire/rdma_transport.h) over libibverbs.
+// The RDMA binding (rdma_transport.h) over libibverbs.
 //
 // Ordering. Records go out as RDMA writes from the local mirror, followed by
 // an RDMA write with immediate of the new tail; RC queue pairs place writes
@@ -15,7 +15,7 @@
 // behind mu_, so any thread may send; the consumer side (the inbound ring)
 // belongs to the one thread that polls, which calls on_record without the
 // lock so that a handler may send.
-#include "keel/wire/rdma_transport.h"
+#include "rdma_transport.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,7 +30,7 @@
 
 #include "keel/base/thread_annotations.h"
 #include "keel/wire/control.h"
-#include "keel/wire/ring.h"
+#include "ring.h"
 
 namespace keel::wire {
 namespace {

@@ -1,7 +1,7 @@
-// The shared-memory transport's connection (keel/wire/shm_transport.h):
+// The shared-memory transport's connection (keel/net/shm_transport.h):
 // two rings of a MappedShmRegion, one per direction, and a reader thread
 // that delivers frames in place.
-#include "keel/wire/shm_transport.h"
+#include "keel/net/shm_transport.h"
 
 #include <atomic>
 #include <cstdio>
@@ -10,8 +10,8 @@
 
 #include "keel/base/thread_annotations.h"
 #include "keel/wire/control.h"
-#include "keel/wire/ring.h"
 #include "mapped_shm_region.h"
+#include "ring.h"
 
 namespace keel::wire {
 namespace {

@@ -1,12 +1,12 @@
-// The HMAC handshake state machine (keel/wire/handshake.h), driven by hand:
+// The HMAC handshake state machine (net/src/handshake.h), driven by hand:
 // both sides must prove the shared secret over the other's nonce.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "frame.h"
+#include "handshake.h"
 #include "keel/wire/control.h"
-#include "keel/wire/frame.h"
-#include "keel/wire/handshake.h"
 
 namespace keel::wire {
 namespace {

@@ -1,7 +1,7 @@
-// The TCP transport over standalone asio (keel/wire/tcp_transport.h): TLS
+// The TCP transport over standalone asio (keel/net/tcp_transport.h): TLS
 // set-up, listeners, clients and the transport. Each connection is a
 // Session (tcp_session.h), run by the transport's one I/O thread (Core).
-#include "keel/wire/tcp_transport.h"
+#include "keel/net/tcp_transport.h"
 
 #include <asio.hpp>
 #include <asio/ssl.hpp>
@@ -12,8 +12,8 @@
 #include <string>
 #include <unordered_map>
 
+#include "handshake.h"
 #include "keel/base/thread_annotations.h"
-#include "keel/wire/handshake.h"
 #include "tcp_session.h"
 
 namespace keel::wire {

@@ -1,9 +1,9 @@
-// keel/wire/tcp_transport.h: the TCP transport (asio), Keel's default
+// keel/net/tcp_transport.h: the TCP transport (asio), Keel's default
 // everywhere. A TcpTransport owns one I/O thread; listeners accept
 // connections and clients connect (and reconnect with backoff) through it.
-// Every connection runs the HMAC handshake (keel/wire/handshake.h) before
-// its first frame, inside TLS when TransportOptions::tls is enabled. It uses
-// TCP_NODELAY, batches small frames into one write, and bounds its send
+// Every connection runs the HMAC handshake (docs/wire-protocol.md,
+// "Handshake") before its first frame, inside TLS when
+// TransportOptions::tls is enabled. It uses TCP_NODELAY, batches small frames into one write, and bounds its send
 // queue (back-pressure). A bad frame, a failed handshake or an unexpected
 // message type closes that one connection with a logged reason; the
 // listener keeps serving everyone else. When both ends have an RDMA device
@@ -31,6 +31,13 @@
 #include "keel/wire/transport.h"
 
 namespace keel::wire {
+
+// Sets up OpenSSL's HMAC-SHA256 ahead of a first handshake: OpenSSL loads
+// its configuration and providers on first use, about 1 ms in a new
+// process. Call it where that time overlaps other work (a process that
+// starts a peer, or a thread beside start-up). Thread-safe; a cheap no-op
+// after the first call.
+void prepare_handshake_crypto();
 
 // Accepts connections until destroyed. Destroying it closes its connections
 // (on_close with kCancelled) and returns once no callback of it runs or will

@@ -1,4 +1,4 @@
-// The RDMA binding (keel/wire/rdma_transport.h) and TCP connections moved
+// The RDMA binding (net/src/rdma_transport.h) and TCP connections moved
 // to it (TransportOptions::rdma). The ring protocol under it is tested on
 // every machine (ring_test.cc), and so are the negotiation and its fallbacks
 // (tcp_transport_test.cc); the tests here that need a device skip, saying
@@ -10,10 +10,10 @@
 #include <thread>
 #include <vector>
 
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
-#include "keel/wire/rdma_transport.h"
-#include "keel/wire/tcp_transport.h"
-#include "wire/net_test_support.h"
+#include "net/net_test_support.h"
+#include "rdma_transport.h"
 
 namespace keel::wire {
 namespace {

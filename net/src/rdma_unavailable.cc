@@ -1,6 +1,6 @@
 // The RDMA binding where libibverbs is not installed
-// (keel/wire/rdma_transport.h): no devices, so every connection stays on TCP.
-#include "keel/wire/rdma_transport.h"
+// (rdma_transport.h): no devices, so every connection stays on TCP.
+#include "rdma_transport.h"
 
 namespace keel::wire {
 

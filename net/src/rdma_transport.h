@@ -1,5 +1,5 @@
-// keel/wire/rdma_transport.h: the RDMA binding of the ring protocol
-// (keel/wire/ring.h) over rdma-core verbs. One reliable-connected (RC) queue
+// rdma_transport.h: the RDMA binding of the ring protocol (ring.h) over
+// rdma-core verbs. Private to Keel::net. One reliable-connected (RC) queue
 // pair per link. Each side owns a registered inbound ring that the peer
 // writes records into with RDMA writes, ending each batch with an RDMA write
 // with immediate of the new tail (the immediate wakes the receiver's
@@ -110,7 +110,7 @@ class RdmaLink {
   virtual int completion_fd() const = 0;
   // Consumes the channel's pending events and asks for an event at the next
   // completion. Completions that arrived before the call raise no event:
-  // poll once more after arming (arm_then_poll, keel/wire/ring.h). Errors:
+  // poll once more after arming (arm_then_poll, ring.h). Errors:
   // kIoError.
   virtual Status arm() = 0;
 };

@@ -1,4 +1,4 @@
-// The ring-buffer and credit protocol (keel/wire/ring.h).
+// The ring-buffer and credit protocol (ring.h).
 //
 // Memory order. Records are plain writes published by the producer's store
 // of `tail` and acquired by the consumer's load of it; credits likewise flow
@@ -10,7 +10,7 @@
 // it (and a sleeper whose futex word changed returns at once). The waker
 // clears the flag as it reads it (exchange), so a burst of records costs one
 // wake-up, not one system call per record.
-#include "keel/wire/ring.h"
+#include "ring.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

@@ -1,9 +1,9 @@
-// The HMAC challenge-response handshake (keel/wire/handshake.h) over
+// The HMAC challenge-response handshake (handshake.h) over
 // OpenSSL 3: HMAC() for the proofs, CRYPTO_memcmp for the comparison; the
 // nonces come from the kernel's CSPRNG (getrandom), which is what seeds
 // OpenSSL's own generator: setting that generator up costs a new process
 // about 1.5 ms, on the path of every worker's start.
-#include "keel/wire/handshake.h"
+#include "handshake.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "frame.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 
 namespace keel::wire {

@@ -1,4 +1,4 @@
-// Private to Keel::wire_net: the I/O thread of a TcpTransport (Core) and
+// Private to Keel::net: the I/O thread of a TcpTransport (Core) and
 // one TCP connection (Session), shared by tcp_transport.cc (listeners,
 // clients, the transport) and tcp_session_rdma.cc (moving a session's data
 // frames to RDMA). Never installed.
@@ -25,14 +25,14 @@
 #include <utility>
 #include <vector>
 
+#include "frame.h"
+#include "handshake.h"
 #include "keel/base/status.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/wire/control.h"
-#include "keel/wire/frame.h"
-#include "keel/wire/handshake.h"
-#include "keel/wire/rdma_transport.h"
-#include "keel/wire/ring.h"
 #include "keel/wire/transport.h"
+#include "rdma_transport.h"
+#include "ring.h"
 
 namespace keel::wire::internal {
 
@@ -526,7 +526,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // Starts waiting on the link's completion channel like on a socket.
   void rdma_wait();
 
-  // One arm-then-poll step (keel/wire/ring.h); runs again at once while it
+  // One arm-then-poll step (ring.h); runs again at once while it
   // finds records, otherwise when the completion channel is readable.
   void rdma_drain();
 

@@ -1,8 +1,9 @@
-// keel/wire/frame.h: framing of the Keel wire protocol (docs/wire-protocol.md),
+// frame.h: framing of the Keel wire protocol (docs/wire-protocol.md),
 // shared by every transport. A frame is an 8-byte header (body length, message
 // type, flags, magic) and a body padded to a multiple of 8 bytes, so that
 // Cap'n Proto bodies stay word-aligned in a receive buffer.
 //
+// Private to Keel::net: users see frames through keel/wire/transport.h.
 // FrameDecoder takes bytes incrementally and yields frames in place (no copy
 // of the body) or a typed error. A transport reads straight into it:
 //

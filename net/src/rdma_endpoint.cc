@@ -1,11 +1,11 @@
-// RdmaEndpointInfo's fixed 64-byte form (keel/wire/rdma_transport.h). Built
+// RdmaEndpointInfo's fixed 64-byte form (rdma_transport.h). Built
 // with or without libibverbs: the TCP transport's negotiation carries it.
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "keel/wire/control.h"
-#include "keel/wire/rdma_transport.h"
+#include "rdma_transport.h"
 
 namespace keel::wire {
 namespace {

@@ -1,5 +1,5 @@
 // Private to the shared-memory transport: the one implementation of
-// ShmRegion (keel/wire/shm_transport.h), a memfd mapping with a header page
+// ShmRegion (keel/net/shm_transport.h), a memfd mapping with a header page
 // and two rings (ring.h). Never installed.
 #pragma once
 
@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "keel/base/status.h"
-#include "keel/wire/ring.h"
-#include "keel/wire/shm_transport.h"
+#include "keel/net/shm_transport.h"
+#include "ring.h"
 
 namespace keel::wire::internal {
 

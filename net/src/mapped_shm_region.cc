@@ -85,12 +85,13 @@ Result<std::unique_ptr<MappedShmRegion>> MappedShmRegion::open(int fd) {
   if (fstat(fd, &st) != 0) return close_with(fd, Status::io_error(errno_text("fstat")));
   const auto bytes = static_cast<std::size_t>(st.st_size);
   if (bytes < kPage) {
-    return close_with(fd, Status::corruption("shm region of " + std::to_string(bytes) +
-                                             " bytes is too small"));
+    return close_with(
+        fd, Status::corruption("shm region of " + std::to_string(bytes) + " bytes is too small"));
   }
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<MappedShmRegion> region, map(fd, bytes));
   auto* header = static_cast<RegionHeader*>(region->base_);
-  if (std::atomic_ref<std::uint64_t>(header->magic).load(std::memory_order_acquire) != kRegionMagic) {
+  if (std::atomic_ref<std::uint64_t>(header->magic).load(std::memory_order_acquire) !=
+      kRegionMagic) {
     return Status::corruption("not a Keel shm region (no magic)");
   }
   const std::size_t span = header->ring_span;

@@ -1,5 +1,5 @@
-// keel/wire/ring.h: the ring-buffer and credit protocol that carries frames
-// between two processes over shared memory (keel/wire/shm_transport.h). It
+// ring.h: the ring-buffer and credit protocol that carries frames
+// between two processes over shared memory (keel/net/shm_transport.h). It
 // works on a plain memory region, so it is tested on every machine.
 //
 // One ring carries records one way: a single producer appends variable-size
@@ -13,7 +13,7 @@
 // The producer only writes data, `tail` and its own words and only reads
 // `head`; the consumer only writes `head` and its own words. That is the
 // split an RDMA binding needs (records and tail by RDMA write, head returned
-// as credits); docs/wire-protocol.md, "Ring protocol".
+// as credits); docs/wire-protocol.md, "Ring protocol". Private to Keel::net.
 //
 //   std::vector<std::uint64_t> mem(keel::wire::ring_region_bytes(1 << 16) / 8);
 //   auto ring = keel::wire::RingRegion::init(mem.data(), mem.size() * 8).value();
@@ -95,7 +95,7 @@ struct RingRegion {
   std::size_t max_record_bytes() const { return capacity / 2 - kRingRecordHeaderBytes; }
 };
 
-// How the blocking calls wait: ShmWaitOptions (keel/wire/shm_transport.h)
+// How the blocking calls wait: ShmWaitOptions (keel/net/shm_transport.h)
 // explains each field; the shared-memory transport passes its own.
 struct RingWaitOptions {
   std::chrono::microseconds spin{0};

@@ -1,4 +1,4 @@
-// The shared-memory transport (keel/wire/shm_transport.h): frames in place,
+// The shared-memory transport (keel/net/shm_transport.h): frames in place,
 // back-pressure, and a fork()ed child peer under concurrent load and when it
 // dies. Waits have deadlines; nothing sleeps.
 #include <gtest/gtest.h>
@@ -13,9 +13,9 @@
 #include <thread>
 #include <vector>
 
-#include "keel/wire/shm_transport.h"
+#include "keel/net/shm_transport.h"
 #include "mapped_shm_region.h"
-#include "wire/net_test_support.h"
+#include "net/net_test_support.h"
 
 namespace keel::wire {
 namespace {

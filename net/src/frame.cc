@@ -1,7 +1,7 @@
-// Frame header codec and the incremental decoder (keel/wire/frame.h). The
+// Frame header codec and the incremental decoder (frame.h). The
 // header is little-endian: u32 body length, u8 type, u8 flags (0 in
 // protocol version 1), u8 'K', u8 'L'.
-#include "keel/wire/frame.h"
+#include "frame.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-// The TCP transport (keel/wire/tcp_transport.h) on loopback: round trips,
+// The TCP transport (keel/net/tcp_transport.h) on loopback: round trips,
 // many calls in flight, authentication, bad frames from one peer while the
 // server keeps serving others, back-pressure and reconnect. Every wait has a
 // deadline (net_test_support.h); nothing sleeps.
@@ -16,11 +16,12 @@
 #include <thread>
 #include <vector>
 
+#include "frame.h"
+#include "handshake.h"
+#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
-#include "keel/wire/handshake.h"
-#include "keel/wire/rdma_transport.h"
-#include "keel/wire/tcp_transport.h"
-#include "wire/net_test_support.h"
+#include "net/net_test_support.h"
+#include "rdma_transport.h"
 
 namespace keel::wire {
 namespace {
