@@ -16,7 +16,6 @@ struct Value;
 struct ValueEntry;
 struct ValueField;
 enum class ValueKind : std::uint8_t;
-enum class ValueTag : std::uint8_t;
 enum class MessageType : std::uint8_t;
 struct Frame;
 class Connection;

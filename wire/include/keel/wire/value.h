@@ -44,8 +44,8 @@
 
 #include "keel/base/status.h"
 #include "keel/wire/detail/value_codec.h"
+#include "keel/wire/detail/value_format.h"
 #include "keel/wire/detail/value_io.h"
-#include "keel/wire/value_format.h"
 #include "keel/wire/value_tree.h"
 #include "keel/wire/value_types.h"
 

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "keel/wire/detail/value_format.h"
 #include "keel/wire/detail/value_io.h"
-#include "keel/wire/value_format.h"
 
 namespace keel::wire {
 

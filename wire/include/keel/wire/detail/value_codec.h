@@ -1,7 +1,7 @@
 // keel/wire/detail/value_codec.h: ValueCodec<T>, the encoder and decoder of
 // each supported C++ type. Installed because the templates in
 // keel/wire/value.h need it; not API. The byte layout is in
-// keel/wire/value_format.h and docs/wire-format.md.
+// keel/wire/detail/value_format.h and docs/wire-format.md.
 #pragma once
 
 #include <algorithm>
@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "keel/wire/detail/value_format.h"
 #include "keel/wire/detail/value_io.h"
-#include "keel/wire/value_format.h"
 #include "keel/wire/value_tree.h"
 #include "keel/wire/value_types.h"
 

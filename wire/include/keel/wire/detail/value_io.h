@@ -10,7 +10,7 @@
 #include <string_view>
 
 #include "keel/base/status.h"
-#include "keel/wire/value_format.h"
+#include "keel/wire/detail/value_format.h"
 
 namespace keel::wire::detail {
 

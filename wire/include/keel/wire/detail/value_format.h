@@ -1,5 +1,7 @@
-// keel/wire/value_format.h: the constants of Keel's self-describing value
-// encoding (keel/wire/value.h). docs/wire-format.md describes the bytes.
+// keel/wire/detail/value_format.h: the constants of Keel's self-describing
+// value encoding (keel/wire/value.h). Installed because the templates in
+// keel/wire/value.h need them; not API. docs/wire-format.md describes the
+// bytes.
 //
 // Every value starts with a one-byte tag; what follows depends on the tag.
 // Lengths and counts are unsigned LEB128 varints; signed integers are
