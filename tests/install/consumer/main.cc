@@ -1,19 +1,24 @@
 // Uses the installed Keel headers and libraries: if this builds, links, runs
 // an actor and a durable actor (on a SQLite journal in a temp directory,
-// removed at exit) and returns 0, find_package(Keel) and the Keel:: targets
-// work for a consumer. Returns 1 on any failure.
+// removed at exit), echoes a frame over the TCP transport on loopback and
+// returns 0, find_package(Keel) and the Keel:: targets work for a consumer.
+// Returns 1 on any failure.
 #include <keel/base/clock.h>
 #include <keel/base/status.h>
 #include <keel/engine/durable.h>
 #include <keel/engine/engine.h>
 #include <keel/journal/journal.h>
+#include <keel/net/tcp_transport.h>
 #include <stdlib.h>
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <string_view>
 
 class Greeter : public keel::Actor {
  public:
@@ -55,6 +60,47 @@ bool run_durable(const std::string& path) {
          system.shutdown(keel::ShutdownMode::kDrain).is_ok();
 }
 
+// Sends one call frame over the TCP transport on loopback and waits for the
+// listener's echo of it.
+bool run_tcp_echo() {
+  keel::wire::TransportOptions options;
+  options.secret = "install-test";
+  options.log = [](std::string_view) {};
+  keel::Result<std::unique_ptr<keel::wire::TcpTransport>> transport =
+      keel::wire::TcpTransport::create(options);
+  if (!transport) {
+    std::cerr << "tcp transport: " << transport.status() << "\n";
+    return false;
+  }
+  keel::wire::ConnectionCallbacks server;
+  server.on_frame = [](keel::wire::Connection& c, const keel::wire::Frame& f) {
+    c.send(keel::wire::MessageType::kReply, f.body).ignore();
+  };
+  keel::Result<std::unique_ptr<keel::wire::TcpListener>> listener =
+      (*transport)->listen("127.0.0.1", 0, server);
+  if (!listener) {
+    std::cerr << "listen: " << listener.status() << "\n";
+    return false;
+  }
+  std::promise<std::string> echoed;
+  bool answered = false;  // I/O thread only
+  keel::wire::ConnectionCallbacks client;
+  client.on_open = [](keel::wire::Connection& c) {
+    c.send(keel::wire::MessageType::kCall, "ping").ignore();
+  };
+  client.on_frame = [&](keel::wire::Connection&, const keel::wire::Frame& f) {
+    if (!answered) echoed.set_value(std::string(f.body));
+    answered = true;
+  };
+  std::unique_ptr<keel::wire::TcpClient> connection =
+      (*transport)->connect("127.0.0.1", (*listener)->port(), client);
+  std::future<std::string> reply = echoed.get_future();
+  if (reply.wait_for(std::chrono::seconds(20)) != std::future_status::ready) return false;
+  const std::string body = reply.get();
+  std::cout << "tcp transport echoed " << body << "\n";
+  return body == "ping";
+}
+
 int main() {
   keel::Status status = keel::Status::not_found("actor 7");
   std::cout << "status: " << status << "\n";
@@ -81,5 +127,5 @@ int main() {
   const bool durable_ok = run_durable(std::string(dir) + "/journal.db");
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
-  return durable_ok ? 0 : 1;
+  return durable_ok && run_tcp_echo() ? 0 : 1;
 }
