@@ -21,6 +21,7 @@
 #include "keel/engine/actor.h"
 #include "keel/engine/detail/message.h"
 #include "keel/engine/system.h"
+#include "cell_ref.h"
 #include "durable_cell.h"
 #include "intrusive_queue.h"
 #include "mailbox.h"
@@ -30,27 +31,6 @@ class Runtime;
 }
 
 namespace keel::detail {
-
-// Owning pointer to a Cell (intrusive count).
-class CellRef {
- public:
-  CellRef() = default;
-  explicit CellRef(Cell* c);  // adds a reference
-  CellRef(const CellRef& o) : CellRef(o.c_) {}
-  CellRef(CellRef&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
-  CellRef& operator=(CellRef o) noexcept {
-    std::swap(c_, o.c_);
-    return *this;
-  }
-  ~CellRef();
-  Cell* get() const { return c_; }
-  Cell* operator->() const { return c_; }
-  explicit operator bool() const { return c_ != nullptr; }
-  friend bool operator==(const CellRef& a, const CellRef& b) { return a.c_ == b.c_; }
-
- private:
-  Cell* c_ = nullptr;
-};
 
 // Control messages. They bypass capacity limits and are handled before user
 // messages, also while the actor is suspended or stopping.
