@@ -32,14 +32,14 @@ ActorId Actor::id() const { return cell_->id(); }
 ActorId Actor::sender_id() const { return cell_->current_sender(); }
 System& Actor::system() const { return cell_->runtime().system(); }
 Clock& Actor::clock() const { return cell_->runtime().clock(); }
-std::vector<AnyRef> Actor::children() const { return cell_->children_refs(); }
+std::vector<AnyRef> Actor::children() const { return cell_->supervisor().children_refs(); }
 void Actor::stop() { cell_->request_stop(); }
 void Actor::fail(const Status& error) { throw Failure(error); }
-void Actor::monitor(const AnyRef& other) { cell_->monitor(other.cell()); }
-void Actor::demonitor(const AnyRef& other) { cell_->demonitor(other.cell()); }
-void Actor::link(const AnyRef& other) { cell_->link(other.cell()); }
-void Actor::unlink(const AnyRef& other) { cell_->unlink(other.cell()); }
-void Actor::set_trap_exit(bool trap) { cell_->set_trap_exit(trap); }
+void Actor::monitor(const AnyRef& other) { cell_->supervisor().monitor(other.cell()); }
+void Actor::demonitor(const AnyRef& other) { cell_->supervisor().demonitor(other.cell()); }
+void Actor::link(const AnyRef& other) { cell_->supervisor().link(other.cell()); }
+void Actor::unlink(const AnyRef& other) { cell_->supervisor().unlink(other.cell()); }
+void Actor::set_trap_exit(bool trap) { cell_->supervisor().set_trap_exit(trap); }
 
 TimerId Actor::track_timer(TimerId id) {
   cell_->track_timer(id);

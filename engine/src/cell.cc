@@ -171,7 +171,7 @@ AnyRef Cell::ref_to_self() {
 
 void Cell::attach(std::unique_ptr<Actor> instance, Cell* parent) {
   if (parent != nullptr) {
-    parent_ = CellRef(parent);
+    supervisor_.set_parent(parent);
     parent_id_ = parent->id();
   }
   instance->cell_ = this;
@@ -200,33 +200,27 @@ Status Cell::start(bool recovered, bool release) {
 
 void Cell::abandon(const Status& why) {
   // Children spawned by on_start stop; on_stop is not run.
-  for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
-  forget_children();
-  parent_ = {};
+  supervisor_.stop_children();
+  supervisor_.forget_children();
+  supervisor_.forget_parent();  // it never listed this cell
   pending_status_ = why;
   TurnScope scope(this);
   finish_stop(/*run_stop_hook=*/false);
 }
 
-void Cell::add_child(Cell* child) {
-  children_.emplace_back(child);
-  child->in_parent_ = std::prev(children_.end());
-  child->listed_in_parent_ = true;
-}
-
-void Cell::forget_children() {
-  for (auto& c : children_) c->listed_in_parent_ = false;
-  children_.clear();
-}
-
-std::vector<AnyRef> Cell::children_refs() const {
-  std::vector<AnyRef> out;
-  for (const auto& c : children_) {
-    if (c->is_stopped()) continue;
-    c->acquire();
-    out.push_back(AnyRef::adopt(c.get(), c->generation()));
-  }
-  return out;
+ActorSnapshot Cell::snapshot() const {
+  ActorSnapshot s;
+  s.id = id_;
+  s.generation = generation();
+  s.type = type_name_;
+  s.name = rt_->name_of(this);
+  s.parent = parent_id_;
+  s.status = status();
+  s.mailbox_depth = mailbox_depth();
+  s.processed = processed_.load(std::memory_order_relaxed);
+  s.restarts = restarts_.load(std::memory_order_relaxed);
+  s.failures = failures_.load(std::memory_order_relaxed);
+  return s;
 }
 
 // ---- Sending -------------------------------------------------------------------
@@ -456,37 +450,13 @@ void Cell::handle_system(SysMsgPtr owned) {
         } else if (!instance_) {
           begin_restart(Status::internal("resume of an actor whose constructor failed"));
         } else {
-          status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
-          set_paused(false);
-          resume_escalated_children();
-          std::vector<SysMsgPtr> deferred;
-          deferred.swap(deferred_);
-          for (SysMsgPtr& d : deferred) handle_system(std::move(d));
+          resume();
+          for (SysMsgPtr& d : supervisor_.take_deferred()) handle_system(std::move(d));
         }
       }
       break;
-    case SysMsg::kChildFailed:
-      if (st == ActorStatus::kSuspended) {
-        deferred_.push_back(std::move(owned));  // decided once this actor is resumed
-        break;
-      }
-      handle_child_failure(m->other.get(), m->gen, m->status);
-      break;
     case SysMsg::kChildTerminated:
       on_child_terminated(m->other.get());
-      break;
-    case SysMsg::kMonitor:
-      watchers_.push_back(Watcher{std::move(m->other), m->gen, std::move(m->watch)});
-      break;
-    case SysMsg::kDemonitor:
-      std::erase_if(watchers_, [&](const Watcher& w) { return w.cell == m->other; });
-      break;
-    case SysMsg::kLink:
-      if (std::none_of(links_.begin(), links_.end(), [&](const Link& l) { return l.cell == m->other; }))
-        links_.push_back(Link{std::move(m->other), m->gen});
-      break;
-    case SysMsg::kUnlink:
-      std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
       break;
     case SysMsg::kRebuild:
       if (st == ActorStatus::kRestarting && pending_ == Pending::kNone) rebuild(m->status);
@@ -504,44 +474,16 @@ void Cell::handle_system(SysMsgPtr owned) {
       }
       if (st == ActorStatus::kRunning) fail(m->status.with_context("journal commit of " + describe(*this)));
       break;
+    case SysMsg::kChildFailed:
+    case SysMsg::kMonitor:
+    case SysMsg::kDemonitor:
+    case SysMsg::kLink:
+    case SysMsg::kUnlink:
     case SysMsg::kDown:
     case SysMsg::kExit:
-      if (m->gen != generation()) break;  // for an earlier incarnation
-      if (st != ActorStatus::kRunning) {
-        if (st == ActorStatus::kSuspended) deferred_.push_back(std::move(owned));
-        break;
-      }
-      handle_signal(*m);
+      supervisor_.handle_system(std::move(owned));
       break;
   }
-}
-
-void Cell::handle_signal(SysMsg& msg) {
-  SysMsg* const m = &msg;
-  AnyRef from;
-  if (m->other) {
-    m->other->acquire();
-    from = AnyRef::adopt(m->other.get(), m->other->generation());
-  }
-  Status error;
-  if (m->kind == SysMsg::kDown) {
-    error = run_hook([&] {
-      instance_->on_down(Down{from, m->status});
-      return Status::ok();
-    });
-  } else {
-    std::erase_if(links_, [&](const Link& l) { return l.cell == m->other; });
-    if (trap_exit_) {
-      error = run_hook([&] {
-        instance_->on_exit(ExitSignal{from, m->status});
-        return Status::ok();
-      });
-    } else if (!m->status.is_ok()) {
-      error = m->status.with_context("linked " + (m->other ? describe(*m->other.get()) : std::string("actor")) +
-                                     " stopped");
-    }
-  }
-  if (!error.is_ok()) fail(error);
 }
 
 Status Cell::run_hook(const std::function<Status()>& hook) {

@@ -1,6 +1,7 @@
 // Cell: the control block of one actor (all its incarnations): its mailbox
-// (mailbox.h), the turn loop, the lifecycle, the current instance, and its
-// place in the supervision tree.
+// (mailbox.h), the turn loop, the lifecycle (start, stop, restart) and the
+// current instance. Its place in the supervision tree is its Supervisor
+// (supervisor.h).
 //
 // Threading: the mailbox is thread-safe and touched by any sender.
 // Everything marked "turn-owned" is touched only by the thread
@@ -9,7 +10,6 @@
 #pragma once
 
 #include <atomic>
-#include <list>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +25,7 @@
 #include "durable_cell.h"
 #include "intrusive_queue.h"
 #include "mailbox.h"
+#include "supervisor.h"
 
 namespace keel::internal {
 class Runtime;
@@ -138,14 +139,9 @@ class Cell {
   void release_held() { durable_->release_recovered(); }
   // Stops a cell that did not start, with `why` as its stop reason.
   void abandon(const Status& why);
-  void add_child(Cell* child);
-  std::vector<AnyRef> children_refs() const;
   void request_stop() { stop_requested_ = true; }
-  void monitor(Cell* target);
-  void demonitor(Cell* target);
-  void link(Cell* other);
-  void unlink(Cell* other);
-  void set_trap_exit(bool trap) { trap_exit_ = trap; }
+  // Its children, monitors and links.
+  Supervisor& supervisor() { return supervisor_; }
   void track_timer(TimerId id);
   bool untrack_timer(TimerId id);
   ActorId current_sender() const { return current_sender_; }
@@ -183,6 +179,9 @@ class Cell {
 
  private:
   friend struct DurableCell;  // its behaviour drives this cell's turn and mailbox
+  // The supervisor makes this actor fail, stop or resume, and runs its
+  // hooks (fail, begin_stop, resume, run_hook, ref_to_self).
+  friend class Supervisor;
   enum class Pending : std::uint8_t { kNone, kStop, kRestart };
 
   // Turn steps.
@@ -194,18 +193,18 @@ class Cell {
   void requeue_front(IntrusiveQueue<Message> batch);
   // Disposes of a message the mailbox refused (dead letters, rejection).
   Status refuse(Mailbox::Pushed& pushed);
+  // Suspends this actor (user messages wait) and reports `error` to the
+  // supervisor.
   void fail(const Status& error);
-  void handle_child_failure(Cell* child, std::uint32_t gen, const Status& error);
-  void resume_escalated_children();
-  void apply_root_directive(const Status& error);
-  bool restart_allowed(std::vector<TimePoint>& history, const SupervisorStrategy& s, Duration* delay);
+  // Suspended to running: user messages flow again, and the children whose
+  // failure this actor escalated are resumed.
+  void resume();
   void begin_stop(const Status& reason);
   void begin_restart(const Status& cause);
   void stop_children_then(Pending then, const Status& why);
   void finish_stop(bool run_stop_hook = true);
   // What the messages left in a stopping actor's mailbox fail with.
   Status stopped_error(const Status& reason) const;
-  void handle_signal(SysMsg& msg);
   void schedule_self();
   Status dead_letter_and_reject(MessagePtr msg, DeadLetterReason reason, Status why,
                                 std::string detail);
@@ -219,15 +218,14 @@ class Cell {
   // durable actor (retried later while the journal cannot be read), then
   // on_restart and the messages again.
   void rebuild(const Status& cause);
+  // A child stopped: unlists it, and finishes a pending stop or restart
+  // once no children are left.
   void on_child_terminated(Cell* child);
-  // Empties children_ (the children are stopping or stopped).
-  void forget_children();
   void cancel_timers();
   void set_paused(bool paused) { mailbox_.set_paused(paused); }
   Status run_hook(const std::function<Status()>& hook);
   void report_stop_hook(const Status& s);
   void dispose_dead_system(SysMsgPtr msg);
-  void send_restart_after(Cell* target, const Status& cause, Duration delay);
 
   std::atomic<std::uint32_t> refs_{1};
   internal::Runtime* const rt_;  // a reference is held
@@ -247,34 +245,8 @@ class Cell {
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;
   std::unique_ptr<DurableCell> durable_;  // null for in-memory actors
-  CellRef parent_;
-  // Spawn order. A child's position and membership below are owned by the
-  // parent's turn (the child never reads them), so removal is O(1).
-  std::list<CellRef> children_;
-  std::list<CellRef>::iterator in_parent_;
-  bool listed_in_parent_ = false;
-  // Monitors and links belong to the incarnation that made them: a
-  // notification carries that incarnation's generation and is ignored by a
-  // later one.
-  struct Watcher {
-    CellRef cell;
-    std::uint32_t gen = 0;
-    std::optional<Promise<Down>> promise;
-  };
-  std::vector<Watcher> watchers_;
-  struct Link {
-    CellRef cell;
-    std::uint32_t gen = 0;
-  };
-  std::vector<Link> links_;
-  std::vector<SysMsgPtr> deferred_;  // kDown/kExit/kChildFailed that arrived while suspended
-  // Children whose failure this actor escalated (they wait suspended): resumed
-  // when this actor is resumed; a restart or stop of this actor stops them.
-  std::vector<Link> escalated_;
+  Supervisor supervisor_{*this};
   std::vector<TimerId> timers_;
-  std::vector<TimePoint> restart_history_;       // restarts this actor ordered as a supervisor
-  std::vector<TimePoint> root_restart_history_;  // restarts of this actor by the root strategy
-  bool trap_exit_ = false;
   bool stop_requested_ = false;
   Pending pending_ = Pending::kNone;
   Status pending_status_;

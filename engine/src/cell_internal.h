@@ -1,5 +1,5 @@
-// cell_internal.h: what the files that define Cell share (cell.cc,
-// cell_supervision.cc, cell_lifecycle.cc). Private to the engine.
+// cell_internal.h: what the files that define Cell and its Supervisor share
+// (cell.cc, cell_lifecycle.cc, supervisor.cc). Private to the engine.
 #pragma once
 
 #include <cstdint>

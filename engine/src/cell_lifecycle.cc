@@ -1,4 +1,5 @@
-// Cell's stopping and restarting: timers, children first, hooks, rebuild.
+// Cell's failing, stopping and restarting: timers, children first, hooks,
+// rebuild.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -9,6 +10,21 @@
 #include "runtime.h"
 
 namespace keel::detail {
+
+// ---- Failing ---------------------------------------------------------------------
+
+void Cell::fail(const Status& error) {
+  failures_.fetch_add(1, std::memory_order_relaxed);
+  status_.store(ActorStatus::kSuspended, std::memory_order_relaxed);
+  set_paused(true);
+  supervisor_.report_failure(error);
+}
+
+void Cell::resume() {
+  status_.store(ActorStatus::kRunning, std::memory_order_relaxed);
+  set_paused(false);
+  supervisor_.resume_escalated_children();
+}
 
 // ---- Stopping and restarting ------------------------------------------------------
 
@@ -34,11 +50,11 @@ bool Cell::untrack_timer(TimerId id) {
 void Cell::stop_children_then(Pending then, const Status& why) {
   pending_ = then;
   pending_status_ = why;
-  if (children_.empty()) {
+  if (!supervisor_.has_children()) {
     if (then == Pending::kStop) finish_stop(); else finish_restart();
     return;
   }
-  for (auto& c : children_) c->send_system(make_sys(SysMsg::kStop));
+  supervisor_.stop_children();
 }
 
 void Cell::begin_stop(const Status& reason) {
@@ -64,11 +80,8 @@ void Cell::begin_restart(const Status& cause) {
 }
 
 void Cell::on_child_terminated(Cell* child) {
-  if (child->listed_in_parent_ && child->parent_id() == id_) {
-    child->listed_in_parent_ = false;
-    children_.erase(child->in_parent_);
-  }
-  if (pending_ != Pending::kNone && children_.empty()) {
+  supervisor_.remove_child(child);
+  if (pending_ != Pending::kNone && !supervisor_.has_children()) {
     if (pending_ == Pending::kStop) finish_stop(); else finish_restart();
   }
 }
@@ -80,8 +93,7 @@ void Cell::finish_restart() {
     report_stop_hook(run_hook([&] { return instance_->on_stop(); }));
     instance_.reset();
   }
-  deferred_.clear();
-  escalated_.clear();  // stopped with the other children
+  supervisor_.clear_suspended();
   // A durable actor is rebuilt from what its commits made durable, so wait
   // for the ones in flight.
   if (durable_) durable_->commits->wait_idle();
@@ -168,31 +180,14 @@ void Cell::finish_stop(bool run_stop_hook) {
   }
   Mailbox::Rest rest = mailbox_.close();
   status_.store(ActorStatus::kStopped, std::memory_order_relaxed);
-  deferred_.clear();
-  escalated_.clear();
+  supervisor_.clear_suspended();
   while (MessagePtr m = rest.user.pop_front()) {
     dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped, stopped_error(reason), "actor stopped")
         .ignore();
   }
   while (SysMsgPtr m = rest.system.pop_front()) dispose_dead_system(std::move(m));
 
-  std::vector<Watcher> watchers;
-  watchers.swap(watchers_);
-  for (auto& w : watchers) {
-    if (w.promise) {
-      w.promise->set_value(Down{ref_to_self(), reason});
-    } else if (w.cell) {
-      w.cell->send_system(make_sys(SysMsg::kDown, reason, this, w.gen));
-    }
-  }
-  std::vector<Link> links;
-  links.swap(links_);
-  for (auto& l : links) l.cell->send_system(make_sys(SysMsg::kExit, reason, this, l.gen));
-  if (parent_) {
-    parent_->send_system(make_sys(SysMsg::kChildTerminated, Status::ok(), this));
-    parent_ = {};
-  }
-  forget_children();
+  supervisor_.notify_stopped(reason);
   rt_->on_cell_stopped(this);
 }
 
@@ -205,9 +200,7 @@ Status Cell::stopped_error(const Status& reason) const {
 void Cell::force_stop() {
   if (is_stopped()) return;
   TurnScope scope(this);
-  std::vector<CellRef> kids(children_.begin(), children_.end());
-  forget_children();
-  for (auto& c : kids) c->force_stop();
+  for (CellRef& c : supervisor_.take_children()) c->force_stop();
   IntrusiveQueue<SysMsg> sys = mailbox_.take_system();
   while (SysMsgPtr m = sys.pop_front()) {
     // Registrations still count; everything else is moot now.

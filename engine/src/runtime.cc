@@ -112,7 +112,7 @@ Result<AnyRef> Runtime::activate_cell(detail::Cell* cell, detail::Cell* parent, 
     cell->release();  // start() already unregistered it
     return st;
   }
-  if (parent != nullptr) parent->add_child(cell);
+  if (parent != nullptr) parent->supervisor().add_child(cell);
   cell->acquire();
   AnyRef ref = AnyRef::adopt(cell, 1);
   bool late;

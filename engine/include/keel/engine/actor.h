@@ -32,6 +32,10 @@
 
 namespace keel {
 
+namespace detail {
+class Supervisor;
+}  // namespace detail
+
 // Base class of actors. Owned by the engine (one instance per incarnation);
 // not thread-safe: called only in the actor's turn.
 class Actor {
@@ -128,6 +132,7 @@ class Actor {
   friend class internal::Runtime;
   friend class DurableActorBase;
   friend class detail::Cell;
+  friend class detail::Supervisor;  // calls the supervision hooks
   TimerId track_timer(TimerId id);
   detail::Cell* cell_ = nullptr;  // set by the engine before on_start
 };
