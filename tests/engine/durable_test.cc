@@ -90,6 +90,17 @@ class DurableTest : public testing::DurableJournalTest {
     EXPECT_TRUE(s.is_ok()) << s;
     return n;
   }
+  // PROCESSED records that move the cursor, leaving out the marks (cursor
+  // 0) of messages journaled with their handling.
+  std::size_t cursors(const std::string& owner) {
+    std::size_t n = 0;
+    Status s = journal_->scan_owner(owner, 1, [&](const Record& r) {
+      n += r.kind == RecordKind::kProcessed && wire::decode_value<std::uint64_t>(r.payload).value_or(0) != 0;
+      return true;
+    });
+    EXPECT_TRUE(s.is_ok()) << s;
+    return n;
+  }
 };
 
 TEST_P(DurableTest, StateSurvivesARestartOfTheSystem) {
@@ -178,11 +189,12 @@ TEST_P(DurableTest, SnapshotsEveryNMessagesReplayTheRestOnRecovery) {
     // of 11; but a cursor record that waited for an earlier commit of the
     // actor and went out in one write with a later one it supersedes is
     // dropped (a PROCESSED by any later cursor, a SNAPSHOT by a later one).
+    // A message an idle actor journaled with its handling has a mark
+    // instead of a cursor, which these counts leave out.
     const std::size_t snapshots = count(RecordKind::kSnapshot, actor_owner("acct-5"));
     EXPECT_GE(snapshots, 1u);
     EXPECT_LE(snapshots, 2u);
-    EXPECT_GE(count(RecordKind::kProcessed, actor_owner("acct-5")), 1u);
-    EXPECT_LE(count(RecordKind::kProcessed, actor_owner("acct-5")), 9u);
+    EXPECT_LE(cursors(actor_owner("acct-5")), 9u);
   }
   reopen();
   System system(config());
