@@ -58,7 +58,7 @@ class RunCore {
   // Journals the "started" record (before the driver runs).
   void append_started(std::vector<NewRecord> batch) { append(std::move(batch), nullptr); }
   // Commits `records` of this run after every earlier commit of it (any
-  // thread); `done` runs on the journal's writer thread (see
+  // thread); `done` runs on the journal's callback thread (see
   // CommitPipeline::submit).
   void commit(std::vector<NewRecord> records, CommitPipeline::Done done);
   bool has_started_record() const { return !workflow_.empty(); }
