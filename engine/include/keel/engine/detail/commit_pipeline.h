@@ -66,8 +66,8 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   // Writes `c` after every commit submitted before it. `done` runs once: on
   // the journal's callback thread (its writer, or its completion thread;
   // one group at a time, in commit order) when the write is durable or
-  // failed, or on
-  // this thread when the commit is refused at once. Errors: the write's
+  // failed, or on this thread when the commit is refused at once. Errors:
+  // the write's
   // (kIoError, kOwnershipLost, ...); kIoError "not written" for a commit
   // after a failed one; kOwnershipLost for every commit once a write was
   // refused for lost ownership.
