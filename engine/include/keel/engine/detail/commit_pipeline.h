@@ -67,10 +67,9 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   // the journal's callback thread (its writer, or its completion thread;
   // one group at a time, in commit order) when the write is durable or
   // failed, or on this thread when the commit is refused at once. Errors:
-  // the write's
-  // (kIoError, kOwnershipLost, ...); kIoError "not written" for a commit
-  // after a failed one; kOwnershipLost for every commit once a write was
-  // refused for lost ownership.
+  // the write's (kIoError, kOwnershipLost, ...); kIoError "not written" for
+  // a commit after a failed one; kOwnershipLost for every commit once a
+  // write was refused for lost ownership.
   void submit(Commit c, Done done) KEEL_EXCLUDES(mu_);
 
   // Blocks until every submitted commit's `done` has returned; afterwards
