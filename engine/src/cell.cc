@@ -289,7 +289,7 @@ Status Cell::refuse(Mailbox::Pushed& pushed) {
       break;
   }
   return dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped,
-                                Status::not_found(describe(*this) + " has stopped"), "actor stopped");
+                                stopped_error(Status::ok()), "actor stopped");
 }
 
 void Cell::enqueue_accepted(MessagePtr msg, bool was_accepting) {
@@ -297,7 +297,7 @@ void Cell::enqueue_accepted(MessagePtr msg, bool was_accepting) {
   if (MessagePtr closed = mailbox_.push_accepted(std::move(msg), was_accepting, &need_schedule)) {
     // Journaled: the next spawn_durable of this key delivers it again.
     dead_letter_and_reject(std::move(closed), DeadLetterReason::kStopped,
-                           Status::not_found(describe(*this) + " has stopped"),
+                           stopped_error(Status::ok()),
                            "actor stopped (kept in the journal)")
         .ignore();
     return;
@@ -373,7 +373,7 @@ void Cell::requeue_front(IntrusiveQueue<Message> batch) {
   IntrusiveQueue<Message> closed = mailbox_.requeue_front(std::move(batch));
   while (MessagePtr m = closed.pop_front()) {
     dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped,
-                           Status::not_found(describe(*this) + " has stopped"), "actor stopped")
+                           stopped_error(Status::ok()), "actor stopped")
         .ignore();
   }
 }

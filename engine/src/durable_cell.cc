@@ -61,7 +61,7 @@ Result<std::string> inbox_envelope(const Cell& target, Message& msg) {
 
 Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
   if (cell_->is_stopped()) {
-    Status why = Status::not_found(describe(*cell_) + " has stopped");
+    Status why = cell_->stopped_error(Status::ok());
     cell_->dead_letter_and_reject(std::move(msg), DeadLetterReason::kStopped, why, "actor stopped").ignore();
     if (accepted) accepted->set_error(why);
     return why;
