@@ -6,17 +6,24 @@
 
 namespace keel::detail {
 
-std::shared_ptr<CommitPipeline> CommitPipeline::create(Journal& journal, std::string owner) {
-  return std::make_shared<CommitPipeline>(journal, std::move(owner));
+std::shared_ptr<CommitPipeline> CommitPipeline::create(Journal& journal, std::string owner,
+                                                       OnFailure on_failure) {
+  return std::make_shared<CommitPipeline>(journal, std::move(owner), on_failure);
 }
 
-CommitPipeline::CommitPipeline(Journal& journal, std::string owner)
-    : journal_(journal), owner_(std::move(owner)) {}
+CommitPipeline::CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure)
+    : journal_(journal), owner_(std::move(owner)), on_failure_(on_failure) {}
 
 Status CommitPipeline::refusal() const {
   if (failed_.code() == StatusCode::kOwnershipLost) return failed_;
   return Status::io_error("commit of " + owner_ + " not written: an earlier one failed");
 }
+
+namespace {
+// Writes of one owner in the journal at a time: a second one lets a commit
+// submitted while the first is in flight share its group, or the next.
+constexpr int kMaxWrites = 2;
+}  // namespace
 
 void CommitPipeline::submit(Commit c, Done done) {
   Status refused;
@@ -26,20 +33,41 @@ void CommitPipeline::submit(Commit c, Done done) {
       refused = refusal();
     } else {
       ++in_flight_;
-      if (writing_) {
+      if (writes_ >= kMaxWrites) {
         waiting_.push_back(Waiting{std::move(c), std::move(done)});
         return;
       }
-      writing_ = true;
+      ++writes_;
+      std::vector<Waiting> parts;
+      parts.push_back(Waiting{std::move(c), std::move(done)});
+      ready_.push_back(std::move(parts));
+      if (launching_) return;  // that thread sends it, in order
+      launching_ = true;
     }
   }
   if (!refused.is_ok()) {
     done(refused);
     return;
   }
-  std::vector<Waiting> parts;
-  parts.push_back(Waiting{std::move(c), std::move(done)});
-  write(std::move(parts));
+  launch();
+}
+
+void CommitPipeline::launch() {
+  for (;;) {
+    std::vector<Waiting> parts;
+    {
+      MutexLock l(mu_);
+      if (ready_.empty()) {
+        launching_ = false;
+        return;
+      }
+      parts = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    // Outside the lock: a write refused at once calls finish() on this
+    // thread, which queues any next write for this loop.
+    write(std::move(parts));
+  }
 }
 
 void CommitPipeline::write(std::vector<Waiting> parts) {
@@ -75,7 +103,8 @@ void CommitPipeline::write(std::vector<Waiting> parts) {
     for (NewRecord& r : c.records) batch.push_back(std::move(r));
     c.records.clear();
   }
-  journal_.append_async(std::move(batch), [self = shared_from_this(), parts = std::move(parts),
+  AppendChain* chain = on_failure_ == OnFailure::kRefuseLater ? &chain_ : nullptr;
+  journal_.append_async(std::move(batch), chain, [self = shared_from_this(), parts = std::move(parts),
                                            layout = std::move(layout)](Result<LsnRange> r) mutable {
     self->finish(std::move(parts), r, layout);
   });
@@ -83,25 +112,28 @@ void CommitPipeline::write(std::vector<Waiting> parts) {
 
 void CommitPipeline::finish(std::vector<Waiting> parts, const Result<LsnRange>& r,
                             const std::vector<Layout>& layout) {
-  std::vector<Waiting> next;
   std::vector<Waiting> refused;
   Status not_written;
+  bool launch_here = false;
   {
     MutexLock l(mu_);
-    if (!r && failed_.is_ok()) failed_ = r.status();
+    --writes_;
+    if (!r && failed_.is_ok() && on_failure_ == OnFailure::kRefuseLater) failed_ = r.status();
     if (!failed_.is_ok()) {
+      // Writes already in ready_ or the journal are refused by the chain.
       refused.swap(waiting_);
-      writing_ = false;
       not_written = refusal();
     } else if (!waiting_.empty()) {
-      next.swap(waiting_);  // still writing
-    } else {
-      writing_ = false;
+      ++writes_;
+      ready_.push_back(std::move(waiting_));
+      waiting_.clear();
+      launch_here = !launching_;
+      launching_ = true;
     }
   }
   // An append from a commit callback only queues the batch: it never blocks
   // the journal's thread.
-  if (!next.empty()) write(std::move(next));
+  if (launch_here) launch();
   Lsn lsn = r ? r->first : kNoLsn;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (!r) {
@@ -128,7 +160,10 @@ void CommitPipeline::finish(std::vector<Waiting> parts, const Result<LsnRange>& 
 void CommitPipeline::wait_idle() {
   MutexLock l(mu_);
   idle_.wait(l, [&]() KEEL_REQUIRES(mu_) { return in_flight_ == 0; });
-  if (failed_.code() != StatusCode::kOwnershipLost) failed_ = Status::ok();
+  if (failed_.code() != StatusCode::kOwnershipLost) {
+    failed_ = Status::ok();
+    chain_.clear();
+  }
 }
 
 Status CommitPipeline::failure() const {

@@ -25,6 +25,13 @@ void trim(std::string* s) {
   }
 }
 
+// What a batch gets when an earlier batch on its chain failed with
+// `failed` (ok: nothing failed, the batch is written).
+Status chain_refusal(const Status& failed) {
+  if (failed.is_ok() || failed.code() == StatusCode::kOwnershipLost) return failed;
+  return Status::io_error("not written: an earlier batch of its appender failed (" + failed.to_string() + ")");
+}
+
 }  // namespace
 
 GroupCommitter::GroupCommitter(CommitTarget* target, Limits limits, Lsn last_lsn, Clock* clock)
@@ -72,7 +79,7 @@ void GroupCommitter::give_back(std::vector<Pending>* group) {
   }
 }
 
-void GroupCommitter::submit(std::vector<NewRecord> batch, AppendCallback done) {
+void GroupCommitter::submit(std::vector<NewRecord> batch, AppendChain* chain, AppendCallback done) {
   Pending p;
   p.batch = take_spare();
   // Reused records keep their strings' storage: copying into it allocates
@@ -95,6 +102,7 @@ void GroupCommitter::submit(std::vector<NewRecord> batch, AppendCallback done) {
     p.bytes += r.record.owner.size() + r.payload_size;
     target_->stage(&r);
   }
+  p.chain = chain;
   p.done = std::move(done);
   {
     MutexLock lock(mu_);
@@ -208,6 +216,7 @@ bool GroupCommitter::take_group(std::vector<Pending>* group) {
 Status GroupCommitter::assign(std::vector<Pending>& group) {
   const WallTime now = clock_->wall_now();
   for (Pending& p : group) {
+    if (!p.refused.is_ok()) continue;
     p.range = LsnRange{next_lsn_, next_lsn_ + p.batch.size() - 1};
     for (StagedRecord& staged : p.batch) {
       Record& r = staged.record;
@@ -238,16 +247,27 @@ void GroupCommitter::commit_group(std::vector<Pending>* group) {
   const Lsn first = next_lsn_;
   records_.clear();
   seq_undo_.clear();
+  // A chain's failure is recorded before the next group is taken, so a
+  // batch behind a failed one on its chain is refused here, unwritten.
+  for (Pending& p : *group) {
+    if (p.chain != nullptr) p.refused = chain_refusal(p.chain->failure());
+  }
   Status s = assign(*group);
-  if (s.is_ok()) s = target_->write_group(records_);
-  if (!s.is_ok()) roll_back(first);
+  if (s.is_ok() && !records_.empty()) s = target_->write_group(records_);
+  if (!s.is_ok()) {
+    roll_back(first);
+    for (Pending& p : *group) {
+      if (p.chain != nullptr && p.refused.is_ok()) p.chain->fail(s);
+    }
+  }
+  const bool wrote = !records_.empty() || !s.is_ok();  // a commit attempted
   seq_undo_.clear();
   records_.clear();
   Completion c{std::move(*group), s};
   bool inline_callbacks;
   {
     MutexLock lock(mu_);
-    ++commits_;
+    if (wrote) ++commits_;
     if (s.is_ok()) committed_lsn_ = next_lsn_ - 1;
     // With nothing else to do, the writer runs the callbacks itself (no
     // thread hand-off on an idle journal); with work waiting, the completion
@@ -265,7 +285,9 @@ void GroupCommitter::commit_group(std::vector<Pending>* group) {
 
 void GroupCommitter::complete(Completion* c) {
   for (Pending& p : c->group) {
-    if (c->status.is_ok()) {
+    if (!p.refused.is_ok()) {
+      p.done(p.refused);
+    } else if (c->status.is_ok()) {
       p.done(p.range);
     } else {
       p.done(c->status);

@@ -74,11 +74,14 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Stages a validated, non-empty batch on the calling thread and queues it.
-  // `done` runs on the writer or the completion thread with the batch's LSN
-  // range, or kIoError if its group failed to commit; callbacks run one at a
-  // time, in commit order.
-  void submit(std::vector<NewRecord> batch, AppendCallback done) KEEL_EXCLUDES(mu_, pool_mu_);
+  // Stages a validated, non-empty batch on the calling thread and queues it
+  // on `chain` (null: none; see AppendChain). `done` runs on the writer or
+  // the completion thread with the batch's LSN range, kIoError if its group
+  // failed to commit, or the chain's refusal when an earlier batch on the
+  // chain failed (the batch is then left out of its group); callbacks run
+  // one at a time, in commit order.
+  void submit(std::vector<NewRecord> batch, AppendChain* chain, AppendCallback done)
+      KEEL_EXCLUDES(mu_, pool_mu_);
 
   // Runs `task` on the writer thread between two groups (so it may use the
   // target's write handle) and returns once it has run.
@@ -103,6 +106,8 @@ class GroupCommitter {
   struct Pending {
     Batch batch;  // empty for a task
     std::size_t bytes = 0;
+    AppendChain* chain = nullptr;
+    Status refused;  // not written: an earlier batch on its chain failed
     AppendCallback done;
     UniqueFunction<void()> task;
     LsnRange range;  // set by a successful commit

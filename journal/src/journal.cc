@@ -1,5 +1,5 @@
-// The backend-independent parts of keel/journal/journal.h: record kind names
-// and open_journal's backend detection.
+// The backend-independent parts of keel/journal/journal.h: record kind names,
+// AppendChain and open_journal's backend detection.
 #include "keel/journal/journal.h"
 
 #include <sys/stat.h>
@@ -26,6 +26,21 @@ std::optional<RecordKind> record_kind_from_name(std::string_view name) {
     if (kKindNames[k] == name) return static_cast<RecordKind>(k);
   }
   return std::nullopt;
+}
+
+Status AppendChain::failure() const {
+  MutexLock l(mu_);
+  return failed_;
+}
+
+void AppendChain::fail(const Status& why) {
+  MutexLock l(mu_);
+  if (failed_.is_ok()) failed_ = why;
+}
+
+void AppendChain::clear() {
+  MutexLock l(mu_);
+  failed_ = Status::ok();
 }
 
 Result<std::unique_ptr<Journal>> open_journal(const std::string& path,

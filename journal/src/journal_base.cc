@@ -90,19 +90,20 @@ Result<LsnRange> JournalBase::append(std::vector<NewRecord> batch) {
   KEEL_RETURN_IF_ERROR(check_append(batch));
   std::promise<Result<LsnRange>> promise;
   std::future<Result<LsnRange>> future = promise.get_future();
-  committer_->submit(std::move(batch),
+  committer_->submit(std::move(batch), nullptr,
                      [&promise](Result<LsnRange> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 
-void JournalBase::append_async(std::vector<NewRecord> batch,
+void JournalBase::append_async(std::vector<NewRecord> batch, AppendChain* chain,
                                UniqueFunction<void(Result<LsnRange>)> done) {
   Status s = check_append(batch);
   if (!s.is_ok()) {
+    if (chain != nullptr) chain->fail(s);
     done(s);
     return;
   }
-  committer_->submit(std::move(batch), std::move(done));
+  committer_->submit(std::move(batch), chain, std::move(done));
 }
 
 Status JournalBase::scan_owner(std::string_view owner, std::uint64_t from_seq,

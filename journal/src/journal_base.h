@@ -37,7 +37,8 @@ struct Removals {
 class JournalBase : public Journal {
  public:
   Result<LsnRange> append(std::vector<NewRecord> batch) override;
-  void append_async(std::vector<NewRecord> batch,
+  using Journal::append_async;
+  void append_async(std::vector<NewRecord> batch, AppendChain* chain,
                     UniqueFunction<void(Result<LsnRange>)> done) override;
   Status scan_owner(std::string_view owner, std::uint64_t from_seq,
                     const std::function<bool(const Record&)>& fn) override;

@@ -35,29 +35,41 @@ class HeldJournal : public testing::FencingJournal {
     held_ = true;
   }
   void release() {
-    std::deque<std::pair<std::vector<NewRecord>, UniqueFunction<void(Result<LsnRange>)>>> out;
+    std::deque<Held> out;
     {
       std::lock_guard<std::mutex> l(mu_);
       held_ = false;
       out.swap(queue_);
     }
-    for (auto& [batch, done] : out) FencingJournal::append_async(std::move(batch), std::move(done));
+    for (Held& h : out) FencingJournal::append_async(std::move(h.batch), h.chain, std::move(h.done));
   }
-  void append_async(std::vector<NewRecord> batch, UniqueFunction<void(Result<LsnRange>)> done) override {
+  using Journal::append_async;
+  void append_async(std::vector<NewRecord> batch, AppendChain* chain,
+                    UniqueFunction<void(Result<LsnRange>)> done) override {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (held_) {
-        queue_.emplace_back(std::move(batch), std::move(done));
+        queue_.push_back(Held{std::move(batch), chain, std::move(done)});
         return;
       }
     }
-    FencingJournal::append_async(std::move(batch), std::move(done));
+    FencingJournal::append_async(std::move(batch), chain, std::move(done));
+  }
+  // Batches held so far.
+  std::size_t held() {
+    std::lock_guard<std::mutex> l(mu_);
+    return queue_.size();
   }
 
  private:
+  struct Held {
+    std::vector<NewRecord> batch;
+    AppendChain* chain;
+    UniqueFunction<void(Result<LsnRange>)> done;
+  };
   std::mutex mu_;
   bool held_ = false;
-  std::deque<std::pair<std::vector<NewRecord>, UniqueFunction<void(Result<LsnRange>)>>> queue_;
+  std::deque<Held> queue_;
 };
 
 class CommitPipelineTest : public ::testing::Test {
@@ -149,14 +161,26 @@ TEST_F(CommitPipelineTest, AnInboxRecordAndItsMarkComeFirst) {
   EXPECT_EQ(all[2].lsn, r->records);
 }
 
+TEST_F(CommitPipelineTest, TwoWritesGoToTheJournalAtOnce) {
+  journal_->hold();
+  auto a = submit(processed(1, 1));
+  auto b = submit(processed(2, 1));  // beside a, not behind it
+  auto c = submit(processed(3, 1));  // waits for one of them
+  EXPECT_EQ(journal_->held(), 2u);
+  journal_->release();
+  ASSERT_TRUE(get(a).is_ok() && get(b).is_ok() && get(c).is_ok());
+  EXPECT_EQ(records().size(), 6u);
+}
+
 TEST_F(CommitPipelineTest, CommitsWaitingForAWriteGoTogetherWithoutTheSupersededCursor) {
   journal_->hold();
   auto a = submit(processed(1, 1));  // in flight, held
-  auto b = submit(processed(2, 1));  // waiting
-  auto c = submit(processed(3, 1));  // waiting: supersedes b's cursor
+  auto b = submit(processed(2, 1));  // in flight, held
+  auto c = submit(processed(3, 1));  // waiting
+  auto d = submit(processed(4, 1));  // waiting: supersedes c's cursor
   journal_->release();
-  Result<CommitLsns> ra = get(a), rb = get(b), rc = get(c);
-  ASSERT_TRUE(ra.is_ok() && rb.is_ok() && rc.is_ok());
+  Result<CommitLsns> ra = get(a), rb = get(b), rc = get(c), rd = get(d);
+  ASSERT_TRUE(ra.is_ok() && rb.is_ok() && rc.is_ok() && rd.is_ok());
   std::vector<Record> all = records();
   std::vector<std::string> payloads;
   for (const Record& r : all) {
@@ -164,36 +188,39 @@ TEST_F(CommitPipelineTest, CommitsWaitingForAWriteGoTogetherWithoutTheSuperseded
                            ? "P" + std::to_string(wire::decode_value<std::uint64_t>(r.payload).value())
                            : r.payload);
   }
-  EXPECT_EQ(payloads, (std::vector<std::string>{"P1", "e1", "e2", "P3", "e3"}));
-  EXPECT_EQ(all[2].lsn, rb->records);
+  EXPECT_EQ(payloads, (std::vector<std::string>{"P1", "e1", "P2", "e2", "e3", "P4", "e4"}));
   EXPECT_EQ(all[4].lsn, rc->records);
+  EXPECT_EQ(all[6].lsn, rd->records);
 }
 
 TEST_F(CommitPipelineTest, ALaterProcessedCursorKeepsTheSnapshotItBuildsOn) {
   journal_->hold();
+  auto a0 = submit(processed(0, 0));
   auto a = submit(processed(1, 0));
   auto b = submit(snapshot("s1"));
   auto c = submit(processed(2, 0));  // replays from b's snapshot: b stays
   journal_->release();
-  ASSERT_TRUE(get(a).is_ok() && get(b).is_ok() && get(c).is_ok());
+  ASSERT_TRUE(get(a0).is_ok() && get(a).is_ok() && get(b).is_ok() && get(c).is_ok());
   std::vector<RecordKind> kinds;
   for (const Record& r : records()) kinds.push_back(r.kind);
-  EXPECT_EQ(kinds, (std::vector<RecordKind>{RecordKind::kProcessed, RecordKind::kSnapshot, RecordKind::kProcessed}));
+  EXPECT_EQ(kinds, (std::vector<RecordKind>{RecordKind::kProcessed, RecordKind::kProcessed, RecordKind::kSnapshot,
+                                            RecordKind::kProcessed}));
 }
 
 TEST_F(CommitPipelineTest, ALaterSnapshotSupersedesEarlierCursorsOfAllKinds) {
   journal_->hold();
+  auto a0 = submit(processed(0, 0));
   auto a = submit(processed(1, 0));
   auto b = submit(snapshot("s1"));
   auto c = submit(processed(2, 0));
   auto d = submit(snapshot("s2"));
   journal_->release();
-  ASSERT_TRUE(get(a).is_ok() && get(b).is_ok() && get(c).is_ok() && get(d).is_ok());
+  ASSERT_TRUE(get(a0).is_ok() && get(a).is_ok() && get(b).is_ok() && get(c).is_ok() && get(d).is_ok());
   std::vector<Record> all = records();
-  ASSERT_EQ(all.size(), 2u);
-  EXPECT_EQ(all[0].kind, RecordKind::kProcessed);
-  EXPECT_EQ(all[1].kind, RecordKind::kSnapshot);
-  EXPECT_EQ(all[1].payload, "s2");
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[1].kind, RecordKind::kProcessed);
+  EXPECT_EQ(all[2].kind, RecordKind::kSnapshot);
+  EXPECT_EQ(all[2].payload, "s2");
 }
 
 TEST_F(CommitPipelineTest, AfterAFailedWriteLaterCommitsFailUnwrittenUntilWaitIdle) {
@@ -211,6 +238,27 @@ TEST_F(CommitPipelineTest, AfterAFailedWriteLaterCommitsFailUnwrittenUntilWaitId
   auto c = submit(processed(3, 1));
   EXPECT_TRUE(get(c).is_ok());
   EXPECT_EQ(records().size(), 2u);
+}
+
+TEST_F(CommitPipelineTest, WithOnFailureContinueAFailedWriteFailsOnlyItsOwnCommits) {
+  auto accepts = CommitPipeline::create(*journal_, kOwner, OnFailure::kContinue);
+  auto submit_to = [&](Commit c) {
+    auto p = std::make_shared<std::promise<Result<CommitLsns>>>();
+    std::future<Result<CommitLsns>> f = p->get_future();
+    accepts->submit(std::move(c), [p](Result<CommitLsns> r) { p->set_value(std::move(r)); });
+    return f;
+  };
+  journal_->fence(kOwner, Status::io_error("disk full"));
+  auto a = submit_to(processed(1, 1));
+  EXPECT_EQ(get(a).status().code(), StatusCode::kIoError);
+  journal_->unfence(kOwner);
+  auto b = submit_to(processed(2, 1));  // written: nothing sticks
+  Result<CommitLsns> rb = get(b);
+  ASSERT_TRUE(rb.is_ok()) << rb.status();
+  EXPECT_TRUE(accepts->failure().is_ok());
+  std::vector<Record> all = records();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].lsn, rb->records);
 }
 
 TEST_F(CommitPipelineTest, ALostOwnershipStaysLostAfterWaitIdle) {

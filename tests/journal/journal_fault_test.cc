@@ -1,6 +1,7 @@
 // Storage faults under both journals: a failed write or sync reaches the
 // caller as kIoError, loses no acknowledged record, and the journal commits
 // again once the fault clears.
+#include <future>
 #include <map>
 
 #include "backends.h"
@@ -133,6 +134,51 @@ TYPED_TEST(JournalFaultTest, GroupWhoseSyncFailedDoesNotReappearAfterReopen) {
   EXPECT_EQ(r->first, 2u);
   EXPECT_TRUE(problems(*reopened).empty());
   expect_summaries_match_a_scan(*reopened);
+}
+
+TYPED_TEST(JournalFaultTest, ABatchBehindAFailedOneOnItsChainIsNotWritten) {
+  auto j = this->open_faulty();
+  ASSERT_NE(j, nullptr);
+  AppendChain chain;
+  // The first batch on the chain fails; from its callback (so in a later
+  // group, with the fault gone) one more batch goes on the chain and one
+  // without it.
+  CountDown done(3);
+  Status first, behind, beside;
+  this->faults_.arm(Fault::kWriteIoError);
+  j->append_async(one("a", "lost"), &chain, [&](Result<LsnRange> r) {
+    first = r.status();
+    this->faults_.arm(Fault::kNone);
+    j->append_async(one("a", "behind"), &chain, [&](Result<LsnRange> r2) {
+      behind = r2.status();
+      done.count_down();
+    });
+    j->append_async(one("b", "beside"), [&](Result<LsnRange> r2) {
+      beside = r2.status();
+      done.count_down();
+    });
+    done.count_down();
+  });
+  ASSERT_TRUE(done.wait());
+  EXPECT_CODE(first, StatusCode::kIoError);
+  EXPECT_CODE(behind, StatusCode::kIoError);
+  EXPECT_NE(behind.message().find("not written"), std::string_view::npos) << behind;
+  EXPECT_TRUE(beside.is_ok()) << beside;
+  EXPECT_CODE(chain.failure(), StatusCode::kIoError);
+  auto records = all_records(*j);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].payload, "beside");
+
+  // Cleared, the chain writes again; "a" starts at seq 1, as nothing of it landed.
+  chain.clear();
+  std::promise<Result<LsnRange>> again;
+  j->append_async(one("a", "again"), &chain, [&](Result<LsnRange> r) { again.set_value(std::move(r)); });
+  ASSERT_OK(again.get_future().get());
+  records = all_records(*j);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].payload, "again");
+  EXPECT_EQ(records[1].seq, 1u);
+  expect_summaries_match_a_scan(*j);
 }
 
 TYPED_TEST(JournalFaultTest, FailedCommitFailsEveryBatchOfItsGroup) {

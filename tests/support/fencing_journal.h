@@ -43,12 +43,15 @@ class FencingJournal : public Journal {
     if (Status s = check(batch); !s.is_ok()) return s;
     return inner_.append(std::move(batch));
   }
-  void append_async(std::vector<NewRecord> batch, UniqueFunction<void(Result<LsnRange>)> done) override {
+  using Journal::append_async;
+  void append_async(std::vector<NewRecord> batch, AppendChain* chain,
+                    UniqueFunction<void(Result<LsnRange>)> done) override {
     if (Status s = check(batch); !s.is_ok()) {
+      if (chain != nullptr) chain->fail(s);
       done(s);
       return;
     }
-    inner_.append_async(std::move(batch), std::move(done));
+    inner_.append_async(std::move(batch), chain, std::move(done));
   }
   Status scan_owner(std::string_view owner, std::uint64_t from_seq,
                     const std::function<bool(const Record&)>& fn) override {

@@ -31,6 +31,7 @@
 
 #include "keel/base/clock.h"
 #include "keel/base/status.h"
+#include "keel/base/thread_annotations.h"
 #include "keel/base/unique_function.h"
 
 namespace keel {
@@ -147,6 +148,32 @@ struct JournalStats {
 
 // Thread-safe. Appends from any thread are queued to one writer thread that
 // owns the backend's write connection. Readers use their own connection.
+// One appender's batches, in order across commit groups: a batch appended
+// on a chain after an earlier batch on it failed fails unwritten, so no
+// batch lands after one of its chain that did not. An appender may thus
+// have several batches in flight and still keep "all before the failure,
+// nothing after". Owned by the appender; it must outlive every batch
+// appended on it. Thread-safe.
+//
+//   AppendChain chain;
+//   journal->append_async(std::move(b1), &chain, done1);
+//   journal->append_async(std::move(b2), &chain, done2);  // b1 fails: b2 too
+class AppendChain {
+ public:
+  // The first failure of a batch on the chain, or ok.
+  Status failure() const KEEL_EXCLUDES(mu_);
+  // Journal side: a batch on the chain failed with `why` (or was refused
+  // with it); the first failure stays.
+  void fail(const Status& why) KEEL_EXCLUDES(mu_);
+  // Appender side: forgets the failure, so that later batches are written
+  // again. Only when no batch on the chain is in flight.
+  void clear() KEEL_EXCLUDES(mu_);
+
+ private:
+  mutable Mutex mu_;
+  Status failed_ KEEL_GUARDED_BY(mu_);
+};
+
 // Scan callbacks run on the calling thread and must not append.
 class Journal {
  public:
@@ -172,7 +199,15 @@ class Journal {
   // on the calling thread before append_async returns. Batches submitted
   // from one thread commit in submission order. The records are encoded
   // and their payloads checksummed on the calling thread.
-  virtual void append_async(std::vector<NewRecord> batch,
+  void append_async(std::vector<NewRecord> batch, UniqueFunction<void(Result<LsnRange>)> done) {
+    append_async(std::move(batch), nullptr, std::move(done));
+  }
+  // The same, on `chain` (null: none): when an earlier batch on the chain
+  // failed, `batch` is not written and `done` gets kOwnershipLost if that
+  // failure was one, else kIoError naming it; when this batch's group
+  // fails, the chain records the failure. Either way `done` runs in commit
+  // order, as above.
+  virtual void append_async(std::vector<NewRecord> batch, AppendChain* chain,
                             UniqueFunction<void(Result<LsnRange>)> done) = 0;
 
   // Calls fn for each record of `owner` with seq >= from_seq, in order, until

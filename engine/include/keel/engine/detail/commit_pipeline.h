@@ -4,11 +4,14 @@
 //
 // A durable actor and a workflow run each own one CommitPipeline. A commit
 // is typed: an optional INBOX record journaled with its handling, an
-// optional cursor record, then the owner's other records. One write of the
-// owner is in the journal at a time; commits submitted meanwhile wait and go
-// together in the next write, where a cursor that a later commit's cursor
-// supersedes is dropped. Once a write fails, the commits waiting and every
-// later one fail unwritten, so no later commit lands after a failed one.
+// optional cursor record, then the owner's other records. Up to two writes
+// of the owner are in the journal at a time (so a commit submitted while
+// one is in flight can share its group); commits submitted meanwhile wait
+// and go together in the next write, where a cursor that a later commit's
+// cursor supersedes is dropped. The writes go on one AppendChain: once a
+// write fails, the writes behind it in the journal, the commits waiting and
+// every later one fail unwritten, so no later commit lands after a failed
+// one.
 //
 //   auto p = CommitPipeline::create(journal, "actor/a");
 //   Commit c;
@@ -17,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +50,12 @@ struct Commit {
   std::vector<NewRecord> records;   // the handler's (or the run's) records
 };
 
+// What a failed write does to the commits after it.
+enum class OnFailure : std::uint8_t {
+  kRefuseLater,  // they fail unwritten until wait_idle (the owner's commits)
+  kContinue,     // nothing: each write stands alone (an owner's acceptances)
+};
+
 // Where a durable commit's records landed.
 struct CommitLsns {
   Lsn inbox = kNoLsn;  // the INBOX record's LSN, or kNoLsn without one
@@ -57,8 +67,9 @@ struct CommitLsns {
 class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
  public:
   // `journal` must outlive the pipeline and its writes.
-  static std::shared_ptr<CommitPipeline> create(Journal& journal, std::string owner);
-  CommitPipeline(Journal& journal, std::string owner);  // use create()
+  static std::shared_ptr<CommitPipeline> create(Journal& journal, std::string owner,
+                                                OnFailure on_failure = OnFailure::kRefuseLater);
+  CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure);  // use create()
   CommitPipeline(const CommitPipeline&) = delete;
   CommitPipeline& operator=(const CommitPipeline&) = delete;
 
@@ -66,10 +77,11 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   // Writes `c` after every commit submitted before it. `done` runs once: on
   // the journal's callback thread (its writer, or its completion thread;
   // one group at a time, in commit order) when the write is durable or
-  // failed, or on this thread when the commit is refused at once. Errors:
-  // the write's (kIoError, kOwnershipLost, ...); kIoError "not written" for
-  // a commit after a failed one; kOwnershipLost for every commit once a
-  // write was refused for lost ownership.
+  // failed, or on this thread when the commit is refused at once (then
+  // possibly before the callbacks of writes still in flight). Errors:
+  // the write's (kIoError, kOwnershipLost, ...); with kRefuseLater, kIoError
+  // "not written" for a commit after a failed one, and kOwnershipLost for
+  // every commit once a write was refused for lost ownership.
   void submit(Commit c, Done done) KEEL_EXCLUDES(mu_);
 
   // Blocks until every submitted commit's `done` has returned; afterwards
@@ -93,6 +105,9 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
     bool cursor = false;  // its cursor (false: none, or dropped)
     std::size_t records = 0;
   };
+  // Sends the writes in ready_ to the journal, in order, until none is
+  // left. Called by the thread that set launching_.
+  void launch() KEEL_EXCLUDES(mu_);
   void write(std::vector<Waiting> parts) KEEL_EXCLUDES(mu_);
   void finish(std::vector<Waiting> parts, const Result<LsnRange>& r, const std::vector<Layout>& layout)
       KEEL_EXCLUDES(mu_);
@@ -100,13 +115,17 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
 
   Journal& journal_;
   const std::string owner_;
+  const OnFailure on_failure_;
 
   mutable Mutex mu_;
   CondVar idle_;
   int in_flight_ KEEL_GUARDED_BY(mu_) = 0;  // submitted, `done` not returned
-  bool writing_ KEEL_GUARDED_BY(mu_) = false;
+  int writes_ KEEL_GUARDED_BY(mu_) = 0;     // in ready_ or in the journal
+  bool launching_ KEEL_GUARDED_BY(mu_) = false;  // a thread is in launch()
   Status failed_ KEEL_GUARDED_BY(mu_);
-  std::vector<Waiting> waiting_ KEEL_GUARDED_BY(mu_);
+  std::deque<std::vector<Waiting>> ready_ KEEL_GUARDED_BY(mu_);  // writes to send, in order
+  std::vector<Waiting> waiting_ KEEL_GUARDED_BY(mu_);  // for the next write
+  AppendChain chain_;
 };
 
 }  // namespace keel::detail
