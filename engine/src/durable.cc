@@ -39,6 +39,7 @@ Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& co
   d->key = key;
   d->owner = actor_owner(key);
   d->commits = detail::CommitPipeline::create(*config.journal, d->owner);
+  d->accepts = detail::CommitPipeline::create(*config.journal, d->owner, detail::OnFailure::kContinue);
   d->options = options;
   d->decoder = decoder;
   return d;

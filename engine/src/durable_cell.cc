@@ -97,12 +97,12 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
   }
   std::optional<Promise<void>> done;
   if (accepted) done.emplace(std::move(*accepted));
-  std::vector<NewRecord> batch;
-  batch.push_back(NewRecord{owner, RecordKind::kInbox, std::move(*env)});
+  Commit inbox;
+  inbox.records.push_back(NewRecord{owner, RecordKind::kInbox, std::move(*env)});
   cell_->acquire();
   cell_->rt_->journal_op_started();
-  journal->append_async(
-      std::move(batch), [self = cell_, msg = std::move(msg), done = std::move(done)](Result<LsnRange> r) mutable {
+  accepts->submit(
+      std::move(inbox), [self = cell_, msg = std::move(msg), done = std::move(done)](Result<CommitLsns> r) mutable {
         if (!r) {
           self->mailbox_.accepted_failed();
           self->dead_letter_and_reject(std::move(msg), DeadLetterReason::kDropped, r.status(),
@@ -113,7 +113,7 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
             self->send_system(make_sys(SysMsg::kJournalFailed, r.status()));
           }
         } else {
-          msg->inbox_lsn = r->first;
+          msg->inbox_lsn = r->records;
           self->enqueue_accepted(std::move(msg), /*was_accepting=*/true);
           if (done) done->set_value();
         }

@@ -100,6 +100,10 @@ struct DurableCell {
   // restart waits for it to be idle, so the rebuild starts from what is
   // durable; a commit refused with kOwnershipLost stops the actor.
   std::shared_ptr<CommitPipeline> commits;
+  // The INBOX records of messages accepted while the actor is busy, in
+  // order; acceptances submitted while two writes are in flight go out as
+  // one batch. A failed write fails only its own messages (kContinue).
+  std::shared_ptr<CommitPipeline> accepts;
 
   // ---- Behaviour (durable_cell.cc, durable_recovery.cc) ----------------------
   // Makes `cell` the holder (before start; `cell` owns this).
