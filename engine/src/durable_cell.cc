@@ -67,14 +67,14 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
     return why;
   }
   if (Cell* from = Cell::current()) msg->sender = from->id();
-  Result<std::string> env = inbox_envelope(*cell_, *msg);
-  if (!env && env.status().code() == StatusCode::kFailedPrecondition) {
+  if (!msg->journalable()) {
     // Not a handler message (a continue_with continuation): it runs in the
     // actor's turn but is not journaled, like any in-memory message.
     cell_->enqueue_accepted(std::move(msg));
     if (accepted) accepted->set_value();
     return Status::ok();
   }
+  Result<std::string> env = inbox_envelope(*cell_, *msg);
   if (!env) {
     msg->reject(env.status());
     if (accepted) accepted->set_error(env.status());

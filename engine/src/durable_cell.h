@@ -42,8 +42,8 @@ struct RecoveryPass;
 // The INBOX payload for `msg` to durable actor `target`: the sender's
 // pre-encoded envelope (SendOptions::inbox_envelope) when it journals as
 // is, otherwise an envelope of the self-describing handler arguments.
-// Takes the pre-encoded one out of `msg`. Errors: kFailedPrecondition (not
-// a handler message: it is not journaled).
+// Takes the pre-encoded one out of `msg`. Precondition: msg.journalable().
+// Errors: those of wire::encode_envelope.
 Result<std::string> inbox_envelope(const Cell& target, Message& msg);
 
 struct DurableCell {

@@ -49,15 +49,15 @@ Status Effects::add_send(Cell* target, std::uint32_t gen, MessagePtr msg) {
   if (Cell* from = Cell::current()) msg->sender = from->id();
   msg->generation = gen;
   int record = -1;
-  if (target->is_durable()) {
+  // A message that is not journalable (a continuation) is released as it is.
+  if (target->is_durable() && msg->journalable()) {
     Result<std::string> env = inbox_envelope(*target, *msg);
-    if (env) {
-      records.push_back(NewRecord{target->durable()->owner, RecordKind::kInbox, std::move(*env)});
-      record = static_cast<int>(records.size()) - 1;
-    } else if (env.status().code() != StatusCode::kFailedPrecondition) {
+    if (!env) {
       msg->reject(env.status());
       return env.status();
-    }  // else an in-memory message (a continuation): released as it is
+    }
+    records.push_back(NewRecord{target->durable()->owner, RecordKind::kInbox, std::move(*env)});
+    record = static_cast<int>(records.size()) - 1;
   }
   target->acquire();
   sends.push_back(Send{target, gen, std::move(msg), record});

@@ -37,8 +37,8 @@ struct Effects {
   // Discards what was not released: messages are rejected with kCancelled.
   ~Effects();
 
-  // Holds `msg` for `target` until the commit. Errors: the message cannot
-  // be journaled (kFailedPrecondition, its arguments do not encode).
+  // Holds `msg` for `target` until the commit. Errors: those of
+  // inbox_envelope, for a journalable message to a durable actor.
   Status add_send(Cell* target, std::uint32_t gen, MessagePtr msg);
 };
 

@@ -117,9 +117,13 @@ struct Message {
   // message nobody waits on. Owned by the message.
   virtual FutureStateBase* ask_state() const { return nullptr; }
   virtual std::string_view method() const = 0;
+  // Whether the message is journaled when a durable actor accepts or sends
+  // it: a handler call on a durable actor. Others (a continuation of
+  // continue_with, a message to a plain actor) stay in memory.
+  virtual bool journalable() const { return false; }
   // The handler arguments, self-describing (keel/wire/value.h), for the
-  // journal. Only messages to durable actors can be encoded; others return
-  // kFailedPrecondition.
+  // journal. Errors: kFailedPrecondition for a message that is not
+  // journalable().
   virtual Result<std::string> encode_args() const {
     return Status::failed_precondition("only messages to durable actors are journaled");
   }
@@ -230,6 +234,7 @@ struct TellMessage final : Message {
     std::apply([&](auto&... xs) { (void)(static_cast<T&>(actor).*M)(handler_arg<T>(xs)...); }, args);
   }
   std::string_view method() const override { return handler_name<T, M>(); }
+  bool journalable() const override { return is_durable_v<T>; }
   Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
   std::tuple<Args...> args;
 };
@@ -288,6 +293,7 @@ struct AskMessage final : Message {
   void reject(const Status& why) override { promise.set_error(why); }
   FutureStateBase* ask_state() const override { return promise.state().get(); }
   std::string_view method() const override { return handler_name<T, M>(); }
+  bool journalable() const override { return is_durable_v<T>; }
   Result<std::string> encode_args() const override { return encode_tuple<T>(args); }
 
   template <class F>
