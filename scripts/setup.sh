@@ -15,6 +15,7 @@ KEEL_PACKAGES=(
   libasio-dev libssl-dev  # net: TCP transport (asio), HMAC authentication and TLS (OpenSSL)
   libibverbs-dev librdmacm-dev  # net: the RDMA transport (rdma-core)
   chromium  # keel ui: the headless-browser test of the web view
+  iproute2 nftables  # test hosts: network namespaces and partitions (scripts/test_hosts.sh)
 )
 
 missing=()
