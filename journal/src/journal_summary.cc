@@ -80,6 +80,36 @@ std::vector<OwnerInfo> overlay_newest(std::vector<OwnerInfo> checkpointed,
   return out;
 }
 
+std::string kind_counter_name(std::size_t kind) {
+  return "records." + std::string(record_kind_name(static_cast<RecordKind>(kind)));
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> counter_rows(const JournalCounts& counts) {
+  std::vector<std::pair<std::string, std::uint64_t>> rows;
+  rows.emplace_back(kAsOfCounterName, counts.as_of);
+  rows.emplace_back(kOwnersCounterName, counts.owners);
+  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) rows.emplace_back(kind_counter_name(k), counts.by_kind[k]);
+  return rows;
+}
+
+std::optional<JournalCounts> counts_from_rows(const std::map<std::string, std::uint64_t>& values, Lsn last,
+                                              int version) {
+  auto as_of = values.find(kAsOfCounterName);
+  if (as_of == values.end() || as_of->second > last ||
+      (as_of->second != last && version < kLazySummariesVersion)) {
+    return std::nullopt;
+  }
+  auto value = [&](const std::string& name) {
+    auto it = values.find(name);
+    return it == values.end() ? std::uint64_t{0} : it->second;
+  };
+  JournalCounts counts;
+  counts.as_of = as_of->second;
+  counts.owners = value(kOwnersCounterName);
+  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) counts.by_kind[k] = value(kind_counter_name(k));
+  return counts;
+}
+
 OwnerInfo owner_info_of(const Record& newest) {
   OwnerInfo o;
   o.owner = newest.owner;

@@ -9,8 +9,10 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "keel/journal/journal.h"
@@ -57,6 +59,15 @@ class PendingSummaries {
  public:
   // Notes a committed group (records in LSN order).
   void add(const std::vector<StagedRecord*>& group);
+  // Notes a committed group whose commit wrote a checkpoint when
+  // `checkpointed` (nothing waits then), else add(group).
+  void committed(const std::vector<StagedRecord*>& group, bool checkpointed) {
+    if (checkpointed) {
+      clear();
+    } else {
+      add(group);
+    }
+  }
   // Notes an owner's newest record (the records after a checkpoint, found
   // at open).
   void add(const OwnerInfo& newest);
@@ -89,6 +100,23 @@ std::vector<const Record*> newest_by_owner(const std::vector<StagedRecord*>& gro
 // with a raised first seq is in it.
 std::vector<OwnerInfo> overlay_newest(std::vector<OwnerInfo> checkpointed,
                                       const std::map<std::string, OwnerInfo>& newer);
+
+// Counters-table row names of the SQL backends (docs/journal-format.md).
+inline constexpr char kAsOfCounterName[] = "as_of_lsn";
+inline constexpr char kOwnersCounterName[] = "owners";
+inline constexpr char kRemovedCounterName[] = "removed";
+
+// The name of the counter of records of kind number `kind` in the counters
+// table of the SQL backends: "records.inbox", ... (docs/journal-format.md).
+std::string kind_counter_name(std::size_t kind);
+// The counters-table rows (name, value) of a checkpoint of `counts`.
+std::vector<std::pair<std::string, std::uint64_t>> counter_rows(const JournalCounts& counts);
+// The checkpoint that counters-table rows `values` hold, when it is usable
+// in a journal whose last LSN is `last` and whose header says `version`:
+// counting up to `last`, or, from kLazySummariesVersion on, to an earlier
+// LSN. nullopt when missing or not usable (a missing kind row counts 0).
+std::optional<JournalCounts> counts_from_rows(const std::map<std::string, std::uint64_t>& values, Lsn last,
+                                              int version);
 
 // The summary of an owner whose newest record is `newest`.
 OwnerInfo owner_info_of(const Record& newest);

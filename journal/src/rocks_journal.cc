@@ -381,11 +381,7 @@ Status RocksJournal::write_group(const std::vector<StagedRecord*>& records) {
   rocksdb::Status s = db_->Write(write_options_, &batch);
   if (s.ok()) {
     counts_ = counts;
-    if (checkpoint) {
-      pending_.clear();
-    } else {
-      pending_.add(records);
-    }
+    pending_.committed(records, checkpoint);
     return Status::ok();
   }
   Status failed = Status::io_error("rocksdb journal " + path() + ": commit of lsn " +

@@ -425,11 +425,7 @@ Status SqliteJournal::write_group(const std::vector<StagedRecord*>& records) {
   int rc = sqlite3_step(commit);
   if (rc != SQLITE_DONE) return fail(rc);
   counts_ = counts;
-  if (checkpoint) {
-    pending_.clear();
-  } else {
-    pending_.add(records);
-  }
+  pending_.committed(records, checkpoint);
   return Status::ok();
 }
 

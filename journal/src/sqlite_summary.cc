@@ -16,12 +16,6 @@ const char kAsOfCounter[] = "as_of_lsn";
 
 namespace {
 
-constexpr char kOwnersCounter[] = "owners";
-
-std::string kind_counter(std::size_t kind) {
-  return "records." + std::string(record_kind_name(static_cast<RecordKind>(kind)));
-}
-
 // Each owner's newest row, found through the (owner, seq) index: the same
 // columns as the owners table, sorted by owner.
 constexpr char kNewestRows[] =
@@ -82,16 +76,7 @@ Result<std::optional<JournalCounts>> read_checkpoint(SqliteConnection* c, Lsn la
     values[column_string(s, 0)] = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
   }
   if (rc != SQLITE_DONE) return c->error("read counters", rc);
-  auto as_of = values.find(kAsOfCounter);
-  if (as_of == values.end() || as_of->second > last ||
-      (as_of->second != last && version < kLazySummariesVersion)) {
-    return std::optional<JournalCounts>();
-  }
-  JournalCounts counts;
-  counts.as_of = as_of->second;
-  counts.owners = values[kOwnersCounter];
-  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) counts.by_kind[k] = values[kind_counter(k)];
-  return std::optional(counts);
+  return counts_from_rows(values, last, version);
 }
 
 Status count_rows_after(SqliteConnection* c, Lsn last, JournalCounts* counts) {
@@ -175,9 +160,7 @@ Status write_checkpoint(SqliteConnection* c, const JournalCounts& counts,
     int rc = sqlite3_step(s);
     return rc == SQLITE_DONE ? Status::ok() : c->error("write counters", rc);
   };
-  KEEL_RETURN_IF_ERROR(put(kAsOfCounter, counts.as_of));
-  KEEL_RETURN_IF_ERROR(put(kOwnersCounter, counts.owners));
-  for (std::size_t k = 1; k < counts.by_kind.size(); ++k) KEEL_RETURN_IF_ERROR(put(kind_counter(k), counts.by_kind[k]));
+  for (const auto& [name, value] : counter_rows(counts)) KEEL_RETURN_IF_ERROR(put(name, value));
   return Status::ok();
 }
 
