@@ -11,6 +11,7 @@ KEEL_PACKAGES=(
   clang  # thread-safety analysis build (scripts/test.sh tsa)
   libcaf-dev  # benchmark reference only (CAF 0.17 column of keel_engine_bench)
   libsqlite3-dev sqlite3 librocksdb-dev  # journal backends (sqlite3: the shell the docs use)
+  postgresql libpq-dev  # the PostgreSQL journal: libpq, and the throwaway server its tests start
   libcapnp-dev capnproto  # wire: envelope schemas and codecs
   libasio-dev libssl-dev  # net: TCP transport (asio), HMAC authentication and TLS (OpenSSL)
   libibverbs-dev librdmacm-dev  # net: the RDMA transport (rdma-core)

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "journal_internal.h"
+#include "keel/journal/pg_journal.h"
 
 namespace keel {
 namespace {
@@ -45,6 +46,7 @@ void AppendChain::clear() {
 
 Result<std::unique_ptr<Journal>> open_journal(const std::string& path,
                                               const JournalOptions& options) {
+  if (is_pg_conninfo(path)) return open_pg_journal(path, options);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return open_rocks_journal(path, options);

@@ -1,6 +1,8 @@
-// backends.h: the two journal backends as type parameters of the typed
-// suites, with the raw-handle operations the tests use to damage a journal
-// behind its back.
+// backends.h: the journal backends as type parameters of the typed suites,
+// with the raw-handle operations the tests use to damage a journal behind
+// its back. A suite built with KEEL_JOURNAL_TEST_POSTGRES runs over the
+// PostgreSQL journal (pg_backend.h, against the test server); otherwise over
+// SQLite and RocksDB.
 #pragma once
 
 #include <rocksdb/db.h>
@@ -16,6 +18,9 @@
 #include <vector>
 
 #include "journal_internal.h"
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+#include "pg_backend.h"  // libpq: only the suites built for PostgreSQL link it
+#endif
 #include "keel/journal/journal.h"
 #include "record_format.h"
 
@@ -23,6 +28,7 @@ namespace keel::testing {
 
 struct SqliteBackend {
   static constexpr const char* kName = "sqlite";
+  static constexpr bool kSecondWriterFences = false;  // refused: the lock file
   static std::string journal_path(const std::string& dir) { return dir + "/journal.db"; }
   static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
                                                const internal::BackendHooks& hooks = {}) {
@@ -146,6 +152,7 @@ struct SqliteBackend {
 
 struct RocksBackend {
   static constexpr const char* kName = "rocksdb";
+  static constexpr bool kSecondWriterFences = false;  // refused: RocksDB's LOCK
   static std::string journal_path(const std::string& dir) { return dir + "/journal.rocks"; }
   static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
                                                const internal::BackendHooks& hooks = {}) {
@@ -287,9 +294,13 @@ struct RocksBackend {
   }
 };
 
-// Both backends, for typed test suites, named by their kName in test names:
+// The backends, for typed test suites, named by their kName in test names:
 //   TYPED_TEST_SUITE(MyJournalTest, Backends, BackendNames);
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+using Backends = ::testing::Types<PgBackend>;
+#else
 using Backends = ::testing::Types<SqliteBackend, RocksBackend>;
+#endif
 class BackendNames {
  public:
   template <class T>

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -119,6 +120,13 @@ struct JournalOptions {
   // Time source for record times; null means the real clock. Must outlive
   // the journal.
   Clock* clock = nullptr;
+  // PostgreSQL journals only (keel/journal/pg_journal.h): the schema that
+  // holds the journal when the connection string names none (empty:
+  // "keel"), and how long a call waits for an unreachable server (to
+  // connect, or to reconnect and learn a commit's outcome) before it fails
+  // with kUnavailable. Real time, whatever `clock` is.
+  std::string pg_schema;
+  std::chrono::milliseconds pg_timeout{10000};
 };
 
 // A problem found by verify().
@@ -129,7 +137,7 @@ struct JournalProblem {
 };
 
 struct JournalStats {
-  std::string backend;  // "sqlite" or "rocksdb"
+  std::string backend;  // "sqlite", "rocksdb" or "postgresql"
   std::string path;
   std::uint16_t format_version = kJournalFormatVersion;  // the header's
   Lsn first_lsn = kNoLsn;
@@ -187,7 +195,13 @@ class Journal {
   // kInvalidArgument (empty batch, empty owner, owner containing a NUL byte,
   // unknown kind, record over max_record_bytes; nothing written), kIoError (the commit failed: nothing of its group is visible;
   // the journal stays usable and a later append may succeed),
-  // kFailedPrecondition (read-only or closed).
+  // kFailedPrecondition (read-only or closed). PostgreSQL also:
+  // kUnavailable (the server could not be reached in time: "not written",
+  // or "outcome unknown" when the connection was lost during the commit and
+  // not regained), kOwnershipLost (another writer claimed the owner's shard:
+  // nothing written, and this handle writes no more), kFailedPrecondition
+  // (a commit reported as of unknown outcome was written: reopen).
+  // keel/journal/pg_journal.h and docs/journal-format.md ("PostgreSQL").
   virtual Result<LsnRange> append(std::vector<NewRecord> batch) = 0;
   // The same, asynchronously: `done` runs on one of the journal's threads
   // (its writer thread, or the completion thread that runs callbacks while
@@ -327,9 +341,10 @@ Result<std::unique_ptr<Journal>> open_sqlite_journal(const std::string& path,
 // writes to the directory.
 Result<std::unique_ptr<Journal>> open_rocks_journal(const std::string& dir,
                                                     const JournalOptions& options);
-// Opens an existing journal of either kind (a directory is RocksDB, a file
-// SQLite); a missing path is created as SQLite, the embedded default.
-// Errors as the backend's open function.
+// Opens a journal of any kind: a PostgreSQL connection string
+// (is_pg_conninfo in keel/journal/pg_journal.h) opens open_pg_journal; an
+// existing directory is RocksDB, a file SQLite; a missing path is created as
+// SQLite, the embedded default. Errors as the backend's open function.
 Result<std::unique_ptr<Journal>> open_journal(const std::string& path, const JournalOptions& options);
 
 }  // namespace keel
