@@ -294,7 +294,7 @@ TEST_P(DurableCancelTest, CancelledAskWhoseInboxRecordIsDurableIsHandledAfterARe
   EXPECT_EQ(system.dead_letters().count(DeadLetterReason::kCancelled), 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DurableCancelTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, DurableCancelTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 
 }  // namespace

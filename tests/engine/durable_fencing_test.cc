@@ -133,7 +133,7 @@ TEST_P(DurableFencingTest, TheJournalStillHoldsWhatWasCommittedBeforeTheFence) {
   EXPECT_EQ(await(c.ask<&Counter::total>()).value(), 3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DurableFencingTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, DurableFencingTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -548,7 +548,7 @@ TEST_P(DurableTest, AReplyThroughAReturnedFutureWaitsForTheCommit) {
   EXPECT_EQ(count(RecordKind::kSnapshot, actor_owner("auditor-2")), 1u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DurableTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, DurableTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 
 }  // namespace
