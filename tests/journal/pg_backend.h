@@ -1,13 +1,14 @@
 // pg_backend.h: the PostgreSQL journal as a type parameter of the typed
 // journal suites, with a raw libpq connection for the tests that damage a
-// journal behind its back. Each test directory gets its own schema in the
-// test server that the CTest fixture keel_pg starts
+// journal behind its back. Each test directory gets its own schema (named
+// by a hash of its path) in the test server that the CTest fixture keel_pg starts
 // (scripts/pg_test_server.sh); its URL comes from $KEEL_PG_URL, or from the
 // file $KEEL_PG_URL_FILE names. Without either, opens fail, saying so.
 #pragma once
 
 #include <libpq-fe.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -98,16 +99,13 @@ struct PgBackend {
   static constexpr const char* kName = "postgresql";
   // A second writable open takes the journal over (fencing the first).
   static constexpr bool kSecondWriterFences = true;
-  // A schema per test directory: "t_" + the directory name's bytes in hex.
+  // A schema per test directory: "t_" + a 64-bit FNV-1a hash of its path.
   static std::string journal_path(const std::string& dir) {
     auto url = pg_test_url();
-    std::string schema = "t_";
-    const std::string base = dir.substr(dir.rfind('/') + 1);
-    for (unsigned char c : base.substr(base.size() > 12 ? base.size() - 12 : 0)) {
-      char hex[3];
-      std::snprintf(hex, sizeof hex, "%02x", c);
-      schema += hex;
-    }
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : dir) h = (h ^ c) * 1099511628211ull;
+    char schema[32];
+    std::snprintf(schema, sizeof schema, "t_%016llx", static_cast<unsigned long long>(h));
     return with_schema(url.has_value() ? *url : std::string("postgresql://no-test-server"), schema);
   }
   static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
