@@ -271,6 +271,12 @@ Result<std::unique_ptr<Journal>> open_pg_journal(const std::string& conninfo, co
   return internal::PgJournal::open(conninfo, options, internal::BackendHooks{});
 }
 
+std::string redacted_journal_path(const std::string& path) {
+  if (!is_pg_conninfo(path)) return path;
+  Result<internal::PgTarget> target = internal::parse_pg_target(path, "");
+  return target.has_value() ? target->display : std::string("a malformed PostgreSQL connection string");
+}
+
 Result<std::vector<PgShardEpoch>> claim_pg_shards(const std::string& conninfo, const std::vector<std::uint32_t>& shards,
                                                   std::string_view holder, std::chrono::milliseconds timeout) {
   KEEL_ASSIGN_OR_RETURN(internal::PgTarget target, internal::parse_pg_target(conninfo, ""));

@@ -116,6 +116,15 @@ TEST_F(PgJournalTest, AMalformedNameIsInvalidAndLeavesThePasswordOut) {
   }
 }
 
+TEST_F(PgJournalTest, ARedactedPathNamesTheJournalWithoutThePassword) {
+  EXPECT_EQ(redacted_journal_path("postgresql://keel:s3cret@db:5433/app?keel_schema=orders"),
+            "postgresql://keel@db:5433/app?keel_schema=orders");
+  EXPECT_EQ(redacted_journal_path("host=db user=keel password=s3cret dbname=app"),
+            "postgresql://keel@db/app?keel_schema=keel");
+  EXPECT_EQ(redacted_journal_path("host=db password='s3cret"), "a malformed PostgreSQL connection string");
+  EXPECT_EQ(redacted_journal_path("/var/lib/keel/bank.db"), "/var/lib/keel/bank.db");
+}
+
 TEST_F(PgJournalTest, TheSchemaComesFromTheOptionWhenTheNameHasNone) {
   const std::string url = *pg_test_url();
   JournalOptions o;

@@ -8,6 +8,7 @@
 
 #include "capnp_render.h"
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/tools/journal_cli.h"
 
 namespace keel::internal {
@@ -203,12 +204,13 @@ Result<Args> parse_args(const Group& group, const VerbSpec& verb, const std::vec
 Outcome open_failure(const std::string& path, const Status& s) {
   std::string why(s.message());
   switch (s.code()) {
-    case StatusCode::kNotFound: return Outcome::fail(ExitCode::kNoJournal, path + ": no journal at this path");
+    case StatusCode::kNotFound:
+      return Outcome::fail(ExitCode::kNoJournal, redacted_journal_path(path) + ": no journal at this path");
     case StatusCode::kCorruption:
     case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kNotAJournal, std::move(why));
     case StatusCode::kFailedPrecondition: return Outcome::fail(ExitCode::kNewerFormat, std::move(why));
     case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, std::move(why));
-    default: return Outcome::fail(ExitCode::kInternal, path + ": " + s.to_string());
+    default: return Outcome::fail(ExitCode::kInternal, redacted_journal_path(path) + ": " + s.to_string());
   }
 }
 

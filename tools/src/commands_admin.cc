@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/wire/value.h"
 #include "keel/workflow/admin.h"
 #include "text.h"
@@ -17,7 +18,7 @@ Outcome admin_failure(const std::string& path, const Status& s) {
     case StatusCode::kNotFound:
       // No run of that id; a missing journal is named as such.
       if (why.find("no run") == std::string::npos) {
-        return Outcome::fail(ExitCode::kNoJournal, path + ": no journal at this path");
+        return Outcome::fail(ExitCode::kNoJournal, redacted_journal_path(path) + ": no journal at this path");
       }
       return Outcome::fail(ExitCode::kUnknownId, why);
     case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kUsage, why);

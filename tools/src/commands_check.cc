@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/journal/format.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value_tree.h"
@@ -154,7 +155,7 @@ Outcome run_verify(Context& ctx) {
   }
   if (n == 0) return {};
   return Outcome::fail(ExitCode::kProblems, std::to_string(n) + (n == 1 ? " problem" : " problems") +
-                                                " found in " + ctx.path);
+                                                " found in " + redacted_journal_path(ctx.path));
 }
 
 // ---- at ------------------------------------------------------------------------------

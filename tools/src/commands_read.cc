@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/journal/format.h"
 #include "render.h"
 
@@ -100,7 +101,7 @@ std::string stats_json(const std::string& path, const JournalStats& st, const Ki
 Table stats_table(const Context& ctx, const JournalStats& st, const KindCounts& counts) {
   Table t({"", ""});
   const Palette& p = ctx.palette;
-  t.add({"journal", ctx.path});
+  t.add({"journal", redacted_journal_path(ctx.path)});
   t.add({"backend", st.backend});
   t.add({"format version", std::to_string(st.format_version)});
   t.add({"lsn range",
@@ -129,7 +130,7 @@ Outcome write_stats_json(Journal& journal, const std::string& path, std::ostream
 
 Outcome run_stats(Context& ctx) {
   const bool deep = ctx.args.has("--deep");
-  if (ctx.json) return write_stats_json(ctx.journal, ctx.path, ctx.out, deep);
+  if (ctx.json) return write_stats_json(ctx.journal, redacted_journal_path(ctx.path), ctx.out, deep);
   Result<StatsView> v = read_stats(ctx.journal, deep);
   if (!v) return from_status(v.status());
   stats_table(ctx, v->st, v->counts).print(ctx.out, ctx.palette, /*with_header=*/false);

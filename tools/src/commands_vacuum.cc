@@ -2,6 +2,7 @@
 // system (Journal::vacuum), offline: it opens the journal for writing, so a
 // journal a live process holds is refused.
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 #include "text.h"
 
 namespace keel::internal {
@@ -13,7 +14,7 @@ Outcome run_vacuum(Context& ctx, const std::function<void()>& close_reader) {
   Result<std::unique_ptr<Journal>> journal = open_journal(ctx.path, options);
   if (!journal && journal.status().code() == StatusCode::kFailedPrecondition) {
     return Outcome::fail(ExitCode::kLiveWriter,
-                         ctx.path + ": owned by a live process; vacuum refuses to run beside it (" +
+                         redacted_journal_path(ctx.path) + ": owned by a live process; vacuum refuses to run beside it (" +
                              std::string(journal.status().message()) + ")");
   }
   if (!journal) return from_status(journal.status());
@@ -28,7 +29,7 @@ Outcome run_vacuum(Context& ctx, const std::function<void()>& close_reader) {
             << ",\"size_bytes_after\":" << after->size_bytes << ",\"records\":" << after->records << "}\n";
     return {};
   }
-  ctx.out << "vacuumed " << ctx.path << " (" << after->backend << "): " << before->size_bytes << " -> "
+  ctx.out << "vacuumed " << redacted_journal_path(ctx.path) << " (" << after->backend << "): " << before->size_bytes << " -> "
           << after->size_bytes << " bytes, " << after->records << " records\n";
   return {};
 }

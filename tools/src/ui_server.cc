@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "command.h"
+#include "keel/journal/pg_journal.h"
 
 namespace keel::internal {
 namespace {
@@ -102,7 +103,7 @@ Outcome run_ui(Context& ctx) {
   if (!port) return Outcome::fail(ExitCode::kUsage, std::string(port.status().message()));
   if (*port > 65535) return Outcome::fail(ExitCode::kUsage, "--port must be at most 65535");
   const std::string host = ctx.args.get("--host", "127.0.0.1");
-  UiSource source{ctx.journal, ctx.path, ctx.capnp, host.rfind("127.", 0) == 0 || host == "::1", host};
+  UiSource source{ctx.journal, redacted_journal_path(ctx.path), ctx.capnp, host.rfind("127.", 0) == 0 || host == "::1", host};
   Result<std::unique_ptr<HttpServer>> server = HttpServer::open(
       host, static_cast<std::uint16_t>(*port), [&source](const HttpRequest& r) { return serve_ui(source, r); });
   if (!server) {
@@ -115,7 +116,8 @@ Outcome run_ui(Context& ctx) {
       if (ctx.stop->load(std::memory_order_relaxed)) s.stop();
     });
   }
-  ctx.out << "keel ui: serving " << s.url() << " (journal " << ctx.path << "; Ctrl-C stops)" << std::endl;
+  ctx.out << "keel ui: serving " << s.url() << " (journal " << redacted_journal_path(ctx.path) << "; Ctrl-C stops)"
+          << std::endl;
   s.run();
   return {};
 }

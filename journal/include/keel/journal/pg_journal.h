@@ -75,6 +75,12 @@ Result<std::unique_ptr<Journal>> open_pg_journal(const std::string& conninfo, co
 // existing file).
 bool is_pg_conninfo(std::string_view path);
 
+// `path` as messages may show it: itself, or for a PostgreSQL connection
+// string (is_pg_conninfo) the journal's name without the password
+// ("postgresql://user@host:port/db?keel_schema=s"; a malformed string is
+// named only as such).
+std::string redacted_journal_path(const std::string& path);
+
 // A shard's writer epoch as claim_pg_shards left it.
 struct PgShardEpoch {
   std::uint32_t shard = 0;
