@@ -239,7 +239,7 @@ void Cell::schedule_self() {
 }
 
 Status Cell::send(std::uint32_t gen, MessagePtr msg, bool may_block) {
-  if (durable_ && msg->inbox_lsn == 0) return durable_accept(std::move(msg), nullptr);
+  if (durable_ && inbox_lsn_of(*msg) == 0) return durable_accept(std::move(msg), nullptr);
   if (Cell* cur = Cell::current()) msg->sender = cur->id();
   msg->generation = gen;
   const bool stale = !durable_ && gen != kAnyGeneration && gen != generation();

@@ -20,31 +20,33 @@ namespace {
 // from it the same message (handler, id, idempotence), and it is not taken
 // for a durable timer's. The payload is the sender's to vouch for (see
 // SendOptions::inbox_envelope).
-bool journals_as_is(const Cell& target, const Message& msg, std::string_view bytes) {
-  if (msg.durable_timer != 0) return false;
+bool journals_as_is(const Cell& target, const Message& msg, const DurableFields& f, std::string_view bytes) {
+  if (f.durable_timer != 0) return false;
   Result<wire::EnvelopeView> v = wire::EnvelopeView::open(bytes);
   if (!v) return false;
   const wire::Id128 id = v->id();
   return v->target().key == target.durable()->key && v->method() == msg.method() &&
          v->payload_encoding() == wire::PayloadEncoding::kSelfDescribing && !id.is_zero() &&
-         id.hi != kTimerIdMark && v->idempotent() == !msg.id.empty() &&
-         (msg.id.empty() || (id.hi == msg.id.hi && id.lo == msg.id.lo));
+         id.hi != kTimerIdMark && v->idempotent() == !f.id.empty() &&
+         (f.id.empty() || (id.hi == f.id.hi && id.lo == f.id.lo));
 }
 
 }  // namespace
 
 Result<std::string> inbox_envelope(const Cell& target, Message& msg) {
-  if (!msg.unjournaled_inbox.empty()) {
-    std::string given = std::move(msg.unjournaled_inbox);
-    msg.unjournaled_inbox.clear();
-    if (journals_as_is(target, msg, given)) return given;
+  DurableFields* f = msg.durable_fields();
+  if (f == nullptr) return Status::failed_precondition("only messages to durable actors are journaled");
+  if (!f->unjournaled_inbox.empty()) {
+    std::string given = std::move(f->unjournaled_inbox);
+    f->unjournaled_inbox.clear();
+    if (journals_as_is(target, msg, *f, given)) return given;
   }
   KEEL_ASSIGN_OR_RETURN(std::string args, msg.encode_args());
   wire::Envelope e;
-  if (msg.durable_timer != 0) {
-    e.id = wire::Id128{kTimerIdMark, msg.durable_timer};
-  } else if (!msg.id.empty()) {
-    e.id = wire::Id128{msg.id.hi, msg.id.lo};
+  if (f->durable_timer != 0) {
+    e.id = wire::Id128{kTimerIdMark, f->durable_timer};
+  } else if (!f->id.empty()) {
+    e.id = wire::Id128{f->id.hi, f->id.lo};
     e.idempotent = true;
   } else {
     e.id = target.runtime().next_message_id();
@@ -84,14 +86,15 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
   // out with the handler's batch: one commit instead of two. Not for
   // tell_durable, whose caller waits for the acceptance itself.
   if (accepted == nullptr) {
-    msg->unjournaled_inbox = std::move(*env);
+    durable_fields_of(*msg).unjournaled_inbox = std::move(*env);
     bool need_schedule = false;
     if (cell_->mailbox_.push_if_idle(msg, &need_schedule)) {  // msg may be handled (and gone) already
       if (need_schedule) cell_->schedule_self();
       return Status::ok();
     }
-    env = std::move(msg->unjournaled_inbox);
-    msg->unjournaled_inbox.clear();
+    DurableFields& f = durable_fields_of(*msg);
+    env = std::move(f.unjournaled_inbox);
+    f.unjournaled_inbox.clear();
   } else {
     cell_->mailbox_.count_acceptance();
   }
@@ -113,7 +116,7 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
             self->send_system(make_sys(SysMsg::kJournalFailed, r.status()));
           }
         } else {
-          msg->inbox_lsn = r->records;
+          durable_fields_of(*msg).inbox_lsn = r->records;
           self->enqueue_accepted(std::move(msg), /*was_accepting=*/true);
           if (done) done->set_value();
         }
@@ -134,10 +137,14 @@ void DurableCell::release_recovered() {
 
 void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
   DurableCell& d = *this;
-  const Lsn lsn = m->inbox_lsn;
+  // A message that cannot be journaled (a continuation) has no durable
+  // fields and reads as: no INBOX record, no failed run, no id.
+  DurableFields* const f = m->durable_fields();
+  const Lsn lsn = inbox_lsn_of(*m);
+  const MessageId id = id_of(*m);
   // Not journaled yet (accepted by an idle actor): a message rejected here
   // leaves no trace; handled, it is journaled with its handler's batch.
-  const bool unjournaled = !m->unjournaled_inbox.empty();
+  const bool unjournaled = is_unjournaled(*m);
   if (lsn != 0 && lsn <= d.cursor) {  // a second copy of a handled message
     m->reject(Status::already_exists(lsn_context(d.owner, lsn) + " was handled already"));
     return;
@@ -150,7 +157,7 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
       commit(none);
     }
   };
-  const std::uint32_t failures = unjournaled ? m->attempts
+  const std::uint32_t failures = unjournaled ? f->attempts
                                  : lsn != 0 && d.attempts.count(lsn) != 0 ? d.attempts[lsn]
                                                                            : 0;
   if (failures >= d.options.max_attempts) {
@@ -164,9 +171,9 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
     skip();
     return;
   }
-  if (d.applied(m->id)) {
-    m->reject(Status::already_exists(describe(*cell_) + ": message id " + std::to_string(m->id.hi) + ":" +
-                                     std::to_string(m->id.lo) + " was applied already"));
+  if (d.applied(id)) {
+    m->reject(Status::already_exists(describe(*cell_) + ": message id " + std::to_string(id.hi) + ":" +
+                                     std::to_string(id.lo) + " was applied already"));
     m.reset();
     skip();
     return;
@@ -197,9 +204,9 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
     // actor is rebuilt (or given up after max_attempts).
     if (lsn != 0 || unjournaled) {
       if (lsn != 0) {
-        m->attempts = ++d.attempts[lsn];
+        f->attempts = ++d.attempts[lsn];
       } else {
-        ++m->attempts;
+        ++f->attempts;
       }
       d.failed = std::move(m);
     }
@@ -210,7 +217,7 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
     d.cursor = lsn;
     d.attempts.erase(lsn);
   }
-  d.remember(m->id);
+  d.remember(id);
   commit(eff, std::move(m));
   if (cell_->stop_requested_) {
     cell_->stop_requested_ = false;
@@ -226,11 +233,11 @@ void DurableCell::commit(Effects& eff, MessagePtr handled) {
   // that message's commit called back, and the queue is empty now.
   const Lsn with_inbox = d.handled_with_inbox.load(std::memory_order_acquire);
   if (with_inbox > d.cursor && cell_->turn_batch_left_ == 0 && cell_->mailbox_.drained()) d.cursor = with_inbox;
-  const bool unjournaled = handled != nullptr && !handled->unjournaled_inbox.empty();
+  const bool unjournaled = handled != nullptr && is_unjournaled(*handled);
   Commit commit;
   if (unjournaled) {
     // Its INBOX record and a mark: they do not move the cumulative cursor.
-    commit.inbox = NewRecord{d.owner, RecordKind::kInbox, std::move(handled->unjournaled_inbox)};
+    commit.inbox = NewRecord{d.owner, RecordKind::kInbox, std::move(durable_fields_of(*handled).unjournaled_inbox)};
   }
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
   if (snapshot) {
@@ -330,9 +337,9 @@ bool DurableCell::compact_superseded() {
 
 Status DurableCell::run_handler(Message& m, HandlerContext& ctx) {
   DurableCell& d = *this;
-  if (m.durable_timer != 0) {
+  if (const std::uint64_t timer = durable_timer_of(m); timer != 0) {
     // A timer's message: handled once, while the timer is pending.
-    if (d.timers.erase(m.durable_timer) == 0) return Status::ok();
+    if (d.timers.erase(timer) == 0) return Status::ok();
   }
   d.handling = true;
   Status error;
@@ -382,7 +389,7 @@ void DurableCell::arm_timer(const DurableTimer& t) {
                           ": " + m.status().to_string());
       return;
     }
-    (*m)->durable_timer = t.id;
+    durable_fields_of(**m).durable_timer = t.id;
     self->durable_->accept(std::move(*m), nullptr).ignore();
   };
   if (delay == Duration::zero()) {

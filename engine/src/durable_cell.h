@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "keel/base/check.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/base/unique_function.h"
 #include "keel/engine/detail/commit_pipeline.h"
@@ -38,6 +39,14 @@ struct MessageIdHash {
 };
 
 struct RecoveryPass;
+
+// The durable fields of `m`, a message that is or will be journaled (so
+// one to a durable actor class, which has them; aborts otherwise: a bug).
+inline DurableFields& durable_fields_of(Message& m) {
+  DurableFields* f = m.durable_fields();
+  KEEL_CHECK(f != nullptr, "a journaled message has no durable fields");
+  return *f;
+}
 
 // The INBOX payload for `msg` to durable actor `target`: the sender's
 // pre-encoded envelope (SendOptions::inbox_envelope) when it journals as

@@ -24,11 +24,12 @@ Result<MessagePtr> DurableCell::decode_inbox(const Record& r) const {
     return Status(m.status().code() == StatusCode::kNotFound ? StatusCode::kCorruption : m.status().code(),
                   lsn_context(owner, r.lsn) + ": " + std::string(m.status().message()));
   }
-  (*m)->inbox_lsn = r.lsn;
+  DurableFields& f = durable_fields_of(**m);
+  f.inbox_lsn = r.lsn;
   if (e.idempotent) {
-    (*m)->id = MessageId{e.id.hi, e.id.lo};
+    f.id = MessageId{e.id.hi, e.id.lo};
   } else if (e.id.hi == kTimerIdMark) {
-    (*m)->durable_timer = e.id.lo;
+    f.durable_timer = e.id.lo;
   }
   return m;
 }
@@ -85,11 +86,11 @@ bool DurableCell::recover_visit(RecoveryPass& pass, const Record& r) {
   if (*c == 0) {
     // A mark: the INBOX record just before it (same batch) was journaled
     // with its handling. Replayed unless the snapshot already holds it.
-    if (pass.pending.empty() || pass.pending.back()->inbox_lsn != r.lsn - 1) return true;
+    if (pass.pending.empty() || inbox_lsn_of(*pass.pending.back()) != r.lsn - 1) return true;
     MessagePtr m = std::move(pass.pending.back());
     pass.pending.pop_back();
     if (r.lsn < pass.snapshot_lsn) {
-      d.remember(m->id);
+      d.remember(id_of(*m));
       return true;
     }
     return recover_replay(pass, std::move(m));
@@ -97,7 +98,7 @@ bool DurableCell::recover_visit(RecoveryPass& pass, const Record& r) {
   d.cursor = std::max<Lsn>(d.cursor, *c);
   // Handled after the snapshot: replayed now, in journal order, with their
   // effects discarded (they were committed before the crash).
-  while (!pass.pending.empty() && pass.pending.front()->inbox_lsn <= d.cursor) {
+  while (!pass.pending.empty() && inbox_lsn_of(*pass.pending.front()) <= d.cursor) {
     MessagePtr m = std::move(pass.pending.front());
     pass.pending.pop_front();
     if (!recover_replay(pass, std::move(m))) return false;
@@ -108,7 +109,7 @@ bool DurableCell::recover_visit(RecoveryPass& pass, const Record& r) {
 bool DurableCell::recover_replay(RecoveryPass& pass, MessagePtr m) {
   DurableCell& d = *this;
   ++d.since_snapshot;
-  if (d.applied(m->id)) return true;  // a duplicate: not handled the first time either
+  if (d.applied(id_of(*m))) return true;  // a duplicate: not handled the first time either
   Effects replay;
   replay.replay = true;
   Status error;
@@ -120,9 +121,9 @@ bool DurableCell::recover_replay(RecoveryPass& pass, MessagePtr m) {
     EffectsScope scope(*turn, &replay);
     error = run_handler(*m, *turn);
   }
-  d.remember(m->id);
+  d.remember(id_of(*m));
   if (!error.is_ok()) {
-    pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, m->inbox_lsn) +
+    pass.failed = Status::non_deterministic("replaying " + lsn_context(d.owner, inbox_lsn_of(*m)) +
                                             " failed, though it succeeded before: " + error.to_string());
     return false;
   }

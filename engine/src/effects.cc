@@ -17,7 +17,7 @@ void reject_sends(std::vector<Effects::Send>& sends, const Status& why) {
 void release_sends(std::vector<Effects::Send>& sends, Lsn first) {
   for (auto& s : sends) {
     if (s.record >= 0) {
-      s.msg->inbox_lsn = first + static_cast<Lsn>(s.record);
+      durable_fields_of(*s.msg).inbox_lsn = first + static_cast<Lsn>(s.record);
       s.target->enqueue_accepted(std::move(s.msg));
     } else {
       // Never blocks the journal's writer thread.

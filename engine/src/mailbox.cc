@@ -143,7 +143,7 @@ bool Mailbox::release_held(std::vector<MessagePtr> all) {
   // Held messages were accepted after the recovery scan, so they follow the
   // recovered ones; sorting keeps the journal's order either way.
   std::stable_sort(all.begin(), all.end(),
-                   [](const MessagePtr& a, const MessagePtr& b) { return a->inbox_lsn < b->inbox_lsn; });
+                   [](const MessagePtr& a, const MessagePtr& b) { return inbox_lsn_of(*a) < inbox_lsn_of(*b); });
   for (MessagePtr& m : all) user_.push_back(std::move(m));
   user_size_.fetch_add(all.size(), std::memory_order_relaxed);
   return !all.empty() && become_runnable(/*user=*/true);

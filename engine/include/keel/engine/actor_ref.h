@@ -166,12 +166,14 @@ class ActorRef : public AnyRef {
     apply_options(*msg, o);
     return detail::cell_send(cell_, gen_, std::move(msg), o.ttl);
   }
-  // Copies the sender's id and, for a durable T only (others never journal
-  // it), its pre-encoded INBOX envelope into `msg`.
-  template <class Options>
-  static void apply_options(detail::Message& msg, const Options& o) {
-    msg.id = o.id;
-    if constexpr (detail::is_durable_v<T>) msg.unjournaled_inbox = o.inbox_envelope;
+  // For a durable T only (in-memory actors ignore both), copies the
+  // sender's message id and pre-encoded INBOX envelope into `msg`.
+  template <class Msg, class Options>
+  static void apply_options(Msg& msg, const Options& o) {
+    if constexpr (detail::is_durable_v<T>) {
+      msg.durable.id = o.id;
+      msg.durable.unjournaled_inbox = o.inbox_envelope;
+    }
   }
 };
 

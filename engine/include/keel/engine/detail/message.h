@@ -86,22 +86,31 @@ void cell_acquire(Cell* c);
 void cell_release(Cell* c);
 ActorId cell_id(const Cell* c);
 
+// What only a message to a durable actor carries: its journal identity and
+// its retry state. Part of DurableMessage (below), so that other messages
+// stay small (see Message::durable_fields). Turn-owned once queued, like
+// the message.
+struct DurableFields {
+  std::uint64_t inbox_lsn = 0;      // LSN of its INBOX record, or 0 (not journaled yet)
+  std::uint32_t attempts = 0;       // failed handler runs so far
+  std::uint64_t durable_timer = 0;  // the durable timer that sent it, or 0
+  MessageId id;                     // chosen by the sender (SendOptions::id), or empty
+  // An INBOX envelope not journaled yet. Until the message is accepted, the
+  // sender's pre-encoded one (SendOptions::inbox_envelope), which
+  // acceptance takes; then, for a message accepted by an idle actor, the
+  // one that commits with the handler's batch. Otherwise empty.
+  std::string unjournaled_inbox;
+};
+
 // A message on its way to an actor. Owned by whoever holds it: the sender
-// until cell_send, then the mailbox, then the turn that runs it.
+// until cell_send, then the mailbox, then the turn that runs it. The fields
+// here are what every message needs; a message to an in-memory actor is
+// this header (40 bytes) plus its arguments.
 struct Message {
   Message* next = nullptr;               // intrusive mailbox link
   ActorId sender = kNoActor;             // kNoActor when sent from outside an actor
   std::uint32_t generation = 0;          // the incarnation it is addressed to, or kAnyGeneration
   TimePoint deadline = TimePoint::max(); // TTL expiry
-  std::uint64_t inbox_lsn = 0;           // durable targets: LSN of its INBOX record
-  std::uint32_t attempts = 0;            // durable targets: failed handler runs so far
-  std::uint64_t durable_timer = 0;       // durable targets: the timer that sent it, or 0
-  MessageId id;                          // chosen by the sender (SendOptions::id), or empty
-  // Durable targets: an INBOX envelope not journaled yet. Until the message
-  // is accepted, the sender's pre-encoded one (SendOptions::inbox_envelope),
-  // which acceptance takes; then, for a message accepted by an idle actor,
-  // the one that commits with the handler's batch. Otherwise empty.
-  std::string unjournaled_inbox;
 
   Message() = default;
   Message(const Message&) = delete;
@@ -127,7 +136,40 @@ struct Message {
   virtual Result<std::string> encode_args() const {
     return Status::failed_precondition("only messages to durable actors are journaled");
   }
+  // The durable fields of a message to a durable actor class (a
+  // DurableMessage), or null for any other message, which is never
+  // journaled and reads as having none (see the free functions below).
+  virtual DurableFields* durable_fields() { return nullptr; }
+  virtual const DurableFields* durable_fields() const { return nullptr; }
 };
+
+// The base of the handler messages of a durable actor class: a Message
+// with its DurableFields.
+struct DurableMessage : Message {
+  DurableFields durable;
+  DurableFields* durable_fields() final { return &durable; }
+  const DurableFields* durable_fields() const final { return &durable; }
+};
+
+// A message's durable fields, read as their defaults for a message that
+// has none.
+inline std::uint64_t inbox_lsn_of(const Message& m) {
+  const DurableFields* d = m.durable_fields();
+  return d != nullptr ? d->inbox_lsn : 0;
+}
+inline MessageId id_of(const Message& m) {
+  const DurableFields* d = m.durable_fields();
+  return d != nullptr ? d->id : MessageId{};
+}
+inline std::uint64_t durable_timer_of(const Message& m) {
+  const DurableFields* d = m.durable_fields();
+  return d != nullptr ? d->durable_timer : 0;
+}
+// Whether `m` holds an INBOX envelope not journaled yet.
+inline bool is_unjournaled(const Message& m) {
+  const DurableFields* d = m.durable_fields();
+  return d != nullptr && !d->unjournaled_inbox.empty();
+}
 
 // The owner of a message: the sender until cell_send, then the mailbox, then
 // the turn that runs it, then whoever waits for its commit.
@@ -146,6 +188,11 @@ inline constexpr bool is_durable_v = std::is_base_of_v<DurableActorBase, T>;
 // for a durable actor, copied, since that message may run again (a retry
 // after its handler threw or its commit failed) and must not see
 // moved-from arguments.
+// The base of the messages to a T: DurableMessage for a durable actor
+// class, else Message.
+template <class T>
+using MessageBase = std::conditional_t<is_durable_v<T>, DurableMessage, Message>;
+
 template <class T, class X>
 decltype(auto) handler_arg(X& x) {
   if constexpr (is_durable_v<T>) {
@@ -227,7 +274,7 @@ template <class T, auto M, class... Args>
 using ask_value_t = typename AskValue<handler_result_t<T, M, Args...>>::type;
 
 template <class T, auto M, class... Args>
-struct TellMessage final : Message {
+struct TellMessage final : MessageBase<T> {
   template <class... A>
   explicit TellMessage(A&&... a) : args(std::forward<A>(a)...) {}
   void invoke(Actor& actor, HandlerContext&) override {
@@ -252,7 +299,7 @@ void complete_late_aware(HandlerContext& ctx, Promise<T>& p, Result<Stored<T>>&&
 }
 
 template <class T, auto M, class R, class... Args>
-struct AskMessage final : Message {
+struct AskMessage final : MessageBase<T> {
   template <class... A>
   explicit AskMessage(A&&... a) : args(std::forward<A>(a)...) {}
   void invoke(Actor& actor, HandlerContext& ctx) override {
