@@ -352,14 +352,14 @@ bool Cell::run_turn(int max_user) {
         continue;
       }
       turn_batch_left_ = step.taken;
-      while (MessagePtr m = step.user.pop_front()) {
+      while (MessagePtr m = mailbox_.next(step)) {
         --turn_batch_left_;
         deliver(std::move(m), scope.context());
         ++handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
       }
       turn_batch_left_ = 0;
-      if (!step.user.empty()) requeue_front(std::move(step.user));
+      put_back(step);
     }
   }
   if (!more) {
@@ -369,9 +369,14 @@ bool Cell::run_turn(int max_user) {
   return more;
 }
 
+void Cell::put_back(Mailbox::Step& step) { dead_letter_stopped(mailbox_.put_back(step)); }
+
 void Cell::requeue_front(IntrusiveQueue<Message> batch) {
-  IntrusiveQueue<Message> closed = mailbox_.requeue_front(std::move(batch));
-  while (MessagePtr m = closed.pop_front()) {
+  dead_letter_stopped(mailbox_.requeue_front(std::move(batch)));
+}
+
+void Cell::dead_letter_stopped(IntrusiveQueue<Message> msgs) {
+  while (MessagePtr m = msgs.pop_front()) {
     dead_letter_and_reject(std::move(m), DeadLetterReason::kStopped,
                            stopped_error(Status::ok()), "actor stopped")
         .ignore();
@@ -408,14 +413,14 @@ void Cell::deliver(MessagePtr m, HandlerContext& ctx) {
     m.reset();
     current_sender_ = kNoActor;
     current_ask_ = nullptr;
-    processed_.fetch_add(1, std::memory_order_relaxed);
+    count_processed();
     fail(error);
     return;
   }
   m.reset();
   current_sender_ = kNoActor;
   current_ask_ = nullptr;
-  processed_.fetch_add(1, std::memory_order_relaxed);
+  count_processed();
   if (stop_requested_) {
     stop_requested_ = false;
     begin_stop(Status::ok());

@@ -188,9 +188,14 @@ class Cell {
   void handle_system(SysMsgPtr msg);
   void deliver(MessagePtr msg, HandlerContext& ctx);
 
+  // Puts the messages of `step`'s batch that were not delivered back in
+  // front of the mailbox (or to dead letters if the actor stopped meanwhile).
+  void put_back(Mailbox::Step& step);
   // Puts messages taken for this turn back in front of the mailbox (or to
   // dead letters if the actor stopped meanwhile).
   void requeue_front(IntrusiveQueue<Message> batch);
+  // Rejects `msgs` as sent to a stopped actor, and dead-letters them.
+  void dead_letter_stopped(IntrusiveQueue<Message> msgs);
   // Disposes of a message the mailbox refused (dead letters, rejection).
   Status refuse(Mailbox::Pushed& pushed);
   // Suspends this actor (user messages wait) and reports `error` to the
@@ -252,6 +257,12 @@ class Cell {
   Status pending_status_;
   ActorId current_sender_ = kNoActor;
   FutureStateBase* current_ask_ = nullptr;  // see current_ask()
+
+  // Counts a handled message. Only turns write processed_, one at a time,
+  // so a load and a store do (no read-modify-write on the hot path).
+  void count_processed() {
+    processed_.store(processed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // relaxed: statistics.
   std::atomic<std::uint64_t> processed_{0};

@@ -198,7 +198,7 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
   }
   cell_->current_sender_ = kNoActor;
   cell_->current_ask_ = nullptr;
-  cell_->processed_.fetch_add(1, std::memory_order_relaxed);
+  cell_->count_processed();
   if (!error.is_ok()) {
     // Nothing of this run is committed; the message is retried once the
     // actor is rebuilt (or given up after max_attempts).

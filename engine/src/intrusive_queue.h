@@ -27,6 +27,8 @@ class IntrusiveQueue {
   ~IntrusiveQueue() { clear(); }
 
   bool empty() const { return head_ == nullptr; }
+  // The first item, still owned by the queue, or null.
+  const T* front() const { return head_; }
   void clear() {
     while (pop_front()) {
     }

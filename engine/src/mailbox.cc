@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "cell.h"
 
@@ -47,12 +48,12 @@ Mailbox::Pushed Mailbox::push(MessagePtr msg, bool stale, bool may_block, const 
         return refuse(Refusal::kFull);
       case OverflowPolicy::kDropOldest:
         out.evicted = user_.pop_front();
-        user_size_.fetch_sub(1, std::memory_order_relaxed);
+        shrink(1);
         break;
     }
   }
   user_.push_back(std::move(msg));
-  user_size_.fetch_add(1, std::memory_order_relaxed);
+  grow(1);
   out.schedule = become_runnable(/*user=*/true);
   return out;
 }
@@ -100,12 +101,12 @@ void Mailbox::hold() {
 bool Mailbox::push_if_idle(MessagePtr& msg, bool* schedule) {
   MutexLock l(mu_);
   *schedule = false;
-  if (holding_ || closed_ || paused_ || accepting_ != 0 || !user_.empty()) {
+  if (holding_ || closed_ || paused_ || accepting_ != 0 || !user_.empty() || in_hand_size_ != 0) {
     ++accepting_;
     return false;
   }
   user_.push_back(std::move(msg));
-  user_size_.fetch_add(1, std::memory_order_relaxed);
+  grow(1);
   *schedule = become_runnable(/*user=*/true);
   return true;
 }
@@ -120,7 +121,7 @@ MessagePtr Mailbox::push_accepted(MessagePtr msg, bool was_counted, bool* schedu
   }
   if (closed_) return msg;
   user_.push_back(std::move(msg));
-  user_size_.fetch_add(1, std::memory_order_relaxed);
+  grow(1);
   *schedule = become_runnable(/*user=*/true);
   return nullptr;
 }
@@ -145,46 +146,96 @@ bool Mailbox::release_held(std::vector<MessagePtr> all) {
   std::stable_sort(all.begin(), all.end(),
                    [](const MessagePtr& a, const MessagePtr& b) { return inbox_lsn_of(*a) < inbox_lsn_of(*b); });
   for (MessagePtr& m : all) user_.push_back(std::move(m));
-  user_size_.fetch_add(all.size(), std::memory_order_relaxed);
+  grow(all.size());
   return !all.empty() && become_runnable(/*user=*/true);
 }
 
 bool Mailbox::drained() const {
   MutexLock l(mu_);
-  return user_.empty() && accepting_ == 0;
+  return user_.empty() && in_hand_size_ == 0 && accepting_ == 0;
 }
 
 // ---- The actor's turn -------------------------------------------------------------
 
 Mailbox::Step Mailbox::take(int budget) {
   Step step;
-  MutexLock l(mu_);
-  if (!system_.empty()) {
-    step.system = std::move(system_);
-    return step;
+  {
+    MutexLock l(mu_);
+    if (!system_.empty()) {
+      step.system = std::move(system_);
+      return step;
+    }
+    const bool queued = !user_.empty() || in_hand_size_ != 0;
+    if (paused_ || closed_ || budget <= 0 || !queued) {
+      step.end = true;
+      step.more = !paused_ && !closed_ && queued;
+      if (!step.more) scheduled_ = false;
+      return step;
+    }
+    step.from_hand = config_.policy != OverflowPolicy::kDropOldest;
+    if (!step.from_hand) {
+      // A sender may evict the oldest queued message, so none leaves user_
+      // before the turn takes it.
+      while (step.taken < budget) {
+        MessagePtr m = user_.pop_front();
+        if (m == nullptr) break;
+        step.user.push_back(std::move(m));
+        ++step.taken;
+      }
+    } else {
+      // Everything queued moves to the turn's hand at once; next() unlinks
+      // the batch's messages one by one, outside the lock, so senders do not
+      // wait while the turn walks them.
+      if (in_hand_size_ == 0) {
+        in_hand_ = user_.take_all();
+        in_hand_size_ = user_size_.load(std::memory_order_relaxed);
+      }
+      step.taken = static_cast<int>(std::min(static_cast<std::size_t>(budget), in_hand_size_));
+      in_hand_size_ -= static_cast<std::size_t>(step.taken);
+    }
+    step.left = step.taken;
+    const std::size_t left = shrink(static_cast<std::size_t>(step.taken));
+    // Blocked senders are woken once the mailbox is half empty, so they
+    // refill it in a burst instead of waking for every batch.
+    if (blocked_senders_ > 0 && left <= config_.capacity / 2) room_cv_.notify_all();
   }
-  if (paused_ || closed_ || budget <= 0 || user_.empty()) {
-    step.end = true;
-    step.more = !paused_ && !closed_ && !user_.empty();
-    if (!step.more) scheduled_ = false;
-    return step;
-  }
-  while (step.taken < budget) {
-    MessagePtr m = user_.pop_front();
-    if (m == nullptr) break;
-    step.user.push_back(std::move(m));
-    ++step.taken;
-  }
-  const std::size_t left =
-      user_size_.fetch_sub(static_cast<std::size_t>(step.taken), std::memory_order_relaxed) - step.taken;
-  // Blocked senders are woken once the mailbox is half empty, so they
-  // refill it in a burst instead of waking for every batch.
-  if (blocked_senders_ > 0 && left <= config_.capacity / 2) room_cv_.notify_all();
   return step;
+}
+
+MessagePtr Mailbox::next(Step& step) {
+  if (step.left == 0) return nullptr;
+  --step.left;
+  if (!step.from_hand) return step.user.pop_front();
+  MessagePtr m = in_hand_.pop_front();
+  if (m == nullptr) {
+    step.left = 0;  // closed: close() took the rest
+    return m;
+  }
+  // The next message was most likely written by another core: fetch it
+  // while this one is handled.
+  if (const Message* n = in_hand_.front()) __builtin_prefetch(n);
+  return m;
+}
+
+IntrusiveQueue<Message> Mailbox::put_back(Step& step) {
+  if (step.left == 0) return {};
+  MutexLock l(mu_);
+  const int left = std::exchange(step.left, 0);
+  if (!step.from_hand) return requeue_front_locked(std::move(step.user));
+  // Still at the front of in_hand_, unless close() took them.
+  if (left > 0 && !closed_) {
+    in_hand_size_ += static_cast<std::size_t>(left);
+    grow(static_cast<std::size_t>(left));
+  }
+  return {};
 }
 
 IntrusiveQueue<Message> Mailbox::requeue_front(IntrusiveQueue<Message> batch) {
   MutexLock l(mu_);
+  return requeue_front_locked(std::move(batch));
+}
+
+IntrusiveQueue<Message> Mailbox::requeue_front_locked(IntrusiveQueue<Message> batch) {
   if (closed_) return batch;
   std::size_t n = 0;
   IntrusiveQueue<Message> counted;
@@ -192,8 +243,10 @@ IntrusiveQueue<Message> Mailbox::requeue_front(IntrusiveQueue<Message> batch) {
     counted.push_back(std::move(p));
     ++n;
   }
+  user_.prepend(in_hand_);
+  in_hand_size_ = 0;
   user_.prepend(counted);
-  user_size_.fetch_add(n, std::memory_order_relaxed);
+  grow(n);
   return {};
 }
 
@@ -213,6 +266,8 @@ Mailbox::Rest Mailbox::close() {
   closed_ = true;
   paused_ = true;
   holding_ = false;
+  user_.prepend(in_hand_);
+  in_hand_size_ = 0;
   rest.user = std::move(user_);
   for (MessagePtr& m : held_) rest.user.push_back(std::move(m));
   held_.clear();

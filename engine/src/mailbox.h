@@ -8,8 +8,8 @@
 // the actor, or dispose of a message it did not queue.
 //
 // Threading: thread-safe. Senders on any thread push; only the actor's turn
-// takes (one turn at a time per actor, so take/requeue_front never race
-// with each other).
+// takes (one turn at a time per actor, so take/next/put_back never race
+// with each other), and close runs on the turn or once no turn can run.
 #pragma once
 
 #include <atomic>
@@ -89,18 +89,31 @@ class Mailbox {
   bool drained() const KEEL_EXCLUDES(mu_);
 
   // ---- The actor's turn ---------------------------------------------------------
-  // One step of a turn: the control messages if any; else up to `budget`
-  // user messages, unless paused, closed or empty; else the end of the
-  // turn, where `more` tells whether the actor still has messages (then it
-  // stays scheduled; otherwise it is no longer).
+  // One step of a turn: the control messages if any; else a batch of up to
+  // `budget` user messages, unless paused, closed or empty; else the end of
+  // the turn, where `more` tells whether the actor still has messages (then
+  // it stays scheduled; otherwise it is no longer). The turn takes the
+  // batch's messages out one at a time with next(), and gives back those it
+  // did not take with put_back().
   struct Step {
     IntrusiveQueue<SysMsg> system;
-    IntrusiveQueue<Message> user;
-    int taken = 0;      // messages in `user`
+    int taken = 0;      // messages in the batch
     bool end = false;   // the turn ends
     bool more = false;  // with `end`: runnable again at once
+
+   private:
+    friend class Mailbox;
+    int left = 0;                  // batch messages next() has not returned yet
+    bool from_hand = false;        // the batch is the front of in_hand_
+    IntrusiveQueue<Message> user;  // otherwise, the batch itself
   };
   Step take(int budget) KEEL_EXCLUDES(mu_);
+  // The next message of `step`'s batch, or null when it has none left (or
+  // the mailbox was closed meanwhile, which took the rest).
+  MessagePtr next(Step& step);
+  // Ends `step` before its batch is done: the messages next() did not
+  // return go back in front. Returns them when the mailbox is closed.
+  IntrusiveQueue<Message> put_back(Step& step) KEEL_EXCLUDES(mu_);
   // Puts messages a turn took back in front. Returns them when the mailbox
   // is closed meanwhile.
   IntrusiveQueue<Message> requeue_front(IntrusiveQueue<Message> batch) KEEL_EXCLUDES(mu_);
@@ -120,13 +133,33 @@ class Mailbox {
   // returns whether the caller must schedule it.
   bool become_runnable(bool user) KEEL_REQUIRES(mu_);
   bool wait_for_room(MutexLock& l, const std::function<bool()>& help) KEEL_REQUIRES(mu_);
+  IntrusiveQueue<Message> requeue_front_locked(IntrusiveQueue<Message> batch) KEEL_REQUIRES(mu_);
+  // Counts user messages in or out; returns the new count. user_size_ is
+  // written only under mu_, so a load and a store do.
+  std::size_t grow(std::size_t n) KEEL_REQUIRES(mu_) {
+    const std::size_t size = user_size_.load(std::memory_order_relaxed) + n;
+    user_size_.store(size, std::memory_order_relaxed);
+    return size;
+  }
+  std::size_t shrink(std::size_t n) KEEL_REQUIRES(mu_) {
+    const std::size_t size = user_size_.load(std::memory_order_relaxed) - n;
+    user_size_.store(size, std::memory_order_relaxed);
+    return size;
+  }
 
   const MailboxConfig config_;
   mutable Mutex mu_;
   CondVar room_cv_;  // kBlock senders wait here for room
   IntrusiveQueue<Message> user_ KEEL_GUARDED_BY(mu_);
+  // The oldest queued user messages, which take() moved out of user_ in
+  // one piece (not under kDropOldest, whose senders evict the oldest):
+  // still queued and counted in user_size_, ahead of user_. The list is
+  // turn-owned (next unlinks from it outside mu_; requeue_front and close
+  // run on the turn, or with no turn left); its size is guarded by mu_.
+  IntrusiveQueue<Message> in_hand_;
+  std::size_t in_hand_size_ KEEL_GUARDED_BY(mu_) = 0;
   IntrusiveQueue<SysMsg> system_ KEEL_GUARDED_BY(mu_);
-  std::atomic<std::size_t> user_size_{0};  // written under mu_; relaxed reads for diagnostics
+  std::atomic<std::size_t> user_size_{0};  // written under mu_; relaxed reads (diagnostics, backlog)
   bool scheduled_ KEEL_GUARDED_BY(mu_) = false;
   bool paused_ KEEL_GUARDED_BY(mu_) = false;  // user messages wait (suspended, stopping)
   bool closed_ KEEL_GUARDED_BY(mu_) = false;  // stopped: nothing is accepted
