@@ -1,6 +1,7 @@
 #include "cell.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <algorithm>
 #include <unordered_map>
@@ -240,7 +241,10 @@ void Cell::schedule_self() {
 
 Status Cell::send(std::uint32_t gen, MessagePtr msg, bool may_block) {
   if (durable_ && inbox_lsn_of(*msg) == 0) return durable_accept(std::move(msg), nullptr);
-  if (Cell* cur = Cell::current()) msg->sender = cur->id();
+  if (Cell* cur = Cell::current()) {
+    msg->sender = cur->id();
+    if (cur == this) sent_to_self_ = true;  // this actor's turn runs on this thread
+  }
   msg->generation = gen;
   const bool stale = !durable_ && gen != kAnyGeneration && gen != generation();
   std::function<bool()> help;
@@ -334,17 +338,48 @@ void Cell::dispose_dead_system(SysMsgPtr m) {
 
 // ---- Turns ---------------------------------------------------------------------
 
-bool Cell::run_turn(int max_user) {
-  bool more = false;
+namespace {
+// How many user messages a turn takes at its next step (TurnBudget).
+class TurnQuota {
+ public:
+  TurnQuota(const TurnBudget& b, std::size_t queued) : batch_(std::max(b.batch, 1)), limit_(batch_) {
+    // A backlog: more queued at the start than one batch.
+    if (b.max_batches > 1 && queued > static_cast<std::size_t>(batch_)) {
+      const std::size_t most = static_cast<std::size_t>(batch_) * static_cast<std::size_t>(b.max_batches);
+      limit_ = static_cast<int>(std::min({queued, most, static_cast<std::size_t>(std::numeric_limits<int>::max())}));
+      slice_end_ = std::chrono::steady_clock::now() + b.slice;
+    }
+  }
+  // The most the next step may take when `handled` messages were handled
+  // so far; 0 ends the turn.
+  int next(int handled) {
+    if (handled >= batch_ && handled < limit_ && std::chrono::steady_clock::now() >= slice_end_) {
+      limit_ = handled;  // the slice is over
+    }
+    return std::min(batch_, limit_ - handled);
+  }
+  // Ends the turn after `handled` messages.
+  void end_at(int handled) { limit_ = handled; }
+
+ private:
+  const int batch_;
+  int limit_;
+  std::chrono::steady_clock::time_point slice_end_{};
+};
+}  // namespace
+
+Cell::TurnEnd Cell::run_turn(const TurnBudget& budget) {
+  TurnEnd end;
   {
     TurnScope scope(this);
-    int handled = 0;
+    TurnQuota quota(budget, mailbox_.depth());
+    sent_to_self_ = false;
     for (;;) {
       // One lock per step: control messages first, else the next batch of
       // user messages, else the decision to go idle.
-      Mailbox::Step step = mailbox_.take(max_user - handled);
+      Mailbox::Step step = mailbox_.take(quota.next(end.handled));
       if (step.end) {
-        more = step.more;
+        end.more = step.more;
         break;
       }
       if (!step.system.empty()) {
@@ -355,18 +390,24 @@ bool Cell::run_turn(int max_user) {
       while (MessagePtr m = mailbox_.next(step)) {
         --turn_batch_left_;
         deliver(std::move(m), scope.context());
-        ++handled;
+        ++end.handled;
         if (status_.load(std::memory_order_relaxed) != ActorStatus::kRunning) break;
+        if (std::exchange(sent_to_self_, false)) {
+          // What the actor sent itself waits for its next turn, and so does
+          // the rest: a loop of self-sends takes one step per turn.
+          quota.end_at(end.handled);
+          break;
+        }
       }
       turn_batch_left_ = 0;
       put_back(step);
     }
   }
-  if (!more) {
+  if (!end.more) {
     rt_->scheduler().remove_active();
     release();  // the run queue's reference; may delete this
   }
-  return more;
+  return end;
 }
 
 void Cell::put_back(Mailbox::Step& step) { dead_letter_stopped(mailbox_.put_back(step)); }

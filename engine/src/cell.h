@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -76,6 +77,20 @@ inline SysMsgPtr make_sys(SysMsg::Kind kind, Status status = Status::ok(), Cell*
   return m;
 }
 
+// What one turn may handle (Cell::run_turn). It takes the control
+// messages, then a batch of up to `batch` user messages, and so on while it
+// has budget; control messages always go first, so one that arrives during
+// a turn waits for at most one batch. The budget is one batch; when more
+// than one batch was queued at the turn's start (a backlog), up to that
+// many messages, at most `max_batches` batches, and no further batch once
+// `slice` (real time) has passed since the start. The turn ends after a
+// handler that sent a message to its own actor.
+struct TurnBudget {
+  int batch = 1;
+  int max_batches = 1;
+  std::chrono::microseconds slice{0};
+};
+
 class Cell;
 // The context of the turn running on this thread (TurnScope), or null.
 HandlerContext* current_turn();
@@ -117,11 +132,15 @@ class Cell {
   ActorSnapshot snapshot() const;
 
   // ---- Scheduler ---------------------------------------------------------------
-  // Runs one turn: control messages, then up to `max_user` user messages.
-  // Returns true when the cell has more work and must be scheduled again
-  // (the caller keeps the queue's reference); false when it went idle (the
-  // reference is released here).
-  bool run_turn(int max_user);
+  // Runs one turn within `budget`: control messages, then user messages.
+  // more: the cell has more work and must be scheduled again (the caller
+  // keeps the queue's reference); otherwise it went idle (the reference is
+  // released here). handled: the user messages it handled.
+  struct TurnEnd {
+    bool more = false;
+    int handled = 0;
+  };
+  TurnEnd run_turn(const TurnBudget& budget);
   // Shutdown after the workers stopped: stops this cell on the calling thread.
   void force_stop();
 
@@ -246,6 +265,9 @@ class Cell {
   // Turn-owned: user messages the current turn took from the queue and has
   // not delivered yet.
   int turn_batch_left_ = 0;
+  // Turn-owned: the handler running sent a message to this actor; the turn
+  // ends after it (TurnBudget).
+  bool sent_to_self_ = false;
 
   // ---- Turn-owned ------------------------------------------------------------
   std::unique_ptr<Actor> instance_;

@@ -14,7 +14,14 @@ thread_local void* tls_worker = nullptr;
 constexpr int kMaxNextStreak = 32;
 // Every this many turns the global FIFO is polled first (fairness for
 // submissions from outside the pool).
-constexpr std::uint32_t kGlobalPollInterval = 61;
+constexpr int kGlobalPollInterval = 61;
+// A worker's turn works off a backlog (more than `throughput` messages
+// queued at its start) in batches of `throughput`: at most this many
+// batches and this long (TurnBudget). A receiver fed by many senders then
+// keeps up with them instead of queueing without end. Each batch counts as
+// a turn towards kGlobalPollInterval.
+constexpr int kMaxBacklogBatches = 256;
+constexpr std::chrono::microseconds kBacklogSlice{500};
 }  // namespace
 
 Scheduler::Scheduler(int threads, int throughput, std::chrono::microseconds spin)
@@ -140,7 +147,8 @@ detail::Cell* Scheduler::steal(Worker& thief) {
 }
 
 detail::Cell* Scheduler::find_work(Worker& w) {
-  if (++w.tick % kGlobalPollInterval == 0) {
+  if (--w.until_global_poll <= 0) {
+    w.until_global_poll = kGlobalPollInterval;
     if (detail::Cell* c = pop_global()) return c;
   }
   if (w.next != nullptr) {
@@ -163,14 +171,18 @@ detail::Cell* Scheduler::find_work(Worker& w) {
 }
 
 void Scheduler::run(detail::Cell* cell, int max_messages) {
-  if (cell->run_turn(max_messages)) {
+  if (cell->run_turn(detail::TurnBudget{max_messages, 1, std::chrono::microseconds::zero()}).more) {
     schedule(cell);  // more work: back of the queue (the reference moves with it)
   }
 }
 
 void Scheduler::run_on_worker(Worker& w, detail::Cell* c) {
+  const detail::Cell::TurnEnd end = c->run_turn(detail::TurnBudget{throughput_, kMaxBacklogBatches, kBacklogSlice});
+  // A long turn brings the next poll of the global FIFO closer, as so many
+  // short turns would.
+  if (end.handled > throughput_) w.until_global_poll -= end.handled / throughput_ - 1;
   // A cell that still has work after its turn goes behind the others.
-  if (c->run_turn(throughput_)) {
+  if (end.more) {
     {
       MutexLock l(w.mu);
       w.queue.push_back(c);

@@ -73,7 +73,7 @@ class Scheduler {
     std::deque<detail::Cell*> queue KEEL_GUARDED_BY(mu);
     detail::Cell* next = nullptr;  // owner thread only
     int next_streak = 0;           // owner thread only
-    std::uint32_t tick = 0;        // owner thread only
+    int until_global_poll = 1;     // owner thread only: turns until the global FIFO goes first
     std::thread thread;
     int index = 0;
   };
