@@ -4,7 +4,9 @@
 #pragma once
 
 #include <exception>
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -116,6 +118,16 @@ struct Message {
   Message(const Message&) = delete;
   Message& operator=(const Message&) = delete;
   virtual ~Message() = default;
+
+  // Messages are allocated from a pool that recycles blocks between the
+  // sending and the receiving thread (engine/src/message_pool.h). Any
+  // thread. Over-aligned messages use the global allocator.
+  static void* operator new(std::size_t bytes);
+  static void operator delete(void* p, std::size_t bytes) noexcept;
+  static void* operator new(std::size_t bytes, std::align_val_t align) { return ::operator new(bytes, align); }
+  static void operator delete(void* p, std::size_t bytes, std::align_val_t align) noexcept {
+    ::operator delete(p, bytes, align);
+  }
 
   // Runs the handler on `actor` (the target's current instance), in `ctx`.
   // May throw.
