@@ -5,7 +5,9 @@
 //   keel_durable_bench --reps 5            # what docs/PERFORMANCE.md records
 //   keel_durable_bench --quick             # scaled down (CTest bench.durable_quick)
 //   keel_durable_bench --json              # JSON on stdout instead of the table
-//   keel_durable_bench --backend rocksdb   # sqlite | rocksdb | both (default)
+//   keel_durable_bench --backend rocksdb   # sqlite | rocksdb | both (default) | postgres
+//   keel_durable_bench --backend postgres --pg-url URL   # a journal per run in its own schema
+//                                          # on that server (or $KEEL_PG_URL), raw libpq beside it
 //   keel_durable_bench --dir /some/disk    # where the journals go (default $TMPDIR or /tmp)
 //   keel_durable_bench --json-file out.json   # the table, and the JSON in a file
 //   keel_durable_bench --only recovery     # one workload (ask, throughput, recovery), for profiling
@@ -53,6 +55,7 @@
 #include "keel/journal/journal.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
+#include "bench_backends.h"
 #include "raw_journal.h"
 
 namespace {
@@ -113,6 +116,7 @@ struct Config {
   bool json = false;
   int reps = 3;
   std::vector<std::string> backends = {"sqlite", "rocksdb"};
+  std::string pg_url;  // --pg-url or KEEL_PG_URL: the server of --backend postgres
   std::string dir;
   std::string fs;  // file system type of dir
   std::string json_file;  // --json-file: the table on stdout, the JSON here
@@ -131,8 +135,8 @@ struct Config {
   std::exit(1);
 }
 
-std::unique_ptr<keel::Journal> open_journal(const std::string& backend, const std::string& path) {
-  auto j = backend == "sqlite" ? keel::open_sqlite_journal(path, {}) : keel::open_rocks_journal(path, {});
+std::unique_ptr<keel::Journal> open_journal(const std::string& where) {
+  auto j = keel_bench::open_bench_journal(where);
   if (!j.has_value()) throw std::runtime_error("open journal: " + j.status().to_string());
   return std::move(*j);
 }
@@ -153,9 +157,9 @@ keel::SystemConfig system_config(keel::Journal* j) {
 // ---- 1. Ask latency --------------------------------------------------------------
 
 // more: [0] p50 us, [1] p99 us, [2] journal commits per ask, [3] batches per ask.
-Sample raw_single_commit(const std::string& backend, const std::string& path, int commits) {
-  keel_bench::RawCommits r = backend == "sqlite" ? keel_bench::raw_sqlite_commits(path, 1, commits)
-                                                 : keel_bench::raw_rocks_commits(path, 1, commits);
+Sample raw_single_commit(const keel_bench::Backends& places, const std::string& backend, const std::string& tag,
+                         int commits) {
+  keel_bench::RawCommits r = places.raw_commits(backend, tag, 1, commits);
   Sample s;
   s.ok = true;
   s.seconds = r.seconds;
@@ -165,8 +169,8 @@ Sample raw_single_commit(const std::string& backend, const std::string& path, in
   return s;
 }
 
-Sample durable_asks(const std::string& backend, const std::string& path, int asks) {
-  auto journal = open_journal(backend, path);
+Sample durable_asks(const std::string& path, int asks) {
+  auto journal = open_journal(path);
   keel::System system(system_config(journal.get()));
   auto ref = system.spawn_durable<Counter>("ask-target");
   if (!ref.has_value()) return Sample::failure("spawn_durable: " + ref.status().to_string());
@@ -199,8 +203,8 @@ Sample durable_asks(const std::string& backend, const std::string& path, int ask
 // ops: messages handled; more: [0] average group size (batches/commits),
 // [1] journal records/s, [2] commits, [3] batches, [4] records per commit,
 // [5] seconds until the last handler ran (before the closing asks).
-Sample durable_throughput(const std::string& backend, const std::string& path, const Config& cfg) {
-  auto journal = open_journal(backend, path);
+Sample durable_throughput(const std::string& path, const Config& cfg) {
+  auto journal = open_journal(path);
   Goal goal;
   goal.per_actor = cfg.tput_per_actor;
   goal.remaining.store(cfg.tput_actors);
@@ -256,10 +260,10 @@ Sample durable_throughput(const std::string& backend, const std::string& path, c
 }
 
 // ops: rows; more: [0] batch size, [1] commits/s, [2] p50 us.
-Sample raw_batch_commits(const std::string& backend, const std::string& path, int batch, int rows) {
+Sample raw_batch_commits(const keel_bench::Backends& places, const std::string& backend, const std::string& tag,
+                         int batch, int rows) {
   const int commits = std::clamp(rows / std::max(batch, 1), 30, 3000);
-  keel_bench::RawCommits r = backend == "sqlite" ? keel_bench::raw_sqlite_commits(path, batch, commits)
-                                                 : keel_bench::raw_rocks_commits(path, batch, commits);
+  keel_bench::RawCommits r = places.raw_commits(backend, tag, batch, commits);
   Sample s;
   s.ok = true;
   s.seconds = r.seconds;
@@ -285,8 +289,8 @@ Sample raw_batch_commits(const std::string& backend, const std::string& path, in
 // of the actor, replays k-1 handlers and redelivers 2 messages: the whole
 // journal matters. (The SNAPSHOT comes from the engine so that the bench
 // follows its snapshot format.) ops: records written; extra: messages per actor.
-Sample build_recovery_journal(const std::string& backend, const std::string& path, const Config& cfg) {
-  auto journal = open_journal(backend, path);
+Sample build_recovery_journal(const std::string& path, const Config& cfg) {
+  auto journal = open_journal(path);
   const int actors = cfg.recovery_actors;
   const std::int64_t k = cfg.recovery_records_per_actor / 2 - 1;  // messages handled per actor
   std::vector<std::string> keys, owners;
@@ -357,8 +361,8 @@ Sample build_recovery_journal(const std::string& backend, const std::string& pat
 }
 
 // ops: records scanned.
-Sample scan_journal(const std::string& backend, const std::string& path) {
-  auto journal = open_journal(backend, path);
+Sample scan_journal(const std::string& path) {
+  auto journal = open_journal(path);
   auto last = journal->last_lsn();
   if (!last.has_value()) return Sample::failure(last.status().to_string());
   std::uint64_t n = 0, bytes = 0;
@@ -379,9 +383,9 @@ Sample scan_journal(const std::string& backend, const std::string& path) {
 }
 
 // ops: journal records (of the built journal); extra: seconds in DurableGroup::start.
-Sample recover_all(const std::string& backend, const std::string& path, const Config& cfg,
+Sample recover_all(const std::string& path, const Config& cfg,
                    double records, std::int64_t messages_per_actor) {
-  auto journal = open_journal(backend, path);
+  auto journal = open_journal(path);
   keel::DurableOptions opts;
   opts.snapshot_every = 1'000'000;
   keel::System system(system_config(journal.get()));
@@ -419,41 +423,43 @@ struct Rep {  // one repetition of one backend
 
 Rep run_rep(const Config& cfg, const std::string& backend, int rep) {
   int n = 0;
-  const std::string ext = backend == "sqlite" ? ".db" : ".rocks";
-  auto fresh = [&] { return cfg.dir + "/" + backend + "-" + std::to_string(rep) + "-" + std::to_string(n++) + ext; };
+  const keel_bench::Backends places{cfg.dir, cfg.pg_url};
+  auto tag = [&] { return "r" + std::to_string(rep) + "_" + std::to_string(n++); };
   Rep r;
   // Sync latency drifts on a shared disk: each Keel figure is measured right
   // after (or before) the raw one it is compared with.
-  // (Paths are made here: a child's changes to `n` would not reach the parent.)
-  const std::string p_raw1 = fresh(), p_asks = fresh(), p_tput = fresh(), p_raw_group = fresh();
+  // (Names are made here: a child's changes to `n` would not reach the parent.)
+  const std::string t_raw1 = tag(), p_asks = places.fresh(backend, tag()), p_tput = places.fresh(backend, tag()),
+                    t_raw_group = tag();
   const Sample skipped = Sample::failure("skipped (--only)");
   const bool all = cfg.only.empty();
   r.raw1 = r.asks = r.tput = r.raw_group = r.build = r.scan = r.recovery = skipped;
   if (all || cfg.only == "ask") {
-    r.raw1 = keel_bench::run_isolated([&] { return raw_single_commit(backend, p_raw1, cfg.asks); });
-    r.asks = keel_bench::run_isolated([&] { return durable_asks(backend, p_asks, cfg.asks); });
+    r.raw1 = keel_bench::run_isolated([&] { return raw_single_commit(places, backend, t_raw1, cfg.asks); });
+    r.asks = keel_bench::run_isolated([&] { return durable_asks(p_asks, cfg.asks); });
   }
   if (all || cfg.only == "throughput") {
-    r.tput = keel_bench::run_isolated([&] { return durable_throughput(backend, p_tput, cfg); });
+    r.tput = keel_bench::run_isolated([&] { return durable_throughput(p_tput, cfg); });
     // The raw baseline writes as many rows per commit as Keel's groups held records.
     const int group = r.tput.ok ? std::max(1, static_cast<int>(r.tput.more[4] + 0.5)) : 1;
     r.raw_group = keel_bench::run_isolated(
-        [&] { return raw_batch_commits(backend, p_raw_group, group, cfg.raw_rows_at_group); });
+        [&] { return raw_batch_commits(places, backend, t_raw_group, group, cfg.raw_rows_at_group); });
   }
-  const std::string rec = fresh();
+  const std::string rec = places.fresh(backend, tag());
   if (all || cfg.only == "recovery") {
-    r.build = keel_bench::run_isolated([&] { return build_recovery_journal(backend, rec, cfg); });
+    r.build = keel_bench::run_isolated([&] { return build_recovery_journal(rec, cfg); });
   }
   if (!all && cfg.only != "recovery") {
     // skipped
   } else if (r.build.ok) {
-    r.scan = keel_bench::run_isolated([&] { return scan_journal(backend, rec); });
+    r.scan = keel_bench::run_isolated([&] { return scan_journal(rec); });
     r.recovery = keel_bench::run_isolated([&] {
-      return recover_all(backend, rec, cfg, r.build.ops, static_cast<std::int64_t>(r.build.extra));
+      return recover_all(rec, cfg, r.build.ops, static_cast<std::int64_t>(r.build.extra));
     });
   } else {
     r.scan = r.recovery = Sample::failure("the recovery journal was not built");
   }
+  places.clean_up();  // postgres: the repetition's schemas
   std::error_code ec;
   std::filesystem::remove_all(cfg.dir, ec);  // the next repetition starts on an empty directory
   std::filesystem::create_directories(cfg.dir, ec);
@@ -605,6 +611,7 @@ Config parse(int argc, char** argv) {
   Config cfg;
   std::string base = keel_bench::default_scratch_base();
   bool reps_given = false;
+  if (const char* url = std::getenv("KEEL_PG_URL")) cfg.pg_url = url;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") {
@@ -623,16 +630,13 @@ Config parse(int argc, char** argv) {
       if (cfg.only != "ask" && cfg.only != "throughput" && cfg.only != "recovery")
         die("--only takes ask, throughput or recovery");
     } else if (a == "--backend" && i + 1 < argc) {
-      std::string b = argv[++i];
-      if (b == "both") {
-        cfg.backends = {"sqlite", "rocksdb"};
-      } else if (b == "sqlite" || b == "rocksdb") {
-        cfg.backends = {b};
-      } else {
-        die("--backend takes sqlite, rocksdb or both");
-      }
+      cfg.backends = keel_bench::parse_backends(argv[++i]);
+      if (cfg.backends.empty()) die("--backend takes sqlite, rocksdb, both or postgres");
+    } else if (a == "--pg-url" && i + 1 < argc) {
+      cfg.pg_url = argv[++i];
     } else {
-      die("usage: keel_durable_bench [--quick] [--json] [--reps N] [--backend sqlite|rocksdb|both] [--dir DIR] [--json-file PATH] [--only ask|throughput|recovery]");
+      die("usage: keel_durable_bench [--quick] [--json] [--reps N] [--backend sqlite|rocksdb|both|postgres] "
+          "[--pg-url URL] [--dir DIR] [--json-file PATH] [--only ask|throughput|recovery]");
     }
   }
   if (cfg.quick) {

@@ -8,7 +8,9 @@
 //   keel_workflow_bench --long              # the 32-client rows run 15 s, as Restate's did
 //   keel_workflow_bench --json              # JSON on stdout instead of the table
 //   keel_workflow_bench --json-file out.json   # the table, and the JSON in a file
-//   keel_workflow_bench --backend sqlite    # sqlite | rocksdb | both (default)
+//   keel_workflow_bench --backend sqlite    # sqlite | rocksdb | both (default) | postgres
+//   keel_workflow_bench --backend postgres --pg-url URL   # journals in schemas of their own on
+//                                           # that server (or $KEEL_PG_URL), raw libpq beside them
 //   keel_workflow_bench --dir /some/disk    # where the journals go (default $TMPDIR or /tmp)
 //   keel_workflow_bench --only clients      # one workload (one, chain, clients, counter,
 //                                           # counters, crash, startup), for profiling
@@ -61,6 +63,7 @@
 #include "keel/engine/engine.h"
 #include "keel/journal/journal.h"
 #include "keel/workflow/workflow.h"
+#include "bench_backends.h"
 #include "raw_journal.h"
 
 namespace {
@@ -144,6 +147,7 @@ struct Config {
   Sizes sizes = kFullSizes;
   int reps = 0;  // 0: sizes.reps
   std::vector<std::string> backends = {"sqlite", "rocksdb"};
+  std::string pg_url;  // --pg-url or KEEL_PG_URL: the server of --backend postgres
   std::string dir;
   std::string fs;
   std::string json_file;
@@ -158,8 +162,8 @@ struct Config {
   std::exit(1);
 }
 
-keel::Result<std::unique_ptr<keel::Journal>> open_journal(const std::string& backend, const std::string& path) {
-  return backend == "sqlite" ? keel::open_sqlite_journal(path, {}) : keel::open_rocks_journal(path, {});
+keel::Result<std::unique_ptr<keel::Journal>> open_journal(const std::string& where) {
+  return keel_bench::open_bench_journal(where);
 }
 
 // The journal's counters; zeros when unreadable (the figures then show it).
@@ -176,8 +180,8 @@ struct Stack {
   keel::Workflows workflows;
   std::unique_ptr<keel::WorkflowEngine> engine;
 
-  keel::Status open(const std::string& backend, const std::string& path) {
-    KEEL_ASSIGN_OR_RETURN(journal, open_journal(backend, path));
+  keel::Status open(const std::string& path) {
+    KEEL_ASSIGN_OR_RETURN(journal, open_journal(path));
     keel::SystemConfig config;
     config.threads = 2;
     config.journal = journal.get();
@@ -206,9 +210,9 @@ struct Stack {
 // ---- Raw limits ------------------------------------------------------------------------
 
 // rate: commits/s; more: [0] p50 us, [1] p99 us, [2] rows per commit.
-Sample raw_commits(const std::string& backend, const std::string& path, int batch, int commits) {
-  keel_bench::RawCommits r = backend == "sqlite" ? keel_bench::raw_sqlite_commits(path, batch, commits)
-                                                 : keel_bench::raw_rocks_commits(path, batch, commits);
+Sample raw_commits(const keel_bench::Backends& places, const std::string& backend, const std::string& tag, int batch,
+                   int commits) {
+  keel_bench::RawCommits r = places.raw_commits(backend, tag, batch, commits);
   Sample s;
   s.ok = true;
   s.seconds = r.seconds;
@@ -220,10 +224,11 @@ Sample raw_commits(const std::string& backend, const std::string& path, int batc
 }
 
 // The raw commits at the group size a concurrent workload reached.
-Sample raw_at_group(const Config& cfg, const std::string& backend, const std::string& path, const Sample& keel) {
+Sample raw_at_group(const Config& cfg, const keel_bench::Backends& places, const std::string& backend,
+                    const std::string& tag, const Sample& keel) {
   const int group = keel.ok ? std::max(1, static_cast<int>(keel.more[2] + 0.5)) : 1;
   const int commits = std::max(50, cfg.sizes.raw_group_rows / group);
-  return keel_bench::run_isolated([&] { return raw_commits(backend, path, group, commits); });
+  return keel_bench::run_isolated([&] { return raw_commits(places, backend, tag, group, commits); });
 }
 
 // Fills more[2] (batches per commit) and more[3] (commits per op) from two stats.
@@ -277,9 +282,9 @@ Sample closed_loop(int clients, double duration_s, int max_calls, const std::fun
 }
 
 // ops: runs; more: [0] p50 us, [1] p99 us, [2] batches/commit, [3] commits/run.
-Sample one_step_runs(const std::string& backend, const std::string& path, int runs) {
+Sample one_step_runs(const std::string& path, int runs) {
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   for (int i = 0; i < 10; ++i) {  // warm-up
     if (auto s = st.run("warm-" + std::to_string(i), 1); !s.is_ok()) return Sample::failure(s.to_string());
   }
@@ -290,9 +295,9 @@ Sample one_step_runs(const std::string& backend, const std::string& path, int ru
 }
 
 // ops: steps; more: [2] batches/commit, [3] commits/step.
-Sample one_long_run(const std::string& backend, const std::string& path, std::int64_t steps) {
+Sample one_long_run(const std::string& path, std::int64_t steps) {
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   if (auto s = st.run("warm", 5); !s.is_ok()) return Sample::failure(s.to_string());
   const keel::JournalStats before = st.stats();
   auto t0 = Clock::now();
@@ -306,9 +311,9 @@ Sample one_long_run(const std::string& backend, const std::string& path, std::in
 }
 
 // ops: runs; more: [0] p50 us, [1] p99 us, [2] batches/commit, [3] commits/run.
-Sample concurrent_runs(const std::string& backend, const std::string& path, const Config& cfg) {
+Sample concurrent_runs(const std::string& path, const Config& cfg) {
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   const keel::JournalStats before = st.stats();
   Sample s = closed_loop(cfg.clients, cfg.sizes.duration_s, kNoLimit, [&](int c, int i) {
     return st.run("c" + std::to_string(c) + "-" + std::to_string(i), cfg.client_steps);
@@ -322,8 +327,8 @@ struct CounterStack {
   std::unique_ptr<keel::System> system;
   std::vector<keel::ActorRef<Counter>> counters;
 
-  keel::Status open(const std::string& backend, const std::string& path, int n) {
-    KEEL_ASSIGN_OR_RETURN(journal, open_journal(backend, path));
+  keel::Status open(const std::string& path, int n) {
+    KEEL_ASSIGN_OR_RETURN(journal, open_journal(path));
     keel::SystemConfig config;
     config.threads = 2;
     config.journal = journal.get();
@@ -346,9 +351,9 @@ struct CounterStack {
 };
 
 // ops: asks; more: [0] p50 us, [1] p99 us, [2] batches/commit, [3] commits/ask.
-Sample counter_asks(const std::string& backend, const std::string& path, int asks) {
+Sample counter_asks(const std::string& path, int asks) {
   CounterStack st;
-  if (auto s = st.open(backend, path, 1); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path, 1); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   for (int i = 0; i < 10; ++i) {
     if (auto s = st.increment(0, i + 1); !s.is_ok()) return Sample::failure(s.to_string());
   }
@@ -359,9 +364,9 @@ Sample counter_asks(const std::string& backend, const std::string& path, int ask
 }
 
 // ops: asks; more: [0] p50 us, [1] p99 us, [2] batches/commit, [3] commits/ask.
-Sample counters_concurrently(const std::string& backend, const std::string& path, const Config& cfg) {
+Sample counters_concurrently(const std::string& path, const Config& cfg) {
   CounterStack st;
-  if (auto s = st.open(backend, path, cfg.counters); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path, cfg.counters); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   const keel::JournalStats before = stats_of(*st.journal);
   Sample s = closed_loop(cfg.counters, cfg.sizes.duration_s, kNoLimit, [&](int c, int i) { return st.increment(c, i + 1); });
   if (s.ok) journal_figures(s, before, stats_of(*st.journal));
@@ -369,13 +374,13 @@ Sample counters_concurrently(const std::string& backend, const std::string& path
 }
 
 // The first crash child: runs the long run until the parent kills it.
-[[noreturn]] void crash_victim(const std::string& backend, const std::string& path, const std::string& side,
+[[noreturn]] void crash_victim(const std::string& path, const std::string& side,
                                std::int64_t steps, int pipe_fd) {
   g_pipe_fd = pipe_fd;
   g_side_fd = ::open(side.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
   if (g_side_fd < 0) ::_exit(11);
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) ::_exit(12);
+  if (auto s = st.open(path); !s.is_ok()) ::_exit(12);
   (void)st.run("long", steps);
   ::_exit(13);  // not reached when the parent kills in time
 }
@@ -384,13 +389,13 @@ Sample counters_concurrently(const std::string& backend, const std::string& path
 // [0] seconds to engine ready (open returned), [1] seconds to the first
 // step function run live (the run resumed), [2] journal records at restart,
 // [4] steps executed before the kill, [5] step functions that ran twice.
-Sample crash_restart(const std::string& backend, const std::string& path, const std::string& side,
+Sample crash_restart(const std::string& path, const std::string& side,
                      std::int64_t steps) {
   g_side_fd = ::open(side.c_str(), O_WRONLY | O_APPEND, 0644);
   if (g_side_fd < 0) return Sample::failure("side file missing");
   auto t0 = Clock::now();
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   Sample s;
   s.more[0] = seconds_since(t0);
   auto result = st.engine->handle<std::int64_t>("long").result();
@@ -407,9 +412,9 @@ Sample crash_restart(const std::string& backend, const std::string& path, const 
 }
 
 // ops: records; seconds: open + full scan_lsn.
-Sample scan_journal(const std::string& backend, const std::string& path) {
+Sample scan_journal(const std::string& path) {
   auto t0 = Clock::now();
-  auto journal = open_journal(backend, path);
+  auto journal = open_journal(path);
   if (!journal.has_value()) return Sample::failure(journal.status().to_string());
   auto last = (*journal)->last_lsn();
   if (!last.has_value()) return Sample::failure(last.status().to_string());
@@ -425,7 +430,7 @@ Sample scan_journal(const std::string& backend, const std::string& path) {
 
 // Kills a child running the long run after `kill_at` steps, then scans and
 // restarts. Returns {scan, restart}.
-std::pair<Sample, Sample> crash(const Config& cfg, const std::string& backend, const std::string& path,
+std::pair<Sample, Sample> crash(const Config& cfg, const std::string& path,
                                 const std::string& side) {
   int fds[2];
   if (::pipe(fds) != 0) return {Sample::failure("pipe"), Sample::failure("pipe")};
@@ -433,7 +438,7 @@ std::pair<Sample, Sample> crash(const Config& cfg, const std::string& backend, c
   if (pid < 0) return {Sample::failure("fork"), Sample::failure("fork")};
   if (pid == 0) {
     ::close(fds[0]);
-    crash_victim(backend, path, side, cfg.sizes.crash_steps, fds[1]);
+    crash_victim(path, side, cfg.sizes.crash_steps, fds[1]);
   }
   ::close(fds[1]);
   std::int64_t seen = 0;
@@ -451,13 +456,13 @@ std::pair<Sample, Sample> crash(const Config& cfg, const std::string& backend, c
     const Sample f = Sample::failure("the crash child ended before the kill (" + std::to_string(seen) + " steps)");
     return {f, f};
   }
-  Sample scan = keel_bench::run_isolated([&] { return scan_journal(backend, path); });
+  Sample scan = keel_bench::run_isolated([&] { return scan_journal(path); });
   std::int64_t before_kill = 0;
   {
     std::ifstream in(side);
     for (std::string line; std::getline(in, line);) ++before_kill;
   }
-  Sample restart = keel_bench::run_isolated([&] { return crash_restart(backend, path, side, cfg.sizes.crash_steps); });
+  Sample restart = keel_bench::run_isolated([&] { return crash_restart(path, side, cfg.sizes.crash_steps); });
   if (!restart.ok) return {scan, restart};
   std::map<std::int64_t, int> runs;
   std::ifstream in(side);
@@ -478,10 +483,10 @@ double statm_rss_bytes() {
 }
 
 // seconds: start to ready; more: [0] idle RSS bytes (statm), [1] seconds to open the journal alone.
-Sample startup(const std::string& backend, const std::string& path) {
+Sample startup(const std::string& path) {
   auto t0 = Clock::now();
   Stack st;
-  if (auto s = st.open(backend, path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
+  if (auto s = st.open(path); !s.is_ok()) return Sample::failure("open: " + s.to_string());
   Sample s;
   s.seconds = seconds_since(t0);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -491,9 +496,9 @@ Sample startup(const std::string& backend, const std::string& path) {
   return s;
 }
 
-Sample journal_open(const std::string& backend, const std::string& path) {
+Sample journal_open(const std::string& path) {
   auto t0 = Clock::now();
-  auto journal = open_journal(backend, path);
+  auto journal = open_journal(path);
   if (!journal.has_value()) return Sample::failure(journal.status().to_string());
   Sample s;
   s.seconds = seconds_since(t0);
@@ -510,8 +515,9 @@ struct Rep {
 
 Rep run_rep(const Config& cfg, const std::string& backend, int rep) {
   int n = 0;
-  const std::string ext = backend == "sqlite" ? ".db" : ".rocks";
-  auto fresh = [&] { return cfg.dir + "/" + backend + "-" + std::to_string(rep) + "-" + std::to_string(n++) + ext; };
+  const keel_bench::Backends places{cfg.dir, cfg.pg_url};
+  auto tag = [&] { return "r" + std::to_string(rep) + "_" + std::to_string(n++); };
+  auto fresh = [&] { return places.fresh(backend, tag()); };
   auto want = [&](const char* name) { return cfg.only.empty() || cfg.only == name; };
   Rep r;
   const Sample skipped = Sample::failure("skipped (--only)");
@@ -519,28 +525,30 @@ Rep run_rep(const Config& cfg, const std::string& backend, int rep) {
                     &r.raw_counters, &r.scan, &r.crash, &r.startup, &r.raw_open}) {
     *s = skipped;
   }
-  const std::string p_raw1 = fresh(), p_one = fresh(), p_chain = fresh(), p_clients = fresh(),
-                    p_raw_clients = fresh(), p_counter = fresh(), p_counters = fresh(),
-                    p_raw_counters = fresh(), p_crash = fresh(), p_start = fresh(), p_open = fresh();
-  r.raw1 = keel_bench::run_isolated([&] { return raw_commits(backend, p_raw1, 1, cfg.sizes.raw_commits); });
-  if (want("one")) r.one = keel_bench::run_isolated([&] { return one_step_runs(backend, p_one, cfg.sizes.one_step_runs); });
-  if (want("chain")) r.chain = keel_bench::run_isolated([&] { return one_long_run(backend, p_chain, cfg.sizes.chain_steps); });
+  const std::string t_raw1 = tag(), p_one = fresh(), p_chain = fresh(), p_clients = fresh(),
+                    t_raw_clients = tag(), p_counter = fresh(), p_counters = fresh(), t_raw_counters = tag(),
+                    p_crash = fresh(), side = cfg.dir + "/crash-" + tag() + ".side", p_start = fresh(),
+                    p_open = fresh();
+  r.raw1 = keel_bench::run_isolated([&] { return raw_commits(places, backend, t_raw1, 1, cfg.sizes.raw_commits); });
+  if (want("one")) r.one = keel_bench::run_isolated([&] { return one_step_runs(p_one, cfg.sizes.one_step_runs); });
+  if (want("chain")) r.chain = keel_bench::run_isolated([&] { return one_long_run(p_chain, cfg.sizes.chain_steps); });
   if (want("clients")) {
-    r.clients = keel_bench::run_isolated([&] { return concurrent_runs(backend, p_clients, cfg); });
-    r.raw_clients = raw_at_group(cfg, backend, p_raw_clients, r.clients);
+    r.clients = keel_bench::run_isolated([&] { return concurrent_runs(p_clients, cfg); });
+    r.raw_clients = raw_at_group(cfg, places, backend, t_raw_clients, r.clients);
   }
   if (want("counter")) {
-    r.counter = keel_bench::run_isolated([&] { return counter_asks(backend, p_counter, cfg.sizes.counter_asks); });
+    r.counter = keel_bench::run_isolated([&] { return counter_asks(p_counter, cfg.sizes.counter_asks); });
   }
   if (want("counters")) {
-    r.counters = keel_bench::run_isolated([&] { return counters_concurrently(backend, p_counters, cfg); });
-    r.raw_counters = raw_at_group(cfg, backend, p_raw_counters, r.counters);
+    r.counters = keel_bench::run_isolated([&] { return counters_concurrently(p_counters, cfg); });
+    r.raw_counters = raw_at_group(cfg, places, backend, t_raw_counters, r.counters);
   }
-  if (want("crash")) std::tie(r.scan, r.crash) = crash(cfg, backend, p_crash, p_crash + ".side");
+  if (want("crash")) std::tie(r.scan, r.crash) = crash(cfg, p_crash, side);
   if (want("startup")) {
-    r.startup = keel_bench::run_isolated([&] { return startup(backend, p_start); });
-    r.raw_open = keel_bench::run_isolated([&] { return journal_open(backend, p_open); });
+    r.startup = keel_bench::run_isolated([&] { return startup(p_start); });
+    r.raw_open = keel_bench::run_isolated([&] { return journal_open(p_open); });
   }
+  places.clean_up();  // postgres: the repetition's schemas
   std::error_code ec;
   std::filesystem::remove_all(cfg.dir, ec);
   std::filesystem::create_directories(cfg.dir, ec);
@@ -725,6 +733,7 @@ Config parse(int argc, char** argv) {
   Config cfg;
   std::string base = keel_bench::default_scratch_base();
   bool long_run = false;
+  if (const char* url = std::getenv("KEEL_PG_URL")) cfg.pg_url = url;
   const std::map<std::string, std::function<void()>> flags = {
       {"--quick", [&] { cfg.quick = true; }},
       {"--long", [&] { long_run = true; }},
@@ -737,12 +746,10 @@ Config parse(int argc, char** argv) {
       {"--only", [&](const std::string& v) { cfg.only = v; }},
       {"--backend",
        [&](const std::string& v) {
-         if (v == "sqlite" || v == "rocksdb") {
-           cfg.backends = {v};
-         } else if (v != "both") {
-           die("--backend takes sqlite, rocksdb or both");
-         }
+         cfg.backends = keel_bench::parse_backends(v);
+         if (cfg.backends.empty()) die("--backend takes sqlite, rocksdb, both or postgres");
        }},
+      {"--pg-url", [&](const std::string& v) { cfg.pg_url = v; }},
   };
   for (int i = 1; i < argc; ++i) {
     if (auto flag = flags.find(argv[i]); flag != flags.end()) {
@@ -750,7 +757,8 @@ Config parse(int argc, char** argv) {
     } else if (auto option = options.find(argv[i]); option != options.end() && i + 1 < argc) {
       option->second(argv[++i]);
     } else {
-      die("usage: keel_workflow_bench [--quick] [--long] [--json] [--reps N] [--backend sqlite|rocksdb|both] "
+      die("usage: keel_workflow_bench [--quick] [--long] [--json] [--reps N] [--backend sqlite|rocksdb|both|postgres] "
+          "[--pg-url URL] "
           "[--dir DIR] [--json-file PATH] [--only one|chain|clients|counter|counters|crash|startup]");
     }
   }
