@@ -20,16 +20,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "raw journal baseline: %s\n", why.c_str());
-  std::exit(1);
-}
+[[noreturn]] void die(const std::string& why) { raw_baseline_failed("journal", why); }
 
 }  // namespace
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void raw_baseline_failed(const std::string& which, const std::string& why) {
+  std::fprintf(stderr, "raw %s baseline: %s\n", which.c_str(), why.c_str());
+  std::exit(1);
+}
 
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;

@@ -8,6 +8,7 @@
 //   std::printf("%.0f rows/s, p50 %.0f us\n", r.rows_per_s(), r.p50_us());
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -27,6 +28,11 @@ struct RawCommits {
   double p50_us() const;
   double p99_us() const;
 };
+
+// Seconds from `t0` to now.
+double seconds_since(std::chrono::steady_clock::time_point t0);
+// Prints "raw <which> baseline: <why>" and exits the process with 1.
+[[noreturn]] void raw_baseline_failed(const std::string& which, const std::string& why);
 
 // Nearest-rank percentile (p in [0, 1]); 0 for an empty vector.
 double percentile(std::vector<double> v, double p);

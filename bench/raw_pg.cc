@@ -18,14 +18,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-[[noreturn]] void die(const std::string& why) {
-  std::fprintf(stderr, "raw PostgreSQL baseline: %s\n", why.c_str());
-  std::exit(1);
-}
+[[noreturn]] void die(const std::string& why) { raw_baseline_failed("PostgreSQL", why); }
 
 // A table no other run uses.
 std::string fresh_table() {
