@@ -63,9 +63,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using keel_bench::Sample;
 
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
+using keel_bench::seconds_since;
 
 // ---- The durable actor -------------------------------------------------------
 
