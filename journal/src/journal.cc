@@ -30,18 +30,22 @@ std::optional<RecordKind> record_kind_from_name(std::string_view name) {
 }
 
 Status AppendChain::failure() const {
+  if (!failed_any_.load(std::memory_order_acquire)) return Status::ok();
   MutexLock l(mu_);
   return failed_;
 }
 
 void AppendChain::fail(const Status& why) {
   MutexLock l(mu_);
-  if (failed_.is_ok()) failed_ = why;
+  if (!failed_.is_ok() || why.is_ok()) return;
+  failed_ = why;
+  failed_any_.store(true, std::memory_order_release);
 }
 
 void AppendChain::clear() {
   MutexLock l(mu_);
   failed_ = Status::ok();
+  failed_any_.store(false, std::memory_order_release);
 }
 
 Result<std::unique_ptr<Journal>> open_journal(const std::string& path,

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -180,6 +181,8 @@ class AppendChain {
  private:
   mutable Mutex mu_;
   Status failed_ KEEL_GUARDED_BY(mu_);
+  // failed_ is not ok; lets failure() skip the lock on the writer's path.
+  std::atomic<bool> failed_any_{false};
 };
 
 // Scan callbacks run on the calling thread and must not append.
