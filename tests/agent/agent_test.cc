@@ -53,6 +53,20 @@ CallOptions retried() {
   return o;
 }
 
+// Whether process `pid` is in the stopped state ('T' in /proc/PID/stat)
+// within kWait.
+bool wait_until_stopped(pid_t pid) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'T') return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
 // Spawns counter `key`, adds to it, sends `signal` to its worker, and
 // expects a retried call to reach a fresh counter in a new worker process.
 void expect_fresh_counter_after_signal(Client& client, const std::string& key, int signal) {
@@ -60,6 +74,11 @@ void expect_fresh_counter_after_signal(Client& client, const std::string& key, i
   ASSERT_EQ(wait(client.call<&RemoteCounter::add>(key, 7)).value(), 7);
   const auto pid = wait(client.call<&RemoteCounter::pid>(key)).value();
   ASSERT_EQ(kill(static_cast<pid_t>(pid), signal), 0);
+  if (signal == SIGSTOP) {
+    // kill() returns before the stop takes effect: a call sent at once could
+    // still be answered by the old worker. Wait until the kernel shows it stopped.
+    ASSERT_TRUE(wait_until_stopped(static_cast<pid_t>(pid))) << "worker " << pid << " did not stop";
+  }
   auto v = wait(client.call_with<&RemoteCounter::get>(retried(), key));
   ASSERT_TRUE(v.is_ok()) << v.status();
   EXPECT_EQ(*v, 0);
