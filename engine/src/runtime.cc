@@ -72,10 +72,11 @@ Result<detail::Cell*> Runtime::create_cell(const SpawnOptions& options, const st
   if (durable) cell->make_durable(std::move(durable));
   if (!options.name.empty()) {
     MutexLock l(names_mu_);
-    if (names_.count(options.name) != 0) {
+    Result<detail::Cell*> evicted = claim_name_locked(options.name);
+    if (!evicted.is_ok()) {
       l.native().unlock();
       cell->release();
-      return Status::already_exists("an actor is already registered as '" + options.name + "'");
+      return evicted.status();
     }
     cell->acquire();
     names_.emplace(options.name, std::make_pair(cell, 1u));
@@ -83,6 +84,8 @@ Result<detail::Cell*> Runtime::create_cell(const SpawnOptions& options, const st
     // Reserved, but found by lookups only once started: a durable actor
     // must not receive messages while it recovers.
     starting_.insert(cell);
+    l.native().unlock();
+    if (*evicted != nullptr) (*evicted)->release();
   }
   std::unique_ptr<Actor> instance;
   try {
@@ -160,6 +163,19 @@ void Runtime::on_cell_stopped(detail::Cell* cell) {
   for (auto* c : to_release) c->release();
 }
 
+Result<detail::Cell*> Runtime::claim_name_locked(const std::string& name) {
+  auto it = names_.find(name);
+  if (it == names_.end()) return static_cast<detail::Cell*>(nullptr);
+  detail::Cell* holder = it->second.first;
+  if (!holder->is_stopped()) return Status::already_exists("an actor is already registered as '" + name + "'");
+  // A stopped actor's name is free (lookups already miss it) even before its
+  // cell has finished on_cell_stopped, which then finds no entry to drop.
+  names_.erase(it);
+  auto rit = name_by_cell_.find(holder);
+  if (rit != name_by_cell_.end() && rit->second == name) name_by_cell_.erase(rit);
+  return holder;
+}
+
 Status Runtime::register_name(const std::string& name, detail::Cell* cell, std::uint32_t gen) {
   if (cell == nullptr) return Status::invalid_argument("cannot register '" + name + "': empty ref");
   MutexLock l(names_mu_);
@@ -167,10 +183,12 @@ Status Runtime::register_name(const std::string& name, detail::Cell* cell, std::
   // names (on_cell_stopped, which takes this lock), so a name registered here
   // to a live cell is always removed when it stops.
   if (cell->is_stopped()) return Status::not_found("cannot register '" + name + "': the actor has stopped");
-  if (names_.count(name) != 0) return Status::already_exists("an actor is already registered as '" + name + "'");
+  KEEL_ASSIGN_OR_RETURN(detail::Cell * evicted, claim_name_locked(name));
   cell->acquire();
   names_.emplace(name, std::make_pair(cell, gen));
   name_by_cell_[cell] = name;
+  l.native().unlock();
+  if (evicted != nullptr) evicted->release();
   return Status::ok();
 }
 

@@ -121,6 +121,10 @@ class Runtime {
                                     std::unique_ptr<detail::DurableCell> durable);
   Result<AnyRef> activate_cell(detail::Cell* cell, detail::Cell* parent, bool recovered, bool release);
   void discard_cell(detail::Cell* cell, const Status& why);
+  // Frees `name` for a new holder: ok(nullptr) if nobody holds it; the
+  // holder (whose reference the caller releases after unlocking) if it has
+  // stopped; kAlreadyExists if it is alive.
+  Result<detail::Cell*> claim_name_locked(const std::string& name) KEEL_REQUIRES(names_mu_);
   void stop_all_top_level() KEEL_EXCLUDES(table_mu_);
   bool wait_table_empty(std::chrono::steady_clock::time_point deadline) KEEL_EXCLUDES(table_mu_);
   void force_finalize_remaining() KEEL_EXCLUDES(table_mu_);

@@ -137,7 +137,8 @@ TEST_F(AgentTest, SpawnOfAStoppedActorsKeyStartsItAgain) {
   ASSERT_EQ(wait(client_->call<&RemoteCounter::add>("phoenix", 2)).value_or(-1), 2);
   ASSERT_EQ(wait(client_->call<&RemoteCounter::quit>("phoenix")).value_or(-1), 2);
   EXPECT_EQ(wait(client_->call<&RemoteCounter::get>("phoenix")).status().code(), StatusCode::kNotFound);
-  ASSERT_TRUE(wait(client_->spawn("Counter", "phoenix")).is_ok());
+  auto again = wait(client_->spawn("Counter", "phoenix"));
+  ASSERT_TRUE(again.is_ok()) << again.status();
   EXPECT_EQ(wait(client_->call<&RemoteCounter::add>("phoenix", 1)).value_or(-1), 1);
 }
 

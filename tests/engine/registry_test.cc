@@ -127,6 +127,41 @@ TEST_F(Registry, NameIsFreedWhenTheActorStopsItself) {
   EXPECT_EQ(again, Status::ok());
 }
 
+TEST_F(Registry, NameIsFreeToWhoeverLearnsTheActorStopped) {
+  // A watcher hears of the stop before the cell has dropped its registration;
+  // what it spawns or registers under the name then must not be refused.
+  auto c = spawn_named<Counter>("counter");
+  auto o = spawn_named<Other>("other");
+  ActorRef<Other> spare = *sys_.spawn<Other>();
+  Result<ActorRef<Counter>> respawned = Status::internal("watcher not run");
+  Status registered = Status::internal("watcher not run");
+  auto counter_down = sys_.watch(c).then([&](Result<Down>) {
+    SpawnOptions options;
+    options.name = "counter";
+    respawned = sys_.spawn_with<Counter>(options);
+    return 0;
+  });
+  auto other_down = sys_.watch(o).then([&](Result<Down>) {
+    registered = sys_.register_name("other", spare);
+    return 0;
+  });
+
+  c.tell<&Counter::quit>();
+  sys_.stop(o);
+  sys_.run_until_idle();
+  ASSERT_TRUE(await(std::move(counter_down)).is_ok());
+  ASSERT_TRUE(await(std::move(other_down)).is_ok());
+
+  ASSERT_TRUE(respawned.is_ok()) << respawned.status();
+  auto found = sys_.lookup<Counter>("counter");
+  ASSERT_TRUE(found.is_ok()) << found.status();
+  EXPECT_TRUE(*found == *respawned);
+  EXPECT_EQ(registered, Status::ok());
+  auto other = sys_.lookup<Other>("other");
+  ASSERT_TRUE(other.is_ok()) << other.status();
+  EXPECT_TRUE(*other == spare);
+}
+
 TEST_F(Registry, RegisterNameMakesAnExistingActorFindable) {
   auto c = sys_.spawn<Counter>();
   ASSERT_TRUE(c.is_ok());
