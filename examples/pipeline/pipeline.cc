@@ -11,17 +11,21 @@
 // character n-gram language model per topic (model.h), trained at start-up
 // from the shipped corpus. Walkthrough: docs/pipeline.md.
 //
-// Usage: keel_pipeline [docs-dir [out-dir [journal]]] [--workers N]
+// Usage: keel_pipeline [docs-dir [out-dir [journal]]] [--journal J] [--workers N]
 //   defaults: examples/pipeline/corpus /tmp/keel-pipeline/out
 //             /tmp/keel-pipeline/journal.db, N = one per core
+//   The journal is a SQLite file, a RocksDB directory or a postgresql:// URL
+//   (keel/journal/journal.h, open_journal).
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -245,23 +249,41 @@ struct Options {
 keel::Result<Options> parse(int argc, char** argv) {
   Options o;
   std::vector<std::string> positional;
+  std::string journal_flag;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--workers" && i + 1 < argc) {
       o.workers = std::atoi(argv[++i]);
+    } else if ((a == "--journal" || a == "-j") && i + 1 < argc) {
+      journal_flag = argv[++i];
     } else if (a.starts_with("-")) {
       return keel::Status::invalid_argument(
-          "usage: keel_pipeline [docs-dir [out-dir [journal]]] [--workers N]");
+          "usage: keel_pipeline [docs-dir [out-dir [journal]]] [--journal PATH|URL] [--workers N]");
     } else {
       positional.push_back(a);
     }
   }
   if (positional.size() > 3) return keel::Status::invalid_argument("too many arguments");
+  if (positional.size() > 2 && !journal_flag.empty())
+    return keel::Status::invalid_argument("the journal is given twice: as an argument and with --journal");
   if (positional.size() > 0) o.docs = positional[0];
   if (positional.size() > 1) o.out = positional[1];
   if (positional.size() > 2) o.journal = positional[2];
+  if (!journal_flag.empty()) o.journal = journal_flag;
   if (o.workers <= 0) o.workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return o;
+}
+
+// `s` as one shell word: as is when it has only safe characters, else in
+// single quotes (a URL's '&' and '?' would otherwise split the command).
+std::string shell_quoted(const std::string& s) {
+  const bool safe = !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) != 0 || std::strchr("/._-+:,=@%", c) != nullptr;
+  });
+  if (safe) return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 // The .txt files of `dir`, sorted by name.
@@ -459,9 +481,9 @@ int main(int argc, char** argv) {
   }
   std::cout << "\n" << progress.summary(out_dir, scored) << "\n"
             << "Inspect the journal:\n"
-            << "  build/tools/keel journal ls -j " << o.journal << "\n"
+            << "  build/tools/keel journal ls -j " << shell_quoted(o.journal) << "\n"
             << "  build/tools/keel journal show "
-            << (files->empty() ? std::string("<doc>") : files->front().filename().string()) << " -j "
-            << o.journal << "\n";
+            << shell_quoted(files->empty() ? std::string("<doc>") : files->front().filename().string())
+            << " -j " << shell_quoted(o.journal) << "\n";
   return progress.failed() == 0 && down.is_ok() ? 0 : 1;
 }
