@@ -56,6 +56,52 @@ PgParams& PgParams::literal(std::string v) {
   return *this;
 }
 
+namespace {
+
+constexpr Oid kInt8ArrayOid = 1016;
+constexpr Oid kByteaArrayOid = 1001;
+
+void put_be32(std::string* dst, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) dst->push_back(static_cast<char>((v >> shift) & 0xff));
+}
+
+// array_recv's header of a one-dimensional array of `n` non-null elements.
+void put_array_header(std::string* dst, Oid element, std::size_t n) {
+  put_be32(dst, 1);  // dimensions
+  put_be32(dst, 0);  // no nulls
+  put_be32(dst, element);
+  put_be32(dst, static_cast<std::uint32_t>(n));
+  put_be32(dst, 1);  // lower bound
+}
+
+}  // namespace
+
+PgParams& PgParams::int64_array(const std::vector<std::int64_t>& v) {
+  std::string& s = owned_.emplace_back();
+  s.reserve(20 + v.size() * 12);
+  put_array_header(&s, kInt8Oid, v.size());
+  for (std::int64_t x : v) {
+    put_be32(&s, 8);
+    put_be64(&s, static_cast<std::uint64_t>(x));
+  }
+  add(kInt8ArrayOid, s.data(), s.size(), 1);
+  return *this;
+}
+
+PgParams& PgParams::bytes_array(const std::vector<std::string_view>& v) {
+  std::size_t total = 20;
+  for (std::string_view x : v) total += 4 + x.size();
+  std::string& s = owned_.emplace_back();
+  s.reserve(total);
+  put_array_header(&s, kByteaOid, v.size());
+  for (std::string_view x : v) {
+    put_be32(&s, static_cast<std::uint32_t>(x.size()));
+    s.append(x);
+  }
+  add(kByteaArrayOid, s.data(), s.size(), 1);
+  return *this;
+}
+
 void PgParams::add(Oid type, const char* data, std::size_t size, int format) {
   types_.push_back(type);
   // libpq reads no bytes of a zero-length value, but wants a non-null pointer.

@@ -39,6 +39,11 @@ class PgParams {
   // A text-format value of unspecified type, for SQL that casts it (arrays:
   // "{1,2,3}"). Copied.
   PgParams& literal(std::string v);
+  // One-dimensional arrays in the server's binary array format (bigint[],
+  // bytea[]), copied: a whole group's column in one parameter, for SQL that
+  // takes them apart with unnest().
+  PgParams& int64_array(const std::vector<std::int64_t>& v);
+  PgParams& bytes_array(const std::vector<std::string_view>& v);
 
   int size() const { return static_cast<int>(values_.size()); }
   const Oid* types() const { return types_.data(); }

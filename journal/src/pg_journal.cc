@@ -86,6 +86,12 @@ Status PgJournal::prepare_writer(TimePoint deadline) {
        sql("INSERT INTO S.records (lsn, owner, seq, kind, time_ns, version, crc, compacted, payload) VALUES "
            "($1::bigint, $2::bytea, $3::bigint, ($4::bigint)::smallint, $5::bigint, ($6::bigint)::smallint, "
            "$7::bigint, false, $8::bytea)")},
+      // A group of two or more records in one statement, a column per array.
+      {"insert_records",
+       sql("INSERT INTO S.records (lsn, owner, seq, kind, time_ns, version, crc, compacted, payload) "
+           "SELECT l, o, q, k::smallint, t, v::smallint, c, false, p FROM unnest($1::bigint[], $2::bytea[], "
+           "$3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[]) "
+           "AS u(l, o, q, k, t, v, c, p)")},
       {"insert_commit", sql("INSERT INTO S.commits (id, first_lsn, last_lsn) VALUES ($1::bigint, $2::bigint, $3::bigint)")},
       {"prune_commits", sql("DELETE FROM S.commits WHERE last_lsn < $1::bigint")},
       {"check_epochs", sql("SELECT S.check_epochs($1::integer[], $2::bigint[])")},

@@ -18,6 +18,28 @@ std::int64_t clamp(std::uint64_t v) {
   return static_cast<std::int64_t>(std::min<std::uint64_t>(v, std::numeric_limits<std::int64_t>::max()));
 }
 
+// The columns of `records` as the arrays of the statement "insert_records".
+PgParams records_as_arrays(const std::vector<StagedRecord*>& records) {
+  const std::size_t n = records.size();
+  std::vector<std::int64_t> lsn(n), seq(n), kind(n), time(n), version(n), crc(n);
+  std::vector<std::string_view> owner(n), payload(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Record& r = records[i]->record;
+    lsn[i] = static_cast<std::int64_t>(r.lsn);
+    owner[i] = r.owner;
+    seq[i] = static_cast<std::int64_t>(r.seq);
+    kind[i] = static_cast<std::int64_t>(r.kind);
+    time[i] = to_time_ns(r.time);
+    version[i] = r.format_version;
+    crc[i] = r.crc;
+    payload[i] = r.payload;
+  }
+  PgParams p;
+  p.int64_array(lsn).bytes_array(owner).int64_array(seq).int64_array(kind).int64_array(time).int64_array(version)
+      .int64_array(crc).bytes_array(payload);
+  return p;
+}
+
 }  // namespace
 
 PgParams PgJournal::epoch_check(const std::vector<std::string_view>& owners) const {
@@ -56,8 +78,8 @@ Status PgJournal::send_group(const std::vector<StagedRecord*>& records, std::uin
   KEEL_RETURN_IF_ERROR(c->queue("BEGIN", PgParams()));
   KEEL_RETURN_IF_ERROR(c->queue_prepared("writer_lock", PgParams()));
   KEEL_RETURN_IF_ERROR(c->queue_prepared("check_epochs", epoch_check(owners)));
-  for (const StagedRecord* staged : records) {
-    const Record& r = staged->record;
+  if (records.size() == 1) {
+    const Record& r = records.front()->record;
     PgParams p;  // libpq copies the values into its buffer at once
     p.int64(static_cast<std::int64_t>(r.lsn))
         .bytes(r.owner)
@@ -68,6 +90,8 @@ Status PgJournal::send_group(const std::vector<StagedRecord*>& records, std::uin
         .int64(r.crc)
         .bytes(r.payload);
     KEEL_RETURN_IF_ERROR(c->queue_prepared("insert_record", p));
+  } else {
+    KEEL_RETURN_IF_ERROR(c->queue_prepared("insert_records", records_as_arrays(records)));
   }
   PgParams commit;
   commit.int64(static_cast<std::int64_t>(id))
