@@ -1,7 +1,7 @@
 // Pre-encoded INBOX envelopes (AskOptions/SendOptions::inbox_envelope): a
 // durable actor journals the sender's envelope byte for byte when recovery
 // reads it as the same message, replays it after a restart, and encodes its
-// own record otherwise. Both journal backends.
+// own record otherwise. Every journal backend (support/durable_fixture.h).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -14,6 +14,7 @@
 #include "keel/engine/durable.h"
 #include "keel/journal/format.h"
 #include "keel/wire/envelope.h"
+#include "support/durable_fixture.h"
 #include "support/test_actors.h"
 
 namespace keel {
@@ -56,31 +57,8 @@ wire::Envelope post_envelope(const std::string& key, std::int64_t amount, wire::
 
 std::string encoded(const wire::Envelope& e) { return wire::encode_envelope(e).value(); }
 
-class InboxEnvelopeTest : public ::testing::TestWithParam<std::string> {
+class InboxEnvelopeTest : public testing::DurableJournalTest {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/keel-inbox-envelope-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    open_journal_again();
-  }
-  void TearDown() override {
-    journal_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  // Closes the journal (the System using it must be gone) and opens it again.
-  void open_journal_again() {
-    journal_.reset();
-    const bool sqlite = GetParam() == "sqlite";
-    auto j = sqlite ? open_sqlite_journal(dir_ + "/journal.db", {}) : open_rocks_journal(dir_ + "/journal", {});
-    ASSERT_TRUE(j.is_ok()) << j.status();
-    journal_ = std::move(*j);
-  }
-  SystemConfig config() {
-    SystemConfig c = system_config(2);
-    c.journal = journal_.get();
-    return c;
-  }
   // The payloads of `key`'s INBOX records, oldest first.
   std::vector<std::string> inbox(const std::string& key) {
     std::vector<std::string> out;
@@ -91,9 +69,6 @@ class InboxEnvelopeTest : public ::testing::TestWithParam<std::string> {
     EXPECT_TRUE(s.is_ok()) << s;
     return out;
   }
-
-  std::string dir_;
-  std::unique_ptr<Journal> journal_;
 };
 
 // Both ways into the INBOX: an ask to an idle actor journals the record
@@ -133,7 +108,7 @@ TEST_P(InboxEnvelopeTest, PreEncodedMessagesAreReplayedAndDedupedAfterARestart) 
     ASSERT_TRUE(await(book.ask_with<&Book::post>(again, std::int64_t{7})).is_ok());
     EXPECT_EQ(inbox("b"), (std::vector<std::string>{bytes, idempotent_bytes}));
   }
-  open_journal_again();
+  reopen();
   System system(config());
   auto book = system.spawn_durable_with<Book>("b", replayed).value();
   EXPECT_EQ(await(book.ask<&Book::total>()).value(), 12);
@@ -203,7 +178,7 @@ TEST_P(InboxEnvelopeTest, AnInMemoryActorIgnoresAPreEncodedEnvelope) {
   EXPECT_EQ(await(tally.ask_with<&Tally::post>(o, std::int64_t{3})).value(), 3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, InboxEnvelopeTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, InboxEnvelopeTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 
 }  // namespace
