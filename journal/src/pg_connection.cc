@@ -19,9 +19,17 @@ constexpr Oid kTextOid = 25;
 std::string trimmed(const char* s) {
   std::string out = s != nullptr ? s : "";
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  // libpq's multi-line messages read better on one line.
-  std::replace(out.begin(), out.end(), '\n', ' ');
-  return out;
+  // libpq's multi-line messages (hint lines start with a tab) read better on
+  // one line.
+  std::string line;
+  for (char c : out) {
+    if (c == '\n' || c == '\t') {
+      if (!line.empty() && line.back() != ' ') line += ' ';
+    } else {
+      line += c;
+    }
+  }
+  return line;
 }
 
 void ignore_notice(void*, const char*) {}

@@ -246,6 +246,33 @@ TEST(BadInput, AnEmptyDirectoryIsNotAJournalAndStaysEmpty) {
   std::filesystem::remove_all(dir);
 }
 
+// A PostgreSQL journal whose server is not there: nothing listens on port 1
+// of the loopback address, so the connection is refused at once.
+TEST(BadInput, AnUnreachableDatabaseIsItsOwnExitCodeAndNamesTheHostNotThePassword) {
+  const std::string url = "postgresql://keel:s3cret-pw@127.0.0.1:1/app?keel_schema=orders";
+  for (const char* verb : {"stats", "ls", "verify"}) {
+    SCOPED_TRACE(verb);
+    CliRun r = run_keel({"journal", verb, "--journal", url});
+    EXPECT_EQ(r.exit_code, 12) << r.err;
+    expect_one_line_error(r, "127.0.0.1");
+    EXPECT_FALSE(has(r.err, "s3cret-pw")) << r.err;
+    EXPECT_FALSE(has(r.err, "\t")) << r.err;
+  }
+  CliRun w = run_keel({"workflow", "ls", "--journal", url});
+  EXPECT_EQ(w.exit_code, 12) << w.err;
+  EXPECT_FALSE(has(w.err, "s3cret-pw")) << w.err;
+}
+
+TEST(BadInput, AMalformedConnectionStringIsABadArgument) {
+  for (const std::string& url : {std::string("postgresql://keel:s3cret-pw@127.0.0.1:1/app?keel_schema=Not-A-Name"),
+                                std::string("postgresql://keel:s3cret-pw@[::1/app")}) {
+    SCOPED_TRACE(url);
+    CliRun r = run_keel({"journal", "stats", "--journal", url});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_FALSE(has(r.err, "s3cret-pw")) << r.err;
+  }
+}
+
 TEST(BadInput, HelpListsTheCommandsAndExitCodes) {
   CliRun r = run_keel({"journal", "--help"});
   EXPECT_EQ(r.exit_code, 0);
@@ -253,6 +280,7 @@ TEST(BadInput, HelpListsTheCommandsAndExitCodes) {
     EXPECT_TRUE(has(r.out, std::string("  ") + verb + " ")) << verb;
   }
   EXPECT_TRUE(has(r.out, "8 owned by a live process")) << r.out;
+  EXPECT_TRUE(has(r.out, "12 the database server cannot be reached")) << r.out;
 }
 
 }  // namespace

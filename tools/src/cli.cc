@@ -31,9 +31,9 @@ struct VerbSpec {
 constexpr std::string_view kOverview =
     "usage: keel journal <command> [--journal PATH] [--json] [options]\n"
     "\n"
-    "The journal is --journal PATH (-j), or $KEEL_JOURNAL: a SQLite file or a\n"
-    "RocksDB directory. It is opened read-only (safe beside a live writer),\n"
-    "except by compact and vacuum.\n"
+    "The journal is --journal PATH (-j), or $KEEL_JOURNAL: a SQLite file, a\n"
+    "RocksDB directory or a postgresql:// URL. It is opened read-only (safe\n"
+    "beside a live writer), except by compact and vacuum.\n"
     "\n"
     "commands:\n"
     "  stats [--deep]                     format, backend, LSN range, counts, size, times\n"
@@ -51,8 +51,8 @@ constexpr std::string_view kOverview =
     "\n"
     "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
     "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
-    "7 unknown id or LSN, 8 owned by a live process, 9 I/O error, 10 internal.\n"
-    "See docs/inspection.md.\n";
+    "7 unknown id or LSN, 8 owned by a live process, 9 I/O error, 10 internal,\n"
+    "12 the database server cannot be reached. See docs/inspection.md.\n";
 
 constexpr std::string_view kWorkflowOverview =
     "usage: keel workflow <command> [--journal PATH] [--json] [options]\n"
@@ -206,10 +206,15 @@ Outcome open_failure(const std::string& path, const Status& s) {
   switch (s.code()) {
     case StatusCode::kNotFound:
       return Outcome::fail(ExitCode::kNoJournal, redacted_journal_path(path) + ": no journal at this path");
-    case StatusCode::kCorruption:
-    case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kNotAJournal, std::move(why));
+    case StatusCode::kInvalidArgument:
+      // A malformed connection string is the user's argument, not a file.
+      if (is_pg_conninfo(path)) return Outcome::fail(ExitCode::kUsage, std::move(why));
+      return Outcome::fail(ExitCode::kNotAJournal, std::move(why));
+    case StatusCode::kCorruption: return Outcome::fail(ExitCode::kNotAJournal, std::move(why));
     case StatusCode::kFailedPrecondition: return Outcome::fail(ExitCode::kNewerFormat, std::move(why));
     case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, std::move(why));
+    case StatusCode::kUnavailable:
+    case StatusCode::kUnauthenticated: return Outcome::fail(ExitCode::kUnreachable, std::move(why));
     default: return Outcome::fail(ExitCode::kInternal, redacted_journal_path(path) + ": " + s.to_string());
   }
 }
@@ -310,6 +315,8 @@ Outcome from_status(const Status& s) {
     case StatusCode::kNotFound: return Outcome::fail(ExitCode::kUnknownId, std::string(s.message()));
     case StatusCode::kIoError: return Outcome::fail(ExitCode::kIoError, std::string(s.message()));
     case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kUsage, std::string(s.message()));
+    case StatusCode::kUnavailable:
+    case StatusCode::kUnauthenticated: return Outcome::fail(ExitCode::kUnreachable, std::string(s.message()));
     default: return Outcome::fail(ExitCode::kInternal, s.to_string());
   }
 }

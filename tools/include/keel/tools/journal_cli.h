@@ -32,6 +32,7 @@ enum class ExitCode : int {
   kIoError = 9,         // reading or writing the journal failed
   kInternal = 10,       // anything else
   kRefused = 11,        // keel workflow signal/cancel/retry/fork: the run's state does not allow it
+  kUnreachable = 12,    // the journal's database server cannot be reached, or refused the credentials
 };
 
 // Where a run reads and writes. The streams must outlive run_cli.
