@@ -206,7 +206,7 @@ void Cell::abandon(const Status& why) {
   supervisor_.forget_parent();  // it never listed this cell
   pending_status_ = why;
   TurnScope scope(this);
-  finish_stop(/*run_stop_hook=*/false);
+  finish_stop(/*run_stop_hook=*/false, /*wait_for_commits=*/false);
 }
 
 ActorSnapshot Cell::snapshot() const {

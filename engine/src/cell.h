@@ -226,7 +226,13 @@ class Cell {
   void begin_stop(const Status& reason);
   void begin_restart(const Status& cause);
   void stop_children_then(Pending then, const Status& why);
-  void finish_stop(bool run_stop_hook = true);
+  // Stops the cell for good: runs on_stop (if `run_stop_hook`), rejects
+  // what is left, closes the mailbox, tells watchers, links and the parent,
+  // and frees its name. A durable cell first waits for its commits and
+  // acceptances in flight (if `wait_for_commits`; not when forced at
+  // shutdown or when it never started), so that a watcher that spawns the
+  // key again on its Down recovers everything this cell made durable.
+  void finish_stop(bool run_stop_hook = true, bool wait_for_commits = true);
   // What the messages left in a stopping actor's mailbox fail with.
   Status stopped_error(const Status& reason) const;
   void schedule_self();

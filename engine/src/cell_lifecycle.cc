@@ -162,7 +162,7 @@ void Cell::rebuild(const Status& cause) {
   }
 }
 
-void Cell::finish_stop(bool run_stop_hook) {
+void Cell::finish_stop(bool run_stop_hook, bool wait_for_commits) {
   pending_ = Pending::kNone;
   const Status reason = pending_status_;
   if (instance_) {
@@ -170,6 +170,10 @@ void Cell::finish_stop(bool run_stop_hook) {
     instance_.reset();
   }
   cancel_timers();
+  if (durable_ && wait_for_commits) {
+    durable_->commits->wait_idle();
+    durable_->accepts->wait_idle();
+  }
   if (durable_) {  // all kept in the journal for the next spawn
     std::vector<MessagePtr> gone;
     gone.swap(durable_->uncommitted);
@@ -207,7 +211,7 @@ void Cell::force_stop() {
     if (m->kind == SysMsg::kMonitor || m->kind == SysMsg::kLink) handle_system(std::move(m));
   }
   if (pending_ == Pending::kNone) pending_status_ = Status::ok();
-  finish_stop();
+  finish_stop(/*run_stop_hook=*/true, /*wait_for_commits=*/false);
 }
 
 }  // namespace keel::detail

@@ -2,19 +2,26 @@
 // commits of chosen owners with kOwnershipLost, as a shared journal does
 // once another writer has taken an owner over (or with another error, to
 // stand for a failed write). A refused batch writes nothing; everything
-// else is passed through.
+// else is passed through. It can also hold the asynchronous batches of an
+// owner (a commit that takes as long as the test wants) until released.
 //
 //   FencingJournal j(*sqlite);
 //   j.fence("actor/a");  // from now on, a batch with a record of actor/a fails
+//   j.hold("actor/b");   // batches of actor/b wait ...
+//   j.wait_held(1);      // ... (one is waiting now) ...
+//   j.release();         // ... and go to the inner journal, in order
 //
 // Thread-safe. The inner journal must outlive it (or be owned by it).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "keel/journal/journal.h"
 
@@ -36,6 +43,33 @@ class FencingJournal : public Journal {
     std::lock_guard<std::mutex> l(mu_);
     fenced_.erase(owner);
   }
+  // Holds every later append_async batch with a record of `owner` until
+  // release().
+  void hold(const std::string& owner) {
+    std::lock_guard<std::mutex> l(mu_);
+    holding_ = owner;
+  }
+  // Waits until `n` batches are held; false if that took over 10 s.
+  bool wait_held(std::size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return held_cv_.wait_for(l, std::chrono::seconds(10), [&] { return held_.size() >= n; });
+  }
+  // Batches held now.
+  std::size_t held() {
+    std::lock_guard<std::mutex> l(mu_);
+    return held_.size();
+  }
+  // Stops holding, and passes the held batches on in the order they came
+  // (a batch appended meanwhile by another thread may go before them).
+  void release() {
+    std::vector<Held> held;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      holding_.clear();
+      held.swap(held_);
+    }
+    for (Held& h : held) inner_.append_async(std::move(h.batch), h.chain, std::move(h.done));
+  }
   // Batches refused so far (relaxed: a statistic read after the fact).
   int refused() const { return refused_.load(std::memory_order_relaxed); }
 
@@ -50,6 +84,17 @@ class FencingJournal : public Journal {
       if (chain != nullptr) chain->fail(s);
       done(s);
       return;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!holding_.empty()) {
+        for (const NewRecord& r : batch) {
+          if (r.owner != holding_) continue;
+          held_.push_back(Held{std::move(batch), chain, std::move(done)});
+          held_cv_.notify_all();
+          return;
+        }
+      }
     }
     inner_.append_async(std::move(batch), chain, std::move(done));
   }
@@ -107,7 +152,15 @@ class FencingJournal : public Journal {
  private:
   std::unique_ptr<Journal> owned_;  // null when borrowed
   Journal& inner_;
+  struct Held {
+    std::vector<NewRecord> batch;
+    AppendChain* chain;
+    UniqueFunction<void(Result<LsnRange>)> done;
+  };
   std::mutex mu_;
+  std::condition_variable held_cv_;
+  std::string holding_;     // the owner whose batches are held; empty: none
+  std::vector<Held> held_;  // in arrival order
   std::map<std::string, Status, std::less<>> fenced_;
   std::atomic<int> refused_{0};
 };
