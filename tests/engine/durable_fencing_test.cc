@@ -39,21 +39,8 @@ class Counter : public DurableActor<Tally> {
                      keel::handler<&Counter::forward>("forward"));
 };
 
-class DurableFencingTest : public testing::DurableJournalTest {
+class DurableFencingTest : public testing::FencedDurableTest {
  protected:
-  void SetUp() override {
-    testing::DurableJournalTest::SetUp();
-    fencing_ = std::make_unique<testing::FencingJournal>(*journal_);
-  }
-  void TearDown() override {
-    fencing_.reset();
-    testing::DurableJournalTest::TearDown();
-  }
-  SystemConfig fenced_config() {
-    SystemConfig c = config();
-    c.journal = fencing_.get();
-    return c;
-  }
   std::size_t records_of(const std::string& owner) {
     std::size_t n = 0;
     EXPECT_TRUE(journal_->scan_owner(owner, 1, [&](const Record&) {
@@ -62,8 +49,6 @@ class DurableFencingTest : public testing::DurableJournalTest {
     }).is_ok());
     return n;
   }
-
-  std::unique_ptr<testing::FencingJournal> fencing_;
 };
 
 TEST_P(DurableFencingTest, AFencedCommitStopsTheActorAndFailsItsAskerWithOwnershipLost) {

@@ -39,27 +39,10 @@ class Counter : public DurableActor<Tally> {
                      keel::handler<&Counter::add_and_stop>("add_and_stop"));
 };
 
-class DurableStopTest : public testing::DurableJournalTest {
- protected:
-  void SetUp() override {
-    testing::DurableJournalTest::SetUp();
-    held_ = std::make_unique<testing::FencingJournal>(*journal_);
-  }
-  void TearDown() override {
-    held_.reset();
-    testing::DurableJournalTest::TearDown();
-  }
-  SystemConfig held_config() {
-    SystemConfig c = config();
-    c.journal = held_.get();
-    return c;
-  }
-
-  std::unique_ptr<testing::FencingJournal> held_;
-};
+using DurableStopTest = testing::FencedDurableTest;
 
 TEST_P(DurableStopTest, AStoppedActorsCommitsAreDurableBeforeItsWatchersHearDown) {
-  System system(held_config());
+  System system(fenced_config());
   auto counter = system.spawn_durable<Counter>("c").value();
   ASSERT_EQ(await(counter.ask<&Counter::add>(std::int64_t{1})).value(), 1);
 
@@ -67,13 +50,13 @@ TEST_P(DurableStopTest, AStoppedActorsCommitsAreDurableBeforeItsWatchersHearDown
   // still held then is one that a new spawn of the key would not recover.
   std::atomic<std::size_t> held_at_down{99};
   auto down = system.watch(counter).then([&](Result<Down>) {
-    held_at_down = held_->held();
+    held_at_down = fencing_->held();
     return 0;
   });
-  held_->hold(actor_owner("c"));
+  fencing_->hold(actor_owner("c"));
   counter.tell<&Counter::add_and_stop>(std::int64_t{2});
-  ASSERT_TRUE(held_->wait_held(1)) << "the actor's commit never reached the journal";
-  held_->release();
+  ASSERT_TRUE(fencing_->wait_held(1)) << "the actor's commit never reached the journal";
+  fencing_->release();
   ASSERT_TRUE(await(std::move(down)).is_ok());
   EXPECT_EQ(held_at_down.load(), 0u);
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "keel/journal/journal.h"
+#include "support/durable_fixture.h"
 
 namespace keel::testing {
 
@@ -163,6 +164,27 @@ class FencingJournal : public Journal {
   std::vector<Held> held_;  // in arrival order
   std::map<std::string, Status, std::less<>> fenced_;
   std::atomic<int> refused_{0};
+};
+
+// A durable-actor test (support/durable_fixture.h) whose systems can run on
+// a FencingJournal over the test's journal: fenced_config().
+class FencedDurableTest : public DurableJournalTest {
+ protected:
+  void SetUp() override {
+    DurableJournalTest::SetUp();
+    fencing_ = std::make_unique<FencingJournal>(*journal_);
+  }
+  void TearDown() override {
+    fencing_.reset();
+    DurableJournalTest::TearDown();
+  }
+  SystemConfig fenced_config() {
+    SystemConfig c = config();
+    c.journal = fencing_.get();
+    return c;
+  }
+
+  std::unique_ptr<FencingJournal> fencing_;
 };
 
 }  // namespace keel::testing
