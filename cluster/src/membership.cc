@@ -294,7 +294,7 @@ class Membership::Impl {
         MutexLock lock(mu_);
         // Wakes at the next renewal, or at the lease's deadline if sooner.
         const TimePoint wake = std::min(next, lease_deadline());
-        cv_.wait_until(lock, wake, [this] { return stopping_; });
+        cv_.wait_until(lock, wake, [this]() KEEL_REQUIRES(mu_) { return stopping_; });
         if (stopping_) return;
       }
       Status s = renew();
