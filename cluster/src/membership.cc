@@ -10,12 +10,14 @@
 #include "keel/base/thread_annotations.h"
 #include "pg_connection.h"
 #include "pg_conninfo.h"
+#include "pg_link.h"
 #include "pg_schema.h"
 
 namespace keel {
 namespace {
 
 using internal::PgConnection;
+using internal::PgLink;
 using internal::PgParams;
 using internal::PgResult;
 using internal::PgTarget;
@@ -133,23 +135,6 @@ Labels labels_from_lines(std::string_view text) {
 // The margin by which a host gives up its lease before the database ends
 // it: rates of clocks differ by far less than this.
 Duration lease_margin(std::chrono::milliseconds lease) { return std::chrono::duration_cast<Duration>(lease / 10); }
-
-// One connection, made on first use and again after it broke.
-class Link {
- public:
-  explicit Link(const PgTarget* target) : target_(target) {}
-
-  Result<PgConnection*> get(TimePoint deadline) {
-    if (conn_ != nullptr && !conn_->is_broken()) return conn_.get();
-    conn_.reset();
-    KEEL_ASSIGN_OR_RETURN(conn_, PgConnection::connect(*target_, deadline));
-    return conn_.get();
-  }
-
- private:
-  const PgTarget* target_;
-  std::unique_ptr<PgConnection> conn_;
-};
 
 }  // namespace
 
@@ -329,9 +314,9 @@ class Membership::Impl {
   std::atomic<bool> lost_{false};
 
   Mutex renew_mu_;  // serializes renewals and leave() on renew_link_
-  Link renew_link_ KEEL_GUARDED_BY(renew_mu_);
+  PgLink renew_link_ KEEL_GUARDED_BY(renew_mu_);
   Mutex query_mu_;
-  Link query_link_ KEEL_GUARDED_BY(query_mu_);
+  PgLink query_link_ KEEL_GUARDED_BY(query_mu_);
 
   mutable Mutex mu_;
   CondVar cv_;
@@ -409,14 +394,16 @@ Result<std::unique_ptr<Membership>> Membership::join(const std::string& url, Hos
     return incarnation.status();
   }
   const TimePoint until = sent + options.lease - lease_margin(options.lease);
+  const std::chrono::milliseconds timeout = options.timeout;
   auto impl = std::make_unique<Impl>(std::move(target), std::move(options), self.id, *incarnation, until);
-  std::unique_ptr<Membership> m(new Membership(std::move(self), *incarnation, std::move(impl)));
+  std::unique_ptr<Membership> m(new Membership(std::move(self), *incarnation, timeout, std::move(impl)));
   m->impl_->start();
   return m;
 }
 
-Membership::Membership(HostSpec self, std::uint64_t incarnation, std::unique_ptr<Impl> impl)
-    : self_(std::move(self)), incarnation_(incarnation), impl_(std::move(impl)) {}
+Membership::Membership(HostSpec self, std::uint64_t incarnation, std::chrono::milliseconds timeout,
+                       std::unique_ptr<Impl> impl)
+    : self_(std::move(self)), incarnation_(incarnation), timeout_(timeout), impl_(std::move(impl)) {}
 
 Membership::~Membership() = default;
 

@@ -6,43 +6,15 @@
 
 #include <future>
 
-#include "pg_backend.h"
+#include "cluster_test.h"
 
 namespace keel {
 namespace {
 
 using namespace std::chrono_literals;
 
-constexpr const char* kSecret = "a secret of twenty-four";
-
-class MembershipTest : public ::testing::Test {
+class MembershipTest : public testing::ClusterTest {
  protected:
-  void SetUp() override {
-    Result<std::string> url = testing::pg_test_url();
-    ASSERT_TRUE(url.has_value()) << url.status();
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    url_ = testing::PgBackend::journal_path(std::string("cluster/") + info->name());
-    testing::PgRaw raw(url_);
-    ASSERT_TRUE(raw.ok());
-    raw.exec("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + raw.schema() + " CASCADE");
-  }
-
-  MembershipOptions options(std::chrono::milliseconds lease = 10s) const {
-    MembershipOptions o;
-    o.cluster = "test";
-    o.secret = kSecret;
-    o.lease = lease;
-    o.timeout = 5s;
-    return o;
-  }
-
-  std::unique_ptr<Membership> join(const std::string& id, Labels labels = {}, MembershipOptions o = {}) {
-    if (o.secret.empty()) o = options();
-    Result<std::unique_ptr<Membership>> m = Membership::join(url_, HostSpec{id, {"127.10.0.1:7400"}, labels}, o);
-    EXPECT_TRUE(m.has_value()) << m.status();
-    return m.has_value() ? std::move(*m) : nullptr;
-  }
-
   // The host row of `id` as hosts() reports it (none: an empty id).
   static HostView find(const std::vector<HostView>& all, const std::string& id) {
     for (const HostView& h : all) {
@@ -50,15 +22,6 @@ class MembershipTest : public ::testing::Test {
     }
     return HostView{};
   }
-
-  // Ends the lease of `id` by the database's clock, as time passing would.
-  void expire(const std::string& id) {
-    testing::PgRaw raw(url_);
-    ASSERT_TRUE(raw.exec("UPDATE S.hosts SET lease_ends = clock_timestamp() - interval '1 second' WHERE id = '" + id +
-                         "'"));
-  }
-
-  std::string url_;
 };
 
 TEST_F(MembershipTest, AJoinedHostIsLiveWithItsAddressesAndLabels) {

@@ -104,6 +104,11 @@ class Membership {
 
   const HostSpec& self() const { return self_; }
   std::uint64_t incarnation() const { return incarnation_; }
+  // "<id>#<incarnation>": this incarnation as a shard's holder
+  // (keel/cluster/shard_claims.h).
+  std::string holder() const { return self_.id + "#" + std::to_string(incarnation_); }
+  // The longest a call waits for the database (MembershipOptions::timeout).
+  std::chrono::milliseconds timeout() const { return timeout_; }
 
   // Whether this host still holds its lease by the local deadline.
   bool holds_lease() const;
@@ -132,10 +137,11 @@ class Membership {
 
  private:
   class Impl;
-  Membership(HostSpec self, std::uint64_t incarnation, std::unique_ptr<Impl> impl);
+  Membership(HostSpec self, std::uint64_t incarnation, std::chrono::milliseconds timeout, std::unique_ptr<Impl> impl);
 
   const HostSpec self_;
   const std::uint64_t incarnation_;
+  const std::chrono::milliseconds timeout_;
   std::unique_ptr<Impl> impl_;
 };
 
