@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cluster_secret.h"
+#include "cluster_tables.h"
 #include "keel/base/thread_annotations.h"
 #include "pg_connection.h"
 #include "pg_conninfo.h"
@@ -51,9 +52,6 @@ constexpr std::string_view kLeave =
 constexpr std::string_view kWhyNot =
     "SELECT incarnation, state = 'left', (extract(epoch FROM clock_timestamp() - lease_ends) * 1000)::bigint "
     "FROM S.hosts WHERE id = $1";
-constexpr std::string_view kHosts =
-    "SELECT id, incarnation, addresses, labels, state = 'left', "
-    "(extract(epoch FROM lease_ends - clock_timestamp()) * 1000)::bigint FROM S.hosts ORDER BY id";
 
 bool is_name_char(char c, std::string_view extra) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -107,29 +105,10 @@ std::string joined_lines(const std::vector<std::string>& lines) {
   return out;
 }
 
-std::vector<std::string> split_lines(std::string_view text) {
-  std::vector<std::string> out;
-  while (!text.empty()) {
-    const std::size_t nl = text.find('\n');
-    out.emplace_back(text.substr(0, nl));
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-  }
-  return out;
-}
-
 std::string labels_as_lines(const Labels& labels) {
   std::vector<std::string> lines;
   for (const auto& [key, value] : labels) lines.push_back(key + "=" + value);
   return joined_lines(lines);
-}
-
-Labels labels_from_lines(std::string_view text) {
-  Labels out;
-  for (const std::string& line : split_lines(text)) {
-    const std::size_t eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
 }
 
 // The margin by which a host gives up its lease before the database ends
@@ -219,20 +198,7 @@ class Membership::Impl {
     MutexLock lock(query_mu_);
     const TimePoint deadline = internal::pg_now() + options_.timeout;
     KEEL_ASSIGN_OR_RETURN(PgConnection * c, query_link_.get(deadline));
-    KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql(kHosts), deadline));
-    std::vector<HostView> out;
-    for (int i = 0; i < r.rows(); ++i) {
-      HostView h;
-      h.id = std::string(r.bytes(i, 0));
-      h.incarnation = static_cast<std::uint64_t>(r.integer(i, 1));
-      h.addresses = split_lines(r.bytes(i, 2));
-      h.labels = labels_from_lines(r.bytes(i, 3));
-      h.left = r.integer(i, 4) != 0;
-      h.lease_left = std::chrono::milliseconds(r.integer(i, 5));
-      h.live = !h.left && h.lease_left.count() > 0;
-      out.push_back(std::move(h));
-    }
-    return out;
+    return internal::read_hosts(c, target_, deadline);
   }
 
  private:

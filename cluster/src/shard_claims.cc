@@ -4,8 +4,8 @@
 #include "keel/cluster/shard_claims.h"
 
 #include <algorithm>
-#include <charconv>
 
+#include "cluster_tables.h"
 #include "keel/base/thread_annotations.h"
 #include "pg_connection.h"
 #include "pg_conninfo.h"
@@ -20,13 +20,6 @@ using internal::PgParams;
 using internal::PgResult;
 using internal::PgTarget;
 
-// The holder's host row when that holder is a live incarnation; the join
-// every statement below shares.
-constexpr std::string_view kLiveHolder =
-    "LEFT JOIN S.hosts h ON h.id = split_part(e.holder, '#', 1) "
-    "AND h.incarnation::text = split_part(e.holder, '#', 2) AND h.state = 'joined' "
-    "AND h.lease_ends > clock_timestamp()";
-
 // This incarnation's own lease, held against a concurrent new incarnation
 // until the claim commits.
 constexpr std::string_view kOwnLease =
@@ -40,17 +33,6 @@ std::string int_array(const std::vector<std::uint32_t>& v) {
   std::string out = "{";
   for (std::uint32_t x : v) out += (out.size() > 1 ? "," : "") + std::to_string(x);
   return out + "}";
-}
-
-// "host#3" -> ("host", 3); another writer's holder text stays whole.
-std::pair<std::string, std::uint64_t> split_holder(std::string_view holder) {
-  const std::size_t hash = holder.rfind('#');
-  std::uint64_t incarnation = 0;
-  if (hash == std::string_view::npos) return {std::string(holder), 0};
-  const std::string_view tail = holder.substr(hash + 1);
-  auto [p, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), incarnation);
-  if (ec != std::errc() || p != tail.data() + tail.size()) return {std::string(holder), 0};
-  return {std::string(holder.substr(0, hash)), incarnation};
 }
 
 }  // namespace
@@ -107,20 +89,7 @@ class ShardClaims::Impl {
     const TimePoint deadline = internal::pg_now() + membership_.timeout();
     KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));
     KEEL_ASSIGN_OR_RETURN(std::uint32_t count, shard_count(c, deadline));
-    KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql("SELECT e.shard, e.epoch, e.holder, h.id IS NOT NULL FROM S.epochs e " +
-                                                  std::string(kLiveHolder) + " ORDER BY e.shard"),
-                                              deadline));
-    std::vector<ShardHolder> out(count);
-    for (std::uint32_t s = 0; s < count; ++s) out[s].shard = s;
-    for (int i = 0; i < r.rows(); ++i) {
-      const auto shard = static_cast<std::uint32_t>(r.integer(i, 0));
-      if (shard >= count) continue;
-      ShardHolder& h = out[shard];
-      h.epoch = static_cast<std::uint64_t>(r.integer(i, 1));
-      std::tie(h.host, h.incarnation) = split_holder(r.bytes(i, 2));
-      h.live = r.integer(i, 3) != 0;
-    }
-    return out;
+    return internal::read_holders(c, target_, count, deadline);
   }
 
  private:
@@ -164,7 +133,7 @@ class ShardClaims::Impl {
     p.literal(int_array(shards)).text(holder);
     KEEL_ASSIGN_OR_RETURN(
         PgResult r,
-        c->exec(sql("WITH free AS (SELECT e.shard FROM S.epochs e " + std::string(kLiveHolder) +
+        c->exec(sql("WITH free AS (SELECT e.shard FROM S.epochs e " + std::string(internal::kLiveHolderJoin) +
                     " WHERE e.shard = ANY ($1::integer[]) AND (e.holder = $2 OR h.id IS NULL) "
                     "ORDER BY e.shard FOR UPDATE OF e) "
                     "UPDATE S.epochs e SET epoch = e.epoch + 1, holder = $2, claimed_at = now() FROM free "
