@@ -17,15 +17,6 @@ std::vector<std::string> split_lines(std::string_view text) {
   return out;
 }
 
-Labels labels_from_lines(std::string_view text) {
-  Labels out;
-  for (const std::string& line : split_lines(text)) {
-    const std::size_t eq = line.find('=');
-    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
-  }
-  return out;
-}
-
 // "host#3" -> ("host", 3); another writer's holder text stays whole.
 std::pair<std::string, std::uint64_t> split_holder(std::string_view holder) {
   const std::size_t hash = holder.rfind('#');
@@ -39,11 +30,38 @@ std::pair<std::string, std::uint64_t> split_holder(std::string_view holder) {
 
 }  // namespace
 
+Labels labels_from_lines(std::string_view text) {
+  Labels out;
+  for (const std::string& line : split_lines(text)) {
+    const std::size_t eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+Status check_own_lease(PgConnection* c, const PgTarget& t, const Membership& m, std::string_view what,
+                       TimePoint deadline) {
+  PgParams own;
+  own.text(m.self().id).int64(static_cast<std::int64_t>(m.incarnation()));
+  KEEL_ASSIGN_OR_RETURN(PgResult lease, c->exec(in_schema(t.schema, kOwnLeaseSql), own, deadline));
+  if (lease.rows() == 1) return Status::ok();
+  return Status::ownership_lost("host " + m.holder() + " holds no lease (it ended, the host left, or a newer "
+                                "incarnation joined): it " + std::string(what));
+}
+
+Status run_transaction(PgConnection* c, TimePoint deadline, const std::function<Status()>& body) {
+  KEEL_RETURN_IF_ERROR(c->exec_script("BEGIN", deadline));
+  Status s = body();
+  if (s.is_ok()) s = c->exec_script("COMMIT", deadline);
+  if (!s.is_ok() && !c->is_broken()) c->exec_script("ROLLBACK", deadline).ignore();  // `s` is the error to report
+  return s;
+}
+
 Result<std::vector<HostView>> read_hosts(PgConnection* c, const PgTarget& t, TimePoint deadline) {
   KEEL_ASSIGN_OR_RETURN(
       PgResult r, c->exec(in_schema(t.schema, "SELECT id, incarnation, addresses, labels, state = 'left', "
-                                              "(extract(epoch FROM lease_ends - clock_timestamp()) * 1000)::bigint "
-                                              "FROM S.hosts ORDER BY id"),
+                                              "(extract(epoch FROM lease_ends - clock_timestamp()) * 1000)::bigint, "
+                                              "slots FROM S.hosts ORDER BY id"),
                           deadline));
   std::vector<HostView> out;
   for (int i = 0; i < r.rows(); ++i) {
@@ -54,6 +72,7 @@ Result<std::vector<HostView>> read_hosts(PgConnection* c, const PgTarget& t, Tim
     h.labels = labels_from_lines(r.bytes(i, 3));
     h.left = r.integer(i, 4) != 0;
     h.lease_left = std::chrono::milliseconds(r.integer(i, 5));
+    h.slots = static_cast<std::uint32_t>(r.integer(i, 6));
     h.live = !h.left && h.lease_left.count() > 0;
     out.push_back(std::move(h));
   }

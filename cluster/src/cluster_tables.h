@@ -2,6 +2,7 @@
 // "Tables"), shared by Membership, ShardClaims and read_cluster.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,5 +27,24 @@ inline constexpr std::string_view kLiveHolderJoin =
     "LEFT JOIN S.hosts h ON h.id = split_part(e.holder, '#', 1) "
     "AND h.incarnation::text = split_part(e.holder, '#', 2) AND h.state = 'joined' "
     "AND h.lease_ends > clock_timestamp()";
+
+// This incarnation's own live lease ($1 id, $2 incarnation), share-locked
+// until the transaction ends, so no new incarnation supersedes it meanwhile.
+inline constexpr std::string_view kOwnLeaseSql =
+    "SELECT 1 FROM S.hosts WHERE id = $1 AND incarnation = $2::bigint AND state = 'joined' "
+    "AND lease_ends > clock_timestamp() FOR SHARE";
+
+// Checks, inside a transaction, that `m`'s incarnation holds a live lease
+// (and keeps it share-locked). Errors: kOwnershipLost naming `what` it may
+// not do, or those of PgConnection::exec.
+Status check_own_lease(PgConnection* c, const PgTarget& t, const Membership& m, std::string_view what,
+                       TimePoint deadline);
+
+// Runs `body` in a transaction on `c`: COMMIT when it succeeds, else
+// ROLLBACK and its error.
+Status run_transaction(PgConnection* c, TimePoint deadline, const std::function<Status()>& body);
+
+// "gpu=1\nzone=a" (the hosts table's labels) -> labels.
+Labels labels_from_lines(std::string_view text);
 
 }  // namespace keel::internal

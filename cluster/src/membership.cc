@@ -30,17 +30,26 @@ CREATE TABLE IF NOT EXISTS S.cluster (
 CREATE TABLE IF NOT EXISTS S.hosts (
   id text PRIMARY KEY, incarnation bigint NOT NULL, addresses text NOT NULL, labels text NOT NULL,
   state text NOT NULL CHECK (state IN ('joined', 'left')), lease_ms bigint NOT NULL,
-  lease_ends timestamptz NOT NULL, joined_at timestamptz NOT NULL, renewed_at timestamptz NOT NULL);
+  lease_ends timestamptz NOT NULL, joined_at timestamptz NOT NULL, renewed_at timestamptz NOT NULL,
+  slots bigint NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS S.gangs (
+  ticket text PRIMARY KEY, name text NOT NULL, owner text NOT NULL, policy text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS S.gang_members (
+  ticket text NOT NULL REFERENCES S.gangs (ticket) ON DELETE CASCADE, rank integer NOT NULL, host text NOT NULL,
+  incarnation bigint NOT NULL,
+  PRIMARY KEY (ticket, rank));
+CREATE INDEX IF NOT EXISTS gang_members_host ON S.gang_members (host);
 )sql";
 
 // Joining: a new row at incarnation 1, or the next incarnation of the row.
 constexpr std::string_view kJoin =
-    "INSERT INTO S.hosts (id, incarnation, addresses, labels, state, lease_ms, lease_ends, joined_at, renewed_at) "
-    "VALUES ($1, 1, $2, $3, 'joined', $4::bigint, clock_timestamp() + $4::bigint * interval '1 millisecond', "
-    "clock_timestamp(), clock_timestamp()) "
+    "INSERT INTO S.hosts (id, incarnation, addresses, labels, state, lease_ms, lease_ends, joined_at, renewed_at, "
+    "slots) VALUES ($1, 1, $2, $3, 'joined', $4::bigint, clock_timestamp() + $4::bigint * interval '1 millisecond', "
+    "clock_timestamp(), clock_timestamp(), $5::bigint) "
     "ON CONFLICT (id) DO UPDATE SET incarnation = S.hosts.incarnation + 1, addresses = excluded.addresses, "
     "labels = excluded.labels, state = 'joined', lease_ms = excluded.lease_ms, lease_ends = excluded.lease_ends, "
-    "joined_at = excluded.joined_at, renewed_at = excluded.renewed_at RETURNING incarnation";
+    "joined_at = excluded.joined_at, renewed_at = excluded.renewed_at, slots = excluded.slots RETURNING incarnation";
 constexpr std::string_view kRenew =
     "UPDATE S.hosts SET lease_ends = clock_timestamp() + lease_ms * interval '1 millisecond', "
     "renewed_at = clock_timestamp() "
@@ -333,7 +342,7 @@ Result<std::uint64_t> join_in(PgConnection* c, const PgTarget& t, const HostSpec
   const std::string addresses = joined_lines(self.addresses);
   const std::string labels = labels_as_lines(self.labels);
   PgParams p;
-  p.text(self.id).text(addresses).text(labels).int64(o.lease.count());
+  p.text(self.id).text(addresses).text(labels).int64(o.lease.count()).int64(self.slots);
   KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(internal::in_schema(t.schema, kJoin), p, deadline));
   if (r.rows() != 1) return c->error("join the cluster");
   return static_cast<std::uint64_t>(r.integer(0, 0));
@@ -350,19 +359,15 @@ Result<std::unique_ptr<Membership>> Membership::join(const std::string& url, Hos
   // The journal's schema first (created or upgraded, no shard claimed), so
   // that the cluster's tables join a journal's.
   KEEL_RETURN_IF_ERROR(internal::create_or_upgrade(c.get(), target, /*create=*/true, deadline).status());
-  KEEL_RETURN_IF_ERROR(c->exec_script("BEGIN", deadline));
-  Result<std::uint64_t> incarnation = join_in(c.get(), target, self, options, deadline);
-  if (incarnation) {
-    Status committed = c->exec_script("COMMIT", deadline);
-    if (!committed.is_ok()) return committed;
-  } else {
-    if (!c->is_broken()) c->exec_script("ROLLBACK", deadline).ignore();  // `incarnation` is the error to report
-    return incarnation.status();
-  }
+  std::uint64_t incarnation = 0;
+  KEEL_RETURN_IF_ERROR(internal::run_transaction(c.get(), deadline, [&]() -> Status {
+    KEEL_ASSIGN_OR_RETURN(incarnation, join_in(c.get(), target, self, options, deadline));
+    return Status::ok();
+  }));
   const TimePoint until = sent + options.lease - lease_margin(options.lease);
   const std::chrono::milliseconds timeout = options.timeout;
-  auto impl = std::make_unique<Impl>(std::move(target), std::move(options), self.id, *incarnation, until);
-  std::unique_ptr<Membership> m(new Membership(std::move(self), *incarnation, timeout, std::move(impl)));
+  auto impl = std::make_unique<Impl>(std::move(target), std::move(options), self.id, incarnation, until);
+  std::unique_ptr<Membership> m(new Membership(std::move(self), incarnation, timeout, std::move(impl)));
   m->impl_->start();
   return m;
 }

@@ -20,11 +20,6 @@ using internal::PgParams;
 using internal::PgResult;
 using internal::PgTarget;
 
-// This incarnation's own lease, held against a concurrent new incarnation
-// until the claim commits.
-constexpr std::string_view kOwnLease =
-    "SELECT 1 FROM S.hosts WHERE id = $1 AND incarnation = $2::bigint AND state = 'joined' "
-    "AND lease_ends > clock_timestamp() FOR SHARE";
 constexpr std::string_view kAddRows =
     "INSERT INTO S.epochs (shard, epoch, holder) SELECT s, 0, '' FROM unnest($1::integer[]) AS s "
     "ON CONFLICT (shard) DO NOTHING";
@@ -50,14 +45,11 @@ class ShardClaims::Impl {
     const TimePoint deadline = internal::pg_now() + membership_.timeout();
     KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));
     KEEL_RETURN_IF_ERROR(check_range(c, shards, deadline));
-    KEEL_RETURN_IF_ERROR(c->exec_script("BEGIN", deadline));
-    Result<ClaimOutcome> out = claim_in(c, shards, deadline);
-    Status s = out.status();
-    if (s.is_ok()) s = c->exec_script("COMMIT", deadline);
-    if (!s.is_ok()) {
-      if (!c->is_broken()) c->exec_script("ROLLBACK", deadline).ignore();  // `s` is the error to report
-      return s;
-    }
+    ClaimOutcome out;
+    KEEL_RETURN_IF_ERROR(internal::run_transaction(c, deadline, [&]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(out, claim_in(c, shards, deadline));
+      return Status::ok();
+    }));
     return out;
   }
 
@@ -119,13 +111,7 @@ class ShardClaims::Impl {
   // The claim's transaction body.
   Result<ClaimOutcome> claim_in(PgConnection* c, const std::vector<std::uint32_t>& shards, TimePoint deadline) {
     const std::string holder = membership_.holder();
-    PgParams own;
-    own.text(membership_.self().id).int64(static_cast<std::int64_t>(membership_.incarnation()));
-    KEEL_ASSIGN_OR_RETURN(PgResult lease, c->exec(sql(kOwnLease), own, deadline));
-    if (lease.rows() != 1) {
-      return Status::ownership_lost("host " + holder + " holds no lease (it ended, the host left, or a newer "
-                                    "incarnation joined): it claims nothing");
-    }
+    KEEL_RETURN_IF_ERROR(internal::check_own_lease(c, target_, membership_, "claims nothing", deadline));
     PgParams rows;
     rows.literal(int_array(shards));
     KEEL_RETURN_IF_ERROR(c->exec(sql(kAddRows), rows, deadline).status());

@@ -58,6 +58,8 @@ struct HostSpec {
   // Where peers and clients reach it ("127.10.0.1:7400"); no newlines.
   std::vector<std::string> addresses;
   Labels labels;  // keys [A-Za-z0-9._-]+, values without ',', '=' or newlines
+  // How many gang members it takes (keel/cluster/gangs.h); 0: no limit.
+  std::uint32_t slots = 0;
 };
 
 struct MembershipOptions {
@@ -77,6 +79,7 @@ struct HostView {
   std::uint64_t incarnation = 0;
   std::vector<std::string> addresses;
   Labels labels;
+  std::uint32_t slots = 0;  // gang members it takes; 0: no limit
   bool live = false;  // joined, not left, lease not ended
   bool left = false;  // left gracefully (leave())
   // Until the lease ends (negative: since it ended), by the database's clock.
