@@ -63,7 +63,7 @@ TEST_F(PgLiveWriterTest, AnExclusiveOpenAfterTheWriterClosedTakesTheJournal) {
 TEST_F(PgLiveWriterTest, AWriterWaitsForAnExclusiveHolderUntilItsTimeout) {
   auto exclusive = open(true);
   ASSERT_OK(exclusive);
-  auto waited = open(false, std::chrono::seconds(1));
+  auto waited = open(false, std::chrono::seconds(2));
   EXPECT_CODE(waited, StatusCode::kUnavailable);
   EXPECT_NE(waited.status().message().find("an offline command holds it exclusively"), std::string::npos)
       << waited.status();
