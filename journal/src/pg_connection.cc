@@ -194,7 +194,7 @@ Status PgConnection::error(std::string_view what, const PGresult* r) const {
   if (code == "KL001") return Status::ownership_lost(prefix + msg);
   if (code == "23505") return Status::ownership_lost(prefix + "another writer's row is in the way: " + msg);
   if (code.starts_with("28")) return Status::unauthenticated(prefix + msg);
-  if (code == "57014") return Status::timeout(prefix + msg);
+  if (code == "57014" || code == "55P03") return Status::timeout(prefix + msg);  // statement or lock timeout
   if (code.starts_with("08") || code == "57P01" || code == "57P02" || code == "57P03") {
     return Status::unavailable(prefix + msg);
   }

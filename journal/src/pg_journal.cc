@@ -48,6 +48,9 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
 Status PgJournal::open_writer() {
   const TimePoint deadline = pg_deadline(options().pg_timeout);
   KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline));
+  // Before anything is claimed: an exclusive open that finds a live writer
+  // must leave it as it was.
+  KEEL_RETURN_IF_ERROR(take_live_lock(deadline));
   KEEL_ASSIGN_OR_RETURN(header_, create_or_upgrade(writer_.get(), target_, options().create_if_missing, deadline));
   std::vector<std::uint32_t> all(header_.shards);
   std::iota(all.begin(), all.end(), 0u);
@@ -72,6 +75,7 @@ Status PgJournal::open_writer() {
 PgJournal::~PgJournal() {
   stop_writer();
   checkpoint_at_close();
+  release_live_lock();
 }
 
 std::string PgJournal::sql(std::string_view text) const { return in_schema(target_.schema, text); }
@@ -139,7 +143,9 @@ Status PgJournal::ensure_writer(TimePoint deadline) {
     Status s = c.status();
     if (s.is_ok()) {
       writer_ = std::move(*c);
-      s = prepare_writer(deadline);
+      // The live lock ended with the lost session: take it again.
+      s = take_live_lock(deadline);
+      if (s.is_ok()) s = prepare_writer(deadline);
       if (s.is_ok()) s = load_summaries(kJournalFormatVersion, deadline);
       if (s.is_ok()) return Status::ok();
       writer_.reset();
