@@ -3,6 +3,7 @@
 // docs/cluster.md ("Tables").
 #include "keel/cluster/membership.h"
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -120,6 +121,9 @@ std::string labels_as_lines(const Labels& labels) {
   return joined_lines(lines);
 }
 
+// The least a renewal waits for the database.
+constexpr auto kMinWait = std::chrono::milliseconds(50);
+
 // The margin by which a host gives up its lease before the database ends
 // it: rates of clocks differ by far less than this.
 Duration lease_margin(std::chrono::milliseconds lease) { return std::chrono::duration_cast<Duration>(lease / 10); }
@@ -159,7 +163,10 @@ class Membership::Impl {
     MutexLock lock(renew_mu_);
     if (lost_.load(std::memory_order_acquire)) return lost_status();
     const TimePoint sent = internal::pg_now();
-    const TimePoint deadline = sent + options_.timeout;
+    // A renewal that answers after the lease's local deadline is no use:
+    // the host has given the lease up by then.
+    const TimePoint deadline =
+        std::min<TimePoint>(sent + options_.timeout, std::max<TimePoint>(lease_deadline(), sent + kMinWait));
     KEEL_ASSIGN_OR_RETURN(PgConnection * c, renew_link_.get(deadline));
     PgParams p;
     p.text(id_).int64(static_cast<std::int64_t>(incarnation_));

@@ -68,7 +68,9 @@ struct MembershipOptions {
   // host to join creates the cluster with it; a host with another secret
   // is refused with kUnauthenticated.
   std::string secret;
-  std::chrono::milliseconds lease{10000};       // 1 s to 1 h
+  // 1 s to 1 h. Short, so that a dead host's shards move within seconds
+  // (docs/cluster.md, "Leases", on choosing it).
+  std::chrono::milliseconds lease{2000};
   std::chrono::milliseconds renew_every{0};     // 0: lease / 3
   std::chrono::milliseconds timeout{5000};      // each call's wait for the database
 };

@@ -50,7 +50,7 @@
 namespace keel {
 
 struct ShardKeeperOptions {
-  std::chrono::milliseconds rebalance_every{1000};
+  std::chrono::milliseconds rebalance_every{500};
 };
 
 class ShardKeeper {
