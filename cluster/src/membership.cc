@@ -5,7 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
+#include <optional>
 
 #include "cluster_secret.h"
 #include "cluster_tables.h"
@@ -13,6 +13,7 @@
 #include "pg_connection.h"
 #include "pg_conninfo.h"
 #include "pg_link.h"
+#include "round_thread.h"
 #include "pg_schema.h"
 
 namespace keel {
@@ -136,22 +137,12 @@ class Membership::Impl {
       : target_(std::move(target)), options_(std::move(options)), id_(std::move(id)), incarnation_(incarnation),
         deadline_ns_(deadline.time_since_epoch().count()), renew_link_(&target_), query_link_(&target_) {}
 
-  ~Impl() { stop(); }
+  ~Impl() { rounds_.stop(); }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
-
-  void stop() KEEL_EXCLUDES(mu_) {
-    {
-      MutexLock lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (!thread_.joinable()) return;
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      thread_.detach();  // stopped from the lease-lost callback: run() returns after it
-    } else {
-      thread_.join();
-    }
+  // Renews every renew_every from now on.
+  void start() {
+    next_ = internal::pg_now() + renew_every();
+    rounds_.start([this] { return round(); });
   }
 
   std::string sql(std::string_view text) const { return internal::in_schema(target_.schema, text); }
@@ -198,10 +189,9 @@ class Membership::Impl {
       }
       // Before renew_mu_ is released: the renewal thread, waiting for it,
       // must not report the lease lost.
-      MutexLock state(mu_);
-      stopping_ = true;
+      rounds_.request_stop();
     }
-    stop();
+    rounds_.stop();
     return result;
   }
 
@@ -254,38 +244,32 @@ class Membership::Impl {
 
   // The renewal thread: renews every renew_every (sooner again after a
   // failure) until stopped or the lease is lost, then calls the callback.
-  void run() KEEL_EXCLUDES(mu_) {
-    TimePoint next = internal::pg_now() + renew_every();
-    for (;;) {
-      {
-        MutexLock lock(mu_);
-        // Wakes at the next renewal, or at the lease's deadline if sooner.
-        const TimePoint wake = std::min(next, lease_deadline());
-        cv_.wait_until(lock, wake, [this]() KEEL_REQUIRES(mu_) { return stopping_; });
-        if (stopping_) return;
-      }
-      Status s = renew();
-      if (s.is_ok()) {
-        next = internal::pg_now() + renew_every();
-        continue;
-      }
-      if (s.code() != StatusCode::kOwnershipLost && internal::pg_now() < lease_deadline()) {
-        next = internal::pg_now() + std::min<Duration>(renew_every() / 4, std::chrono::seconds(1));
-        continue;
-      }
-      if (s.code() != StatusCode::kOwnershipLost) {
-        s = lose(Status::ownership_lost("host " + id_ + " could not renew its lease before it ran out: " +
-                                        std::string(s.message())));
-      }
-      std::function<void(const Status&)> callback;
-      {
-        MutexLock lock(mu_);
-        if (stopping_) return;  // left, or being destroyed
-        callback = std::move(callback_);
-      }
-      if (callback) callback(s);
-      return;
+  // A round of the renewal thread: renews when due (retrying sooner after a
+  // failure); once the lease is lost, calls the callback and ends. Wakes at
+  // the next renewal, or at the lease's deadline if sooner.
+  std::optional<TimePoint> round() KEEL_EXCLUDES(mu_) {
+    if (internal::pg_now() < next_ && internal::pg_now() < lease_deadline()) return std::min(next_, lease_deadline());
+    Status s = renew();
+    if (s.is_ok()) {
+      next_ = internal::pg_now() + renew_every();
+      return std::min(next_, lease_deadline());
     }
+    if (s.code() != StatusCode::kOwnershipLost && internal::pg_now() < lease_deadline()) {
+      next_ = internal::pg_now() + std::min<Duration>(renew_every() / 4, std::chrono::seconds(1));
+      return std::min(next_, lease_deadline());
+    }
+    if (s.code() != StatusCode::kOwnershipLost) {
+      s = lose(Status::ownership_lost("host " + id_ + " could not renew its lease before it ran out: " +
+                                      std::string(s.message())));
+    }
+    if (rounds_.stopping()) return std::nullopt;  // left, or being destroyed
+    std::function<void(const Status&)> callback;
+    {
+      MutexLock lock(mu_);
+      callback = std::move(callback_);
+    }
+    if (callback) callback(s);
+    return std::nullopt;
   }
 
   const PgTarget target_;
@@ -301,11 +285,10 @@ class Membership::Impl {
   PgLink query_link_ KEEL_GUARDED_BY(query_mu_);
 
   mutable Mutex mu_;
-  CondVar cv_;
-  bool stopping_ KEEL_GUARDED_BY(mu_) = false;
   Status lost_why_ KEEL_GUARDED_BY(mu_);
   std::function<void(const Status&)> callback_ KEEL_GUARDED_BY(mu_);
-  std::thread thread_;
+  TimePoint next_;  // the next renewal; the renewal thread's
+  internal::RoundThread rounds_;  // last: stopped first
 };
 
 namespace {

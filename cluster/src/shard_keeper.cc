@@ -3,11 +3,13 @@
 
 #include <algorithm>
 #include <map>
-#include <thread>
+#include <optional>
 
 #include "keel/base/thread_annotations.h"
 #include "keel/cluster/placement.h"
 #include "keel/cluster/shard_claims.h"
+#include "pg_connection.h"
+#include "round_thread.h"
 
 namespace keel {
 
@@ -16,26 +18,16 @@ class ShardKeeper::Impl {
   Impl(Membership& m, std::unique_ptr<ShardClaims> claims, Callbacks cb, ShardKeeperOptions o)
       : membership_(m), claims_(std::move(claims)), callbacks_(std::move(cb)), options_(o) {}
 
-  ~Impl() { stop(); }
+  ~Impl() { rounds_.stop(); }
 
-  void start() { thread_ = std::thread([this] { run(); }); }
-
-  void stop() KEEL_EXCLUDES(mu_) {
-    {
-      MutexLock lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+  void start() {
+    rounds_.start([this]() -> std::optional<TimePoint> {
+      if (!round()) return std::nullopt;
+      return internal::pg_now() + options_.rebalance_every;
+    });
   }
 
-  void wake() KEEL_EXCLUDES(mu_) {
-    {
-      MutexLock lock(mu_);
-      woken_ = true;
-    }
-    cv_.notify_all();
-  }
+  void wake() { rounds_.wake(); }
 
   std::vector<PgShardEpoch> held() const KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -45,7 +37,7 @@ class ShardKeeper::Impl {
   }
 
   Status leave() KEEL_EXCLUDES(mu_) {
-    stop();
+    rounds_.stop();
     std::vector<PgShardEpoch> all = held();
     Status released;
     if (!all.empty()) {
@@ -144,27 +136,14 @@ class ShardKeeper::Impl {
     return true;
   }
 
-  void run() KEEL_EXCLUDES(mu_) {
-    for (;;) {
-      if (!round()) return;
-      MutexLock lock(mu_);
-      cv_.wait_for(lock, options_.rebalance_every, [this]() KEEL_REQUIRES(mu_) { return stopping_ || woken_; });
-      if (stopping_) return;
-      woken_ = false;
-    }
-  }
-
   Membership& membership_;
   const std::unique_ptr<ShardClaims> claims_;
   const Callbacks callbacks_;
   const ShardKeeperOptions options_;
 
   mutable Mutex mu_;
-  CondVar cv_;
-  bool stopping_ KEEL_GUARDED_BY(mu_) = false;
-  bool woken_ KEEL_GUARDED_BY(mu_) = false;
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch
-  std::thread thread_;
+  internal::RoundThread rounds_;  // last: stopped first
 };
 
 Result<std::unique_ptr<ShardKeeper>> ShardKeeper::start(const std::string& url, Membership& membership,
