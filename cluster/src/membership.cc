@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS S.hosts (
   state text NOT NULL CHECK (state IN ('joined', 'left')), lease_ms bigint NOT NULL,
   lease_ends timestamptz NOT NULL, joined_at timestamptz NOT NULL, renewed_at timestamptz NOT NULL,
   slots bigint NOT NULL DEFAULT 0);
+ALTER TABLE S.hosts ADD COLUMN IF NOT EXISTS slots bigint NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS S.gangs (
   ticket text PRIMARY KEY, name text NOT NULL, owner text NOT NULL, policy text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now());

@@ -9,6 +9,7 @@
 #include "keel/journal/journal.h"
 #include "keel/tools/journal_cli.h"
 #include "tools/cli_process.h"
+#include "tools/ui_process.h"
 
 namespace keel::testing {
 namespace {
@@ -72,11 +73,41 @@ TEST_F(ClusterCliTest, StatusHostsAndShardsShowWhatTheTablesSay) {
   EXPECT_NE(out_.str().find("free"), std::string::npos) << out_.str();
 }
 
+TEST_F(ClusterCliTest, TheWebViewServesTheSameHostsAndShards) {
+  auto a = join("host-a", {{"gpu", "1"}});
+  ASSERT_NE(a, nullptr);
+  Result<std::unique_ptr<ShardClaims>> claims = ShardClaims::open(url_, *a);
+  ASSERT_TRUE(claims.has_value()) << claims.status();
+  ASSERT_TRUE((*claims)->claim({4}).has_value());
+  UiProcess ui(url_);
+  ASSERT_NE(ui.port(), 0) << ui.out() << ui.err();
+  HttpReply hosts = http_get(ui.port(), "/api/cluster/hosts");
+  EXPECT_EQ(hosts.status, 200) << hosts.body;
+  EXPECT_TRUE(JsonCheck::valid(hosts.body)) << hosts.body;
+  EXPECT_NE(hosts.body.find("{\"id\":\"host-a\",\"incarnation\":1,\"live\":true"), std::string::npos) << hosts.body;
+  HttpReply shards = http_get(ui.port(), "/api/cluster/shards");
+  EXPECT_EQ(shards.status, 200) << shards.body;
+  EXPECT_NE(shards.body.find("{\"shard\":4,\"epoch\":1,\"host\":\"host-a\""), std::string::npos) << shards.body;
+  HttpReply status = http_get(ui.port(), "/api/cluster/status");
+  EXPECT_EQ(status.status, 200) << status.body;
+  EXPECT_NE(status.body.find("\"held_shards\":1"), std::string::npos) << status.body;
+  EXPECT_EQ(http_get(ui.port(), "/api/cluster/drain").status, 404);
+  HttpReply page = http_get(ui.port(), "/");
+  EXPECT_NE(page.body.find("#/cluster"), std::string::npos);
+  EXPECT_EQ(ui.stop(), 0) << ui.err();
+}
+
 TEST_F(ClusterCliTest, AJournalWithoutAClusterIsNamedAsSuch) {
   JournalOptions o;
   ASSERT_TRUE(open_journal(url_, o).has_value());
   EXPECT_EQ(run({"cluster", "status"}), static_cast<int>(tools::ExitCode::kNoJournal));
   EXPECT_NE(err_.str().find("no host has joined a cluster"), std::string::npos) << err_.str();
+  UiProcess ui(url_);
+  ASSERT_NE(ui.port(), 0) << ui.out() << ui.err();
+  HttpReply hosts = http_get(ui.port(), "/api/cluster/hosts");
+  EXPECT_EQ(hosts.status, 404) << hosts.body;
+  EXPECT_NE(hosts.body.find("no host has joined a cluster"), std::string::npos) << hosts.body;
+  EXPECT_EQ(ui.stop(), 0) << ui.err();
 }
 
 TEST_F(ClusterCliTest, BadJournalsGetTheirExitCodes) {
