@@ -220,8 +220,8 @@ class Journal {
     append_async(std::move(batch), nullptr, std::move(done));
   }
   // The same, on `chain` (null: none): when an earlier batch on the chain
-  // failed, `batch` is not written and `done` gets kOwnershipLost if that
-  // failure was one, else kIoError naming it; when this batch's group
+  // failed, `batch` is not written and `done` gets kOwnershipLost or
+  // kUnavailable if that failure was one, else kIoError, naming it; when this batch's group
   // fails, the chain records the failure. Either way `done` runs in commit
   // order, as above.
   virtual void append_async(std::vector<NewRecord> batch, AppendChain* chain,

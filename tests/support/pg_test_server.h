@@ -1,0 +1,75 @@
+// pg_test_server.h: a PostgreSQL server of a test's own, for the tests that
+// stop and start it (so the shared server of the CTest fixture keel_pg is
+// not disturbed). It runs scripts/pg_test_server.sh, which CTest names in
+// $KEEL_PG_SERVER_SCRIPT, on a folder of the test's own.
+//
+//   testing::OwnPgServer server(dir + "/server");
+//   ASSERT_TRUE(server.start()) << "no PostgreSQL server (see the script's message above)";
+//   auto j = open_journal(with_schema(server.url(), "s"), JournalOptions{});
+//   ASSERT_TRUE(server.kill());  // pg_ctl stop -m immediate: the data stays
+//   ASSERT_TRUE(server.start()); // again, on the same data
+//
+// Not thread-safe; owned by the test.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <utility>
+
+namespace keel::testing {
+
+// `url` with keel_schema=`schema` added.
+inline std::string with_schema(const std::string& url, const std::string& schema) {
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
+}
+
+class OwnPgServer {
+ public:
+  // Starts nothing: start() does. `dir` is the server's folder (the
+  // script makes it).
+  explicit OwnPgServer(std::string dir) : dir_(std::move(dir)) {}
+  // Stops the server and removes it with its data, however the test ended.
+  ~OwnPgServer() {
+    if (started_) {
+      EXPECT_TRUE(run("stop")) << "scripts/pg_test_server.sh stop " << dir_ << " failed";
+    }
+  }
+  OwnPgServer(const OwnPgServer&) = delete;
+  OwnPgServer& operator=(const OwnPgServer&) = delete;
+
+  // Starts the server (the first time: makes it); true once it accepts
+  // connections. False when $KEEL_PG_SERVER_SCRIPT is unset or the script
+  // failed (it says why on stderr).
+  bool start() {
+    if (std::getenv("KEEL_PG_SERVER_SCRIPT") == nullptr) {
+      ADD_FAILURE() << "KEEL_PG_SERVER_SCRIPT is not set (CTest sets it to scripts/pg_test_server.sh)";
+      return false;
+    }
+    started_ = true;
+    if (!run("start")) return false;
+    std::ifstream in(dir_ + "/url");
+    std::getline(in, url_);
+    return !url_.empty();
+  }
+  // Stops the server at once (pg_ctl stop -m immediate), as a crash would,
+  // keeping its data; true on success.
+  bool kill() { return run("kill"); }
+  // The server's URL ("postgresql:///postgres?host=...&port=...&user=..."),
+  // once started.
+  const std::string& url() const { return url_; }
+
+ private:
+  bool run(const std::string& command) {
+    const char* script = std::getenv("KEEL_PG_SERVER_SCRIPT");
+    return script != nullptr && std::system((std::string(script) + " " + command + " '" + dir_ + "'").c_str()) == 0;
+  }
+
+  std::string dir_;
+  std::string url_;
+  bool started_ = false;
+};
+
+}  // namespace keel::testing
