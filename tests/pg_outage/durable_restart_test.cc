@@ -41,20 +41,12 @@ class Counter : public DurableActor<Tally> {
       keel::handlers(keel::handler<&Counter::add>("add"), keel::handler<&Counter::seen>("seen"));
 };
 
-class DurablePgRestartTest : public ::testing::Test {
+class DurablePgRestartTest : public testing::OwnPgServerTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/keel-durable-pg-restart-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    server_ = std::make_unique<testing::OwnPgServer>(dir_ + "/server");
-    ASSERT_TRUE(server_->start()) << "scripts/pg_test_server.sh start failed: its message above says why";
+    ASSERT_NO_FATAL_FAILURE(OwnPgServerTest::SetUp());
     path_ = testing::with_schema(server_->url(), "durable");
     options_.pg_timeout = std::chrono::seconds(2);
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
   }
   std::unique_ptr<Journal> open() {
     auto j = open_journal(path_, options_);
@@ -68,8 +60,6 @@ class DurablePgRestartTest : public ::testing::Test {
     return c;
   }
 
-  std::string dir_;
-  std::unique_ptr<testing::OwnPgServer> server_;
   std::string path_;
   JournalOptions options_;
 };

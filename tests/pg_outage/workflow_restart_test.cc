@@ -7,11 +7,8 @@
 // runs, and the journal verifies. The test runs its own server
 // (support/pg_test_server.h), since it stops it.
 #include <gtest/gtest.h>
-#include <stdlib.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -60,13 +57,10 @@ struct Engine {
   std::unique_ptr<WorkflowEngine> engine;
 };
 
-TEST(WorkflowPgRestart, RunsFailWithUnavailableWhileTheServerIsAwayAndEachAcknowledgedOneCompletedOnce) {
-  char tmpl[] = "/tmp/keel-workflow-pg-restart-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  testing::OwnPgServer server(dir + "/server");
-  ASSERT_TRUE(server.start()) << "scripts/pg_test_server.sh start failed: its message above says why";
-  const std::string path = testing::with_schema(server.url(), "workflow");
+using WorkflowPgRestart = testing::OwnPgServerTest;
+
+TEST_F(WorkflowPgRestart, RunsFailWithUnavailableWhileTheServerIsAwayAndEachAcknowledgedOneCompletedOnce) {
+  const std::string path = testing::with_schema(server_->url(), "workflow");
   JournalOptions options;
   options.pg_timeout = std::chrono::seconds(2);
 
@@ -77,7 +71,7 @@ TEST(WorkflowPgRestart, RunsFailWithUnavailableWhileTheServerIsAwayAndEachAcknow
     Engine e(journal->get());
     ASSERT_NE(e.engine, nullptr);
     ASSERT_NO_FATAL_FAILURE(
-        testing::call_through_outage(server, [&](std::uint64_t id) { return e.run(id); }, &outage));
+        testing::call_through_outage(*server_, [&](std::uint64_t id) { return e.run(id); }, &outage));
   }
   journal->reset();
 
@@ -99,7 +93,6 @@ TEST(WorkflowPgRestart, RunsFailWithUnavailableWhileTheServerIsAwayAndEachAcknow
   Status v = (*journal)->verify([](const JournalProblem& p) { ADD_FAILURE() << p.status; });
   EXPECT_TRUE(v.is_ok()) << v;
   journal->reset();
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

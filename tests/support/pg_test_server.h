@@ -14,8 +14,12 @@
 
 #include <gtest/gtest.h>
 
+#include <stdlib.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -70,6 +74,26 @@ class OwnPgServer {
   std::string dir_;
   std::string url_;
   bool started_ = false;
+};
+
+// A test with a fresh folder of its own (dir_, removed afterwards) and a
+// server of its own in it (server_), started before the test body runs.
+class OwnPgServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/keel-pg-server-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    server_ = std::make_unique<OwnPgServer>(dir_ + "/server");
+    ASSERT_TRUE(server_->start()) << "scripts/pg_test_server.sh start failed: its message above says why";
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<OwnPgServer> server_;
 };
 
 }  // namespace keel::testing
