@@ -36,7 +36,8 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
     return std::unique_ptr<Journal>(std::move(j));
   }
   const TimePoint deadline = pg_deadline(options.pg_timeout);
-  KEEL_ASSIGN_OR_RETURN(auto c, PgConnection::connect(j->target_, deadline));
+  KEEL_ASSIGN_OR_RETURN(auto c,
+                        PgConnection::connect(j->target_, deadline, pg_statement_timeout(options.pg_timeout)));
   KEEL_ASSIGN_OR_RETURN(j->header_, check_pg_journal(c.get(), j->target_, deadline));
   {
     MutexLock lock(j->pool_mu_);
@@ -47,7 +48,7 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
 
 Status PgJournal::open_writer() {
   const TimePoint deadline = pg_deadline(options().pg_timeout);
-  KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline));
+  KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline, pg_statement_timeout(options().pg_timeout)));
   KEEL_ASSIGN_OR_RETURN(header_, create_or_upgrade(writer_.get(), target_, options().create_if_missing, deadline));
   std::vector<std::uint32_t> all(header_.shards);
   std::iota(all.begin(), all.end(), 0u);
@@ -135,7 +136,8 @@ Status PgJournal::ensure_writer(TimePoint deadline) {
   writer_.reset();
   auto backoff = std::chrono::milliseconds(10);
   for (;;) {
-    Result<std::unique_ptr<PgConnection>> c = PgConnection::connect(target_, deadline);
+    Result<std::unique_ptr<PgConnection>> c =
+        PgConnection::connect(target_, deadline, pg_statement_timeout(options().pg_timeout));
     Status s = c.status();
     if (s.is_ok()) {
       writer_ = std::move(*c);
@@ -287,7 +289,7 @@ Result<std::vector<PgShardEpoch>> claim_pg_shards(const std::string& conninfo, c
                                                   std::string_view holder, std::chrono::milliseconds timeout) {
   KEEL_ASSIGN_OR_RETURN(internal::PgTarget target, internal::parse_pg_target(conninfo, ""));
   const TimePoint deadline = internal::pg_deadline(timeout);
-  KEEL_ASSIGN_OR_RETURN(auto c, internal::PgConnection::connect(target, deadline));
+  KEEL_ASSIGN_OR_RETURN(auto c, internal::PgConnection::connect(target, deadline, internal::pg_statement_timeout(timeout)));
   KEEL_ASSIGN_OR_RETURN(internal::PgHeader header, internal::check_pg_journal(c.get(), target, deadline));
   return internal::claim_shards(c.get(), target, header, shards, holder, deadline);
 }

@@ -201,7 +201,8 @@ class Journal {
   // kFailedPrecondition (read-only or closed). PostgreSQL also:
   // kUnavailable (the server could not be reached in time: "not written",
   // or "outcome unknown" when the connection was lost during the commit and
-  // not regained), kOwnershipLost (another writer claimed the owner's shard:
+  // not regained), kTimeout (the commit waited on another session's lock
+  // past the server-side statement timeout: nothing written), kOwnershipLost (another writer claimed the owner's shard:
   // nothing written, and this handle writes no more), kFailedPrecondition
   // (a commit reported as of unknown outcome was written: reopen).
   // keel/journal/pg_journal.h and docs/journal-format.md ("PostgreSQL").

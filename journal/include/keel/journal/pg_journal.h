@@ -59,7 +59,10 @@ std::uint32_t pg_shard_of(std::string_view owner, std::uint32_t shards = kPgShar
 // SELECT rights on the schema suffices). Deadlines: each call that needs
 // the server waits at most options.pg_timeout for it (connecting, or
 // reconnecting with backoff after a lost connection), then fails with
-// kUnavailable. No message ever contains the password.
+// kUnavailable; and the server cancels a statement of the journal's that
+// runs or waits (on another session's lock) over three quarters of it,
+// which fails the call with kTimeout, nothing written. No message ever
+// contains the password.
 //
 // Errors: kInvalidArgument (a malformed connection string or schema name),
 // kUnavailable (the server cannot be reached, naming the host),
