@@ -69,7 +69,8 @@ std::uint32_t pg_shard_of(std::string_view owner, std::uint32_t shards = kPgShar
 // kUnauthenticated (the server refused the credentials), kNotFound (no
 // such journal, and read_only or !create_if_missing), kCorruption (the
 // schema holds tables but no Keel journal), kFailedPrecondition (a newer
-// layout or format version), kIoError (any other server error).
+// layout or format version; or the role lacks a right the open needs, such
+// as a reader's role opened for writing), kIoError (any other server error).
 Result<std::unique_ptr<Journal>> open_pg_journal(const std::string& conninfo, const JournalOptions& options);
 
 // True when `path` names a PostgreSQL journal for open_journal: a
