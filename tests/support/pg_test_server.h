@@ -14,7 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -30,11 +33,26 @@ inline std::string with_schema(const std::string& url, const std::string& schema
   return url + (url.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
 }
 
+// A TCP port of 127.0.0.1 that was free a moment ago (the kernel's pick);
+// 0 when none could be had.
+inline int free_tcp_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
+  if (fd >= 0) ::close(fd);
+  return ok ? ntohs(a.sin_port) : 0;
+}
+
 class OwnPgServer {
  public:
   // Starts nothing: start() does. `dir` is the server's folder (the
-  // script makes it).
-  explicit OwnPgServer(std::string dir) : dir_(std::move(dir)) {}
+  // script makes it). A `tls_port` makes the server listen there too, on
+  // 127.0.0.1, with TLS (a self-signed certificate made at its first start).
+  explicit OwnPgServer(std::string dir, int tls_port = 0) : dir_(std::move(dir)), tls_port_(tls_port) {}
   // Stops the server and removes it with its data, however the test ended.
   ~OwnPgServer() {
     if (started_) {
@@ -56,6 +74,11 @@ class OwnPgServer {
     if (!run("start")) return false;
     std::ifstream in(dir_ + "/url");
     std::getline(in, url_);
+    if (tls_port_ != 0) {
+      std::ifstream tls(dir_ + "/tls_url");
+      std::getline(tls, tls_url_);
+      if (tls_url_.empty()) return false;
+    }
     return !url_.empty();
   }
   // Stops the server at once (pg_ctl stop -m immediate), as a crash would,
@@ -64,15 +87,21 @@ class OwnPgServer {
   // The server's URL ("postgresql:///postgres?host=...&port=...&user=..."),
   // once started.
   const std::string& url() const { return url_; }
+  // With a tls_port: "postgresql://postgres@127.0.0.1:PORT/postgres?sslmode=require".
+  const std::string& tls_url() const { return tls_url_; }
 
  private:
   bool run(const std::string& command) {
     const char* script = std::getenv("KEEL_PG_SERVER_SCRIPT");
-    return script != nullptr && std::system((std::string(script) + " " + command + " '" + dir_ + "'").c_str()) == 0;
+    const std::string env = tls_port_ != 0 ? "KEEL_PG_TLS_PORT=" + std::to_string(tls_port_) + " " : "";
+    return script != nullptr &&
+           std::system((env + std::string(script) + " " + command + " '" + dir_ + "'").c_str()) == 0;
   }
 
   std::string dir_;
+  const int tls_port_;
   std::string url_;
+  std::string tls_url_;
   bool started_ = false;
 };
 
