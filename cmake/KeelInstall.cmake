@@ -8,7 +8,7 @@ install(TARGETS ${KEEL_LIBRARY_TARGETS} EXPORT KeelTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 # Public headers of each module folder; a folder without include/ has none yet.
-foreach(dir base wire net journal engine workflow tools agent client)
+foreach(dir base wire net journal engine workflow tools agent client cluster)
   if(EXISTS ${PROJECT_SOURCE_DIR}/${dir}/include)
     install(DIRECTORY ${PROJECT_SOURCE_DIR}/${dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
   endif()

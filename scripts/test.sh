@@ -2,8 +2,8 @@
 # Builds Keel and runs its tests with CTest. Usage (from any directory):
 #   scripts/test.sh        regular suite in build/
 #   scripts/test.sh asan   ASan+UBSan suite in build-asan/
-#   scripts/test.sh tsan   TSan on the engine, agent and transport tests (labels "engine",
-#                          "agent", "net") in build-tsan/
+#   scripts/test.sh tsan   TSan on the engine, agent, transport and cluster tests (labels "engine",
+#                          "agent", "net", "cluster") in build-tsan/
 #   scripts/test.sh tsa    Clang -Wthread-safety build in build-tsa/ (compile only)
 # The mode may also come from the KEEL_TEST_MODE environment variable.
 # With CI=true, warnings are errors.
@@ -19,7 +19,7 @@ ctest_args=()
 case "$mode" in
   default) build="build" ;;
   asan) build="build-asan"; cmake_args+=(-DKEEL_SANITIZE=address) ;;
-  tsan) build="build-tsan"; cmake_args+=(-DKEEL_SANITIZE=thread); ctest_args+=(-L "engine|agent|net") ;;
+  tsan) build="build-tsan"; cmake_args+=(-DKEEL_SANITIZE=thread); ctest_args+=(-L "engine|agent|net|cluster") ;;
   tsa)
     build="build-tsa"
     export CC=clang CXX=clang++

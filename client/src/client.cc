@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "keel/base/check.h"
+#include "keel/base/rendezvous.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
@@ -25,23 +26,6 @@ namespace keel {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
-
-// FNV-1a over `parts`, then the splitmix64 finalizer so that nearby
-// inputs give unrelated weights: the same in every run of every build.
-std::uint64_t rendezvous_weight(std::string_view agent, std::string_view key) {
-  std::uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](std::string_view s) {
-    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  };
-  mix(agent);
-  mix(std::string_view("\0", 1));  // "a" + "bc" and "ab" + "c" differ
-  mix(key);
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  return h ^ (h >> 31);
-}
 
 // Completions gathered under the lock and run after it.
 struct Completions {

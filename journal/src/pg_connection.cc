@@ -199,12 +199,7 @@ Status PgConnection::error(std::string_view what, const PGresult* r) const {
   if (code == "KL001") return Status::ownership_lost(prefix + msg);
   if (code == "23505") return Status::ownership_lost(prefix + "another writer's row is in the way: " + msg);
   if (code.starts_with("28")) return Status::unauthenticated(prefix + msg);
-  if (code == "42501") {  // insufficient_privilege: the role, not the journal, must change
-    return Status::failed_precondition(
-        prefix + msg +
-        " (the role lacks a right this needs: a writer must own the journal's tables; a reader needs only USAGE "
-        "on the schema and SELECT on its tables, and opens the journal read_only; see docs/operations.md)");
-  }
+  if (code == "55P03") return Status::timeout(prefix + msg);  // lock timeout
   if (code == "57014") {
     // The session's statement_timeout (see connect) or a cancel request.
     std::string why = prefix + msg;

@@ -143,8 +143,8 @@ class PgConnection {
   // kUnavailable for a lost connection or a server shutting down,
   // kOwnershipLost for a fenced commit (SQLSTATE KL001) or another writer's
   // row in the way (unique violation, 23505), kUnauthenticated (class 28),
-  // kTimeout (statement timeout), kFailedPrecondition (the role lacks a
-  // right, 42501), else kIoError. Messages name the journal
+  // kTimeout (statement or lock timeout), else kIoError (with its SQLSTATE,
+  // as "(SQLSTATE 42501)"). Messages name the journal
   // (target.display) and never hold the password.
   Status error(std::string_view what, const PGresult* r = nullptr) const;
 

@@ -32,7 +32,17 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
   KEEL_ASSIGN_OR_RETURN(PgTarget target, parse_pg_target(conninfo, options.pg_schema));
   std::unique_ptr<PgJournal> j(new PgJournal(std::move(target), options, hooks));
   if (!options.read_only) {
-    KEEL_RETURN_IF_ERROR(j->open_writer());
+    const Status opened = j->open_writer();
+    // insufficient_privilege: the role, not the journal, must change (a
+    // reader's role opened for writing). Elsewhere, as for a role without
+    // SELECT on the admin table, it stays kIoError.
+    if (opened.code() == StatusCode::kIoError && opened.message().find("(SQLSTATE 42501)") != std::string_view::npos) {
+      return Status::failed_precondition(
+          std::string(opened.message()) +
+          " (the role lacks a right a writer needs: a writer must own the journal's tables; a reader needs only "
+          "USAGE on the schema and SELECT on its tables, and opens the journal read_only; see docs/operations.md)");
+    }
+    KEEL_RETURN_IF_ERROR(opened);
     return std::unique_ptr<Journal>(std::move(j));
   }
   const TimePoint deadline = pg_deadline(options.pg_timeout);
@@ -49,6 +59,9 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
 Status PgJournal::open_writer() {
   const TimePoint deadline = pg_deadline(options().pg_timeout);
   KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline, pg_statement_timeout(options().pg_timeout)));
+  // Before anything is claimed: an exclusive open that finds a live writer
+  // must leave it as it was.
+  KEEL_RETURN_IF_ERROR(take_live_lock(deadline));
   KEEL_ASSIGN_OR_RETURN(header_, create_or_upgrade(writer_.get(), target_, options().create_if_missing, deadline));
   std::vector<std::uint32_t> all(header_.shards);
   std::iota(all.begin(), all.end(), 0u);
@@ -73,6 +86,7 @@ Status PgJournal::open_writer() {
 PgJournal::~PgJournal() {
   stop_writer();
   checkpoint_at_close();
+  release_live_lock();
 }
 
 std::string PgJournal::sql(std::string_view text) const { return in_schema(target_.schema, text); }
@@ -141,7 +155,9 @@ Status PgJournal::ensure_writer(TimePoint deadline) {
     Status s = c.status();
     if (s.is_ok()) {
       writer_ = std::move(*c);
-      s = prepare_writer(deadline);
+      // The live lock ended with the lost session: take it again.
+      s = take_live_lock(deadline);
+      if (s.is_ok()) s = prepare_writer(deadline);
       if (s.is_ok()) s = load_summaries(kJournalFormatVersion, deadline);
       if (s.is_ok()) return Status::ok();
       writer_.reset();

@@ -43,6 +43,11 @@ class PgJournal final : public JournalBase, private CommitTarget {
   Result<std::vector<OwnerInfo>> owners() override;
   Result<Lsn> last_lsn() override;
 
+  // pg_live_writer.cc: announce_pg_admin and withdraw_pg_admin (keel/
+  // journal/pg_journal.h), on a reader connection. Any thread.
+  Status announce_admin(const PgAdminAnnouncement& a);
+  Status withdraw_admin(std::string_view token);
+
  private:
   PgJournal(PgTarget target, const JournalOptions& options, const BackendHooks& hooks);
 
@@ -74,6 +79,18 @@ class PgJournal final : public JournalBase, private CommitTarget {
   Status note_failure(Status s);
   // Writer thread, at close: a checkpoint of what is pending, fenced.
   void checkpoint_at_close();
+
+  // ---- pg_live_writer.cc -----------------------------------------------------
+  // The open, or the writer thread after a reconnect: takes the live lock on
+  // writer_, which holds it until the connection ends. Shared, waiting up
+  // to `deadline` for an exclusive holder (kUnavailable naming it); with
+  // pg_exclusive, exclusive without waiting (kFailedPrecondition naming the
+  // last writer that claimed the journal).
+  Status take_live_lock(TimePoint deadline);
+  // At close, after the writer thread stopped: lets go of the live lock
+  // before the connection ends, since the server ends a session after the
+  // client has left; so the next exclusive open finds it free. Best effort.
+  void release_live_lock();
 
   // ---- pg_journal_write.cc ----------------------------------------------------
   // Writer thread: sends a commit group as one pipeline (BEGIN, the epoch

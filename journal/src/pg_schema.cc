@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS S.epochs (
   shard integer PRIMARY KEY, epoch bigint NOT NULL, holder text NOT NULL,
   claimed_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS S.commits (id bigint PRIMARY KEY, first_lsn bigint NOT NULL, last_lsn bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS S.admin (
+  only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row), host text NOT NULL, pid bigint NOT NULL,
+  socket text NOT NULL, token text NOT NULL, announced_at timestamptz NOT NULL DEFAULT now());
 CREATE OR REPLACE FUNCTION S.check_epochs(p_shards integer[], p_epochs bigint[]) RETURNS void
 LANGUAGE plpgsql AS $f$
 DECLARE

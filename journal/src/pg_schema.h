@@ -17,7 +17,9 @@ namespace keel::internal {
 // The layout of the tables ("layout_version" in meta). Bumped when a
 // change needs code that knows it; a writer's open upgrades an older
 // layout in its transaction, and every open refuses a newer one.
-inline constexpr int kPgLayoutVersion = 1;
+// 2: the admin table, and writers hold the live lock (pg_live_writer.cc):
+// a build that knows neither must not write beside one that relies on them.
+inline constexpr int kPgLayoutVersion = 2;
 
 // What a journal's meta table says. Value type.
 struct PgHeader {
@@ -33,7 +35,7 @@ std::string in_schema(const std::string& s, std::string_view sql);
 // The DDL of a new journal in schema `s` (after CREATE SCHEMA), and the
 // statements that add what a journal made before them lacks (IF NOT EXISTS:
 // the snapshot index, the summary and removal tables, the epochs, the commit
-// ids and the fencing function).
+// ids, the admin table and the fencing function).
 std::string pg_create_tables(const std::string& s);
 std::string pg_upgrade_tables(const std::string& s);
 

@@ -1,5 +1,6 @@
 // A PostgreSQL role with only the rights docs/operations.md gives readers
-// (CONNECT on the database, USAGE on the schema, SELECT on its tables):
+// (CONNECT on the database, USAGE on the schema, SELECT on its tables but
+// admin):
 // a read-only open with it scans and verifies a journal while another
 // handle writes it, and a writable open with it fails with
 // kFailedPrecondition, saying that the role lacks a right and how to read
@@ -29,7 +30,8 @@ class PgReadOnlyRoleTest : public ::testing::Test {
     role_ = "r_" + raw.schema();
     ASSERT_TRUE(raw.exec("CREATE ROLE " + role_ + " LOGIN; GRANT CONNECT ON DATABASE postgres TO " + role_ +
                          "; GRANT USAGE ON SCHEMA " + raw.schema() + " TO " + role_ +
-                         "; GRANT SELECT ON ALL TABLES IN SCHEMA " + raw.schema() + " TO " + role_))
+                         "; GRANT SELECT ON ALL TABLES IN SCHEMA " + raw.schema() + " TO " + role_ +
+                         "; REVOKE SELECT ON " + raw.schema() + ".admin FROM " + role_))
         << PQerrorMessage(raw.get());
     const std::size_t user = path_.find("user=postgres");
     ASSERT_NE(user, std::string::npos) << path_;

@@ -86,7 +86,7 @@ class PgRecoveryOutageTest : public testing::OwnPgServerTest {
     WorkflowEngineOptions o;
     o.system = system;
     o.journal = journal;
-    o.admin_endpoint = false;  // it announces itself in a file beside the journal, which a URL has not
+    o.admin_endpoint = false;  // no admin verbs here
     o.log = [](std::string_view) {};
     return o;
   }

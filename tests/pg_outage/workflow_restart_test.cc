@@ -37,7 +37,7 @@ struct Engine {
     WorkflowEngineOptions o;
     o.system = &system;
     o.journal = journal;
-    o.admin_endpoint = false;  // it announces itself in a file beside the journal, which a URL has not
+    o.admin_endpoint = false;  // no admin verbs here
     o.log = [](std::string_view) {};  // runs stopped by the outage are expected here
     auto e = WorkflowEngine::open(workflows, o);
     EXPECT_TRUE(e.is_ok()) << e.status();

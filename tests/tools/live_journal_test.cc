@@ -1,6 +1,7 @@
 // `keel journal` beside a live process: while durable actors of this test
 // keep appending, `tail -f` prints their records as they commit and `stats`
 // and `ls` read the journal, and the writer is neither blocked nor harmed.
+// Both embedded backends, or PostgreSQL (built with KEEL_JOURNAL_TEST_POSTGRES).
 #include <gtest/gtest.h>
 
 #include <atomic>

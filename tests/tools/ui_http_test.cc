@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "journal/backends.h"
+#include "keel/journal/pg_journal.h"
 #include "tools/cli_process.h"
 #include "tools/ui_process.h"
 #include "tools/workflow_runs.h"
@@ -150,7 +151,7 @@ TYPED_TEST(UiHttpTest, EachRequestSeesRecordsCommittedSinceTheLast) {
 TYPED_TEST(UiHttpTest, TheCommandReportsItsUsageAndStopsOnSigterm) {
   UiProcess ui(this->path_);
   ASSERT_NE(ui.port(), 0) << ui.out() << ui.err();
-  EXPECT_TRUE(has(ui.out(), "(journal " + this->path_ + "; Ctrl-C stops)")) << ui.out();
+  EXPECT_TRUE(has(ui.out(), "(journal " + redacted_journal_path(this->path_) + "; Ctrl-C stops)")) << ui.out();
   EXPECT_EQ(ui.stop(), 0) << ui.err();
   EXPECT_EQ(ui.err(), "");
 

@@ -1,5 +1,6 @@
 // `keel workflow signal | cancel | retry | fork` run as a subprocess, on
-// journals written by the real workflow engine, on both backends: against
+// journals written by the real workflow engine, on both embedded backends
+// or on PostgreSQL (built with KEEL_JOURNAL_TEST_POSTGRES): against
 // a live engine in this process (its admin endpoint) and against a closed
 // journal; and their errors, which write nothing.
 #include <gtest/gtest.h>
@@ -145,6 +146,25 @@ TYPED_TEST(WorkflowAdminCliTest, ALiveProcessWithoutAnEndpointIsNamed) {
   EXPECT_EQ(r.exit_code, 8) << r.err;
   EXPECT_TRUE(has(r.err, "announces no admin endpoint")) << r.err;
 }
+
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+using PgWorkflowAdminCliTest = WorkflowAdminCliTest<PgBackend>;
+
+// The endpoint's socket is reachable on its own host only: an engine
+// announced on another one is named, and keeps the journal.
+TEST_F(PgWorkflowAdminCliTest, AnEngineOnAnotherHostIsNamedAndKeepsTheJournal) {
+  WorkflowEngine& engine = open();
+  ASSERT_TRUE(PgRaw(path_).exec("UPDATE S.admin SET host = 'elsewhere.example'"));
+  CliRun r = keel("signal", {"e-1", "pay", "\"x\""});
+  EXPECT_EQ(r.exit_code, 8) << r.err;
+  EXPECT_TRUE(has(r.err, "runs on host elsewhere.example")) << r.err;
+  EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+  ASSERT_TRUE(await(engine.signal("e-1", "pay", std::string("carol"))).is_ok());
+  Result<std::string> out = await(engine.handle<std::string>("e-1").result());
+  ASSERT_TRUE(out.is_ok()) << out.status();
+  EXPECT_EQ(*out, "ticket for bob approved by ann, paid by carol");
+}
+#endif
 
 }  // namespace
 }  // namespace keel::testing

@@ -1,5 +1,6 @@
 // `keel workflow ls` and `show` run as a subprocess on journals written by
-// the real workflow engine, on both backends: a completed run of three
+// the real workflow engine, on both embedded backends or on PostgreSQL
+// (built with KEEL_JOURNAL_TEST_POSTGRES): a completed run of three
 // steps, a failed run, a run waiting for a signal, and a run asleep.
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,6 +1,9 @@
 // The admin verbs (keel/workflow/admin.h): signal, cancel, retry and fork
 // through a live engine's admin endpoint, and directly on a journal that
-// no live engine owns; and their errors. Both journal backends.
+// no live engine owns; and their errors. Both embedded journal backends,
+// where the endpoint is announced in a file beside the journal; built with
+// KEEL_JOURNAL_TEST_POSTGRES, the PostgreSQL journal, where it is announced
+// in the journal's admin table and a live writer holds the live lock.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -75,6 +78,60 @@ class AdminTest : public ::testing::Test {
   }
   void close() { env_.reset(); }
 
+  // Whether an engine's endpoint is announced for the journal.
+  bool announced() const {
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+    Result<std::optional<PgAdminAnnouncement>> a = read_pg_admin(path_);
+    EXPECT_TRUE(a.is_ok()) << a.status();
+    return a.is_ok() && a->has_value();
+#else
+    return std::filesystem::exists(admin_file_path(path_));
+#endif
+  }
+  // What a killed process leaves behind: its announcement, with nobody
+  // listening. Saved while the engine is open, put back after it closed.
+  void save_announcement() {
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+    Result<std::optional<PgAdminAnnouncement>> a = read_pg_admin(path_);
+    ASSERT_TRUE(a.is_ok() && a->has_value()) << a.status();
+    saved_ = **a;
+#else
+    std::filesystem::copy_file(admin_file_path(path_), dir_ / "saved.admin");
+#endif
+  }
+  void restore_announcement() {
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+    announce_row(saved_.host, saved_.socket, saved_.token);
+#else
+    std::filesystem::copy_file(dir_ / "saved.admin", admin_file_path(path_));
+#endif
+  }
+  // Changes one character of the announced token.
+  void forge_token() {
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+    ASSERT_TRUE(testing::PgRaw(path_).exec(
+        "UPDATE S.admin SET token = (CASE WHEN left(token, 1) = '0' THEN '1' ELSE '0' END) || substring(token from 2)"));
+#else
+    const std::string file = admin_file_path(path_);
+    std::stringstream text;
+    text << std::ifstream(file).rdbuf();
+    std::string forged = text.str();
+    const auto at = forged.find("token ") + 6;
+    forged[at] = forged[at] == '0' ? '1' : '0';
+    std::ofstream(file, std::ios::trunc) << forged;
+#endif
+  }
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+  // Writes the admin table's row as an engine on `host` would have.
+  void announce_row(const std::string& host, const std::string& socket, const std::string& token) {
+    ASSERT_TRUE(testing::PgRaw(path_).exec("INSERT INTO S.admin (only_row, host, pid, socket, token) VALUES (true, '" +
+                                           host + "', 4242, '" + socket + "', '" + token +
+                                           "') ON CONFLICT (only_row) DO UPDATE SET host = excluded.host, "
+                                           "socket = excluded.socket, token = excluded.token"));
+  }
+  PgAdminAnnouncement saved_;
+#endif
+
   static AdminCommand command(AdminOp op, std::string run) {
     AdminCommand c;
     c.op = op;
@@ -101,7 +158,7 @@ TYPED_TEST(AdminTest, SignalReachesTheLiveEngine) {
   auto run = env.engine().template start<std::string>("wait", "w1", 0);
   ASSERT_TRUE(run.is_ok());
   ASSERT_TRUE(env.run_until_blocked().is_ok());
-  EXPECT_TRUE(std::filesystem::exists(admin_file_path(this->path_)));
+  EXPECT_TRUE(this->announced());
   Result<AdminOutcome> out = run_admin_command(this->path_, this->signal("w1", "live"));
   ASSERT_TRUE(out.is_ok()) << out.status();
   EXPECT_TRUE(out->live);
@@ -116,7 +173,7 @@ TYPED_TEST(AdminTest, SignalWithoutALiveEngineWaitsInTheJournal) {
     ASSERT_TRUE(env.run_until_blocked().is_ok());
     this->close();
   }
-  EXPECT_FALSE(std::filesystem::exists(admin_file_path(this->path_)));  // removed at close
+  EXPECT_FALSE(this->announced());  // removed at close
   Result<AdminOutcome> out = run_admin_command(this->path_, this->signal("w1", "offline"));
   ASSERT_TRUE(out.is_ok()) << out.status();
   EXPECT_FALSE(out->live);
@@ -129,10 +186,9 @@ TYPED_TEST(AdminTest, AStaleAnnouncementFallsBackToTheJournal) {
     WorkflowTestEnv& env = this->open();
     ASSERT_TRUE(env.engine().template start<std::string>("wait", "w1", 0).is_ok());
     ASSERT_TRUE(env.run_until_blocked().is_ok());
-    // What a killed process leaves behind: the file, with nobody listening.
-    std::filesystem::copy_file(admin_file_path(this->path_), this->dir_ / "saved.admin");
+    this->save_announcement();
     this->close();
-    std::filesystem::copy_file(this->dir_ / "saved.admin", admin_file_path(this->path_));
+    this->restore_announcement();
   }
   Result<AdminOutcome> out = run_admin_command(this->path_, this->signal("w1", "stale"));
   ASSERT_TRUE(out.is_ok()) << out.status();
@@ -254,25 +310,69 @@ TYPED_TEST(AdminTest, ALiveProcessWithoutAnEndpointIsNamed) {
   Result<AdminOutcome> out = run_admin_command(this->path_, this->signal("w1", "x"));
   EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(out.status().message().find("announces no admin endpoint"), std::string_view::npos) << out.status();
+  // The refused command took nothing over: the engine's next commits land.
+  auto run = env.engine().template handle<std::string>("w1");
+  Future<void> signalled = env.engine().signal("w1", "go", std::string("in process"));
+  EXPECT_EQ(*env.run_to_completion(run), "got in process");
+  EXPECT_TRUE(signalled.get().is_ok());
 }
 
 TYPED_TEST(AdminTest, AWrongTokenIsRefused) {
   WorkflowTestEnv& env = this->open();
   ASSERT_TRUE(env.engine().template start<std::string>("wait", "w1", 0).is_ok());
   ASSERT_TRUE(env.run_until_blocked().is_ok());
-  const std::string file = admin_file_path(this->path_);
-  std::stringstream text;
-  text << std::ifstream(file).rdbuf();
-  std::string forged = text.str();
-  const auto at = forged.find("token ") + 6;
-  forged[at] = forged[at] == '0' ? '1' : '0';
-  std::ofstream(file, std::ios::trunc) << forged;
+  this->forge_token();
   Result<AdminOutcome> out = run_admin_command(this->path_, this->signal("w1", "x"));
   EXPECT_EQ(out.status().code(), StatusCode::kUnauthenticated) << out.status();
   Result<RunInfo> info = env.engine().describe("w1");
   ASSERT_TRUE(info.is_ok());
   EXPECT_EQ(info->status, RunStatus::kRunning);
 }
+
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+// What only a PostgreSQL journal has: writers that are not engines, and
+// engines on other hosts.
+using PgAdminTest = AdminTest<testing::PgBackend>;
+
+TEST_F(PgAdminTest, ALiveWriterWithoutAnEndpointIsRefusedAndNotFenced) {
+  auto writer = testing::PgBackend::open(path_, JournalOptions{});
+  ASSERT_TRUE(writer.is_ok()) << writer.status();
+  ASSERT_TRUE((*writer)->append({{"actor/a", RecordKind::kEvent, "before"}}).is_ok());
+  Result<AdminOutcome> out = run_admin_command(path_, signal("w1", "x"));
+  EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(out.status().message().find("announces no admin endpoint"), std::string_view::npos) << out.status();
+  EXPECT_NE(out.status().message().find("pid"), std::string_view::npos) << "names the writer: " << out.status();
+  Result<LsnRange> after = (*writer)->append({{"actor/a", RecordKind::kEvent, "after"}});
+  EXPECT_TRUE(after.is_ok()) << after.status();
+}
+
+TEST_F(PgAdminTest, AnEngineAnnouncedOnAnotherHostIsNamedAndNotFenced) {
+  auto writer = testing::PgBackend::open(path_, JournalOptions{});
+  ASSERT_TRUE(writer.is_ok()) << writer.status();
+  announce_row("elsewhere.example", "keel-admin-0", "00");
+  Result<AdminOutcome> out = run_admin_command(path_, signal("w1", "x"));
+  EXPECT_EQ(out.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(out.status().message().find("runs on host elsewhere.example (pid 4242)"), std::string_view::npos)
+      << out.status();
+  EXPECT_TRUE((*writer)->append({{"actor/a", RecordKind::kEvent, "still mine"}}).is_ok());
+}
+
+TEST_F(PgAdminTest, AStaleAnnouncementOfAnotherHostFallsBackToTheJournal) {
+  {
+    WorkflowTestEnv& env = open();
+    ASSERT_TRUE(env.engine().start<std::string>("wait", "w1", 0).is_ok());
+    ASSERT_TRUE(env.run_until_blocked().is_ok());
+    close();
+  }
+  // What an engine killed on another host leaves: its row, and no live lock.
+  announce_row("elsewhere.example", "keel-admin-0", "00");
+  Result<AdminOutcome> out = run_admin_command(path_, signal("w1", "from afar"));
+  ASSERT_TRUE(out.is_ok()) << out.status();
+  EXPECT_FALSE(out->live);
+  WorkflowTestEnv& env = open();
+  EXPECT_EQ(*env.run_to_completion(env.engine().handle<std::string>("w1")), "got from afar");
+}
+#endif
 
 }  // namespace
 }  // namespace keel

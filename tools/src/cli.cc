@@ -48,6 +48,7 @@ constexpr std::string_view kOverview =
     "\n"
     "keel workflow ls|show|signal|cancel|retry|fork: workflow runs (keel workflow --help).\n"
     "keel ui [--port N]: the same views in a web browser (keel ui --help).\n"
+    "keel cluster status|hosts|shards: the cluster on a PostgreSQL journal (keel cluster --help).\n"
     "\n"
     "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
     "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
@@ -74,6 +75,20 @@ constexpr std::string_view kWorkflowOverview =
     "\n"
     "Exit codes as keel journal; 7 is an unknown run; 8 a live process without an\n"
     "admin endpoint; 11 a command the run's state refuses. See docs/inspection.md.\n";
+
+constexpr std::string_view kClusterOverview =
+    "usage: keel cluster <command> [--journal URL] [--json]\n"
+    "\n"
+    "The journal is a cluster's shared PostgreSQL journal: --journal URL (-j), or\n"
+    "$KEEL_JOURNAL, a postgresql:// URL with its keel_schema. Read-only: a role\n"
+    "with SELECT on the schema suffices. Leases are judged by the database's clock.\n"
+    "\n"
+    "commands:\n"
+    "  status                             the cluster's name, live hosts, shards held, shards per host\n"
+    "  hosts                              every host: incarnation, state, lease, shards, addresses, labels\n"
+    "  shards                             every shard: epoch, holder, whether the holder is live\n"
+    "\n"
+    "Exit codes as keel journal; 3 is no journal or no cluster at the URL. See docs/cluster.md.\n";
 
 constexpr std::string_view kUiOverview =
     "usage: keel ui [--journal PATH] [--port N] [--host ADDR] [--schema F --type T]\n"
@@ -134,6 +149,15 @@ const std::vector<VerbSpec>& workflow_verbs() {
 
 bool is_admin_verb(std::string_view group, std::string_view verb) {
   return group == "workflow" && (verb == "signal" || verb == "cancel" || verb == "retry" || verb == "fork");
+}
+
+const std::vector<VerbSpec>& cluster_verbs() {
+  static const std::vector<VerbSpec> kVerbs = {
+      {"status", "status", 0, 0, {}},
+      {"hosts", "hosts", 0, 0, {}},
+      {"shards", "shards", 0, 0, {}},
+  };
+  return kVerbs;
 }
 
 // `keel ui`: a group of one verb, without a verb word.
@@ -281,6 +305,11 @@ Outcome run_group(const Group& group, const std::vector<std::string>& args, cons
     *env.out << "usage: keel " << group.name << " " << verb->usage << " [--journal PATH] [--json]\n";
     return {};
   }
+  if (group.name == "cluster") {
+    const std::string path = parsed->get("--journal", env.default_journal);
+    if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal URL or set KEEL_JOURNAL");
+    return run_cluster(verb->verb, path, *env.out, Palette(env.color), parsed->has("--json"));
+  }
   if (is_admin_verb(group.name, verb->verb)) {
     // Not opened read-only here: the command reaches the live owner, or
     // opens the journal for writing itself.
@@ -348,6 +377,8 @@ int run_cli(const std::vector<std::string>& args, const CliEnvironment& env) {
     outcome = internal::run_group({"workflow", internal::kWorkflowOverview, internal::workflow_verbs()}, args, env);
   } else if (args[0] == "ui") {
     outcome = internal::run_ui_group(args, env);
+  } else if (args[0] == "cluster") {
+    outcome = internal::run_group({"cluster", internal::kClusterOverview, internal::cluster_verbs()}, args, env);
   } else {
     outcome = internal::Outcome::fail(ExitCode::kUsage, "unknown command '" + args[0] + "' (try: keel journal --help)");
   }

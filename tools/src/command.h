@@ -137,6 +137,12 @@ Outcome run_ui(Context& ctx);
 // engine's admin endpoint, else on the journal at `path` (commands_admin.cc).
 Outcome run_workflow_admin(std::string_view verb, const Args& args, const std::string& path, std::ostream& out,
                            bool json);
+// `keel cluster status|hosts|shards` (`verb`) on the cluster in the
+// PostgreSQL journal at `path` (commands_cluster.cc). Errors: kUsage (not a
+// postgresql:// URL), kNoJournal (no journal, or no cluster in it),
+// kUnreachable, kIoError.
+Outcome run_cluster(std::string_view verb, const std::string& path, std::ostream& out, const Palette& palette,
+                    bool json);
 // Compaction opens the journal for writing itself: ctx.journal is the
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.

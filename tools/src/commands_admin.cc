@@ -23,7 +23,9 @@ Outcome admin_failure(const std::string& path, const Status& s) {
       return Outcome::fail(ExitCode::kUnknownId, why);
     case StatusCode::kInvalidArgument: return Outcome::fail(ExitCode::kUsage, why);
     case StatusCode::kFailedPrecondition:
-      if (why.find("announces no admin endpoint") != std::string::npos) {
+      // A live process that cannot be asked here: none of its own endpoint,
+      // or (PostgreSQL) its engine runs on another host.
+      if (why.find("announces no admin endpoint") != std::string::npos || why.find("runs on host") != std::string::npos) {
         return Outcome::fail(ExitCode::kLiveWriter, why);
       }
       if (why.find("format version") != std::string::npos) return Outcome::fail(ExitCode::kNewerFormat, why);

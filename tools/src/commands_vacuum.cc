@@ -11,6 +11,7 @@ Outcome run_vacuum(Context& ctx, const std::function<void()>& close_reader) {
   close_reader();  // the path is a readable journal of a known version
   JournalOptions options;
   options.create_if_missing = false;
+  options.pg_exclusive = true;  // refused beside a live PostgreSQL writer, not taking its journal over
   Result<std::unique_ptr<Journal>> journal = open_journal(ctx.path, options);
   if (!journal && journal.status().code() == StatusCode::kFailedPrecondition) {
     return Outcome::fail(ExitCode::kLiveWriter,

@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::string_view kOwnerPrefix = "/api/owner/";
 constexpr std::string_view kRunPrefix = "/api/run/";
+constexpr std::string_view kClusterPrefix = "/api/cluster/";
 constexpr std::uint64_t kDefaultPort = 8787;
 // How often the serving thread looks at the stop flag that SIGINT and
 // SIGTERM set (a signal handler may not touch the server itself).
@@ -29,7 +30,8 @@ int http_status(const Outcome& o) {
     case ExitCode::kOk:
     case ExitCode::kCorruptRecord: return 200;
     case ExitCode::kUsage: return 400;
-    case ExitCode::kUnknownId: return 404;
+    case ExitCode::kUnknownId:
+    case ExitCode::kNoJournal: return 404;
     default: return 500;
   }
 }
@@ -87,6 +89,13 @@ HttpResponse serve_ui(const UiSource& source, const HttpRequest& request) {
     const RunFilter filter{query_value(request, "status"), query_value(request, "workflow")};
     return document([&](std::ostream& out) { return write_runs_json(journal, filter, out); });
   }
+  if (path.rfind(kClusterPrefix, 0) == 0) {
+    const std::string verb = path.substr(kClusterPrefix.size());
+    if (verb != "status" && verb != "hosts" && verb != "shards") return HttpResponse::json_error(404, "no such path: " + path);
+    return document([&](std::ostream& out) {
+      return run_cluster(verb, source.journal_path, out, Palette(false), /*json=*/true);
+    });
+  }
   if (path.size() > kOwnerPrefix.size() && path.rfind(kOwnerPrefix, 0) == 0) {
     const std::string id = path.substr(kOwnerPrefix.size());
     return document([&](std::ostream& out) { return write_owner_json(journal, id, source.capnp, out); });
@@ -103,7 +112,8 @@ Outcome run_ui(Context& ctx) {
   if (!port) return Outcome::fail(ExitCode::kUsage, std::string(port.status().message()));
   if (*port > 65535) return Outcome::fail(ExitCode::kUsage, "--port must be at most 65535");
   const std::string host = ctx.args.get("--host", "127.0.0.1");
-  UiSource source{ctx.journal, redacted_journal_path(ctx.path), ctx.capnp, host.rfind("127.", 0) == 0 || host == "::1", host};
+  UiSource source{ctx.journal, redacted_journal_path(ctx.path), ctx.path, ctx.capnp,
+                  host.rfind("127.", 0) == 0 || host == "::1", host};
   Result<std::unique_ptr<HttpServer>> server = HttpServer::open(
       host, static_cast<std::uint16_t>(*port), [&source](const HttpRequest& r) { return serve_ui(source, r); });
   if (!server) {

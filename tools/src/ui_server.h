@@ -30,7 +30,10 @@ std::string_view ui_page();
 // null). All borrowed: they must outlive the server that uses them.
 struct UiSource {
   Journal& journal;
-  std::string path;
+  std::string path;  // for people: without a password
+  // The journal as given (a PostgreSQL URL may hold a password): for the
+  // cluster's views, which read the database themselves; never sent.
+  std::string journal_path;
   const CapnpRenderer* capnp = nullptr;
   // Accept only Host headers that name a loopback address (127.0.0.1,
   // localhost, [::1]) or `bound_host`: set when the server listens on a

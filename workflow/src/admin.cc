@@ -14,12 +14,14 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <utility>
 
 #include "keel/journal/format.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/wire/value.h"
 
 namespace keel {
@@ -173,23 +175,46 @@ Result<Announcement> read_announcement(const std::string& file) {
   return a;
 }
 
+// Writes the announcement file `file` (mode 0600) under a temporary name
+// and renames it, so a reader never sees half a file. Errors: kIoError.
+Status write_announcement_file(const std::string& file, const std::string& socket, const std::string& token) {
+  const std::string tmp = file + ".tmp" + std::to_string(getpid());
+  const mode_t old = umask(077);
+  std::ofstream out(tmp, std::ios::trunc);
+  umask(old);
+  out << kFileMagic << "\nsocket " << socket << "\ntoken " << token << "\npid " << getpid() << "\n";
+  out.close();
+  if (!out || std::rename(tmp.c_str(), file.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Status::io_error("admin endpoint: cannot write " + file);
+  }
+  return Status::ok();
+}
+
 Status status_of(const AdminResponse& r) {
   if (r.code == 0) return Status::ok();
   return Status(static_cast<StatusCode>(r.code), r.message);
 }
 
-// Asks the engine announced for `journal_path`: the run acted on, or
-// nullopt when there is no live engine (none is announced, or the
-// announced one is gone: its process died). Errors: the command's,
-// kUnavailable (no answer in time), kIoError.
-Result<std::optional<std::string>> ask_live(const std::string& journal_path, const AdminCommand& cmd,
-                                            Duration timeout) {
+// The announcement in the file beside the journal at `journal_path`, or
+// nullopt when there is none. Errors: kCorruption (not an announcement).
+Result<std::optional<Announcement>> file_announcement(const std::string& journal_path) {
   Result<Announcement> announced = read_announcement(admin_file_path(journal_path));
-  if (!announced) {
-    if (announced.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
-    return announced.status();
-  }
-  const Announcement& a = *announced;
+  if (announced) return std::optional<Announcement>(std::move(*announced));
+  if (announced.status().code() == StatusCode::kNotFound) return std::optional<Announcement>();
+  return announced.status();
+}
+
+std::string this_host() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// Asks the engine announced as `a`: the run acted on, or nullopt when
+// nobody listens on its socket (its process is gone). Errors: the
+// command's, kUnavailable (no answer in time), kIoError.
+Result<std::optional<std::string>> ask_live(const Announcement& a, const AdminCommand& cmd, Duration timeout) {
   const Deadline deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::io_error(std::string("socket: ") + std::strerror(errno));
@@ -344,29 +369,80 @@ Result<std::vector<NewRecord>> fork_records(Journal& journal, const std::string&
   return batch;
 }
 
-Result<AdminOutcome> run_admin_command(const std::string& journal_path, const AdminCommand& cmd, Duration timeout) {
-  KEEL_RETURN_IF_ERROR(internal::check_ids(cmd));
-  KEEL_ASSIGN_OR_RETURN(std::optional<std::string> live, internal::ask_live(journal_path, cmd, timeout));
-  if (live) return AdminOutcome{true, *live};
+namespace internal {
+namespace {
+
+// The command carried out on the journal itself, opened for writing
+// (exclusively: never taking a live journal over). When a live writer
+// holds it, returns refused(the open's error) instead.
+Result<AdminOutcome> run_offline(const std::string& journal_path, const AdminCommand& cmd,
+                                 const std::function<Status(const Status&)>& refused) {
   JournalOptions options;
   options.create_if_missing = false;
+  options.pg_exclusive = true;
   Result<std::unique_ptr<Journal>> journal = open_journal(journal_path, options);
   if (!journal) {
     if (journal.status().code() == StatusCode::kFailedPrecondition &&
         journal.status().message().find("newer") == std::string_view::npos) {
-      return Status::failed_precondition("a live process holds " + journal_path +
-                                         " but announces no admin endpoint (" + admin_file_path(journal_path) +
-                                         "): open its WorkflowEngine with admin_endpoint on");
+      return refused(journal.status());
     }
     return journal.status();
   }
-  KEEL_ASSIGN_OR_RETURN(std::string run, internal::apply_offline(**journal, cmd));
+  KEEL_ASSIGN_OR_RETURN(std::string run, apply_offline(**journal, cmd));
   return AdminOutcome{false, std::move(run)};
+}
+
+Result<AdminOutcome> run_on_file(const std::string& journal_path, const AdminCommand& cmd, Duration timeout) {
+  KEEL_ASSIGN_OR_RETURN(std::optional<Announcement> announced, file_announcement(journal_path));
+  if (announced) {
+    KEEL_ASSIGN_OR_RETURN(std::optional<std::string> live, ask_live(*announced, cmd, timeout));
+    if (live) return AdminOutcome{true, *live};
+  }
+  return run_offline(journal_path, cmd, [&](const Status&) {
+    return Status::failed_precondition("a live process holds " + journal_path + " but announces no admin endpoint (" +
+                                       admin_file_path(journal_path) +
+                                       "): open its WorkflowEngine with admin_endpoint on");
+  });
+}
+
+// On a PostgreSQL journal the announcement is in its admin table, and the
+// engine may run on another host: only one on this host can be asked.
+Result<AdminOutcome> run_on_pg(const std::string& journal_path, const AdminCommand& cmd, Duration timeout) {
+  const std::string name = redacted_journal_path(journal_path);
+  KEEL_ASSIGN_OR_RETURN(std::optional<PgAdminAnnouncement> announced,
+                        read_pg_admin(journal_path, std::chrono::duration_cast<std::chrono::milliseconds>(timeout)));
+  const bool here = announced && announced->host == this_host();
+  if (here) {
+    KEEL_ASSIGN_OR_RETURN(std::optional<std::string> live,
+                          ask_live(Announcement{announced->socket, announced->token}, cmd, timeout));
+    if (live) return AdminOutcome{true, *live};
+  }
+  // Announced elsewhere, or a socket nobody listens on: the journal itself,
+  // unless its writer is live after all.
+  return run_offline(journal_path, cmd, [&](const Status& held) {
+    if (announced && !here) {
+      return Status::failed_precondition("the engine of " + name + " runs on host " + announced->host + " (pid " +
+                                         std::to_string(announced->pid) + "): run the command there");
+    }
+    return Status::failed_precondition("a live process holds " + name +
+                                       " but announces no admin endpoint (in the journal's admin table): open its "
+                                       "WorkflowEngine with admin_endpoint on (" + std::string(held.message()) + ")");
+  });
+}
+
+}  // namespace
+}  // namespace internal
+
+Result<AdminOutcome> run_admin_command(const std::string& journal_path, const AdminCommand& cmd, Duration timeout) {
+  KEEL_RETURN_IF_ERROR(internal::check_ids(cmd));
+  if (is_pg_conninfo(journal_path)) return internal::run_on_pg(journal_path, cmd, timeout);
+  return internal::run_on_file(journal_path, cmd, timeout);
 }
 
 namespace detail {
 
-Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::open(const std::string& journal_path, Handler handler) {
+Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::open(Journal& journal, const std::string& journal_path,
+                                                           Handler handler) {
   const std::string name = "keel-admin-" + internal::random_hex(12);
   const std::string token = internal::random_hex(32);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -383,27 +459,28 @@ Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::open(const std::string& jo
     close(fd);
     return Status::io_error(std::string("admin endpoint: eventfd: ") + std::strerror(errno));
   }
-  // Written to a temporary name and renamed, so a reader never sees half a file.
-  const std::string file = admin_file_path(journal_path);
-  const std::string tmp = file + ".tmp" + std::to_string(getpid());
-  {
-    const mode_t old = umask(077);
-    std::ofstream out(tmp, std::ios::trunc);
-    umask(old);
-    out << internal::kFileMagic << "\nsocket " << name << "\ntoken " << token << "\npid " << getpid() << "\n";
-    out.close();
-    if (!out || std::rename(tmp.c_str(), file.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      close(fd);
-      close(stop);
-      return Status::io_error("admin endpoint: cannot write " + file);
-    }
+  Journal* table = nullptr;
+  std::string file;
+  Status announced;
+  if (is_pg_conninfo(journal_path)) {
+    table = &journal;
+    announced = announce_pg_admin(journal, PgAdminAnnouncement{internal::this_host(), getpid(), name, token});
+  } else {
+    file = admin_file_path(journal_path);
+    announced = internal::write_announcement_file(file, name, token);
   }
-  return std::unique_ptr<AdminEndpoint>(new AdminEndpoint(file, token, fd, stop, std::move(handler)));
+  if (!announced.is_ok()) {
+    close(fd);
+    close(stop);
+    return announced;
+  }
+  return std::unique_ptr<AdminEndpoint>(new AdminEndpoint(file, table, token, fd, stop, std::move(handler)));
 }
 
-AdminEndpoint::AdminEndpoint(std::string file, std::string token, int listen_fd, int stop_fd, Handler handler)
+AdminEndpoint::AdminEndpoint(std::string file, Journal* table, std::string token, int listen_fd, int stop_fd,
+                             Handler handler)
     : file_(std::move(file)),
+      table_(table),
       token_(std::move(token)),
       listen_fd_(listen_fd),
       stop_fd_(stop_fd),
@@ -417,6 +494,10 @@ AdminEndpoint::~AdminEndpoint() {
   close(listen_fd_);
   close(stop_fd_);
   // A newer engine on the same journal may have announced itself since.
+  if (table_ != nullptr) {
+    withdraw_pg_admin(*table_, token_).ignore();  // a stale row only costs the next command a refused connect
+    return;
+  }
   Result<internal::Announcement> a = internal::read_announcement(file_);
   if (a && a->token == token_) std::remove(file_.c_str());
 }

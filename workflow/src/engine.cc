@@ -402,7 +402,7 @@ void WorkflowEngine::open_admin_endpoint() {
     }
     return cmd.run;
   };
-  Result<std::unique_ptr<detail::AdminEndpoint>> admin = detail::AdminEndpoint::open(stats->path, handler);
+  Result<std::unique_ptr<detail::AdminEndpoint>> admin = detail::AdminEndpoint::open(core_->journal(), stats->path, handler);
   if (!admin) {
     core_->log("no admin endpoint: " + admin.status().to_string());
     return;

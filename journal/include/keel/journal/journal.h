@@ -128,6 +128,14 @@ struct JournalOptions {
   // with kUnavailable. Real time, whatever `clock` is.
   std::string pg_schema;
   std::chrono::milliseconds pg_timeout{10000};
+  // PostgreSQL journals only: a writable open that must not take the
+  // journal over. It fails with kFailedPrecondition, naming the last
+  // writer that claimed it, while another writable handle is open anywhere
+  // (the live lock, docs/journal-format.md), instead of fencing that
+  // writer; a writer's open meanwhile waits for it (up to pg_timeout). For
+  // offline commands on a journal whose engine may be running. The embedded
+  // backends always refuse a second writer, so it changes nothing there.
+  bool pg_exclusive = false;
 };
 
 // A problem found by verify().

@@ -20,12 +20,21 @@
 // one (a second open, or claim_pg_shards), the commit writes nothing and
 // fails with kOwnershipLost, and so does every later commit of that handle.
 //
+// The live lock. Every writable handle also holds a session-level advisory
+// lock of the journal's, shared, for as long as it is open (a process that
+// dies lets go of it with its connection). An open with
+// JournalOptions::pg_exclusive takes it exclusively, without waiting: it
+// fails while any writer is live, so an offline command never fences a
+// running engine. A WorkflowEngine also announces its admin endpoint in the
+// journal (announce_pg_admin, keel/workflow/admin.h).
+//
 // Everything here is thread-safe; the functions block on the network.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -103,5 +112,35 @@ Result<std::vector<PgShardEpoch>> claim_pg_shards(const std::string& conninfo,
                                                   const std::vector<std::uint32_t>& shards,
                                                   std::string_view holder,
                                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// The admin endpoint of a WorkflowEngine on a PostgreSQL journal, as its
+// admin table holds it (docs/journal-format.md, "Live lock and admin
+// endpoint"). Value type.
+struct PgAdminAnnouncement {
+  std::string host;    // gethostname() of the engine's process
+  std::int64_t pid = 0;
+  std::string socket;  // the endpoint's abstract Unix socket name
+  std::string token;   // what a request must carry
+};
+
+// Writes `a` into the admin table of `journal`, replacing any earlier
+// announcement. `journal` must be a writable handle that open_pg_journal
+// (or open_journal on a URL) returned. Errors: kInvalidArgument (not a
+// PostgreSQL journal), kFailedPrecondition (a read-only handle),
+// kUnavailable, kIoError. Thread-safe.
+Status announce_pg_admin(Journal& journal, const PgAdminAnnouncement& a);
+
+// Removes the announcement of `journal` if it still carries `token` (a
+// newer engine may have replaced it). Errors as announce_pg_admin.
+Status withdraw_pg_admin(Journal& journal, std::string_view token);
+
+// The admin endpoint announced in the journal at `conninfo`, or nullopt
+// when none is (or the journal's layout predates the admin table). Reads
+// only; the role needs SELECT on the admin table, which a read-only role
+// is denied (docs/operations.md). Errors: kInvalidArgument, kNotFound (no
+// journal there), kUnavailable, kUnauthenticated, kIoError (among them a
+// role without SELECT on the table).
+Result<std::optional<PgAdminAnnouncement>> read_pg_admin(const std::string& conninfo,
+                                                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace keel

@@ -114,8 +114,9 @@ struct WorkflowEngineOptions {
   std::function<void(std::string_view)> log;
   // Opens the local admin endpoint through which `keel workflow signal |
   // cancel | retry | fork` reach this engine (keel/workflow/admin.h),
-  // announced in "<journal path>.admin". A failure to open it is logged,
-  // not fatal: the admin verbs then cannot reach this process.
+  // announced in "<journal path>.admin", or for a PostgreSQL journal in
+  // its admin table. A failure to open it is logged, not fatal: the admin
+  // verbs then cannot reach this process.
   bool admin_endpoint = true;
   // How long a finished run (completed, failed or cancelled: its final
   // status is in the journal) keeps its records, counted from the time of

@@ -1,0 +1,166 @@
+// ShardKeeper: the rebalancing round on its own thread (shard_keeper.h).
+#include "keel/cluster/shard_keeper.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "keel/base/thread_annotations.h"
+#include "keel/cluster/placement.h"
+#include "keel/cluster/shard_claims.h"
+#include "pg_connection.h"
+#include "round_thread.h"
+
+namespace keel {
+
+class ShardKeeper::Impl {
+ public:
+  Impl(Membership& m, std::unique_ptr<ShardClaims> claims, Callbacks cb, ShardKeeperOptions o)
+      : membership_(m), claims_(std::move(claims)), callbacks_(std::move(cb)), options_(o) {}
+
+  ~Impl() { rounds_.stop(); }
+
+  void start() {
+    rounds_.start([this]() -> std::optional<TimePoint> {
+      if (!round()) return std::nullopt;
+      return internal::pg_now() + options_.rebalance_every;
+    });
+  }
+
+  void wake() { rounds_.wake(); }
+
+  std::vector<PgShardEpoch> held() const KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    std::vector<PgShardEpoch> out;
+    for (const auto& [shard, epoch] : held_) out.push_back(PgShardEpoch{shard, epoch});
+    return out;
+  }
+
+  Status leave() KEEL_EXCLUDES(mu_) {
+    rounds_.stop();
+    std::vector<PgShardEpoch> all = held();
+    Status released;
+    if (!all.empty()) {
+      notify_losing(all, /*lost=*/false);
+      released = claims_->release(all).status();
+      MutexLock lock(mu_);
+      held_.clear();
+    }
+    Status left = membership_.leave();
+    return released.is_ok() ? left : released;
+  }
+
+ private:
+  static std::vector<std::uint32_t> shards_of(const std::vector<PgShardEpoch>& v) {
+    std::vector<std::uint32_t> out;
+    for (const PgShardEpoch& e : v) out.push_back(e.shard);
+    return out;
+  }
+
+  void notify_losing(const std::vector<PgShardEpoch>& shards, bool lost) {
+    if (callbacks_.losing) callbacks_.losing(shards_of(shards), lost);
+  }
+
+  void drop(const std::vector<PgShardEpoch>& shards) KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    for (const PgShardEpoch& e : shards) held_.erase(e.shard);
+  }
+
+  // One round (see shard_keeper.h). Returns false once the keeper is done
+  // (its lease is gone). Errors of the database leave everything as it
+  // was, for the next round.
+  bool round() {
+    const std::vector<PgShardEpoch> mine = held();
+    if (!membership_.holds_lease()) {
+      if (!mine.empty()) {
+        notify_losing(mine, /*lost=*/true);
+        drop(mine);
+      }
+      return false;
+    }
+    Result<std::vector<ShardHolder>> holders = claims_->holders();
+    Result<std::vector<PlacementHost>> live = membership_.live_hosts();
+    if (!holders || !live) return true;
+    const bool live_in_table = std::any_of(live->begin(), live->end(), [this](const PlacementHost& h) {
+      return h.id == membership_.self().id;
+    });
+    if (!live_in_table) {
+      // The database ended the lease before this host noticed: nothing it
+      // holds is its own any more.
+      if (!mine.empty()) {
+        notify_losing(mine, /*lost=*/true);
+        drop(mine);
+      }
+      return false;
+    }
+    // Held shards that moved on without this host knowing.
+    std::vector<PgShardEpoch> lost;
+    for (const PgShardEpoch& e : mine) {
+      const ShardHolder& h = (*holders)[e.shard];
+      if (h.host != membership_.self().id || h.incarnation != membership_.incarnation() || h.epoch != e.epoch) {
+        lost.push_back(e);
+      }
+    }
+    if (!lost.empty()) {
+      notify_losing(lost, /*lost=*/true);
+      drop(lost);
+    }
+    // What placement gives this host now.
+    const auto shards = static_cast<std::uint32_t>(holders->size());
+    const std::vector<std::string> map = shard_map(shards, *live);
+    std::vector<PgShardEpoch> hand_over;
+    std::vector<std::uint32_t> wanted;
+    std::map<std::uint32_t, std::uint64_t> now;
+    for (const PgShardEpoch& e : held()) now[e.shard] = e.epoch;
+    for (std::uint32_t s = 0; s < shards; ++s) {
+      const bool mine_by_placement = !map.empty() && map[s] == membership_.self().id;
+      const bool holding = now.count(s) != 0;
+      if (holding && !mine_by_placement) hand_over.push_back(PgShardEpoch{s, now[s]});
+      if (!holding && mine_by_placement) wanted.push_back(s);
+    }
+    if (!hand_over.empty()) {
+      notify_losing(hand_over, /*lost=*/false);
+      drop(hand_over);
+      claims_->release(hand_over).status().ignore();  // a failed release is taken over once the lease ends
+    }
+    if (!wanted.empty()) {
+      Result<ClaimOutcome> got = claims_->claim(wanted);
+      if (got && !got->claimed.empty()) {
+        {
+          MutexLock lock(mu_);
+          for (const PgShardEpoch& e : got->claimed) held_[e.shard] = e.epoch;
+        }
+        if (callbacks_.gained) callbacks_.gained(got->claimed);
+      }
+    }
+    return true;
+  }
+
+  Membership& membership_;
+  const std::unique_ptr<ShardClaims> claims_;
+  const Callbacks callbacks_;
+  const ShardKeeperOptions options_;
+
+  mutable Mutex mu_;
+  std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch
+  internal::RoundThread rounds_;  // last: stopped first
+};
+
+Result<std::unique_ptr<ShardKeeper>> ShardKeeper::start(const std::string& url, Membership& membership,
+                                                        Callbacks callbacks, ShardKeeperOptions options) {
+  if (options.rebalance_every.count() <= 0) return Status::invalid_argument("rebalance_every must be positive");
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShardClaims> claims, ShardClaims::open(url, membership));
+  auto impl = std::make_unique<Impl>(membership, std::move(claims), std::move(callbacks), options);
+  std::unique_ptr<ShardKeeper> keeper(new ShardKeeper(std::move(impl)));
+  keeper->impl_->start();
+  return keeper;
+}
+
+ShardKeeper::ShardKeeper(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ShardKeeper::~ShardKeeper() = default;
+
+std::vector<PgShardEpoch> ShardKeeper::held() const { return impl_->held(); }
+void ShardKeeper::wake() { impl_->wake(); }
+Status ShardKeeper::leave() { return impl_->leave(); }
+
+}  // namespace keel
