@@ -11,6 +11,10 @@
 # root the server runs as the `postgres` user (Debian's `postgresql` package
 # creates it). Local connections are trusted: the server is for tests only.
 # `start` on a DIR whose server was killed starts it again on the same data.
+# With KEEL_PG_TLS_PORT=N, `start` also listens on 127.0.0.1:N with TLS only
+# there (a self-signed certificate that openssl makes in the run directory
+# the first time), and DIR/tls_url gets a URL with sslmode=require; the
+# unix socket then carries port N too.
 # Exits non-zero, saying why on stderr, when no server can be started.
 set -euo pipefail
 
@@ -51,10 +55,27 @@ start() {
     as_server "$bindir/initdb" -D "$run/data" -U postgres -A trust -E UTF8 --locale=C --no-sync \
       >"$run/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$run/initdb.log")"
   fi
+  local port=5432 listen="''" tls=""
+  if [[ -n "${KEEL_PG_TLS_PORT:-}" ]]; then
+    port="$KEEL_PG_TLS_PORT"
+    listen="'127.0.0.1'"
+    if [[ ! -f "$run/server.crt" ]]; then
+      command -v openssl >/dev/null || die "KEEL_PG_TLS_PORT is set, but there is no openssl to make a certificate"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+        -keyout "$run/server.key" -out "$run/server.crt" >"$run/openssl.log" 2>&1 ||
+        die "openssl could not make a certificate: $(tail -n 5 "$run/openssl.log")"
+      chmod 600 "$run/server.key"
+      ((EUID == 0)) && chown postgres: "$run/server.key" "$run/server.crt"
+    fi
+    tls="-c ssl=on -c ssl_cert_file='$run/server.crt' -c ssl_key_file='$run/server.key'"
+  fi
   as_server "$bindir/pg_ctl" -D "$run/data" -l "$run/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$run' -c max_connections=200" start \
-    >/dev/null || die "the server did not start: $(tail -n 5 "$run/server.log" 2>/dev/null)"
-  echo "postgresql:///postgres?host=$run&port=5432&user=postgres" >"$dir/url"
+    -o "-c listen_addresses=$listen -c port=$port -c unix_socket_directories='$run' -c max_connections=200 $tls" \
+    start >/dev/null || die "the server did not start: $(tail -n 5 "$run/server.log" 2>/dev/null)"
+  echo "postgresql:///postgres?host=$run&port=$port&user=postgres" >"$dir/url"
+  if [[ -n "$tls" ]]; then
+    echo "postgresql://postgres@127.0.0.1:$port/postgres?sslmode=require" >"$dir/tls_url"
+  fi
 }
 
 case "$cmd" in

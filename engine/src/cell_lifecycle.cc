@@ -60,10 +60,17 @@ void Cell::stop_children_then(Pending then, const Status& why) {
 void Cell::begin_stop(const Status& reason) {
   const ActorStatus st = status_.load(std::memory_order_relaxed);
   if (st == ActorStatus::kStopping || st == ActorStatus::kStopped) return;
-  if (st == ActorStatus::kRestarting) {  // children are already stopping; stop instead of rebuilding
+  if (st == ActorStatus::kRestarting) {
     status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
-    pending_ = Pending::kStop;
     pending_status_ = reason;
+    if (pending_ == Pending::kNone) {
+      // Waiting to retry a rebuild the journal could not serve: the children
+      // are gone and the fresh instance never started, so stop now (no
+      // kRebuild is acted on from here, nor would a child's end come).
+      finish_stop(/*run_stop_hook=*/false);
+      return;
+    }
+    pending_ = Pending::kStop;  // children are already stopping; stop instead of rebuilding
     return;
   }
   status_.store(ActorStatus::kStopping, std::memory_order_relaxed);
@@ -116,10 +123,10 @@ void Cell::rebuild(const Status& cause) {
   if (durable_) {
     static_cast<DurableActorBase&>(*instance_).key_ = durable_->key;
     const Status rs = durable_->recover(/*redeliver=*/false);
-    if (rs.code() == StatusCode::kIoError) {
+    if (rs.code() == StatusCode::kIoError || rs.code() == StatusCode::kUnavailable) {
       // The journal cannot be read now (RocksDB after a failed write reopens
-      // only once the fault clears): stay paused and try again, backing off
-      // from 10 ms to 2 s.
+      // only once the fault clears; a PostgreSQL journal's server is away):
+      // stay paused and try again, backing off from 10 ms to 2 s.
       const auto tries = std::min<std::uint32_t>(durable_->rebuild_tries++, 8);
       const Duration delay = std::chrono::milliseconds(10) * (1u << tries);
       rt_->log("rebuilding " + describe(*this) + " from the journal failed (" + rs.to_string() +

@@ -16,7 +16,10 @@ CommitPipeline::CommitPipeline(Journal& journal, std::string owner, OnFailure on
 
 Status CommitPipeline::refusal() const {
   if (failed_.code() == StatusCode::kOwnershipLost) return failed_;
-  return Status::io_error("commit of " + owner_ + " not written: an earlier one failed");
+  const std::string why = "commit of " + owner_ + " not written: an earlier one failed";
+  // A journal's server away (kUnavailable) is for retrying once it is back.
+  if (failed_.code() == StatusCode::kUnavailable) return Status::unavailable(why + " (" + failed_.to_string() + ")");
+  return Status::io_error(why);
 }
 
 namespace {

@@ -26,10 +26,14 @@ void trim(std::string* s) {
 }
 
 // What a batch gets when an earlier batch on its chain failed with
-// `failed` (ok: nothing failed, the batch is written).
+// `failed` (ok: nothing failed, the batch is written). The code tells the
+// appender what to do: kOwnershipLost (write no more) and kUnavailable
+// (retry once the server is back) carry over; anything else is kIoError.
 Status chain_refusal(const Status& failed) {
   if (failed.is_ok() || failed.code() == StatusCode::kOwnershipLost) return failed;
-  return Status::io_error("not written: an earlier batch of its appender failed (" + failed.to_string() + ")");
+  const std::string why = "not written: an earlier batch of its appender failed (" + failed.to_string() + ")";
+  if (failed.code() == StatusCode::kUnavailable) return Status::unavailable(why);
+  return Status::io_error(why);
 }
 
 }  // namespace

@@ -131,10 +131,11 @@ std::int64_t PgResult::integer(int row, int col) const {
   }
 }
 
-Result<std::unique_ptr<PgConnection>> PgConnection::connect(const PgTarget& target, TimePoint deadline) {
+Result<std::unique_ptr<PgConnection>> PgConnection::connect(const PgTarget& target, TimePoint deadline,
+                                                            std::chrono::milliseconds statement_timeout) {
   PGconn* raw = PQconnectStart(target.conninfo.c_str());
   if (raw == nullptr) return Status::internal("postgresql journal: out of memory starting a connection");
-  std::unique_ptr<PgConnection> c(new PgConnection(raw, target));
+  std::unique_ptr<PgConnection> c(new PgConnection(raw, target, statement_timeout));
   auto failed = [&](std::string_view why) -> Status {
     const std::string msg = "postgresql journal " + target.display + ": cannot connect to " + target.server +
                             ": " + std::string(why);
@@ -158,6 +159,10 @@ Result<std::unique_ptr<PgConnection>> PgConnection::connect(const PgTarget& targ
   }
   PQsetNoticeProcessor(raw, ignore_notice, nullptr);
   if (PQsetnonblocking(raw, 1) != 0) return failed(trimmed(PQerrorMessage(raw)));
+  if (statement_timeout.count() > 0) {
+    KEEL_RETURN_IF_ERROR(
+        c->exec_script("SET statement_timeout = " + std::to_string(statement_timeout.count()), deadline));
+  }
   return c;
 }
 
@@ -194,7 +199,17 @@ Status PgConnection::error(std::string_view what, const PGresult* r) const {
   if (code == "KL001") return Status::ownership_lost(prefix + msg);
   if (code == "23505") return Status::ownership_lost(prefix + "another writer's row is in the way: " + msg);
   if (code.starts_with("28")) return Status::unauthenticated(prefix + msg);
-  if (code == "57014" || code == "55P03") return Status::timeout(prefix + msg);  // statement or lock timeout
+  if (code == "55P03") return Status::timeout(prefix + msg);  // lock timeout
+  if (code == "57014") {
+    // The session's statement_timeout (see connect) or a cancel request.
+    std::string why = prefix + msg;
+    if (statement_timeout_.count() > 0) {
+      why += " (the statement ran or waited over " + std::to_string(statement_timeout_.count()) +
+             " ms, the server-side part of the journal's pg_timeout; another session may hold a lock on the "
+             "journal's tables; nothing of it was written)";
+    }
+    return Status::timeout(why);
+  }
   if (code.starts_with("08") || code == "57P01" || code == "57P02" || code == "57P03") {
     return Status::unavailable(prefix + msg);
   }

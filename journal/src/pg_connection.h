@@ -9,6 +9,8 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -93,10 +95,15 @@ class PgResult {
 class PgConnection {
  public:
   // Connects to `target` (one attempt) by `deadline`, in non-blocking mode,
-  // with notices discarded. Errors: kUnavailable (cannot reach the server,
-  // or no answer by the deadline: the message names target.server),
-  // kUnauthenticated (credentials refused), kIoError.
-  static Result<std::unique_ptr<PgConnection>> connect(const PgTarget& target, TimePoint deadline);
+  // with notices discarded. A positive `statement_timeout` becomes the
+  // session's: the server then cancels a statement that runs or waits (on
+  // another session's lock) longer, and rolls its transaction back, so a
+  // caller whose deadline is later learns the outcome (kTimeout) instead
+  // of abandoning a statement that might still commit. Errors: kUnavailable
+  // (cannot reach the server, or no answer by the deadline: the message
+  // names target.server), kUnauthenticated (credentials refused), kIoError.
+  static Result<std::unique_ptr<PgConnection>> connect(const PgTarget& target, TimePoint deadline,
+                                                       std::chrono::milliseconds statement_timeout = {});
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -136,12 +143,14 @@ class PgConnection {
   // kUnavailable for a lost connection or a server shutting down,
   // kOwnershipLost for a fenced commit (SQLSTATE KL001) or another writer's
   // row in the way (unique violation, 23505), kUnauthenticated (class 28),
-  // kTimeout (statement or lock timeout), else kIoError. Messages name the journal
+  // kTimeout (statement or lock timeout), else kIoError (with its SQLSTATE,
+  // as "(SQLSTATE 42501)"). Messages name the journal
   // (target.display) and never hold the password.
   Status error(std::string_view what, const PGresult* r = nullptr) const;
 
  private:
-  PgConnection(PGconn* conn, const PgTarget& target) : conn_(conn), target_(target) {}
+  PgConnection(PGconn* conn, const PgTarget& target, std::chrono::milliseconds statement_timeout)
+      : conn_(conn), target_(target), statement_timeout_(statement_timeout) {}
   // Waits until the socket is readable (or writable) or `deadline` passes.
   Status wait(bool for_write, TimePoint deadline, std::string_view what);
   Status flush(TimePoint deadline, std::string_view what);
@@ -151,6 +160,7 @@ class PgConnection {
 
   PGconn* conn_;
   const PgTarget& target_;  // owned by the journal, which outlives its connections
+  const std::chrono::milliseconds statement_timeout_;  // the session's; zero: the server's default
   bool broken_ = false;
   int queued_ = 0;  // statements in the current pipeline
 };
@@ -158,5 +168,11 @@ class PgConnection {
 // Real monotonic time, for network deadlines.
 TimePoint pg_now();
 inline TimePoint pg_deadline(std::chrono::milliseconds timeout) { return pg_now() + timeout; }
+// The server-side statement timeout of a journal's connections whose calls
+// wait at most `timeout`: three quarters of it, so that the server cancels a
+// stuck statement (and the caller hears of it) before the caller's deadline.
+inline std::chrono::milliseconds pg_statement_timeout(std::chrono::milliseconds timeout) {
+  return std::max(std::chrono::milliseconds(1), timeout * 3 / 4);
+}
 
 }  // namespace keel::internal

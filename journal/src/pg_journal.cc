@@ -32,11 +32,22 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
   KEEL_ASSIGN_OR_RETURN(PgTarget target, parse_pg_target(conninfo, options.pg_schema));
   std::unique_ptr<PgJournal> j(new PgJournal(std::move(target), options, hooks));
   if (!options.read_only) {
-    KEEL_RETURN_IF_ERROR(j->open_writer());
+    const Status opened = j->open_writer();
+    // insufficient_privilege: the role, not the journal, must change (a
+    // reader's role opened for writing). Elsewhere, as for a role without
+    // SELECT on the admin table, it stays kIoError.
+    if (opened.code() == StatusCode::kIoError && opened.message().find("(SQLSTATE 42501)") != std::string_view::npos) {
+      return Status::failed_precondition(
+          std::string(opened.message()) +
+          " (the role lacks a right a writer needs: a writer must own the journal's tables; a reader needs only "
+          "USAGE on the schema and SELECT on its tables, and opens the journal read_only; see docs/operations.md)");
+    }
+    KEEL_RETURN_IF_ERROR(opened);
     return std::unique_ptr<Journal>(std::move(j));
   }
   const TimePoint deadline = pg_deadline(options.pg_timeout);
-  KEEL_ASSIGN_OR_RETURN(auto c, PgConnection::connect(j->target_, deadline));
+  KEEL_ASSIGN_OR_RETURN(auto c,
+                        PgConnection::connect(j->target_, deadline, pg_statement_timeout(options.pg_timeout)));
   KEEL_ASSIGN_OR_RETURN(j->header_, check_pg_journal(c.get(), j->target_, deadline));
   {
     MutexLock lock(j->pool_mu_);
@@ -47,7 +58,7 @@ Result<std::unique_ptr<Journal>> PgJournal::open(const std::string& conninfo, co
 
 Status PgJournal::open_writer() {
   const TimePoint deadline = pg_deadline(options().pg_timeout);
-  KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline));
+  KEEL_ASSIGN_OR_RETURN(writer_, PgConnection::connect(target_, deadline, pg_statement_timeout(options().pg_timeout)));
   // Before anything is claimed: an exclusive open that finds a live writer
   // must leave it as it was.
   KEEL_RETURN_IF_ERROR(take_live_lock(deadline));
@@ -139,7 +150,8 @@ Status PgJournal::ensure_writer(TimePoint deadline) {
   writer_.reset();
   auto backoff = std::chrono::milliseconds(10);
   for (;;) {
-    Result<std::unique_ptr<PgConnection>> c = PgConnection::connect(target_, deadline);
+    Result<std::unique_ptr<PgConnection>> c =
+        PgConnection::connect(target_, deadline, pg_statement_timeout(options().pg_timeout));
     Status s = c.status();
     if (s.is_ok()) {
       writer_ = std::move(*c);
@@ -293,7 +305,7 @@ Result<std::vector<PgShardEpoch>> claim_pg_shards(const std::string& conninfo, c
                                                   std::string_view holder, std::chrono::milliseconds timeout) {
   KEEL_ASSIGN_OR_RETURN(internal::PgTarget target, internal::parse_pg_target(conninfo, ""));
   const TimePoint deadline = internal::pg_deadline(timeout);
-  KEEL_ASSIGN_OR_RETURN(auto c, internal::PgConnection::connect(target, deadline));
+  KEEL_ASSIGN_OR_RETURN(auto c, internal::PgConnection::connect(target, deadline, internal::pg_statement_timeout(timeout)));
   KEEL_ASSIGN_OR_RETURN(internal::PgHeader header, internal::check_pg_journal(c.get(), target, deadline));
   return internal::claim_shards(c.get(), target, header, shards, holder, deadline);
 }

@@ -62,7 +62,8 @@ Status PgJournal::with_reader(const std::function<Status(PgConnection*, bool* de
     }
     const bool pooled = c != nullptr;
     if (!pooled) {
-      KEEL_ASSIGN_OR_RETURN(c, PgConnection::connect(target_, pg_deadline(options().pg_timeout)));
+      KEEL_ASSIGN_OR_RETURN(c, PgConnection::connect(target_, pg_deadline(options().pg_timeout),
+                                                     pg_statement_timeout(options().pg_timeout)));
     }
     bool delivered = false;
     Status s = fn(c.get(), &delivered);

@@ -9,7 +9,9 @@
 //     each and in order, and that prefix holds every accepted request
 //     (tell_durable completed) and is at least what a committed ask showed;
 //   - Journal::verify() reports no problem.
-// Both journal backends. Some accounts snapshot only every 2nd or 5th
+// Both embedded journal backends; built with KEEL_DURABLE_TEST_POSTGRES
+// (engine_pg_durable_crash_test), the PostgreSQL journal in a schema of its
+// own on the test server (support/durable_fixture.h). Some accounts snapshot only every 2nd or 5th
 // message, so recovery also replays handlers.
 //
 // The seed is printed (KEEL_CRASH_SEED=<seed> replays a run); a failure
@@ -52,6 +54,7 @@
 
 #include "keel/engine/durable.h"
 #include "support/child_process.h"
+#include "support/durable_fixture.h"
 #include "support/test_actors.h"
 
 
@@ -200,8 +203,7 @@ void run_child(const char* spec) {
                   &report_only, &fd) != 7) {
     _exit(10);
   }
-  auto j = std::string(backend) == "sqlite" ? open_sqlite_journal(path, JournalOptions{})
-                                            : open_rocks_journal(path, JournalOptions{});
+  auto j = testing::open_durable_journal(backend, path);
   if (!j.is_ok()) child_fail(fd, "open: " + j.status().to_string());
   std::unique_ptr<Journal> journal = std::move(*j);
   {
@@ -360,7 +362,9 @@ class DurableCrash {
     char tmpl[] = "/tmp/keel-durable-crash-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    const std::string path = dir_ + (backend_ == "sqlite" ? "/journal.db" : "/journal");
+    const std::string path = testing::durable_journal_path(backend_, dir_);
+    ASSERT_FALSE(path.empty()) << "no PostgreSQL test server: KEEL_PG_URL_FILE names no URL (CTest's fixture "
+                                  "keel_pg starts one with scripts/pg_test_server.sh)";
     std::uint64_t next_id = 1;
     const auto start = std::chrono::steady_clock::now();
     int cycle = 0;
@@ -547,7 +551,7 @@ TEST_P(DurableCrashTest, LongRunOfKillCycles) {
   DurableCrash(GetParam(), n != nullptr ? std::atoi(n) : 500).run();
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DurableCrashTest, ::testing::Values("sqlite", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, DurableCrashTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 
 }  // namespace

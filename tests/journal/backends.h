@@ -309,4 +309,18 @@ class BackendNames {
   }
 };
 
+// Opens the journal at `path` with the backend whose kName is `name`, for a
+// child process told its backend by name. kInvalidArgument for a name this
+// build does not know (PostgreSQL: only suites built with
+// KEEL_JOURNAL_TEST_POSTGRES).
+inline Result<std::unique_ptr<Journal>> open_backend_named(std::string_view name, const std::string& path,
+                                                           const JournalOptions& o) {
+  if (name == SqliteBackend::kName) return SqliteBackend::open(path, o);
+  if (name == RocksBackend::kName) return RocksBackend::open(path, o);
+#ifdef KEEL_JOURNAL_TEST_POSTGRES
+  if (name == PgBackend::kName) return PgBackend::open(path, o);
+#endif
+  return Status::invalid_argument("no journal backend named '" + std::string(name) + "' in this build");
+}
+
 }  // namespace keel::testing

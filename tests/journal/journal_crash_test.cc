@@ -1,7 +1,9 @@
 // Crash safety: a writer process is SIGKILLed at a random point while
 // appending; the reopened journal must hold every acknowledged record, have
 // no LSN or sequence gaps, and accept appends again. The seed is printed so
-// a failure can be replayed (KEEL_CRASH_SEED=<seed>).
+// a failure can be replayed (KEEL_CRASH_SEED=<seed>). Built with
+// KEEL_JOURNAL_TEST_POSTGRES (journal_pg_crash_test), over the PostgreSQL
+// journal in a schema of its own on the test server.
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -29,9 +31,11 @@ int run_crash_child_if_asked() {
   int to_parent = -1;
   unsigned seed = 0;
   if (std::sscanf(spec, "%15s %4095s %d %u", backend, path, &to_parent, &seed) != 4) _exit(10);
-  auto j = std::string(backend) == "sqlite" ? SqliteBackend::open(path, JournalOptions{})
-                                            : RocksBackend::open(path, JournalOptions{});
-  if (!j.has_value()) _exit(11);
+  auto j = open_backend_named(backend, path, JournalOptions{});
+  if (!j.has_value()) {
+    std::fprintf(stderr, "crash child: %s\n", j.status().to_string().c_str());
+    _exit(11);
+  }
   std::mt19937 rng(seed);
   for (;;) {
     std::vector<NewRecord> batch;

@@ -21,6 +21,7 @@
 #include "keel/journal/journal.h"
 #include "keel/journal/pg_journal.h"
 #include "record_format.h"
+#include "support/pg_test_server.h"  // with_schema
 
 namespace keel::testing {
 
@@ -40,11 +41,6 @@ inline Result<std::string> pg_test_url() {
                                " is missing or empty (did the fixture test pg_server_start fail? its output says why)");
   }
   return url;
-}
-
-// `url` with keel_schema=`schema` added.
-inline std::string with_schema(const std::string& url, const std::string& schema) {
-  return url + (url.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
 }
 
 // A raw connection to the server of a journal path (its keel_schema

@@ -2,153 +2,52 @@
 // writer appends, then started again: appends fail with kUnavailable while
 // it is away (none hangs), work resumes when it is back, and afterwards
 // every acknowledged record is there exactly once and the journal verifies.
-// The test runs its own server (scripts/pg_test_server.sh, named by
-// $KEEL_PG_SERVER_SCRIPT), since it stops it.
-#include <cstdlib>
-#include <fstream>
+// The test runs its own server (support/pg_test_server.h), since it stops it.
+#include <future>
 #include <map>
-#include <set>
 #include <string>
-#include <thread>
-#include <utility>
 
 #include "backends.h"
 #include "journal_test_util.h"
 #include "pg_backend.h"
+#include "support/outage_traffic.h"
+#include "support/pg_test_server.h"
 
 namespace keel::testing {
 namespace {
 
-// Runs the test server script with `command` on `dir`; its exit status.
-int server(const std::string& command, const std::string& dir) {
-  const char* script = std::getenv("KEEL_PG_SERVER_SCRIPT");
-  if (script == nullptr) return -1;
-  return std::system((std::string(script) + " " + command + " '" + dir + "'").c_str());
-}
-
-// Stops and removes the test's server however the test ends.
-class ServerGuard {
- public:
-  explicit ServerGuard(std::string dir) : dir_(std::move(dir)) {}
-  ~ServerGuard() { EXPECT_EQ(server("stop", dir_), 0); }
-  ServerGuard(const ServerGuard&) = delete;
-  ServerGuard& operator=(const ServerGuard&) = delete;
-
- private:
-  std::string dir_;
-};
-
-// What the appending thread saw, shared with the test's thread.
-struct Traffic {
-  Mutex mu;
-  CondVar changed;
-  std::set<std::string> acked KEEL_GUARDED_BY(mu);
-  int failures KEEL_GUARDED_BY(mu) = 0;
-  std::map<StatusCode, int> codes KEEL_GUARDED_BY(mu);
-  bool stop KEEL_GUARDED_BY(mu) = false;
-  bool ended KEEL_GUARDED_BY(mu) = false;  // the appending thread returned
-
-  // Waits until pred() holds; false after the deadline.
-  template <class Pred>
-  bool wait(Pred pred) KEEL_EXCLUDES(mu) {
-    MutexLock lock(mu);
-    return changed.wait_for(lock, std::chrono::seconds(120), [&]() KEEL_REQUIRES(mu) { return ended || pred(); }) &&
-           pred();
-  }
-};
-
-// Stops and joins the appending thread however the test ends.
-class Stopper {
- public:
-  Stopper(Traffic* t, std::thread* th) : t_(t), th_(th) {}
-  ~Stopper() {
-    {
-      MutexLock lock(t_->mu);
-      t_->stop = true;
-    }
-    if (th_->joinable()) th_->join();
-  }
-  Stopper(const Stopper&) = delete;
-  Stopper& operator=(const Stopper&) = delete;
-
- private:
-  Traffic* t_;
-  std::thread* th_;
-};
-
 TEST(PgJournalRestart, AcknowledgedRecordsSurviveAServerStoppedAtOnceAndNothingIsWrittenTwice) {
-  ASSERT_NE(std::getenv("KEEL_PG_SERVER_SCRIPT"), nullptr)
-      << "KEEL_PG_SERVER_SCRIPT is not set (CTest sets it to scripts/pg_test_server.sh)";
   TempDir dir;
-  const std::string srv = dir.path() + "/server";
-  ServerGuard guard(srv);
-  ASSERT_EQ(server("start", srv), 0) << "scripts/pg_test_server.sh start failed: its message above says why";
-  std::string url;
-  {
-    std::ifstream in(srv + "/url");
-    std::getline(in, url);
-  }
-  ASSERT_FALSE(url.empty());
-  const std::string path = with_schema(url, "restart");
+  OwnPgServer server(dir.path() + "/server");
+  ASSERT_TRUE(server.start()) << "scripts/pg_test_server.sh start failed: its message above says why";
+  const std::string path = with_schema(server.url(), "restart");
   JournalOptions o;
   o.pg_timeout = std::chrono::seconds(2);
 
-  Traffic t;
-  std::thread appender([&] {
-    auto j = internal::open_pg_journal(path, o, {});
-    for (int i = 0; j.has_value(); ++i) {
-      {
-        MutexLock lock(t.mu);
-        if (t.stop) break;
-      }
-      const std::string payload = "p" + std::to_string(i);
-      auto r = (*j)->append(one("o" + std::to_string(i % 3), payload));
-      {
-        MutexLock lock(t.mu);
-        if (r.has_value()) {
-          t.acked.insert(payload);
-        } else {
-          ++t.failures;
-          ++t.codes[r.status().code()];
-        }
-      }
-      t.changed.notify_all();
-      if (!r.has_value() && r.status().code() == StatusCode::kFailedPrecondition) {
-        // A commit reported as of unknown outcome was written after all:
-        // this handle stops, a new one goes on from what is stored.
-        j = Result<std::unique_ptr<Journal>>(Status::unavailable("reopening"));
-        while (!j.has_value()) {
-          j = internal::open_pg_journal(path, o, {});
-          MutexLock lock(t.mu);
-          if (t.stop) break;
-        }
-      }
+  // Appends record "p<id>"; a handle told that a commit reported as of
+  // unknown outcome was written after all (kFailedPrecondition) stops, and
+  // the next call opens a new one, which goes on from what is stored.
+  Result<std::unique_ptr<Journal>> j = internal::open_pg_journal(path, o, {});
+  ASSERT_OK(j);
+  OutageTraffic traffic([&](std::uint64_t id) -> Status {
+    if (!j.has_value()) {
+      j = internal::open_pg_journal(path, o, {});
+      if (!j.has_value()) return j.status();
     }
-    {
-      MutexLock lock(t.mu);
-      if (!t.stop) ADD_FAILURE() << "the appender stopped: " << j.status();
-      t.ended = true;
+    auto r = (*j)->append(one("o" + std::to_string(id % 3), "p" + std::to_string(id)));
+    if (!r.has_value() && r.status().code() == StatusCode::kFailedPrecondition) {
+      j = Result<std::unique_ptr<Journal>>(Status::unavailable("reopening"));
     }
-    t.changed.notify_all();
+    return r.status();
   });
-  Stopper stopper(&t, &appender);
 
-  std::size_t before = 0;
-  ASSERT_TRUE(t.wait([&]() KEEL_REQUIRES(t.mu) { return t.acked.size() >= 20; }));
-  ASSERT_EQ(server("kill", srv), 0);
-  ASSERT_TRUE(t.wait([&]() KEEL_REQUIRES(t.mu) { return t.failures >= 2; })) << "appends hang while the server is away";
-  ASSERT_EQ(server("start", srv), 0);
-  {
-    MutexLock lock(t.mu);
-    before = t.acked.size();
-  }
-  ASSERT_TRUE(t.wait([&]() KEEL_REQUIRES(t.mu) { return t.acked.size() >= before + 20; }))
-      << "appends do not resume once the server is back";
-  {
-    MutexLock lock(t.mu);
-    t.stop = true;
-  }
-  appender.join();
+  ASSERT_TRUE(traffic.wait_for_acks(20));
+  ASSERT_TRUE(server.kill());
+  ASSERT_TRUE(traffic.wait_for_failures(2)) << "appends hang while the server is away";
+  ASSERT_TRUE(server.start());
+  ASSERT_TRUE(traffic.wait_for_acks(traffic.ack_count() + 20)) << "appends do not resume once the server is back";
+  traffic.stop();
+  if (j.has_value()) j->reset();
 
   JournalOptions ro;
   ro.read_only = true;
@@ -156,15 +55,49 @@ TEST(PgJournalRestart, AcknowledgedRecordsSurviveAServerStoppedAtOnceAndNothingI
   ASSERT_OK(reader);
   std::map<std::string, int> seen;
   for (const Record& r : all_records(**reader)) ++seen[r.payload];
-  MutexLock lock(t.mu);
-  for (const std::string& p : t.acked) EXPECT_EQ(seen[p], 1) << p << " was acknowledged";
+  for (std::uint64_t id : traffic.acked()) EXPECT_EQ(seen["p" + std::to_string(id)], 1) << id << " was acknowledged";
   for (const auto& [p, n] : seen) EXPECT_EQ(n, 1) << p << " is stored " << n << " times";
-  for (const auto& [code, n] : t.codes) {
+  for (const auto& [code, n] : traffic.codes()) {
     EXPECT_TRUE(code == StatusCode::kUnavailable || code == StatusCode::kFailedPrecondition)
         << n << " appends failed with " << status_code_name(code);
   }
   EXPECT_TRUE(problems(**reader).empty());
   reader->reset();
+}
+
+// An appender's chain after a batch failed because the server was away:
+// the batches after it are refused with kUnavailable too (reconnect and
+// retry), not kIoError, and once the chain is cleared they are written.
+TEST(PgJournalRestart, BatchesAfterAFailureOnTheirChainAreRefusedAsUnavailable) {
+  TempDir dir;
+  OwnPgServer server(dir.path() + "/server");
+  ASSERT_TRUE(server.start()) << "scripts/pg_test_server.sh start failed: its message above says why";
+  JournalOptions o;
+  o.pg_timeout = std::chrono::seconds(1);
+  auto j = internal::open_pg_journal(with_schema(server.url(), "chain"), o, {});
+  ASSERT_OK(j);
+  ASSERT_TRUE(server.kill());
+  AppendChain chain;
+  // Each batch is appended once the one before it is done, so that it
+  // meets the chain's failure rather than sharing the first one's group.
+  auto append = [&](const std::string& payload) {
+    std::promise<Status> done;
+    (*j)->append_async(one("o", payload), &chain,
+                       [&](Result<LsnRange> r) { done.set_value(r.status()); });
+    auto f = done.get_future();
+    EXPECT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "an append hangs";
+    return f.get();
+  };
+  EXPECT_CODE(append("first"), StatusCode::kUnavailable);
+  const Status refused = append("second");
+  EXPECT_CODE(refused, StatusCode::kUnavailable);
+  EXPECT_NE(refused.message().find("not written"), std::string_view::npos) << refused;
+  ASSERT_TRUE(server.start());
+  chain.clear();
+  ASSERT_OK(append("third"));
+  std::vector<std::string> payloads;
+  for (const Record& r : all_records(**j)) payloads.push_back(r.payload);
+  EXPECT_EQ(payloads, std::vector<std::string>{"third"});
 }
 
 }  // namespace

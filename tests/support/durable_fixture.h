@@ -50,6 +50,14 @@ inline std::string durable_journal_path(const std::string& backend, const std::s
   return url + (url.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
 }
 
+// Opens the journal of backend `backend` at `path` (a durable_journal_path).
+inline Result<std::unique_ptr<Journal>> open_durable_journal(const std::string& backend, const std::string& path,
+                                                             const JournalOptions& options = {}) {
+  if (backend == "sqlite") return open_sqlite_journal(path, options);
+  if (backend == "rocksdb") return open_rocks_journal(path, options);
+  return open_journal(path, options);
+}
+
 class DurableJournalTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -67,9 +75,7 @@ class DurableJournalTest : public ::testing::TestWithParam<std::string> {
   }
   void reopen() {
     journal_.reset();
-    auto j = GetParam() == "sqlite"    ? open_sqlite_journal(path_, JournalOptions{})
-             : GetParam() == "rocksdb" ? open_rocks_journal(path_, JournalOptions{})
-                                       : open_journal(path_, JournalOptions{});
+    auto j = open_durable_journal(GetParam(), path_);
     ASSERT_TRUE(j.is_ok()) << j.status();
     journal_ = std::move(*j);
   }

@@ -10,8 +10,11 @@
 //     (a run whose start was not durable at the kill never existed);
 //   - a last, unkilled child finds every run completed with the right sum
 //     ("R <run>" lines), and a run that is not in the journal (killed before
-//     its start committed) never finished a step.
-// Both journal backends. The seed is printed (KEEL_CRASH_SEED=<seed>
+//     its start committed) never finished a step;
+//   - Journal::verify() then reports no problem.
+// Both embedded journal backends; built with KEEL_JOURNAL_TEST_POSTGRES
+// (workflow_pg_crash_test), the PostgreSQL journal in a schema of its own on
+// the test server. The seed is printed (KEEL_CRASH_SEED=<seed>
 // replays a run). The child is this binary re-executed through
 // /proc/self/exe, selected by the KEEL_WORKFLOW_CRASH_CHILD variable.
 #include <fcntl.h>
@@ -94,8 +97,7 @@ Task<Result<std::int64_t>> chain(WorkflowContext& ctx, int input) {
   g_io.pipe = fd;
   g_io.side = open(side, O_WRONLY | O_APPEND | O_CREAT, 0644);
   if (g_io.side < 0) _exit(11);
-  auto journal = std::string(backend) == "sqlite" ? open_sqlite_journal(path, JournalOptions{})
-                                                  : open_rocks_journal(path, JournalOptions{});
+  auto journal = testing::open_backend_named(backend, path, JournalOptions{});
   if (!journal) {
     std::fprintf(stderr, "child: %s\n", journal.status().to_string().c_str());
     _exit(12);
@@ -245,6 +247,13 @@ TYPED_TEST(WorkflowCrashTest, KilledRunsResumeAndNeverRunAFinishedStepAgain) {
   }
   for (const std::string& run : completed) EXPECT_EQ(steps_of.count(run), 1u) << run;
   EXPECT_GT(completed.size(), 0u);
+  JournalOptions read_only;
+  read_only.read_only = true;
+  auto journal = TypeParam::open(path, read_only);
+  ASSERT_TRUE(journal.is_ok()) << journal.status();
+  Status verified = (*journal)->verify([](const JournalProblem& p) { ADD_FAILURE() << p.status; });
+  EXPECT_TRUE(verified.is_ok()) << verified;
+  journal->reset();
   std::printf("%s: %d kills, %zu runs completed, %zu steps executed\n", TypeParam::kName, kills,
               completed.size(), executed.size());
   std::filesystem::remove_all(dir);

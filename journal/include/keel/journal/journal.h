@@ -209,7 +209,8 @@ class Journal {
   // kFailedPrecondition (read-only or closed). PostgreSQL also:
   // kUnavailable (the server could not be reached in time: "not written",
   // or "outcome unknown" when the connection was lost during the commit and
-  // not regained), kOwnershipLost (another writer claimed the owner's shard:
+  // not regained), kTimeout (the commit waited on another session's lock
+  // past the server-side statement timeout: nothing written), kOwnershipLost (another writer claimed the owner's shard:
   // nothing written, and this handle writes no more), kFailedPrecondition
   // (a commit reported as of unknown outcome was written: reopen).
   // keel/journal/pg_journal.h and docs/journal-format.md ("PostgreSQL").
@@ -228,8 +229,8 @@ class Journal {
     append_async(std::move(batch), nullptr, std::move(done));
   }
   // The same, on `chain` (null: none): when an earlier batch on the chain
-  // failed, `batch` is not written and `done` gets kOwnershipLost if that
-  // failure was one, else kIoError naming it; when this batch's group
+  // failed, `batch` is not written and `done` gets kOwnershipLost or
+  // kUnavailable if that failure was one, else kIoError, naming it; when this batch's group
   // fails, the chain records the failure. Either way `done` runs in commit
   // order, as above.
   virtual void append_async(std::vector<NewRecord> batch, AppendChain* chain,

@@ -68,14 +68,18 @@ std::uint32_t pg_shard_of(std::string_view owner, std::uint32_t shards = kPgShar
 // SELECT rights on the schema suffices). Deadlines: each call that needs
 // the server waits at most options.pg_timeout for it (connecting, or
 // reconnecting with backoff after a lost connection), then fails with
-// kUnavailable. No message ever contains the password.
+// kUnavailable; and the server cancels a statement of the journal's that
+// runs or waits (on another session's lock) over three quarters of it,
+// which fails the call with kTimeout, nothing written. No message ever
+// contains the password.
 //
 // Errors: kInvalidArgument (a malformed connection string or schema name),
 // kUnavailable (the server cannot be reached, naming the host),
 // kUnauthenticated (the server refused the credentials), kNotFound (no
 // such journal, and read_only or !create_if_missing), kCorruption (the
 // schema holds tables but no Keel journal), kFailedPrecondition (a newer
-// layout or format version), kIoError (any other server error).
+// layout or format version; or the role lacks a right the open needs, such
+// as a reader's role opened for writing), kIoError (any other server error).
 Result<std::unique_ptr<Journal>> open_pg_journal(const std::string& conninfo, const JournalOptions& options);
 
 // True when `path` names a PostgreSQL journal for open_journal: a

@@ -163,7 +163,8 @@ class WorkflowEngine {
  public:
   // Builds the engine and resumes every unfinished run of the journal
   // (owners "workflow/..."). Errors: kInvalidArgument (no system or
-  // journal), kIoError (the journal could not be read). A run whose
+  // journal), kIoError (the journal could not be read), kUnavailable (a
+  // PostgreSQL journal's server could not be reached). A run whose
   // records are damaged (kCorruption, naming the run and the LSN) or whose
   // workflow is not defined (kNotFound) is reported to the log and listed
   // as failed with that error, in memory only; the others resume.

@@ -79,9 +79,10 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   // one group at a time, in commit order) when the write is durable or
   // failed, or on this thread when the commit is refused at once (then
   // possibly before the callbacks of writes still in flight). Errors:
-  // the write's (kIoError, kOwnershipLost, ...); with kRefuseLater, kIoError
-  // "not written" for a commit after a failed one, and kOwnershipLost for
-  // every commit once a write was refused for lost ownership.
+  // the write's (kIoError, kOwnershipLost, ...); with kRefuseLater, "not
+  // written" for a commit after a failed one (kUnavailable when that
+  // failure was one, else kIoError), and kOwnershipLost for every commit
+  // once a write was refused for lost ownership.
   void submit(Commit c, Done done) KEEL_EXCLUDES(mu_);
 
   // Blocks until every submitted commit's `done` has returned; afterwards
