@@ -47,7 +47,8 @@ Result<GangPolicy> policy_from_name(std::string_view name) {
 
 class Gangs::Impl {
  public:
-  Impl(PgTarget target, const Membership& m) : target_(std::move(target)), membership_(m), link_(&target_) {}
+  Impl(PgTarget target, const Membership& m)
+      : target_(std::move(target)), membership_(m), link_(&target_, internal::pg_statement_timeout(m.timeout())) {}
 
   Result<GangTicket> allocate(const GangRequest& request) KEEL_EXCLUDES(mu_) {
     if (request.name.empty()) return Status::invalid_argument("a gang needs a name");

@@ -136,7 +136,12 @@ class Membership::Impl {
  public:
   Impl(PgTarget target, MembershipOptions options, std::string id, std::uint64_t incarnation, TimePoint deadline)
       : target_(std::move(target)), options_(std::move(options)), id_(std::move(id)), incarnation_(incarnation),
-        deadline_ns_(deadline.time_since_epoch().count()), renew_link_(&target_), query_link_(&target_) {}
+        deadline_ns_(deadline.time_since_epoch().count()),
+        // The server cancels a renewal stuck for half a lease, so one the
+        // host abandoned rarely extends the row's lease after the host gave
+        // it up (which errs on the safe side: others wait longer).
+        renew_link_(&target_, std::min(options_.timeout, options_.lease / 2)),
+        query_link_(&target_, internal::pg_statement_timeout(options_.timeout)) {}
 
   ~Impl() { rounds_.stop(); }
 

@@ -3,6 +3,7 @@
 // serializes the calls.
 #pragma once
 
+#include <chrono>
 #include <memory>
 
 #include "pg_connection.h"
@@ -12,20 +13,25 @@ namespace keel::internal {
 
 class PgLink {
  public:
-  // `target` must outlive the link.
-  explicit PgLink(const PgTarget* target) : target_(target) {}
+  // `target` must outlive the link. A positive `statement_timeout` is the
+  // session's: the server cancels (and rolls back) a statement that runs
+  // or waits longer, so one abandoned at its deadline cannot still take
+  // effect later.
+  explicit PgLink(const PgTarget* target, std::chrono::milliseconds statement_timeout = {})
+      : target_(target), statement_timeout_(statement_timeout) {}
 
   // The connection, connected by `deadline` if it was not (or broke).
   // Errors: as PgConnection::connect.
   Result<PgConnection*> get(TimePoint deadline) {
     if (conn_ != nullptr && !conn_->is_broken()) return conn_.get();
     conn_.reset();
-    KEEL_ASSIGN_OR_RETURN(conn_, PgConnection::connect(*target_, deadline));
+    KEEL_ASSIGN_OR_RETURN(conn_, PgConnection::connect(*target_, deadline, statement_timeout_));
     return conn_.get();
   }
 
  private:
   const PgTarget* target_;
+  const std::chrono::milliseconds statement_timeout_;
   std::unique_ptr<PgConnection> conn_;
 };
 

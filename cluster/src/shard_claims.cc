@@ -34,7 +34,8 @@ std::string int_array(const std::vector<std::uint32_t>& v) {
 
 class ShardClaims::Impl {
  public:
-  Impl(PgTarget target, const Membership& m) : target_(std::move(target)), membership_(m), link_(&target_) {}
+  Impl(PgTarget target, const Membership& m)
+      : target_(std::move(target)), membership_(m), link_(&target_, internal::pg_statement_timeout(m.timeout())) {}
 
   Result<ClaimOutcome> claim(std::vector<std::uint32_t> shards) KEEL_EXCLUDES(mu_) {
     // In one order for every host: concurrent claims then lock rows in the
