@@ -45,8 +45,8 @@ struct Batch {
     return b;
   }
   // Frees every block to the global allocator.
-  void free_all(std::size_t block_bytes) {
-    while (head != nullptr) ::operator delete(pop(), block_bytes);
+  void free_all() {
+    while (head != nullptr) ::operator delete(pop());
   }
 };
 
@@ -75,7 +75,7 @@ struct Depot {
         return;
       }
     }
-    b.free_all(MessagePool::kClassBytes[c]);
+    b.free_all();
   }
   // A batch of class `c`, or an empty one when the depot has none.
   Batch take(int c) KEEL_EXCLUDES(mu) {
@@ -150,12 +150,14 @@ void* MessagePool::allocate(std::size_t bytes) {
 void MessagePool::release(void* p, std::size_t bytes) noexcept {
   if (p == nullptr) return;
   const int c = class_of(bytes);
+  // Unsized global deletes: sized deallocation is not declared under every
+  // compiler's defaults (clang before 16 without -fsized-deallocation).
   if (c < 0) {
-    ::operator delete(p, bytes);
+    ::operator delete(p);
     return;
   }
   if (t_cache_gone) {
-    ::operator delete(p, kClassBytes[c]);
+    ::operator delete(p);
     return;
   }
   ThreadCache& cache = t_cache;

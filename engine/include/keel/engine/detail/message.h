@@ -125,9 +125,9 @@ struct Message {
   static void* operator new(std::size_t bytes);
   static void operator delete(void* p, std::size_t bytes) noexcept;
   static void* operator new(std::size_t bytes, std::align_val_t align) { return ::operator new(bytes, align); }
-  static void operator delete(void* p, std::size_t bytes, std::align_val_t align) noexcept {
-    ::operator delete(p, bytes, align);
-  }
+  // The unsized global form: sized deallocation is not declared under
+  // every compiler's defaults (clang before 16 without -fsized-deallocation).
+  static void operator delete(void* p, std::size_t, std::align_val_t align) noexcept { ::operator delete(p, align); }
 
   // Runs the handler on `actor` (the target's current instance), in `ctx`.
   // May throw.
