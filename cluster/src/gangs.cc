@@ -5,8 +5,8 @@
 
 #include <map>
 
-#include "cluster_secret.h"
 #include "cluster_tables.h"
+#include "keel/base/random_hex.h"
 #include "keel/base/thread_annotations.h"
 #include "pg_connection.h"
 #include "pg_link.h"
@@ -26,16 +26,6 @@ constexpr std::string_view kCapacity =
     "(SELECT count(*) FROM S.gang_members m WHERE m.host = h.id) FROM S.hosts h "
     "WHERE h.state = 'joined' AND h.lease_ends > clock_timestamp() ORDER BY h.id";
 
-std::string hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
 Result<GangPolicy> policy_from_name(std::string_view name) {
   for (GangPolicy p : {GangPolicy::kPack, GangPolicy::kSpread, GangPolicy::kStrictPack, GangPolicy::kStrictSpread}) {
     if (gang_policy_name(p) == name) return p;
@@ -53,8 +43,7 @@ class Gangs::Impl {
   Result<GangTicket> allocate(const GangRequest& request) KEEL_EXCLUDES(mu_) {
     if (request.name.empty()) return Status::invalid_argument("a gang needs a name");
     if (request.size == 0) return Status::invalid_argument("gang '" + request.name + "': the size must be 1 or more");
-    KEEL_ASSIGN_OR_RETURN(std::string id, internal::random_bytes(16));
-    GangTicket t{hex(id), request.name, membership_.holder(), request.policy, {}};
+    GangTicket t{random_hex(16), request.name, membership_.holder(), request.policy, {}};
     MutexLock lock(mu_);
     const TimePoint deadline = internal::pg_now() + membership_.timeout();
     KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));

@@ -16,10 +16,10 @@
 #include <fstream>
 #include <functional>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <utility>
 
+#include "keel/base/random_hex.h"
 #include "keel/journal/format.h"
 #include "keel/journal/pg_journal.h"
 #include "keel/wire/value.h"
@@ -122,17 +122,6 @@ Result<std::string> read_frame(int fd, Deadline deadline) {
   return body;
 }
 
-std::string random_hex(std::size_t bytes) {
-  std::random_device rd;  // getrandom(2) on Linux
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    auto b = static_cast<unsigned>(rd() & 0xff);
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
-}
 
 bool same_token(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -443,8 +432,8 @@ namespace detail {
 
 Result<std::unique_ptr<AdminEndpoint>> AdminEndpoint::open(Journal& journal, const std::string& journal_path,
                                                            Handler handler) {
-  const std::string name = "keel-admin-" + internal::random_hex(12);
-  const std::string token = internal::random_hex(32);
+  const std::string name = "keel-admin-" + random_hex(12);
+  const std::string token = random_hex(32);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Status::io_error(std::string("admin endpoint: socket: ") + std::strerror(errno));
   sockaddr_un addr;
