@@ -164,16 +164,17 @@ class Membership::Impl {
     // the host has given the lease up by then.
     const TimePoint deadline =
         std::min<TimePoint>(sent + options_.timeout, std::max<TimePoint>(lease_deadline(), sent + kMinWait));
-    KEEL_ASSIGN_OR_RETURN(PgConnection * c, renew_link_.get(deadline));
-    PgParams p;
-    p.text(id_).int64(static_cast<std::int64_t>(incarnation_));
-    KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql(kRenew), p, deadline));
-    if (r.rows() == 1) {
-      const TimePoint until = sent + options_.lease - lease_margin(options_.lease);
-      deadline_ns_.store(until.time_since_epoch().count(), std::memory_order_release);
-      return Status::ok();
-    }
-    return lose(why_not(c, deadline));
+    return renew_link_.run_until(deadline, [&](PgConnection* c, TimePoint deadline) -> Status {
+      PgParams p;
+      p.text(id_).int64(static_cast<std::int64_t>(incarnation_));
+      KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql(kRenew), p, deadline));
+      if (r.rows() == 1) {
+        const TimePoint until = sent + options_.lease - lease_margin(options_.lease);
+        deadline_ns_.store(until.time_since_epoch().count(), std::memory_order_release);
+        return Status::ok();
+      }
+      return lose(why_not(c, deadline));
+    });
   }
 
   Status leave() KEEL_EXCLUDES(renew_mu_, mu_) {
@@ -181,18 +182,18 @@ class Membership::Impl {
     {
       MutexLock lock(renew_mu_);
       if (lost_.load(std::memory_order_acquire)) return lost_status();
-      const TimePoint deadline = internal::pg_now() + options_.timeout;
-      Result<PgConnection*> c = renew_link_.get(deadline);
-      if (!c) return c.status();
-      PgParams p;
-      p.text(id_).int64(static_cast<std::int64_t>(incarnation_));
-      Result<PgResult> r = (*c)->exec(sql(kLeave), p, deadline);
-      if (!r) return r.status();
-      if (r->rows() == 1) {
-        lose(Status::ownership_lost("host " + id_ + " left the cluster")).ignore();
-      } else {
-        result = lose(why_not(*c, deadline));
-      }
+      Status left = renew_link_.run(options_.timeout, [&](PgConnection* c, TimePoint deadline) -> Status {
+        PgParams p;
+        p.text(id_).int64(static_cast<std::int64_t>(incarnation_));
+        KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql(kLeave), p, deadline));
+        if (r.rows() == 1) {
+          lose(Status::ownership_lost("host " + id_ + " left the cluster")).ignore();
+        } else {
+          result = lose(why_not(c, deadline));
+        }
+        return Status::ok();
+      });
+      if (!left.is_ok()) return left;
       // Before renew_mu_ is released: the renewal thread, waiting for it,
       // must not report the lease lost.
       rounds_.request_stop();
@@ -206,11 +207,10 @@ class Membership::Impl {
     callback_ = std::move(callback);
   }
 
-  Result<std::vector<HostView>> hosts() KEEL_EXCLUDES(query_mu_) {
-    MutexLock lock(query_mu_);
-    const TimePoint deadline = internal::pg_now() + options_.timeout;
-    KEEL_ASSIGN_OR_RETURN(PgConnection * c, query_link_.get(deadline));
-    return internal::read_hosts(c, target_, deadline);
+  Result<std::vector<HostView>> hosts() {
+    return query_link_.run(options_.timeout, [this](PgConnection* c, TimePoint deadline) {
+      return internal::read_hosts(c, target_, deadline);
+    });
   }
 
  private:
@@ -285,10 +285,11 @@ class Membership::Impl {
   std::atomic<Duration::rep> deadline_ns_;  // lease_deadline()
   std::atomic<bool> lost_{false};
 
-  Mutex renew_mu_;  // serializes renewals and leave() on renew_link_
-  PgLink renew_link_ KEEL_GUARDED_BY(renew_mu_);
-  Mutex query_mu_;
-  PgLink query_link_ KEEL_GUARDED_BY(query_mu_);
+  // Serializes renewals and leave() with the lease's state (lost_ and the
+  // renewal thread's stop), beyond what renew_link_ serializes itself.
+  Mutex renew_mu_;
+  PgLink renew_link_;
+  PgLink query_link_;
 
   mutable Mutex mu_;
   Status lost_why_ KEEL_GUARDED_BY(mu_);

@@ -37,27 +37,23 @@ class ShardClaims::Impl {
   Impl(PgTarget target, const Membership& m)
       : target_(std::move(target)), membership_(m), link_(&target_, internal::pg_statement_timeout(m.timeout())) {}
 
-  Result<ClaimOutcome> claim(std::vector<std::uint32_t> shards) KEEL_EXCLUDES(mu_) {
+  Result<ClaimOutcome> claim(std::vector<std::uint32_t> shards) {
     // In one order for every host: concurrent claims then lock rows in the
     // same order and cannot deadlock.
     std::sort(shards.begin(), shards.end());
     shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-    MutexLock lock(mu_);
-    const TimePoint deadline = internal::pg_now() + membership_.timeout();
-    KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));
-    KEEL_RETURN_IF_ERROR(check_range(c, shards, deadline));
-    ClaimOutcome out;
-    KEEL_RETURN_IF_ERROR(internal::run_transaction(c, deadline, [&]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(out, claim_in(c, shards, deadline));
-      return Status::ok();
-    }));
-    return out;
+    return link_.run(membership_.timeout(), [&](PgConnection* c, TimePoint deadline) -> Result<ClaimOutcome> {
+      KEEL_RETURN_IF_ERROR(check_range(c, shards, deadline));
+      ClaimOutcome out;
+      KEEL_RETURN_IF_ERROR(internal::run_transaction(c, deadline, [&]() -> Status {
+        KEEL_ASSIGN_OR_RETURN(out, claim_in(c, shards, deadline));
+        return Status::ok();
+      }));
+      return out;
+    });
   }
 
-  Result<std::size_t> release(const std::vector<PgShardEpoch>& held) KEEL_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
-    const TimePoint deadline = internal::pg_now() + membership_.timeout();
-    KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));
+  Result<std::size_t> release(const std::vector<PgShardEpoch>& held) {
     std::vector<std::uint32_t> shards;
     std::string epochs = "{";
     for (const PgShardEpoch& e : held) {
@@ -69,27 +65,29 @@ class ShardClaims::Impl {
     p.literal(int_array(shards)).literal(epochs + "}").text(holder);
     // The epoch goes up: nothing this host still has in flight for the
     // shard lands after its release.
-    KEEL_ASSIGN_OR_RETURN(
-        PgResult r, c->exec(sql("UPDATE S.epochs e SET epoch = e.epoch + 1, holder = '', claimed_at = now() "
-                                "FROM unnest($1::integer[], $2::bigint[]) AS r(shard, epoch) "
-                                "WHERE e.shard = r.shard AND e.epoch = r.epoch AND e.holder = $3 RETURNING e.shard"),
-                            p, deadline));
-    return static_cast<std::size_t>(r.rows());
+    return link_.run(membership_.timeout(), [&](PgConnection* c, TimePoint deadline) -> Result<std::size_t> {
+      KEEL_ASSIGN_OR_RETURN(
+          PgResult r, c->exec(sql("UPDATE S.epochs e SET epoch = e.epoch + 1, holder = '', claimed_at = now() "
+                                  "FROM unnest($1::integer[], $2::bigint[]) AS r(shard, epoch) "
+                                  "WHERE e.shard = r.shard AND e.epoch = r.epoch AND e.holder = $3 RETURNING e.shard"),
+                              p, deadline));
+      return static_cast<std::size_t>(r.rows());
+    });
   }
 
-  Result<std::vector<ShardHolder>> holders() KEEL_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
-    const TimePoint deadline = internal::pg_now() + membership_.timeout();
-    KEEL_ASSIGN_OR_RETURN(PgConnection * c, link_.get(deadline));
-    KEEL_ASSIGN_OR_RETURN(std::uint32_t count, shard_count(c, deadline));
-    return internal::read_holders(c, target_, count, deadline);
+  Result<std::vector<ShardHolder>> holders() {
+    return link_.run(membership_.timeout(),
+                     [&](PgConnection* c, TimePoint deadline) -> Result<std::vector<ShardHolder>> {
+                       KEEL_ASSIGN_OR_RETURN(std::uint32_t count, shard_count(c, deadline));
+                       return internal::read_holders(c, target_, count, deadline);
+                     });
   }
 
  private:
   std::string sql(std::string_view text) const { return internal::in_schema(target_.schema, text); }
 
-  // The journal's shard count, read once.
-  Result<std::uint32_t> shard_count(PgConnection* c, TimePoint deadline) KEEL_REQUIRES(mu_) {
+  // The journal's shard count, read once (inside a call of link_).
+  Result<std::uint32_t> shard_count(PgConnection* c, TimePoint deadline) {
     if (shards_ == 0) {
       KEEL_ASSIGN_OR_RETURN(internal::PgHeader h, internal::check_pg_journal(c, target_, deadline));
       shards_ = h.shards;
@@ -97,8 +95,7 @@ class ShardClaims::Impl {
     return shards_;
   }
 
-  Status check_range(PgConnection* c, const std::vector<std::uint32_t>& shards, TimePoint deadline)
-      KEEL_REQUIRES(mu_) {
+  Status check_range(PgConnection* c, const std::vector<std::uint32_t>& shards, TimePoint deadline) {
     KEEL_ASSIGN_OR_RETURN(std::uint32_t count, shard_count(c, deadline));
     for (std::uint32_t s : shards) {
       if (s >= count) {
@@ -143,9 +140,8 @@ class ShardClaims::Impl {
 
   const PgTarget target_;
   const Membership& membership_;
-  Mutex mu_;
-  internal::PgLink link_ KEEL_GUARDED_BY(mu_);
-  std::uint32_t shards_ KEEL_GUARDED_BY(mu_) = 0;
+  internal::PgLink link_;
+  std::uint32_t shards_ = 0;  // the journal's shard count once read; written only inside link_'s calls
 };
 
 Result<std::unique_ptr<ShardClaims>> ShardClaims::open(const std::string& url, const Membership& membership) {
