@@ -110,8 +110,9 @@ class ShardKeeper::Impl {
     const std::vector<std::string> map = shard_map(shards, *live);
     std::vector<PgShardEpoch> hand_over;
     std::vector<std::uint32_t> wanted;
-    std::map<std::uint32_t, std::uint64_t> now;
-    for (const PgShardEpoch& e : held()) now[e.shard] = e.epoch;
+    std::map<std::uint32_t, std::uint64_t> now;  // what it holds: `mine` less what it lost
+    for (const PgShardEpoch& e : mine) now[e.shard] = e.epoch;
+    for (const PgShardEpoch& e : lost) now.erase(e.shard);
     for (std::uint32_t s = 0; s < shards; ++s) {
       const bool mine_by_placement = !map.empty() && map[s] == membership_.self().id;
       const bool holding = now.count(s) != 0;
