@@ -41,10 +41,9 @@ class ShardKeeper::Impl {
     std::vector<PgShardEpoch> all = held();
     Status released;
     if (!all.empty()) {
+      drop(all);
       notify_losing(all, /*lost=*/false);
       released = claims_->release(all).status();
-      MutexLock lock(mu_);
-      held_.clear();
     }
     Status left = membership_.leave();
     return released.is_ok() ? left : released;
@@ -73,8 +72,8 @@ class ShardKeeper::Impl {
     const std::vector<PgShardEpoch> mine = held();
     if (!membership_.holds_lease()) {
       if (!mine.empty()) {
-        notify_losing(mine, /*lost=*/true);
         drop(mine);
+        notify_losing(mine, /*lost=*/true);
       }
       return false;
     }
@@ -88,8 +87,8 @@ class ShardKeeper::Impl {
       // The database ended the lease before this host noticed: nothing it
       // holds is its own any more.
       if (!mine.empty()) {
-        notify_losing(mine, /*lost=*/true);
         drop(mine);
+        notify_losing(mine, /*lost=*/true);
       }
       return false;
     }
@@ -102,8 +101,8 @@ class ShardKeeper::Impl {
       }
     }
     if (!lost.empty()) {
-      notify_losing(lost, /*lost=*/true);
       drop(lost);
+      notify_losing(lost, /*lost=*/true);
     }
     // What placement gives this host now.
     const auto shards = static_cast<std::uint32_t>(holders->size());
@@ -120,8 +119,8 @@ class ShardKeeper::Impl {
       if (!holding && mine_by_placement) wanted.push_back(s);
     }
     if (!hand_over.empty()) {
-      notify_losing(hand_over, /*lost=*/false);
       drop(hand_over);
+      notify_losing(hand_over, /*lost=*/false);
       claims_->release(hand_over).status().ignore();  // a failed release is taken over once the lease ends
     }
     if (!wanted.empty()) {

@@ -75,7 +75,9 @@ class ShardKeeper {
   ShardKeeper(const ShardKeeper&) = delete;
   ShardKeeper& operator=(const ShardKeeper&) = delete;
 
-  // The shards this host holds now, with their epochs, by shard.
+  // The shards this host holds now, with their epochs, by shard. A shard
+  // leaves it before `losing` is called for it and joins it before
+  // `gained` is.
   std::vector<PgShardEpoch> held() const;
   // Runs a round soon (after a membership change the caller learned of).
   void wake();
