@@ -241,6 +241,32 @@ Status GroupCommitter::assign(std::vector<Pending>& group) {
   return Status::ok();
 }
 
+std::size_t GroupCommitter::admit(std::vector<Pending>& group) {
+  std::size_t refused = 0;
+  for (Pending& p : group) {
+    if (!p.refused.is_ok()) continue;
+    // An earlier batch of its chain may have been refused in this group.
+    p.refused = p.chain != nullptr ? chain_refusal(p.chain->failure()) : Status::ok();
+    if (p.refused.is_ok()) p.refused = target_->admit(p.batch);
+    if (p.refused.is_ok()) continue;
+    ++refused;
+    if (p.chain != nullptr) p.chain->fail(p.refused);
+  }
+  return refused;
+}
+
+Status GroupCommitter::write(std::vector<Pending>& group) {
+  Status s = assign(group);
+  if (s.is_ok() && !records_.empty()) s = target_->write_group(records_);
+  if (!s.is_ok() || records_.empty()) return s;
+  // The target may have numbered the records again.
+  for (Pending& p : group) {
+    if (p.refused.is_ok()) p.range = LsnRange{p.batch.front().record.lsn, p.batch.back().record.lsn};
+  }
+  next_lsn_ = records_.back()->record.lsn + 1;
+  return s;
+}
+
 void GroupCommitter::roll_back(Lsn first_unused) {
   next_lsn_ = first_unused;
   // Reverse order restores each owner's value from before the group.
@@ -256,8 +282,16 @@ void GroupCommitter::commit_group(std::vector<Pending>* group) {
   for (Pending& p : *group) {
     if (p.chain != nullptr) p.refused = chain_refusal(p.chain->failure());
   }
-  Status s = assign(*group);
-  if (s.is_ok() && !records_.empty()) s = target_->write_group(records_);
+  admit(*group);
+  Status s = write(*group);
+  // Fenced on some shards: written again without the batches that lost
+  // theirs, as long as each attempt leaves out more of them.
+  while (s.code() == StatusCode::kOwnershipLost && admit(*group) > 0) {
+    roll_back(first);
+    records_.clear();
+    seq_undo_.clear();
+    s = write(*group);
+  }
   if (!s.is_ok()) {
     roll_back(first);
     for (Pending& p : *group) {

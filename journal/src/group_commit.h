@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -49,9 +50,22 @@ class CommitTarget {
   // can of `r` before its LSN, sequence, time and checksum are known (for
   // example its encoding, into r->value). Touches only *r.
   virtual void stage(StagedRecord* r) const { (void)r; }
+  // Whether `batch` (staged, not yet numbered) may be written: ok, or the
+  // reason it is refused (kOwnershipLost: its owner's shard is not this
+  // writer's). A refused batch is left out of its group, fails its chain
+  // and gets the reason.
+  virtual Status admit(const std::vector<StagedRecord>& batch) {
+    (void)batch;
+    return Status::ok();
+  }
   // Writes `records` (LSNs consecutive, checksums set) atomically with one
   // sync under Durability::kSync. On error nothing of them may be visible,
-  // and the target must accept later writes; return kIoError.
+  // and the target must accept later writes; return kIoError. A target
+  // whose LSNs are decided by the store (several writers) may number the
+  // records again, consecutive and from a higher start, setting their
+  // checksums to match; the committer takes the LSNs from the records. A
+  // kOwnershipLost after which admit() refuses more of the group's
+  // batches than before gets the group written again without them.
   virtual Status write_group(const std::vector<StagedRecord*>& records) = 0;
 };
 
@@ -94,6 +108,12 @@ class GroupCommitter {
   // last sequence of `owner`, whose records were all removed, so its next
   // append reads it from the target again.
   void forget_owner(std::string_view owner) { last_seq_.erase(std::string(owner)); }
+  // Writer thread only: forgets the cached last sequence of every owner
+  // for which `pred` holds (owners another writer may have written since).
+  template <class Pred>
+  void forget_owners_if(Pred pred) {
+    std::erase_if(last_seq_, [&](const auto& entry) { return pred(std::string_view(entry.first)); });
+  }
 
   // Commit groups written (successful or not) and batches submitted so far.
   std::uint64_t commits() const KEEL_EXCLUDES(mu_);
@@ -107,7 +127,7 @@ class GroupCommitter {
     Batch batch;  // empty for a task
     std::size_t bytes = 0;
     AppendChain* chain = nullptr;
-    Status refused;  // not written: an earlier batch on its chain failed
+    Status refused;  // not written: an earlier batch on its chain failed, or the target refused it
     AppendCallback done;
     UniqueFunction<void()> task;
     LsnRange range;  // set by a successful commit
@@ -124,7 +144,12 @@ class GroupCommitter {
   // with an empty queue and no callback left to run.
   bool take_group(std::vector<Pending>* group) KEEL_EXCLUDES(mu_);
   void commit_group(std::vector<Pending>* group) KEEL_EXCLUDES(mu_);
+  // Asks the target to admit each batch not yet refused; returns how many
+  // it refused now.
+  std::size_t admit(std::vector<Pending>& group);
   Status assign(std::vector<Pending>& group);
+  // Assigns and writes the group's admitted batches (ok when none is left).
+  Status write(std::vector<Pending>& group);
   void roll_back(Lsn first_unused);
   // Runs the callbacks of `c`, then gives its batches back to the pool.
   void complete(Completion* c) KEEL_EXCLUDES(pool_mu_);

@@ -94,6 +94,8 @@ class JournalBase : public Journal {
   // backend, path, first/last LSN, records, owners and size_bytes.
   virtual Result<JournalStats> read_stats() = 0;
 
+  // The writer (null when read-only), for a backend's tasks on its thread.
+  GroupCommitter* committer() const { return committer_.get(); }
   const std::string& path() const { return path_; }
   const JournalOptions& options() const { return options_; }
   Clock* clock() const { return clock_; }

@@ -318,7 +318,7 @@ Status PgConnection::queue_prepared(const std::string& name, const PgParams& p) 
   return Status::ok();
 }
 
-Status PgConnection::end_pipeline(TimePoint deadline, const std::function<void()>& sent) {
+Status PgConnection::end_pipeline(TimePoint deadline, const std::function<void()>& sent, PgResult* rows) {
   constexpr std::string_view kWhat = "commit";
   if (PQpipelineSync(conn_) == 0) return broken(error(kWhat));
   KEEL_RETURN_IF_ERROR(flush(deadline, kWhat));
@@ -338,6 +338,9 @@ Status PgConnection::end_pipeline(TimePoint deadline, const std::function<void()
     PgResult result(r);
     switch (PQresultStatus(r)) {
       case PGRES_PIPELINE_SYNC: synced = true; break;
+      case PGRES_TUPLES_OK:
+        if (rows != nullptr) *rows = std::move(result);
+        break;
       case PGRES_FATAL_ERROR:
       case PGRES_BAD_RESPONSE:
         if (failure.is_ok()) failure = error(kWhat, r);

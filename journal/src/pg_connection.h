@@ -123,11 +123,12 @@ class PgConnection {
   // `sent` (if set) once everything is on the wire, reads every result and
   // leaves pipeline mode. Returns the first statement's error (the rest of
   // the pipeline was then skipped by the server). Queue errors mean the
-  // connection failed.
+  // connection failed. With `rows`, the last result that has rows goes
+  // there.
   Status begin_pipeline();
   Status queue(const std::string& sql, const PgParams& params);
   Status queue_prepared(const std::string& name, const PgParams& params);
-  Status end_pipeline(TimePoint deadline, const std::function<void()>& sent = nullptr);
+  Status end_pipeline(TimePoint deadline, const std::function<void()>& sent = nullptr, PgResult* rows = nullptr);
 
   // Whether the connection is lost or was abandoned mid-statement (after a
   // deadline): it cannot be used again.

@@ -63,12 +63,14 @@ Status PgJournal::open_writer() {
   // must leave it as it was.
   KEEL_RETURN_IF_ERROR(take_live_lock(deadline));
   KEEL_ASSIGN_OR_RETURN(header_, create_or_upgrade(writer_.get(), target_, options().create_if_missing, deadline));
-  std::vector<std::uint32_t> all(header_.shards);
-  std::iota(all.begin(), all.end(), 0u);
-  KEEL_ASSIGN_OR_RETURN(std::vector<PgShardEpoch> epochs,
-                        claim_shards(writer_.get(), target_, header_, all, holder_, deadline));
   held_.assign(header_.shards, 0);
-  for (const PgShardEpoch& e : epochs) held_[e.shard] = e.epoch;
+  if (options().pg_claim_all_shards) {
+    std::vector<std::uint32_t> all(header_.shards);
+    std::iota(all.begin(), all.end(), 0u);
+    KEEL_ASSIGN_OR_RETURN(std::vector<PgShardEpoch> epochs,
+                          claim_shards(writer_.get(), target_, header_, all, holder_, deadline));
+    for (const PgShardEpoch& e : epochs) held_[e.shard] = e.epoch;
+  }
   KEEL_RETURN_IF_ERROR(prepare_writer(deadline));
   // The summaries are judged by the format they were written in; then the
   // header says which format the writer adds records of from now on.
@@ -110,6 +112,10 @@ Status PgJournal::prepare_writer(TimePoint deadline) {
       {"insert_commit", sql("INSERT INTO S.commits (id, first_lsn, last_lsn) VALUES ($1::bigint, $2::bigint, $3::bigint)")},
       {"prune_commits", sql("DELETE FROM S.commits WHERE last_lsn < $1::bigint")},
       {"check_epochs", sql("SELECT S.check_epochs($1::integer[], $2::bigint[])")},
+      {"max_lsn", sql("SELECT coalesce(max(lsn), 0) FROM S.records")},
+      {"checkpoint_owners", pg_shared_checkpoint_owners_sql(target_.schema)},
+      {"checkpoint_counters", pg_shared_checkpoint_counters_sql(target_.schema)},
+      {"checkpoint_as_of", pg_shared_checkpoint_as_of_sql(target_.schema)},
       // Held by every write transaction: after a lost connection, taking it
       // waits until the lost transaction has ended one way or the other.
       {"writer_lock", "SELECT pg_advisory_xact_lock(hashtext('keel-writer/" + target_.schema + "'))"},
@@ -229,8 +235,15 @@ void PgJournal::roll_back_writer(TimePoint deadline) {
 }
 
 Status PgJournal::note_failure(Status s) {
-  if (s.code() == StatusCode::kOwnershipLost) stopped_ = s;
-  return s;
+  if (s.code() != StatusCode::kOwnershipLost) return s;
+  if (options().pg_claim_all_shards) {
+    stopped_ = s;
+    return s;
+  }
+  // A cluster's writer loses only the shards that moved; when it cannot
+  // learn which, the group fails as the server's absence makes it fail.
+  Status dropped = drop_moved_shards(pg_deadline(options().pg_timeout));
+  return dropped.is_ok() ? s : dropped;
 }
 
 Status PgJournal::write_group(const std::vector<StagedRecord*>& records) {

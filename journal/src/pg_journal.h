@@ -40,6 +40,9 @@ class PgJournal final : public JournalBase, private CommitTarget {
                                                const BackendHooks& hooks);
   ~PgJournal() override;
 
+  // `journal` as a PgJournal. Errors: kInvalidArgument (another backend).
+  static Result<PgJournal*> of(Journal& journal);
+
   Result<std::vector<OwnerInfo>> owners() override;
   Result<Lsn> last_lsn() override;
 
@@ -80,6 +83,24 @@ class PgJournal final : public JournalBase, private CommitTarget {
   // Writer thread, at close: a checkpoint of what is pending, fenced.
   void checkpoint_at_close();
 
+  // ---- pg_held_shards.cc: the shards a cluster's writer holds ----------------
+ public:
+  // hold_pg_shards, drop_pg_shards and held_pg_shards (keel/journal/
+  // pg_journal.h): on the writer thread, between two commit groups.
+  Status hold_shards(const std::vector<PgShardEpoch>& epochs);
+  Status drop_shards(const std::vector<std::uint32_t>& shards);
+  Result<std::vector<PgShardEpoch>> held_shards();
+
+ private:
+  // Errors of hold_shards and drop_shards before the writer thread runs
+  // them: kFailedPrecondition (read-only), kInvalidArgument (a handle that
+  // claims every shard, a shard out of range).
+  Status check_shard_handoff(const std::vector<std::uint32_t>& shards) const;
+  // Writer thread, after a commit of a cluster's writer was fenced: reads
+  // the epochs of the shards it holds and stops holding those that moved.
+  // Errors: those of the read (the group then fails with them).
+  Status drop_moved_shards(TimePoint deadline);
+
   // ---- pg_live_writer.cc -----------------------------------------------------
   // The open, or the writer thread after a reconnect: takes the live lock on
   // writer_, which holds it until the connection ends. Shared, waiting up
@@ -94,11 +115,23 @@ class PgJournal final : public JournalBase, private CommitTarget {
 
   // ---- pg_journal_write.cc ----------------------------------------------------
   // Writer thread: sends a commit group as one pipeline (BEGIN, the epoch
-  // check, the records, the commit id, a checkpoint when due, COMMIT).
+  // check, the records, the commit id, a checkpoint when due, COMMIT). A
+  // cluster's writer sends it in two: the first ends after the epoch
+  // check, with the highest stored LSN, after which it numbers the records.
   Status send_group(const std::vector<StagedRecord*>& records, std::uint64_t id, bool checkpoint,
                     const JournalCounts& counts, TimePoint deadline, bool* drop_after);
+  // Writer thread, in send_group's pipeline after the epoch check: reads
+  // the highest stored LSN (ending the pipeline), numbers `records` after
+  // it with checksums to match, and begins the next pipeline.
+  Status number_after_stored(PgConnection* c, const std::vector<StagedRecord*>& records, TimePoint deadline);
   // Writer thread: queues the checkpoint statements of `counts` and `owners`.
   Status queue_checkpoint(const JournalCounts& counts, const std::unordered_map<std::string, OwnerInfo>& owners);
+  // Writer thread: queues a checkpoint that the server computes from the
+  // records after the stored one, whoever wrote them (a cluster's writer,
+  // whose own counts know only its records).
+  Status queue_shared_checkpoint(PgConnection* c);
+  // The same, run on writer_ in its open transaction.
+  Status exec_shared_checkpoint(TimePoint deadline);
   // The epoch-check parameters of the shards that `owners` fall in.
   PgParams epoch_check(const std::vector<std::string_view>& owners) const;
   // Writer thread: runs `body` in a transaction on writer_ that first checks
@@ -133,6 +166,7 @@ class PgJournal final : public JournalBase, private CommitTarget {
   Result<JournalStats> read_stats() override;
 
   // CommitTarget
+  Status admit(const std::vector<StagedRecord>& batch) override;
   Result<std::uint64_t> load_last_seq(std::string_view owner) override;
   Status write_group(const std::vector<StagedRecord*>& records) override;
 
@@ -144,7 +178,9 @@ class PgJournal final : public JournalBase, private CommitTarget {
 
   // Journal writer thread only (and open() before the thread starts).
   std::unique_ptr<PgConnection> writer_;
-  std::vector<std::uint64_t> held_;  // the epoch this writer holds, by shard
+  // The epoch this writer holds, by shard; 0: a shard it does not hold (a
+  // cluster's writer holds what hold_shards gave it).
+  std::vector<std::uint64_t> held_;
   JournalCounts counts_;
   PendingSummaries pending_;
   std::mt19937_64 ids_;  // commit-group ids
@@ -154,7 +190,9 @@ class PgJournal final : public JournalBase, private CommitTarget {
   };
   std::optional<Unresolved> unresolved_;
   // Set for good once this writer must not commit again: kOwnershipLost
-  // (another writer claimed a shard), or kFailedPrecondition (a commit
+  // (another writer claimed a shard of a writer that claimed every shard;
+  // a cluster's writer only stops holding that shard), or
+  // kFailedPrecondition (a commit
   // reported as of unknown outcome turned out committed).
   Status stopped_;
 

@@ -68,9 +68,40 @@ Status PgJournal::queue_checkpoint(const JournalCounts& counts,
   return Status::ok();
 }
 
+namespace {
+constexpr const char* kSharedCheckpoint[] = {"checkpoint_owners", "checkpoint_counters", "checkpoint_as_of"};
+}  // namespace
+
+Status PgJournal::queue_shared_checkpoint(PgConnection* c) {
+  for (const char* step : kSharedCheckpoint) KEEL_RETURN_IF_ERROR(c->queue_prepared(step, PgParams()));
+  return Status::ok();
+}
+
+Status PgJournal::exec_shared_checkpoint(TimePoint deadline) {
+  for (const char* step : kSharedCheckpoint) KEEL_RETURN_IF_ERROR(writer_->exec_prepared(step, PgParams(), deadline).status());
+  return Status::ok();
+}
+
+Status PgJournal::number_after_stored(PgConnection* c, const std::vector<StagedRecord*>& records, TimePoint deadline) {
+  KEEL_RETURN_IF_ERROR(c->queue_prepared("max_lsn", PgParams()));
+  PgResult max;
+  KEEL_RETURN_IF_ERROR(c->end_pipeline(deadline, nullptr, &max));
+  if (max.rows() != 1) return Status::io_error("postgresql journal " + target_.display + ": no highest lsn read");
+  const auto next = static_cast<Lsn>(max.integer(0, 0)) + 1;
+  if (records.front()->record.lsn != next) {
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      StagedRecord& staged = *records[i];
+      staged.record.lsn = next + i;
+      staged.record.crc = record_checksum(staged.record, staged.payload_size, staged.payload_crc, staged.payload_shift);
+    }
+  }
+  return c->begin_pipeline();
+}
+
 Status PgJournal::send_group(const std::vector<StagedRecord*>& records, std::uint64_t id, bool checkpoint,
                              const JournalCounts& counts, TimePoint deadline, bool* drop_after) {
   PgConnection* c = writer_.get();
+  const bool shared = !options().pg_claim_all_shards;
   std::vector<std::string_view> owners;
   owners.reserve(records.size());
   for (const StagedRecord* r : records) owners.push_back(r->record.owner);
@@ -78,6 +109,9 @@ Status PgJournal::send_group(const std::vector<StagedRecord*>& records, std::uin
   KEEL_RETURN_IF_ERROR(c->queue("BEGIN", PgParams()));
   KEEL_RETURN_IF_ERROR(c->queue_prepared("writer_lock", PgParams()));
   KEEL_RETURN_IF_ERROR(c->queue_prepared("check_epochs", epoch_check(owners)));
+  // A cluster's writer ends its first trip here: holding the writer lock,
+  // which orders this commit among every host's, it numbers the records.
+  if (shared) KEEL_RETURN_IF_ERROR(number_after_stored(c, records, deadline));
   if (records.size() == 1) {
     const Record& r = records.front()->record;
     PgParams p;  // libpq copies the values into its buffer at once
@@ -99,9 +133,13 @@ Status PgJournal::send_group(const std::vector<StagedRecord*>& records, std::uin
       .int64(static_cast<std::int64_t>(records.back()->record.lsn));
   KEEL_RETURN_IF_ERROR(c->queue_prepared("insert_commit", commit));
   if (checkpoint) {
-    std::unordered_map<std::string, OwnerInfo> summaries = pending_.owners();
-    for (const Record* newest : newest_by_owner(records)) summaries[newest->owner] = owner_info_of(*newest);
-    KEEL_RETURN_IF_ERROR(queue_checkpoint(counts, summaries));
+    if (shared) {
+      KEEL_RETURN_IF_ERROR(queue_shared_checkpoint(c));
+    } else {
+      std::unordered_map<std::string, OwnerInfo> summaries = pending_.owners();
+      for (const Record* newest : newest_by_owner(records)) summaries[newest->owner] = owner_info_of(*newest);
+      KEEL_RETURN_IF_ERROR(queue_checkpoint(counts, summaries));
+    }
     // Earlier groups' outcomes are all known by now: their ids can go.
     PgParams prune;
     prune.int64(static_cast<std::int64_t>(records.front()->record.lsn));
@@ -125,8 +163,9 @@ Status PgJournal::in_fenced_transaction(std::string_view owner, bool synced, Tim
     if (owner.empty()) {  // every shard this writer holds
       std::string shards = "{", epochs = "{";
       for (std::uint32_t i = 0; i < header_.shards; ++i) {
-        shards += (i > 0 ? "," : "") + std::to_string(i);
-        epochs += (i > 0 ? "," : "") + std::to_string(held_[i]);
+        if (held_[i] == 0) continue;
+        shards += (shards.size() > 1 ? "," : "") + std::to_string(i);
+        epochs += (epochs.size() > 1 ? "," : "") + std::to_string(held_[i]);
       }
       check.literal(shards + "}").literal(epochs + "}");
     } else {
@@ -216,6 +255,11 @@ Result<std::uint64_t> PgJournal::remove_in(std::string_view owner, std::uint64_t
     }
     below = std::numeric_limits<std::int64_t>::max();
   }
+  if (!options().pg_claim_all_shards) {
+    // Several writers: every record stored, the ones to go included, is
+    // counted first (by the server, whoever wrote them).
+    KEEL_RETURN_IF_ERROR(exec_shared_checkpoint(deadline));
+  }
   PgParams p;
   p.bytes(owner).int64(below);
   KEEL_ASSIGN_OR_RETURN(PgResult kinds, c->exec(sql("WITH gone AS (DELETE FROM S.records WHERE owner = $1 AND seq < $2 "
@@ -230,6 +274,7 @@ Result<std::uint64_t> PgJournal::remove_in(std::string_view owner, std::uint64_t
     n += count;
   }
   if (n == 0) return std::uint64_t{0};
+  const bool shared = !options().pg_claim_all_shards;
   if (whole) {
     KEEL_RETURN_IF_ERROR(c->exec(sql("DELETE FROM S.owners WHERE owner = $1"), o, deadline).status());
     KEEL_RETURN_IF_ERROR(c->exec(sql("DELETE FROM S.floors WHERE owner = $1"), o, deadline).status());
@@ -245,6 +290,14 @@ Result<std::uint64_t> PgJournal::remove_in(std::string_view owner, std::uint64_t
                                    "ON CONFLICT (name) DO UPDATE SET value = S.counters.value + excluded.value"),
                                r, deadline)
                            .status());
+  if (shared) {
+    // Several writers: the checkpoint before the deletion counted the
+    // removed records; they come off now.
+    KEEL_RETURN_IF_ERROR(
+        c->exec(pg_subtract_counters_sql(target_.schema), pg_subtract_counters_params(by_kind, whole), deadline).status());
+    *checkpointed = true;
+    return n;
+  }
   // A removal's counts are a checkpoint: the pending summaries go with them,
   // but the removed owner's.
   counts->remove(by_kind, whole);
@@ -271,6 +324,9 @@ void PgJournal::checkpoint_at_close() {
   if (writer_ == nullptr || writer_->is_broken() || !stopped_.is_ok() || pending_.empty()) return;
   const TimePoint deadline = pg_deadline(options().pg_timeout);
   Status s = in_fenced_transaction("", true, deadline, [&]() -> Status {
+    if (!options().pg_claim_all_shards) {
+      return exec_shared_checkpoint(deadline);
+    }
     KEEL_RETURN_IF_ERROR(writer_->exec_prepared("write_counters", pg_write_counters_params(counts_), deadline).status());
     for (const auto& [owner, o] : pending_.owners()) {
       KEEL_RETURN_IF_ERROR(writer_->exec_prepared("write_owner", pg_write_owner_params(o), deadline).status());

@@ -104,23 +104,13 @@ Status PgJournal::withdraw_admin(std::string_view token) {
 }  // namespace keel::internal
 
 namespace keel {
-namespace {
-
-Result<internal::PgJournal*> pg_journal_of(Journal& journal) {
-  auto* pg = dynamic_cast<internal::PgJournal*>(&journal);
-  if (pg == nullptr) return Status::invalid_argument("not a PostgreSQL journal");
-  return pg;
-}
-
-}  // namespace
-
 Status announce_pg_admin(Journal& journal, const PgAdminAnnouncement& a) {
-  KEEL_ASSIGN_OR_RETURN(internal::PgJournal * pg, pg_journal_of(journal));
+  KEEL_ASSIGN_OR_RETURN(internal::PgJournal * pg, internal::PgJournal::of(journal));
   return pg->announce_admin(a);
 }
 
 Status withdraw_pg_admin(Journal& journal, std::string_view token) {
-  KEEL_ASSIGN_OR_RETURN(internal::PgJournal * pg, pg_journal_of(journal));
+  KEEL_ASSIGN_OR_RETURN(internal::PgJournal * pg, internal::PgJournal::of(journal));
   return pg->withdraw_admin(token);
 }
 

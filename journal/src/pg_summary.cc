@@ -133,6 +133,64 @@ Result<JournalCounts> pg_refill_summaries(PgConnection* c, const PgTarget& t, Ls
   return fresh;
 }
 
+namespace {
+
+// The stored checkpoint's LSN, 0 before the first.
+constexpr std::string_view kStoredAsOf = "(SELECT coalesce(max(value), 0) FROM S.counters WHERE name = 'as_of_lsn')";
+
+}  // namespace
+
+std::string pg_shared_checkpoint_owners_sql(const std::string& schema) {
+  return in_schema(schema, "INSERT INTO S.owners (owner, last_seq, last_lsn, last_time_ns, last_kind) "
+                           "SELECT DISTINCT ON (owner) owner, seq, lsn, time_ns, kind FROM S.records WHERE lsn > " +
+                               std::string(kStoredAsOf) +
+                               " ORDER BY owner, seq DESC "
+                               "ON CONFLICT (owner) DO UPDATE SET last_seq = excluded.last_seq, "
+                               "last_lsn = excluded.last_lsn, last_time_ns = excluded.last_time_ns, "
+                               "last_kind = excluded.last_kind WHERE S.owners.last_lsn < excluded.last_lsn");
+}
+
+std::string pg_shared_checkpoint_counters_sql(const std::string& schema) {
+  std::string name = "CASE kind";
+  for (std::size_t k = 1; k < kRecordKindSlots; ++k) {
+    name += " WHEN " + std::to_string(k) + " THEN '" + kind_counter_name(k) + "'";
+  }
+  name += " END";
+  return in_schema(schema, "WITH added AS (SELECT kind, count(*) AS n, count(*) FILTER (WHERE seq = 1) AS o "
+                           "FROM S.records WHERE lsn > " +
+                               std::string(kStoredAsOf) +
+                               " GROUP BY kind) "
+                               "INSERT INTO S.counters (name, value) SELECT " +
+                               name +
+                               ", n FROM added WHERE kind BETWEEN 1 AND " + std::to_string(kRecordKindSlots - 1) +
+                               " UNION ALL SELECT '" + kOwnersCounterName +
+                               "', coalesce(sum(o), 0) FROM added "
+                               "ON CONFLICT (name) DO UPDATE SET value = S.counters.value + excluded.value");
+}
+
+std::string pg_shared_checkpoint_as_of_sql(const std::string& schema) {
+  return in_schema(schema, std::string("INSERT INTO S.counters (name, value) SELECT '") + kAsOfCounterName +
+                               "', coalesce(max(lsn), 0) FROM S.records "
+                               "ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+}
+
+std::string pg_subtract_counters_sql(const std::string& schema) {
+  return in_schema(schema, "UPDATE S.counters c SET value = c.value - d.n "
+                           "FROM unnest($1::text[], $2::bigint[]) AS d(name, n) WHERE c.name = d.name");
+}
+
+PgParams pg_subtract_counters_params(const std::array<std::uint64_t, kRecordKindSlots>& by_kind, bool whole) {
+  std::string names = std::string("{") + kOwnersCounterName, values = whole ? "{1" : "{0";
+  for (std::size_t k = 1; k < by_kind.size(); ++k) {
+    if (by_kind[k] == 0) continue;
+    names += "," + kind_counter_name(k);
+    values += "," + std::to_string(by_kind[k]);
+  }
+  PgParams p;
+  p.literal(names + "}").literal(values + "}");
+  return p;
+}
+
 std::string pg_write_counters_sql(const std::string& schema) {
   return in_schema(schema, "INSERT INTO S.counters (name, value) SELECT * FROM unnest($1::text[], $2::bigint[]) "
                            "ON CONFLICT (name) DO UPDATE SET value = excluded.value");

@@ -6,6 +6,7 @@
 // repeatable-read transaction, so that every read sees one commit).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -48,6 +49,20 @@ PgParams pg_write_counters_params(const JournalCounts& counts);
 std::string pg_write_owner_sql(const std::string& schema);
 // `o` must outlive the statement's send (its owner is borrowed).
 PgParams pg_write_owner_params(const OwnerInfo& o);
+
+// A checkpoint the server computes in the caller's write transaction, for
+// a journal with several writers, none of which counted every record: the
+// owners' summaries and the counters are brought forward by the records
+// after the stored checkpoint (whoever wrote them), then the checkpoint's
+// LSN becomes the highest stored. Three statements without parameters, in
+// this order.
+std::string pg_shared_checkpoint_owners_sql(const std::string& schema);
+std::string pg_shared_checkpoint_counters_sql(const std::string& schema);
+std::string pg_shared_checkpoint_as_of_sql(const std::string& schema);
+// Takes what a removal removed (by kind, and an owner when `whole`) off the
+// stored counters, in the caller's transaction after a shared checkpoint.
+std::string pg_subtract_counters_sql(const std::string& schema);
+PgParams pg_subtract_counters_params(const std::array<std::uint64_t, kRecordKindSlots>& by_kind, bool whole);
 
 // The header's format_version. Errors: kIoError, kUnavailable.
 Result<int> pg_header_version(PgConnection* c, const PgTarget& t, TimePoint deadline);

@@ -28,6 +28,7 @@ namespace keel::testing {
 
 struct SqliteBackend {
   static constexpr const char* kName = "sqlite";
+  static constexpr const char* kBackend = kName;  // as stats() names it
   static constexpr bool kSecondWriterFences = false;  // refused: the lock file
   static std::string journal_path(const std::string& dir) { return dir + "/journal.db"; }
   static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
@@ -152,6 +153,7 @@ struct SqliteBackend {
 
 struct RocksBackend {
   static constexpr const char* kName = "rocksdb";
+  static constexpr const char* kBackend = kName;
   static constexpr bool kSecondWriterFences = false;  // refused: RocksDB's LOCK
   static std::string journal_path(const std::string& dir) { return dir + "/journal.rocks"; }
   static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
@@ -297,7 +299,12 @@ struct RocksBackend {
 // The backends, for typed test suites, named by their kName in test names:
 //   TYPED_TEST_SUITE(MyJournalTest, Backends, BackendNames);
 #ifdef KEEL_JOURNAL_TEST_POSTGRES
+#ifdef KEEL_JOURNAL_TEST_SHARED_WRITER
+// The journal's own suites run over a cluster's writer too.
+using Backends = ::testing::Types<PgBackend, PgSharedBackend>;
+#else
 using Backends = ::testing::Types<PgBackend>;
+#endif
 #else
 using Backends = ::testing::Types<SqliteBackend, RocksBackend>;
 #endif
@@ -319,6 +326,7 @@ inline Result<std::unique_ptr<Journal>> open_backend_named(std::string_view name
   if (name == RocksBackend::kName) return RocksBackend::open(path, o);
 #ifdef KEEL_JOURNAL_TEST_POSTGRES
   if (name == PgBackend::kName) return PgBackend::open(path, o);
+  if (name == PgSharedBackend::kName) return PgSharedBackend::open(path, o);
 #endif
   return Status::invalid_argument("no journal backend named '" + std::string(name) + "' in this build");
 }

@@ -350,7 +350,7 @@ TYPED_TEST(JournalTest, OwnersListsEachOwnerWithItsLastRecord) {
   auto stats = j->stats();
   ASSERT_OK(stats);
   EXPECT_EQ(stats->owners, 2u);
-  EXPECT_EQ(stats->backend, TypeParam::kName);
+  EXPECT_EQ(stats->backend, TypeParam::kBackend);
   EXPECT_EQ(stats->first_lsn, 1u);
   EXPECT_EQ(stats->last_lsn, 3u);
   EXPECT_GT(stats->size_bytes, 0u);
@@ -710,7 +710,7 @@ TYPED_TEST(JournalTest, OpenJournalDetectsTheBackend) {
   ASSERT_OK(j);
   auto stats = (*j)->stats();
   ASSERT_OK(stats);
-  EXPECT_EQ(stats->backend, TypeParam::kName);
+  EXPECT_EQ(stats->backend, TypeParam::kBackend);
 }
 
 // --- A writer in another process -------------------------------------------
@@ -725,14 +725,11 @@ constexpr int kChildBatches = 5;
 int run_child_if_asked() {
   const char* spec = std::getenv("KEEL_JOURNAL_CHILD");
   if (spec == nullptr) return 0;
-  char backend[16] = {};
+  char backend[32] = {};
   char path[4096] = {};
   int to_parent = -1, from_parent = -1;
-  if (std::sscanf(spec, "%15s %4095s %d %d", backend, path, &to_parent, &from_parent) != 4) _exit(10);
-  const std::string name = backend;
-  auto j = name == "sqlite"    ? SqliteBackend::open(path, JournalOptions{})
-           : name == "rocksdb" ? RocksBackend::open(path, JournalOptions{})
-                               : open_journal(path, JournalOptions{});
+  if (std::sscanf(spec, "%31s %4095s %d %d", backend, path, &to_parent, &from_parent) != 4) _exit(10);
+  auto j = open_backend_named(backend, path, JournalOptions{});
   if (!j.has_value()) _exit(11);
   for (int i = 0; i < kChildBatches; ++i) {
     auto r = (*j)->append(one("child", "batch" + std::to_string(i)));

@@ -26,11 +26,11 @@ namespace {
 int run_crash_child_if_asked() {
   const char* spec = std::getenv("KEEL_JOURNAL_CRASH_CHILD");
   if (spec == nullptr) return 0;
-  char backend[16] = {};
+  char backend[32] = {};
   char path[4096] = {};
   int to_parent = -1;
   unsigned seed = 0;
-  if (std::sscanf(spec, "%15s %4095s %d %u", backend, path, &to_parent, &seed) != 4) _exit(10);
+  if (std::sscanf(spec, "%31s %4095s %d %u", backend, path, &to_parent, &seed) != 4) _exit(10);
   auto j = open_backend_named(backend, path, JournalOptions{});
   if (!j.has_value()) {
     std::fprintf(stderr, "crash child: %s\n", j.status().to_string().c_str());

@@ -93,6 +93,7 @@ class PgRaw {
 
 struct PgBackend {
   static constexpr const char* kName = "postgresql";
+  static constexpr const char* kBackend = "postgresql";  // as stats() names it
   // A second writable open takes the journal over (fencing the first).
   static constexpr bool kSecondWriterFences = true;
   // A schema per test directory: "t_" + a 64-bit FNV-1a hash of its path.
@@ -175,6 +176,29 @@ struct PgBackend {
   static bool make_foreign(const std::string& path) {
     PgRaw raw(path);
     return raw.exec("CREATE SCHEMA " + raw.schema() + "; CREATE TABLE S.t (x integer)");
+  }
+};
+
+// The same journal written as one of a cluster's writers does: opened
+// without claiming (JournalOptions::pg_claim_all_shards = false), then
+// every shard claimed with claim_pg_shards and handed to it with
+// hold_pg_shards. Its commits take the shared path: LSNs from the stored
+// highest, checkpoints the server computes, fencing per shard.
+struct PgSharedBackend : PgBackend {
+  static constexpr const char* kName = "postgresql_shared";
+  static Result<std::unique_ptr<Journal>> open(const std::string& path, const JournalOptions& o,
+                                               const internal::BackendHooks& hooks = {}) {
+    auto url = pg_test_url();
+    if (!url.has_value()) return url.status();
+    JournalOptions shared = o;
+    shared.pg_claim_all_shards = false;
+    KEEL_ASSIGN_OR_RETURN(std::unique_ptr<Journal> j, internal::open_pg_journal(path, shared, hooks));
+    if (o.read_only) return j;
+    std::vector<std::uint32_t> all(kPgShards);
+    for (std::uint32_t s = 0; s < kPgShards; ++s) all[s] = s;
+    KEEL_ASSIGN_OR_RETURN(std::vector<PgShardEpoch> epochs, claim_pg_shards(path, all, "a test's cluster writer"));
+    KEEL_RETURN_IF_ERROR(hold_pg_shards(*j, epochs));
+    return j;
   }
 };
 

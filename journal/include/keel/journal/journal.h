@@ -136,6 +136,12 @@ struct JournalOptions {
   // offline commands on a journal whose engine may be running. The embedded
   // backends always refuse a second writer, so it changes nothing there.
   bool pg_exclusive = false;
+  // PostgreSQL journals only: whether a writable open claims every shard
+  // (the journal's one writer; a later writer's open fences it). False for
+  // one of a cluster's writers on a shared journal: it claims nothing, and
+  // writes only the shards handed to it (hold_pg_shards, keel/journal/
+  // pg_journal.h); its LSNs follow the database's order.
+  bool pg_claim_all_shards = true;
 };
 
 // A problem found by verify().

@@ -14,7 +14,8 @@
 //
 // Fencing. A journal's owners fall into kPgShards shards (pg_shard_of), and
 // each shard has a writer epoch in the database. A writable open claims
-// every shard: it raises each epoch by one and holds the new values. Every
+// every shard (unless it is one of a cluster's writers: see
+// hold_pg_shards): it raises each epoch by one and holds the new values. Every
 // commit checks, inside its own transaction, that the epochs of the shards
 // it writes are still the ones it holds; once another writer has claimed
 // one (a second open, or claim_pg_shards), the commit writes nothing and
@@ -112,6 +113,31 @@ Result<std::vector<PgShardEpoch>> claim_pg_shards(const std::string& conninfo,
                                                   const std::vector<std::uint32_t>& shards,
                                                   std::string_view holder,
                                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// A cluster's writer: a writable handle opened with
+// JournalOptions::pg_claim_all_shards = false claims no shard at open and
+// writes only the shards handed to it, which a cluster layer claims with
+// claim_pg_shards (keel/cluster/shard_claims.h does) and passes on here.
+// A batch with an owner of a shard the handle does not hold is refused
+// before it is written, with kOwnershipLost; the others of its commit group
+// are written. A commit fenced on a shard (another host claimed it) makes
+// the handle read its shards' epochs again and stop holding those that
+// moved; the group is written again without their batches, so losing one
+// shard fails only that shard's appends. Its records are numbered after the
+// highest LSN stored when its commit takes the journal's writer lock, so
+// LSNs follow the order of commits across hosts.
+//
+// hold_pg_shards: from now on the handle writes `epochs`' shards, at those
+// epochs (each commit checks them), and reads its owners' last sequence
+// numbers again. drop_pg_shards: it stops writing `shards`: batches of their
+// owners, queued or new, are refused with kOwnershipLost. held_pg_shards:
+// what it holds, by shard. Each runs on the handle's writer thread between
+// two commit groups and returns once done. Errors: kInvalidArgument (not a
+// PostgreSQL journal, a handle that claims every shard, a shard out of
+// range, an epoch of 0), kFailedPrecondition (a read-only handle).
+Status hold_pg_shards(Journal& journal, const std::vector<PgShardEpoch>& epochs);
+Status drop_pg_shards(Journal& journal, const std::vector<std::uint32_t>& shards);
+Result<std::vector<PgShardEpoch>> held_pg_shards(Journal& journal);
 
 // The admin endpoint of a WorkflowEngine on a PostgreSQL journal, as its
 // admin table holds it (docs/journal-format.md, "Live lock and admin
