@@ -38,25 +38,12 @@ class DrainTest : public ShardKeeperFixture {
     ADD_FAILURE() << "no host " << id;
     return {};
   }
-
-  // How many shards the database says `id` holds.
-  std::size_t shards_held_by(const std::string& id) {
-    Result<ClusterView> v = read_cluster(url_);
-    EXPECT_TRUE(v.has_value()) << v.status();
-    std::size_t n = 0;
-    if (v.has_value()) {
-      for (const ShardHolder& s : v->shards) n += s.host == id ? 1 : 0;
-    }
-    return n;
-  }
 };
 
 TEST_F(DrainTest, ADrainedHostHandsEveryShardToTheOthersWithoutOneHeldTwice) {
-  Host a = start("host-a");
-  Host b = start("host-b");
-  Host c = start("host-c");
-  ASSERT_TRUE(a.keeper && b.keeper && c.keeper);
-  ASSERT_TRUE(ledger_.wait_for(placed({"host-a", "host-b", "host-c"})));
+  std::map<std::string, Host> hosts = start_settled({"host-a", "host-b", "host-c"});
+  ASSERT_EQ(hosts.size(), 3u);
+  const Host& b = hosts.at("host-b");
   Result<std::uint64_t> drained = drain_host(url_, "host-b", drain_options());
   ASSERT_TRUE(drained.has_value()) << drained.status();
   EXPECT_EQ(*drained, 1u);
@@ -115,10 +102,8 @@ TEST_F(DrainTest, GangsPlaceNoMemberOnADrainingHost) {
 }
 
 TEST_F(DrainTest, UndoingADrainGivesTheHostItsShareAgain) {
-  Host a = start("host-a");
-  Host b = start("host-b");
-  ASSERT_TRUE(a.keeper && b.keeper);
-  ASSERT_TRUE(ledger_.wait_for(placed({"host-a", "host-b"})));
+  std::map<std::string, Host> hosts = start_settled({"host-a", "host-b"});
+  ASSERT_EQ(hosts.size(), 2u);
   ASSERT_TRUE(drain_host(url_, "host-b", drain_options()).has_value());
   ASSERT_TRUE(ledger_.wait_for(placed({"host-a"})));
   Result<std::uint64_t> undone = undrain_host(url_, "host-b", drain_options());

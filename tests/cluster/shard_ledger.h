@@ -11,6 +11,7 @@
 
 #include "cluster_test.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/cluster_view.h"
 #include "keel/cluster/placement.h"
 #include "keel/cluster/shard_keeper.h"
 
@@ -89,6 +90,34 @@ class ShardKeeperFixture : public ClusterTest {
     EXPECT_TRUE(k.has_value()) << k.status();
     if (k.has_value()) h.keeper = std::move(*k);
     return h;
+  }
+
+  // Starts a host with a keeper for each of `ids`, then waits until every
+  // shard is held by its placement's host among them. Empty (and the test
+  // failed) when a host did not start or the shards did not settle.
+  std::map<std::string, Host> start_settled(const std::vector<std::string>& ids) {
+    std::map<std::string, Host> hosts;
+    for (const std::string& id : ids) {
+      Host h = start(id);
+      if (h.keeper == nullptr) return {};
+      hosts.emplace(id, std::move(h));
+    }
+    if (!ledger_.wait_for(placed(ids))) {
+      ADD_FAILURE() << "the shards did not settle on their " << ids.size() << " hosts";
+      return {};
+    }
+    return hosts;
+  }
+
+  // How many shards the database says `id` holds.
+  std::size_t shards_held_by(const std::string& id) {
+    Result<ClusterView> v = read_cluster(url_);
+    EXPECT_TRUE(v.has_value()) << v.status();
+    std::size_t n = 0;
+    if (v.has_value()) {
+      for (const ShardHolder& s : v->shards) n += s.host == id ? 1 : 0;
+    }
+    return n;
   }
 
   // Where placement puts every shard among `ids`.
