@@ -184,12 +184,15 @@ TEST_F(ClusterCliTest, DrainWaitReturnsOnceTheHostHoldsNoShardAndSaysWhereTheyWe
   expect_no_violations();
 }
 
-TEST_F(ClusterCliTest, DrainWaitPrintsTheMovedShardsAsATable) {
+TEST_F(ClusterCliTest, TheKeelExecutableDrainsWithTheSecretFromItsEnvironment) {
   std::map<std::string, Host> hosts = start_settled({"host-a", "host-b"});
   ASSERT_EQ(hosts.size(), 2u);
-  ASSERT_EQ(drain({"host-b", "--wait", "--timeout", "120"}), 0) << err_.str();
-  EXPECT_NE(out_.str().find("host-b#1 holds no shard"), std::string::npos) << out_.str();
-  EXPECT_NE(out_.str().find("NOW HELD BY"), std::string::npos) << out_.str();
+  const CliRun r = run_keel({std::string("KEEL_CLUSTER_SECRET=") + kSecret, KEEL_CLI_PATH, "cluster", "drain",
+                             "host-b", "--wait", "--timeout", "120", "--journal", url_},
+                            "/usr/bin/env");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "host-b#1 holds no shard")) << r.out;
+  EXPECT_TRUE(has(r.out, "NOW HELD BY")) << r.out;
   EXPECT_EQ(shards_held_by("host-b"), 0u);
 }
 
