@@ -2,6 +2,7 @@
 // host draining (keel/cluster/drain.h) and, with --wait, polls the
 // cluster's tables until the host holds no shard, then prints where its
 // shards went.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -17,6 +18,7 @@ namespace {
 // How often --wait reads the tables: a reader is not told of hand-overs.
 constexpr auto kPollEvery = std::chrono::milliseconds(100);
 constexpr std::uint64_t kDefaultWaitSeconds = 600;
+constexpr std::uint64_t kMaxWaitSeconds = 100'000'000;  // a longer --timeout is taken as this
 
 // The secret from --secret-file (its first line) or the environment.
 Result<std::string> cluster_secret(const Args& args, const std::string& from_environment) {
@@ -65,9 +67,10 @@ Outcome cluster_failure(const Status& s) {
   }
 }
 
-// Polls until `host`#`incarnation` holds no shard. Returns the last view
-// read. Errors: kTimedOut, kRefused (the incarnation stopped being live
-// first), or those of read_cluster.
+// Polls until `host`#`incarnation` holds no shard, leaving the last view
+// read in `last`. Errors: kTimedOut (`timeout` passed, or `stop` was set),
+// kRefused (the incarnation stopped being live first), or those of
+// read_cluster.
 Outcome wait_drained(const std::string& path, const std::string& host, std::uint64_t incarnation,
                      std::chrono::seconds timeout, const std::atomic<bool>* stop, ClusterView* last) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -92,6 +95,47 @@ Outcome wait_drained(const std::string& path, const std::string& host, std::uint
                                                     "; it stays draining");
     }
     std::this_thread::sleep_for(kPollEvery);  // polling: nothing tells a reader of a release
+  }
+}
+
+// What the command line asks for.
+struct DrainRequest {
+  std::string host;
+  bool undo = false;
+  bool wait = false;
+  std::chrono::seconds timeout{kDefaultWaitSeconds};
+  std::string secret;
+};
+
+// Errors: kInvalidArgument (options that do not go together, a bad
+// --timeout, no secret).
+Result<DrainRequest> parse_request(const Args& args, const std::string& secret_from_environment) {
+  DrainRequest r;
+  r.host = args.positional.at(0);
+  r.undo = args.has("--undo");
+  r.wait = args.has("--wait");
+  if (r.undo && r.wait) return Status::invalid_argument("--undo and --wait do not go together");
+  if (args.has("--timeout") && !r.wait) return Status::invalid_argument("--timeout goes with --wait");
+  if (args.has("--timeout")) {
+    KEEL_ASSIGN_OR_RETURN(std::uint64_t seconds, parse_u64(args.get("--timeout"), "--timeout"));
+    r.timeout = std::chrono::seconds(std::min(seconds, kMaxWaitSeconds));
+  }
+  KEEL_ASSIGN_OR_RETURN(r.secret, cluster_secret(args, secret_from_environment));
+  return r;
+}
+
+// The host marked (or unmarked, with --undo), when the command does not wait.
+void print_marked(const DrainRequest& r, std::uint64_t incarnation, std::size_t shards, std::ostream& out,
+                  bool json) {
+  const std::string who = r.host + "#" + std::to_string(incarnation);
+  if (json) {
+    out << "{\"host\":" << json_string(r.host) << ",\"incarnation\":" << incarnation
+        << ",\"draining\":" << (r.undo ? "false" : "true") << ",\"shards\":" << shards << "}\n";
+  } else if (r.undo) {
+    out << who << " is no longer draining: placement gives it its share again\n";
+  } else {
+    out << who << " is draining: its " << shards
+        << " shards move to other hosts in their next rounds (--wait waits for them)\n";
   }
 }
 
@@ -123,43 +167,28 @@ void print_moved(const std::string& who, const std::vector<std::uint32_t>& moved
 Outcome run_cluster_drain(const Args& args, const std::string& path, const std::string& secret_from_environment,
                           std::ostream& out, const Palette& palette, bool json, const std::atomic<bool>* stop) {
   if (Outcome url = check_cluster_url(path); !url.ok()) return url;
-  const std::string& host = args.positional.at(0);
-  const bool undo = args.has("--undo");
-  const bool wait = args.has("--wait");
-  if (undo && wait) return Outcome::fail(ExitCode::kUsage, "--undo and --wait do not go together");
-  if (args.has("--timeout") && !wait) return Outcome::fail(ExitCode::kUsage, "--timeout goes with --wait");
-  Result<std::uint64_t> timeout = parse_u64(args.get("--timeout", std::to_string(kDefaultWaitSeconds)), "--timeout");
-  if (!timeout) return Outcome::fail(ExitCode::kUsage, std::string(timeout.status().message()));
-  Result<std::string> secret = cluster_secret(args, secret_from_environment);
-  if (!secret) return Outcome::fail(ExitCode::kUsage, std::string(secret.status().message()));
-
+  Result<DrainRequest> request = parse_request(args, secret_from_environment);
+  if (!request) return Outcome::fail(ExitCode::kUsage, std::string(request.status().message()));
   // The shards the host holds before it is marked: what the drain moves.
   Result<ClusterView> before = read_cluster(path);
   if (!before) return cluster_read_failure(before.status());
   DrainOptions o;
-  o.secret = std::move(*secret);
-  Result<std::uint64_t> incarnation = undo ? undrain_host(path, host, o) : drain_host(path, host, o);
+  o.secret = request->secret;
+  Result<std::uint64_t> incarnation =
+      request->undo ? undrain_host(path, request->host, o) : drain_host(path, request->host, o);
   if (!incarnation) return cluster_failure(incarnation.status());
-  const std::string who = host + "#" + std::to_string(*incarnation);
-  const std::vector<std::uint32_t> moved = held_by(*before, host, *incarnation);
-  if (undo || !wait) {
-    if (json) {
-      out << "{\"host\":" << json_string(host) << ",\"incarnation\":" << *incarnation
-          << ",\"draining\":" << (undo ? "false" : "true") << ",\"shards\":" << moved.size() << "}\n";
-    } else if (undo) {
-      out << who << " is no longer draining: placement gives it its share again\n";
-    } else {
-      out << who << " is draining: its " << moved.size()
-          << " shards move to other hosts in their next rounds (--wait waits for them)\n";
-    }
+  const std::string who = request->host + "#" + std::to_string(*incarnation);
+  const std::vector<std::uint32_t> moved = held_by(*before, request->host, *incarnation);
+  if (request->undo || !request->wait) {
+    print_marked(*request, *incarnation, moved.size(), out, json);
     return {};
   }
   if (!json) out << who << " is draining: waiting for its " << moved.size() << " shards to move\n" << std::flush;
   ClusterView after;
-  Outcome waited = wait_drained(path, host, *incarnation, std::chrono::seconds(*timeout), stop, &after);
+  Outcome waited = wait_drained(path, request->host, *incarnation, request->timeout, stop, &after);
   if (!waited.ok()) return waited;
   if (json) {
-    out << "{\"host\":" << json_string(host) << ",\"incarnation\":" << *incarnation << ",\"draining\":true,";
+    out << "{\"host\":" << json_string(request->host) << ",\"incarnation\":" << *incarnation << ",\"draining\":true,";
     print_moved(who, moved, after, out, palette, json);
     out << "}\n";
   } else {
