@@ -30,9 +30,8 @@ Result<std::string> check_cluster_secret(PgConnection* c, const PgTarget& t, con
   const Status no_cluster = Status::not_found(t.display + ": no host has joined a cluster on this journal");
   KEEL_ASSIGN_OR_RETURN(bool joined, pg_has_relation(c, t, "cluster", deadline));
   if (!joined) return no_cluster;
-  KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(in_schema(t.schema, "SELECT name, secret_salt, secret_hash "
-                                                                          "FROM S.cluster"),
-                                            deadline));
+  KEEL_ASSIGN_OR_RETURN(PgResult r,
+                        c->exec(in_schema(t.schema, "SELECT name, secret_salt, secret_hash FROM S.cluster"), deadline));
   if (r.rows() != 1) return no_cluster;
   const std::string name(r.bytes(0, 0));
   KEEL_RETURN_IF_ERROR(check_secret(secret, r.bytes(0, 1), r.bytes(0, 2), name, t.display));
@@ -53,11 +52,10 @@ Result<std::uint64_t> set_draining_in(PgConnection* c, const PgTarget& t, const 
   p.text(host);
   // Row-locked: a claim of the host's in progress (which share-locks its
   // row) ends before the drain is recorded, and none starts until it is.
-  KEEL_ASSIGN_OR_RETURN(
-      PgResult r, c->exec(in_schema(t.schema, "SELECT incarnation, state = 'left', "
-                                                        "lease_ends > clock_timestamp() FROM S.hosts "
-                                                        "WHERE id = $1 FOR UPDATE"),
-                          p, deadline));
+  KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(in_schema(t.schema, "SELECT incarnation, state = 'left', "
+                                                                "lease_ends > clock_timestamp() FROM S.hosts "
+                                                                "WHERE id = $1 FOR UPDATE"),
+                                            p, deadline));
   if (r.rows() == 0) return Status::not_found("cluster \"" + cluster + "\" has no host '" + host + "'");
   const auto incarnation = static_cast<std::uint64_t>(r.integer(0, 0));
   if (r.integer(0, 1) != 0 || r.integer(0, 2) == 0) {

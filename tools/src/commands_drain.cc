@@ -84,15 +84,14 @@ Outcome wait_drained(const std::string& path, const std::string& host, std::uint
     const std::string who = host + "#" + std::to_string(incarnation);
     if (h == nullptr || h->incarnation != incarnation || !h->live) {
       return Outcome::fail(ExitCode::kRefused, who + " stopped being live while draining, holding " +
-                                                   std::to_string(held.size()) +
-                                                   " shards: they move once its lease has ended");
+                                                   std::to_string(held.size()) + " shards: they move once its "
+                                                   "lease has ended");
     }
     const bool stopped = stop != nullptr && stop->load(std::memory_order_relaxed);
     if (stopped || std::chrono::steady_clock::now() >= deadline) {
+      const std::string when = stopped ? "when interrupted" : "after " + std::to_string(timeout.count()) + " s";
       return Outcome::fail(ExitCode::kTimedOut, who + " still holds " + std::to_string(held.size()) + " shards " +
-                                                    (stopped ? "(interrupted)" : "after " +
-                                                     std::to_string(timeout.count()) + " s") +
-                                                    "; it stays draining");
+                                                    when + "; it stays draining");
     }
     std::this_thread::sleep_for(kPollEvery);  // polling: nothing tells a reader of a release
   }
