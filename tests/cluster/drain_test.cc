@@ -1,8 +1,9 @@
 // drain_host and undrain_host (keel/cluster/drain.h) on a real PostgreSQL
 // server, with hosts whose ShardKeepers rebalance every 50 ms: a draining
 // host hands every shard over without one ever held twice, keeps its lease,
-// claims nothing and gets no gang member; the drain is undone, or ends
-// with the host's next incarnation; and the errors.
+// claims nothing and gets no gang member (and with no other host, the
+// shards stay free); the drain is undone, or ends with the host's next
+// incarnation; and the errors.
 #include "keel/cluster/drain.h"
 
 #include <gtest/gtest.h>
@@ -112,6 +113,15 @@ TEST_F(DrainTest, UndoingADrainGivesTheHostItsShareAgain) {
   ASSERT_TRUE(ledger_.wait_for(placed({"host-a", "host-b"})));
   expect_no_violations();
   EXPECT_FALSE(host_view("host-b").draining);
+}
+
+TEST_F(DrainTest, DrainingTheOnlyHostLeavesEveryShardFree) {
+  std::map<std::string, Host> hosts = start_settled({"host-a"});
+  ASSERT_EQ(hosts.size(), 1u);
+  ASSERT_TRUE(drain_host(url_, "host-a", drain_options()).has_value());
+  ASSERT_TRUE(ledger_.wait_for({}));
+  EXPECT_EQ(shards_held_by("host-a"), 0u);
+  EXPECT_TRUE(hosts.at("host-a").membership->holds_lease());
 }
 
 TEST_F(DrainTest, TheHostsNextIncarnationIsNotDraining) {
