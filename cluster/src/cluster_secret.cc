@@ -34,4 +34,13 @@ bool same_bytes(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+Status check_secret(std::string_view secret, std::string_view salt, std::string_view hash, const std::string& cluster,
+                    const std::string& where) {
+  KEEL_ASSIGN_OR_RETURN(std::string computed, hash_secret(secret, salt));
+  if (!same_bytes(computed, hash)) {
+    return Status::unauthenticated("cluster \"" + cluster + "\" at " + where + ": the secret is not the cluster's");
+  }
+  return Status::ok();
+}
+
 }  // namespace keel::internal

@@ -18,4 +18,10 @@ Result<std::string> hash_secret(std::string_view secret, std::string_view salt);
 // Whether `a` and `b` are equal, in time independent of where they differ.
 bool same_bytes(std::string_view a, std::string_view b);
 
+// Checks `secret` against the salt and hash of the row of cluster `cluster`
+// (shown as at `where`). Errors: kUnauthenticated (not the cluster's
+// secret; the message never holds it), kIoError.
+Status check_secret(std::string_view secret, std::string_view salt, std::string_view hash, const std::string& cluster,
+                    const std::string& where);
+
 }  // namespace keel::internal

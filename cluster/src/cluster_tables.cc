@@ -40,10 +40,13 @@ Labels labels_from_lines(std::string_view text) {
 }
 
 Status check_own_lease(PgConnection* c, const PgTarget& t, const Membership& m, std::string_view what,
-                       TimePoint deadline) {
+                       TimePoint deadline, bool refuse_draining) {
   PgParams own;
   own.text(m.self().id).int64(static_cast<std::int64_t>(m.incarnation()));
   KEEL_ASSIGN_OR_RETURN(PgResult lease, c->exec(in_schema(t.schema, kOwnLeaseSql), own, deadline));
+  if (lease.rows() == 1 && refuse_draining && lease.integer(0, 0) != 0) {
+    return Status::failed_precondition("host " + m.holder() + " is draining: it " + std::string(what));
+  }
   if (lease.rows() == 1) return Status::ok();
   return Status::ownership_lost("host " + m.holder() + " holds no lease (it ended, the host left, or a newer "
                                 "incarnation joined): it " + std::string(what));
@@ -61,7 +64,7 @@ Result<std::vector<HostView>> read_hosts(PgConnection* c, const PgTarget& t, Tim
   KEEL_ASSIGN_OR_RETURN(
       PgResult r, c->exec(in_schema(t.schema, "SELECT id, incarnation, addresses, labels, state = 'left', "
                                               "(extract(epoch FROM lease_ends - clock_timestamp()) * 1000)::bigint, "
-                                              "slots FROM S.hosts ORDER BY id"),
+                                              "slots, draining FROM S.hosts ORDER BY id"),
                           deadline));
   std::vector<HostView> out;
   for (int i = 0; i < r.rows(); ++i) {
@@ -73,6 +76,7 @@ Result<std::vector<HostView>> read_hosts(PgConnection* c, const PgTarget& t, Tim
     h.left = r.integer(i, 4) != 0;
     h.lease_left = std::chrono::milliseconds(r.integer(i, 5));
     h.slots = static_cast<std::uint32_t>(r.integer(i, 6));
+    h.draining = r.integer(i, 7) != 0;
     h.live = !h.left && h.lease_left.count() > 0;
     out.push_back(std::move(h));
   }

@@ -31,14 +31,16 @@ inline constexpr std::string_view kLiveHolderJoin =
 // This incarnation's own live lease ($1 id, $2 incarnation), share-locked
 // until the transaction ends, so no new incarnation supersedes it meanwhile.
 inline constexpr std::string_view kOwnLeaseSql =
-    "SELECT 1 FROM S.hosts WHERE id = $1 AND incarnation = $2::bigint AND state = 'joined' "
+    "SELECT draining FROM S.hosts WHERE id = $1 AND incarnation = $2::bigint AND state = 'joined' "
     "AND lease_ends > clock_timestamp() FOR SHARE";
 
 // Checks, inside a transaction, that `m`'s incarnation holds a live lease
-// (and keeps it share-locked). Errors: kOwnershipLost naming `what` it may
-// not do, or those of PgConnection::exec.
+// (and keeps it share-locked, so a drain of the host waits for the
+// transaction). Errors: kOwnershipLost naming `what` it may not do,
+// kFailedPrecondition when `refuse_draining` and the host is draining, or
+// those of PgConnection::exec.
 Status check_own_lease(PgConnection* c, const PgTarget& t, const Membership& m, std::string_view what,
-                       TimePoint deadline);
+                       TimePoint deadline, bool refuse_draining = false);
 
 // Runs `body` in a transaction on `c`: COMMIT when it succeeds, else
 // ROLLBACK and its error.

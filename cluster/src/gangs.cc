@@ -20,11 +20,12 @@ using internal::PgParams;
 using internal::PgResult;
 using internal::PgTarget;
 
-// Live hosts with the members other gangs have on them.
+// Live hosts that are not draining, with the members other gangs have on
+// them.
 constexpr std::string_view kCapacity =
     "SELECT h.id, h.incarnation, h.labels, h.slots, "
     "(SELECT count(*) FROM S.gang_members m WHERE m.host = h.id) FROM S.hosts h "
-    "WHERE h.state = 'joined' AND h.lease_ends > clock_timestamp() ORDER BY h.id";
+    "WHERE h.state = 'joined' AND h.lease_ends > clock_timestamp() AND NOT h.draining ORDER BY h.id";
 
 Result<GangPolicy> policy_from_name(std::string_view name) {
   for (GangPolicy p : {GangPolicy::kPack, GangPolicy::kSpread, GangPolicy::kStrictPack, GangPolicy::kStrictSpread}) {

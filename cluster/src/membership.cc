@@ -33,8 +33,9 @@ CREATE TABLE IF NOT EXISTS S.hosts (
   id text PRIMARY KEY, incarnation bigint NOT NULL, addresses text NOT NULL, labels text NOT NULL,
   state text NOT NULL CHECK (state IN ('joined', 'left')), lease_ms bigint NOT NULL,
   lease_ends timestamptz NOT NULL, joined_at timestamptz NOT NULL, renewed_at timestamptz NOT NULL,
-  slots bigint NOT NULL DEFAULT 0);
+  slots bigint NOT NULL DEFAULT 0, draining boolean NOT NULL DEFAULT false);
 ALTER TABLE S.hosts ADD COLUMN IF NOT EXISTS slots bigint NOT NULL DEFAULT 0;
+ALTER TABLE S.hosts ADD COLUMN IF NOT EXISTS draining boolean NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS S.gangs (
   ticket text PRIMARY KEY, name text NOT NULL, owner text NOT NULL, policy text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now());
@@ -45,14 +46,16 @@ CREATE TABLE IF NOT EXISTS S.gang_members (
 CREATE INDEX IF NOT EXISTS gang_members_host ON S.gang_members (host);
 )sql";
 
-// Joining: a new row at incarnation 1, or the next incarnation of the row.
+// Joining: a new row at incarnation 1, or the next incarnation of the row,
+// which is not draining whatever its predecessor was.
 constexpr std::string_view kJoin =
     "INSERT INTO S.hosts (id, incarnation, addresses, labels, state, lease_ms, lease_ends, joined_at, renewed_at, "
     "slots) VALUES ($1, 1, $2, $3, 'joined', $4::bigint, clock_timestamp() + $4::bigint * interval '1 millisecond', "
     "clock_timestamp(), clock_timestamp(), $5::bigint) "
     "ON CONFLICT (id) DO UPDATE SET incarnation = S.hosts.incarnation + 1, addresses = excluded.addresses, "
     "labels = excluded.labels, state = 'joined', lease_ms = excluded.lease_ms, lease_ends = excluded.lease_ends, "
-    "joined_at = excluded.joined_at, renewed_at = excluded.renewed_at, slots = excluded.slots RETURNING incarnation";
+    "joined_at = excluded.joined_at, renewed_at = excluded.renewed_at, slots = excluded.slots, draining = false "
+    "RETURNING incarnation";
 constexpr std::string_view kRenew =
     "UPDATE S.hosts SET lease_ends = clock_timestamp() + lease_ms * interval '1 millisecond', "
     "renewed_at = clock_timestamp() "
@@ -319,12 +322,7 @@ Status check_cluster(PgConnection* c, const PgTarget& t, const MembershipOptions
     return Status::failed_precondition(t.display + " holds cluster \"" + std::string(r.bytes(0, 0)) + "\", not \"" +
                                        o.cluster + "\"");
   }
-  KEEL_ASSIGN_OR_RETURN(std::string hash, internal::hash_secret(o.secret, r.bytes(0, 1)));
-  if (!internal::same_bytes(hash, r.bytes(0, 2))) {
-    return Status::unauthenticated("cluster \"" + o.cluster + "\" at " + t.display +
-                                   ": the secret is not the cluster's");
-  }
-  return Status::ok();
+  return internal::check_secret(o.secret, r.bytes(0, 1), r.bytes(0, 2), o.cluster, t.display);
 }
 
 // The join's transaction: tables, cluster row, host row. Returns the new
@@ -384,9 +382,13 @@ Status Membership::leave() { return impl_->leave(); }
 
 Result<std::vector<PlacementHost>> Membership::live_hosts() const {
   KEEL_ASSIGN_OR_RETURN(std::vector<HostView> all, hosts());
+  return placement_hosts(all);
+}
+
+std::vector<PlacementHost> placement_hosts(const std::vector<HostView>& hosts) {
   std::vector<PlacementHost> out;
-  for (HostView& h : all) {
-    if (h.live) out.push_back(PlacementHost{std::move(h.id), std::move(h.labels)});
+  for (const HostView& h : hosts) {
+    if (h.live && !h.draining) out.push_back(PlacementHost{h.id, h.labels});
   }
   return out;
 }

@@ -109,7 +109,8 @@ class ShardClaims::Impl {
   // The claim's transaction body.
   Result<ClaimOutcome> claim_in(PgConnection* c, const std::vector<std::uint32_t>& shards, TimePoint deadline) {
     const std::string holder = membership_.holder();
-    KEEL_RETURN_IF_ERROR(internal::check_own_lease(c, target_, membership_, "claims nothing", deadline));
+    KEEL_RETURN_IF_ERROR(
+        internal::check_own_lease(c, target_, membership_, "claims nothing", deadline, /*refuse_draining=*/true));
     PgParams rows;
     rows.literal(int_array(shards));
     KEEL_RETURN_IF_ERROR(c->exec(sql(kAddRows), rows, deadline).status());

@@ -78,10 +78,10 @@ class ShardKeeper::Impl {
       return false;
     }
     Result<std::vector<ShardHolder>> holders = claims_->holders();
-    Result<std::vector<PlacementHost>> live = membership_.live_hosts();
-    if (!holders || !live) return true;
-    const bool live_in_table = std::any_of(live->begin(), live->end(), [this](const PlacementHost& h) {
-      return h.id == membership_.self().id;
+    Result<std::vector<HostView>> hosts = membership_.hosts();
+    if (!holders || !hosts) return true;
+    const bool live_in_table = std::any_of(hosts->begin(), hosts->end(), [this](const HostView& h) {
+      return h.id == membership_.self().id && h.incarnation == membership_.incarnation() && h.live;
     });
     if (!live_in_table) {
       // The database ended the lease before this host noticed: nothing it
@@ -104,9 +104,10 @@ class ShardKeeper::Impl {
       drop(lost);
       notify_losing(lost, /*lost=*/true);
     }
-    // What placement gives this host now.
+    // What placement gives this host now: nothing while it is draining,
+    // since placement chooses among the live hosts that are not.
     const auto shards = static_cast<std::uint32_t>(holders->size());
-    const std::vector<std::string> map = shard_map(shards, *live);
+    const std::vector<std::string> map = shard_map(shards, placement_hosts(*hosts));
     std::vector<PgShardEpoch> hand_over;
     std::vector<std::uint32_t> wanted;
     std::map<std::uint32_t, std::uint64_t> now;  // what it holds: `mine` less what it lost

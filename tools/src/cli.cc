@@ -48,12 +48,13 @@ constexpr std::string_view kOverview =
     "\n"
     "keel workflow ls|show|signal|cancel|retry|fork: workflow runs (keel workflow --help).\n"
     "keel ui [--port N]: the same views in a web browser (keel ui --help).\n"
-    "keel cluster status|hosts|shards: the cluster on a PostgreSQL journal (keel cluster --help).\n"
+    "keel cluster status|hosts|shards|drain: the cluster on a PostgreSQL journal (keel cluster --help).\n"
     "\n"
     "Exit codes: 0 ok, 1 verify found problems, 2 bad arguments, 3 no journal at\n"
     "the path, 4 not a Keel journal, 5 newer format version, 6 damaged record,\n"
     "7 unknown id or LSN, 8 owned by a live process, 9 I/O error, 10 internal,\n"
-    "12 the database server cannot be reached. See docs/inspection.md.\n";
+    "11 refused by the state, 12 the database server cannot be reached, 13 timed\n"
+    "out. See docs/inspection.md.\n";
 
 constexpr std::string_view kWorkflowOverview =
     "usage: keel workflow <command> [--journal PATH] [--json] [options]\n"
@@ -80,15 +81,27 @@ constexpr std::string_view kClusterOverview =
     "usage: keel cluster <command> [--journal URL] [--json]\n"
     "\n"
     "The journal is a cluster's shared PostgreSQL journal: --journal URL (-j), or\n"
-    "$KEEL_JOURNAL, a postgresql:// URL with its keel_schema. Read-only: a role\n"
-    "with SELECT on the schema suffices. Leases are judged by the database's clock.\n"
+    "$KEEL_JOURNAL, a postgresql:// URL with its keel_schema. status, hosts and\n"
+    "shards are read-only: a role with SELECT on the schema suffices. Leases are\n"
+    "judged by the database's clock.\n"
     "\n"
     "commands:\n"
     "  status                             the cluster's name, live hosts, shards held, shards per host\n"
     "  hosts                              every host: incarnation, state, lease, shards, addresses, labels\n"
     "  shards                             every shard: epoch, holder, whether the holder is live\n"
+    "  drain HOST [--wait [--timeout S]]  mark a live host draining: it hands its shards over, gets\n"
+    "                                     no new ones and no gang members, and keeps its lease;\n"
+    "                                     --wait waits (default 600 s) until it holds no shard and\n"
+    "                                     prints where they went\n"
+    "  drain --undo HOST                  the host is no longer draining and gets its share again\n"
     "\n"
-    "Exit codes as keel journal; 3 is no journal or no cluster at the URL. See docs/cluster.md.\n";
+    "drain needs the cluster's secret: --secret-file FILE (its first line) or\n"
+    "$KEEL_CLUSTER_SECRET, and UPDATE on the schema's hosts table. A host's next\n"
+    "incarnation (it restarted) is not draining.\n"
+    "\n"
+    "Exit codes as keel journal; 3 is no journal or no cluster at the URL; 7 no such\n"
+    "host; 11 the host is not live; 12 also a wrong secret; 13 --wait timed out (the\n"
+    "host stays draining). See docs/cluster.md.\n";
 
 constexpr std::string_view kUiOverview =
     "usage: keel ui [--journal PATH] [--port N] [--host ADDR] [--schema F --type T]\n"
@@ -156,6 +169,8 @@ const std::vector<VerbSpec>& cluster_verbs() {
       {"status", "status", 0, 0, {}},
       {"hosts", "hosts", 0, 0, {}},
       {"shards", "shards", 0, 0, {}},
+      {"drain", "drain HOST [--wait [--timeout SECONDS]] [--undo] [--secret-file FILE]", 1, 1,
+       {{"--wait", "", false}, {"--timeout", "", true}, {"--undo", "", false}, {"--secret-file", "", true}}},
   };
   return kVerbs;
 }
@@ -308,6 +323,10 @@ Outcome run_group(const Group& group, const std::vector<std::string>& args, cons
   if (group.name == "cluster") {
     const std::string path = parsed->get("--journal", env.default_journal);
     if (path.empty()) return Outcome::fail(ExitCode::kUsage, "no journal: give --journal URL or set KEEL_JOURNAL");
+    if (verb->verb == "drain") {
+      return run_cluster_drain(*parsed, path, env.cluster_secret, *env.out, Palette(env.color), parsed->has("--json"),
+                               env.stop);
+    }
     return run_cluster(verb->verb, path, *env.out, Palette(env.color), parsed->has("--json"));
   }
   if (is_admin_verb(group.name, verb->verb)) {

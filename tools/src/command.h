@@ -143,6 +143,24 @@ Outcome run_workflow_admin(std::string_view verb, const Args& args, const std::s
 // kUnreachable, kIoError.
 Outcome run_cluster(std::string_view verb, const std::string& path, std::ostream& out, const Palette& palette,
                     bool json);
+// kOk when `path` is a postgresql:// URL, else kUsage saying that keel
+// cluster needs one.
+Outcome check_cluster_url(const std::string& path);
+// The outcome of read_cluster's error `s`: kNoJournal (no journal or no
+// cluster), kNotAJournal, kNewerFormat, kUnreachable, or from_status's.
+Outcome cluster_read_failure(const Status& s);
+// `keel cluster drain HOST [--wait [--timeout S]] [--undo] [--secret-file F]`
+// (commands_drain.cc): marks the host draining (or, with --undo, no longer
+// draining) with the cluster's secret from --secret-file or
+// `secret_from_environment`; with --wait, polls until the host holds no
+// shard, then prints where its shards went. Stops waiting when `stop` (may
+// be null) is set. Errors: kUsage (bad options, no secret), kNoJournal,
+// kUnknownId (no such host), kRefused (the host is not live, or stopped
+// being live while draining), kUnreachable (also a wrong secret),
+// kTimedOut (--timeout passed or the wait was interrupted; the host stays
+// draining), kIoError.
+Outcome run_cluster_drain(const Args& args, const std::string& path, const std::string& secret_from_environment,
+                          std::ostream& out, const Palette& palette, bool json, const std::atomic<bool>* stop);
 // Compaction opens the journal for writing itself: ctx.journal is the
 // read-only handle that proved the path is a readable journal, and is closed
 // by `close_reader` before the writable open.

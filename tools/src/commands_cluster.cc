@@ -16,6 +16,12 @@ std::string lease_text(const HostView& h) {
   return ms > 0 ? std::to_string(ms) + " ms left" : "ended " + std::to_string(-ms) + " ms ago";
 }
 
+// "live", "draining" (live and draining), "left" or "down".
+std::string state_text(const HostView& h) {
+  if (h.live) return h.draining ? "draining" : "live";
+  return h.left ? "left" : "down";
+}
+
 std::string joined(const std::vector<std::string>& parts) {
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : ",") + p;
@@ -33,7 +39,8 @@ std::map<std::string, std::size_t> shards_by_host(const ClusterView& v) {
 
 void write_host_json(std::ostream& out, const HostView& h, std::size_t shards) {
   out << "{\"id\":" << json_string(h.id) << ",\"incarnation\":" << h.incarnation << ",\"live\":" << (h.live ? "true" : "false")
-      << ",\"left\":" << (h.left ? "true" : "false") << ",\"lease_left_ms\":" << h.lease_left.count()
+      << ",\"left\":" << (h.left ? "true" : "false") << ",\"draining\":" << (h.draining ? "true" : "false")
+      << ",\"lease_left_ms\":" << h.lease_left.count()
       << ",\"addresses\":[";
   for (std::size_t i = 0; i < h.addresses.size(); ++i) out << (i ? "," : "") << json_string(h.addresses[i]);
   out << "],\"labels\":{";
@@ -65,7 +72,7 @@ Outcome status(const ClusterView& v, std::ostream& out, const Palette& palette, 
     Table t({"HOST", "STATE", "SHARDS"});
     for (const HostView& h : v.hosts) {
       auto it = by_host.find(h.id);
-      t.add({h.id, h.live ? "live" : h.left ? "left" : "down", std::to_string(it == by_host.end() ? 0 : it->second)});
+      t.add({h.id, state_text(h), std::to_string(it == by_host.end() ? 0 : it->second)});
     }
     t.print(out, palette);
   }
@@ -89,7 +96,7 @@ Outcome hosts(const ClusterView& v, std::ostream& out, const Palette& palette, b
   }
   Table t({"HOST", "INCARNATION", "STATE", "LEASE", "SHARDS", "ADDRESSES", "LABELS"});
   for (const HostView& h : v.hosts) {
-    t.add({h.id, std::to_string(h.incarnation), h.live ? "live" : h.left ? "left" : "down", lease_text(h),
+    t.add({h.id, std::to_string(h.incarnation), state_text(h), lease_text(h),
            std::to_string(shards_of(h.id)), joined(h.addresses), labels_to_string(h.labels)});
   }
   if (t.empty()) {
@@ -124,22 +131,26 @@ Outcome shards(const ClusterView& v, std::ostream& out, const Palette& palette, 
 
 }  // namespace
 
+Outcome check_cluster_url(const std::string& path) {
+  if (is_pg_conninfo(path)) return {};
+  return Outcome::fail(ExitCode::kUsage, "keel cluster reads a cluster's PostgreSQL journal: give a postgresql:// URL, "
+                                         "not " + path);
+}
+
+Outcome cluster_read_failure(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound: return Outcome::fail(ExitCode::kNoJournal, std::string(s.message()));
+    case StatusCode::kCorruption: return Outcome::fail(ExitCode::kNotAJournal, std::string(s.message()));
+    case StatusCode::kFailedPrecondition: return Outcome::fail(ExitCode::kNewerFormat, std::string(s.message()));
+    default: return from_status(s);
+  }
+}
+
 Outcome run_cluster(std::string_view verb, const std::string& path, std::ostream& out, const Palette& palette,
                     bool json) {
-  if (!is_pg_conninfo(path)) {
-    return Outcome::fail(ExitCode::kUsage, "keel cluster reads a cluster's PostgreSQL journal: give a postgresql:// URL, "
-                                           "not " + path);
-  }
+  if (Outcome url = check_cluster_url(path); !url.ok()) return url;
   Result<ClusterView> v = read_cluster(path);
-  if (!v) {
-    const Status& s = v.status();
-    switch (s.code()) {
-      case StatusCode::kNotFound: return Outcome::fail(ExitCode::kNoJournal, std::string(s.message()));
-      case StatusCode::kCorruption: return Outcome::fail(ExitCode::kNotAJournal, std::string(s.message()));
-      case StatusCode::kFailedPrecondition: return Outcome::fail(ExitCode::kNewerFormat, std::string(s.message()));
-      default: return from_status(s);
-    }
-  }
+  if (!v) return cluster_read_failure(v.status());
   if (verb == "status") return status(*v, out, palette, json);
   if (verb == "hosts") return hosts(*v, out, palette, json);
   return shards(*v, out, palette, json);

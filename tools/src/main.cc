@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   env.err = &std::cerr;
   env.color = ::isatty(STDOUT_FILENO) != 0 && std::getenv("NO_COLOR") == nullptr;
   if (const char* journal = std::getenv("KEEL_JOURNAL")) env.default_journal = journal;
+  if (const char* secret = std::getenv("KEEL_CLUSTER_SECRET")) env.cluster_secret = secret;
   env.stop = &g_stop;
   return keel::tools::run_cli(std::vector<std::string>(argv + 1, argv + argc), env);
 }

@@ -84,6 +84,9 @@ struct HostView {
   std::uint32_t slots = 0;  // gang members it takes; 0: no limit
   bool live = false;  // joined, not left, lease not ended
   bool left = false;  // left gracefully (leave())
+  // Marked draining (keel/cluster/drain.h): a live draining host keeps its
+  // lease, but placement gives it no shard and gangs no member.
+  bool draining = false;
   // Until the lease ends (negative: since it ended), by the database's clock.
   std::chrono::milliseconds lease_left{0};
 };
@@ -133,7 +136,8 @@ class Membership {
 
   // Every host of the cluster, by id. Errors: kUnavailable, kIoError.
   Result<std::vector<HostView>> hosts() const;
-  // The live hosts, for placement (keel/cluster/placement.h).
+  // The hosts placement may choose (keel/cluster/placement.h): live and
+  // not draining. Errors: as hosts().
   Result<std::vector<PlacementHost>> live_hosts() const;
 
   // Leaves gracefully: the lease ends now and the host is marked left, so
@@ -149,5 +153,9 @@ class Membership {
   const std::chrono::milliseconds timeout_;
   std::unique_ptr<Impl> impl_;
 };
+
+// The hosts of `hosts` that placement may choose: live and not draining,
+// in the same order.
+std::vector<PlacementHost> placement_hosts(const std::vector<HostView>& hosts);
 
 }  // namespace keel

@@ -59,8 +59,9 @@ class ShardClaims {
 
   // Claims the free ones of `shards` (see above) in one transaction.
   // Errors: kOwnershipLost (this host's own lease has ended or it was
-  // superseded: nothing is claimed), kInvalidArgument (a shard beyond the
-  // journal's shard count), kUnavailable, kIoError.
+  // superseded: nothing is claimed), kFailedPrecondition (this host is
+  // draining, keel/cluster/drain.h: nothing is claimed), kInvalidArgument
+  // (a shard beyond the journal's shard count), kUnavailable, kIoError.
   Result<ClaimOutcome> claim(const std::vector<std::uint32_t>& shards);
 
   // Gives `held` back (each only if this host still holds it at that

@@ -9,8 +9,9 @@
 //      counts it live;
 //   2. reads the shards' holders; a shard it held that another holder or a
 //      newer epoch now has is lost: losing(those, lost=true);
-//   3. computes its shards by rendezvous placement over the live hosts
-//      (keel/cluster/placement.h) and, for those it holds but should not,
+//   3. computes its shards by rendezvous placement over the live hosts that
+//      are not draining (keel/cluster/placement.h, keel/cluster/drain.h: a
+//      draining host's share is empty) and, for those it holds but should not,
 //      calls losing(those, lost=false), then releases them (a graceful
 //      hand-over: the epoch goes up, so nothing of this host's lands after);
 //   4. claims those it should hold but does not (keel/cluster/shard_claims.h)

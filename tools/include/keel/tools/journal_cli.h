@@ -33,6 +33,7 @@ enum class ExitCode : int {
   kInternal = 10,       // anything else
   kRefused = 11,        // keel workflow signal/cancel/retry/fork: the run's state does not allow it
   kUnreachable = 12,    // the journal's database server cannot be reached, or refused the credentials
+  kTimedOut = 13,       // keel cluster drain --wait: the host still held shards at --timeout
 };
 
 // Where a run reads and writes. The streams must outlive run_cli.
@@ -41,6 +42,9 @@ struct CliEnvironment {
   std::ostream* err = nullptr;  // one-line errors and warnings
   bool color = false;           // colour the human output (never the JSON)
   std::string default_journal;  // used when no --journal is given (KEEL_JOURNAL)
+  // The cluster's secret for `keel cluster drain` when no --secret-file is
+  // given (KEEL_CLUSTER_SECRET).
+  std::string cluster_secret;
   // `tail -f` and `ui` stop, with kOk, once this is set (a signal handler sets it).
   // May be null. Read with relaxed order: it is a request, not a barrier.
   const std::atomic<bool>* stop = nullptr;
