@@ -110,8 +110,10 @@ class Agent::Impl {
   void wake() { eventfd_write(wake_fd_, 1); }
   // The metrics text (docs/metrics.md). Metrics endpoint's thread.
   std::string render_metrics() const KEEL_EXCLUDES(mu_);
-  // Keeps the engine figures of a worker's heartbeat echo. I/O thread.
-  void on_worker_heartbeat(int slot, std::string_view body) KEEL_REQUIRES(mu_);
+  // Keeps the engine figures of a worker's heartbeat echo, unless `c` is
+  // an earlier process's connection (whose figures were folded into the
+  // slot's totals when it was lost). I/O thread.
+  void on_worker_heartbeat(wire::Connection& c, int slot, std::string_view body) KEEL_REQUIRES(mu_);
 
   // ---- I/O thread --------------------------------------------------------
   wire::ConnectionCallbacks client_callbacks();
@@ -481,7 +483,7 @@ void Agent::Impl::on_worker_frame(wire::Connection& c, const wire::Frame& f) {
     case wire::MessageType::kError:
       return on_worker_error(f.body);
     case wire::MessageType::kHeartbeat:
-      return on_worker_heartbeat(worker_conns_[c.id()], f.body);
+      return on_worker_heartbeat(c, worker_conns_[c.id()], f.body);
     default:
       return;
   }
@@ -507,8 +509,9 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
   changed_.notify_all();
 }
 
-void Agent::Impl::on_worker_heartbeat(int slot, std::string_view body) {
+void Agent::Impl::on_worker_heartbeat(wire::Connection& c, int slot, std::string_view body) {
   slots_[slot].last_seen = std::chrono::steady_clock::now();
+  if (slots_[slot].conn != &c) return;
   // An echo whose stats do not decode still answers the heartbeat.
   wire::Heartbeat beat;
   if (wire::decode_body(body, beat).is_ok() && beat.stats) metrics_.worker_stats(slot, *beat.stats);
