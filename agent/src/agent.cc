@@ -28,6 +28,8 @@
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
+#include "agent_metrics.h"
+#include "metrics_endpoint.h"
 #include "protocol.h"
 #include "registry.h"
 #include "worker_process.h"
@@ -51,11 +53,13 @@ std::uint64_t stable_hash(std::string_view s) {
 
 class Agent::Impl {
  public:
-  explicit Impl(AgentOptions options) : options_(std::move(options)), slots_(options_.workers) {}
+  explicit Impl(AgentOptions options)
+      : options_(std::move(options)), metrics_(std::max(options_.workers, 0)), slots_(options_.workers) {}
   ~Impl() { stop(); }
 
   Status start();
   std::uint16_t port() const { return client_listener_->port(); }
+  std::uint16_t metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   std::vector<pid_t> worker_pids() const KEEL_EXCLUDES(mu_);
   std::uint64_t restart_count() const KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -104,6 +108,12 @@ class Agent::Impl {
   }
   void stop() KEEL_EXCLUDES(mu_);
   void wake() { eventfd_write(wake_fd_, 1); }
+  // The metrics text (docs/metrics.md). Metrics endpoint's thread.
+  std::string render_metrics() const KEEL_EXCLUDES(mu_);
+  // Keeps the engine figures of a worker's heartbeat echo, unless `c` is
+  // an earlier process's connection (whose figures were folded into the
+  // slot's totals when it was lost). I/O thread.
+  void on_worker_heartbeat(wire::Connection& c, int slot, std::string_view body) KEEL_REQUIRES(mu_);
 
   // ---- I/O thread --------------------------------------------------------
   wire::ConnectionCallbacks client_callbacks();
@@ -160,6 +170,8 @@ class Agent::Impl {
   void kill_and_reap_all() KEEL_EXCLUDES(mu_);
 
   const AgentOptions options_;
+  internal::AgentMetrics metrics_;
+  std::unique_ptr<internal::MetricsEndpoint> metrics_endpoint_;  // null without options_.metrics_host
   std::unique_ptr<wire::TcpTransport> transport_;
   std::unique_ptr<wire::TcpListener> worker_listener_;
   std::unique_ptr<wire::TcpListener> client_listener_;
@@ -208,6 +220,11 @@ Status Agent::Impl::start() {
   if (options_.worker_argv.empty()) return Status::invalid_argument("the agent needs a worker program");
   KEEL_RETURN_IF_ERROR(check_worker_program(options_.worker_argv.front()));
   if (options_.workers < 1) return Status::invalid_argument("the agent needs at least one worker");
+  if (!options_.metrics_host.empty()) {
+    KEEL_ASSIGN_OR_RETURN(metrics_endpoint_,
+                          internal::MetricsEndpoint::open(options_.metrics_host, options_.metrics_port,
+                                                          [this] { return render_metrics(); }));
+  }
   if (!options_.journal_dir.empty() && mkdir(options_.journal_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Status::io_error("journal directory " + options_.journal_dir + ": " + std::strerror(errno));
   }
@@ -250,6 +267,7 @@ Status Agent::Impl::start() {
 }
 
 void Agent::Impl::stop() {
+  metrics_endpoint_.reset();  // render_metrics reads what the rest of stop() tears down
   {
     MutexLock lock(mu_);
     if (stopping_) return;
@@ -275,6 +293,17 @@ void Agent::Impl::stop() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
+std::string Agent::Impl::render_metrics() const {
+  internal::AgentState state;
+  {
+    MutexLock lock(mu_);
+    state.worker_restarts = restarts_;
+    for (const Slot& s : slots_) state.workers_up += s.state == SlotState::kReady ? 1 : 0;
+    state.clients = clients_.size();
+  }
+  return metrics_.render(state);
+}
+
 std::vector<pid_t> Agent::Impl::worker_pids() const {
   MutexLock lock(mu_);
   std::vector<pid_t> out;
@@ -292,10 +321,13 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
   };
   cb.on_frame = [this](wire::Connection& c, const wire::Frame& f) {
     if (f.type == wire::MessageType::kSpawn) {
+      metrics_.count_frame(internal::ClientFrame::kSpawn);
       on_client_spawn(c, f.body);
     } else if (f.type == wire::MessageType::kCall) {
+      metrics_.count_frame(internal::ClientFrame::kCall);
       on_client_call(c, f.body);
     } else if (f.type == wire::MessageType::kCancel) {
+      metrics_.count_frame(internal::ClientFrame::kCancel);
       on_client_cancel(c, f.body);
     } else if (f.type != wire::MessageType::kHeartbeat) {
       // A frame a client may not send: the protocol closes the connection.
@@ -451,8 +483,7 @@ void Agent::Impl::on_worker_frame(wire::Connection& c, const wire::Frame& f) {
     case wire::MessageType::kError:
       return on_worker_error(f.body);
     case wire::MessageType::kHeartbeat:
-      slots_[worker_conns_[c.id()]].last_seen = std::chrono::steady_clock::now();
-      return;
+      return on_worker_heartbeat(c, worker_conns_[c.id()], f.body);
     default:
       return;
   }
@@ -476,6 +507,14 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
     if (h.slot == slot) spawn_on(slot, 0, 0, key, h.type, "", false);
   }
   changed_.notify_all();
+}
+
+void Agent::Impl::on_worker_heartbeat(wire::Connection& c, int slot, std::string_view body) {
+  slots_[slot].last_seen = std::chrono::steady_clock::now();
+  if (slots_[slot].conn != &c) return;
+  // An echo whose stats do not decode still answers the heartbeat.
+  wire::Heartbeat beat;
+  if (wire::decode_body(body, beat).is_ok() && beat.stats) metrics_.worker_stats(slot, *beat.stats);
 }
 
 void Agent::Impl::on_worker_spawn_ack(std::string_view body) {
@@ -521,6 +560,7 @@ void Agent::Impl::on_worker_error(std::string_view body) {
 void Agent::Impl::worker_lost(int slot, const std::string& why) {
   Slot& s = slots_[slot];
   if (s.conn == nullptr && s.state != SlotState::kReady) return;
+  metrics_.worker_gone(slot);
   s.conn = nullptr;
   if (s.state == SlotState::kReady) s.state = SlotState::kStarting;
   const Status gone = Status::unavailable(slot_name(slot) + " is gone: " + why);
@@ -634,7 +674,8 @@ void Agent::Impl::supervise() {
       if (std::chrono::steady_clock::now() >= *kill_at) return kill_and_reap_all();
     }
     std::optional<SteadyTime> wake_at = kill_at;
-    if (!stopping && options_.heartbeat_timeout.count() > 0) {
+    // The workers' metrics come with their heartbeat echoes.
+    if (!stopping && (options_.heartbeat_timeout.count() > 0 || !options_.metrics_host.empty())) {
       const SteadyTime next_beat = check_heartbeats();
       if (!wake_at || next_beat < *wake_at) wake_at = next_beat;
     }
@@ -670,7 +711,7 @@ SteadyTime Agent::Impl::check_heartbeats() {
   for (int i = 0; i < static_cast<int>(slots_.size()); ++i) {
     Slot& s = slots_[i];
     if (s.conn == nullptr) continue;
-    if (now - s.last_seen > options_.heartbeat_timeout) {
+    if (options_.heartbeat_timeout.count() > 0 && now - s.last_seen > options_.heartbeat_timeout) {
       log(slot_name(i) + " has not answered a heartbeat for " +
           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now - s.last_seen).count()) +
           " ms: killing it");
@@ -738,6 +779,7 @@ Result<std::unique_ptr<Agent>> Agent::start(AgentOptions options) {
 }
 
 std::uint16_t Agent::port() const { return impl_->port(); }
+std::uint16_t Agent::metrics_port() const { return impl_->metrics_port(); }
 std::vector<pid_t> Agent::worker_pids() const { return impl_->worker_pids(); }
 std::uint64_t Agent::restart_count() const { return impl_->restart_count(); }
 

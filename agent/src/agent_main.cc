@@ -8,8 +8,11 @@
 // with the option names without dashes ("listen = 0.0.0.0:7700"); the
 // command line wins. The secret comes from --secret-file (its content
 // without surrounding whitespace) or KEEL_SECRET (as is).
+// --metrics HOST:PORT serves GET /metrics (Prometheus text format 0.0.4,
+// docs/metrics.md) on a loopback address; port 0 picks a free one.
 // Prints one line "keel-agent: ready on HOST:PORT ..." once every worker is
-// up, and stops (workers included) on SIGINT or SIGTERM.
+// up (ending with "; metrics on URL" with --metrics), and stops (workers
+// included) on SIGINT or SIGTERM.
 #include <signal.h>
 
 #include <cerrno>
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "keel/agent/agent.h"
+#include "metrics_endpoint.h"
 #include "protocol.h"
 
 namespace {
@@ -32,7 +36,7 @@ constexpr const char* kUsage =
     "usage: keel-agent --listen HOST:PORT --worker EXE [--worker-arg ARG]... [--workers N]\n"
     "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
     "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
-    "                  [--tls-cert FILE --tls-key FILE] [--config FILE]\n";
+    "                  [--tls-cert FILE --tls-key FILE] [--metrics HOST:PORT] [--config FILE]\n";
 
 // `s` without the spaces, tabs, carriage returns and newlines around it.
 std::string trim(const std::string& s) {
@@ -94,7 +98,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   for (auto& [k, v] : flags) {
     static const char* const kKnown[] = {"config",       "listen",      "worker",           "worker-arg",
                                          "workers",      "journal",     "secret-file",      "max-restarts",
-                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key"};
+                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key", "metrics"};
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
     if (!known) return keel::Status::invalid_argument("unknown option --" + k);
@@ -104,6 +108,17 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
     KEEL_ASSIGN_OR_RETURN(auto hp, keel::internal::parse_host_port(*l));
     o.listen_host = hp.first;
     o.listen_port = hp.second;
+  }
+  if (const std::string* m = one("metrics")) {
+    KEEL_ASSIGN_OR_RETURN(auto hp, keel::internal::parse_host_port(*m));
+    std::string host = hp.first;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (!keel::internal::is_loopback_address(host)) {
+      return keel::Status::invalid_argument("--metrics must name a loopback address (127.0.0.1 or [::1]), not '" +
+                                            hp.first + "'");
+    }
+    o.metrics_host = host;
+    o.metrics_port = hp.second;
   }
   if (const std::string* w = one("worker")) o.worker_argv.push_back(*w);
   auto args = flags.equal_range("worker-arg");
@@ -155,8 +170,15 @@ int main(int argc, char** argv) {
   }
   const auto startup_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("keel-agent: ready on %s:%u with %d workers in %lld us\n", options->listen_host.c_str(),
-              static_cast<unsigned>((*agent)->port()), options->workers, static_cast<long long>(startup_us));
+  std::string metrics;
+  if (!options->metrics_host.empty()) {
+    const bool v6 = options->metrics_host.find(':') != std::string::npos;
+    metrics = "; metrics on http://" + (v6 ? "[" + options->metrics_host + "]" : options->metrics_host) + ":" +
+              std::to_string((*agent)->metrics_port()) + "/metrics";
+  }
+  std::printf("keel-agent: ready on %s:%u with %d workers in %lld us%s\n", options->listen_host.c_str(),
+              static_cast<unsigned>((*agent)->port()), options->workers, static_cast<long long>(startup_us),
+              metrics.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -164,7 +164,7 @@ class WorkerSession {
         on_cancel(c, f.body);
         break;
       case wire::MessageType::kHeartbeat:
-        c.send(wire::MessageType::kHeartbeat, f.body).ignore();  // echoed as is
+        echo_heartbeat(c, f.body);
         break;
       case wire::MessageType::kShutdown:
         finish(Status::ok());
@@ -172,6 +172,21 @@ class WorkerSession {
       default:
         break;
     }
+  }
+
+  // Echoes the agent's heartbeat with this worker's engine counters added
+  // (docs/distribution.md, section 7); one that does not decode is echoed
+  // as it came.
+  void echo_heartbeat(wire::Connection& c, std::string_view body) {
+    wire::Heartbeat beat;
+    if (!wire::decode_body(body, beat).is_ok()) {
+      c.send(wire::MessageType::kHeartbeat, body).ignore();
+      return;
+    }
+    const EngineMetrics m = system_.metrics();
+    beat.stats = wire::WorkerStats{m.messages_handled, m.inbox_depth, m.durable_commits, m.durable_records,
+                                   m.commit_seconds};
+    internal::send_message(c, beat).ignore();
   }
 
   // Spawns on the I/O thread: a durable spawn recovers before it returns,

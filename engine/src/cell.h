@@ -129,6 +129,8 @@ class Cell {
   // thread if the actor has stopped.
   void send_system(SysMsgPtr msg);
   std::size_t mailbox_depth() const { return mailbox_.depth(); }
+  // Messages handled so far, all incarnations. Any thread.
+  std::uint64_t processed() const { return processed_.load(std::memory_order_relaxed); }
   ActorSnapshot snapshot() const;
 
   // ---- Scheduler ---------------------------------------------------------------

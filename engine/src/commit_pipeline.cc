@@ -7,12 +7,13 @@
 namespace keel::detail {
 
 std::shared_ptr<CommitPipeline> CommitPipeline::create(Journal& journal, std::string owner,
-                                                       OnFailure on_failure) {
-  return std::make_shared<CommitPipeline>(journal, std::move(owner), on_failure);
+                                                       OnFailure on_failure, std::shared_ptr<CommitStats> stats) {
+  return std::make_shared<CommitPipeline>(journal, std::move(owner), on_failure, std::move(stats));
 }
 
-CommitPipeline::CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure)
-    : journal_(journal), owner_(std::move(owner)), on_failure_(on_failure) {}
+CommitPipeline::CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure,
+                               std::shared_ptr<CommitStats> stats)
+    : journal_(journal), owner_(std::move(owner)), on_failure_(on_failure), stats_(std::move(stats)) {}
 
 Status CommitPipeline::refusal() const {
   if (failed_.code() == StatusCode::kOwnershipLost) return failed_;
@@ -29,6 +30,7 @@ constexpr int kMaxWrites = 2;
 }  // namespace
 
 void CommitPipeline::submit(Commit c, Done done) {
+  const auto submitted = stats_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   Status refused;
   {
     MutexLock l(mu_);
@@ -37,12 +39,12 @@ void CommitPipeline::submit(Commit c, Done done) {
     } else {
       ++in_flight_;
       if (writes_ >= kMaxWrites) {
-        waiting_.push_back(Waiting{std::move(c), std::move(done)});
+        waiting_.push_back(Waiting{std::move(c), std::move(done), submitted});
         return;
       }
       ++writes_;
       std::vector<Waiting> parts;
-      parts.push_back(Waiting{std::move(c), std::move(done)});
+      parts.push_back(Waiting{std::move(c), std::move(done), submitted});
       ready_.push_back(std::move(parts));
       if (launching_) return;  // that thread sends it, in order
       launching_ = true;
@@ -137,6 +139,7 @@ void CommitPipeline::finish(std::vector<Waiting> parts, const Result<LsnRange>& 
   // An append from a commit callback only queues the batch: it never blocks
   // the journal's thread.
   if (launch_here) launch();
+  if (r && stats_) count_durable(parts, *r);
   Lsn lsn = r ? r->first : kNoLsn;
   for (std::size_t i = 0; i < parts.size(); ++i) {
     if (!r) {
@@ -158,6 +161,13 @@ void CommitPipeline::finish(std::vector<Waiting> parts, const Result<LsnRange>& 
   MutexLock l(mu_);
   in_flight_ -= static_cast<int>(parts.size() + refused.size());
   if (in_flight_ == 0) idle_.notify_all();
+}
+
+void CommitPipeline::count_durable(const std::vector<Waiting>& parts, const LsnRange& written) {
+  const auto now = std::chrono::steady_clock::now();
+  stats_->commits.add();
+  stats_->records.add(written.first == kNoLsn ? 0 : written.last - written.first + 1);
+  for (const Waiting& w : parts) stats_->seconds.observe(std::chrono::duration<double>(now - w.submitted).count());
 }
 
 void CommitPipeline::wait_idle() {

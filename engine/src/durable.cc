@@ -28,7 +28,8 @@ namespace keel::internal {
 namespace {
 Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& config, const std::string& key,
                                                           const DurableOptions& options,
-                                                          System::DurableDecoder decoder) {
+                                                          System::DurableDecoder decoder,
+                                                          const std::shared_ptr<detail::CommitStats>& stats) {
   if (config.journal == nullptr)
     return Status::failed_precondition("spawn_durable needs SystemConfig::journal");
   if (key.empty()) return Status::invalid_argument("a durable actor needs a key");
@@ -38,8 +39,8 @@ Result<std::unique_ptr<detail::DurableCell>> durable_cell(const SystemConfig& co
   d->journal = config.journal;
   d->key = key;
   d->owner = actor_owner(key);
-  d->commits = detail::CommitPipeline::create(*config.journal, d->owner);
-  d->accepts = detail::CommitPipeline::create(*config.journal, d->owner, detail::OnFailure::kContinue);
+  d->commits = detail::CommitPipeline::create(*config.journal, d->owner, detail::OnFailure::kRefuseLater, stats);
+  d->accepts = detail::CommitPipeline::create(*config.journal, d->owner, detail::OnFailure::kContinue, stats);
   d->options = options;
   d->decoder = decoder;
   return d;
@@ -56,7 +57,7 @@ Result<AnyRef> Runtime::spawn_durable(const std::string& key, const DurableOptio
 Result<detail::Cell*> Runtime::create_durable(const std::string& key, const DurableOptions& options,
                                               const std::type_info& type, System::Factory factory,
                                               System::DurableDecoder decoder) {
-  KEEL_ASSIGN_OR_RETURN(auto d, durable_cell(config_, key, options, decoder));
+  KEEL_ASSIGN_OR_RETURN(auto d, durable_cell(config_, key, options, decoder, commit_stats_));
   SpawnOptions spawn;
   spawn.name = key;
   return create_cell(spawn, type, std::move(factory), nullptr, std::move(d));

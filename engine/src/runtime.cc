@@ -28,7 +28,8 @@ Runtime::Runtime(System& system, SystemConfig config)
       scheduler_(std::make_unique<Scheduler>(resolve_threads(config_.threads), std::max(1, config_.throughput),
                                              config_.spin_before_park)),
       timers_(std::make_unique<TimerService>(*clock_)),
-      node_id_(std::random_device{}() * 0x100000001ull ^ std::random_device{}()) {}
+      node_id_(std::random_device{}() * 0x100000001ull ^ std::random_device{}()),
+      commit_stats_(std::make_shared<detail::CommitStats>()) {}
 
 Runtime::~Runtime() = default;
 
@@ -156,6 +157,7 @@ void Runtime::on_cell_stopped(detail::Cell* cell) {
     auto it = table_.find(cell->id());
     if (it != table_.end() && it->second == cell) {
       to_release.push_back(cell);
+      retired_processed_ += cell->processed();
       table_.erase(it);
       if (table_.empty()) table_cv_.notify_all();
     }
@@ -386,6 +388,22 @@ SystemSnapshot Runtime::snapshot() const {
   s.stop_hook_failures = stop_hook_failures_.load(std::memory_order_relaxed);
   s.pending_timers = timers_->pending();
   return s;
+}
+
+EngineMetrics Runtime::metrics() const {
+  EngineMetrics m;
+  {
+    MutexLock l(table_mu_);
+    m.messages_handled = retired_processed_;
+    for (const auto& [id, c] : table_) {
+      m.messages_handled += c->processed();
+      m.inbox_depth += c->mailbox_depth();
+    }
+  }
+  m.durable_commits = commit_stats_->commits.value();
+  m.durable_records = commit_stats_->records.value();
+  m.commit_seconds = commit_stats_->seconds.snapshot();
+  return m;
 }
 
 }  // namespace keel::internal

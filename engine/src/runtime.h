@@ -16,6 +16,7 @@
 #include "keel/base/clock.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/engine/dead_letters.h"
+#include "keel/engine/detail/commit_pipeline.h"
 #include "keel/engine/diagnostics.h"
 #include "keel/engine/system.h"
 #include "keel/wire/envelope.h"
@@ -91,6 +92,9 @@ class Runtime {
   bool is_shut_down() const { return shut_down_.load(std::memory_order_acquire); }
 
   SystemSnapshot snapshot() const KEEL_EXCLUDES(table_mu_);
+  EngineMetrics metrics() const KEEL_EXCLUDES(table_mu_);
+  // Shared by the commit pipelines of this runtime's durable actors.
+  const std::shared_ptr<detail::CommitStats>& commit_stats() const { return commit_stats_; }
   // Journal appends of durable actors whose callbacks have not run yet.
   void journal_op_started() KEEL_EXCLUDES(journal_mu_);
   void journal_op_done() KEEL_EXCLUDES(journal_mu_);
@@ -149,6 +153,10 @@ class Runtime {
   mutable Mutex table_mu_;
   CondVar table_cv_;
   std::unordered_map<ActorId, detail::Cell*> table_ KEEL_GUARDED_BY(table_mu_);  // holds a ref each
+  // Messages handled by the cells that left table_: with the cells in it,
+  // every message handled, so metrics() never goes back.
+  std::uint64_t retired_processed_ KEEL_GUARDED_BY(table_mu_) = 0;
+  const std::shared_ptr<detail::CommitStats> commit_stats_;
 
   mutable Mutex names_mu_;
   std::unordered_map<std::string, std::pair<detail::Cell*, std::uint32_t>> names_

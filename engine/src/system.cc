@@ -79,6 +79,7 @@ std::size_t System::run_until_idle(std::size_t max_steps) {
 
 DeadLetterChannel& System::dead_letters() { return rt_->dead_letters(); }
 SystemSnapshot System::snapshot() const { return rt_->snapshot(); }
+EngineMetrics System::metrics() const { return rt_->metrics(); }
 Clock& System::clock() const { return rt_->clock(); }
 int System::worker_threads() const { return rt_->scheduler().threads(); }
 

@@ -31,6 +31,14 @@ inline auto wait(Future<T> f) {
   return f.get();
 }
 
+// Options of an agent with one test worker and no journal.
+inline AgentOptions test_agent_options() {
+  AgentOptions o;
+  o.secret = kSecret;
+  o.worker_argv = {KEEL_TEST_WORKER};
+  return o;
+}
+
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,9 +47,7 @@ class AgentTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    AgentOptions o;
-    o.secret = kSecret;
-    o.worker_argv = {KEEL_TEST_WORKER};
+    AgentOptions o = test_agent_options();
     o.journal_dir = (dir_ / "journal").string();
     o.max_restarts = 3;
     configure(o);

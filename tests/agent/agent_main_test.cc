@@ -10,6 +10,7 @@
 
 #include "agent_fixture.h"
 #include "agent_process.h"
+#include "support/http_client.h"
 
 namespace keel {
 namespace {
@@ -113,6 +114,44 @@ TEST_F(AgentMain, MissingWorkerProgramIsRefusedBeforeAnyWorkerStarts) {
     const std::string err = agent.error_output();
     const std::string why = program == missing ? "No such file or directory" : "not a regular file";
     EXPECT_EQ(err, "keel-agent: invalid_argument: worker program " + program + ": " + why + "\n");
+  }
+}
+
+// --metrics HOST:PORT (also `metrics = ...` in --config) serves
+// /metrics, and the ready line says where.
+TEST_F(AgentMain, MetricsFlagServesMetricsAndTheReadyLineGivesItsUrl) {
+  const std::string config = (dir_ / "agent.conf").string();
+  std::ofstream(config) << "metrics = 127.0.0.1:0\n";
+  for (const std::vector<std::string>& how :
+       {std::vector<std::string>{"--metrics", "127.0.0.1:0"}, std::vector<std::string>{"--config", config}}) {
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER};
+    args.insert(args.end(), how.begin(), how.end());
+    AgentProcess agent(KEEL_AGENT_EXE, args, {"KEEL_SECRET=s3cret"});
+    ASSERT_TRUE(agent.started());
+    ASSERT_TRUE(agent.wait_ready(kWaitMs).has_value()) << agent.error_output();
+    const std::string line = agent.ready_line();
+    const std::string prefix = "; metrics on http://127.0.0.1:";
+    const auto at = line.find(prefix);
+    ASSERT_NE(at, std::string::npos) << line;
+    const int port = std::atoi(line.c_str() + at + prefix.size());
+    EXPECT_NE(line.find("/metrics\n", at), std::string::npos) << line;
+    const testing::HttpReply reply = testing::http_get(port, "/metrics");
+    EXPECT_EQ(reply.status, 200) << reply.head;
+    EXPECT_NE(reply.body.find("# TYPE keel_agent_workers_up gauge\n"), std::string::npos) << reply.body;
+    EXPECT_EQ(testing::http_get(port, "/nope").status, 404);
+  }
+}
+
+// The endpoint has no authentication: an address other than loopback is
+// refused before anything starts.
+TEST_F(AgentMain, NonLoopbackMetricsAddressIsRefused) {
+  for (const char* address : {"0.0.0.0:9100", "192.168.1.5:9100", "[::]:9100"}) {
+    AgentProcess agent(KEEL_AGENT_EXE, {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--metrics", address},
+                       {"KEEL_SECRET=s3cret"});
+    ASSERT_TRUE(agent.started());
+    EXPECT_EQ(agent.wait_exit(kWaitMs), 2) << address;
+    const std::string err = agent.error_output();
+    EXPECT_EQ(err.rfind("keel-agent: invalid_argument: --metrics must name a loopback address", 0), 0u) << err;
   }
 }
 

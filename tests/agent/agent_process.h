@@ -83,10 +83,14 @@ class AgentProcess {
       }
       line += ch;
     }
+    ready_line_ = line;
     const auto colon = line.find(':', line.find("ready on "));
     if (line.rfind("keel-agent: ready on ", 0) != 0 || colon == std::string::npos) return std::nullopt;
     return static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
   }
+
+  // The line wait_ready read (with its newline), empty before.
+  const std::string& ready_line() const { return ready_line_; }
 
   // The exit status once the agent has exited within `timeout` (-1: it did
   // not, or a signal ended it).
@@ -115,6 +119,7 @@ class AgentProcess {
  private:
   pid_t pid_ = -1;
   bool exited_ = false;
+  std::string ready_line_;
   int out_ = -1;
   int err_ = -1;
 };

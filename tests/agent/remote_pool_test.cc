@@ -90,10 +90,7 @@ TEST_F(RegistryTest, FixedPoolCallsItsKeysRoundRobin) {
 }
 
 TEST_F(RegistryTest, FixedPoolSpansTwoAgents) {
-  AgentOptions o;
-  o.secret = testing::kSecret;
-  o.worker_argv = {KEEL_TEST_WORKER};
-  auto second = Agent::start(o);
+  auto second = Agent::start(testing::test_agent_options());
   ASSERT_TRUE(second.is_ok()) << second.status();
   ClientOptions co;
   co.secret = testing::kSecret;

@@ -47,7 +47,8 @@ const std::string& valid_stream() {
     append_message(out, Register{2, "orders", 3, "o/1"});
     append_message(out, Lookup{3, "orders"});
     append_message(out, LookupReply{3, true, 3, "o/1"});
-    append_message(out, Heartbeat{4, 5});
+    append_message(out, Heartbeat{4, 5, std::nullopt});
+    append_message(out, Heartbeat{6, 7, WorkerStats{8, 1, 2, 3, keel::HistogramSnapshot{{0.5, 1.0}, {1, 0, 2}, 4.5}}});
     append_message(out, Shutdown{"bye", 10});
     return out;
   }();

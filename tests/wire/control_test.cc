@@ -28,7 +28,8 @@ TEST(ControlBodies, RoundTripEveryMessage) {
   check(Register{3, "orders", 4, "o/1"});
   check(Lookup{4, "orders"});
   check(LookupReply{4, true, 4, "o/1"});
-  check(Heartbeat{10, 123456789});
+  check(Heartbeat{10, 123456789, std::nullopt});
+  check(Heartbeat{11, 5, WorkerStats{7, 2, 3, 9, HistogramSnapshot{{0.001, 0.5}, {1, 1, 1}, 1.25}}});
   check(Shutdown{"maintenance", 500});
   check(RdmaSetup{RdmaSetup::Kind::kOffer, std::string(kRdmaEndpointInfoBytes, 'e'), ""});
   check(RdmaSetup{RdmaSetup::Kind::kAccept, std::string(kRdmaEndpointInfoBytes, 'f'), ""});
@@ -54,6 +55,15 @@ TEST(ControlBodies, RdmaSetupWithoutAWholeEndpointOrOfAnUnknownKindIsCorruption)
   // the segment table and the root pointer); 9 is no kind.
   bad[16] = static_cast<char>(9);
   EXPECT_EQ(decode_body(bad, out).code(), StatusCode::kCorruption);
+}
+
+TEST(ControlBodies, HeartbeatWithAMalformedHistogramIsCorruption) {
+  Heartbeat out;
+  // Counts must have one more entry than the bounds.
+  const Heartbeat short_counts{1, 0, WorkerStats{0, 0, 0, 0, HistogramSnapshot{{0.5}, {1}, 0}}};
+  EXPECT_EQ(decode_body(encode_body(short_counts), out).code(), StatusCode::kCorruption);
+  const Heartbeat descending{1, 0, WorkerStats{0, 0, 0, 0, HistogramSnapshot{{0.5, 0.1}, {0, 0, 0}, 0}}};
+  EXPECT_EQ(decode_body(encode_body(descending), out).code(), StatusCode::kCorruption);
 }
 
 TEST(ControlBodies, ErrorBecomesATypedStatus) {

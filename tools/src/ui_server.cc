@@ -6,6 +6,7 @@
 
 #include "command.h"
 #include "keel/journal/pg_journal.h"
+#include "text.h"
 
 namespace keel::internal {
 namespace {
@@ -41,7 +42,7 @@ HttpResponse document(Write write) {
   std::ostringstream out;
   const Outcome outcome = write(out);
   const int status = http_status(outcome);
-  if (status != 200) return HttpResponse::json_error(status, outcome.message);
+  if (status != 200) return json_error(status, outcome.message);
   return HttpResponse::text(200, "application/json", std::move(out).str());
 }
 
@@ -66,9 +67,14 @@ bool host_allowed(const UiSource& source, const std::string& header) {
 
 }  // namespace
 
+HttpResponse json_error(int status, const std::string& message) {
+  return HttpResponse::text(status, "application/json",
+                            "{\"error\":" + json_string(message) + ",\"status\":" + std::to_string(status) + "}\n");
+}
+
 HttpResponse serve_ui(const UiSource& source, const HttpRequest& request) {
   if (!host_allowed(source, request.host)) {
-    return HttpResponse::json_error(403, "keel ui answers only requests for a loopback host, not '" + request.host +
+    return json_error(403, "keel ui answers only requests for a loopback host, not '" + request.host +
                                              "'");
   }
   const std::string& path = request.path;
@@ -91,7 +97,7 @@ HttpResponse serve_ui(const UiSource& source, const HttpRequest& request) {
   }
   if (path.rfind(kClusterPrefix, 0) == 0) {
     const std::string verb = path.substr(kClusterPrefix.size());
-    if (verb != "status" && verb != "hosts" && verb != "shards") return HttpResponse::json_error(404, "no such path: " + path);
+    if (verb != "status" && verb != "hosts" && verb != "shards") return json_error(404, "no such path: " + path);
     return document([&](std::ostream& out) {
       return run_cluster(verb, source.journal_path, out, Palette(false), /*json=*/true);
     });
@@ -104,7 +110,7 @@ HttpResponse serve_ui(const UiSource& source, const HttpRequest& request) {
     const std::string id = path.substr(kRunPrefix.size());
     return document([&](std::ostream& out) { return write_run_json(journal, id, out); });
   }
-  return HttpResponse::json_error(404, "no such path: " + path);
+  return json_error(404, "no such path: " + path);
 }
 
 Outcome run_ui(Context& ctx) {
@@ -115,7 +121,8 @@ Outcome run_ui(Context& ctx) {
   UiSource source{ctx.journal, redacted_journal_path(ctx.path), ctx.path, ctx.capnp,
                   host.rfind("127.", 0) == 0 || host == "::1", host};
   Result<std::unique_ptr<HttpServer>> server = HttpServer::open(
-      host, static_cast<std::uint16_t>(*port), [&source](const HttpRequest& r) { return serve_ui(source, r); });
+      host, static_cast<std::uint16_t>(*port), [&source](const HttpRequest& r) { return serve_ui(source, r); }, {},
+      json_error);
   if (!server) {
     const ExitCode code = server.status().code() == StatusCode::kInvalidArgument ? ExitCode::kUsage : ExitCode::kIoError;
     return Outcome::fail(code, std::string(server.status().message()));

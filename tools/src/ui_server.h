@@ -43,6 +43,10 @@ struct UiSource {
   std::string bound_host;
 };
 
+// {"error":MESSAGE,"status":STATUS} with that status: every error of the
+// web view, the HTTP server's own included.
+HttpResponse json_error(int status, const std::string& message);
+
 // Answers one GET request: 200 with the page or a JSON document; 400 (a
 // bad filter), 403 (a Host that loopback_only refuses), 404 (no such path,
 // owner or run) or 500 (the journal failed) with {"error":...,"status":...}.

@@ -108,6 +108,20 @@ struct LookupReply {
 struct Heartbeat {
   sequence @0 :UInt64;
   sentNs @1 :Int64;            # sender's steady clock, echoed for RTT
+  stats @2 :WorkerStats;       # in a worker's echo to its agent: its engine's counters; else unset
+}
+
+# A keel-agent worker's engine counters when it echoed a heartbeat
+# (keel::EngineMetrics, docs/metrics.md). Counters count from the worker's
+# start; a restarted worker starts again from zero.
+struct WorkerStats {
+  messagesHandled @0 :UInt64;
+  inboxDepth @1 :UInt64;
+  durableCommits @2 :UInt64;
+  durableRecords @3 :UInt64;
+  commitSecondsBounds @4 :List(Float64);  # bucket upper bounds, strictly ascending, finite
+  commitSecondsCounts @5 :List(UInt64);   # per bucket (not cumulative): one more than the bounds
+  commitSecondsSum @6 :Float64;
 }
 
 struct Shutdown {

@@ -245,17 +245,49 @@ Status decode_body(std::string_view bytes, LookupReply& out) {
   });
 }
 
+namespace {
+void fill_stats(schema::WorkerStats::Builder b, const WorkerStats& s) {
+  b.setMessagesHandled(s.messages_handled);
+  b.setInboxDepth(s.inbox_depth);
+  b.setDurableCommits(s.durable_commits);
+  b.setDurableRecords(s.durable_records);
+  const HistogramSnapshot& h = s.commit_seconds;
+  auto bounds = b.initCommitSecondsBounds(static_cast<unsigned>(h.bounds.size()));
+  for (unsigned i = 0; i < h.bounds.size(); ++i) bounds.set(i, h.bounds[i]);
+  auto counts = b.initCommitSecondsCounts(static_cast<unsigned>(h.counts.size()));
+  for (unsigned i = 0; i < h.counts.size(); ++i) counts.set(i, h.counts[i]);
+  b.setCommitSecondsSum(h.sum);
+}
+
+Status read_stats(schema::WorkerStats::Reader r, WorkerStats& out) {
+  out.messages_handled = r.getMessagesHandled();
+  out.inbox_depth = r.getInboxDepth();
+  out.durable_commits = r.getDurableCommits();
+  out.durable_records = r.getDurableRecords();
+  HistogramSnapshot& h = out.commit_seconds;
+  for (double b : r.getCommitSecondsBounds()) h.bounds.push_back(b);
+  for (std::uint64_t c : r.getCommitSecondsCounts()) h.counts.push_back(c);
+  h.sum = r.getCommitSecondsSum();
+  if (!h.is_well_formed()) return Status::corruption("heartbeat: malformed commit histogram in the worker stats");
+  return Status::ok();
+}
+}  // namespace
+
 std::string encode_body(const Heartbeat& m) {
   return build<schema::Heartbeat>([&](schema::Heartbeat::Builder b) {
     b.setSequence(m.sequence);
     b.setSentNs(m.sent_ns);
+    if (m.stats) fill_stats(b.initStats(), *m.stats);
   });
 }
 Status decode_body(std::string_view bytes, Heartbeat& out) {
   return parse<schema::Heartbeat>(bytes, "heartbeat", [&](schema::Heartbeat::Reader r) {
     out.sequence = r.getSequence();
     out.sent_ns = r.getSentNs();
-    return Status::ok();
+    out.stats.reset();
+    if (!r.hasStats()) return Status::ok();
+    out.stats.emplace();
+    return read_stats(r.getStats(), *out.stats);
   });
 }
 

@@ -65,6 +65,15 @@ struct AgentOptions {
   // crashed one. A zero timeout turns this off.
   std::chrono::milliseconds heartbeat_interval{1'000};
   std::chrono::milliseconds heartbeat_timeout{5'000};
+  // The metrics endpoint (docs/metrics.md): with a metrics_host, the agent
+  // serves GET /metrics over HTTP there, in the Prometheus text format
+  // 0.0.4. The host must be a numeric loopback address (127.0.0.0/8 or
+  // ::1): the endpoint has no authentication. Port 0 picks a free one (see
+  // Agent::metrics_port). Empty: no endpoint. The workers' figures come
+  // with their heartbeat echoes, so heartbeats are sent every
+  // heartbeat_interval even with a zero heartbeat_timeout.
+  std::string metrics_host;
+  std::uint16_t metrics_port = 0;
   // How long start() waits for the workers to connect.
   std::chrono::milliseconds start_timeout{10'000};
   // Receives one line per notable event (a worker exit, a restart, a
@@ -79,7 +88,8 @@ class Agent {
  public:
   // Starts the workers and the listener and returns once every worker has
   // connected (the agent is ready). Errors: kInvalidArgument (no secret, no
-  // worker program, workers < 1), kIoError (cannot listen, cannot create
+  // worker program, workers < 1, a metrics_host that is not a loopback
+  // address), kIoError (cannot listen, cannot create
   // the journal directory, fork failed), kUnavailable (a worker did not
   // connect within start_timeout; it is stopped).
   static Result<std::unique_ptr<Agent>> start(AgentOptions options);
@@ -91,6 +101,8 @@ class Agent {
 
   // The port clients connect to.
   std::uint16_t port() const;
+  // The port of the metrics endpoint; 0 without one (no metrics_host).
+  std::uint16_t metrics_port() const;
   // The current pid of each worker slot (-1 while a slot is restarting or
   // has failed).
   std::vector<pid_t> worker_pids() const;

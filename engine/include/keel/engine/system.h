@@ -172,6 +172,11 @@ class System {
 
   DeadLetterChannel& dead_letters();
   SystemSnapshot snapshot() const;
+  // The system's counters (keel/engine/diagnostics.h): a sum over the live
+  // actors and a copy of the commit histogram, without the per-actor
+  // strings snapshot() builds. Thread-safe; usable after shutdown (the
+  // counters then stay as they were).
+  EngineMetrics metrics() const;
   Clock& clock() const;
   int worker_threads() const;
 

@@ -14,9 +14,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "keel/base/histogram.h"
 #include "keel/base/status.h"
 #include "keel/wire/message_type.h"
 
@@ -109,9 +111,21 @@ struct LookupReply {
   friend bool operator==(const LookupReply&, const LookupReply&) = default;
 };
 
+// A keel-agent worker's engine counters (keel::EngineMetrics), carried in
+// its heartbeat echo.
+struct WorkerStats {
+  std::uint64_t messages_handled = 0;
+  std::uint64_t inbox_depth = 0;
+  std::uint64_t durable_commits = 0;
+  std::uint64_t durable_records = 0;
+  HistogramSnapshot commit_seconds;  // well-formed (HistogramSnapshot::is_well_formed)
+  friend bool operator==(const WorkerStats&, const WorkerStats&) = default;
+};
+
 struct Heartbeat {
   std::uint64_t sequence = 0;
   std::int64_t sent_ns = 0;
+  std::optional<WorkerStats> stats;  // set only in a worker's echo
   friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
 };
 
@@ -172,7 +186,8 @@ std::string encode_body(const Cancel& m);
 // Decodes a body of the matching type into `out`. Errors: kCorruption for
 // anything that is not a valid message (truncated, garbage, bad pointers,
 // traversal limit, an unknown StatusCode in an ErrorMessage, an RdmaSetup
-// of an unknown kind or whose offer or accept lacks a whole endpoint).
+// of an unknown kind or whose offer or accept lacks a whole endpoint, a
+// Heartbeat whose stats hold a malformed histogram).
 // Never throws.
 // Thread-safe.
 Status decode_body(std::string_view bytes, Hello& out);

@@ -19,6 +19,7 @@
 //   p->submit(std::move(c), [](Result<CommitLsns> r) { /* durable, or r.status() */ });
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -26,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "keel/base/counter.h"
+#include "keel/base/histogram.h"
 #include "keel/base/status.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/base/unique_function.h"
@@ -62,14 +65,26 @@ struct CommitLsns {
   Lsn records = kNoLsn;  // the first of `records` (where it would be when empty)
 };
 
+// The durable writes of a System's pipelines (System::metrics()). Shared
+// by the Runtime and the pipelines that count into it, since writes in
+// flight may finish after either is gone. Thread-safe.
+struct CommitStats {
+  Counter commits;  // writes that became durable
+  Counter records;  // records in them
+  Histogram seconds{latency_buckets_seconds()};  // per commit: submit() to durable
+};
+
 // Thread-safe. Shared by its owner and the writes in flight, so that a
 // callback that releases the owner never outlives the pipeline.
 class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
  public:
-  // `journal` must outlive the pipeline and its writes.
+  // `journal` must outlive the pipeline and its writes. With `stats`, the
+  // writes that become durable are counted there.
   static std::shared_ptr<CommitPipeline> create(Journal& journal, std::string owner,
-                                                OnFailure on_failure = OnFailure::kRefuseLater);
-  CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure);  // use create()
+                                                OnFailure on_failure = OnFailure::kRefuseLater,
+                                                std::shared_ptr<CommitStats> stats = nullptr);
+  CommitPipeline(Journal& journal, std::string owner, OnFailure on_failure,
+                 std::shared_ptr<CommitStats> stats);  // use create()
   CommitPipeline(const CommitPipeline&) = delete;
   CommitPipeline& operator=(const CommitPipeline&) = delete;
 
@@ -99,6 +114,7 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   struct Waiting {
     Commit commit;
     Done done;
+    std::chrono::steady_clock::time_point submitted;  // set only with stats_
   };
   // Where a part's records went in its write.
   struct Layout {
@@ -113,10 +129,13 @@ class CommitPipeline : public std::enable_shared_from_this<CommitPipeline> {
   void finish(std::vector<Waiting> parts, const Result<LsnRange>& r, const std::vector<Layout>& layout)
       KEEL_EXCLUDES(mu_);
   Status refusal() const KEEL_REQUIRES(mu_);
+  // Counts a durable write of `parts` into stats_ (not null).
+  void count_durable(const std::vector<Waiting>& parts, const LsnRange& written);
 
   Journal& journal_;
   const std::string owner_;
   const OnFailure on_failure_;
+  const std::shared_ptr<CommitStats> stats_;  // may be null
 
   mutable Mutex mu_;
   CondVar idle_;

@@ -4,7 +4,6 @@
 #include <asio.hpp>
 #include <cctype>
 
-#include "text.h"
 
 namespace keel::internal {
 namespace {
@@ -158,21 +157,22 @@ HttpResponse HttpResponse::text(int status, std::string content_type, std::strin
   return r;
 }
 
-HttpResponse HttpResponse::json_error(int status, const std::string& message) {
-  return text(status, "application/json",
-              "{\"error\":" + json_string(message) + ",\"status\":" + std::to_string(status) + "}\n");
+HttpResponse HttpResponse::text_error(int status, const std::string& message) {
+  return text(status, "text/plain; charset=utf-8", message + "\n");
 }
 
 // ---- the server ----------------------------------------------------------------
 
 struct HttpServer::Impl {
-  Impl(Handler h, HttpLimits l) : handler(std::move(h)), limits(l) {}
+  Impl(Handler h, HttpLimits l, HttpErrorResponder e)
+      : handler(std::move(h)), limits(l), errors(e ? std::move(e) : HttpErrorResponder(&HttpResponse::text_error)) {}
 
   asio::io_context io;  // declared first: destroyed last, after the handlers that hold connections
   asio::ip::tcp::acceptor acceptor{io};
   asio::steady_timer ticker{io};
   Handler handler;
   HttpLimits limits;
+  HttpErrorResponder errors;
   std::chrono::milliseconds tick_period{0};
   std::function<void()> tick;
   std::uint16_t port = 0;  // constant after open()
@@ -190,8 +190,13 @@ namespace {
 // response). Owned by its pending asio handlers; serving thread only.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::ip::tcp::socket socket, const HttpServer::Handler& handler, const HttpLimits& limits)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), handler_(handler), limits_(limits) {}
+  Connection(asio::ip::tcp::socket socket, const HttpServer::Handler& handler, const HttpLimits& limits,
+             const HttpErrorResponder& errors)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        handler_(handler),
+        limits_(limits),
+        errors_(errors) {}
 
   void start() {
     auto self = shared_from_this();
@@ -211,13 +216,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     asio::error_code ignored;
     socket_.cancel(ignored);  // the pending read completes as aborted; on_head ignores it
-    respond(HttpResponse::json_error(408, "the request took too long to arrive"));
+    respond(errors_(408, "the request took too long to arrive"));
   }
 
   void on_head(const asio::error_code& ec, std::size_t n) {
     if (responded_) return;
     if (ec == asio::error::not_found) {
-      respond(HttpResponse::json_error(431, "request head over " + std::to_string(limits_.max_request_bytes) +
+      respond(errors_(431, "request head over " + std::to_string(limits_.max_request_bytes) +
                                                 " bytes"));
       return;
     }
@@ -227,9 +232,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     Result<HttpRequest> request = parse_request(std::string_view(in_).substr(0, n - 4));
     if (!request) {
-      respond(HttpResponse::json_error(400, std::string(request.status().message())));
+      respond(errors_(400, std::string(request.status().message())));
     } else if (request->method != "GET") {
-      HttpResponse r = HttpResponse::json_error(405, "only GET is served");
+      HttpResponse r = errors_(405, "only GET is served");
       r.headers.emplace_back("Allow", "GET");
       respond(std::move(r));
     } else {
@@ -277,6 +282,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer timer_;
   const HttpServer::Handler& handler_;  // the server's; outlives every connection
   const HttpLimits& limits_;
+  const HttpErrorResponder& errors_;  // the server's too
   std::string in_;
   std::string out_;
   std::array<char, 4096> scratch_{};
@@ -288,7 +294,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 void HttpServer::Impl::accept() {
   acceptor.async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
     if (!acceptor.is_open()) return;
-    if (!ec) std::make_shared<Connection>(std::move(socket), handler, limits)->start();
+    if (!ec) std::make_shared<Connection>(std::move(socket), handler, limits, errors)->start();
     accept();  // a failed accept (out of descriptors) must not stop the server
   });
 }
@@ -303,11 +309,11 @@ void HttpServer::Impl::schedule_tick() {
 }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::open(const std::string& host, std::uint16_t port, Handler handler,
-                                                     HttpLimits limits) {
+                                                     HttpLimits limits, HttpErrorResponder errors) {
   asio::error_code ec;
   const asio::ip::address address = asio::ip::make_address(host, ec);
   if (ec) return Status::invalid_argument("--host must be an IP address, not '" + host + "'");
-  auto impl = std::make_unique<Impl>(std::move(handler), limits);
+  auto impl = std::make_unique<Impl>(std::move(handler), limits, std::move(errors));
   const asio::ip::tcp::endpoint endpoint(address, port);
   auto fail = [&](const char* what) {
     return Status::io_error(std::string(what) + " " + host + " port " + std::to_string(port) + ": " + ec.message());

@@ -1,4 +1,5 @@
-// http_server.h: the small HTTP/1.1 server under `keel ui`. It answers GET
+// http_server.h: the small HTTP/1.1 server under `keel ui` and keel-agent's
+// metrics endpoint (docs/metrics.md). It answers GET
 // requests only, one request per connection (every response says
 // "Connection: close"), with a bound on the request's size and on the time
 // a client may take to send it. It serves no files: a Handler maps each
@@ -6,7 +7,7 @@
 //
 //   auto server = HttpServer::open("127.0.0.1", 0, [](const HttpRequest& r) {
 //     return r.path == "/" ? HttpResponse::text(200, "text/plain", "hello\n")
-//                          : HttpResponse::json_error(404, "no such path: " + r.path);
+//                          : HttpResponse::text(404, "text/plain", "no such path: " + r.path + "\n");
 //   });
 //   if (!server) return server.status();
 //   std::cout << (*server)->url() << "\n";
@@ -42,9 +43,14 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  // besides the standard ones
 
   static HttpResponse text(int status, std::string content_type, std::string body);
-  // {"error":MESSAGE,"status":STATUS} with that status.
-  static HttpResponse json_error(int status, const std::string& message);
+  // "MESSAGE\n" as text/plain with that status.
+  static HttpResponse text_error(int status, const std::string& message);
 };
+
+// Makes the response to a request the server refuses itself (400, 405,
+// 408, 431; see HttpServer::open), from its status and what is wrong.
+// Runs on the serving thread.
+using HttpErrorResponder = std::function<HttpResponse(int status, const std::string& message)>;
 
 struct HttpLimits {
   std::size_t max_request_bytes = 16 * 1024;         // request line and headers
@@ -70,11 +76,12 @@ class HttpServer {
   // Listens on `host` (a numeric IPv4 or IPv6 address) at `port` (0: any
   // free port). `handler` runs on the thread that calls run(), for GET
   // requests that parsed; the server itself answers malformed requests
-  // (400), oversized ones (431), other methods (405) and slow ones (408).
+  // (400), oversized ones (431), other methods (405) and slow ones (408),
+  // with the response `errors` makes (null: HttpResponse::text_error).
   // Errors: kInvalidArgument (host is not an address), kIoError (cannot
   // listen: the port is taken, or not allowed).
   static Result<std::unique_ptr<HttpServer>> open(const std::string& host, std::uint16_t port, Handler handler,
-                                                  HttpLimits limits = {});
+                                                  HttpLimits limits = {}, HttpErrorResponder errors = nullptr);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
