@@ -160,7 +160,7 @@ class CounterHost {
       if (c.has_value()) {
         Future<Down> down = system_->watch(*c);
         system_->stop(*c);
-        down.get();  // its commits are in (or refused, for a shard already lost)
+        static_cast<void>(down.get());  // its commits are in (or refused, for a shard already lost)
       }
       it = live_.erase(it);
     }
