@@ -216,4 +216,14 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+std::string pg_url_from_env() {
+  if (const char* url = std::getenv("KEEL_PG_URL"); url != nullptr && *url != '\0') return url;
+  std::string line;
+  if (const char* file = std::getenv("KEEL_PG_URL_FILE"); file != nullptr) {
+    std::ifstream in(file);
+    std::getline(in, line);
+  }
+  return line;
+}
+
 }  // namespace keel_bench

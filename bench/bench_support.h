@@ -84,6 +84,11 @@ void print_table(const std::vector<std::vector<std::string>>& rows);
 
 std::string json_escape(const std::string& s);
 
+// The PostgreSQL server of a benchmark that takes --pg-url: $KEEL_PG_URL,
+// else the first line of the file $KEEL_PG_URL_FILE names (the CTest
+// fixture keel_pg's), else empty.
+std::string pg_url_from_env();
+
 // Where a benchmark puts its scratch directory unless --dir names one:
 // $TMPDIR, else /tmp.
 inline std::string default_scratch_base() {

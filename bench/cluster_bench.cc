@@ -29,7 +29,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <set>
 #include <string>
@@ -243,17 +242,6 @@ void drop_schema(const std::string& server_url, const std::string& schema) {
   PQfinish(c);
 }
 
-// The server: --pg-url, else $KEEL_PG_URL, else the first line of the file
-// $KEEL_PG_URL_FILE names (the CTest fixture keel_pg's).
-std::string default_url() {
-  if (const char* url = std::getenv("KEEL_PG_URL"); url != nullptr && *url != '\0') return url;
-  std::string line;
-  if (const char* file = std::getenv("KEEL_PG_URL_FILE"); file != nullptr) {
-    std::ifstream in(file);
-    std::getline(in, line);
-  }
-  return line;
-}
 
 double p99_of(const std::vector<double>& sorted) {
   return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(0.99 * sorted.size()))];
@@ -265,7 +253,7 @@ int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--victim") {
     return run_victim(argv[2], std::atol(argv[3]), std::atoi(argv[4]));
   }
-  std::string pg_url = default_url();
+  std::string pg_url = keel_bench::pg_url_from_env();
   int kills = 20;
   int actors = 64;
   long lease_ms = 0;
