@@ -22,8 +22,14 @@ class ShardKeeper::Impl {
 
   void start() {
     rounds_.start([this]() -> std::optional<TimePoint> {
+      const TimePoint began = internal::pg_now();
       if (!round()) return std::nullopt;
-      return internal::pg_now() + options_.rebalance_every;
+      // The next round comes at once after the lease of a host holding
+      // shards would end, if that is sooner: the lease of a dead host is
+      // what a takeover waits for.
+      std::chrono::milliseconds wait = options_.rebalance_every;
+      if (soonest_lease_end_ && *soonest_lease_end_ + kAfterLeaseEnd < wait) wait = *soonest_lease_end_ + kAfterLeaseEnd;
+      return began + wait;
     });
   }
 
@@ -56,6 +62,21 @@ class ShardKeeper::Impl {
     return out;
   }
 
+  // Until the earliest end of the lease of another live host that holds a
+  // shard (by the database's clock, as of the read), if any.
+  std::optional<std::chrono::milliseconds> soonest_lease_end(const std::vector<HostView>& hosts,
+                                                             const std::vector<ShardHolder>& holders) const {
+    std::optional<std::chrono::milliseconds> soonest;
+    for (const HostView& h : hosts) {
+      if (!h.live || h.id == membership_.self().id) continue;
+      const bool holds = std::any_of(holders.begin(), holders.end(), [&](const ShardHolder& s) {
+        return s.live && s.host == h.id;
+      });
+      if (holds && (!soonest || h.lease_left < *soonest)) soonest = std::max(h.lease_left, std::chrono::milliseconds(0));
+    }
+    return soonest;
+  }
+
   void notify_losing(const std::vector<PgShardEpoch>& shards, bool lost) {
     if (callbacks_.losing) callbacks_.losing(shards_of(shards), lost);
   }
@@ -69,6 +90,7 @@ class ShardKeeper::Impl {
   // (its lease is gone). Errors of the database leave everything as it
   // was, for the next round.
   bool round() {
+    soonest_lease_end_.reset();
     const std::vector<PgShardEpoch> mine = held();
     if (!membership_.holds_lease()) {
       if (!mine.empty()) {
@@ -80,6 +102,7 @@ class ShardKeeper::Impl {
     Result<std::vector<ShardHolder>> holders = claims_->holders();
     Result<std::vector<HostView>> hosts = membership_.hosts();
     if (!holders || !hosts) return true;
+    soonest_lease_end_ = soonest_lease_end(*hosts, *holders);
     const bool live_in_table = std::any_of(hosts->begin(), hosts->end(), [this](const HostView& h) {
       return h.id == membership_.self().id && h.incarnation == membership_.incarnation() && h.live;
     });
@@ -141,6 +164,12 @@ class ShardKeeper::Impl {
   const std::unique_ptr<ShardClaims> claims_;
   const Callbacks callbacks_;
   const ShardKeeperOptions options_;
+
+  // How long after the database's end of a lease the round that may claim
+  // its shards runs (the clocks are read at different times).
+  static constexpr std::chrono::milliseconds kAfterLeaseEnd{20};
+  // Keeper thread only: set by each round.
+  std::optional<std::chrono::milliseconds> soonest_lease_end_;
 
   mutable Mutex mu_;
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch

@@ -20,6 +20,10 @@
 //      own round once it sees the newcomer, and it is claimed in a later
 //      round.
 //
+// A round also runs just after the lease of another host holding shards
+// would end, when that comes before `rebalance_every`: a dead host's
+// shards are claimed right after its lease ends, not a round later.
+//
 // So a shard is never held by two live hosts, a joining host gets its
 // share within about two rounds, and a dead host's shards move once its
 // lease has ended. `losing` must stop the owners of those shards before it
