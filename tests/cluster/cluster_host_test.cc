@@ -6,12 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cluster_test.h"
@@ -263,6 +265,51 @@ TEST_F(ClusterHostTest, AStaleHostCannotCommitForShardsTakenOverWhileItWasAway) 
   Result<std::int64_t> value = b.get("counter-0");
   ASSERT_TRUE(value.has_value()) << value.status();
   EXPECT_EQ(*value, 1) << "the stale host's increment landed";
+}
+
+TEST_F(ClusterHostTest, IncrementsSentWhileCountersMoveAreAppliedOnceWhenAcknowledged) {
+  CounterHost a(&changes_, url_, "host-a", options());
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(placed({&a}, {"host-a"}));
+  const std::vector<std::string> all = keys(8);
+  std::atomic<CounterHost*> b_ptr{nullptr};
+  std::map<std::string, std::int64_t> acked, unacked;
+  std::atomic<bool> moved{false};
+  // A client: increments each counter in turn on whichever host holds it
+  // now, counting what was acknowledged and what failed (and may or may
+  // not have been applied), until the counters have moved and each got 20
+  // acknowledged increments after that.
+  std::thread client([&] {
+    std::map<std::string, int> after_move;
+    for (;;) {
+      bool done = moved.load();
+      for (const std::string& key : all) {
+        CounterHost* b = b_ptr.load();
+        CounterHost& holder = (b != nullptr && b->holds(key)) ? *b : a;
+        if (holder.add(key, 1).has_value()) {
+          ++acked[key];
+          if (moved.load()) ++after_move[key];
+        } else {
+          ++unacked[key];
+        }
+        done = done && after_move[key] >= 20;
+      }
+      if (done) return;
+    }
+  });
+  CounterHost b(&changes_, url_, "host-b", options());
+  ASSERT_TRUE(b.ok());
+  b_ptr.store(&b);
+  ASSERT_TRUE(placed({&a, &b}, {"host-a", "host-b"}));
+  moved.store(true);
+  client.join();
+  for (const std::string& key : all) {
+    CounterHost& holder = b.holds(key) ? b : a;
+    Result<std::int64_t> value = holder.get(key);
+    ASSERT_TRUE(value.has_value()) << key << ": " << value.status();
+    EXPECT_GE(*value, acked[key]) << key << ": an acknowledged increment was lost";
+    EXPECT_LE(*value, acked[key] + unacked[key]) << key << ": an increment was applied twice";
+  }
 }
 
 TEST_F(ClusterHostTest, StartingTwiceIsRefusedAndAWrongSecretJoinsNothing) {
