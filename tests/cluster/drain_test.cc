@@ -120,7 +120,7 @@ TEST_F(DrainTest, DrainingTheOnlyHostLeavesEveryShardFree) {
   ASSERT_EQ(hosts.size(), 1u);
   ASSERT_TRUE(drain_host(url_, "host-a", drain_options()).has_value());
   ASSERT_TRUE(ledger_.wait_for({}));
-  EXPECT_EQ(shards_held_by("host-a"), 0u);
+  EXPECT_TRUE(wait_until_held_by("host-a", 0)) << shards_held_by("host-a") << " shards still held";
   EXPECT_TRUE(hosts.at("host-a").membership->holds_lease());
 }
 

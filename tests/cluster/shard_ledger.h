@@ -30,6 +30,7 @@ class Ledger {
         if (!fresh) violations_.push_back("shard " + std::to_string(e.shard) + " gained by " + host + " while " +
                                           it->second + " holds it");
       }
+      ++changes_;
       cv_.notify_all();
     };
     cb.losing = [this, host](const std::vector<std::uint32_t>& shards, bool) {
@@ -38,6 +39,7 @@ class Ledger {
         auto it = holder_.find(s);
         if (it != holder_.end() && it->second == host) holder_.erase(it);
       }
+      ++changes_;
       cv_.notify_all();
     };
     return cb;
@@ -55,6 +57,13 @@ class Ledger {
     return cv_.wait_for(lock, std::chrono::seconds(60), [&]() KEEL_REQUIRES(mu_) { return holder_ == expected; });
   }
 
+  // Waits until a callback runs, or `limit` passes.
+  void wait_for_a_change(std::chrono::milliseconds limit) {
+    MutexLock lock(mu_);
+    const std::uint64_t seen = changes_;
+    cv_.wait_for(lock, limit, [&]() KEEL_REQUIRES(mu_) { return changes_ != seen; });
+  }
+
   std::map<std::uint32_t, std::string> holders() {
     MutexLock lock(mu_);
     return holder_;
@@ -69,6 +78,7 @@ class Ledger {
   CondVar cv_;
   std::map<std::uint32_t, std::string> holder_ KEEL_GUARDED_BY(mu_);
   std::vector<std::string> violations_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t changes_ KEEL_GUARDED_BY(mu_) = 0;  // callbacks run so far
 };
 
 // Hosts with ShardKeepers rebalancing every 50 ms, their callbacks in one
@@ -107,6 +117,19 @@ class ShardKeeperFixture : public ClusterTest {
       return {};
     }
     return hosts;
+  }
+
+  // Waits until the database says `id` holds `n` shards. A keeper releases
+  // what it hands over after its losing callback has returned, so the
+  // ledger learns of a hand-over before the table shows it: this reads the
+  // table again after each callback, and every 20 ms, for up to a minute.
+  bool wait_until_held_by(const std::string& id, std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (shards_held_by(id) != n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      ledger_.wait_for_a_change(std::chrono::milliseconds(20));
+    }
+    return true;
   }
 
   // How many shards the database says `id` holds.
