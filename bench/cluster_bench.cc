@@ -82,7 +82,8 @@ std::string key_of(int i) { return "counter-" + std::to_string(i); }
 // stopped (waiting for their commits). `held` counts its shards.
 class CounterHost {
  public:
-  CounterHost(const std::string& url, const std::string& id, long lease_ms) {
+  // `actors`: the counters are "counter-0" .. "counter-<actors - 1>".
+  CounterHost(const std::string& url, const std::string& id, long lease_ms, int actors) : actors_(actors) {
     auto host = keel::ClusterHost::join(url, keel::HostSpec{id, {}, {}}, host_options(lease_ms));
     if (!host) die(id + ": " + host.status().to_string());
     host_ = std::move(*host);
@@ -102,7 +103,7 @@ class CounterHost {
     };
     cb.losing = [this](const std::vector<std::uint32_t>& shards, bool) {
       const std::set<std::uint32_t> going(shards.begin(), shards.end());
-      for (int i = 0; i < kMaxActors; ++i) {
+      for (int i = 0; i < actors_; ++i) {
         if (going.count(keel::pg_shard_of("actor/" + key_of(i))) == 0) continue;
         auto c = system_->lookup<Counter>(key_of(i));
         if (!c) continue;
@@ -135,6 +136,7 @@ class CounterHost {
   static constexpr int kMaxActors = 4096;
 
  private:
+  const int actors_;
   std::unique_ptr<keel::ClusterHost> host_;
   std::unique_ptr<keel::System> system_;
   std::mutex mu_;
@@ -145,7 +147,7 @@ class CounterHost {
 // The victim: holds every shard, spawns `actors` counters and adds 1 to
 // each, says "ready", then keeps its shards until it is killed.
 int run_victim(const std::string& url, long lease_ms, int actors) {
-  CounterHost victim(url, "victim", lease_ms);
+  CounterHost victim(url, "victim", lease_ms, actors);
   if (!victim.wait([](std::size_t held) { return held == keel::kPgShards; }, std::chrono::seconds(60))) {
     die("victim: it never held every shard");
   }
@@ -193,7 +195,7 @@ Takeover one_kill(const std::string& self, const std::string& url, long lease_ms
   }
   Takeover t;
   {
-    CounterHost survivor(url, "survivor", lease_ms);
+    CounterHost survivor(url, "survivor", lease_ms, actors);
     // Both hold their share: the survivor some, not all.
     if (!survivor.wait([](std::size_t held) { return held > 0 && held < keel::kPgShards; },
                        std::chrono::seconds(60))) {

@@ -60,6 +60,7 @@ class Agent::Impl {
   Status start();
   std::uint16_t port() const { return client_listener_->port(); }
   std::uint16_t metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  std::string metrics_url() const { return metrics_endpoint_ ? metrics_endpoint_->url() : std::string(); }
   std::vector<pid_t> worker_pids() const KEEL_EXCLUDES(mu_);
   std::uint64_t restart_count() const KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -780,6 +781,7 @@ Result<std::unique_ptr<Agent>> Agent::start(AgentOptions options) {
 
 std::uint16_t Agent::port() const { return impl_->port(); }
 std::uint16_t Agent::metrics_port() const { return impl_->metrics_port(); }
+std::string Agent::metrics_url() const { return impl_->metrics_url(); }
 std::vector<pid_t> Agent::worker_pids() const { return impl_->worker_pids(); }
 std::uint64_t Agent::restart_count() const { return impl_->restart_count(); }
 

@@ -170,12 +170,8 @@ int main(int argc, char** argv) {
   }
   const auto startup_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
-  std::string metrics;
-  if (!options->metrics_host.empty()) {
-    const bool v6 = options->metrics_host.find(':') != std::string::npos;
-    metrics = "; metrics on http://" + (v6 ? "[" + options->metrics_host + "]" : options->metrics_host) + ":" +
-              std::to_string((*agent)->metrics_port()) + "/metrics";
-  }
+  const std::string url = (*agent)->metrics_url();
+  const std::string metrics = url.empty() ? "" : "; metrics on " + url;
   std::printf("keel-agent: ready on %s:%u with %d workers in %lld us%s\n", options->listen_host.c_str(),
               static_cast<unsigned>((*agent)->port()), options->workers, static_cast<long long>(startup_us),
               metrics.c_str());

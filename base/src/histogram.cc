@@ -16,6 +16,13 @@ bool ascending_and_finite(const std::vector<double>& bounds) {
   }
   return true;
 }
+// Whether `s` may be added into a histogram of `bounds`.
+Status addable(const HistogramSnapshot& s, const std::vector<double>& bounds) {
+  if (!s.is_well_formed()) return Status::invalid_argument("malformed histogram snapshot");
+  if (s.bounds != bounds) return Status::invalid_argument("histogram bounds differ");
+  return Status::ok();
+}
+
 }  // namespace
 
 std::uint64_t HistogramSnapshot::count() const {
@@ -29,8 +36,7 @@ bool HistogramSnapshot::is_well_formed() const {
 }
 
 Status HistogramSnapshot::add(const HistogramSnapshot& other) {
-  if (!other.is_well_formed()) return Status::invalid_argument("malformed histogram snapshot");
-  if (other.bounds != bounds) return Status::invalid_argument("histogram bounds differ");
+  KEEL_RETURN_IF_ERROR(addable(other, bounds));
   for (std::size_t i = 0; i < counts.size(); ++i) counts[i] += other.counts[i];
   sum += other.sum;
   return Status::ok();
@@ -54,8 +60,7 @@ void Histogram::observe(double v) {
 }
 
 Status Histogram::add(const HistogramSnapshot& s) {
-  if (!s.is_well_formed()) return Status::invalid_argument("malformed histogram snapshot");
-  if (s.bounds != bounds_) return Status::invalid_argument("histogram bounds differ");
+  KEEL_RETURN_IF_ERROR(addable(s, bounds_));
   for (std::size_t i = 0; i < s.counts.size(); ++i) counts_[i].fetch_add(s.counts[i], std::memory_order_relaxed);
   sum_.fetch_add(s.sum, std::memory_order_relaxed);
   return Status::ok();

@@ -245,7 +245,9 @@ std::size_t GroupCommitter::admit(std::vector<Pending>& group) {
   std::size_t refused = 0;
   for (Pending& p : group) {
     if (!p.refused.is_ok()) continue;
-    // An earlier batch of its chain may have been refused in this group.
+    // A chain's failure is recorded before the next group is taken (or by
+    // an earlier batch of this group), so a batch behind a failed one on
+    // its chain is refused here, unwritten.
     p.refused = p.chain != nullptr ? chain_refusal(p.chain->failure()) : Status::ok();
     if (p.refused.is_ok()) p.refused = target_->admit(p.batch);
     if (p.refused.is_ok()) continue;
@@ -277,11 +279,6 @@ void GroupCommitter::commit_group(std::vector<Pending>* group) {
   const Lsn first = next_lsn_;
   records_.clear();
   seq_undo_.clear();
-  // A chain's failure is recorded before the next group is taken, so a
-  // batch behind a failed one on its chain is refused here, unwritten.
-  for (Pending& p : *group) {
-    if (p.chain != nullptr) p.refused = chain_refusal(p.chain->failure());
-  }
   admit(*group);
   Status s = write(*group);
   // Fenced on some shards: written again without the batches that lost

@@ -144,8 +144,9 @@ class GroupCommitter {
   // with an empty queue and no callback left to run.
   bool take_group(std::vector<Pending>* group) KEEL_EXCLUDES(mu_);
   void commit_group(std::vector<Pending>* group) KEEL_EXCLUDES(mu_);
-  // Asks the target to admit each batch not yet refused; returns how many
-  // it refused now.
+  // Refuses each batch not yet refused whose chain has failed, or that the
+  // target does not admit (failing its chain); returns how many it refused
+  // now.
   std::size_t admit(std::vector<Pending>& group);
   Status assign(std::vector<Pending>& group);
   // Assigns and writes the group's admitted batches (ok when none is left).

@@ -68,9 +68,7 @@ Result<std::vector<PgShardEpoch>> PgJournal::held_shards() {
   }
   std::vector<PgShardEpoch> out;
   committer()->run_on_writer([&] {
-    for (std::uint32_t s = 0; s < held_.size(); ++s) {
-      if (held_[s] != 0) out.push_back(PgShardEpoch{s, held_[s]});
-    }
+    for (std::uint32_t s : held_list()) out.push_back(PgShardEpoch{s, held_[s]});
   });
   return out;
 }
@@ -88,17 +86,15 @@ Status PgJournal::admit(const std::vector<StagedRecord>& batch) {
 }
 
 Status PgJournal::drop_moved_shards(TimePoint deadline) {
-  std::string shards = "{";
-  for (std::uint32_t s = 0; s < held_.size(); ++s) {
-    if (held_[s] != 0) shards += (shards.size() > 1 ? "," : "") + std::to_string(s);
-  }
-  PgParams p;
-  p.literal(shards + "}");
-  KEEL_ASSIGN_OR_RETURN(PgResult r,
-                        writer_->exec(sql("SELECT shard, epoch FROM S.epochs WHERE shard = ANY ($1::integer[])"), p, deadline));
+  // The held shards whose stored epoch is no longer the one held (the same
+  // arrays as the epoch check).
+  KEEL_ASSIGN_OR_RETURN(PgResult r, writer_->exec(sql("SELECT e.shard FROM S.epochs e JOIN unnest($1::integer[], "
+                                                      "$2::bigint[]) AS h(shard, epoch) ON h.shard = e.shard "
+                                                      "WHERE e.epoch <> h.epoch"),
+                                                  epoch_check_of(held_list()), deadline));
   for (int i = 0; i < r.rows(); ++i) {
     const auto s = static_cast<std::uint32_t>(r.integer(i, 0));
-    if (s < held_.size() && static_cast<std::uint64_t>(r.integer(i, 1)) != held_[s]) held_[s] = 0;
+    if (s < held_.size()) held_[s] = 0;
   }
   return Status::ok();
 }

@@ -132,7 +132,11 @@ class PgJournal final : public JournalBase, private CommitTarget {
   Status queue_shared_checkpoint(PgConnection* c);
   // The same, run on writer_ in its open transaction.
   Status exec_shared_checkpoint(TimePoint deadline);
-  // The epoch-check parameters of the shards that `owners` fall in.
+  // Writer thread: the shards this writer holds, ascending.
+  std::vector<std::uint32_t> held_list() const;
+  // The epoch-check parameters ($1 shards, $2 the epochs held of them) of
+  // `shards`, and of the shards that `owners` fall in.
+  PgParams epoch_check_of(const std::vector<std::uint32_t>& shards) const;
   PgParams epoch_check(const std::vector<std::string_view>& owners) const;
   // Writer thread: runs `body` in a transaction on writer_ that first checks
   // the epoch of `owner`'s shard; rolls back when it fails.

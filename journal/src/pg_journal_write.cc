@@ -42,23 +42,38 @@ PgParams records_as_arrays(const std::vector<StagedRecord*>& records) {
 
 }  // namespace
 
-PgParams PgJournal::epoch_check(const std::vector<std::string_view>& owners) const {
-  std::vector<bool> seen(header_.shards, false);
-  std::string shards = "{", epochs = "{";
-  for (std::string_view owner : owners) {
-    const std::uint32_t s = pg_shard_of(owner, header_.shards);
-    if (seen[s]) continue;
-    seen[s] = true;
-    if (shards.size() > 1) {
-      shards += ',';
+std::vector<std::uint32_t> PgJournal::held_list() const {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t s = 0; s < held_.size(); ++s) {
+    if (held_[s] != 0) out.push_back(s);
+  }
+  return out;
+}
+
+PgParams PgJournal::epoch_check_of(const std::vector<std::uint32_t>& shards) const {
+  std::string list = "{", epochs = "{";
+  for (std::uint32_t s : shards) {
+    if (list.size() > 1) {
+      list += ',';
       epochs += ',';
     }
-    shards += std::to_string(s);
+    list += std::to_string(s);
     epochs += std::to_string(held_[s]);
   }
   PgParams p;
-  p.literal(shards + "}").literal(epochs + "}");
+  p.literal(list + "}").literal(epochs + "}");
   return p;
+}
+
+PgParams PgJournal::epoch_check(const std::vector<std::string_view>& owners) const {
+  std::vector<bool> seen(header_.shards, false);
+  std::vector<std::uint32_t> shards;
+  for (std::string_view owner : owners) {
+    const std::uint32_t s = pg_shard_of(owner, header_.shards);
+    if (!seen[s]) shards.push_back(s);
+    seen[s] = true;
+  }
+  return epoch_check_of(shards);
 }
 
 Status PgJournal::queue_checkpoint(const JournalCounts& counts,
@@ -159,18 +174,8 @@ Status PgJournal::in_fenced_transaction(std::string_view owner, bool synced, Tim
   auto run = [&]() -> Status {
     KEEL_RETURN_IF_ERROR(c->exec_script(synced ? "BEGIN" : "BEGIN; SET LOCAL synchronous_commit = off", deadline));
     KEEL_RETURN_IF_ERROR(c->exec_prepared("writer_lock", PgParams(), deadline).status());
-    PgParams check;
-    if (owner.empty()) {  // every shard this writer holds
-      std::string shards = "{", epochs = "{";
-      for (std::uint32_t i = 0; i < header_.shards; ++i) {
-        if (held_[i] == 0) continue;
-        shards += (shards.size() > 1 ? "," : "") + std::to_string(i);
-        epochs += (epochs.size() > 1 ? "," : "") + std::to_string(held_[i]);
-      }
-      check.literal(shards + "}").literal(epochs + "}");
-    } else {
-      check = epoch_check({owner});
-    }
+    // Empty `owner`: every shard this writer holds.
+    const PgParams check = owner.empty() ? epoch_check_of(held_list()) : epoch_check({owner});
     KEEL_RETURN_IF_ERROR(c->exec_prepared("check_epochs", check, deadline).status());
     KEEL_RETURN_IF_ERROR(body());
     return c->exec_script("COMMIT", deadline);

@@ -103,6 +103,9 @@ class Agent {
   std::uint16_t port() const;
   // The port of the metrics endpoint; 0 without one (no metrics_host).
   std::uint16_t metrics_port() const;
+  // Its URL, "http://127.0.0.1:PORT/metrics" ("http://[::1]:PORT/metrics");
+  // empty without one.
+  std::string metrics_url() const;
   // The current pid of each worker slot (-1 while a slot is restarting or
   // has failed).
   std::vector<pid_t> worker_pids() const;
