@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS S.gang_members (
   incarnation bigint NOT NULL,
   PRIMARY KEY (ticket, rank));
 CREATE INDEX IF NOT EXISTS gang_members_host ON S.gang_members (host);
+CREATE TABLE IF NOT EXISTS S.actors (
+  key text PRIMARY KEY, type text NOT NULL, shard integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX IF NOT EXISTS actors_shard ON S.actors (shard);
 )sql";
 
 // Joining: a new row at incarnation 1, or the next incarnation of the row,
