@@ -22,6 +22,17 @@ inline constexpr std::string_view kWorkerRegisterName = "keel.worker";
 // gone...), as opposed to errors of a remote handler ("<Type>.<method>").
 inline constexpr std::string_view kAgentErrorType = "keel-agent";
 
+// Calls from the agent to a worker that is one of a cluster's journal
+// writers, addressed to this key: kHoldShards (args: shards, epochs) and
+// kReleaseShards (args: shards); each is answered with an empty reply or
+// an error (docs/distribution.md, "Agents in a cluster").
+inline constexpr std::string_view kShardsKey = "keel.shards";
+inline constexpr std::string_view kHoldShards = "hold";
+inline constexpr std::string_view kReleaseShards = "release";
+
+// The journal owner of the durable actor `key` (docs/journal-format.md).
+inline std::string durable_owner(std::string_view key) { return "actor/" + std::string(key); }
+
 // Encodes `m` and sends it on `c`; errors as Connection::send.
 template <class M>
 Status send_message(wire::Connection& c, const M& m) {

@@ -11,10 +11,12 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "keel/base/thread_annotations.h"
 #include "keel/journal/journal.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
@@ -28,7 +30,8 @@ struct WorkerArgs {
   std::string client;  // the agent's client listener, for actors' own calls
   int slot = -1;
   std::string journal;
-  bool tls = false;  // the agent listens with TLS
+  bool tls = false;             // the agent listens with TLS
+  bool cluster_writer = false;  // the journal is one of a cluster's writers
 };
 
 Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
@@ -39,6 +42,10 @@ Result<WorkerArgs> parse_worker_args(int argc, char** argv) {
     const std::string_view flag = argv[i];
     if (flag == "--keel-tls") {
       a.tls = true;
+      continue;
+    }
+    if (flag == "--keel-cluster-writer") {
+      a.cluster_writer = true;
       continue;
     }
     if (i + 1 >= argc) break;
@@ -114,8 +121,22 @@ class AgentClient {
 class WorkerSession {
  public:
   using Types = std::map<std::string, std::pair<detail::RemoteSpawnFn, detail::RemoteAskFn>, std::less<>>;
-  WorkerSession(System& system, const Types& types, int slot, AgentClient* client)
-      : system_(system), types_(types), slot_(slot), client_(client) {}
+  WorkerSession(System& system, Journal* journal, const Types& types, int slot, AgentClient* client)
+      : system_(system), journal_(journal), types_(types), slot_(slot), client_(client) {}
+  ~WorkerSession() { wait_releases(); }
+
+  // Waits for the shard releases still running (they end once the system
+  // has stopped their actors). Called by run() once the system is shut
+  // down, before the connection the releases answer on goes.
+  void wait_releases() KEEL_EXCLUDES(releases_mu_) {
+    std::vector<std::future<void>> running;
+    {
+      MutexLock lock(releases_mu_);
+      releases_closed_ = true;
+      running.swap(releases_);
+    }
+    for (auto& r : running) r.wait();
+  }
 
   wire::ConnectionCallbacks callbacks() {
     wire::ConnectionCallbacks cb;
@@ -248,6 +269,7 @@ class WorkerSession {
       return;
     }
     const std::uint64_t corr = view->has_reply_to() ? view->correlation_id() : 0;
+    if (view->target().key == internal::kShardsKey) return on_shards_call(c, corr, view->method(), view->payload());
     auto it = actors_.find(view->target().key);
     if (it == actors_.end() || it->second.ref.is_stopped()) {
       if (corr != 0) {
@@ -295,6 +317,72 @@ class WorkerSession {
     });
   }
 
+  // The agent hands this worker's journal the shards it holds ("hold":
+  // shards and their epochs) or takes them back ("release": shards). A
+  // release stops the worker's actors of those shards and waits for them,
+  // so that what they handled is committed, then drops the shards from the
+  // journal, and answers after that, from a thread of its own. The agent
+  // sends these only to a worker started as a cluster's writer.
+  void on_shards_call(wire::Connection& c, std::uint64_t corr, std::string_view method, std::string_view payload)
+      KEEL_EXCLUDES(releases_mu_) {
+    auto fail = [&](const Status& s) { internal::send_error(c, corr, s, internal::kAgentErrorType).ignore(); };
+    if (journal_ == nullptr) return fail(Status::failed_precondition("worker " + std::to_string(slot_) + " has no journal"));
+    if (method == internal::kHoldShards) {
+      auto args = wire::decode_args<std::vector<std::uint32_t>, std::vector<std::uint64_t>>(payload);
+      if (!args) return fail(args.status());
+      const auto& [shards, epochs] = *args;
+      if (shards.size() != epochs.size()) return fail(Status::invalid_argument("shards and epochs differ in number"));
+      std::vector<PgShardEpoch> held;
+      for (std::size_t i = 0; i < shards.size(); ++i) held.push_back(PgShardEpoch{shards[i], epochs[i]});
+      if (Status s = hold_pg_shards(*journal_, held); !s.is_ok()) return fail(s);
+      return answer_shards_call(corr);
+    }
+    if (method != internal::kReleaseShards) return fail(Status::not_found("no shard call '" + std::string(method) + "'"));
+    auto args = wire::decode_args<std::vector<std::uint32_t>>(payload);
+    if (!args) return fail(args.status());
+    const std::vector<std::uint32_t> shards = std::get<0>(*args);
+    const std::set<std::uint32_t> going(shards.begin(), shards.end());
+    std::vector<AnyRef> stopping;
+    for (auto it = actors_.begin(); it != actors_.end();) {
+      if (going.count(pg_shard_of(internal::durable_owner(it->first))) == 0) {
+        ++it;
+        continue;
+      }
+      stopping.push_back(it->second.ref);
+      it = actors_.erase(it);
+    }
+    MutexLock lock(releases_mu_);
+    if (releases_closed_) return fail(Status::unavailable("worker " + std::to_string(slot_) + " is stopping"));
+    std::erase_if(releases_, [](const std::future<void>& r) {
+      return r.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    });
+    releases_.push_back(std::async(std::launch::async, [this, corr, shards, stopping = std::move(stopping)] {
+      std::vector<Future<Down>> downs;
+      for (const AnyRef& ref : stopping) {
+        downs.push_back(system_.watch(ref));
+        system_.stop(ref);
+      }
+      for (Future<Down>& d : downs) static_cast<void>(d.get());
+      const Status dropped = drop_pg_shards(*journal_, shards);
+      wire::Connection* link = link_.load(std::memory_order_acquire);
+      if (link == nullptr) return;
+      if (!dropped.is_ok()) {
+        internal::send_error(*link, corr, dropped, internal::kAgentErrorType).ignore();
+      } else {
+        answer_shards_call(corr);
+      }
+    }));
+  }
+
+  void answer_shards_call(std::uint64_t corr) {
+    wire::Connection* link = link_.load(std::memory_order_acquire);
+    if (link == nullptr) return;
+    wire::Reply reply;
+    reply.correlation_id = corr;
+    reply.payload = wire::encode_args();
+    internal::send_message(*link, reply).ignore();
+  }
+
   // The agent cancelled call `corr`: cancels its ask (docs/engine.md,
   // "Cancelling an ask"), whose answer is then not sent. An unknown call
   // (answered already) is ignored.
@@ -329,6 +417,7 @@ class WorkerSession {
   };
 
   System& system_;
+  Journal* const journal_;  // null: no journal
   const Types& types_;
   const int slot_;
   AgentClient* const client_;
@@ -336,6 +425,11 @@ class WorkerSession {
   // release/acquire: a reply sent from an engine thread sees the TcpClient
   // fully constructed.
   std::atomic<wire::Connection*> link_{nullptr};
+  // Shard releases running on threads of their own; closed once run() is
+  // tearing the session down.
+  Mutex releases_mu_;
+  std::vector<std::future<void>> releases_ KEEL_GUARDED_BY(releases_mu_);
+  bool releases_closed_ KEEL_GUARDED_BY(releases_mu_) = false;
 
   // Calls with a reply_to that have not completed, by correlation id: the
   // handles that cancel them. Inserted on the I/O thread, erased by it (a
@@ -381,7 +475,9 @@ int WorkerHost::run(int argc, char** argv) {
   // once it is open.
   std::future<Result<std::unique_ptr<Journal>>> opening;
   if (!args->journal.empty()) {
-    opening = std::async(std::launch::async, [path = args->journal] { return open_journal(path, JournalOptions{}); });
+    JournalOptions jo;
+    jo.pg_claim_all_shards = !args->cluster_writer;
+    opening = std::async(std::launch::async, [path = args->journal, jo] { return open_journal(path, jo); });
   }
   // The actors' own client of the agent connects in the background; it
   // outlives the System below.
@@ -412,7 +508,7 @@ int WorkerHost::run(int argc, char** argv) {
 
   WorkerSession::Types types;
   for (const Type& t : types_) types.emplace(t.name, std::make_pair(t.spawn, t.ask));
-  WorkerSession session(system, types, args->slot, &client);
+  WorkerSession session(system, journal.get(), types, args->slot, &client);
 
   wire::TransportOptions topts;
   topts.secret = secret;
@@ -430,6 +526,7 @@ int WorkerHost::run(int argc, char** argv) {
   const Status why = session.wait();
   // Replies in flight may still use `conn`: stop the actors first.
   system.shutdown(ShutdownMode::kStop, std::chrono::seconds(5)).ignore();
+  session.wait_releases();
   conn.reset();
   if (!why.is_ok() && why.code() != StatusCode::kUnavailable && why.code() != StatusCode::kCancelled) {
     std::fprintf(stderr, "keel worker %d: %s\n", args->slot, why.to_string().c_str());

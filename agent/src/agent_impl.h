@@ -1,0 +1,200 @@
+// agent_impl.h: Agent::Impl, the agent's state and its handlers, split
+// over agent.cc (start, stop, clients), agent_workers.cc (workers and
+// their supervision) and agent_cluster.cc (the agent as a cluster's host).
+// Internal to Keel::agent.
+//
+// Threads: the transport's I/O thread runs every connection callback; the
+// supervisor thread forks the workers (it must outlive them, since
+// PR_SET_PDEATHSIG follows the forking thread), waits on their pidfds and
+// sends the heartbeats; in a cluster, the shard keeper's thread hands
+// shards to the workers and takes them back, and the cluster's database
+// thread records spawned actors.
+// All take mu_ around the routing state; sends happen under mu_, which is
+// what keeps a Connection* in the maps valid (its on_close takes mu_ before
+// it returns).
+#pragma once
+
+#include <sys/eventfd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "keel/agent/agent.h"
+#include "keel/base/thread_annotations.h"
+#include "keel/net/tcp_transport.h"
+#include "keel/wire/control.h"
+#include "agent_metrics.h"
+#include "metrics_endpoint.h"
+#include "protocol.h"
+#include "registry.h"
+#include "worker_process.h"
+
+namespace keel {
+namespace internal {
+
+// FNV-1a: a placement hash that is the same in every run of every build.
+inline std::uint64_t stable_hash(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (char ch : s) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace internal
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+class Agent::Impl {
+ public:
+  explicit Impl(AgentOptions options)
+      : options_(std::move(options)), metrics_(std::max(options_.workers, 0)), slots_(options_.workers) {}
+  ~Impl() { stop(); }
+
+  Status start();
+  std::uint16_t port() const { return client_listener_->port(); }
+  std::uint16_t metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  std::string metrics_url() const { return metrics_endpoint_ ? metrics_endpoint_->url() : std::string(); }
+  std::vector<pid_t> worker_pids() const KEEL_EXCLUDES(mu_);
+  std::uint64_t restart_count() const KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return restarts_;
+  }
+
+ private:
+  enum class SlotState { kStarting, kReady, kFailed };
+  struct Slot {
+    internal::WorkerProcess proc;                   // pid -1 while not running
+    wire::Connection* conn = nullptr;               // null until it registers
+    SlotState state = SlotState::kStarting;
+    std::deque<SteadyTime> exits;                   // within restart_window
+    SteadyTime last_seen;                           // its registration or last heartbeat echo
+  };
+  struct Hosted {
+    std::string type;
+    int slot = 0;
+    bool ready = false;  // spawned (or spawned again after a restart) and acked
+  };
+  struct PendingSpawn {
+    std::uint64_t client = 0;  // client connection id; 0: a respawn after a restart
+    std::uint64_t request = 0;
+    std::string key;
+    std::string type;
+    int slot = 0;
+    // The spawn that made the key's entry in hosted_: if its worker goes
+    // away before the ack, the key is free again.
+    bool fresh = false;
+  };
+  struct PendingCall {
+    std::uint64_t client = 0;
+    std::uint64_t correlation = 0;
+    int slot = 0;
+  };
+
+  void log(const std::string& line) const {
+    if (options_.log) {
+      options_.log(line);
+    } else {
+      std::fprintf(stderr, "keel-agent: %s\n", line.c_str());
+    }
+  }
+  std::string slot_name(int i) const KEEL_REQUIRES(mu_) {
+    return "worker " + std::to_string(i) + " (pid " + std::to_string(slots_[i].proc.pid) + ")";
+  }
+  void stop() KEEL_EXCLUDES(mu_);
+  void wake() { eventfd_write(wake_fd_, 1); }
+  // The metrics text (docs/metrics.md). Metrics endpoint's thread.
+  std::string render_metrics() const KEEL_EXCLUDES(mu_);
+  // Keeps the engine figures of a worker's heartbeat echo, unless `c` is
+  // an earlier process's connection (whose figures were folded into the
+  // slot's totals when it was lost). I/O thread.
+  void on_worker_heartbeat(wire::Connection& c, int slot, std::string_view body) KEEL_REQUIRES(mu_);
+
+  // ---- I/O thread --------------------------------------------------------
+  wire::ConnectionCallbacks client_callbacks();
+  wire::ConnectionCallbacks worker_callbacks();
+  void on_client_spawn(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  void on_client_call(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  // The client gave up on a call it made on `c`: forgets it and passes the
+  // cancel on to the call's worker. An unknown call (answered already) is
+  // ignored.
+  void on_client_cancel(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  void on_worker_frame(wire::Connection& c, const wire::Frame& f) KEEL_EXCLUDES(mu_);
+  void on_worker_register(wire::Connection& c, std::string_view body) KEEL_REQUIRES(mu_);
+  void on_worker_spawn_ack(std::string_view body) KEEL_REQUIRES(mu_);
+  void on_worker_reply(std::string_view body) KEEL_REQUIRES(mu_);
+  void on_worker_error(std::string_view body) KEEL_REQUIRES(mu_);
+  void spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
+                const std::string& type, const std::string& args, bool fresh) KEEL_REQUIRES(mu_);
+
+  // ---- either thread -----------------------------------------------------
+  // The worker in `slot` is gone (its connection closed or it exited):
+  // fails what is pending on it with kUnavailable and marks its actors as
+  // not ready. Idempotent per incarnation.
+  void worker_lost(int slot, const std::string& why) KEEL_REQUIRES(mu_);
+  // Sends a worker's answer `m` to a forwarded call on to the client that
+  // made it, under the client's correlation id; drops it when the call is
+  // not pending (it failed already) or the client has gone.
+  template <class M>
+  void forward_to_caller(M& m, std::uint64_t M::*correlation) KEEL_REQUIRES(mu_) {
+    auto it = calls_.find(m.*correlation);
+    if (it == calls_.end()) return;
+    const PendingCall p = it->second;
+    calls_.erase(it);
+    if (wire::Connection* c = client(p.client)) {
+      m.*correlation = p.correlation;
+      internal::send_message(*c, m).ignore();
+    }
+  }
+  wire::Connection* client(std::uint64_t id) KEEL_REQUIRES(mu_) {
+    auto it = clients_.find(id);
+    return it == clients_.end() ? nullptr : it->second;
+  }
+
+  // The actor `key` is gone for good: forgets it, and its registrations.
+  void forget_actor(const std::string& key) KEEL_REQUIRES(mu_);
+  void send_answers(std::vector<internal::RegistryAnswer>& answers) KEEL_REQUIRES(mu_);
+
+  // ---- supervisor thread -------------------------------------------------
+  void supervise() KEEL_EXCLUDES(mu_);
+  void launch(int slot) KEEL_REQUIRES(mu_);
+  void on_exit(int slot) KEEL_EXCLUDES(mu_);
+  // Sends the due heartbeats and kills workers that stopped answering
+  // them; returns when the next ones are due.
+  SteadyTime check_heartbeats() KEEL_EXCLUDES(mu_);
+  void kill_and_reap_all() KEEL_EXCLUDES(mu_);
+
+  const AgentOptions options_;
+  internal::AgentMetrics metrics_;
+  std::unique_ptr<internal::MetricsEndpoint> metrics_endpoint_;  // null without options_.metrics_host
+  std::unique_ptr<wire::TcpTransport> transport_;
+  std::unique_ptr<wire::TcpListener> worker_listener_;
+  std::unique_ptr<wire::TcpListener> client_listener_;
+  std::thread supervisor_;
+  int wake_fd_ = -1;
+
+  mutable Mutex mu_;
+  CondVar changed_;  // a slot became ready or failed
+  std::vector<Slot> slots_ KEEL_GUARDED_BY(mu_);
+  std::map<std::string, Hosted, std::less<>> hosted_ KEEL_GUARDED_BY(mu_);
+  internal::Registry registry_ KEEL_GUARDED_BY(mu_);
+  std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
+  std::map<std::uint64_t, PendingCall> calls_ KEEL_GUARDED_BY(mu_);
+  std::map<std::uint64_t, wire::Connection*> clients_ KEEL_GUARDED_BY(mu_);
+  std::map<std::uint64_t, int> worker_conns_ KEEL_GUARDED_BY(mu_);  // connection id -> slot
+  std::uint64_t next_id_ KEEL_GUARDED_BY(mu_) = 1;
+  std::uint64_t restarts_ KEEL_GUARDED_BY(mu_) = 0;
+  bool stopping_ KEEL_GUARDED_BY(mu_) = false;
+  SteadyTime next_heartbeat_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t heartbeat_seq_ KEEL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace keel
