@@ -60,12 +60,19 @@ Status Agent::Impl::start() {
   KEEL_ASSIGN_OR_RETURN(worker_listener_, transport_->listen("127.0.0.1", 0, worker_callbacks()));
   KEEL_ASSIGN_OR_RETURN(client_listener_,
                         transport_->listen(options_.listen_host, options_.listen_port, client_callbacks()));
+  if (in_cluster()) KEEL_RETURN_IF_ERROR(join_cluster());
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) return Status::io_error(std::string("eventfd: ") + std::strerror(errno));
   supervisor_ = std::thread([this] { supervise(); });
   // While the workers start: their first handshake then finds OpenSSL ready.
   wire::prepare_handshake_crypto();
 
+  KEEL_RETURN_IF_ERROR(wait_for_workers());
+  if (in_cluster()) KEEL_RETURN_IF_ERROR(start_keeping());
+  return Status::ok();
+}
+
+Status Agent::Impl::wait_for_workers() {
   MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   auto all_ready = [&]() KEEL_REQUIRES(mu_) {
@@ -90,6 +97,8 @@ Status Agent::Impl::start() {
 
 void Agent::Impl::stop() {
   metrics_endpoint_.reset();  // render_metrics reads what the rest of stop() tears down
+  // The shards are handed over while the workers still run their actors.
+  if (in_cluster()) leave_cluster();
   {
     MutexLock lock(mu_);
     if (stopping_) return;
@@ -171,10 +180,23 @@ void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
     return;
   }
   MutexLock lock(mu_);
-  const int slot = static_cast<int>(internal::stable_hash(s.key) % slots_.size());
+  if (in_cluster() && hosted_.count(s.key) == 0 && check_held(s.key).is_ok()) {
+    return remember_and_spawn(c.id(), std::move(s));
+  }
+  route_spawn(c.id(), s);
+}
+
+void Agent::Impl::route_spawn(std::uint64_t client_id, const wire::Spawn& s) {
+  wire::Connection* c = client(client_id);
+  if (c == nullptr) return;
+  if (Status held = check_held(s.key); !held.is_ok()) {
+    internal::send_error(*c, s.request_id, held, internal::kAgentErrorType).ignore();
+    return;
+  }
+  const int slot = slot_for(s.key);
   auto it = hosted_.find(s.key);
   if (it != hosted_.end() && it->second.type != s.actor_type) {
-    internal::send_error(c, s.request_id,
+    internal::send_error(*c, s.request_id,
                          Status::already_exists("actor '" + s.key + "' is a " + it->second.type + ", not a " +
                                                 s.actor_type + " (" + slot_name(it->second.slot) + ")"),
                          internal::kAgentErrorType)
@@ -182,7 +204,7 @@ void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
     return;
   }
   if (slots_[slot].state != SlotState::kReady || slots_[slot].conn == nullptr) {
-    internal::send_error(c, s.request_id, Status::unavailable(slot_name(slot) + " is not running"),
+    internal::send_error(*c, s.request_id, Status::unavailable(slot_name(slot) + " is not running"),
                          internal::kAgentErrorType)
         .ignore();
     return;
@@ -193,7 +215,7 @@ void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
   // waits for a first spawn still in flight.
   const bool fresh = it == hosted_.end();
   if (fresh) hosted_[s.key] = Hosted{s.actor_type, slot, false};
-  spawn_on(slot, c.id(), s.request_id, s.key, s.actor_type, s.args, fresh);
+  spawn_on(slot, client_id, s.request_id, s.key, s.actor_type, s.args, fresh);
 }
 
 void Agent::Impl::spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
@@ -225,6 +247,11 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
         [&](const std::string& key) KEEL_REQUIRES(mu_) { return hosted_.count(key) != 0; }, answers);
     return send_answers(answers);
   }
+  if (view->target().key == internal::kClusterKey && corr != 0) {
+    if (!in_cluster()) return fail(Status::failed_precondition("this agent is not in a cluster"));
+    return serve_shard_map(c.id(), corr);
+  }
+  if (Status held = check_held(view->target().key); !held.is_ok()) return fail(held);
   auto h = hosted_.find(view->target().key);
   if (h == hosted_.end()) return fail(Status::not_found("no actor '" + std::string(view->target().key) + "'"));
   Slot& slot = slots_[h->second.slot];
@@ -284,5 +311,6 @@ std::uint16_t Agent::metrics_port() const { return impl_->metrics_port(); }
 std::string Agent::metrics_url() const { return impl_->metrics_url(); }
 std::vector<pid_t> Agent::worker_pids() const { return impl_->worker_pids(); }
 std::uint64_t Agent::restart_count() const { return impl_->restart_count(); }
+std::vector<std::uint32_t> Agent::held_shards() const { return impl_->held_shards(); }
 
 }  // namespace keel

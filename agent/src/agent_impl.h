@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,8 @@
 
 #include "keel/agent/agent.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/remembered_actors.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "agent_metrics.h"
@@ -68,6 +71,7 @@ class Agent::Impl {
     MutexLock lock(mu_);
     return restarts_;
   }
+  std::vector<std::uint32_t> held_shards() const KEEL_EXCLUDES(mu_);
 
  private:
   enum class SlotState { kStarting, kReady, kFailed };
@@ -110,6 +114,9 @@ class Agent::Impl {
     return "worker " + std::to_string(i) + " (pid " + std::to_string(slots_[i].proc.pid) + ")";
   }
   void stop() KEEL_EXCLUDES(mu_);
+  // Waits until every worker has connected, or one slot failed, or
+  // start_timeout passed. Errors: kUnavailable.
+  Status wait_for_workers() KEEL_EXCLUDES(mu_);
   void wake() { eventfd_write(wake_fd_, 1); }
   // The metrics text (docs/metrics.md). Metrics endpoint's thread.
   std::string render_metrics() const KEEL_EXCLUDES(mu_);
@@ -122,6 +129,9 @@ class Agent::Impl {
   wire::ConnectionCallbacks client_callbacks();
   wire::ConnectionCallbacks worker_callbacks();
   void on_client_spawn(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  // Sends spawn `s` of client connection `client` on to the worker of its
+  // key, or answers it with an error.
+  void route_spawn(std::uint64_t client, const wire::Spawn& s) KEEL_REQUIRES(mu_);
   void on_client_call(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
   // The client gave up on a call it made on `c`: forgets it and passes the
   // cancel on to the call's worker. An unknown call (answered already) is
@@ -132,6 +142,9 @@ class Agent::Impl {
   void on_worker_spawn_ack(std::string_view body) KEEL_REQUIRES(mu_);
   void on_worker_reply(std::string_view body) KEEL_REQUIRES(mu_);
   void on_worker_error(std::string_view body) KEEL_REQUIRES(mu_);
+  // The worker slot of actor `key`: by its shard in a cluster, else by a
+  // hash of the key.
+  int slot_for(std::string_view key) const;
   void spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
                 const std::string& type, const std::string& args, bool fresh) KEEL_REQUIRES(mu_);
 
@@ -163,6 +176,41 @@ class Agent::Impl {
   void forget_actor(const std::string& key) KEEL_REQUIRES(mu_);
   void send_answers(std::vector<internal::RegistryAnswer>& answers) KEEL_REQUIRES(mu_);
 
+  // ---- the agent as a cluster's host (agent_cluster.cc) -------------------
+  bool in_cluster() const { return !options_.cluster.url.empty(); }
+  // Joins the cluster (start(), before the workers start). Errors: those
+  // of Membership::join and RememberedActors::open, kInvalidArgument.
+  Status join_cluster() KEEL_EXCLUDES(mu_);
+  // Starts the shard keeper and the database thread (start(), once the
+  // workers are ready).
+  Status start_keeping() KEEL_EXCLUDES(mu_);
+  // Hands the shards over and leaves (stop(), while the workers run).
+  void leave_cluster() KEEL_EXCLUDES(mu_);
+  // Keeper thread.
+  void on_shards_gained(const std::vector<PgShardEpoch>& shards) KEEL_EXCLUDES(mu_);
+  void on_shards_losing(const std::vector<std::uint32_t>& shards, bool lost) KEEL_EXCLUDES(mu_);
+  // Refuses a spawn or call of `key` when this host does not hold its
+  // shard: kOwnershipLost naming the host and the shard. OK outside a
+  // cluster.
+  Status check_held(std::string_view key) const KEEL_REQUIRES(mu_);
+  // A client's spawn of a key not hosted yet: remembered on the database
+  // thread, then routed. I/O thread.
+  void remember_and_spawn(std::uint64_t client, wire::Spawn s) KEEL_REQUIRES(mu_);
+  // A client's call of the shard map (internal::kClusterKey): answered
+  // from the database thread with every shard's holder's address.
+  void serve_shard_map(std::uint64_t client, std::uint64_t correlation) KEEL_REQUIRES(mu_);
+  // Sends a shard call (internal::kShardsKey) to the worker in `slot`;
+  // `done` gets its answer, or kUnavailable when the worker is gone.
+  void send_shard_call(int slot, std::string_view method, std::string payload,
+                       std::function<void(const Status&)> done) KEEL_REQUIRES(mu_);
+  // Hands a freshly registered worker the shards mapped to it.
+  void hold_shards_of(int slot) KEEL_REQUIRES(mu_);
+  // The answer to a shard call, if `correlation` is one; true when it was.
+  bool answer_shard_call(std::uint64_t correlation, const Status& s) KEEL_REQUIRES(mu_);
+  // Runs `task` on the database thread, in order.
+  void on_db_thread(std::function<void()> task) KEEL_REQUIRES(mu_);
+  void run_db_thread() KEEL_EXCLUDES(mu_);
+
   // ---- supervisor thread -------------------------------------------------
   void supervise() KEEL_EXCLUDES(mu_);
   void launch(int slot) KEEL_REQUIRES(mu_);
@@ -193,6 +241,24 @@ class Agent::Impl {
   std::uint64_t next_id_ KEEL_GUARDED_BY(mu_) = 1;
   std::uint64_t restarts_ KEEL_GUARDED_BY(mu_) = 0;
   bool stopping_ KEEL_GUARDED_BY(mu_) = false;
+
+  // In a cluster (null otherwise). The membership outlives the keeper and
+  // the table; the keeper's callbacks take mu_.
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<RememberedActors> remembered_;
+  std::unique_ptr<ShardKeeper> keeper_;
+  std::string advertise_;
+  bool cluster_left_ = false;  // stop() only
+  std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch, served here
+  struct ShardCall {
+    int slot = 0;
+    std::function<void(const Status&)> done;
+  };
+  std::map<std::uint64_t, ShardCall> shard_calls_ KEEL_GUARDED_BY(mu_);
+  std::thread db_thread_;
+  CondVar db_changed_;
+  std::deque<std::function<void()>> db_tasks_ KEEL_GUARDED_BY(mu_);
+  bool db_stopping_ KEEL_GUARDED_BY(mu_) = false;
   SteadyTime next_heartbeat_ KEEL_GUARDED_BY(mu_);
   std::uint64_t heartbeat_seq_ KEEL_GUARDED_BY(mu_) = 0;
 };

@@ -10,6 +10,12 @@
 // without surrounding whitespace) or KEEL_SECRET (as is).
 // --metrics HOST:PORT serves GET /metrics (Prometheus text format 0.0.4,
 // docs/metrics.md) on a loopback address; port 0 picks a free one.
+// In a cluster (docs/cluster.md, "Agents in a cluster"): --cluster URL (a
+// PostgreSQL journal's URL) with --host-id ID, the cluster's secret from
+// --cluster-secret-file or KEEL_CLUSTER_SECRET, and optionally
+// --cluster-name NAME, --label KEY=VALUE (repeated), --slots N,
+// --advertise HOST:PORT (what clients and peers dial; default the listen
+// address) and --lease-ms MS.
 // Prints one line "keel-agent: ready on HOST:PORT ..." once every worker is
 // up (ending with "; metrics on URL" with --metrics), and stops (workers
 // included) on SIGINT or SIGTERM.
@@ -36,7 +42,9 @@ constexpr const char* kUsage =
     "usage: keel-agent --listen HOST:PORT --worker EXE [--worker-arg ARG]... [--workers N]\n"
     "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
     "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
-    "                  [--tls-cert FILE --tls-key FILE] [--metrics HOST:PORT] [--config FILE]\n";
+    "                  [--tls-cert FILE --tls-key FILE] [--metrics HOST:PORT] [--config FILE]\n"
+    "                  [--cluster URL --host-id ID [--cluster-secret-file FILE] [--cluster-name NAME]\n"
+    "                   [--label KEY=VALUE]... [--slots N] [--advertise HOST:PORT] [--lease-ms MS]]\n";
 
 // `s` without the spaces, tabs, carriage returns and newlines around it.
 std::string trim(const std::string& s) {
@@ -77,7 +85,49 @@ keel::Status read_config(const std::string& path, std::multimap<std::string, std
     file.emplace(trim(line.substr(0, eq)), trim(line.substr(eq + 1)));
   }
   for (auto& [k, v] : file) {
-    if (out.count(k) == 0 || k == "worker-arg") out.emplace(k, v);
+    if (out.count(k) == 0 || k == "worker-arg" || k == "label") out.emplace(k, v);
+  }
+  return keel::Status::ok();
+}
+
+// The cluster options, when --cluster is given. Errors: kInvalidArgument
+// (no --host-id, no secret, a label without '='), kIoError (an unreadable
+// secret file).
+keel::Status parse_cluster(const std::multimap<std::string, std::string>& flags, keel::AgentClusterOptions& c) {
+  auto one = [&](const char* name) -> const std::string* {
+    auto it = flags.find(name);
+    return it == flags.end() ? nullptr : &it->second;
+  };
+  const std::string* url = one("cluster");
+  if (url == nullptr) {
+    for (const char* n : {"host-id", "cluster-secret-file", "cluster-name", "label", "slots", "advertise", "lease-ms"}) {
+      if (one(n) != nullptr) return keel::Status::invalid_argument("--" + std::string(n) + " needs --cluster");
+    }
+    return keel::Status::ok();
+  }
+  c.url = *url;
+  const std::string* id = one("host-id");
+  if (id == nullptr) return keel::Status::invalid_argument("--cluster needs --host-id");
+  c.host.id = *id;
+  auto labels = flags.equal_range("label");
+  for (auto it = labels.first; it != labels.second; ++it) {
+    const auto eq = it->second.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return keel::Status::invalid_argument("--label '" + it->second + "': expected KEY=VALUE");
+    }
+    c.host.labels[it->second.substr(0, eq)] = it->second.substr(eq + 1);
+  }
+  if (const std::string* n = one("slots")) c.host.slots = static_cast<std::uint32_t>(std::atoll(n->c_str()));
+  if (const std::string* a = one("advertise")) c.advertise = *a;
+  if (const std::string* n = one("cluster-name")) c.membership.cluster = *n;
+  if (const std::string* n = one("lease-ms")) c.membership.lease = std::chrono::milliseconds(std::atoll(n->c_str()));
+  if (const std::string* f = one("cluster-secret-file")) {
+    KEEL_ASSIGN_OR_RETURN(c.membership.secret, read_secret_file(*f));
+  } else if (const char* s = std::getenv("KEEL_CLUSTER_SECRET")) {
+    c.membership.secret = s;
+  }
+  if (c.membership.secret.empty()) {
+    return keel::Status::invalid_argument("no cluster secret: give --cluster-secret-file or set KEEL_CLUSTER_SECRET");
   }
   return keel::Status::ok();
 }
@@ -98,7 +148,9 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   for (auto& [k, v] : flags) {
     static const char* const kKnown[] = {"config",       "listen",      "worker",           "worker-arg",
                                          "workers",      "journal",     "secret-file",      "max-restarts",
-                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key", "metrics"};
+                                         "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key", "metrics",
+                                         "cluster", "host-id", "cluster-secret-file", "cluster-name", "label",
+                                         "slots", "advertise", "lease-ms"};
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
     if (!known) return keel::Status::invalid_argument("unknown option --" + k);
@@ -141,6 +193,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   } else if (const char* s = std::getenv("KEEL_SECRET")) {
     o.secret = s;
   }
+  KEEL_RETURN_IF_ERROR(parse_cluster(flags, o.cluster));
   if (o.worker_argv.empty()) return keel::Status::invalid_argument("--worker is required");
   if (o.secret.empty()) return keel::Status::invalid_argument("no secret: give --secret-file or set KEEL_SECRET");
   return o;
@@ -172,9 +225,10 @@ int main(int argc, char** argv) {
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
   const std::string url = (*agent)->metrics_url();
   const std::string metrics = url.empty() ? "" : "; metrics on " + url;
-  std::printf("keel-agent: ready on %s:%u with %d workers in %lld us%s\n", options->listen_host.c_str(),
+  const std::string cluster = options->cluster.url.empty() ? "" : "; host " + options->cluster.host.id + " of cluster " + options->cluster.membership.cluster;
+  std::printf("keel-agent: ready on %s:%u with %d workers in %lld us%s%s\n", options->listen_host.c_str(),
               static_cast<unsigned>((*agent)->port()), options->workers, static_cast<long long>(startup_us),
-              metrics.c_str());
+              metrics.c_str(), cluster.c_str());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -70,6 +70,9 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
   s.state = SlotState::kReady;
   s.last_seen = std::chrono::steady_clock::now();
   worker_conns_[c.id()] = slot;
+  // In a cluster, its shards first: the spawns below follow on the same
+  // connection.
+  if (in_cluster()) hold_shards_of(slot);
   // After a restart: spawn its actors again (durable ones recover).
   for (auto& [key, h] : hosted_) {
     if (h.slot == slot) spawn_on(slot, 0, 0, key, h.type, "", false);
@@ -103,12 +106,13 @@ void Agent::Impl::on_worker_spawn_ack(std::string_view body) {
 
 void Agent::Impl::on_worker_reply(std::string_view body) {
   wire::Reply reply;
-  if (wire::decode_body(body, reply).is_ok()) forward_to_caller(reply, &wire::Reply::correlation_id);
+  if (!wire::decode_body(body, reply).is_ok() || answer_shard_call(reply.correlation_id, Status::ok())) return;
+  forward_to_caller(reply, &wire::Reply::correlation_id);
 }
 
 void Agent::Impl::on_worker_error(std::string_view body) {
   wire::ErrorMessage e;
-  if (!wire::decode_body(body, e).is_ok()) return;
+  if (!wire::decode_body(body, e).is_ok() || answer_shard_call(e.correlation_id, e.to_status())) return;
   if (auto s = spawns_.find(e.correlation_id); s != spawns_.end()) {
     PendingSpawn p = std::move(s->second);
     spawns_.erase(s);
@@ -158,6 +162,15 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
   for (auto& [key, h] : hosted_) {
     if (h.slot == slot) h.ready = false;
   }
+  for (auto it = shard_calls_.begin(); it != shard_calls_.end();) {
+    if (it->second.slot != slot) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = shard_calls_.erase(it);
+    done(gone);
+  }
 }
 
 void Agent::Impl::forget_actor(const std::string& key) {
@@ -198,6 +211,10 @@ void Agent::Impl::launch(int slot) {
   if (!options_.journal_dir.empty()) {
     argv.push_back("--keel-journal");
     argv.push_back(options_.journal_dir + "/worker-" + std::to_string(slot) + ".db");
+  } else if (in_cluster()) {
+    argv.push_back("--keel-journal");
+    argv.push_back(options_.cluster.url);
+    argv.push_back("--keel-cluster-writer");
   }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -30,6 +30,14 @@ inline constexpr std::string_view kShardsKey = "keel.shards";
 inline constexpr std::string_view kHoldShards = "hold";
 inline constexpr std::string_view kReleaseShards = "release";
 
+// A client's call to an agent in a cluster, addressed to this key with
+// method kShardMap and no arguments, is answered with encode_args of a
+// std::vector<std::string>: for every shard, by number, the address
+// ("HOST:PORT") of the live host that holds it, or "" (docs/cluster.md,
+// "Agents in a cluster"). The client spells the same key.
+inline constexpr std::string_view kClusterKey = "keel.cluster";
+inline constexpr std::string_view kShardMap = "shards";
+
 // The journal owner of the durable actor `key` (docs/journal-format.md).
 inline std::string durable_owner(std::string_view key) { return "actor/" + std::string(key); }
 

@@ -18,6 +18,7 @@
 #include "keel/base/check.h"
 #include "keel/base/rendezvous.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
@@ -26,6 +27,11 @@ namespace keel {
 namespace {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
+
+// The agents' own errors, and the key of a cluster's shard map
+// (agent/src/protocol.h spells them the same).
+constexpr std::string_view kAgentErrorType = "keel-agent";
+constexpr std::string_view kClusterKey = "keel.cluster";
 
 // Completions gathered under the lock and run after it.
 struct Completions {
@@ -70,13 +76,15 @@ class Client::Impl {
   Future<void> after(Duration delay) KEEL_EXCLUDES(mu_);
 
  private:
-  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kWake };
+  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kSpawnRetry, kWake };
   using Timers = std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>>;
   struct Call {
     Promise<std::string> promise;
     std::string envelope;  // encoded, resent as is on a retry
     std::string what;      // "'key'.method", for error messages
-    std::size_t agent = 0;  // the agent it is sent to, every time
+    std::string key;
+    std::size_t agent = 0;  // the agent it is sent to (every time, unless routed)
+    bool routed = false;    // in a cluster: routed again by the shard map at each send
     SteadyTime deadline;
     std::optional<Timers::iterator> deadline_timer;  // until it fires or the call ends
     bool idempotent = false;
@@ -86,6 +94,9 @@ class Client::Impl {
     Promise<SpawnInfo> promise;
     std::string key;
     std::size_t agent = 0;
+    std::string body;  // encoded, resent as is in a cluster
+    SteadyTime deadline;
+    int sends = 0;
   };
   // Where a key lives, as far as this client knows (agent_for).
   struct Placement {
@@ -105,7 +116,19 @@ class Client::Impl {
   void send_call(std::uint64_t id, Completions& done) KEEL_REQUIRES(mu_);
   // Schedules a retry of `id` after `why`, or fails it with `why` when it
   // is not idempotent or out of attempts.
-  void retry_or_fail(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
+  // In a cluster, `undelivered` says the agent refused it unhandled (the
+  // key's shard is not its own): it is sent again along the shard map
+  // whether idempotent or not.
+  void retry_or_fail(std::uint64_t id, const Status& why, Completions& done, bool undelivered = false)
+      KEEL_REQUIRES(mu_);
+  // In a cluster: sends spawn `id` to its key's host, or retries it after
+  // `why` (a refusal by a host that does not hold the key, a lost
+  // connection) until its deadline, or fails it.
+  void send_spawn(std::uint64_t id, Completions& done) KEEL_REQUIRES(mu_);
+  void retry_spawn_or_fail(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
+  // In a cluster: asks a connected agent for the shard map, unless a
+  // request is in flight already; its answer replaces shard_map_.
+  void refresh_map() KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   // The caller cancelled call `id` (its future holds kCancelled): forgets
   // it and, when it was sent over a connection that speaks Cancel, tells
@@ -143,6 +166,11 @@ class Client::Impl {
   std::map<std::uint64_t, Call> calls_ KEEL_GUARDED_BY(mu_);
   std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
   std::map<std::string, Placement> placed_ KEEL_GUARDED_BY(mu_);
+  // In a cluster: every shard's holder's address, as an agent last told
+  // (ClientOptions::cluster); the request for it in flight (0: none).
+  std::vector<std::string> shard_map_ KEEL_GUARDED_BY(mu_);
+  std::uint64_t map_call_ KEEL_GUARDED_BY(mu_) = 0;
+  std::size_t map_agent_ KEEL_GUARDED_BY(mu_) = 0;
   std::map<std::uint64_t, Promise<void>> wakes_ KEEL_GUARDED_BY(mu_);  // after()
   Timers timers_ KEEL_GUARDED_BY(mu_);
   // When the timer thread wakes next by itself (max: only when notified).
@@ -205,7 +233,13 @@ Status Client::Impl::connect() {
                 ? Status::timeout("no connection to " + agents_[i].to_string() + " within the timeout")
                 : connect_errors_[i];
   }
-  return any && options_.allow_partial_connect ? Status::ok() : first;
+  if (!(any && options_.allow_partial_connect) && !first.is_ok()) return first;
+  if (!options_.cluster) return Status::ok();
+  // The first shard map, before any key is routed.
+  refresh_map();
+  connect_cv_.wait_until(lock, deadline, [&]() KEEL_REQUIRES(mu_) { return !shard_map_.empty() || map_call_ == 0; });
+  if (shard_map_.empty()) return Status::unavailable("no agent answered with the cluster's shard map");
+  return Status::ok();
 }
 
 Client::Impl::~Impl() {
@@ -242,11 +276,22 @@ Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string
     MutexLock lock(mu_);
     const std::size_t agent = route(key);
     s.request_id = next_id_++;
+    if (options_.cluster && !stopping_) {
+      const SteadyTime at = std::chrono::steady_clock::now() + deadline_or_default(deadline);
+      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, wire::encode_body(s), at, 0});
+      add_timer(at, s.request_id, TimerKind::kSpawnDeadline);
+      Completions done;
+      send_spawn(s.request_id, done);
+      lock.native().unlock();
+      done.run();
+      lock.native().lock();
+      return out;
+    }
     sent = stopping_ ? Status::cancelled("client destroyed")
                      : conns_[agent]->send(wire::MessageType::kSpawn, wire::encode_body(s));
     if (!sent.is_ok() && !stopping_) sent = send_error(agent, sent);
     if (sent.is_ok()) {
-      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent});
+      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, {}, {}, 1});
       add_timer(std::chrono::steady_clock::now() + deadline_or_default(deadline), s.request_id,
                 TimerKind::kSpawnDeadline);
     }
@@ -261,6 +306,8 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
   Call c;
   Future<std::string> out = c.promise.future();
   c.what = "'" + key + "'." + std::string(method);
+  c.key = key;
+  c.routed = options_.cluster && !agent;
   c.deadline = std::chrono::steady_clock::now() + budget;
   c.idempotent = options.idempotent;
   wire::Envelope e;
@@ -301,6 +348,7 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
 void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   Call& c = calls_.at(id);
   ++c.sends;
+  if (c.routed) c.agent = route(c.key);
   Status s = conns_[c.agent]->send(wire::MessageType::kCall, c.envelope);
   if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done);
 }
@@ -320,6 +368,12 @@ Future<void> Client::Impl::after(Duration delay) {
 }
 
 std::size_t Client::Impl::route(const std::string& key) const {
+  if (options_.cluster && !shard_map_.empty()) {
+    const std::string& holder = shard_map_[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(shard_map_.size()))];
+    for (std::size_t i = 0; i < agents_.size(); ++i) {
+      if (agents_[i].to_string() == holder) return i;
+    }
+  }
   if (auto it = placed_.find(key); it != placed_.end()) return it->second.agent;
   std::size_t best = 0;
   std::uint64_t best_weight = 0;
@@ -341,16 +395,62 @@ void Client::Impl::learn_placement(std::size_t agent, const std::vector<std::str
   }
 }
 
-void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completions& done) {
+void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completions& done, bool undelivered) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call& c = it->second;
-  if (!c.idempotent || !options_.retry.should_retry(why, c.sends)) return fail_call(id, why, done);
+  if (c.routed && (undelivered || why.code() == StatusCode::kUnavailable)) refresh_map();
+  const bool again = c.routed && undelivered ? c.sends < options_.retry.max_attempts
+                                             : c.idempotent && options_.retry.should_retry(why, c.sends);
+  if (!again) return fail_call(id, why, done);
   const Duration backoff = options_.retry.backoff(c.sends);
   std::uniform_int_distribution<Duration::rep> jitter(backoff.count() / 2, backoff.count());
   const SteadyTime at = std::chrono::steady_clock::now() + Duration(jitter(rng_));
   if (at >= c.deadline) return fail_call(id, why, done);
   add_timer(at, id, TimerKind::kCallRetry);
+}
+
+void Client::Impl::send_spawn(std::uint64_t id, Completions& done) {
+  PendingSpawn& p = spawns_.at(id);
+  ++p.sends;
+  p.agent = route(p.key);
+  if (Status s = conns_[p.agent]->send(wire::MessageType::kSpawn, p.body); !s.is_ok()) {
+    retry_spawn_or_fail(id, send_error(p.agent, s), done);
+  }
+}
+
+void Client::Impl::retry_spawn_or_fail(std::uint64_t id, const Status& why, Completions& done) {
+  auto it = spawns_.find(id);
+  if (it == spawns_.end()) return;
+  refresh_map();
+  const Duration backoff = options_.retry.backoff(it->second.sends);
+  std::uniform_int_distribution<Duration::rep> jitter(backoff.count() / 2, backoff.count());
+  const SteadyTime at = std::chrono::steady_clock::now() + Duration(jitter(rng_));
+  if (at < it->second.deadline && it->second.sends < options_.retry.max_attempts) {
+    add_timer(at, id, TimerKind::kSpawnRetry);
+    return;
+  }
+  done.spawns.emplace_back(std::move(it->second.promise), why);
+  spawns_.erase(it);
+}
+
+void Client::Impl::refresh_map() {
+  if (!options_.cluster || map_call_ != 0 || stopping_) return;
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    if (!conns_[i]->is_connected()) continue;
+    wire::Envelope e;
+    e.target.key = std::string(kClusterKey);
+    e.method = "shards";
+    e.payload = wire::encode_args();
+    e.reply_to.emplace();
+    e.reply_to->correlation_id = next_id_++;
+    e.id = wire::Id128{id_prefix_, e.reply_to->correlation_id};
+    auto bytes = wire::encode_envelope(e);
+    if (!bytes || !conns_[i]->send(wire::MessageType::kCall, *bytes).is_ok()) continue;
+    map_call_ = e.reply_to->correlation_id;
+    map_agent_ = i;
+    return;
+  }
 }
 
 void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& done) {
@@ -387,7 +487,12 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
     MutexLock lock(mu_);
     if (f.type == wire::MessageType::kReply) {
       wire::Reply r;
-      if (wire::decode_body(f.body, r).is_ok()) {
+      if (wire::decode_body(f.body, r).is_ok() && map_call_ != 0 && r.correlation_id == map_call_) {
+        map_call_ = 0;
+        auto map = wire::decode_args<std::vector<std::string>>(r.payload);
+        if (map && !std::get<0>(*map).empty()) shard_map_ = std::move(std::get<0>(*map));
+        connect_cv_.notify_all();
+      } else if (wire::decode_body(f.body, r).is_ok()) {
         if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
           erase_call(it);
@@ -405,13 +510,21 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
     } else if (f.type == wire::MessageType::kError) {
       wire::ErrorMessage e;
       if (wire::decode_body(f.body, e).is_ok()) {
-        if (auto it = spawns_.find(e.correlation_id); it != spawns_.end()) {
-          if (it->second.agent == agent) {
+        // A host of a cluster that does not hold the key refused it unhandled.
+        const bool undelivered = options_.cluster && e.code == StatusCode::kOwnershipLost &&
+                                 e.remote_type == kAgentErrorType;
+        if (map_call_ != 0 && e.correlation_id == map_call_) {
+          map_call_ = 0;
+          connect_cv_.notify_all();
+        } else if (auto it = spawns_.find(e.correlation_id); it != spawns_.end()) {
+          if (it->second.agent == agent && undelivered) {
+            retry_spawn_or_fail(e.correlation_id, e.to_status(), done);
+          } else if (it->second.agent == agent) {
             done.spawns.emplace_back(std::move(it->second.promise), e.to_status());
             spawns_.erase(it);
           }
         } else if (auto c = calls_.find(e.correlation_id); c != calls_.end() && c->second.agent == agent) {
-          retry_or_fail(e.correlation_id, e.to_status(), done);
+          retry_or_fail(e.correlation_id, e.to_status(), done, undelivered);
         }
       }
     }
@@ -431,9 +544,19 @@ void Client::Impl::on_lost(std::size_t agent, const Status& why) {
       if (c.agent == agent) ids.push_back(id);
     }
     for (std::uint64_t id : ids) retry_or_fail(id, lost, done);
+    if (map_call_ != 0 && map_agent_ == agent) {
+      map_call_ = 0;
+      connect_cv_.notify_all();
+    }
     for (auto it = spawns_.begin(); it != spawns_.end();) {
       if (it->second.agent != agent) {
         ++it;
+        continue;
+      }
+      if (options_.cluster) {  // spawns are idempotent by key: to the key's next host
+        const std::uint64_t id = it->first;
+        ++it;
+        retry_spawn_or_fail(id, lost, done);
         continue;
       }
       done.spawns.emplace_back(std::move(it->second.promise), lost);
@@ -472,6 +595,8 @@ void Client::Impl::run_timers() {
         done.wakes.emplace_back(std::move(it->second), Status::ok());
         wakes_.erase(it);
       }
+    } else if (kind == TimerKind::kSpawnRetry) {
+      if (spawns_.count(id) != 0) send_spawn(id, done);
     } else if (kind == TimerKind::kSpawnDeadline) {
       if (auto it = spawns_.find(id); it != spawns_.end()) {
         done.spawns.emplace_back(std::move(it->second.promise),

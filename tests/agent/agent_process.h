@@ -67,6 +67,7 @@ class AgentProcess {
   AgentProcess& operator=(const AgentProcess&) = delete;
 
   bool started() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
   // The port of the ready line ("keel-agent: ready on HOST:PORT ..."), read
   // within `timeout`; nullopt when the agent printed none (it exited, or

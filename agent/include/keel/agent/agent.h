@@ -26,9 +26,38 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "keel/cluster/membership.h"
+#include "keel/cluster/shard_keeper.h"
 #include "keel/wire/transport.h"
 
 namespace keel {
+
+// The agent as a host of a cluster (docs/cluster.md, "Agents in a
+// cluster"): it joins the cluster in the PostgreSQL journal at `url`, keeps
+// its share of the shards with a ShardKeeper, and its workers write that
+// journal as the cluster's writers, each the shards mapped to it. An actor
+// lives on the host that holds its key's shard; spawns and calls of keys
+// whose shard another host holds are refused with kOwnershipLost, and a
+// cluster client (ClientOptions::cluster) follows the shard map to the
+// right host. The actors spawned here are remembered in the cluster's
+// tables (keel/cluster/remembered_actors.h), so the host that gains their
+// shard, after a hand-over or once this host's lease ended, spawns them
+// again; durable ones recover from the journal.
+struct AgentClusterOptions {
+  // A PostgreSQL journal URL (keel/journal/pg_journal.h). Empty: no
+  // cluster.
+  std::string url;
+  // This host: its id, labels and gang slots. Its address is `advertise`.
+  HostSpec host;
+  // "HOST:PORT" where clients and peers reach this agent. Empty: the
+  // listen host and the port the agent listens on.
+  std::string advertise;
+  MembershipOptions membership;  // the cluster's name and secret, the lease
+  ShardKeeperOptions keeper;
+  // How long a hand-over waits for a worker to stop the actors of the
+  // shards it gives back.
+  std::chrono::milliseconds release_timeout{30'000};
+};
 
 struct AgentOptions {
   // Where clients connect; port 0 picks a free one (see Agent::port).
@@ -48,12 +77,16 @@ struct AgentOptions {
   // The worker program and its arguments (argv[0] is the executable's path).
   std::vector<std::string> worker_argv;
   // Worker processes; an actor lives on the worker chosen by a hash of its
-  // key, so the same key lands on the same worker (and journal) each time.
+  // key (in a cluster: by its shard), so the same key lands on the same
+  // worker each time.
   int workers = 1;
   // Directory of the journals: worker i uses "<journal_dir>/worker-<i>.db".
   // Empty: no journal, so spawning a durable type fails
-  // (kFailedPrecondition).
+  // (kFailedPrecondition). In a cluster the workers write the cluster's
+  // journal instead, and this must be empty.
   std::string journal_dir;
+  // Empty url: not in a cluster.
+  AgentClusterOptions cluster;
   // Supervision: a worker that exits is started again, unless it exited
   // more than `max_restarts` times within `restart_window`; then its slot
   // fails for good and calls to its actors fail with kUnavailable.
@@ -87,14 +120,18 @@ struct AgentOptions {
 class Agent {
  public:
   // Starts the workers and the listener and returns once every worker has
-  // connected (the agent is ready). Errors: kInvalidArgument (no secret, no
-  // worker program, workers < 1, a metrics_host that is not a loopback
-  // address), kIoError (cannot listen, cannot create
-  // the journal directory, fork failed), kUnavailable (a worker did not
-  // connect within start_timeout; it is stopped).
+  // connected (the agent is ready); in a cluster, joins it first and starts
+  // keeping shards last (the first round runs at once, in the background).
+  // Errors: kInvalidArgument (no secret, no worker program, workers < 1, a
+  // metrics_host that is not a loopback address, a cluster with a
+  // journal_dir or a bad advertise address), kIoError (cannot listen,
+  // cannot create the journal directory, fork failed), kUnavailable (a
+  // worker did not connect within start_timeout; it is stopped), and those
+  // of Membership::join.
   static Result<std::unique_ptr<Agent>> start(AgentOptions options);
-  // Asks the workers to shut down, kills those still running after two
-  // seconds, and reaps them.
+  // In a cluster, hands its shards over and leaves first. Asks the workers
+  // to shut down, kills those still running after two seconds, and reaps
+  // them.
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
@@ -111,6 +148,9 @@ class Agent {
   std::vector<pid_t> worker_pids() const;
   // Worker restarts so far, all slots together.
   std::uint64_t restart_count() const;
+  // In a cluster: the shards this host serves now, by shard; empty
+  // otherwise.
+  std::vector<std::uint32_t> held_shards() const;
 
   class Impl;
 

@@ -72,6 +72,15 @@ struct ClientOptions {
   // and calls to their keys fail with kUnavailable meanwhile. Without it,
   // any agent that fails fails connect().
   bool allow_partial_connect = false;
+  // The agents are hosts of one cluster (docs/cluster.md, "Agents in a
+  // cluster"): at connect, and again whenever a host refuses a key it does
+  // not hold or a connection is lost, the client asks an agent for the
+  // cluster's shard map and sends each key to the host that holds its
+  // shard. List the agents as they advertise themselves (--advertise). A
+  // spawn or call that a host refused unhandled is sent again along the new
+  // map, idempotent or not, within its deadline and retry.max_attempts;
+  // connect() fails with kUnavailable when no agent gives the map.
+  bool cluster = false;
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
   // How idempotent calls are retried after an error in retry_on (by

@@ -1,0 +1,260 @@
+// keel::Agent as a host of a cluster (docs/cluster.md, "Agents in a
+// cluster"): membership, the shards its workers write, the actors it
+// remembers and spawns again. The threads and locking are described in
+// agent_impl.h.
+#include <future>
+#include <set>
+
+#include "keel/cluster/cluster_view.h"
+#include "keel/wire/envelope.h"
+#include "keel/wire/value.h"
+#include "agent_impl.h"
+
+namespace keel {
+
+Status Agent::Impl::join_cluster() {
+  const AgentClusterOptions& o = options_.cluster;
+  if (!options_.journal_dir.empty()) {
+    return Status::invalid_argument("an agent in a cluster writes the cluster's journal: give no journal directory");
+  }
+  advertise_ = o.advertise;
+  if (advertise_.empty()) advertise_ = options_.listen_host + ":" + std::to_string(client_listener_->port());
+  KEEL_RETURN_IF_ERROR(internal::parse_host_port(advertise_).status());
+  HostSpec self = o.host;
+  self.addresses = {advertise_};
+  KEEL_ASSIGN_OR_RETURN(membership_, Membership::join(o.url, self, o.membership));
+  KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(o.url, *membership_));
+  db_thread_ = std::thread([this] { run_db_thread(); });
+  log("joined cluster " + o.membership.cluster + " as " + membership_->holder() + " at " + advertise_);
+  return Status::ok();
+}
+
+Status Agent::Impl::start_keeping() {
+  ShardKeeper::Callbacks cb;
+  cb.gained = [this](const std::vector<PgShardEpoch>& shards) { on_shards_gained(shards); };
+  cb.losing = [this](const std::vector<std::uint32_t>& shards, bool lost) { on_shards_losing(shards, lost); };
+  KEEL_ASSIGN_OR_RETURN(keeper_, ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb),
+                                                    options_.cluster.keeper));
+  return Status::ok();
+}
+
+void Agent::Impl::leave_cluster() {
+  if (cluster_left_ || !membership_) return;
+  cluster_left_ = true;
+  if (keeper_) {
+    if (Status s = keeper_->leave(); !s.is_ok()) log("leaving the cluster: " + s.to_string());
+    keeper_.reset();
+  } else if (membership_) {
+    membership_->leave().ignore();
+  }
+  {
+    MutexLock lock(mu_);
+    db_stopping_ = true;
+    db_changed_.notify_all();
+  }
+  if (db_thread_.joinable()) db_thread_.join();
+}
+
+std::vector<std::uint32_t> Agent::Impl::held_shards() const {
+  MutexLock lock(mu_);
+  std::vector<std::uint32_t> out;
+  for (const auto& [shard, epoch] : held_) out.push_back(shard);
+  return out;
+}
+
+int Agent::Impl::slot_for(std::string_view key) const {
+  const std::uint64_t h =
+      in_cluster() ? pg_shard_of(internal::durable_owner(key)) : internal::stable_hash(key);
+  return static_cast<int>(h % slots_.size());
+}
+
+Status Agent::Impl::check_held(std::string_view key) const {
+  if (!in_cluster()) return Status::ok();
+  const std::uint32_t shard = pg_shard_of(internal::durable_owner(key));
+  if (held_.count(shard) != 0) return Status::ok();
+  return Status::ownership_lost("host " + membership_->self().id + " does not hold shard " + std::to_string(shard) +
+                                " of actor '" + std::string(key) + "'");
+}
+
+// ---- shards ----------------------------------------------------------------
+
+void Agent::Impl::on_shards_gained(const std::vector<PgShardEpoch>& shards) {
+  std::vector<std::uint32_t> numbers;
+  std::vector<std::future<Status>> holds;
+  {
+    MutexLock lock(mu_);
+    std::map<int, std::pair<std::vector<std::uint32_t>, std::vector<std::uint64_t>>> by_slot;
+    for (const PgShardEpoch& e : shards) {
+      held_[e.shard] = e.epoch;
+      numbers.push_back(e.shard);
+      auto& [s, epochs] = by_slot[static_cast<int>(e.shard % slots_.size())];
+      s.push_back(e.shard);
+      epochs.push_back(e.epoch);
+    }
+    // A worker that is not connected gets its shards when it registers.
+    for (auto& [slot, held] : by_slot) {
+      if (slots_[slot].conn == nullptr) continue;
+      auto done = std::make_shared<std::promise<Status>>();
+      holds.push_back(done->get_future());
+      send_shard_call(slot, internal::kHoldShards, wire::encode_args(held.first, held.second),
+                      [done](const Status& s) { done->set_value(s); });
+    }
+  }
+  for (auto& h : holds) {
+    if (Status s = h.get(); !s.is_ok()) log("a worker could not take its shards: " + s.to_string());
+  }
+  // The actors of these shards, spawned again (durable ones recover). Their
+  // spawns follow the holds on each worker's connection.
+  Result<std::vector<RememberedActor>> actors = remembered_->in_shards(numbers);
+  if (!actors) {
+    log("could not read the actors of " + std::to_string(numbers.size()) + " gained shards: " +
+        actors.status().to_string());
+    return;
+  }
+  MutexLock lock(mu_);
+  for (const RememberedActor& a : *actors) {
+    if (held_.count(a.shard) == 0 || hosted_.count(a.key) != 0) continue;
+    const int slot = slot_for(a.key);
+    hosted_[a.key] = Hosted{a.type, slot, false};
+    if (slots_[slot].conn != nullptr) spawn_on(slot, 0, 0, a.key, a.type, "", false);
+  }
+}
+
+void Agent::Impl::on_shards_losing(const std::vector<std::uint32_t>& shards, bool lost) {
+  std::vector<std::future<Status>> releases;
+  {
+    MutexLock lock(mu_);
+    const std::set<std::uint32_t> going(shards.begin(), shards.end());
+    std::map<int, std::vector<std::uint32_t>> by_slot;
+    for (std::uint32_t shard : shards) {
+      held_.erase(shard);
+      by_slot[static_cast<int>(shard % slots_.size())].push_back(shard);
+    }
+    // Their actors are no longer routed to; calls in flight finish on the
+    // worker (or fail there once it stops them).
+    std::vector<std::string> leaving;
+    for (const auto& [key, h] : hosted_) {
+      if (going.count(pg_shard_of(internal::durable_owner(key))) != 0) leaving.push_back(key);
+    }
+    for (const std::string& key : leaving) forget_actor(key);
+    for (auto& [slot, numbers] : by_slot) {
+      if (slots_[slot].conn == nullptr) continue;
+      auto done = std::make_shared<std::promise<Status>>();
+      releases.push_back(done->get_future());
+      send_shard_call(slot, internal::kReleaseShards, wire::encode_args(numbers),
+                      [done](const Status& s) { done->set_value(s); });
+    }
+  }
+  // A hand-over waits until the workers have stopped those actors, so
+  // what they handled is committed before the keeper releases the shards.
+  const auto deadline = std::chrono::steady_clock::now() + options_.cluster.release_timeout;
+  for (auto& r : releases) {
+    if (r.wait_until(deadline) != std::future_status::ready) {
+      log("a worker did not give shards back within " + std::to_string(options_.cluster.release_timeout.count()) +
+          " ms");
+      continue;
+    }
+    if (Status s = r.get(); !s.is_ok() && !lost) log("a worker could not give shards back: " + s.to_string());
+  }
+}
+
+void Agent::Impl::send_shard_call(int slot, std::string_view method, std::string payload,
+                                  std::function<void(const Status&)> done) {
+  wire::Envelope e;
+  e.target.key = std::string(internal::kShardsKey);
+  e.method = std::string(method);
+  e.payload = std::move(payload);
+  const std::uint64_t corr = next_id_++;
+  e.reply_to = wire::ReplyTo{};
+  e.reply_to->correlation_id = corr;
+  auto bytes = wire::encode_envelope(e);
+  Status sent = bytes ? slots_[slot].conn->send_owned(wire::MessageType::kCall, std::move(*bytes)) : bytes.status();
+  if (!sent.is_ok()) return done(sent);
+  shard_calls_[corr] = ShardCall{slot, std::move(done)};
+}
+
+void Agent::Impl::hold_shards_of(int slot) {
+  std::vector<std::uint32_t> shards;
+  std::vector<std::uint64_t> epochs;
+  for (const auto& [shard, epoch] : held_) {
+    if (static_cast<int>(shard % slots_.size()) != slot) continue;
+    shards.push_back(shard);
+    epochs.push_back(epoch);
+  }
+  if (shards.empty()) return;
+  send_shard_call(slot, internal::kHoldShards, wire::encode_args(shards, epochs), [this, slot](const Status& s) {
+    if (!s.is_ok()) log("worker " + std::to_string(slot) + " could not take its shards: " + s.to_string());
+  });
+}
+
+bool Agent::Impl::answer_shard_call(std::uint64_t correlation, const Status& s) {
+  auto it = shard_calls_.find(correlation);
+  if (it == shard_calls_.end()) return false;
+  auto done = std::move(it->second.done);
+  shard_calls_.erase(it);
+  done(s);
+  return true;
+}
+
+// ---- the database thread ---------------------------------------------------
+
+void Agent::Impl::remember_and_spawn(std::uint64_t client_id, wire::Spawn s) {
+  const std::uint32_t shard = pg_shard_of(internal::durable_owner(s.key));
+  on_db_thread([this, client_id, shard, s = std::move(s)] {
+    const Status remembered = remembered_->remember(s.key, s.actor_type, shard);
+    MutexLock lock(mu_);
+    if (remembered.is_ok()) return route_spawn(client_id, s);
+    if (wire::Connection* c = client(client_id)) {
+      internal::send_error(*c, s.request_id, remembered, internal::kAgentErrorType).ignore();
+    }
+  });
+}
+
+void Agent::Impl::serve_shard_map(std::uint64_t client_id, std::uint64_t correlation) {
+  on_db_thread([this, client_id, correlation] {
+    Result<ClusterView> view = read_cluster(options_.cluster.url, options_.cluster.membership.timeout);
+    std::vector<std::string> map;
+    if (view) {
+      std::map<std::string, std::string, std::less<>> address;
+      for (const HostView& h : view->hosts) {
+        if (h.live && !h.addresses.empty()) address[h.id] = h.addresses.front();
+      }
+      for (const ShardHolder& holder : view->shards) {
+        auto a = holder.live ? address.find(holder.host) : address.end();
+        map.push_back(a == address.end() ? std::string() : a->second);
+      }
+    }
+    MutexLock lock(mu_);
+    wire::Connection* c = client(client_id);
+    if (c == nullptr) return;
+    if (!view) {
+      internal::send_error(*c, correlation, view.status(), internal::kAgentErrorType).ignore();
+      return;
+    }
+    wire::Reply reply;
+    reply.correlation_id = correlation;
+    reply.payload = wire::encode_args(map);
+    internal::send_message(*c, reply).ignore();
+  });
+}
+
+void Agent::Impl::on_db_thread(std::function<void()> task) {
+  db_tasks_.push_back(std::move(task));
+  db_changed_.notify_all();
+}
+
+void Agent::Impl::run_db_thread() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      MutexLock lock(mu_);
+      db_changed_.wait(lock, [&]() KEEL_REQUIRES(mu_) { return db_stopping_ || !db_tasks_.empty(); });
+      if (db_tasks_.empty()) return;
+      task = std::move(db_tasks_.front());
+      db_tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+}  // namespace keel

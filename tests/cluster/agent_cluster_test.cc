@@ -1,0 +1,171 @@
+// keel-agent processes as hosts of one cluster on the PostgreSQL test
+// server of the CTest fixture keel_pg: a cluster client spawns durable
+// actors through the shard map, one agent is killed with SIGKILL, and its
+// actors come back on the others with every acknowledged effect applied
+// once.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "agent_process.h"
+#include "cluster_test.h"
+#include "keel/client/client.h"
+#include "keel/cluster/cluster_view.h"
+#include "keel/journal/pg_journal.h"
+#include "remote_actors.h"
+
+namespace keel {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RemoteTally;
+using testing::Tally;
+
+constexpr const char* kAgentSecret = "agent secret for the cluster test";
+
+class AgentClusterTest : public testing::ClusterTest {
+ protected:
+  // Starts agent `id` as a host of the cluster; null when it did not come up.
+  std::unique_ptr<testing::AgentProcess> start_agent(const std::string& id, std::uint16_t* port) {
+    auto a = std::make_unique<testing::AgentProcess>(
+        KEEL_AGENT_EXE,
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--workers", "2",
+                                 "--cluster", url_, "--host-id", id, "--cluster-name", "test", "--lease-ms", "2000"},
+        std::vector<std::string>{std::string("KEEL_SECRET=") + kAgentSecret,
+                                 std::string("KEEL_CLUSTER_SECRET=") + kSecret});
+    std::optional<std::uint16_t> p = a->wait_ready(20s);
+    EXPECT_TRUE(p.has_value()) << id << " did not start: " << a->error_output();
+    if (!p) return nullptr;
+    *port = *p;
+    return a;
+  }
+
+  // Waits (re-reading the tables every 50 ms, up to `deadline`) until the
+  // live hosts are exactly `ids` and every shard is held by one of them.
+  bool wait_balanced(const std::set<std::string>& ids, std::chrono::milliseconds deadline = 30s) {
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+      Result<ClusterView> v = read_cluster(url_);
+      if (v.has_value()) {
+        std::set<std::string> live, holding;
+        for (const HostView& h : v->hosts) {
+          if (h.live) live.insert(h.id);
+        }
+        bool all_held = true;
+        for (const ShardHolder& s : v->shards) {
+          all_held = all_held && s.live;
+          if (s.live) holding.insert(s.host);
+        }
+        if (live == ids && holding == ids && all_held) return true;
+      }
+      std::this_thread::sleep_for(50ms);  // the hosts are other processes: their tables are polled
+    }
+    return false;
+  }
+
+  // The id of the host that holds actor `key`'s shard.
+  std::string holder_of(const std::string& key) {
+    Result<ClusterView> v = read_cluster(url_);
+    if (!v.has_value()) return "";
+    return v->shards[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(v->shards.size()))].host;
+  }
+
+  static ClientOptions client_options() {
+    ClientOptions o;
+    o.secret = kAgentSecret;
+    o.cluster = true;
+    o.default_deadline = 30s;
+    o.retry.max_attempts = 200;  // through a failover: a lease of 2 s, then the claim
+    o.retry.max_backoff = 200ms;
+    return o;
+  }
+};
+
+TEST_F(AgentClusterTest, DurableActorsOfAKilledAgentComeBackOnTheOthersWithEveryAcknowledgedAdd) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  for (const char* id : {"host-1", "host-2", "host-3"}) {
+    std::uint16_t port = 0;
+    agents.push_back(start_agent(id, &port));
+    ASSERT_NE(agents.back(), nullptr);
+    endpoints.push_back(AgentEndpoint{"127.0.0.1", port});
+  }
+  ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+
+  constexpr int kActors = 18;
+  std::map<std::string, std::int64_t> acked;  // key -> sum of acknowledged adds
+  std::map<std::string, std::size_t> first_host;
+  CallOptions idem;
+  idem.idempotent = true;
+  for (int i = 0; i < kActors; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    Result<SpawnInfo> s = (*client)->spawn("Tally", key).get();
+    ASSERT_TRUE(s.has_value()) << key << ": " << s.status();
+    first_host[key] = s->agent;
+    Result<std::int64_t> v = (*client)->call_with<&RemoteTally::add>(idem, key, std::int64_t{i + 1}).get();
+    ASSERT_TRUE(v.has_value()) << key << ": " << v.status();
+    acked[key] += i + 1;
+  }
+  std::set<std::size_t> used;
+  for (const auto& [key, host] : first_host) used.insert(host);
+  EXPECT_GT(used.size(), 1u) << "the keys should spread over the hosts";
+
+  // The host of tally-0 dies.
+  const std::string victim_id = holder_of("tally-0");
+  const std::size_t victim = victim_id == "host-1" ? 0 : victim_id == "host-2" ? 1 : 2;
+  EXPECT_EQ(first_host["tally-0"], victim);
+  ASSERT_EQ(kill(agents[victim]->pid(), SIGKILL), 0);
+  ASSERT_EQ(agents[victim]->wait_exit(10s), -1);  // ended by a signal
+
+  // Every actor answers again, the dead host's ones from another host once
+  // its lease has ended, with what was acknowledged before.
+  for (int i = 0; i < kActors; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    Result<std::int64_t> v = (*client)->call_with<&RemoteTally::add>(idem, key, std::int64_t{100}).get();
+    if (v.has_value()) {
+      acked[key] += 100;
+      EXPECT_EQ(*v, acked[key]) << key;
+    } else {
+      // Applied by the dead host's worker but not acknowledged: at most once.
+      EXPECT_EQ(v.status().code(), StatusCode::kAlreadyExists) << key << ": " << v.status();
+      acked[key] += 100;
+    }
+    Result<Tally> t = (*client)->call_with<&RemoteTally::get>(idem, key).get();
+    ASSERT_TRUE(t.has_value()) << key << ": " << t.status();
+    EXPECT_EQ(t->total, acked[key]) << key;
+    EXPECT_NE((*client)->agent_for(key), victim) << key;
+    EXPECT_NE(holder_of(key), victim_id) << key;
+  }
+}
+
+TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {
+  testing::AgentProcess no_id(KEEL_AGENT_EXE,
+                              {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--cluster", url_},
+                              {std::string("KEEL_SECRET=") + kAgentSecret,
+                               std::string("KEEL_CLUSTER_SECRET=") + kSecret});
+  EXPECT_EQ(no_id.wait_exit(10s), 2);
+  EXPECT_NE(no_id.error_output().find("--cluster needs --host-id"), std::string::npos);
+
+  std::uint16_t port = 0;
+  auto first = start_agent("host-1", &port);  // creates the cluster with kSecret
+  ASSERT_NE(first, nullptr);
+  testing::AgentProcess wrong_secret(
+      KEEL_AGENT_EXE,
+      {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--cluster", url_, "--host-id", "h", "--cluster-name",
+       "test"},
+      {std::string("KEEL_SECRET=") + kAgentSecret, "KEEL_CLUSTER_SECRET=another secret of twenty"});
+  EXPECT_EQ(wrong_secret.wait_exit(20s), 1);
+  EXPECT_NE(wrong_secret.error_output().find("unauthenticated"), std::string::npos) << wrong_secret.error_output();
+}
+
+}  // namespace
+}  // namespace keel
