@@ -180,6 +180,9 @@ void Agent::Impl::on_client_spawn(wire::Connection& c, std::string_view body) {
     return;
   }
   MutexLock lock(mu_);
+  if (in_cluster() && hosted_.count(s.key) == 0 && internal::is_gang_key(s.key)) {
+    return spawn_gang_member(c.id(), std::move(s));
+  }
   if (in_cluster() && hosted_.count(s.key) == 0 && check_held(s.key).is_ok()) {
     return remember_and_spawn(c.id(), std::move(s));
   }
@@ -249,7 +252,8 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
   }
   if (view->target().key == internal::kClusterKey && corr != 0) {
     if (!in_cluster()) return fail(Status::failed_precondition("this agent is not in a cluster"));
-    return serve_shard_map(c.id(), corr);
+    if (view->method() == internal::kShardMap) return serve_shard_map(c.id(), corr);
+    return serve_gang_call(c.id(), corr, std::string(view->method()), std::string(view->payload()));
   }
   if (Status held = check_held(view->target().key); !held.is_ok()) return fail(held);
   auto h = hosted_.find(view->target().key);

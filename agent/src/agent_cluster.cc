@@ -2,6 +2,8 @@
 // cluster"): membership, the shards its workers write, the actors it
 // remembers and spawns again. The threads and locking are described in
 // agent_impl.h.
+#include <algorithm>
+#include <charconv>
 #include <future>
 #include <set>
 
@@ -24,6 +26,7 @@ Status Agent::Impl::join_cluster() {
   self.addresses = {advertise_};
   KEEL_ASSIGN_OR_RETURN(membership_, Membership::join(o.url, self, o.membership));
   KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(o.url, *membership_));
+  KEEL_ASSIGN_OR_RETURN(gangs_, Gangs::open(o.url, *membership_));
   db_thread_ = std::thread([this] { run_db_thread(); });
   log("joined cluster " + o.membership.cluster + " as " + membership_->holder() + " at " + advertise_);
   return Status::ok();
@@ -69,7 +72,7 @@ int Agent::Impl::slot_for(std::string_view key) const {
 }
 
 Status Agent::Impl::check_held(std::string_view key) const {
-  if (!in_cluster()) return Status::ok();
+  if (!in_cluster() || internal::is_gang_key(key)) return Status::ok();
   const std::uint32_t shard = pg_shard_of(internal::durable_owner(key));
   if (held_.count(shard) != 0) return Status::ok();
   return Status::ownership_lost("host " + membership_->self().id + " does not hold shard " + std::to_string(shard) +
@@ -134,7 +137,9 @@ void Agent::Impl::on_shards_losing(const std::vector<std::uint32_t>& shards, boo
     // worker (or fail there once it stops them).
     std::vector<std::string> leaving;
     for (const auto& [key, h] : hosted_) {
-      if (going.count(pg_shard_of(internal::durable_owner(key))) != 0) leaving.push_back(key);
+      if (!internal::is_gang_key(key) && going.count(pg_shard_of(internal::durable_owner(key))) != 0) {
+        leaving.push_back(key);
+      }
     }
     for (const std::string& key : leaving) forget_actor(key);
     for (auto& [slot, numbers] : by_slot) {
@@ -210,31 +215,128 @@ void Agent::Impl::remember_and_spawn(std::uint64_t client_id, wire::Spawn s) {
   });
 }
 
+void Agent::Impl::answer_client(std::uint64_t client_id, std::uint64_t correlation, const Result<std::string>& r) {
+  MutexLock lock(mu_);
+  wire::Connection* c = client(client_id);
+  if (c == nullptr) return;
+  if (!r) {
+    internal::send_error(*c, correlation, r.status(), internal::kAgentErrorType).ignore();
+    return;
+  }
+  wire::Reply reply;
+  reply.correlation_id = correlation;
+  reply.payload = *r;
+  internal::send_message(*c, reply).ignore();
+}
+
+namespace {
+
+// Gang ranks and hosts as the gang calls answer them.
+std::pair<std::vector<std::uint32_t>, std::vector<std::string>> split_members(const std::vector<GangMember>& members) {
+  std::pair<std::vector<std::uint32_t>, std::vector<std::string>> out;
+  for (const GangMember& m : members) {
+    out.first.push_back(m.rank);
+    out.second.push_back(m.host);
+  }
+  return out;
+}
+
+// "gang/<ticket>/<rank>" -> (ticket, rank). Errors: kInvalidArgument.
+Result<std::pair<std::string, std::uint32_t>> parse_gang_key(std::string_view key) {
+  const std::string_view rest = key.substr(internal::kGangKeyPrefix.size());
+  const std::size_t slash = rest.find('/');
+  std::uint32_t rank = 0;
+  const std::string_view digits = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), rank);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size()) {
+    return Status::invalid_argument("'" + std::string(key) + "' is not a gang member's key (gang/TICKET/RANK)");
+  }
+  return std::make_pair(std::string(rest.substr(0, slash)), rank);
+}
+
+}  // namespace
+
+void Agent::Impl::serve_gang_call(std::uint64_t client_id, std::uint64_t correlation, std::string method,
+                                  std::string payload) {
+  on_db_thread([this, client_id, correlation, method = std::move(method), payload = std::move(payload)] {
+    answer_client(client_id, correlation, [&]() -> Result<std::string> {
+      if (method == "gang") {
+        KEEL_ASSIGN_OR_RETURN(auto a, (wire::decode_args<std::string, std::uint32_t, std::uint32_t,
+                                                         std::vector<std::string>>(payload)));
+        auto& [name, size, policy, labels] = a;
+        if (policy > static_cast<std::uint32_t>(GangPolicy::kStrictSpread)) {
+          return Status::invalid_argument("no gang policy " + std::to_string(policy));
+        }
+        GangRequest request{name, size, static_cast<GangPolicy>(policy), {}};
+        for (const std::string& l : labels) {
+          const std::size_t eq = l.find('=');
+          if (eq == std::string::npos) return Status::invalid_argument("label '" + l + "': expected KEY=VALUE");
+          request.required[l.substr(0, eq)] = l.substr(eq + 1);
+        }
+        KEEL_ASSIGN_OR_RETURN(GangTicket t, gangs_->allocate(request));
+        KEEL_ASSIGN_OR_RETURN(std::vector<HostView> hosts, membership_->hosts());
+        std::vector<std::string> addresses;
+        for (const GangMember& m : t.members) {
+          auto h = std::find_if(hosts.begin(), hosts.end(), [&](const HostView& v) { return v.id == m.host; });
+          addresses.push_back(h == hosts.end() || h->addresses.empty() ? std::string() : h->addresses.front());
+        }
+        auto [ranks, ids] = split_members(t.members);
+        return wire::encode_args(t.ticket, ranks, ids, addresses);
+      }
+      KEEL_ASSIGN_OR_RETURN(auto a, wire::decode_args<std::string>(payload));
+      const std::string& ticket = std::get<0>(a);
+      if (method == "gang-release") {
+        KEEL_RETURN_IF_ERROR(gangs_->release(ticket));
+        return wire::encode_args();
+      }
+      if (method == "gang-dead") {
+        KEEL_ASSIGN_OR_RETURN(std::vector<GangMember> dead, gangs_->dead_members(ticket));
+        auto [ranks, ids] = split_members(dead);
+        return wire::encode_args(ranks, ids);
+      }
+      return Status::not_found("no cluster call '" + method + "'");
+    }());
+  });
+}
+
+void Agent::Impl::spawn_gang_member(std::uint64_t client_id, wire::Spawn s) {
+  on_db_thread([this, client_id, s = std::move(s)] {
+    Status ok = [&]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(auto member, parse_gang_key(s.key));
+      KEEL_ASSIGN_OR_RETURN(GangTicket t, gangs_->find(member.first));
+      if (member.second >= t.members.size()) {
+        return Status::invalid_argument("gang " + t.ticket + " has no rank " + std::to_string(member.second));
+      }
+      if (t.members[member.second].host != membership_->self().id) {
+        return Status::failed_precondition("rank " + std::to_string(member.second) + " of gang " + t.ticket +
+                                           " is on host " + t.members[member.second].host + ", not " +
+                                           membership_->self().id);
+      }
+      return Status::ok();
+    }();
+    MutexLock lock(mu_);
+    if (ok.is_ok()) return route_spawn(client_id, s);
+    if (wire::Connection* c = client(client_id)) {
+      internal::send_error(*c, s.request_id, ok, internal::kAgentErrorType).ignore();
+    }
+  });
+}
+
 void Agent::Impl::serve_shard_map(std::uint64_t client_id, std::uint64_t correlation) {
   on_db_thread([this, client_id, correlation] {
-    Result<ClusterView> view = read_cluster(options_.cluster.url, options_.cluster.membership.timeout);
-    std::vector<std::string> map;
-    if (view) {
+    answer_client(client_id, correlation, [&]() -> Result<std::string> {
+      KEEL_ASSIGN_OR_RETURN(ClusterView view, read_cluster(options_.cluster.url, options_.cluster.membership.timeout));
       std::map<std::string, std::string, std::less<>> address;
-      for (const HostView& h : view->hosts) {
+      for (const HostView& h : view.hosts) {
         if (h.live && !h.addresses.empty()) address[h.id] = h.addresses.front();
       }
-      for (const ShardHolder& holder : view->shards) {
+      std::vector<std::string> map;
+      for (const ShardHolder& holder : view.shards) {
         auto a = holder.live ? address.find(holder.host) : address.end();
         map.push_back(a == address.end() ? std::string() : a->second);
       }
-    }
-    MutexLock lock(mu_);
-    wire::Connection* c = client(client_id);
-    if (c == nullptr) return;
-    if (!view) {
-      internal::send_error(*c, correlation, view.status(), internal::kAgentErrorType).ignore();
-      return;
-    }
-    wire::Reply reply;
-    reply.correlation_id = correlation;
-    reply.payload = wire::encode_args(map);
-    internal::send_message(*c, reply).ignore();
+      return wire::encode_args(map);
+    }());
   });
 }
 

@@ -29,6 +29,7 @@
 
 #include "keel/agent/agent.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/gangs.h"
 #include "keel/cluster/remembered_actors.h"
 #include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
@@ -199,6 +200,17 @@ class Agent::Impl {
   // A client's call of the shard map (internal::kClusterKey): answered
   // from the database thread with every shard's holder's address.
   void serve_shard_map(std::uint64_t client, std::uint64_t correlation) KEEL_REQUIRES(mu_);
+  // A client's gang call (internal::kClusterKey, methods "gang",
+  // "gang-release", "gang-dead"), answered from the database thread.
+  void serve_gang_call(std::uint64_t client, std::uint64_t correlation, std::string method, std::string payload)
+      KEEL_REQUIRES(mu_);
+  // A client's spawn of gang member `s.key`: checked against the gang's
+  // record on the database thread (the rank is this host's), then routed.
+  void spawn_gang_member(std::uint64_t client, wire::Spawn s) KEEL_REQUIRES(mu_);
+  // On the database thread: sends `r` (a reply payload, or an error) to
+  // `client`'s call `correlation`, if the client is still there.
+  void answer_client(std::uint64_t client, std::uint64_t correlation, const Result<std::string>& r)
+      KEEL_EXCLUDES(mu_);
   // Sends a shard call (internal::kShardsKey) to the worker in `slot`;
   // `done` gets its answer, or kUnavailable when the worker is gone.
   void send_shard_call(int slot, std::string_view method, std::string payload,
@@ -246,6 +258,7 @@ class Agent::Impl {
   // the table; the keeper's callbacks take mu_.
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<RememberedActors> remembered_;
+  std::unique_ptr<Gangs> gangs_;
   std::unique_ptr<ShardKeeper> keeper_;
   std::string advertise_;
   bool cluster_left_ = false;  // stop() only

@@ -38,6 +38,12 @@ inline constexpr std::string_view kReleaseShards = "release";
 inline constexpr std::string_view kClusterKey = "keel.cluster";
 inline constexpr std::string_view kShardMap = "shards";
 
+// Keys "gang/<ticket>/<rank>": members of a cluster gang (keel::Client::
+// gang_member_key), plain actors pinned to their rank's host instead of
+// placed by shard.
+inline constexpr std::string_view kGangKeyPrefix = "gang/";
+inline bool is_gang_key(std::string_view key) { return key.starts_with(kGangKeyPrefix); }
+
 // The journal owner of the durable actor `key` (docs/journal-format.md).
 inline std::string durable_owner(std::string_view key) { return "actor/" + std::string(key); }
 

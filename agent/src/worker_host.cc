@@ -344,7 +344,7 @@ class WorkerSession {
     const std::set<std::uint32_t> going(shards.begin(), shards.end());
     std::vector<AnyRef> stopping;
     for (auto it = actors_.begin(); it != actors_.end();) {
-      if (going.count(pg_shard_of(internal::durable_owner(it->first))) == 0) {
+      if (internal::is_gang_key(it->first) || going.count(pg_shard_of(internal::durable_owner(it->first))) == 0) {
         ++it;
         continue;
       }

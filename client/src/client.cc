@@ -32,6 +32,7 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 // (agent/src/protocol.h spells them the same).
 constexpr std::string_view kAgentErrorType = "keel-agent";
 constexpr std::string_view kClusterKey = "keel.cluster";
+constexpr std::string_view kGangKeyPrefix = "gang/";
 
 // Completions gathered under the lock and run after it.
 struct Completions {
@@ -62,7 +63,9 @@ class Client::Impl {
 
   // Connects to every agent (Client::connect).
   Status connect() KEEL_EXCLUDES(mu_);
-  Future<SpawnInfo> spawn(const std::string& type, const std::string& key, Duration deadline) KEEL_EXCLUDES(mu_);
+  // Spawns on `agent`, or on route(key) when none is given.
+  Future<SpawnInfo> spawn(std::optional<std::size_t> agent, const std::string& type, const std::string& key,
+                          Duration deadline) KEEL_EXCLUDES(mu_);
   // Sends to `agent`, or to route(key) when none is given.
   Future<std::string> call(std::optional<std::size_t> agent, const std::string& key, std::string_view method,
                            std::string payload, const CallOptions& options) KEEL_EXCLUDES(mu_);
@@ -97,6 +100,7 @@ class Client::Impl {
     std::string body;  // encoded, resent as is in a cluster
     SteadyTime deadline;
     int sends = 0;
+    std::optional<std::size_t> pinned;  // the agent given to spawn(), if one was
   };
   // Where a key lives, as far as this client knows (agent_for).
   struct Placement {
@@ -264,7 +268,8 @@ Client::Impl::~Impl() {
   done.run();
 }
 
-Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string& key, Duration deadline) {
+Future<SpawnInfo> Client::Impl::spawn(std::optional<std::size_t> pinned, const std::string& type,
+                                      const std::string& key, Duration deadline) {
   Promise<SpawnInfo> promise;
   Future<SpawnInfo> out = promise.future();
   wire::Spawn s;
@@ -274,11 +279,11 @@ Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string
   Status sent;
   {
     MutexLock lock(mu_);
-    const std::size_t agent = route(key);
+    const std::size_t agent = pinned ? *pinned : route(key);
     s.request_id = next_id_++;
     if (options_.cluster && !stopping_) {
       const SteadyTime at = std::chrono::steady_clock::now() + deadline_or_default(deadline);
-      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, wire::encode_body(s), at, 0});
+      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, wire::encode_body(s), at, 0, pinned});
       add_timer(at, s.request_id, TimerKind::kSpawnDeadline);
       Completions done;
       send_spawn(s.request_id, done);
@@ -291,7 +296,7 @@ Future<SpawnInfo> Client::Impl::spawn(const std::string& type, const std::string
                      : conns_[agent]->send(wire::MessageType::kSpawn, wire::encode_body(s));
     if (!sent.is_ok() && !stopping_) sent = send_error(agent, sent);
     if (sent.is_ok()) {
-      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, {}, {}, 1});
+      spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, {}, {}, 1, pinned});
       add_timer(std::chrono::steady_clock::now() + deadline_or_default(deadline), s.request_id,
                 TimerKind::kSpawnDeadline);
     }
@@ -368,7 +373,7 @@ Future<void> Client::Impl::after(Duration delay) {
 }
 
 std::size_t Client::Impl::route(const std::string& key) const {
-  if (options_.cluster && !shard_map_.empty()) {
+  if (options_.cluster && !shard_map_.empty() && !key.starts_with(kGangKeyPrefix)) {
     const std::string& holder = shard_map_[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(shard_map_.size()))];
     for (std::size_t i = 0; i < agents_.size(); ++i) {
       if (agents_[i].to_string() == holder) return i;
@@ -413,7 +418,7 @@ void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completion
 void Client::Impl::send_spawn(std::uint64_t id, Completions& done) {
   PendingSpawn& p = spawns_.at(id);
   ++p.sends;
-  p.agent = route(p.key);
+  p.agent = p.pinned ? *p.pinned : route(p.key);
   if (Status s = conns_[p.agent]->send(wire::MessageType::kSpawn, p.body); !s.is_ok()) {
     retry_spawn_or_fail(id, send_error(p.agent, s), done);
   }
@@ -633,7 +638,13 @@ Result<std::unique_ptr<Client>> Client::connect(std::vector<AgentEndpoint> agent
 }
 
 Future<SpawnInfo> Client::spawn(const std::string& type, const std::string& key, Duration deadline) {
-  return impl_->spawn(type, key, deadline);
+  return impl_->spawn(std::nullopt, type, key, deadline);
+}
+
+Future<SpawnInfo> Client::spawn_on(std::size_t agent, const std::string& type, const std::string& key,
+                                   Duration deadline) {
+  KEEL_CHECK(agent < impl_->agents().size(), "agent index out of range");
+  return impl_->spawn(agent, type, key, deadline);
 }
 
 Future<std::string> Client::call_encoded(const std::string& key, std::string_view method, std::string payload,

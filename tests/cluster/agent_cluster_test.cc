@@ -47,6 +47,17 @@ class AgentClusterTest : public testing::ClusterTest {
     return a;
   }
 
+  // Starts host-1..3 and waits until they share the shards.
+  void start_three(std::vector<std::unique_ptr<testing::AgentProcess>>& agents, std::vector<AgentEndpoint>& endpoints) {
+    for (const char* id : {"host-1", "host-2", "host-3"}) {
+      std::uint16_t port = 0;
+      agents.push_back(start_agent(id, &port));
+      ASSERT_NE(agents.back(), nullptr);
+      endpoints.push_back(AgentEndpoint{"127.0.0.1", port});
+    }
+    ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  }
+
   // Waits (re-reading the tables every 50 ms, up to `deadline`) until the
   // live hosts are exactly `ids` and every shard is held by one of them.
   bool wait_balanced(const std::set<std::string>& ids, std::chrono::milliseconds deadline = 30s) {
@@ -91,13 +102,7 @@ class AgentClusterTest : public testing::ClusterTest {
 TEST_F(AgentClusterTest, DurableActorsOfAKilledAgentComeBackOnTheOthersWithEveryAcknowledgedAdd) {
   std::vector<std::unique_ptr<testing::AgentProcess>> agents;
   std::vector<AgentEndpoint> endpoints;
-  for (const char* id : {"host-1", "host-2", "host-3"}) {
-    std::uint16_t port = 0;
-    agents.push_back(start_agent(id, &port));
-    ASSERT_NE(agents.back(), nullptr);
-    endpoints.push_back(AgentEndpoint{"127.0.0.1", port});
-  }
-  ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
   Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
   ASSERT_TRUE(client.has_value()) << client.status();
 
@@ -145,6 +150,63 @@ TEST_F(AgentClusterTest, DurableActorsOfAKilledAgentComeBackOnTheOthersWithEvery
     EXPECT_NE((*client)->agent_for(key), victim) << key;
     EXPECT_NE(holder_of(key), victim_id) << key;
   }
+}
+
+TEST_F(AgentClusterTest, AGangIsSpreadOverTheHostsAndItsDeadMemberIsReported) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  Client& c = **client;
+
+  Result<ClusterGang> too_big = c.allocate_gang(GangRequest{"trainer", 4, GangPolicy::kStrictSpread, {}}).get();
+  EXPECT_EQ(too_big.status().code(), StatusCode::kFailedPrecondition) << too_big.status();
+
+  Result<ClusterGang> gang = c.allocate_gang(GangRequest{"trainer", 3, GangPolicy::kStrictSpread, {}}).get();
+  ASSERT_TRUE(gang.has_value()) << gang.status();
+  ASSERT_EQ(gang->members.size(), 3u);
+  std::set<std::string> hosts;
+  std::set<std::int64_t> pids;
+  for (std::uint32_t rank = 0; rank < 3; ++rank) {
+    hosts.insert(gang->members[rank].host);
+    ASSERT_LT(gang->agents[rank], endpoints.size());
+    Result<SpawnInfo> s = c.spawn_gang_member(*gang, rank, "Counter").get();
+    ASSERT_TRUE(s.has_value()) << s.status();
+    EXPECT_EQ(s->agent, gang->agents[rank]);
+    const std::string key = Client::gang_member_key(gang->ticket, rank);
+    Result<int> v = c.call<&testing::RemoteCounter::add>(key, static_cast<int>(rank) + 1).get();
+    ASSERT_TRUE(v.has_value()) << v.status();
+    EXPECT_EQ(*v, static_cast<int>(rank) + 1);
+    Result<std::int64_t> pid = c.call<&testing::RemoteCounter::pid>(key).get();
+    ASSERT_TRUE(pid.has_value()) << pid.status();
+    pids.insert(*pid);
+  }
+  EXPECT_EQ(hosts.size(), 3u);
+  EXPECT_EQ(pids.size(), 3u) << "each member runs in a worker of its own host";
+  Result<ClusterGang> solo = c.allocate_gang(GangRequest{"solo", 1, GangPolicy::kPack, {}}).get();
+  ASSERT_TRUE(solo.has_value()) << solo.status();
+  Result<SpawnInfo> durable = c.spawn_gang_member(*solo, 0, "Tally").get();
+  EXPECT_EQ(durable.status().code(), StatusCode::kInvalidArgument) << durable.status();
+  ASSERT_TRUE(c.release_gang(solo->ticket).get().is_ok());
+
+  // Rank 1's host dies: once its lease has ended, the gang reports it.
+  const std::string dead_host = gang->members[1].host;
+  ASSERT_EQ(kill(agents[gang->agents[1]]->pid(), SIGKILL), 0);
+  std::vector<GangMember> dead;
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (dead.empty() && std::chrono::steady_clock::now() < until) {
+    Result<std::vector<GangMember>> d = c.dead_gang_members(gang->ticket).get();
+    ASSERT_TRUE(d.has_value()) << d.status();
+    dead = *d;
+    if (dead.empty()) std::this_thread::sleep_for(100ms);  // the lease ends in the database: polled
+  }
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].rank, 1u);
+  EXPECT_EQ(dead[0].host, dead_host);
+
+  ASSERT_TRUE(c.release_gang(gang->ticket).get().is_ok());
+  EXPECT_EQ(c.dead_gang_members(gang->ticket).get().status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {

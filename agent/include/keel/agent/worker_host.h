@@ -95,6 +95,10 @@ struct ClientArg {
 template <class T, class... A>
 Result<AnyRef> spawn_remote_actor(System& system, const std::string& key, A... args) {
   if constexpr (is_durable_v<T>) {
+    // A cluster gang's member lives on its host, not in a shard of the journal.
+    if (key.starts_with("gang/")) {
+      return Status::invalid_argument("gang member '" + key + "' cannot be a durable actor");
+    }
     KEEL_ASSIGN_OR_RETURN(ActorRef<T> r, system.spawn_durable<T>(key, args...));
     return AnyRef(std::move(r));
   } else {

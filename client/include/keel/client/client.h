@@ -33,6 +33,7 @@
 #include "keel/base/clock.h"
 #include "keel/base/retry_policy.h"
 #include "keel/base/status.h"
+#include "keel/cluster/gang_plan.h"
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
 #include "keel/engine/future.h"
@@ -119,6 +120,16 @@ struct SpawnInfo {
   AgentEndpoint endpoint;    // and its endpoint
 };
 
+// A gang allocated through a cluster's agents (docs/cluster.md, "Gangs
+// through the agents"): its ticket, and by rank each member's host and the
+// index of that host's agent in Client::agents() (agents().size() when the
+// client does not list that host).
+struct ClusterGang {
+  std::string ticket;
+  std::vector<GangMember> members;
+  std::vector<std::size_t> agents;
+};
+
 // The actors registered under one name: their keys in registration order
 // (over several agents: agent by agent, in Client::agents() order), and a
 // version that changes with every change of them.
@@ -188,6 +199,28 @@ class Client {
   // kTimeout (deadline), the actor's on_start error.
   Future<SpawnInfo> spawn(const std::string& type, const std::string& key,
                           Duration deadline = Duration::zero());
+
+  // Cluster gangs (ClientOptions::cluster; keel/cluster/gangs.h). A gang is
+  // allocated all or none by an agent of the cluster and recorded there;
+  // its members are plain actors, each spawned on its rank's host under
+  // gang_member_key(ticket, rank) and called by that key like any actor.
+  // Errors of allocate_gang: kFailedPrecondition (the gang does not fit:
+  // nothing is recorded; or the client is not in a cluster),
+  // kInvalidArgument, kUnavailable. Of release_gang and dead_gang_members:
+  // kNotFound (no gang with that ticket), kUnavailable.
+  Future<ClusterGang> allocate_gang(const GangRequest& request);
+  Future<void> release_gang(const std::string& ticket);
+  // The members whose host incarnation has died, left or restarted.
+  Future<std::vector<GangMember>> dead_gang_members(const std::string& ticket);
+  // Spawns member `rank` of `gang` as an actor of `type` on its host.
+  // Errors: those of spawn(), kInvalidArgument (a durable type: a gang
+  // member lives on its host, not in a shard; a rank out of range),
+  // kFailedPrecondition (the host of that rank is not listed by this
+  // client, or no longer holds the gang's member).
+  Future<SpawnInfo> spawn_gang_member(const ClusterGang& gang, std::uint32_t rank, const std::string& type,
+                                      Duration deadline = Duration::zero());
+  // "gang/<ticket>/<rank>".
+  static std::string gang_member_key(const std::string& ticket, std::uint32_t rank);
 
   // Calls handler M of the actor `key` (on the agent agent_for(key)) with
   // `args` (converted to M's parameter types) and returns a Future of M's
@@ -292,6 +325,14 @@ class Client {
  private:
   explicit Client(std::unique_ptr<Impl> impl);
   // call_encoded, sent to agent `agent` whatever agent_for(key) says.
+  Future<SpawnInfo> spawn_on(std::size_t agent, const std::string& type, const std::string& key,
+                             Duration deadline);
+  // Calls `method` of the cluster key on the first connected agent; with
+  // `elsewhere_when_lost`, a kUnavailable answer (its connection was lost)
+  // passes the call on to the next connected agent.
+  Future<std::string> call_cluster(std::string method, std::string payload, bool elsewhere_when_lost);
+  void call_cluster_from(std::size_t from, std::string method, std::string payload, bool elsewhere_when_lost,
+                         std::shared_ptr<Promise<std::string>> out);
   Future<std::string> call_on(std::size_t agent, const std::string& key, std::string_view method,
                               std::string payload, const CallOptions& options);
   // Records that agent `agent`'s registry lists `keys` (see agent_for).
