@@ -15,6 +15,10 @@
 # there (a self-signed certificate that openssl makes in the run directory
 # the first time), and DIR/tls_url gets a URL with sslmode=require; the
 # unix socket then carries port N too.
+# With KEEL_PG_LISTEN=ADDR (a 127.0.0.0/8 address), `start` also listens on
+# ADDR:5432 over TCP, trusting clients from 127.0.0.0/8, and DIR/tcp_url gets
+# its URL: how hosts in network namespaces (scripts/test_hosts.sh) reach a
+# server started in the hub's namespace.
 # Exits non-zero, saying why on stderr, when no server can be started.
 set -euo pipefail
 
@@ -69,12 +73,22 @@ start() {
     fi
     tls="-c ssl=on -c ssl_cert_file='$run/server.crt' -c ssl_key_file='$run/server.key'"
   fi
+  if [[ -n "${KEEL_PG_LISTEN:-}" ]]; then
+    [[ "$KEEL_PG_LISTEN" =~ ^127\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "KEEL_PG_LISTEN=$KEEL_PG_LISTEN: give a 127.0.0.0/8 address"
+    [[ -z "${KEEL_PG_TLS_PORT:-}" ]] || die "give KEEL_PG_LISTEN or KEEL_PG_TLS_PORT, not both"
+    listen="'$KEEL_PG_LISTEN'"
+    grep -q '^host all all 127.0.0.0/8 trust' "$run/data/pg_hba.conf" ||
+      echo 'host all all 127.0.0.0/8 trust' >>"$run/data/pg_hba.conf"
+  fi
   as_server "$bindir/pg_ctl" -D "$run/data" -l "$run/server.log" -w -t 60 \
     -o "-c listen_addresses=$listen -c port=$port -c unix_socket_directories='$run' -c max_connections=200 $tls" \
     start >/dev/null || die "the server did not start: $(tail -n 5 "$run/server.log" 2>/dev/null)"
   echo "postgresql:///postgres?host=$run&port=$port&user=postgres" >"$dir/url"
   if [[ -n "$tls" ]]; then
     echo "postgresql://postgres@127.0.0.1:$port/postgres?sslmode=require" >"$dir/tls_url"
+  fi
+  if [[ -n "${KEEL_PG_LISTEN:-}" ]]; then
+    echo "postgresql://postgres@$KEEL_PG_LISTEN:$port/postgres" >"$dir/tcp_url"
   fi
 }
 
