@@ -16,11 +16,31 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
-#include <vector>
 
 #include "../remote/ledger.h"
-#include "keel/client/client.h"
 #include "trainer.h"
+
+// [snippet connect]
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "keel/client/client.h"
+
+// Connects to the agents of a cluster, listed as they advertise themselves.
+// Every key goes to the host that holds its shard; when a host dies, calls
+// wait (within their deadline) until its shards have moved, then follow.
+keel::Result<std::unique_ptr<keel::Client>> connect_to_cluster(std::vector<keel::AgentEndpoint> agents,
+                                                               const char* secret) {
+  keel::ClientOptions options;
+  options.secret = secret;
+  options.cluster = true;                // route every key by the cluster's shard map
+  options.allow_partial_connect = true;  // a dead host's agent does not stop the others
+  options.retry.max_attempts = 100;
+  options.retry.max_backoff = std::chrono::milliseconds(200);
+  return keel::Client::connect(std::move(agents), options);
+}
+// [/snippet connect]
 
 namespace {
 
@@ -109,15 +129,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: KEEL_SECRET=... %s HOST:PORT,... start | continue TICKET\n", argv[0]);
     return 2;
   }
-  // [snippet connect]
-  keel::ClientOptions options;
-  options.secret = secret;
-  options.cluster = true;  // route every key to the host that holds its shard
-  options.allow_partial_connect = true;  // a dead host's agent does not stop the others
-  options.retry.max_attempts = 100;
-  options.retry.max_backoff = std::chrono::milliseconds(200);
-  auto client = keel::Client::connect(parse_agents(argv[1]), options);
-  // [/snippet connect]
+  auto client = connect_to_cluster(parse_agents(argv[1]), secret);
   if (!client) {
     std::fprintf(stderr, "connect: %s\n", client.status().to_string().c_str());
     return 1;
