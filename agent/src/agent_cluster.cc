@@ -28,6 +28,7 @@ Status Agent::Impl::join_cluster() {
   KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(o.url, *membership_));
   KEEL_ASSIGN_OR_RETURN(gangs_, Gangs::open(o.url, *membership_));
   db_thread_ = std::thread([this] { run_db_thread(); });
+  watch_lease();
   log("joined cluster " + o.membership.cluster + " as " + membership_->holder() + " at " + advertise_);
   return Status::ok();
 }
@@ -44,18 +45,59 @@ Status Agent::Impl::start_keeping() {
 void Agent::Impl::leave_cluster() {
   if (cluster_left_ || !membership_) return;
   cluster_left_ = true;
-  if (keeper_) {
-    if (Status s = keeper_->leave(); !s.is_ok()) log("leaving the cluster: " + s.to_string());
-    keeper_.reset();
-  } else if (membership_) {
-    membership_->leave().ignore();
-  }
+  // The database thread first: a rejoin in progress ends.
   {
     MutexLock lock(mu_);
     db_stopping_ = true;
     db_changed_.notify_all();
   }
   if (db_thread_.joinable()) db_thread_.join();
+  if (keeper_) {
+    if (Status s = keeper_->leave(); !s.is_ok()) log("leaving the cluster: " + s.to_string());
+    keeper_.reset();
+  } else {
+    membership_->leave().ignore();
+  }
+}
+
+void Agent::Impl::watch_lease() {
+  membership_->on_lease_lost([this](const Status& why) {
+    MutexLock lock(mu_);
+    if (!db_stopping_) on_db_thread([this, why] { rejoin(why); });
+  });
+}
+
+void Agent::Impl::rejoin(const Status& why) {
+  log("host " + membership_->holder() + " lost its lease (" + why.to_string() + "): joining again");
+  keeper_.reset();
+  std::vector<std::uint32_t> held;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [shard, epoch] : held_) held.push_back(shard);
+  }
+  if (!held.empty()) on_shards_losing(held, /*lost=*/true);
+  const AgentClusterOptions& o = options_.cluster;
+  HostSpec self = o.host;
+  self.addresses = {advertise_};
+  for (;;) {
+    Result<std::unique_ptr<Membership>> m = Membership::join(o.url, self, o.membership);
+    if (m) {
+      remembered_.reset();
+      gangs_.reset();
+      membership_ = std::move(*m);
+      break;
+    }
+    log("joining again: " + m.status().to_string());
+    MutexLock lock(mu_);
+    if (db_changed_.wait_for(lock, std::chrono::seconds(1), [&]() KEEL_REQUIRES(mu_) { return db_stopping_; })) return;
+  }
+  Result<std::unique_ptr<RememberedActors>> r = RememberedActors::open(o.url, *membership_);
+  Result<std::unique_ptr<Gangs>> g = Gangs::open(o.url, *membership_);
+  if (r) remembered_ = std::move(*r);
+  if (g) gangs_ = std::move(*g);
+  watch_lease();
+  if (Status s = start_keeping(); !s.is_ok()) log("keeping shards again: " + s.to_string());
+  log("joined cluster " + o.membership.cluster + " again as " + membership_->holder());
 }
 
 std::vector<std::uint32_t> Agent::Impl::held_shards() const {
@@ -75,7 +117,7 @@ Status Agent::Impl::check_held(std::string_view key) const {
   if (!in_cluster() || internal::is_gang_key(key)) return Status::ok();
   const std::uint32_t shard = pg_shard_of(internal::durable_owner(key));
   if (held_.count(shard) != 0) return Status::ok();
-  return Status::ownership_lost("host " + membership_->self().id + " does not hold shard " + std::to_string(shard) +
+  return Status::ownership_lost("host " + options_.cluster.host.id + " does not hold shard " + std::to_string(shard) +
                                 " of actor '" + std::string(key) + "'");
 }
 
@@ -325,6 +367,10 @@ void Agent::Impl::spawn_gang_member(std::uint64_t client_id, wire::Spawn s) {
 void Agent::Impl::serve_shard_map(std::uint64_t client_id, std::uint64_t correlation) {
   on_db_thread([this, client_id, correlation] {
     answer_client(client_id, correlation, [&]() -> Result<std::string> {
+      // Clients of a cluster ask every second or so: one read serves them all.
+      constexpr auto kShardMapFresh = std::chrono::milliseconds(250);
+      const SteadyTime now = std::chrono::steady_clock::now();
+      if (!shard_map_cache_.empty() && now - shard_map_read_at_ < kShardMapFresh) return shard_map_cache_;
       KEEL_ASSIGN_OR_RETURN(ClusterView view, read_cluster(options_.cluster.url, options_.cluster.membership.timeout));
       std::map<std::string, std::string, std::less<>> address;
       for (const HostView& h : view.hosts) {
@@ -335,7 +381,9 @@ void Agent::Impl::serve_shard_map(std::uint64_t client_id, std::uint64_t correla
         auto a = holder.live ? address.find(holder.host) : address.end();
         map.push_back(a == address.end() ? std::string() : a->second);
       }
-      return wire::encode_args(map);
+      shard_map_cache_ = wire::encode_args(map);
+      shard_map_read_at_ = now;
+      return shard_map_cache_;
     }());
   });
 }

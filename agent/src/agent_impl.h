@@ -221,6 +221,13 @@ class Agent::Impl {
   bool answer_shard_call(std::uint64_t correlation, const Status& s) KEEL_REQUIRES(mu_);
   // Runs `task` on the database thread, in order.
   void on_db_thread(std::function<void()> task) KEEL_REQUIRES(mu_);
+  // Database thread: the lease was lost (the host was paused, or cut off
+  // from the database, past its lease): gives up every shard, then joins
+  // again as a new incarnation (retrying every second until it can, or
+  // the agent stops) and keeps shards anew.
+  void rejoin(const Status& why) KEEL_EXCLUDES(mu_);
+  // Makes membership_ call rejoin when its lease is lost.
+  void watch_lease() KEEL_EXCLUDES(mu_);
   void run_db_thread() KEEL_EXCLUDES(mu_);
 
   // ---- supervisor thread -------------------------------------------------
@@ -255,7 +262,10 @@ class Agent::Impl {
   bool stopping_ KEEL_GUARDED_BY(mu_) = false;
 
   // In a cluster (null otherwise). The membership outlives the keeper and
-  // the table; the keeper's callbacks take mu_.
+  // the tables; the keeper's callbacks take mu_. After start(), they are
+  // replaced only by rejoin(), on the database thread, with the keeper
+  // stopped; the database thread and the keeper's thread are their only
+  // users.
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<RememberedActors> remembered_;
   std::unique_ptr<Gangs> gangs_;
@@ -268,6 +278,10 @@ class Agent::Impl {
     std::function<void(const Status&)> done;
   };
   std::map<std::uint64_t, ShardCall> shard_calls_ KEEL_GUARDED_BY(mu_);
+  // The last shard map served, and when it was read: maps asked for within
+  // kShardMapFresh of it are answered from it. Database thread only.
+  std::string shard_map_cache_;
+  SteadyTime shard_map_read_at_;
   std::thread db_thread_;
   CondVar db_changed_;
   std::deque<std::function<void()>> db_tasks_ KEEL_GUARDED_BY(mu_);

@@ -79,7 +79,7 @@ class Client::Impl {
   Future<void> after(Duration delay) KEEL_EXCLUDES(mu_);
 
  private:
-  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kSpawnRetry, kWake };
+  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kSpawnRetry, kMapRefresh, kWake };
   using Timers = std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>>;
   struct Call {
     Promise<std::string> promise;
@@ -112,6 +112,9 @@ class Client::Impl {
   void on_lost(std::size_t agent, const Status& why) KEEL_EXCLUDES(mu_);
   // The agent a key goes to (Client::agent_for).
   std::size_t route(const std::string& key) const KEEL_REQUIRES(mu_);
+  // In a cluster: the listed agent that the shard map names as the key's
+  // holder, if it names one.
+  std::optional<std::size_t> map_holder(const std::string& key) const KEEL_REQUIRES(mu_);
   // Agent `agent`'s send failure `why`, naming the agent.
   Status send_error(std::size_t agent, const Status& why) const {
     return Status(why.code(), "agent " + agents_[agent].to_string() + ": " + std::string(why.message()));
@@ -133,6 +136,9 @@ class Client::Impl {
   // In a cluster: asks a connected agent for the shard map, unless a
   // request is in flight already; its answer replaces shard_map_.
   void refresh_map() KEEL_REQUIRES(mu_);
+  // In a cluster: takes a new shard map; pending calls whose key it moved
+  // are sent to the new host (idempotent) or failed.
+  void take_map(std::vector<std::string> map, Completions& done) KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   // The caller cancelled call `id` (its future holds kCancelled): forgets
   // it and, when it was sent over a connection that speaks Cancel, tells
@@ -241,6 +247,7 @@ Status Client::Impl::connect() {
   if (!options_.cluster) return Status::ok();
   // The first shard map, before any key is routed.
   refresh_map();
+  add_timer(std::chrono::steady_clock::now() + options_.cluster_refresh, 0, TimerKind::kMapRefresh);
   connect_cv_.wait_until(lock, deadline, [&]() KEEL_REQUIRES(mu_) { return !shard_map_.empty() || map_call_ == 0; });
   if (shard_map_.empty()) return Status::unavailable("no agent answered with the cluster's shard map");
   return Status::ok();
@@ -372,13 +379,17 @@ Future<void> Client::Impl::after(Duration delay) {
   return out;
 }
 
-std::size_t Client::Impl::route(const std::string& key) const {
-  if (options_.cluster && !shard_map_.empty() && !key.starts_with(kGangKeyPrefix)) {
-    const std::string& holder = shard_map_[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(shard_map_.size()))];
-    for (std::size_t i = 0; i < agents_.size(); ++i) {
-      if (agents_[i].to_string() == holder) return i;
-    }
+std::optional<std::size_t> Client::Impl::map_holder(const std::string& key) const {
+  if (!options_.cluster || shard_map_.empty() || key.starts_with(kGangKeyPrefix)) return std::nullopt;
+  const std::string& holder = shard_map_[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(shard_map_.size()))];
+  for (std::size_t i = 0; i < agents_.size(); ++i) {
+    if (!holder.empty() && agents_[i].to_string() == holder) return i;
   }
+  return std::nullopt;
+}
+
+std::size_t Client::Impl::route(const std::string& key) const {
+  if (std::optional<std::size_t> holder = map_holder(key)) return *holder;
   if (auto it = placed_.find(key); it != placed_.end()) return it->second.agent;
   std::size_t best = 0;
   std::uint64_t best_weight = 0;
@@ -458,6 +469,28 @@ void Client::Impl::refresh_map() {
   }
 }
 
+void Client::Impl::take_map(std::vector<std::string> map, Completions& done) {
+  if (map == shard_map_) return;
+  shard_map_ = std::move(map);
+  std::vector<std::uint64_t> moved;
+  for (const auto& [id, c] : calls_) {
+    const std::optional<std::size_t> holder = map_holder(c.key);
+    if (c.routed && c.sends > 0 && holder && *holder != c.agent) moved.push_back(id);
+  }
+  for (std::uint64_t id : moved) {
+    Call& c = calls_.at(id);
+    if (c.idempotent) {
+      send_call(id, done);
+      continue;
+    }
+    fail_call(id,
+              Status::ownership_lost(c.what + ": its actor moved from " + agents_[c.agent].to_string() + " to " +
+                                     agents_[route(c.key)].to_string() +
+                                     " while the call was pending; it may or may not have been applied"),
+              done);
+  }
+}
+
 void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& done) {
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
@@ -495,7 +528,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
       if (wire::decode_body(f.body, r).is_ok() && map_call_ != 0 && r.correlation_id == map_call_) {
         map_call_ = 0;
         auto map = wire::decode_args<std::vector<std::string>>(r.payload);
-        if (map && !std::get<0>(*map).empty()) shard_map_ = std::move(std::get<0>(*map));
+        if (map && !std::get<0>(*map).empty()) take_map(std::move(std::get<0>(*map)), done);
         connect_cv_.notify_all();
       } else if (wire::decode_body(f.body, r).is_ok()) {
         if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent) {
@@ -600,6 +633,9 @@ void Client::Impl::run_timers() {
         done.wakes.emplace_back(std::move(it->second), Status::ok());
         wakes_.erase(it);
       }
+    } else if (kind == TimerKind::kMapRefresh) {
+      refresh_map();
+      add_timer(std::chrono::steady_clock::now() + options_.cluster_refresh, 0, TimerKind::kMapRefresh);
     } else if (kind == TimerKind::kSpawnRetry) {
       if (spawns_.count(id) != 0) send_spawn(id, done);
     } else if (kind == TimerKind::kSpawnDeadline) {

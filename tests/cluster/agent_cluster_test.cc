@@ -88,6 +88,20 @@ class AgentClusterTest : public testing::ClusterTest {
     return v->shards[pg_shard_of("actor/" + key, static_cast<std::uint32_t>(v->shards.size()))].host;
   }
 
+  // Adds `n` to tally `key` with an idempotent call and checks that the
+  // total is then `total`. A call sent again to the key's new host while
+  // its first copy was applied by the old one answers kAlreadyExists: the
+  // add was applied once, which the total shows.
+  static void add_once(Client& client, const std::string& key, std::int64_t n, std::int64_t total) {
+    CallOptions idem;
+    idem.idempotent = true;
+    Result<std::int64_t> v = client.call_with<&RemoteTally::add>(idem, key, n).get();
+    if (!v.has_value()) ASSERT_EQ(v.status().code(), StatusCode::kAlreadyExists) << key << ": " << v.status();
+    Result<Tally> t = client.call_with<&RemoteTally::get>(idem, key).get();
+    ASSERT_TRUE(t.has_value()) << key << ": " << t.status();
+    EXPECT_EQ(t->total, total) << key;
+  }
+
   static ClientOptions client_options() {
     ClientOptions o;
     o.secret = kAgentSecret;
@@ -207,6 +221,39 @@ TEST_F(AgentClusterTest, AGangIsSpreadOverTheHostsAndItsDeadMemberIsReported) {
 
   ASSERT_TRUE(c.release_gang(gang->ticket).get().is_ok());
   EXPECT_EQ(c.dead_gang_members(gang->ticket).get().status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(AgentClusterTest, AnAgentPausedPastItsLeaseJoinsAgainAndItsActorsKeepTheirState) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  CallOptions idem;
+  idem.idempotent = true;
+  constexpr int kActors = 12;
+  for (int i = 0; i < kActors; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    ASSERT_TRUE((*client)->spawn("Tally", key).get().has_value());
+    ASSERT_TRUE((*client)->call_with<&RemoteTally::add>(idem, key, std::int64_t{1}).get().has_value());
+  }
+
+  // host-2 stops (SIGSTOP) until the others have taken its shards.
+  ASSERT_EQ(kill(agents[1]->pid(), SIGSTOP), 0);
+  ASSERT_TRUE(wait_balanced({"host-1", "host-3"}));
+  for (int i = 0; i < kActors; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    ASSERT_NO_FATAL_FAILURE(add_once(**client, key, 10, 11));
+  }
+  // It wakes up: its lease is gone, so it gives up what it held, joins
+  // again as a new incarnation and gets its share back, with the state the
+  // others committed.
+  ASSERT_EQ(kill(agents[1]->pid(), SIGCONT), 0);
+  ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  for (int i = 0; i < kActors; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    ASSERT_NO_FATAL_FAILURE(add_once(**client, key, 100, 111));
+  }
 }
 
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {

@@ -82,6 +82,13 @@ struct ClientOptions {
   // map, idempotent or not, within its deadline and retry.max_attempts;
   // connect() fails with kUnavailable when no agent gives the map.
   bool cluster = false;
+  // In a cluster: how often the client asks for the shard map besides
+  // those occasions, so that it notices a host that stopped answering
+  // without closing its connections (paused past its lease). When the map
+  // moves a key while a call to it is pending, an idempotent call is sent
+  // again to the key's new host (the same message id: applied once); any
+  // other fails with kOwnershipLost, as it may or may not have been applied.
+  Duration cluster_refresh = std::chrono::seconds(1);
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
   // How idempotent calls are retried after an error in retry_on (by
