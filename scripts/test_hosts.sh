@@ -11,6 +11,7 @@
 #   scripts/test_hosts.sh exec NAME I CMD... runs CMD inside host I
 #   scripts/test_hosts.sh partition NAME I J drops traffic between hosts I and J
 #   scripts/test_hosts.sh isolate NAME I     drops all of host I's traffic to others
+#   scripts/test_hosts.sh cut NAME I ADDR    drops traffic between host I and ADDR (127.10.0.0/16)
 #   scripts/test_hosts.sh heal NAME I        removes host I's cuts
 #
 # Layout of a set NAME (a short word: [a-z0-9], at most 8 characters):
@@ -29,7 +30,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -145,6 +146,13 @@ case "$verb" in
       j=${n##*-}
       ((j == i)) || cut "$i" "$(addr "$j")"
     done
+    ;;
+  cut)
+    (($# == 4)) || usage
+    i=$(host_index "$3")
+    exists "$i" || die "host $i of set $name does not exist"
+    [[ "$4" =~ ^127\.10\.[0-9]+\.[0-9]+$ ]] || die "address '$4': one of 127.10.0.0/16"
+    cut "$i" "$4"
     ;;
   heal)
     (($# == 3)) || usage

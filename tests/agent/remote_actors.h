@@ -66,6 +66,23 @@ class RemoteTally : public DurableActor<Tally> {
                                              handler<&RemoteTally::pid>("pid"));
 };
 
+struct Ops {
+  std::vector<std::int64_t> ids;
+  static constexpr auto kFields = fields(field<&Ops::ids>("ids"));
+};
+
+// A durable actor that keeps every operation id it applied, in order: what
+// the cluster's nemesis test checks for "applied exactly once".
+class RemoteOpLog : public DurableActor<Ops> {
+ public:
+  std::int64_t apply(std::int64_t op) {
+    state().ids.push_back(op);
+    return static_cast<std::int64_t>(state().ids.size());
+  }
+  std::vector<std::int64_t> ids() const { return state().ids; }
+  static constexpr auto kHandlers = handlers(handler<&RemoteOpLog::apply>("apply"), handler<&RemoteOpLog::ids>("ids"));
+};
+
 // An actor that calls other actors through its worker's client of the
 // agent, wherever they live.
 // [snippet forwarder]

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   keel::WorkerHost host;
   host.register_type<keel::testing::RemoteCounter>("Counter");
   host.register_type<keel::testing::RemoteTally>("Tally");
+  host.register_type<keel::testing::RemoteOpLog>("OpLog");
   host.register_type<keel::testing::RemoteForwarder>("Forwarder");
   host.register_type<keel::testing::RemoteCancellable>("Cancellable");
   return host.run(argc, argv);

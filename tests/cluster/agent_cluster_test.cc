@@ -18,6 +18,7 @@
 #include "cluster_test.h"
 #include "keel/client/client.h"
 #include "keel/cluster/cluster_view.h"
+#include "wait_balanced.h"
 #include "keel/journal/pg_journal.h"
 #include "remote_actors.h"
 
@@ -58,27 +59,8 @@ class AgentClusterTest : public testing::ClusterTest {
     ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
   }
 
-  // Waits (re-reading the tables every 50 ms, up to `deadline`) until the
-  // live hosts are exactly `ids` and every shard is held by one of them.
   bool wait_balanced(const std::set<std::string>& ids, std::chrono::milliseconds deadline = 30s) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-      Result<ClusterView> v = read_cluster(url_);
-      if (v.has_value()) {
-        std::set<std::string> live, holding;
-        for (const HostView& h : v->hosts) {
-          if (h.live) live.insert(h.id);
-        }
-        bool all_held = true;
-        for (const ShardHolder& s : v->shards) {
-          all_held = all_held && s.live;
-          if (s.live) holding.insert(s.host);
-        }
-        if (live == ids && holding == ids && all_held) return true;
-      }
-      std::this_thread::sleep_for(50ms);  // the hosts are other processes: their tables are polled
-    }
-    return false;
+    return testing::wait_balanced(url_, ids, deadline);
   }
 
   // The id of the host that holds actor `key`'s shard.
