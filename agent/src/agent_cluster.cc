@@ -37,13 +37,15 @@ Status Agent::Impl::start_keeping() {
   ShardKeeper::Callbacks cb;
   cb.gained = [this](const std::vector<PgShardEpoch>& shards) { on_shards_gained(shards); };
   cb.losing = [this](const std::vector<std::uint32_t>& shards, bool lost) { on_shards_losing(shards, lost); };
-  KEEL_ASSIGN_OR_RETURN(keeper_, ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb),
-                                                    options_.cluster.keeper));
+  KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShardKeeper> keeper,
+                        ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb), options_.cluster.keeper));
+  MutexLock lock(keeper_mu_);
+  keeper_ = std::move(keeper);
   return Status::ok();
 }
 
 void Agent::Impl::leave_cluster() {
-  if (cluster_left_ || !membership_) return;
+  if (cluster_left_) return;
   cluster_left_ = true;
   // The database thread first: a rejoin in progress ends.
   {
@@ -52,10 +54,14 @@ void Agent::Impl::leave_cluster() {
     db_changed_.notify_all();
   }
   if (db_thread_.joinable()) db_thread_.join();
-  if (keeper_) {
-    if (Status s = keeper_->leave(); !s.is_ok()) log("leaving the cluster: " + s.to_string());
-    keeper_.reset();
-  } else {
+  std::unique_ptr<ShardKeeper> keeper;
+  {
+    MutexLock lock(keeper_mu_);
+    keeper = std::move(keeper_);
+  }
+  if (keeper) {
+    if (Status s = keeper->leave(); !s.is_ok()) log("leaving the cluster: " + s.to_string());
+  } else if (membership_) {
     membership_->leave().ignore();
   }
 }
@@ -69,7 +75,12 @@ void Agent::Impl::watch_lease() {
 
 void Agent::Impl::rejoin(const Status& why) {
   log("host " + membership_->holder() + " lost its lease (" + why.to_string() + "): joining again");
-  keeper_.reset();
+  std::unique_ptr<ShardKeeper> keeper;
+  {
+    MutexLock lock(keeper_mu_);
+    keeper = std::move(keeper_);
+  }
+  keeper.reset();  // its thread ends: from here this thread alone uses the membership and the tables
   std::vector<std::uint32_t> held;
   {
     MutexLock lock(mu_);

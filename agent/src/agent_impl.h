@@ -184,7 +184,7 @@ class Agent::Impl {
   Status join_cluster() KEEL_EXCLUDES(mu_);
   // Starts the shard keeper and the database thread (start(), once the
   // workers are ready).
-  Status start_keeping() KEEL_EXCLUDES(mu_);
+  Status start_keeping() KEEL_EXCLUDES(mu_, keeper_mu_);
   // Hands the shards over and leaves (stop(), while the workers run).
   void leave_cluster() KEEL_EXCLUDES(mu_);
   // Keeper thread.
@@ -269,7 +269,11 @@ class Agent::Impl {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<RememberedActors> remembered_;
   std::unique_ptr<Gangs> gangs_;
-  std::unique_ptr<ShardKeeper> keeper_;
+  // Set by start() and rejoin() (database thread), taken by
+  // leave_cluster() (stop()): under keeper_mu_, never held while it is
+  // destroyed (its callbacks take mu_).
+  Mutex keeper_mu_;
+  std::unique_ptr<ShardKeeper> keeper_ KEEL_GUARDED_BY(keeper_mu_);
   std::string advertise_;
   bool cluster_left_ = false;  // stop() only
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch, served here

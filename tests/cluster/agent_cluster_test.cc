@@ -78,7 +78,9 @@ class AgentClusterTest : public testing::ClusterTest {
     CallOptions idem;
     idem.idempotent = true;
     Result<std::int64_t> v = client.call_with<&RemoteTally::add>(idem, key, n).get();
-    if (!v.has_value()) ASSERT_EQ(v.status().code(), StatusCode::kAlreadyExists) << key << ": " << v.status();
+    if (!v.has_value()) {
+      ASSERT_EQ(v.status().code(), StatusCode::kAlreadyExists) << key << ": " << v.status();
+    }
     Result<Tally> t = client.call_with<&RemoteTally::get>(idem, key).get();
     ASSERT_TRUE(t.has_value()) << key << ": " << t.status();
     EXPECT_EQ(t->total, total) << key;

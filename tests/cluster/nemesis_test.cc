@@ -191,7 +191,9 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
   for (int i = 0; i < kActors; ++i) {
     std::uint64_t expected = 0;
     Status s = (*journal)->scan_owner("actor/" + key_of(i), 1, [&](const Record& r) {
-      if (expected != 0) EXPECT_EQ(r.seq, expected) << key_of(i);
+      if (expected != 0) {
+        EXPECT_EQ(r.seq, expected) << key_of(i);
+      }
       expected = r.seq + 1;
       return true;
     });
@@ -247,7 +249,9 @@ TEST_F(NemesisTest, AHostCutOffFromTheDatabaseLosesItsShardsAndGetsThemBackAfter
   for (int i = 0; i < 9; ++i) {
     const std::string key = "log-" + std::to_string(i);
     Result<std::int64_t> n = (*client)->call_with<&RemoteOpLog::apply>(once, key, std::int64_t{2}).get();
-    if (!n.has_value()) ASSERT_EQ(n.status().code(), StatusCode::kAlreadyExists) << key << ": " << n.status();
+    if (!n.has_value()) {
+      ASSERT_EQ(n.status().code(), StatusCode::kAlreadyExists) << key << ": " << n.status();
+    }
   }
   heal(3);
   ASSERT_TRUE(wait_balanced(all_ids())) << "host-3 did not join again";
