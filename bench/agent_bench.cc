@@ -48,7 +48,7 @@
 #include <vector>
 
 #include "bench_support.h"
-#include "frame.h"
+#include "remote_rows.h"
 #include "keel/agent/agent.h"
 #include "keel/agent/worker_host.h"
 #include "keel/client/client.h"
@@ -58,7 +58,10 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using asio::ip::tcp;
+using keel_bench::call_frame_bytes;
+using keel_bench::measure;
+using keel_bench::raw_ping_pong;
+using keel_bench::Row;
 
 class BenchCounter : public keel::Actor {
  public:
@@ -87,33 +90,9 @@ struct Sizes {
   static Sizes quick() { return {2, 100, 20, 500}; }
 };
 
-struct Row {
-  std::string name;
-  double ops = 0;  // per second
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "keel_agent_bench: %s\n", what.c_str());
   std::exit(1);
-}
-
-// Times each of `n` runs of `op`; the row's rate is n over their sum.
-template <class Op>
-Row measure(std::string name, int n, Op&& op) {
-  std::vector<double> ns;
-  ns.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    const auto a = Clock::now();
-    op(i);
-    ns.push_back(std::chrono::duration<double, std::nano>(Clock::now() - a).count());
-  }
-  double total = 0;
-  for (double v : ns) total += v;
-  std::sort(ns.begin(), ns.end());
-  return Row{std::move(name), n / (total / 1e9), ns[ns.size() / 2] / 1000,
-             ns[std::min(ns.size() - 1, ns.size() * 99 / 100)] / 1000};
 }
 
 // `total` calls of BenchCounter::get spread over `clients`, each keeping
@@ -143,49 +122,6 @@ Row pipelined_calls(std::string name, const std::vector<keel::Client*>& clients,
   for (auto& t : threads) t.join();
   const double s = std::chrono::duration<double>(Clock::now() - a).count();
   return Row{std::move(name), per_client * static_cast<double>(clients.size()) / s, 0, 0};
-}
-
-// Blocking loopback sockets: client <-> (relay <->) echo, `bytes` each way.
-Row raw_ping_pong(const std::string& name, int n, std::size_t bytes, bool relay) {
-  asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  auto pair = [&](tcp::socket& a, tcp::socket& b) {
-    a.connect(acceptor.local_endpoint());
-    acceptor.accept(b);
-    a.set_option(tcp::no_delay(true));
-    b.set_option(tcp::no_delay(true));
-  };
-  tcp::socket client(io), hop_in(io), hop_out(io), echo(io);
-  pair(client, hop_in);
-  if (relay) pair(hop_out, echo);
-  tcp::socket& server = relay ? echo : hop_in;
-  std::thread echo_thread([&] {
-    std::vector<char> buf(bytes);
-    for (int i = 0; i < n; ++i) {
-      asio::read(server, asio::buffer(buf));
-      asio::write(server, asio::buffer(buf));
-    }
-  });
-  std::thread relay_thread;
-  if (relay) {
-    relay_thread = std::thread([&] {
-      std::vector<char> buf(bytes);
-      for (int i = 0; i < n; ++i) {
-        asio::read(hop_in, asio::buffer(buf));
-        asio::write(hop_out, asio::buffer(buf));
-        asio::read(hop_out, asio::buffer(buf));
-        asio::write(hop_in, asio::buffer(buf));
-      }
-    });
-  }
-  std::vector<char> buf(bytes, 'x');
-  Row row = measure(name, n, [&](int) {
-    asio::write(client, asio::buffer(buf));
-    asio::read(client, asio::buffer(buf));
-  });
-  echo_thread.join();
-  if (relay_thread.joinable()) relay_thread.join();
-  return row;
 }
 
 struct Size {
@@ -223,19 +159,6 @@ std::vector<Size> binary_sizes(const std::string& self, const std::filesystem::p
   if (!all_stripped) libs.stripped = 0;
   sizes.push_back(libs);
   return sizes;
-}
-
-// The frame bytes of one remote call of BenchCounter::get, as sent.
-std::size_t call_frame_bytes() {
-  keel::wire::Envelope e;
-  e.id = {1, 1};
-  e.target.key = "c-0";
-  e.method = "get";
-  e.payload = keel::wire::encode_args();
-  e.reply_to.emplace();
-  e.reply_to->correlation_id = 1;
-  e.deadline_ns = 1;
-  return keel::wire::frame_wire_bytes(keel::wire::encode_envelope(e).value().size());
 }
 
 keel::AgentOptions agent_options(const std::string& self, const std::string& journal) {

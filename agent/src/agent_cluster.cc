@@ -37,6 +37,15 @@ Status Agent::Impl::start_keeping() {
   ShardKeeper::Callbacks cb;
   cb.gained = [this](const std::vector<PgShardEpoch>& shards) { on_shards_gained(shards); };
   cb.losing = [this](const std::vector<std::uint32_t>& shards, bool lost) { on_shards_losing(shards, lost); };
+  // A keeper that stopped on its own keeps nothing more, even when the
+  // membership's lease came back (a pause that outran only the local
+  // deadline): join again.
+  cb.stopped = [this] {
+    MutexLock lock(mu_);
+    if (!db_stopping_) {
+      on_db_thread([this] { rejoin(Status::ownership_lost("the shard keeper stopped: the lease was gone")); });
+    }
+  };
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShardKeeper> keeper,
                         ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb), options_.cluster.keeper));
   MutexLock lock(keeper_mu_);
@@ -74,6 +83,11 @@ void Agent::Impl::watch_lease() {
 }
 
 void Agent::Impl::rejoin(const Status& why) {
+  {
+    // The lease-lost callback and the keeper's stop can both ask: once.
+    MutexLock lock(keeper_mu_);
+    if (keeper_ && keeper_->running() && membership_->holds_lease()) return;
+  }
   log("host " + membership_->holder() + " lost its lease (" + why.to_string() + "): joining again");
   std::unique_ptr<ShardKeeper> keeper;
   {

@@ -2,6 +2,7 @@
 #include "keel/cluster/shard_keeper.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <optional>
 
@@ -23,7 +24,11 @@ class ShardKeeper::Impl {
   void start() {
     rounds_.start([this]() -> std::optional<TimePoint> {
       const TimePoint began = internal::pg_now();
-      if (!round()) return std::nullopt;
+      if (!round()) {
+        stopped_ = true;
+        if (callbacks_.stopped) callbacks_.stopped();
+        return std::nullopt;
+      }
       // The next round comes at once after the lease of a host holding
       // shards would end, if that is sooner: the lease of a dead host is
       // what a takeover waits for.
@@ -34,6 +39,7 @@ class ShardKeeper::Impl {
   }
 
   void wake() { rounds_.wake(); }
+  bool running() const { return !stopped_; }
 
   std::vector<PgShardEpoch> held() const KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
@@ -171,6 +177,7 @@ class ShardKeeper::Impl {
   // Keeper thread only: set by each round.
   std::optional<std::chrono::milliseconds> soonest_lease_end_;
 
+  std::atomic<bool> stopped_{false};  // round() returned false
   mutable Mutex mu_;
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch
   internal::RoundThread rounds_;  // last: stopped first
@@ -191,6 +198,7 @@ ShardKeeper::~ShardKeeper() = default;
 
 std::vector<PgShardEpoch> ShardKeeper::held() const { return impl_->held(); }
 void ShardKeeper::wake() { impl_->wake(); }
+bool ShardKeeper::running() const { return impl_->running(); }
 Status ShardKeeper::leave() { return impl_->leave(); }
 
 }  // namespace keel

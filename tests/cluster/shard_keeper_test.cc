@@ -80,6 +80,8 @@ TEST_F(ShardKeeperTest, AHostWhoseLeaseEndedGivesUpEverythingAndStops) {
   expire("host-a");
   ASSERT_TRUE(ledger_.wait_for({}));
   EXPECT_TRUE(a.keeper->held().empty());
+  ASSERT_TRUE(ledger_.wait_stopped("host-a"));
+  EXPECT_FALSE(a.keeper->running());
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,19 @@ class Ledger {
       ++changes_;
       cv_.notify_all();
     };
+    cb.stopped = [this, host] {
+      MutexLock lock(mu_);
+      stopped_.insert(host);
+      cv_.notify_all();
+    };
     return cb;
+  }
+
+  // Waits until `host`'s keeper has said it stopped on its own.
+  bool wait_stopped(const std::string& host) {
+    MutexLock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60),
+                        [&]() KEEL_REQUIRES(mu_) { return stopped_.count(host) != 0; });
   }
 
   // Forgets `host`'s shards, as its death would (no callback runs then).
@@ -79,6 +92,7 @@ class Ledger {
   std::map<std::uint32_t, std::string> holder_ KEEL_GUARDED_BY(mu_);
   std::vector<std::string> violations_ KEEL_GUARDED_BY(mu_);
   std::uint64_t changes_ KEEL_GUARDED_BY(mu_) = 0;  // callbacks run so far
+  std::set<std::string> stopped_ KEEL_GUARDED_BY(mu_);  // hosts whose keeper stopped on its own
 };
 
 // Hosts with ShardKeepers rebalancing every 50 ms, their callbacks in one

@@ -66,6 +66,13 @@ class ShardKeeper {
     // Shards this host is about to hand over (lost = false) or has already
     // lost (lost = true: another host claimed them, or the lease ended).
     std::function<void(const std::vector<std::uint32_t>&, bool lost)> losing;
+    // The keeper stopped on its own (step 1 above: the lease is gone by the
+    // local deadline, or the hosts table no longer counts this host live),
+    // after losing(all, true). It keeps nothing from then on, even if the
+    // membership's lease comes back (a pause that outran the local deadline
+    // but not the database's): join again to keep shards again. Not called
+    // after leave() or the destructor.
+    std::function<void()> stopped;
   };
 
   // Starts keeping `membership`'s share of the shards of the journal at
@@ -86,6 +93,8 @@ class ShardKeeper {
   std::vector<PgShardEpoch> held() const;
   // Runs a round soon (after a membership change the caller learned of).
   void wake();
+  // False once the keeper has stopped on its own (Callbacks::stopped).
+  bool running() const;
   // Stops rebalancing, calls losing(all held, false), releases them and
   // leaves the cluster (Membership::leave). Errors: those of release and
   // leave; the keeper is stopped either way.

@@ -1,0 +1,187 @@
+// keel_cluster_ask_bench: asks of actors through a cluster of three
+// keel-agents on one PostgreSQL journal, by a cluster client that routes
+// each key to the host that holds its shard, beside raw asio ping-pong of
+// the same bytes in the same run (docs/PERFORMANCE.md, "The cluster").
+//
+//   keel_cluster_ask_bench [--pg-url URL] [--quick] [--json]
+//
+// Three agents (in this process, each with one worker process: this
+// program again with the worker flags) join one cluster on a fresh schema;
+// once they share the shards, the client spawns plain counters and durable
+// tallies over all three hosts and times, one call at a time:
+//   cross-host ask (plain)      a handler returning an int: client -> the
+//                               key's agent -> its worker and back
+//   cross-host ask (durable)    a handler that changes a durable actor's
+//                               state: the same hops and a commit to
+//                               PostgreSQL before the reply
+//   raw asio ping-pong          one loopback socket pair, a frame of the
+//                               plain ask's size each way
+//   raw asio relay ping-pong    the same through a relay thread (the hops
+//                               of an ask through an agent)
+// URL: --pg-url, $KEEL_PG_URL or the file $KEEL_PG_URL_FILE names. The
+// schema is dropped afterwards.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_support.h"
+#include "keel/agent/agent.h"
+#include "keel/agent/worker_host.h"
+#include "keel/client/client.h"
+#include "keel/cluster/cluster_view.h"
+#include "keel/engine/durable.h"
+#include "raw_pg.h"
+#include "remote_rows.h"
+
+namespace {
+
+using keel_bench::Row;
+
+class BenchCounter : public keel::Actor {
+ public:
+  int get() const { return value_; }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchCounter::get>("get"));
+
+ private:
+  int value_ = 42;
+};
+
+struct Level {
+  std::int64_t value = 0;
+  static constexpr auto kFields = keel::fields(keel::field<&Level::value>("value"));
+};
+class BenchTally : public keel::DurableActor<Level> {
+ public:
+  std::int64_t add(std::int64_t n) { return state().value += n; }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchTally::add>("add"));
+};
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "keel_cluster_ask_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+// Waits until every shard is held by one of `hosts` live hosts.
+void wait_shared(const std::string& url, std::size_t hosts) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < until) {
+    keel::Result<keel::ClusterView> v = keel::read_cluster(url);
+    if (v.has_value()) {
+      std::set<std::string> holding;
+      bool all = true;
+      for (const keel::ShardHolder& s : v->shards) {
+        all = all && s.live;
+        if (s.live) holding.insert(s.host);
+      }
+      if (all && holding.size() == hosts) return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the keepers' rounds: polled
+  }
+  fail("the hosts did not share the shards within 60 s");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--keel-agent") {
+      keel::WorkerHost host;
+      host.register_type<BenchCounter>("BenchCounter");
+      host.register_type<BenchTally>("BenchTally");
+      return host.run(argc, argv);
+    }
+  }
+  std::string server = keel_bench::pg_url_from_env();
+  bool quick = false, json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      quick = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--pg-url" && i + 1 < argc) {
+      server = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s [--pg-url URL] [--quick] [--json]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (server.empty()) fail("no PostgreSQL server: give --pg-url, or set KEEL_PG_URL or KEEL_PG_URL_FILE");
+  const int calls = quick ? 300 : 10'000, keys = quick ? 30 : 300;
+  const std::string schema = "bench_ask_" + std::to_string(getpid());
+  const std::string url = server + (server.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+
+  std::vector<Row> rows;
+  {
+    std::vector<std::unique_ptr<keel::Agent>> agents;
+    std::vector<keel::AgentEndpoint> endpoints;
+    for (int h = 1; h <= 3; ++h) {
+      keel::AgentOptions o;
+      o.secret = "bench-secret";
+      o.worker_argv = {self};
+      o.log = [](std::string_view) {};
+      o.cluster.url = url;
+      o.cluster.host.id = "host-" + std::to_string(h);
+      o.cluster.membership.cluster = "bench";
+      o.cluster.membership.secret = "bench cluster secret";
+      auto a = keel::Agent::start(o);
+      if (!a) fail("agent start: " + a.status().to_string());
+      endpoints.push_back({"127.0.0.1", (*a)->port()});
+      agents.push_back(std::move(*a));
+    }
+    wait_shared(url, 3);
+    keel::ClientOptions co;
+    co.secret = "bench-secret";
+    co.cluster = true;
+    auto client = keel::Client::connect(endpoints, co);
+    if (!client) fail("connect: " + client.status().to_string());
+    keel::Client& c = **client;
+    std::set<std::size_t> hosts_used;
+    for (int i = 0; i < keys; ++i) {
+      auto p = c.spawn("BenchCounter", "c-" + std::to_string(i)).get();
+      if (!p) fail("spawn: " + p.status().to_string());
+      hosts_used.insert(p->agent);
+      auto d = c.spawn("BenchTally", "t-" + std::to_string(i)).get();
+      if (!d) fail("spawn: " + d.status().to_string());
+    }
+    if (hosts_used.size() != 3) fail("the keys did not spread over the three hosts");
+    rows.push_back(keel_bench::measure("cross-host ask (plain)", calls, [&](int i) {
+      auto r = c.call<&BenchCounter::get>("c-" + std::to_string(i % keys)).get();
+      if (!r) fail("call: " + r.status().to_string());
+    }));
+    rows.push_back(keel_bench::measure("cross-host ask (durable)", calls / 5, [&](int i) {
+      auto r = c.call<&BenchTally::add>("t-" + std::to_string(i % keys), std::int64_t{1}).get();
+      if (!r) fail("durable call: " + r.status().to_string());
+    }));
+  }
+  keel_bench::drop_pg_schemas(server, schema);
+  const std::size_t bytes = keel_bench::call_frame_bytes();
+  rows.push_back(keel_bench::raw_ping_pong("raw asio ping-pong " + std::to_string(bytes) + " B", calls, bytes, false));
+  rows.push_back(
+      keel_bench::raw_ping_pong("raw asio relay ping-pong " + std::to_string(bytes) + " B", calls, bytes, true));
+  const double vs_raw = rows[0].p50_us / rows[2].p50_us, vs_relay = rows[0].p50_us / rows[3].p50_us;
+  if (json) {
+    std::printf("{\"quick\":%s,\"results\":[", quick ? "true" : "false");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::printf("%s{\"name\":\"%s\",\"rate\":%.0f,\"p50_us\":%.2f,\"p99_us\":%.2f}", i ? "," : "",
+                  rows[i].name.c_str(), rows[i].ops, rows[i].p50_us, rows[i].p99_us);
+    }
+    std::printf("],\"ask_p50_vs_raw\":%.2f,\"ask_p50_vs_relay\":%.2f}\n", vs_raw, vs_relay);
+    return 0;
+  }
+  std::printf("keel_cluster_ask_bench%s: three agents on loopback, one worker each, one PostgreSQL journal\n",
+              quick ? " --quick" : "");
+  std::printf("%-40s %12s %10s %10s\n", "workload", "per second", "p50 us", "p99 us");
+  for (const Row& r : rows) std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
+  std::printf("cross-host ask p50 / raw ping-pong p50: %.1fx; / raw relay ping-pong p50: %.1fx\n", vs_raw, vs_relay);
+  return 0;
+}
