@@ -12,7 +12,7 @@ namespace keel::detail {
 
 bool RunCore::begin_request() {
   MutexLock l(mu_);
-  if (retired_) return false;
+  if (retired_ || moved_) return false;
   ++requests_;
   return true;
 }

@@ -183,6 +183,7 @@ void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
   int steps = 0;
   for (const NewRecord& r : batch) steps += r.kind == RecordKind::kStep;
   engine_.busy_add();
+  ++commits_in_flight_;
   std::shared_ptr<Gate> gate = engine_.gate();
   commit(std::move(batch), [gate, run = this, steps, barrier, then = std::move(then)](Result<CommitLsns> r) mutable {
     MutexLock l(gate->mu);
@@ -191,7 +192,7 @@ void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
     if (r) core->note_steps_committed(steps);
     if (!core->halted()) {
       core->post(*run, [run, s = to_status(r), barrier, then = std::move(then)]() mutable {
-        run->on_appended(s, barrier, std::move(then));
+        run->on_sent(s, barrier, std::move(then));
       });
     }
     core->busy_done();
@@ -233,6 +234,12 @@ void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<v
     for (std::uint64_t id : ready) start_attempt(id);
   }
   if (then) then();
+}
+
+void RunCore::on_sent(const Status& appended, bool barrier, UniqueFunction<void()> then) {
+  --commits_in_flight_;
+  on_appended(appended, barrier, std::move(then));
+  maybe_released();
 }
 
 void RunCore::poison(const Status& error) {
