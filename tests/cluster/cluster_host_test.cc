@@ -163,11 +163,7 @@ class ClusterHostTest : public ClusterTest {
     return placed_on(changes_, hosts, ids);
   }
 
-  static std::vector<std::string> keys(int n) {
-    std::vector<std::string> out;
-    for (int i = 0; i < n; ++i) out.push_back("counter-" + std::to_string(i));
-    return out;
-  }
+  static std::vector<std::string> keys(int n) { return numbered("counter-", n); }
 
   ShardChanges changes_;
 };

@@ -41,6 +41,13 @@ class ShardChanges {
   CondVar cv_;
 };
 
+// `prefix` followed by 0 to n - 1: the names of a test's owners.
+inline std::vector<std::string> numbered(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
 // Waits until each of `hosts` has, by its shards(), the shards placement
 // gives it among the hosts `ids`, and no other.
 template <class Host>

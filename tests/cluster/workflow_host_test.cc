@@ -84,27 +84,25 @@ class Replies {
 
 const std::vector<std::string> kSteps = {"reserve", "charge", "ship"};
 
+// A step function that applies `step`'s effect for `run` and returns 1.
+std::function<int()> effect(Effects* effects, const std::string& run, const std::string& step) {
+  return [effects, run, step] {
+    effects->apply(run, step);
+    return 1;
+  };
+}
+
 // "order": reserve, sleep an hour, charge, ship; returns the steps run (3).
 // "pay": charge, whose reply comes from `replies`, then ship; returns 2.
 Workflows define_workflows(Effects* effects, Replies* replies) {
   Workflows w;
   Status defined = w.define<int, int>("order", [effects](WorkflowContext& ctx, int) -> Task<Result<int>> {
-    const std::string run = ctx.run_id();
-    auto reserve = [effects, run] {
-      effects->apply(run, "reserve");
-      return 1;
-    };
+    const std::function<int()> reserve = effect(effects, ctx.run_id(), "reserve");
+    const std::function<int()> charge = effect(effects, ctx.run_id(), "charge");
+    const std::function<int()> ship = effect(effects, ctx.run_id(), "ship");
     KEEL_CO_ASSIGN_OR_RETURN(int a, ctx.step("reserve", reserve));
     KEEL_CO_RETURN_IF_ERROR(ctx.sleep(1h));  // keel-allow-sleep: durable timer
-    auto charge = [effects, run] {
-      effects->apply(run, "charge");
-      return 1;
-    };
     KEEL_CO_ASSIGN_OR_RETURN(int b, ctx.step("charge", charge));
-    auto ship = [effects, run] {
-      effects->apply(run, "ship");
-      return 1;
-    };
     KEEL_CO_ASSIGN_OR_RETURN(int c, ctx.step("ship", ship));
     co_return a + b + c;
   });
@@ -115,11 +113,8 @@ Workflows define_workflows(Effects* effects, Replies* replies) {
       effects->apply(run, "charge");
       return replies->expect(run);
     };
+    const std::function<int()> ship = effect(effects, run, "ship");
     KEEL_CO_ASSIGN_OR_RETURN(int a, ctx.step("charge", charge));
-    auto ship = [effects, run] {
-      effects->apply(run, "ship");
-      return 1;
-    };
     KEEL_CO_ASSIGN_OR_RETURN(int b, ctx.step("ship", ship));
     co_return a + b;
   });
@@ -236,11 +231,7 @@ class WorkflowHostTest : public ClusterTest {
     return placed_on(changes_, hosts, ids);
   }
 
-  static std::vector<std::string> runs(int n) {
-    std::vector<std::string> out;
-    for (int i = 0; i < n; ++i) out.push_back("order-" + std::to_string(i));
-    return out;
-  }
+  static std::vector<std::string> runs(int n) { return numbered("order-", n); }
 
   // Each step of `run` had its effect exactly once.
   void expect_steps_once(const std::string& run) {
