@@ -11,7 +11,10 @@
 //   KEEL_ASSIGN_OR_RETURN(auto run, engine->start<Receipt>("order", "order-17", order));
 //   keel::Result<Receipt> receipt = run.result().get();
 //
-// The record shapes are in docs/workflow.md.
+// On a cluster host, one of several writers of a PostgreSQL journal, the
+// engine hosts only the runs of the host's shards (recover_at_open = false,
+// resume_shards, release_shards; docs/cluster.md). The record shapes are in
+// docs/workflow.md.
 #pragma once
 
 #include <chrono>
@@ -167,7 +170,8 @@ class RunHandle {
 
 // Runs workflows on a journal. Thread-safe; not copyable or movable. The
 // destructor stops the executor; unfinished runs stay in the journal and
-// resume at the next open.
+// resume at the next open (on a cluster, on the host that gains their
+// shard: resume_shards).
 class WorkflowEngine {
  public:
   // Builds the engine and resumes every unfinished run of the journal
