@@ -387,6 +387,31 @@ TEST_F(WorkflowHostTest, AStaleHostsRunStopsAtItsFirstRefusedCommit) {
   EXPECT_EQ(info->error.code(), StatusCode::kOwnershipLost);
 }
 
+TEST_F(WorkflowHostTest, AStartOnAStaleHostIsRefusedByTheJournalAndLeavesNothing) {
+  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_, 60s);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(placed({&a}, {"host-a"}));
+  expire("host-a");
+  WorkflowHost b(&changes_, url_, "host-b", options(), &clock_, workflows_);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(placed({&b}, {"host-b"}));
+
+  // host-a's engine still hosts every shard, so the start is taken; the
+  // journal refuses its first records.
+  Result<RunHandle<int>> run = a.engine().start<int>("order", "order-0", 0);
+  ASSERT_TRUE(run.has_value()) << run.status();
+  Future<int> out = run->result();
+  ASSERT_TRUE(out.wait_for(kWait));
+  EXPECT_EQ(out.get().status().code(), StatusCode::kOwnershipLost);
+  EXPECT_EQ(a.engine().describe("order-0").status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(a.engine().list().empty());
+  Result<std::vector<OwnerInfo>> owners = b.host().journal().owners();
+  ASSERT_TRUE(owners.has_value()) << owners.status();
+  for (const OwnerInfo& o : *owners) EXPECT_NE(o.owner, "workflow/order-0") << "the refused start left records";
+  // Its first step may have run before the refusal, as before a crash.
+  EXPECT_LE(effects_.count("order-0", "reserve"), 1);
+}
+
 TEST_F(WorkflowHostTest, AStartOfARunWhoseShardIsHeldElsewhereFailsAndLeavesNothing) {
   WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_);
   WorkflowHost b(&changes_, url_, "host-b", options(), &clock_, workflows_);

@@ -228,6 +228,14 @@ RunCore* EngineCore::find(const std::string& run_id) const {
   return it == runs_.end() ? nullptr : it->second.get();
 }
 
+void EngineCore::forget(RunCore& run) {
+  MutexLock l(mu_);
+  auto it = runs_.find(run.id());
+  if (it == runs_.end() || it->second.get() != &run) return;
+  retired_.push_back(std::move(it->second));
+  runs_.erase(it);
+}
+
 std::vector<RunCore*> EngineCore::runs() const {
   MutexLock l(mu_);
   std::vector<RunCore*> out;

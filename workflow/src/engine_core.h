@@ -219,6 +219,7 @@ class RunCore {
   bool released_ = false;                 // ... and it has stopped
   UniqueFunction<void()> on_released_;    // begin_release()'s `released`
   bool finishing_ = false;
+  bool landed_ = true;                    // the journal holds records of the run (init_new: not yet)
   std::unique_ptr<WorkflowContext> ctx_;
   Task<Status> driver_;
 
@@ -269,6 +270,9 @@ class EngineCore {
   Status start(std::string_view workflow, const std::string& run_id, std::string input,
                const std::string& parent) KEEL_EXCLUDES(mu_);
   RunCore* find(const std::string& run_id) const KEEL_EXCLUDES(mu_);
+  // Drops `run` from the engine's runs (if it is still the run of its id):
+  // find() no longer returns it; the object lives on in retired_.
+  void forget(RunCore& run) KEEL_EXCLUDES(mu_);
   // Journals `payload` for `run` and, once it is durable, runs `then` on
   // the run's strand and completes the future there (never on the journal
   // writer thread). Errors: the append's.

@@ -81,11 +81,7 @@ void EngineCore::remove_finished_run(const std::string& id) {
     }
     return;
   }
-  MutexLock l(mu_);
-  auto it = runs_.find(id);
-  if (it == runs_.end() || it->second.get() != run) return;
-  retired_.push_back(std::move(it->second));
-  runs_.erase(it);
+  forget(*run);
 }
 
 }  // namespace keel::detail

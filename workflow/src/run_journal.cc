@@ -11,6 +11,7 @@ namespace keel::detail {
 
 void RunCore::init_new(std::string workflow, std::string input, std::string code_version,
                        std::string parent) {
+  landed_ = false;
   workflow_ = std::move(workflow);
   input_ = std::move(input);
   code_version_ = std::move(code_version);
@@ -210,8 +211,12 @@ void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<v
   if (!appended.is_ok()) {
     poison(appended.with_context("run '" + id_ + "': journal append failed"));
     // Another writer owns the run now: it stops here at once, and whoever
-    // waits for its result learns why.
-    if (appended.code() == StatusCode::kOwnershipLost) fail_in_memory(poison_);
+    // waits for its result learns why. A new run whose first records were
+    // refused never existed: the engine forgets it.
+    if (appended.code() == StatusCode::kOwnershipLost) {
+      if (!landed_) engine_.forget(*this);
+      fail_in_memory(poison_);
+    }
     // Ops held at the barrier end with the poison instead of running.
     std::vector<std::uint64_t> held;
     held.swap(barrier_);
@@ -228,6 +233,7 @@ void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<v
     else if (finishing_) fail_in_memory(poison_);
     return;
   }
+  landed_ = true;
   if (unsynced_barrier_ == 0 && !unsent_barrier_ && !barrier_.empty()) {
     std::vector<std::uint64_t> ready;
     ready.swap(barrier_);

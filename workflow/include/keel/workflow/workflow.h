@@ -198,7 +198,10 @@ class WorkflowEngine {
   // kNotFound (no such workflow), kAlreadyExists (the id is a run of
   // another workflow), kInvalidArgument (empty id), kUnavailable (stopped),
   // kOwnershipLost (a cluster host's engine: the run's shard is not hosted
-  // here; nothing of the run is kept or journaled).
+  // here; nothing of the run is kept or journaled). When the journal
+  // refuses a new run's first records (kOwnershipLost: the shard moved
+  // before the engine was told), the engine forgets the run: its result is
+  // kOwnershipLost and describe answers kNotFound.
   template <class Out, class In>
   Result<RunHandle<Out>> start(std::string_view workflow, const std::string& run_id, const In& input) {
     KEEL_RETURN_IF_ERROR(start_encoded(workflow, run_id, wire::encode_value(input)));
