@@ -322,6 +322,45 @@ TEST_F(WorkflowHostTest, StepsRunningWhenTheirShardIsHandedOverRunOnce) {
   EXPECT_GT(moved, 0) << "placement gave the joining host none of 16 runs";
 }
 
+TEST_F(WorkflowHostTest, AStepThatOutlastsTheReleaseIsNotJournaledAndRunsAgainWhereTheRunGoes) {
+  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(placed({&a}, {"host-a"}));
+  const std::string id = "pay-0";
+  const std::uint32_t shard = pg_shard_of("workflow/" + id);
+  Result<RunHandle<int>> run = a.engine().start<int>("pay", id, 0);
+  ASSERT_TRUE(run.has_value()) << run.status();
+  Future<int> first = run->result();
+  ASSERT_TRUE(replies_.wait_for_requests(1));  // the charge is running
+
+  // Its reply comes only after the release gave up on it.
+  Status released = a.engine().release_shards({shard}, 1ms);
+  EXPECT_EQ(released.code(), StatusCode::kTimeout) << released;
+  ASSERT_TRUE(first.wait_for(kWait));
+  EXPECT_EQ(first.get().status().code(), StatusCode::kOwnershipLost);
+  EXPECT_EQ(a.engine().describe(id).status().code(), StatusCode::kNotFound);
+  replies_.answer_all();
+  ASSERT_TRUE(a.engine().wait_idle(kWait));
+  std::size_t steps = 0;
+  ASSERT_TRUE(a.host().journal().scan_owner("workflow/" + id, 1, [&](const Record& r) {
+    steps += r.kind == RecordKind::kStep;
+    return true;
+  }).is_ok());
+  EXPECT_EQ(steps, 0u) << "the late charge was journaled";
+
+  // Hosted again (here, as the journal still holds the shard), the run
+  // charges again.
+  Status resumed = a.engine().resume_shards({shard});
+  ASSERT_TRUE(resumed.is_ok()) << resumed;
+  Future<int> second = a.engine().handle<int>(id).result();
+  ASSERT_TRUE(second.wait_for(kWait));
+  Result<int> out = second.get();
+  ASSERT_TRUE(out.has_value()) << out.status();
+  EXPECT_EQ(*out, 2);
+  EXPECT_EQ(effects_.count(id, "charge"), 2);
+  EXPECT_EQ(effects_.count(id, "ship"), 1);
+}
+
 TEST_F(WorkflowHostTest, ADeadHostsRunsResumeOnTheOtherOnceItsLeaseEnds) {
   auto a = std::make_unique<WorkflowHost>(&changes_, url_, "host-a", options(), &clock_, workflows_);
   WorkflowHost b(&changes_, url_, "host-b", options(), &clock_, workflows_);

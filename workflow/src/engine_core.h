@@ -96,6 +96,12 @@ class RunCore {
   void mark_moved() KEEL_EXCLUDES(mu_);
   void begin_release(UniqueFunction<void()> released);
   void maybe_released() KEEL_EXCLUDES(mu_);
+  // Any thread, when the release stopped waiting for the run (its
+  // deadline passed): from now on nothing of the run is journaled here, so
+  // a step that returns late leaves no record for the next holder to mix
+  // with its own run of that step.
+  void abandon() { abandoned_.store(true, std::memory_order_release); }
+  bool is_abandoned() const { return abandoned_.load(std::memory_order_acquire); }
 
   // Strand only.
   // A commit of this run is durable or failed (kOwnershipLost: the run
@@ -218,6 +224,9 @@ class RunCore {
   bool releasing_ = false;                // begin_release() ran: the run goes no further
   bool released_ = false;                 // ... and it has stopped
   UniqueFunction<void()> on_released_;    // begin_release()'s `released`
+  // release / acquire: a strand that sees it journals nothing more; no
+  // other data rides on it.
+  std::atomic<bool> abandoned_{false};
   bool finishing_ = false;
   bool landed_ = true;                    // the journal holds records of the run (init_new: not yet)
   std::unique_ptr<WorkflowContext> ctx_;

@@ -121,6 +121,7 @@ Status EngineCore::release_shards(const std::vector<std::uint32_t>& shards, Dura
   // The runs whose steps still run stop once those return; their callers
   // learn now that the runs moved.
   for (RunCore* run : released) {
+    run->abandon();
     run->fail_in_memory(moved(run->id()));
   }
   return Status::timeout("releasing " + std::to_string(shards.size()) + " shards: a step of one of their " +

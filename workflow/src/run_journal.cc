@@ -151,7 +151,7 @@ Status RunCore::apply_record(const Record& rec) {
 // ---- Journal ---------------------------------------------------------------
 
 void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier) {
-  if (engine_.halted()) return;
+  if (engine_.halted() || is_abandoned()) return;
   if (then) {
     send(std::move(batch), std::move(then));
     return;
@@ -171,7 +171,7 @@ void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, 
 }
 
 void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
-  if (engine_.halted()) return;
+  if (engine_.halted() || is_abandoned()) return;
   if (!unsent_.empty()) {
     batch.insert(batch.begin(), std::make_move_iterator(unsent_.begin()),
                  std::make_move_iterator(unsent_.end()));

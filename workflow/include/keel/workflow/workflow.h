@@ -272,8 +272,9 @@ class WorkflowEngine {
   // holder resumes from all of it. Call it before the journal drops the
   // shards (ClusterHost's losing). Errors: kFailedPrecondition and
   // kInvalidArgument as resume_shards; kTimeout (a step still ran at the
-  // deadline: its outcome is not journaled here and the next holder runs it
-  // again; the runs are stopped all the same).
+  // deadline: its outcome is never journaled here, even if it returns
+  // before the journal drops the shard, and the next holder runs it again;
+  // the runs are stopped all the same).
   Status release_shards(const std::vector<std::uint32_t>& shards,
                         Duration deadline = std::chrono::seconds(30));
 
