@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cluster_test.h"
+#include "journal_test_util.h"
 #include "keel/base/clock.h"
 #include "keel/base/thread_annotations.h"
 #include "keel/cluster/cluster_host.h"
@@ -508,6 +509,13 @@ TEST_F(WorkflowHostTest, ShardCallsCheckTheEngineAndTheShards) {
   EXPECT_EQ((*sharded)->resume_shards({kPgShards}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ((*sharded)->release_shards({kPgShards}).code(), StatusCode::kInvalidArgument);
   sharded->reset();
+
+  // Shards are a PostgreSQL journal's.
+  TempDir dir;
+  Result<std::unique_ptr<Journal>> sqlite = open_journal(dir.path() + "/wf.db", jo);
+  ASSERT_TRUE(sqlite.has_value()) << sqlite.status();
+  eo.journal = sqlite->get();
+  EXPECT_EQ(WorkflowEngine::open(workflows_, eo).status().code(), StatusCode::kInvalidArgument);
   system.shutdown(ShutdownMode::kStop).ignore();
 }
 

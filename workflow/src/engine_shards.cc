@@ -3,6 +3,8 @@
 // PostgreSQL journal that it is handed (resume_shards), and stops those of
 // the shards it gives up (release_shards). See docs/cluster.md, "Workflow
 // runs on a cluster host".
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
