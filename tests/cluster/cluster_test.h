@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/cluster_host.h"
 #include "keel/cluster/membership.h"
 #include "keel/cluster/placement.h"
 #include "keel/journal/pg_journal.h"
@@ -46,6 +47,19 @@ inline std::vector<std::string> numbered(const std::string& prefix, int n) {
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
   return out;
+}
+
+// Joins host `id` of the cluster at `url` as a ClusterHost whose keeper
+// looks every `rebalance_every`; null on failure, which the test reports.
+inline std::unique_ptr<ClusterHost> join_host(const std::string& url, const std::string& id,
+                                              MembershipOptions membership,
+                                              std::chrono::milliseconds rebalance_every) {
+  ClusterHostOptions o;
+  o.membership = std::move(membership);
+  o.keeper.rebalance_every = rebalance_every;
+  Result<std::unique_ptr<ClusterHost>> host = ClusterHost::join(url, HostSpec{id, {"127.10.0.1:7400"}, {}}, o);
+  EXPECT_TRUE(host.has_value()) << host.status();
+  return host.has_value() ? std::move(*host) : nullptr;
 }
 
 // Waits until each of `hosts` has, by its shards(), the shards placement

@@ -130,14 +130,8 @@ class WorkflowHost {
  public:
   WorkflowHost(ShardChanges* changes, const std::string& url, const std::string& id, MembershipOptions membership,
                ManualClock* clock, const Workflows& workflows, std::chrono::milliseconds rebalance_every = 50ms)
-      : changes_(changes) {
-    ClusterHostOptions o;
-    o.membership = std::move(membership);
-    o.keeper.rebalance_every = rebalance_every;
-    Result<std::unique_ptr<ClusterHost>> host = ClusterHost::join(url, HostSpec{id, {"127.10.0.1:7400"}, {}}, o);
-    EXPECT_TRUE(host.has_value()) << host.status();
-    if (!host.has_value()) return;
-    host_ = std::move(*host);
+      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every)) {
+    if (host_ == nullptr) return;
     SystemConfig config;
     config.journal = &host_->journal();
     config.clock = clock;
