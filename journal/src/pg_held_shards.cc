@@ -118,4 +118,9 @@ Result<std::vector<PgShardEpoch>> held_pg_shards(Journal& journal) {
   return pg->held_shards();
 }
 
+Result<std::uint32_t> pg_shard_count(Journal& journal) {
+  KEEL_ASSIGN_OR_RETURN(internal::PgJournal * pg, internal::PgJournal::of(journal));
+  return pg->shard_count();
+}
+
 }  // namespace keel

@@ -90,6 +90,8 @@ class PgJournal final : public JournalBase, private CommitTarget {
   Status hold_shards(const std::vector<PgShardEpoch>& epochs);
   Status drop_shards(const std::vector<std::uint32_t>& shards);
   Result<std::vector<PgShardEpoch>> held_shards();
+  // pg_shard_count: the header's; constant after open.
+  std::uint32_t shard_count() const { return header_.shards; }
 
  private:
   // Errors of hold_shards and drop_shards before the writer thread runs

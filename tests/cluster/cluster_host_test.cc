@@ -41,41 +41,15 @@ class Counter : public DurableActor<Count> {
 
 std::string owner_of(const std::string& key) { return "actor/" + key; }
 
-// Wakes whoever waits for the hosts' shards to change: every change of a
-// ClusterHost's shards is followed by one of its callbacks, which calls
-// changed().
-class Changes {
- public:
-  void changed() {
-    MutexLock lock(mu_);
-    cv_.notify_all();
-  }
-  // Waits until `done()` holds, checking after each change, for a minute.
-  bool wait_until(const std::function<bool()>& done) {
-    MutexLock lock(mu_);
-    return cv_.wait_for(lock, 60s, [&]() KEEL_REQUIRES(mu_) { return done(); });
-  }
-
- private:
-  Mutex mu_;
-  CondVar cv_;
-};
-
 // One host: a ClusterHost and a System on its journal. The shards it gains
 // bring their counters back from the journal; those it loses stop theirs
 // (waiting for their commits) before the journal lets them go.
 class CounterHost {
  public:
-  CounterHost(Changes* changes, const std::string& url, const std::string& id, MembershipOptions membership,
+  CounterHost(ShardChanges* changes, const std::string& url, const std::string& id, MembershipOptions membership,
               std::chrono::milliseconds rebalance_every = 50ms)
-      : changes_(changes) {
-    ClusterHostOptions o;
-    o.membership = std::move(membership);
-    o.keeper.rebalance_every = rebalance_every;
-    Result<std::unique_ptr<ClusterHost>> host = ClusterHost::join(url, HostSpec{id, {"127.10.0.1:7400"}, {}}, o);
-    EXPECT_TRUE(host.has_value()) << host.status();
-    if (!host.has_value()) return;
-    host_ = std::move(*host);
+      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every)) {
+    if (host_ == nullptr) return;
     SystemConfig config;
     config.journal = &host_->journal();
     system_ = std::make_unique<System>(config);
@@ -168,7 +142,7 @@ class CounterHost {
     }
   }
 
-  Changes* const changes_;
+  ShardChanges* const changes_;
   std::unique_ptr<ClusterHost> host_;
   std::unique_ptr<System> system_;
   Mutex mu_;
@@ -180,28 +154,12 @@ class ClusterHostTest : public ClusterTest {
   // Waits until `hosts` hold the shards placement gives them among `ids`,
   // and nothing else.
   bool placed(const std::vector<CounterHost*>& hosts, const std::vector<std::string>& ids) {
-    std::vector<PlacementHost> live;
-    for (const std::string& id : ids) live.push_back(PlacementHost{id, {}});
-    const std::vector<std::string> map = shard_map(kPgShards, live);
-    return changes_.wait_until([&] {
-      for (std::size_t i = 0; i < hosts.size(); ++i) {
-        std::set<std::uint32_t> want;
-        for (std::uint32_t s = 0; s < map.size(); ++s) {
-          if (map[s] == ids[i]) want.insert(s);
-        }
-        if (hosts[i]->shards() != want) return false;
-      }
-      return true;
-    });
+    return placed_on(changes_, hosts, ids);
   }
 
-  static std::vector<std::string> keys(int n) {
-    std::vector<std::string> out;
-    for (int i = 0; i < n; ++i) out.push_back("counter-" + std::to_string(i));
-    return out;
-  }
+  static std::vector<std::string> keys(int n) { return numbered("counter-", n); }
 
-  Changes changes_;
+  ShardChanges changes_;
 };
 
 TEST_F(ClusterHostTest, CountersMoveToAJoiningHostWithTheirState) {

@@ -5,13 +5,81 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "keel/base/thread_annotations.h"
+#include "keel/cluster/cluster_host.h"
 #include "keel/cluster/membership.h"
+#include "keel/cluster/placement.h"
+#include "keel/journal/pg_journal.h"
 #include "pg_backend.h"
 
 namespace keel::testing {
+
+// Wakes whoever waits for hosts' shards to change: a test's hosts call
+// changed() at the end of each of their ClusterHost callbacks, which follow
+// every change of their shards.
+class ShardChanges {
+ public:
+  void changed() {
+    MutexLock lock(mu_);
+    cv_.notify_all();
+  }
+  // Waits until `done()` holds, checking after each change, for a minute.
+  bool wait_until(const std::function<bool()>& done) {
+    MutexLock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(60), [&]() KEEL_REQUIRES(mu_) { return done(); });
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+};
+
+// `prefix` followed by 0 to n - 1: the names of a test's owners.
+inline std::vector<std::string> numbered(const std::string& prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
+  return out;
+}
+
+// Joins host `id` of the cluster at `url` as a ClusterHost whose keeper
+// looks every `rebalance_every`; null on failure, which the test reports.
+inline std::unique_ptr<ClusterHost> join_host(const std::string& url, const std::string& id,
+                                              MembershipOptions membership,
+                                              std::chrono::milliseconds rebalance_every) {
+  ClusterHostOptions o;
+  o.membership = std::move(membership);
+  o.keeper.rebalance_every = rebalance_every;
+  Result<std::unique_ptr<ClusterHost>> host = ClusterHost::join(url, HostSpec{id, {"127.10.0.1:7400"}, {}}, o);
+  EXPECT_TRUE(host.has_value()) << host.status();
+  return host.has_value() ? std::move(*host) : nullptr;
+}
+
+// Waits until each of `hosts` has, by its shards(), the shards placement
+// gives it among the hosts `ids`, and no other.
+template <class Host>
+bool placed_on(ShardChanges& changes, const std::vector<Host*>& hosts, const std::vector<std::string>& ids) {
+  std::vector<PlacementHost> live;
+  for (const std::string& id : ids) live.push_back(PlacementHost{id, {}});
+  const std::vector<std::string> map = shard_map(kPgShards, live);
+  return changes.wait_until([&] {
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      std::set<std::uint32_t> want;
+      for (std::uint32_t s = 0; s < map.size(); ++s) {
+        if (map[s] == ids[i]) want.insert(s);
+      }
+      if (hosts[i]->shards() != want) return false;
+    }
+    return true;
+  });
+}
 
 class ClusterTest : public ::testing::Test {
  protected:

@@ -257,5 +257,21 @@ TEST_F(PgSharedWriterTest, HandingShardsOverChecksItsArguments) {
   EXPECT_CODE(hold_pg_shards(**sqlite, {PgShardEpoch{0, 1}}), StatusCode::kInvalidArgument);
 }
 
+TEST_F(PgSharedWriterTest, TheShardCountIsTheJournalsForEveryHandle) {
+  auto writer = open_writer();
+  ASSERT_NE(writer, nullptr);
+  auto reader = open_read_only();
+  ASSERT_NE(reader, nullptr);
+  for (Journal* j : {writer.get(), reader.get()}) {
+    Result<std::uint32_t> count = pg_shard_count(*j);
+    ASSERT_OK(count);
+    EXPECT_EQ(*count, kPgShards);
+  }
+  TempDir other;
+  auto sqlite = SqliteBackend::open(SqliteBackend::journal_path(other.path()), JournalOptions{});
+  ASSERT_OK(sqlite);
+  EXPECT_CODE(pg_shard_count(**sqlite).status(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace keel::testing

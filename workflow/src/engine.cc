@@ -113,25 +113,39 @@ Result<ErasedBody> EngineCore::body(const std::string& workflow) const {
 }
 
 Status EngineCore::recover() {
+  return resume_runs([](std::string_view) { return true; }, [] {});
+}
+
+Status EngineCore::resume_runs(const std::function<bool(std::string_view owner)>& wanted,
+                               const std::function<void()>& added) {
   KEEL_ASSIGN_OR_RETURN(std::vector<OwnerInfo> owners, journal().owners());
-  std::vector<RunCore*> unfinished;
+  std::vector<std::unique_ptr<RunCore>> loaded;
   for (const OwnerInfo& o : owners) {
-    if (owner_kind(o.owner) != OwnerKind::kWorkflow) continue;
-    auto run = std::make_unique<RunCore>(*this, std::string(owner_id(o.owner)));
-    Status loaded = run->load();
-    if (loaded.code() == StatusCode::kCorruption) {
+    if (owner_kind(o.owner) != OwnerKind::kWorkflow || !wanted(o.owner)) continue;
+    std::string id(owner_id(o.owner));
+    if (find(id) != nullptr) continue;  // live here already
+    auto run = std::make_unique<RunCore>(*this, std::move(id));
+    Status s = run->load();
+    if (s.code() == StatusCode::kCorruption) {
       // One damaged run does not keep the others from resuming.
-      log(loaded.to_string());
-      run->fail_in_memory(loaded);
-    } else if (!loaded.is_ok()) {
-      return loaded;
+      log(s.to_string());
+      run->fail_in_memory(s);
+    } else if (!s.is_ok()) {
+      return s;
     } else if (!run->has_started_record()) {
       continue;  // signals for a start that never committed
-    } else if (!run->is_finished()) {
-      unfinished.push_back(run.get());
     }
+    loaded.push_back(std::move(run));
+  }
+  std::vector<RunCore*> unfinished;
+  {
     MutexLock l(mu_);
-    runs_.emplace(run->id(), std::move(run));
+    for (std::unique_ptr<RunCore>& run : loaded) {
+      RunCore* r = run.get();
+      if (!runs_.try_emplace(r->id(), std::move(run)).second) continue;
+      if (!r->is_finished()) unfinished.push_back(r);
+    }
+    added();
   }
   for (RunCore* run : unfinished) {
     Result<ErasedBody> b = body(run->workflow());
@@ -153,6 +167,7 @@ Status EngineCore::start(std::string_view workflow, const std::string& run_id, s
   RunCore* run = nullptr;
   {
     MutexLock l(mu_);
+    KEEL_RETURN_IF_ERROR(check_hosted(run_id));
     auto it = runs_.find(run_id);
     if (it != runs_.end()) {
       std::string existing = it->second->workflow();
@@ -184,6 +199,7 @@ Status EngineCore::fork(const std::string& run_id, std::uint64_t from_step, cons
   RunCore* run = nullptr;
   {
     MutexLock l(mu_);
+    KEEL_RETURN_IF_ERROR(check_hosted(new_id));
     if (runs_.count(new_id)) return Status::already_exists("run '" + new_id + "' exists");
     auto created = std::make_unique<RunCore>(*this, new_id);
     run = created.get();
@@ -210,6 +226,14 @@ RunCore* EngineCore::find(const std::string& run_id) const {
   MutexLock l(mu_);
   auto it = runs_.find(run_id);
   return it == runs_.end() ? nullptr : it->second.get();
+}
+
+void EngineCore::forget(RunCore& run) {
+  MutexLock l(mu_);
+  auto it = runs_.find(run.id());
+  if (it == runs_.end() || it->second.get() != &run) return;
+  retired_.push_back(std::move(it->second));
+  runs_.erase(it);
 }
 
 std::vector<RunCore*> EngineCore::runs() const {
@@ -321,7 +345,8 @@ void EngineCore::note_steps_committed(int steps) {
 Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payload,
                                  UniqueFunction<void()> then) {
   if (!run.begin_request()) {
-    return Future<void>::ready(Status::not_found("no run '" + run.id() + "' (removed by retention)"));
+    return Future<void>::ready(
+        Status::not_found("no run '" + run.id() + "' (removed by retention, or its shard moved to another host)"));
   }
   Promise<void> done;
   Future<void> f = done.future();
@@ -342,6 +367,7 @@ Future<void> EngineCore::request(RunCore& run, RecordKind kind, std::string payl
         if (s.code() == StatusCode::kOwnershipLost) run->on_appended(s, /*barrier=*/false, nullptr);
       }
       run->end_request();
+      run->maybe_released();
     });
     gate->core->busy_done();
   });
@@ -371,7 +397,7 @@ Result<std::unique_ptr<WorkflowEngine>> WorkflowEngine::open(const Workflows& wo
   if (options.system == nullptr) return Status::invalid_argument("WorkflowEngineOptions::system is null");
   if (options.journal == nullptr) return Status::invalid_argument("WorkflowEngineOptions::journal is null");
   auto core = std::make_unique<detail::EngineCore>(workflows, std::move(options));
-  KEEL_RETURN_IF_ERROR(core->recover());
+  KEEL_RETURN_IF_ERROR(core->options().recover_at_open ? core->recover() : core->host_no_shards());
   core->start_retention();
   std::unique_ptr<WorkflowEngine> engine(new WorkflowEngine(std::move(core)));
   if (engine->options().admin_endpoint) engine->open_admin_endpoint();
@@ -412,6 +438,14 @@ void WorkflowEngine::open_admin_endpoint() {
 
 Status WorkflowEngine::fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_run_id) {
   return core_->fork(run_id, from_step, new_run_id);
+}
+
+Status WorkflowEngine::resume_shards(const std::vector<std::uint32_t>& shards) {
+  return core_->resume_shards(shards);
+}
+
+Status WorkflowEngine::release_shards(const std::vector<std::uint32_t>& shards, Duration deadline) {
+  return core_->release_shards(shards, deadline);
 }
 
 Status WorkflowEngine::start_encoded(std::string_view workflow, const std::string& run_id, std::string input) {

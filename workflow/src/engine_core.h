@@ -13,10 +13,12 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -74,18 +76,39 @@ class RunCore {
 
   // Retention (any thread). A request (signal, cancel, retry) counts as in
   // flight from begin_request() until end_request(); begin_request()
-  // refuses (false) once the run is retired. retire() succeeds only for a
-  // run whose journal holds its final status and that has no request in
-  // flight; unretire() undoes it (the removal failed).
+  // refuses (false) once the run is retired or moved. retire() succeeds
+  // only for a run whose journal holds its final status and that has no
+  // request in flight; unretire() undoes it (the removal failed).
   bool begin_request() KEEL_EXCLUDES(mu_);
   void end_request() KEEL_EXCLUDES(mu_);
   bool retire() KEEL_EXCLUDES(mu_);
   void unretire() KEEL_EXCLUDES(mu_);
 
+  // Release (engine_shards.cc): the run's shard goes to another host.
+  // mark_moved() (any thread, once it is out of the engine's runs):
+  // begin_request() refuses from now on. begin_release() (strand): no step
+  // starts again and the body is not resumed; the outcomes of the steps in
+  // flight are journaled. Once none is in flight and every commit and
+  // request of the run has landed or failed, the run stops (its result
+  // waiters get kOwnershipLost, its coroutines go) and `released` runs.
+  // maybe_released() (strand) checks for that; call it after each event
+  // that ends something in flight.
+  void mark_moved() KEEL_EXCLUDES(mu_);
+  void begin_release(UniqueFunction<void()> released);
+  void maybe_released() KEEL_EXCLUDES(mu_);
+  // Any thread, when the release stopped waiting for the run (its
+  // deadline passed): from now on nothing of the run is journaled here, so
+  // a step that returns late leaves no record for the next holder to mix
+  // with its own run of that step.
+  void abandon() { abandoned_.store(true, std::memory_order_release); }
+  bool is_abandoned() const { return abandoned_.load(std::memory_order_acquire); }
+
   // Strand only.
   // A commit of this run is durable or failed (kOwnershipLost: the run
   // stops here at once); `barrier`: it held barrier records (see append).
   void on_appended(const Status& appended, bool barrier, UniqueFunction<void()> then);
+  // One of send()'s commits is durable or failed.
+  void on_sent(const Status& appended, bool barrier, UniqueFunction<void()> then);
   void start_driver(ErasedBody body);
   void on_signal(std::string name, std::string value);
   void on_cancel();
@@ -159,6 +182,9 @@ class RunCore {
   void append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier = false);
   void send(std::vector<NewRecord> batch, UniqueFunction<void()> then);
   void poison(const Status& error);
+  // Cancels the pending ops' timers, drops the ops and destroys the body's
+  // coroutines.
+  void drop_body();
   void finish(Result<std::string> r);
   void set_current_step(std::string name) KEEL_EXCLUDES(mu_);
 
@@ -194,7 +220,15 @@ class RunCore {
   int unsynced_barrier_ = 0;             // batches in flight with such records
   std::vector<std::uint64_t> barrier_;   // ops waiting for those to commit
   Status poison_;                         // non-determinism, corruption or I/O: the run stops
+  int commits_in_flight_ = 0;             // send()'s commits not yet answered
+  bool releasing_ = false;                // begin_release() ran: the run goes no further
+  bool released_ = false;                 // ... and it has stopped
+  UniqueFunction<void()> on_released_;    // begin_release()'s `released`
+  // release / acquire: a strand that sees it journals nothing more; no
+  // other data rides on it.
+  std::atomic<bool> abandoned_{false};
   bool finishing_ = false;
+  bool landed_ = true;                    // the journal holds records of the run (init_new: not yet)
   std::unique_ptr<WorkflowContext> ctx_;
   Task<Status> driver_;
 
@@ -204,6 +238,7 @@ class RunCore {
   bool closed_ KEEL_GUARDED_BY(mu_) = false;   // the journal holds the final status
   int requests_ KEEL_GUARDED_BY(mu_) = 0;      // requests in flight
   bool retired_ KEEL_GUARDED_BY(mu_) = false;  // being removed by retention
+  bool moved_ KEEL_GUARDED_BY(mu_) = false;    // released: its shard went to another host
   std::string info_workflow_ KEEL_GUARDED_BY(mu_);
   std::string info_version_ KEEL_GUARDED_BY(mu_);
   std::string current_step_ KEEL_GUARDED_BY(mu_);
@@ -220,7 +255,16 @@ class EngineCore {
   EngineCore& operator=(const EngineCore&) = delete;
   ~EngineCore();
 
+  // Resumes every unfinished run of the journal (WorkflowEngine::open).
   Status recover();
+  // The shards a cluster host's engine hosts (engine_shards.cc;
+  // WorkflowEngineOptions::recover_at_open = false). host_no_shards() at
+  // open: reads the journal's shard count; start() refuses every run until
+  // resume_shards. The others are WorkflowEngine's.
+  Status host_no_shards();
+  Status resume_shards(const std::vector<std::uint32_t>& shards) KEEL_EXCLUDES(shards_mu_, mu_);
+  Status release_shards(const std::vector<std::uint32_t>& shards, Duration deadline)
+      KEEL_EXCLUDES(shards_mu_, mu_);
   // Arms the periodic retention sweep (WorkflowEngineOptions::
   // finished_run_retention); nothing when retention is off.
   void start_retention();
@@ -235,6 +279,9 @@ class EngineCore {
   Status start(std::string_view workflow, const std::string& run_id, std::string input,
                const std::string& parent) KEEL_EXCLUDES(mu_);
   RunCore* find(const std::string& run_id) const KEEL_EXCLUDES(mu_);
+  // Drops `run` from the engine's runs (if it is still the run of its id):
+  // find() no longer returns it; the object lives on in retired_.
+  void forget(RunCore& run) KEEL_EXCLUDES(mu_);
   // Journals `payload` for `run` and, once it is durable, runs `then` on
   // the run's strand and completes the future there (never on the journal
   // writer thread). Errors: the append's.
@@ -285,6 +332,19 @@ class EngineCore {
   bool halted() const { return halted_.load(std::memory_order_acquire); }
 
  private:
+  // Loads the runs of the journal's workflow owners that `wanted` accepts
+  // and that this engine does not hold, adds them to runs_, runs `added`
+  // under mu_ in the same critical section, and resumes the unfinished
+  // ones. A damaged run (kCorruption) or one of an undefined workflow is
+  // logged and failed in memory. Errors: the journal's; nothing is added.
+  Status resume_runs(const std::function<bool(std::string_view owner)>& wanted,
+                     const std::function<void()>& added) KEEL_EXCLUDES(mu_);
+  // kOwnershipLost when `run_id`'s shard is not hosted here.
+  Status check_hosted(const std::string& run_id) const KEEL_REQUIRES(mu_);
+  // kInvalidArgument for a shard out of range; kFailedPrecondition for an
+  // engine that hosts every run.
+  Status check_shards(const std::vector<std::uint32_t>& shards) const;
+
   struct TimerEntry {
     TimePoint at;
     TimerId system_id = 0;
@@ -300,10 +360,17 @@ class EngineCore {
 
   mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<RunCore>> runs_ KEEL_GUARDED_BY(mu_);
-  // Runs removed by retention. Kept (not destroyed) until the engine goes,
-  // as other threads may still hold pointers from find() or runs().
+  // Runs removed by retention or released. Kept (not destroyed) until the
+  // engine goes, as other threads may still hold pointers from find() or
+  // runs().
   // TODO(perf): free them once no such pointer can remain.
   std::vector<std::unique_ptr<RunCore>> retired_ KEEL_GUARDED_BY(mu_);
+  // A cluster host's engine: the journal's shard count (0: the engine
+  // hosts every run), and the shards whose runs it hosts.
+  std::uint32_t shard_count_ = 0;  // constant after open
+  std::vector<bool> hosted_ KEEL_GUARDED_BY(mu_);
+  // Serializes resume_shards and release_shards.
+  Mutex shards_mu_;  // taken before mu_
 
   mutable Mutex timer_mu_;
   std::uint64_t next_timer_ KEEL_GUARDED_BY(timer_mu_) = 1;

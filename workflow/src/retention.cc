@@ -12,7 +12,7 @@ namespace keel::detail {
 
 bool RunCore::begin_request() {
   MutexLock l(mu_);
-  if (retired_) return false;
+  if (retired_ || moved_) return false;
   ++requests_;
   return true;
 }
@@ -81,11 +81,7 @@ void EngineCore::remove_finished_run(const std::string& id) {
     }
     return;
   }
-  MutexLock l(mu_);
-  auto it = runs_.find(id);
-  if (it == runs_.end() || it->second.get() != run) return;
-  retired_.push_back(std::move(it->second));
-  runs_.erase(it);
+  forget(*run);
 }
 
 }  // namespace keel::detail

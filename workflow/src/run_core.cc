@@ -346,9 +346,10 @@ void RunCore::start_attempt(std::uint64_t op_id) {
   auto it = pending_.find(op_id);
   if (it == pending_.end()) return;
   PendingOp& op = *it->second;
-  // The halt hook's crash point is near: the op stays pending, as in a
-  // process that died before running it.
-  if (engine_.is_frozen()) return;
+  // The halt hook's crash point is near, or the run's shard is going to
+  // another host: the op stays pending, as in a process that died before
+  // running it.
+  if (engine_.is_frozen() || releasing_) return;
   ++op.attempts;
   op.wait = Wait::kAttempt;
   set_current_step(op.spec.name);
@@ -357,6 +358,7 @@ void RunCore::start_attempt(std::uint64_t op_id) {
   op.spec.attempt([gate, run = this, op_id](Result<std::string> outcome) mutable {
     EngineCore::post_via(gate, run, [run, op_id, outcome = std::move(outcome)]() mutable {
       run->on_attempt_done(op_id, std::move(outcome));
+      run->maybe_released();
     });
     MutexLock l(gate->mu);
     if (gate->core != nullptr) gate->core->busy_done();
@@ -468,6 +470,7 @@ void RunCore::complete(std::uint64_t op_id, Result<std::string> outcome, bool du
   // step in flight), and the run's result commits with it or after it, so
   // nothing outside sees a value the journal could lose.
   append(std::move(batch), nullptr, durable);
+  if (releasing_) return;  // the body goes on where the run moves, from this record
   op->awaiter.resume();
 }
 
@@ -528,13 +531,8 @@ void RunCore::on_cancel() {
 }
 
 void RunCore::on_retry() {
-  for (auto& [op_id, op] : pending_) {
-    if (op->timer != 0) engine_.cancel_timer(op->timer);
-  }
-  pending_.clear();
-  barrier_.clear();
-  driver_ = {};
-  ctx_.reset();
+  if (releasing_) return;  // the retried run resumes where it moves
+  drop_body();
   Status loaded = load();
   auto body = engine_.body(workflow_);
   Status problem = !loaded.is_ok() ? loaded : body.status();
@@ -547,6 +545,16 @@ void RunCore::on_retry() {
   }
   if (!problem.is_ok()) return;
   start_driver(std::move(*body));
+}
+
+void RunCore::drop_body() {
+  for (auto& [op_id, op] : pending_) {
+    if (op->timer != 0) engine_.cancel_timer(op->timer);
+  }
+  pending_.clear();
+  barrier_.clear();
+  driver_ = {};
+  ctx_.reset();
 }
 
 // ---- context.h entry points ------------------------------------------------

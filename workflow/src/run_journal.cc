@@ -11,6 +11,7 @@ namespace keel::detail {
 
 void RunCore::init_new(std::string workflow, std::string input, std::string code_version,
                        std::string parent) {
+  landed_ = false;
   workflow_ = std::move(workflow);
   input_ = std::move(input);
   code_version_ = std::move(code_version);
@@ -150,7 +151,7 @@ Status RunCore::apply_record(const Record& rec) {
 // ---- Journal ---------------------------------------------------------------
 
 void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, bool barrier) {
-  if (engine_.halted()) return;
+  if (engine_.halted() || is_abandoned()) return;
   if (then) {
     send(std::move(batch), std::move(then));
     return;
@@ -170,7 +171,7 @@ void RunCore::append(std::vector<NewRecord> batch, UniqueFunction<void()> then, 
 }
 
 void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
-  if (engine_.halted()) return;
+  if (engine_.halted() || is_abandoned()) return;
   if (!unsent_.empty()) {
     batch.insert(batch.begin(), std::make_move_iterator(unsent_.begin()),
                  std::make_move_iterator(unsent_.end()));
@@ -183,6 +184,7 @@ void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
   int steps = 0;
   for (const NewRecord& r : batch) steps += r.kind == RecordKind::kStep;
   engine_.busy_add();
+  ++commits_in_flight_;
   std::shared_ptr<Gate> gate = engine_.gate();
   commit(std::move(batch), [gate, run = this, steps, barrier, then = std::move(then)](Result<CommitLsns> r) mutable {
     MutexLock l(gate->mu);
@@ -191,7 +193,7 @@ void RunCore::send(std::vector<NewRecord> batch, UniqueFunction<void()> then) {
     if (r) core->note_steps_committed(steps);
     if (!core->halted()) {
       core->post(*run, [run, s = to_status(r), barrier, then = std::move(then)]() mutable {
-        run->on_appended(s, barrier, std::move(then));
+        run->on_sent(s, barrier, std::move(then));
       });
     }
     core->busy_done();
@@ -209,8 +211,12 @@ void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<v
   if (!appended.is_ok()) {
     poison(appended.with_context("run '" + id_ + "': journal append failed"));
     // Another writer owns the run now: it stops here at once, and whoever
-    // waits for its result learns why.
-    if (appended.code() == StatusCode::kOwnershipLost) fail_in_memory(poison_);
+    // waits for its result learns why. A new run whose first records were
+    // refused never existed: the engine forgets it.
+    if (appended.code() == StatusCode::kOwnershipLost) {
+      if (!landed_) engine_.forget(*this);
+      fail_in_memory(poison_);
+    }
     // Ops held at the barrier end with the poison instead of running.
     std::vector<std::uint64_t> held;
     held.swap(barrier_);
@@ -227,12 +233,19 @@ void RunCore::on_appended(const Status& appended, bool barrier, UniqueFunction<v
     else if (finishing_) fail_in_memory(poison_);
     return;
   }
+  landed_ = true;
   if (unsynced_barrier_ == 0 && !unsent_barrier_ && !barrier_.empty()) {
     std::vector<std::uint64_t> ready;
     ready.swap(barrier_);
     for (std::uint64_t id : ready) start_attempt(id);
   }
   if (then) then();
+}
+
+void RunCore::on_sent(const Status& appended, bool barrier, UniqueFunction<void()> then) {
+  --commits_in_flight_;
+  on_appended(appended, barrier, std::move(then));
+  maybe_released();
 }
 
 void RunCore::poison(const Status& error) {

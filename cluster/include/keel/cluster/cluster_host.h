@@ -27,8 +27,11 @@
 // holds the new shards; `losing` runs before it lets them go (a hand-over:
 // stop their owners so that they commit what they have), or after they were
 // lost (the lease ended, or another host claimed them: their commits are
-// refused already). Thread-safe; callbacks run on the keeper's thread, one
-// at a time, and must not call leave() or destroy the host.
+// refused already). A WorkflowEngine on the host's journal is handed its
+// shards the same way (WorkflowEngine::resume_shards and release_shards;
+// docs/cluster.md, "Workflow runs on a cluster host"). Thread-safe;
+// callbacks run on the keeper's thread, one at a time, and must not call
+// leave() or destroy the host.
 #pragma once
 
 #include <cstdint>

@@ -139,6 +139,11 @@ Status hold_pg_shards(Journal& journal, const std::vector<PgShardEpoch>& epochs)
 Status drop_pg_shards(Journal& journal, const std::vector<std::uint32_t>& shards);
 Result<std::vector<PgShardEpoch>> held_pg_shards(Journal& journal);
 
+// The number of shards of `journal`, as its header holds it: the `shards`
+// argument of pg_shard_of for its owners. Errors: kInvalidArgument (not a
+// PostgreSQL journal).
+Result<std::uint32_t> pg_shard_count(Journal& journal);
+
 // The admin endpoint of a WorkflowEngine on a PostgreSQL journal, as its
 // admin table holds it (docs/journal-format.md, "Live lock and admin
 // endpoint"). Value type.

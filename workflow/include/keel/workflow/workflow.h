@@ -11,9 +11,13 @@
 //   KEEL_ASSIGN_OR_RETURN(auto run, engine->start<Receipt>("order", "order-17", order));
 //   keel::Result<Receipt> receipt = run.result().get();
 //
-// The record shapes are in docs/workflow.md.
+// On a cluster host, one of several writers of a PostgreSQL journal, the
+// engine hosts only the runs of the host's shards (recover_at_open = false,
+// resume_shards, release_shards; docs/cluster.md). The record shapes are in
+// docs/workflow.md.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -108,6 +112,14 @@ struct WorkflowEngineOptions {
   Journal* journal = nullptr;
   // Executor threads that resume runs (each run on a strand of its own).
   int threads = 2;
+  // Whether open resumes every unfinished run of the journal: the one
+  // engine of its journal. False for the engine of a cluster host, one of
+  // several writers of a PostgreSQL journal (docs/cluster.md, "Workflow
+  // runs on a cluster host"): open resumes nothing and the engine hosts no
+  // run until resume_shards hands it the runs of some shards; start() of a
+  // run of another shard fails with kOwnershipLost. False needs a
+  // PostgreSQL journal (open fails with kInvalidArgument otherwise).
+  bool recover_at_open = true;
   // Journaled with each new run; named in non-determinism errors.
   std::string code_version = "1";
   // Receives reports (a run that cannot be resumed). Null means stderr.
@@ -158,13 +170,16 @@ class RunHandle {
 
 // Runs workflows on a journal. Thread-safe; not copyable or movable. The
 // destructor stops the executor; unfinished runs stay in the journal and
-// resume at the next open.
+// resume at the next open (on a cluster, on the host that gains their
+// shard: resume_shards).
 class WorkflowEngine {
  public:
   // Builds the engine and resumes every unfinished run of the journal
-  // (owners "workflow/..."). Errors: kInvalidArgument (no system or
-  // journal), kIoError (the journal could not be read), kUnavailable (a
-  // PostgreSQL journal's server could not be reached). A run whose
+  // (owners "workflow/..."), or none with options.recover_at_open = false.
+  // Errors: kInvalidArgument (no system or journal; or recover_at_open =
+  // false on a journal that is not PostgreSQL), kIoError (the journal could
+  // not be read), kUnavailable (a PostgreSQL journal's server could not be
+  // reached). A run whose
   // records are damaged (kCorruption, naming the run and the LSN) or whose
   // workflow is not defined (kNotFound) is reported to the log and listed
   // as failed with that error, in memory only; the others resume.
@@ -181,7 +196,12 @@ class WorkflowEngine {
   // released. A process death before that commit loses the run (nothing of
   // it reached the outside): start it again with the same id. Errors:
   // kNotFound (no such workflow), kAlreadyExists (the id is a run of
-  // another workflow), kInvalidArgument (empty id), kUnavailable (stopped).
+  // another workflow), kInvalidArgument (empty id), kUnavailable (stopped),
+  // kOwnershipLost (a cluster host's engine: the run's shard is not hosted
+  // here; nothing of the run is kept or journaled). When the journal
+  // refuses a new run's first records (kOwnershipLost: the shard moved
+  // before the engine was told), the engine forgets the run: its result is
+  // kOwnershipLost and describe answers kNotFound.
   template <class Out, class In>
   Result<RunHandle<Out>> start(std::string_view workflow, const std::string& run_id, const In& input) {
     KEEL_RETURN_IF_ERROR(start_encoded(workflow, run_id, wire::encode_value(input)));
@@ -214,13 +234,49 @@ class WorkflowEngine {
   // users do to recover a run after fixing a bug. Returns once the new
   // run's records are durable. Errors: kNotFound (no such run),
   // kAlreadyExists (new_run_id exists), kInvalidArgument (empty ids, or
-  // fewer step results than from_step), kUnavailable (stopped), kIoError.
+  // fewer step results than from_step), kUnavailable (stopped), kIoError,
+  // kOwnershipLost (a cluster host's engine: new_run_id's shard is not
+  // hosted here).
   Status fork(const std::string& run_id, std::uint64_t from_step, const std::string& new_run_id);
 
-  // Errors: kNotFound (no such run, or removed by retention).
+  // Errors: kNotFound (no such run, removed by retention, or released).
   Result<RunInfo> describe(const std::string& run_id) const;
   // Every run known to this engine, sorted by id.
   std::vector<RunInfo> list() const;
+
+  // ---- A cluster host's engine (options.recover_at_open = false) ---------
+  // The runs of a PostgreSQL journal fall into its shards by owner
+  // (pg_shard_of("workflow/<run id>", pg_shard_count(journal)),
+  // keel/journal/pg_journal.h); such an engine hosts the runs of the shards
+  // handed to it. A ClusterHost's callbacks call these (docs/cluster.md).
+  // Thread-safe; calls of both run one at a time.
+  //
+  // Hosts the runs of `shards` from now on: reads the journal's owners,
+  // loads those runs of these shards that are not live here already (those
+  // are left alone) and resumes the unfinished ones as open does for all.
+  // Call it once the journal writes these shards (ClusterHost's gained).
+  // Blocks on the journal. Errors: kFailedPrecondition (an engine that
+  // hosts every run), kInvalidArgument (a shard >= the journal's shard
+  // count), kIoError or kUnavailable (the journal could not be read:
+  // nothing of these shards is hosted, start() still refuses their runs;
+  // call it again).
+  Status resume_shards(const std::vector<std::uint32_t>& shards);
+  // Stops hosting `shards`, in memory only (nothing is journaled for it):
+  // start() of their runs fails with kOwnershipLost at once, and describe,
+  // result, signal, cancel and retry of their runs answer kNotFound, as for
+  // a run this engine never knew; result futures taken before complete with
+  // kOwnershipLost, unless the run finished meanwhile. Each run goes no
+  // further: no step starts, and sleeps end here. Waits up to `deadline`
+  // until the steps running finished and their outcomes, like every other
+  // commit and signal of those runs, are durable or refused, so the next
+  // holder resumes from all of it. Call it before the journal drops the
+  // shards (ClusterHost's losing). Errors: kFailedPrecondition and
+  // kInvalidArgument as resume_shards; kTimeout (a step still ran at the
+  // deadline: its outcome is never journaled here, even if it returns
+  // before the journal drops the shard, and the next holder runs it again;
+  // the runs are stopped all the same).
+  Status release_shards(const std::vector<std::uint32_t>& shards,
+                        Duration deadline = std::chrono::seconds(30));
 
   // The typed calls above, on encoded values.
   Status start_encoded(std::string_view workflow, const std::string& run_id, std::string input);
