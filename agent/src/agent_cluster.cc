@@ -109,6 +109,13 @@ void Agent::Impl::rejoin(const Status& why) {
     if (m) {
       remembered_.reset();
       gangs_.reset();
+      {
+        MutexLock lock(mu_);
+        ++cluster_counts_.rejoins;
+        cluster_counts_.renewals += membership_->renewals();
+        cluster_counts_.renewal_failures += membership_->renewal_failures();
+      }
+      MutexLock lock(keeper_mu_);
       membership_ = std::move(*m);
       break;
     }
@@ -154,6 +161,7 @@ void Agent::Impl::on_shards_gained(const std::vector<PgShardEpoch>& shards) {
   {
     MutexLock lock(mu_);
     std::map<int, std::pair<std::vector<std::uint32_t>, std::vector<std::uint64_t>>> by_slot;
+    cluster_counts_.gained += shards.size();
     for (const PgShardEpoch& e : shards) {
       held_[e.shard] = e.epoch;
       numbers.push_back(e.shard);
@@ -186,6 +194,7 @@ void Agent::Impl::on_shards_gained(const std::vector<PgShardEpoch>& shards) {
     if (held_.count(a.shard) == 0 || hosted_.count(a.key) != 0) continue;
     const int slot = slot_for(a.key);
     hosted_[a.key] = Hosted{a.type, slot, false};
+    ++cluster_counts_.recovered;
     if (slots_[slot].conn != nullptr) spawn_on(slot, 0, 0, a.key, a.type, "", false);
   }
 }
@@ -195,6 +204,7 @@ void Agent::Impl::on_shards_losing(const std::vector<std::uint32_t>& shards, boo
   {
     MutexLock lock(mu_);
     const std::set<std::uint32_t> going(shards.begin(), shards.end());
+    (lost ? cluster_counts_.lost : cluster_counts_.handed_over) += shards.size();
     std::map<int, std::vector<std::uint32_t>> by_slot;
     for (std::uint32_t shard : shards) {
       held_.erase(shard);

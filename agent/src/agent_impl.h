@@ -120,7 +120,7 @@ class Agent::Impl {
   Status wait_for_workers() KEEL_EXCLUDES(mu_);
   void wake() { eventfd_write(wake_fd_, 1); }
   // The metrics text (docs/metrics.md). Metrics endpoint's thread.
-  std::string render_metrics() const KEEL_EXCLUDES(mu_);
+  std::string render_metrics() const KEEL_EXCLUDES(mu_, keeper_mu_);
   // Keeps the engine figures of a worker's heartbeat echo, unless `c` is
   // an earlier process's connection (whose figures were folded into the
   // slot's totals when it was lost). I/O thread.
@@ -272,11 +272,19 @@ class Agent::Impl {
   // Set by start() and rejoin() (database thread), taken by
   // leave_cluster() (stop()): under keeper_mu_, never held while it is
   // destroyed (its callbacks take mu_).
-  Mutex keeper_mu_;
+  // Also guards the swap of membership_ against the metrics' reads of it.
+  mutable Mutex keeper_mu_;
   std::unique_ptr<ShardKeeper> keeper_ KEEL_GUARDED_BY(keeper_mu_);
   std::string advertise_;
   bool cluster_left_ = false;  // stop() only
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch, served here
+  // For the metrics: shard moves, recovered actors, rejoins, and the lease
+  // renewals of the incarnations before the current one.
+  struct ClusterCounts {
+    std::uint64_t gained = 0, handed_over = 0, lost = 0, recovered = 0, rejoins = 0;
+    std::uint64_t renewals = 0, renewal_failures = 0;
+  };
+  ClusterCounts cluster_counts_ KEEL_GUARDED_BY(mu_);
   struct ShardCall {
     int slot = 0;
     std::function<void(const Status&)> done;

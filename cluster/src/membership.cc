@@ -160,6 +160,8 @@ class Membership::Impl {
   std::string sql(std::string_view text) const { return internal::in_schema(target_.schema, text); }
 
   TimePoint lease_deadline() const { return TimePoint(Duration(deadline_ns_.load(std::memory_order_acquire))); }
+  std::uint64_t renewals() const { return renewals_.load(std::memory_order_relaxed); }
+  std::uint64_t renewal_failures() const { return renewal_failures_.load(std::memory_order_relaxed); }
   bool holds_lease() const { return !lost_.load(std::memory_order_acquire) && internal::pg_now() < lease_deadline(); }
 
   Status renew() KEEL_EXCLUDES(renew_mu_) {
@@ -262,6 +264,7 @@ class Membership::Impl {
   std::optional<TimePoint> round() KEEL_EXCLUDES(mu_) {
     if (internal::pg_now() < next_ && internal::pg_now() < lease_deadline()) return std::min(next_, lease_deadline());
     Status s = renew();
+    (s.is_ok() ? renewals_ : renewal_failures_).fetch_add(1, std::memory_order_relaxed);
     if (s.is_ok()) {
       next_ = internal::pg_now() + renew_every();
       return std::min(next_, lease_deadline());
@@ -290,6 +293,9 @@ class Membership::Impl {
   const std::uint64_t incarnation_;
   std::atomic<Duration::rep> deadline_ns_;  // lease_deadline()
   std::atomic<bool> lost_{false};
+  // The renewal thread's successes and failures.
+  std::atomic<std::uint64_t> renewals_{0};
+  std::atomic<std::uint64_t> renewal_failures_{0};
 
   // Serializes renewals and leave() with the lease's state (lost_ and the
   // renewal thread's stop), beyond what renew_link_ serializes itself.
@@ -379,6 +385,8 @@ Membership::~Membership() = default;
 bool Membership::holds_lease() const { return impl_->holds_lease(); }
 TimePoint Membership::lease_deadline() const { return impl_->lease_deadline(); }
 Status Membership::renew() { return impl_->renew(); }
+std::uint64_t Membership::renewals() const { return impl_->renewals(); }
+std::uint64_t Membership::renewal_failures() const { return impl_->renewal_failures(); }
 void Membership::on_lease_lost(std::function<void(const Status&)> callback) { impl_->on_lease_lost(std::move(callback)); }
 Result<std::vector<HostView>> Membership::hosts() const { return impl_->hosts(); }
 Status Membership::leave() { return impl_->leave(); }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "agent_process.h"
+#include "support/http_client.h"
 #include "cluster_test.h"
 #include "keel/client/client.h"
 #include "keel/cluster/cluster_view.h"
@@ -38,7 +39,8 @@ class AgentClusterTest : public testing::ClusterTest {
     auto a = std::make_unique<testing::AgentProcess>(
         KEEL_AGENT_EXE,
         std::vector<std::string>{"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--workers", "2",
-                                 "--cluster", url_, "--host-id", id, "--cluster-name", "test", "--lease-ms", "2000"},
+                                 "--cluster", url_, "--host-id", id, "--cluster-name", "test", "--lease-ms", "2000",
+                                 "--metrics", "127.0.0.1:0"},
         std::vector<std::string>{std::string("KEEL_SECRET=") + kAgentSecret,
                                  std::string("KEEL_CLUSTER_SECRET=") + kSecret});
     std::optional<std::uint16_t> p = a->wait_ready(20s);
@@ -84,6 +86,18 @@ class AgentClusterTest : public testing::ClusterTest {
     Result<Tally> t = client.call_with<&RemoteTally::get>(idem, key).get();
     ASSERT_TRUE(t.has_value()) << key << ": " << t.status();
     EXPECT_EQ(t->total, total) << key;
+  }
+
+  // The value of the metric line that starts with `name` (with its labels)
+  // in agent `a`'s /metrics; -1 when there is no such line.
+  static double metric(testing::AgentProcess& a, const std::string& name) {
+    const std::string prefix = "; metrics on http://127.0.0.1:";
+    const auto at = a.ready_line().find(prefix);
+    if (at == std::string::npos) return -1;
+    const testing::HttpReply r = testing::http_get(std::atoi(a.ready_line().c_str() + at + prefix.size()), "/metrics");
+    const auto line = r.body.find("\n" + name + " ");
+    if (line == std::string::npos) return -1;
+    return std::atof(r.body.c_str() + line + 1 + name.size() + 1);
   }
 
   static ClientOptions client_options() {
@@ -234,6 +248,12 @@ TEST_F(AgentClusterTest, AnAgentPausedPastItsLeaseJoinsAgainAndItsActorsKeepThei
   // others committed.
   ASSERT_EQ(kill(agents[1]->pid(), SIGCONT), 0);
   ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  EXPECT_EQ(metric(*agents[1], "keel_cluster_rejoins_total"), 1);
+  EXPECT_GT(metric(*agents[1], "keel_cluster_shards_held"), 0);
+  EXPECT_GT(metric(*agents[1], "keel_cluster_shards_lost_total"), 0);
+  EXPECT_GT(metric(*agents[1], "keel_cluster_lease_renewals_total"), 0);
+  EXPECT_GT(metric(*agents[0], "keel_cluster_shards_gained_total") + metric(*agents[2], "keel_cluster_shards_gained_total"),
+            0);
   for (int i = 0; i < kActors; ++i) {
     const std::string key = "tally-" + std::to_string(i);
     ASSERT_NO_FATAL_FAILURE(add_once(**client, key, 100, 111));

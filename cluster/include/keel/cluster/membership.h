@@ -128,6 +128,10 @@ class Membership {
   // joined: join again), kUnavailable (the database did not answer; the
   // lease may still be held until lease_deadline()).
   Status renew();
+  // Renewals of this incarnation that succeeded, and that failed (the
+  // database did not answer in time, or the lease was gone), so far.
+  std::uint64_t renewals() const;
+  std::uint64_t renewal_failures() const;
 
   // `callback` runs once, on the renewal thread, when the lease is lost:
   // a renewal found it ended or superseded, or the database did not answer
