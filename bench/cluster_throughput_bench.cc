@@ -2,7 +2,13 @@
 // 3 hosts on one PostgreSQL journal, next to a process that is the
 // journal's only writer and to raw libpq commits, in the same run.
 //
-//   keel_cluster_throughput_bench [--pg-url URL] [--messages N] [--max-hosts H] [--json] [--quick]
+//   keel_cluster_throughput_bench [--pg-url URL] [--messages N] [--max-hosts H] [--workflow] [--json] [--quick]
+//
+// With --workflow, each host runs workflow runs instead of counters: a
+// WorkflowEngine on its writer (recover_at_open = false, given its shards
+// by the ClusterHost's callbacks) starts one run per key it holds, each N
+// sequential durable steps, and its clock stops when every run's result is
+// in (docs/workflow.md).
 //
 // Each host is a process of its own (this program with --host): a
 // ClusterHost with a System on its writer of the journal. Once every host
@@ -45,6 +51,7 @@
 #include "keel/cluster/placement.h"
 #include "keel/engine/durable.h"
 #include "keel/engine/engine.h"
+#include "keel/workflow/workflow.h"
 #include "raw_pg.h"
 
 extern char** environ;
@@ -73,6 +80,16 @@ class Counter : public keel::DurableActor<Tally> {
   static constexpr auto kHandlers =
       keel::handlers(keel::handler<&Counter::add>("add"), keel::handler<&Counter::count>("count"));
 };
+
+// `steps` sequential durable steps.
+keel::Task<keel::Result<std::int64_t>> chain(keel::WorkflowContext& ctx, std::int64_t steps) {
+  std::int64_t sum = 0;
+  for (std::int64_t k = 0; k < steps; ++k) {
+    KEEL_CO_ASSIGN_OR_RETURN(std::int64_t v, ctx.step("s" + std::to_string(k), [k] { return k; }));
+    sum += v;
+  }
+  co_return sum;
+}
 
 double cpu_seconds() {
   rusage u{};
@@ -115,9 +132,47 @@ void run_load(std::vector<keel::ActorRef<Counter>>& counters, std::int64_t messa
   std::fflush(stdout);
 }
 
+// Starts a run of `chain` with `steps` steps for each of `ids` on `engine`
+// and waits for every result; prints "result STEPS SECONDS CPU_SECONDS".
+void run_workflows(keel::WorkflowEngine& engine, const std::vector<std::string>& ids, std::int64_t steps) {
+  const double cpu0 = cpu_seconds();
+  const Clock::time_point t0 = Clock::now();
+  std::vector<keel::RunHandle<std::int64_t>> runs;
+  for (const std::string& id : ids) {
+    auto r = engine.start<std::int64_t>("chain", id, steps);
+    if (!r) die(id + ": " + r.status().to_string());
+    runs.push_back(*r);
+  }
+  for (auto& r : runs) {
+    keel::Result<std::int64_t> sum = r.result().get();
+    if (!sum) die(r.id() + ": " + sum.status().to_string());
+    if (*sum != steps * (steps - 1) / 2) die(r.id() + ": a wrong sum");
+  }
+  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("result %lld %.6f %.6f\n", static_cast<long long>(steps * static_cast<std::int64_t>(ids.size())), seconds,
+              cpu_seconds() - cpu0);
+  std::fflush(stdout);
+}
+
+// The workflow engine of a host, on `journal` and `system`; for a cluster
+// host, it hosts no run until given shards.
+std::unique_ptr<keel::WorkflowEngine> open_engine(const keel::Workflows& workflows, keel::System& system,
+                                                  keel::Journal& journal, bool cluster) {
+  keel::WorkflowEngineOptions o;
+  o.system = &system;
+  o.journal = &journal;
+  o.admin_endpoint = false;
+  o.recover_at_open = !cluster;
+  auto engine = keel::WorkflowEngine::open(workflows, o);
+  if (!engine) die("workflow engine: " + engine.status().to_string());
+  return std::move(*engine);
+}
+
 // A host process: `hosts` hosts in all, this one `id`; or, with id "solo",
-// the journal's only writer.
-int run_host(const std::string& url, const std::string& id, int hosts, std::int64_t messages) {
+// the journal's only writer. With `workflow`, runs instead of counters.
+int run_host(const std::string& url, const std::string& id, int hosts, std::int64_t messages, bool workflow) {
+  keel::Workflows workflows;
+  if (!workflows.define<std::int64_t, std::int64_t>("chain", chain).is_ok()) die("define chain");
   std::vector<std::string> keys;
   for (int i = 0; i < kKeysPerHost * hosts; ++i) keys.push_back("counter-" + std::to_string(i));
   std::vector<keel::ActorRef<Counter>> counters;
@@ -127,6 +182,16 @@ int run_host(const std::string& url, const std::string& id, int hosts, std::int6
     keel::SystemConfig config;
     config.journal = journal->get();
     keel::System system(config);
+    if (workflow) {
+      auto engine = open_engine(workflows, system, **journal, /*cluster=*/false);
+      std::printf("ready\n");
+      std::fflush(stdout);
+      if (read_line() != "go") die("solo: no go");
+      run_workflows(*engine, keys, messages);
+      engine.reset();
+      system.shutdown(keel::ShutdownMode::kDrain).ignore();
+      return 0;
+    }
     for (const std::string& key : keys) {
       auto c = system.spawn_durable<Counter>(key);
       if (!c) die(key + ": " + c.status().to_string());
@@ -148,11 +213,23 @@ int run_host(const std::string& url, const std::string& id, int hosts, std::int6
   keel::SystemConfig config;
   config.journal = &(*host)->journal();
   keel::System system(config);
+  std::unique_ptr<keel::WorkflowEngine> engine;
+  if (workflow) engine = open_engine(workflows, system, (*host)->journal(), /*cluster=*/true);
   std::mutex mu;
   std::condition_variable cv;
   keel::ClusterHost::Callbacks cb;
-  cb.gained = [&](const std::vector<keel::PgShardEpoch>&) { cv.notify_all(); };
-  cb.losing = [&](const std::vector<std::uint32_t>&, bool) { cv.notify_all(); };
+  cb.gained = [&](const std::vector<keel::PgShardEpoch>& shards) {
+    if (engine) {
+      std::vector<std::uint32_t> numbers;
+      for (const keel::PgShardEpoch& e : shards) numbers.push_back(e.shard);
+      if (keel::Status s = engine->resume_shards(numbers); !s.is_ok()) die(id + ": " + s.to_string());
+    }
+    cv.notify_all();
+  };
+  cb.losing = [&](const std::vector<std::uint32_t>& shards, bool) {
+    if (engine) engine->release_shards(shards).ignore();
+    cv.notify_all();
+  };
   if (keel::Status s = (*host)->start(std::move(cb)); !s.is_ok()) die(id + ": " + s.to_string());
   // Settled: every host is live, and this one holds exactly its share.
   auto settled = [&] {
@@ -174,6 +251,22 @@ int run_host(const std::string& url, const std::string& id, int hosts, std::int6
       if (Clock::now() > deadline) die(id + ": the shards never settled");
       cv.wait_for(lock, std::chrono::milliseconds(100));
     }
+  }
+  if (workflow) {
+    std::vector<std::string> mine;
+    for (const std::string& key : keys) {
+      if ((*host)->holds("workflow/" + key)) mine.push_back(key);
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    if (read_line() != "go") die(id + ": no go");
+    run_workflows(*engine, mine, messages);
+    if (read_line() != "leave") die(id + ": no leave");
+    (*host)->stop();
+    engine.reset();
+    system.shutdown(keel::ShutdownMode::kDrain).ignore();
+    (*host)->leave().ignore();
+    return 0;
   }
   for (const std::string& key : keys) {
     if (!(*host)->holds("actor/" + key)) continue;
@@ -201,7 +294,7 @@ struct Child {
 };
 
 Child spawn_host(const std::string& self, const std::string& url, const std::string& id, int hosts,
-                 std::int64_t messages) {
+                 std::int64_t messages, bool workflow) {
   int to_child[2], from_child[2];
   if (pipe(to_child) != 0 || pipe(from_child) != 0) die("pipe");
   posix_spawn_file_actions_t actions;
@@ -214,7 +307,7 @@ Child spawn_host(const std::string& self, const std::string& url, const std::str
   std::vector<char*> argv = {const_cast<char*>(self.c_str()), const_cast<char*>("--host"),
                              const_cast<char*>(url.c_str()),  const_cast<char*>(id.c_str()),
                              const_cast<char*>(n.c_str()),    const_cast<char*>(m.c_str()),
-                             nullptr};
+                             const_cast<char*>(workflow ? "workflow" : "actors"), nullptr};
   Child c;
   if (posix_spawn(&c.pid, self.c_str(), &actions, nullptr, argv.data(), environ) != 0) die("spawn a host");
   posix_spawn_file_actions_destroy(&actions);
@@ -248,12 +341,13 @@ struct Row {
 };
 
 // One row: `hosts` host processes (or the solo writer) on a fresh schema.
-Row run_row(const std::string& self, const std::string& server, int hosts, bool solo, std::int64_t messages) {
+Row run_row(const std::string& self, const std::string& server, int hosts, bool solo, std::int64_t messages,
+            bool workflow) {
   const std::string schema = "bench_tput_" + std::to_string(getpid()) + "_" + (solo ? "solo" : std::to_string(hosts));
   const std::string url = server + (server.find('?') == std::string::npos ? "?" : "&") + "keel_schema=" + schema;
   std::vector<Child> children;
   for (int h = 0; h < (solo ? 1 : hosts); ++h) {
-    children.push_back(spawn_host(self, url, solo ? "solo" : "host-" + std::to_string(h), hosts, messages));
+    children.push_back(spawn_host(self, url, solo ? "solo" : "host-" + std::to_string(h), hosts, messages, workflow));
   }
   for (Child& c : children) {
     if (line_of(c) != "ready") die("a host was not ready");
@@ -286,9 +380,10 @@ Row run_row(const std::string& self, const std::string& server, int hosts, bool 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 6 && std::string(argv[1]) == "--host") {
-    return run_host(argv[2], argv[3], std::atoi(argv[4]), std::atoll(argv[5]));
+  if (argc == 7 && std::string(argv[1]) == "--host") {
+    return run_host(argv[2], argv[3], std::atoi(argv[4]), std::atoll(argv[5]), std::string(argv[6]) == "workflow");
   }
+  bool workflow = false;
   std::string pg_url = keel_bench::pg_url_from_env();
   std::int64_t messages = 200;
   int max_hosts = 3;
@@ -303,22 +398,26 @@ int main(int argc, char** argv) {
       max_hosts = std::atoi(argv[++i]);
     } else if (a == "--json") {
       json = true;
+    } else if (a == "--workflow") {
+      workflow = true;
     } else if (a == "--quick") {
       messages = 10;
       max_hosts = 2;
     } else {
-      die("usage: keel_cluster_throughput_bench [--pg-url URL] [--messages N] [--max-hosts H] [--json] [--quick]");
+      die("usage: keel_cluster_throughput_bench [--pg-url URL] [--messages N] [--max-hosts H] [--workflow] [--json] "
+          "[--quick]");
     }
   }
   if (pg_url.empty()) die("no server: give --pg-url URL or set KEEL_PG_URL (or KEEL_PG_URL_FILE)");
   if (messages < 1 || max_hosts < 1 || max_hosts > 8) die("--messages >= 1 and --max-hosts 1..8");
   std::vector<Row> rows;
-  rows.push_back(run_row(argv[0], pg_url, 1, /*solo=*/true, messages));
-  for (int h = 1; h <= max_hosts; ++h) rows.push_back(run_row(argv[0], pg_url, h, /*solo=*/false, messages));
+  rows.push_back(run_row(argv[0], pg_url, 1, /*solo=*/true, messages, workflow));
+  for (int h = 1; h <= max_hosts; ++h) rows.push_back(run_row(argv[0], pg_url, h, /*solo=*/false, messages, workflow));
   const keel_bench::RawCommits raw = keel_bench::raw_pg_commits(pg_url, 64, 300);
   if (json) {
-    std::printf("{\"bench\":\"cluster_throughput\",\"messages_per_counter\":%lld,\"raw_rows_per_s_at_64\":%.1f,\"rows\":[",
-                static_cast<long long>(messages), raw.rows_per_s());
+    std::printf("{\"bench\":\"cluster_throughput\",\"unit\":\"%s\",\"messages_per_counter\":%lld,"
+                "\"raw_rows_per_s_at_64\":%.1f,\"rows\":[",
+                workflow ? "workflow steps" : "durable messages", static_cast<long long>(messages), raw.rows_per_s());
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];
       std::printf("%s{\"name\":\"%s\",\"hosts\":%d,\"messages\":%.0f,\"seconds\":%.3f,\"msgs_per_s\":%.1f,\"cpu_s\":[",
@@ -329,9 +428,15 @@ int main(int argc, char** argv) {
     std::printf("]}\n");
     return 0;
   }
-  std::printf("durable messages on one PostgreSQL journal, %d counters per host, %lld messages each, %d senders per host\n",
-              kKeysPerHost, static_cast<long long>(messages), kSenders);
-  std::printf("%-26s %10s %9s %12s %10s  %s\n", "row", "messages", "seconds", "msgs/s", "vs raw", "CPU s per host");
+  if (workflow) {
+    std::printf("workflow steps on one PostgreSQL journal, %d runs per host, %lld sequential steps each\n", kKeysPerHost,
+                static_cast<long long>(messages));
+  } else {
+    std::printf("durable messages on one PostgreSQL journal, %d counters per host, %lld messages each, %d senders per host\n",
+                kKeysPerHost, static_cast<long long>(messages), kSenders);
+  }
+  std::printf("%-26s %10s %9s %12s %10s  %s\n", "row", workflow ? "steps" : "messages", "seconds",
+              workflow ? "steps/s" : "msgs/s", "vs raw", "CPU s per host");
   for (const Row& r : rows) {
     std::string cpu;
     for (double c : r.cpu) cpu += (cpu.empty() ? "" : " / ") + std::to_string(c).substr(0, 5);
