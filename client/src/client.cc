@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
+#include "agent_table.h"
 
 namespace keel {
 namespace {
@@ -39,6 +41,7 @@ struct Completions {
   std::vector<std::pair<Promise<std::string>, Result<std::string>>> calls;
   std::vector<std::pair<Promise<SpawnInfo>, Result<SpawnInfo>>> spawns;
   std::vector<std::pair<Promise<void>, Status>> wakes;
+  std::vector<std::size_t> new_agents;  // learned from a shard map: to connect, outside the lock
   void run() {
     for (auto& [p, v] : calls) p.try_set(std::move(v));
     for (auto& [p, v] : spawns) p.try_set(std::move(v));
@@ -58,7 +61,7 @@ struct Completions {
 class Client::Impl {
  public:
   Impl(std::vector<AgentEndpoint> agents, ClientOptions options)
-      : agents_(std::move(agents)), options_(std::move(options)), rng_(std::random_device{}()) {}
+      : listed_(std::move(agents)), options_(std::move(options)), rng_(std::random_device{}()) {}
   ~Impl();
 
   // Connects to every agent (Client::connect).
@@ -69,13 +72,27 @@ class Client::Impl {
   // Sends to `agent`, or to route(key) when none is given.
   Future<std::string> call(std::optional<std::size_t> agent, const std::string& key, std::string_view method,
                            std::string payload, const CallOptions& options) KEEL_EXCLUDES(mu_);
-  const std::vector<AgentEndpoint>& agents() const { return agents_; }
+  std::vector<AgentEndpoint> agents() const { return agents_.endpoints(); }
+  std::size_t agent_count() const { return agents_.size(); }
   std::size_t agent_for(const std::string& key) KEEL_EXCLUDES(mu_) {
     MutexLock lock(mu_);
     return route(key);
   }
   void learn_placement(std::size_t agent, const std::vector<std::string>& keys) KEEL_EXCLUDES(mu_);
-  bool is_connected(std::size_t agent) const { return conns_.at(agent) && conns_[agent]->is_connected(); }
+  bool is_connected(std::size_t agent) const {
+    wire::TcpClient* c = agent < agents_.size() ? agents_.conn(agent) : nullptr;
+    return c != nullptr && c->is_connected();
+  }
+  // Connects to agents_[i] (added already), from any thread but under no
+  // lock: the connection's callbacks take mu_.
+  void connect_agent(std::size_t i) KEEL_EXCLUDES(mu_);
+  // Sends a frame to agent `agent`; kUnavailable while its connection is
+  // being made.
+  Status send_to(std::size_t agent, wire::MessageType type, std::string_view body) const {
+    wire::TcpClient* c = agents_.conn(agent);
+    if (c == nullptr) return Status::unavailable("connecting");
+    return c->send(type, body);
+  }
   Future<void> after(Duration delay) KEEL_EXCLUDES(mu_);
 
  private:
@@ -158,11 +175,12 @@ class Client::Impl {
   void erase_call(std::map<std::uint64_t, Call>::iterator it) KEEL_REQUIRES(mu_);
   Duration deadline_or_default(Duration d) const { return d > Duration::zero() ? d : options_.default_deadline; }
 
-  const std::vector<AgentEndpoint> agents_;
+  const std::vector<AgentEndpoint> listed_;  // as given to connect()
   const ClientOptions options_;
   std::unique_ptr<wire::TcpTransport> transport_;
-  // One per agent, in agents_ order; set by connect() before any call.
-  std::vector<std::unique_ptr<wire::TcpClient>> conns_;
+  // Every agent known and its connection: the listed ones from connect(),
+  // then (in a cluster) hosts the shard map named.
+  internal::AgentTable agents_;
   std::thread timer_thread_;
 
   Mutex mu_;
@@ -190,17 +208,19 @@ class Client::Impl {
 
 Status Client::Impl::connect() {
   if (options_.secret.empty()) return Status::invalid_argument("the client needs the agent's secret");
-  if (agents_.empty()) return Status::invalid_argument("the client needs at least one agent");
-  for (std::size_t i = 0; i < agents_.size(); ++i) {
-    if (std::find(agents_.begin(), agents_.begin() + i, agents_[i]) != agents_.begin() + i) {
-      return Status::invalid_argument("agent " + agents_[i].to_string() + " is listed twice");
+  if (listed_.empty()) return Status::invalid_argument("the client needs at least one agent");
+  if (listed_.size() > internal::AgentTable::kMax) return Status::invalid_argument("more than 256 agents");
+  for (std::size_t i = 0; i < listed_.size(); ++i) {
+    if (std::find(listed_.begin(), listed_.begin() + i, listed_[i]) != listed_.begin() + i) {
+      return Status::invalid_argument("agent " + listed_[i].to_string() + " is listed twice");
     }
   }
   {
     MutexLock lock(mu_);
     id_prefix_ = rng_() | 1;
-    opened_.assign(agents_.size(), false);
-    connect_errors_.assign(agents_.size(), Status::ok());
+    opened_.assign(listed_.size(), false);
+    connect_errors_.assign(listed_.size(), Status::ok());
+    for (const AgentEndpoint& e : listed_) agents_.add(e);
   }
   wire::TransportOptions topts;
   topts.secret = options_.secret;
@@ -208,35 +228,20 @@ Status Client::Impl::connect() {
   topts.tls = options_.tls;
   topts.rdma = options_.rdma;
   KEEL_ASSIGN_OR_RETURN(transport_, wire::TcpTransport::create(topts));
-  for (std::size_t i = 0; i < agents_.size(); ++i) {
-    wire::ConnectionCallbacks cb;
-    cb.on_open = [this, i](wire::Connection&) {
-      MutexLock lock(mu_);
-      opened_[i] = true;
-      connect_cv_.notify_all();
-    };
-    cb.on_connect_error = [this, i](const Status& why) {
-      MutexLock lock(mu_);
-      if (!opened_[i] && connect_errors_[i].is_ok()) connect_errors_[i] = why;
-      connect_cv_.notify_all();
-    };
-    cb.on_frame = [this, i](wire::Connection&, const wire::Frame& f) { on_frame(i, f); };
-    cb.on_close = [this, i](wire::Connection&, const Status& why) { on_lost(i, why); };
-    conns_.push_back(transport_->connect(agents_[i].host, agents_[i].port, std::move(cb)));
-  }
+  for (std::size_t i = 0; i < listed_.size(); ++i) connect_agent(i);
   timer_thread_ = std::thread([this] { run_timers(); });
 
   MutexLock lock(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
   connect_cv_.wait_until(lock, deadline, [&]() KEEL_REQUIRES(mu_) {
-    for (std::size_t i = 0; i < agents_.size(); ++i) {
+    for (std::size_t i = 0; i < listed_.size(); ++i) {
       if (!opened_[i] && connect_errors_[i].is_ok()) return false;
     }
     return true;
   });
   Status first;
   bool any = false;
-  for (std::size_t i = 0; i < agents_.size(); ++i) {
+  for (std::size_t i = 0; i < listed_.size(); ++i) {
     any = any || opened_[i];
     if (opened_[i] || !first.is_ok()) continue;
     first = connect_errors_[i].is_ok()
@@ -253,6 +258,23 @@ Status Client::Impl::connect() {
   return Status::ok();
 }
 
+void Client::Impl::connect_agent(std::size_t i) {
+  wire::ConnectionCallbacks cb;
+  cb.on_open = [this, i](wire::Connection&) {
+    MutexLock lock(mu_);
+    opened_[i] = true;
+    connect_cv_.notify_all();
+  };
+  cb.on_connect_error = [this, i](const Status& why) {
+    MutexLock lock(mu_);
+    if (!opened_[i] && connect_errors_[i].is_ok()) connect_errors_[i] = why;
+    connect_cv_.notify_all();
+  };
+  cb.on_frame = [this, i](wire::Connection&, const wire::Frame& f) { on_frame(i, f); };
+  cb.on_close = [this, i](wire::Connection&, const Status& why) { on_lost(i, why); };
+  agents_.set_conn(i, transport_->connect(agents_[i].host, agents_[i].port, std::move(cb)));
+}
+
 Client::Impl::~Impl() {
   {
     MutexLock lock(mu_);
@@ -260,7 +282,7 @@ Client::Impl::~Impl() {
     timer_cv_.notify_all();
   }
   if (timer_thread_.joinable()) timer_thread_.join();
-  conns_.clear();  // no callback runs after this
+  agents_.close_all();  // no callback runs after this
   transport_.reset();
   Completions done;
   {
@@ -300,7 +322,7 @@ Future<SpawnInfo> Client::Impl::spawn(std::optional<std::size_t> pinned, const s
       return out;
     }
     sent = stopping_ ? Status::cancelled("client destroyed")
-                     : conns_[agent]->send(wire::MessageType::kSpawn, wire::encode_body(s));
+                     : send_to(agent, wire::MessageType::kSpawn, wire::encode_body(s));
     if (!sent.is_ok() && !stopping_) sent = send_error(agent, sent);
     if (sent.is_ok()) {
       spawns_.emplace(s.request_id, PendingSpawn{std::move(promise), key, agent, {}, {}, 1, pinned});
@@ -361,7 +383,7 @@ void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   Call& c = calls_.at(id);
   ++c.sends;
   if (c.routed) c.agent = route(c.key);
-  Status s = conns_[c.agent]->send(wire::MessageType::kCall, c.envelope);
+  Status s = send_to(c.agent, wire::MessageType::kCall, c.envelope);
   if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done);
 }
 
@@ -430,7 +452,7 @@ void Client::Impl::send_spawn(std::uint64_t id, Completions& done) {
   PendingSpawn& p = spawns_.at(id);
   ++p.sends;
   p.agent = p.pinned ? *p.pinned : route(p.key);
-  if (Status s = conns_[p.agent]->send(wire::MessageType::kSpawn, p.body); !s.is_ok()) {
+  if (Status s = send_to(p.agent, wire::MessageType::kSpawn, p.body); !s.is_ok()) {
     retry_spawn_or_fail(id, send_error(p.agent, s), done);
   }
 }
@@ -453,7 +475,7 @@ void Client::Impl::retry_spawn_or_fail(std::uint64_t id, const Status& why, Comp
 void Client::Impl::refresh_map() {
   if (!options_.cluster || map_call_ != 0 || stopping_) return;
   for (std::size_t i = 0; i < agents_.size(); ++i) {
-    if (!conns_[i]->is_connected()) continue;
+    if (!is_connected(i)) continue;
     wire::Envelope e;
     e.target.key = std::string(kClusterKey);
     e.method = "shards";
@@ -462,7 +484,7 @@ void Client::Impl::refresh_map() {
     e.reply_to->correlation_id = next_id_++;
     e.id = wire::Id128{id_prefix_, e.reply_to->correlation_id};
     auto bytes = wire::encode_envelope(e);
-    if (!bytes || !conns_[i]->send(wire::MessageType::kCall, *bytes).is_ok()) continue;
+    if (!bytes || !send_to(i, wire::MessageType::kCall, *bytes).is_ok()) continue;
     map_call_ = e.reply_to->correlation_id;
     map_agent_ = i;
     return;
@@ -472,6 +494,20 @@ void Client::Impl::refresh_map() {
 void Client::Impl::take_map(std::vector<std::string> map, Completions& done) {
   if (map == shard_map_) return;
   shard_map_ = std::move(map);
+  // Hosts this client was not given (the cluster grew): connected to, so
+  // that their keys are routed to them.
+  for (const std::string& address : std::set<std::string>(shard_map_.begin(), shard_map_.end())) {
+    const auto colon = address.rfind(':');
+    if (address.empty() || colon == std::string::npos) continue;
+    AgentEndpoint e{address.substr(0, colon),
+                    static_cast<std::uint16_t>(std::strtoul(address.c_str() + colon + 1, nullptr, 10))};
+    if (agents_.find(e) != agents_.size()) continue;
+    const std::size_t i = agents_.add(std::move(e));
+    if (i == internal::AgentTable::kMax) break;
+    opened_.push_back(false);
+    connect_errors_.push_back(Status::ok());
+    done.new_agents.push_back(i);
+  }
   std::vector<std::uint64_t> moved;
   for (const auto& [id, c] : calls_) {
     const std::optional<std::size_t> holder = map_holder(c.key);
@@ -505,7 +541,9 @@ void Client::Impl::cancel_call(std::uint64_t id) {
   const std::size_t agent = it->second.agent;
   const bool sent = it->second.sends > 0;
   erase_call(it);
-  wire::TcpClient& conn = *conns_[agent];
+  wire::TcpClient* conn_ptr = agents_.conn(agent);
+  if (conn_ptr == nullptr) return;
+  wire::TcpClient& conn = *conn_ptr;
   // An agent of an older protocol version lets the call run on.
   if (sent && conn.protocol_version() >= wire::kCancelVersion) {
     wire::Cancel cancel;
@@ -567,6 +605,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
       }
     }
   }
+  for (std::size_t i : done.new_agents) connect_agent(i);
   done.run();
 }
 
@@ -679,7 +718,7 @@ Future<SpawnInfo> Client::spawn(const std::string& type, const std::string& key,
 
 Future<SpawnInfo> Client::spawn_on(std::size_t agent, const std::string& type, const std::string& key,
                                    Duration deadline) {
-  KEEL_CHECK(agent < impl_->agents().size(), "agent index out of range");
+  KEEL_CHECK(agent < impl_->agent_count(), "agent index out of range");
   return impl_->spawn(agent, type, key, deadline);
 }
 
@@ -690,11 +729,11 @@ Future<std::string> Client::call_encoded(const std::string& key, std::string_vie
 
 Future<std::string> Client::call_on(std::size_t agent, const std::string& key, std::string_view method,
                                     std::string payload, const CallOptions& options) {
-  KEEL_CHECK(agent < impl_->agents().size(), "agent index out of range");
+  KEEL_CHECK(agent < impl_->agent_count(), "agent index out of range");
   return impl_->call(agent, key, method, std::move(payload), options);
 }
 
-const std::vector<AgentEndpoint>& Client::agents() const { return impl_->agents(); }
+std::vector<AgentEndpoint> Client::agents() const { return impl_->agents(); }
 
 std::size_t Client::agent_for(const std::string& key) const { return impl_->agent_for(key); }
 
@@ -703,7 +742,7 @@ void Client::learn_placement(std::size_t agent, const std::vector<std::string>& 
 }
 
 bool Client::is_connected() const {
-  for (std::size_t i = 0; i < impl_->agents().size(); ++i) {
+  for (std::size_t i = 0; i < impl_->agent_count(); ++i) {
     if (!impl_->is_connected(i)) return false;
   }
   return true;

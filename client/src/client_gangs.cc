@@ -64,10 +64,11 @@ Future<ClusterGang> Client::allocate_gang(const GangRequest& request) {
                                                          std::vector<std::string>, std::vector<std::string>>(*r)));
         auto& [ticket, ranks, hosts, addresses] = a;
         ClusterGang g{ticket, members_of(ranks, hosts), {}};
+        const std::vector<AgentEndpoint> known = agents();
         for (const std::string& address : addresses) {
-          const auto at = std::find_if(agents().begin(), agents().end(),
+          const auto at = std::find_if(known.begin(), known.end(),
                                        [&](const AgentEndpoint& e) { return e.to_string() == address; });
-          g.agents.push_back(static_cast<std::size_t>(at - agents().begin()));
+          g.agents.push_back(static_cast<std::size_t>(at - known.begin()));
         }
         return g;
       });

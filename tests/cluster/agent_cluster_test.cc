@@ -260,6 +260,30 @@ TEST_F(AgentClusterTest, AnAgentPausedPastItsLeaseJoinsAgainAndItsActorsKeepThei
   }
 }
 
+TEST_F(AgentClusterTest, AClientGivenOneHostLearnsTheOthersFromTheShardMap) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect({endpoints[1]}, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  CallOptions idem;
+  idem.idempotent = true;
+  std::set<std::string> hosts;
+  for (int i = 0; i < 18; ++i) {
+    const std::string key = "tally-" + std::to_string(i);
+    Result<SpawnInfo> s = (*client)->spawn("Tally", key).get();
+    ASSERT_TRUE(s.has_value()) << key << ": " << s.status();
+    hosts.insert(s->endpoint.to_string());
+    Result<std::int64_t> v = (*client)->call_with<&RemoteTally::add>(idem, key, std::int64_t{i}).get();
+    ASSERT_TRUE(v.has_value()) << key << ": " << v.status();
+    EXPECT_EQ(*v, i);
+  }
+  EXPECT_EQ(hosts.size(), 3u) << "every host's keys were sent to it";
+  const std::vector<AgentEndpoint> known = (*client)->agents();
+  ASSERT_EQ(known.size(), 3u);
+  EXPECT_EQ(known[0], endpoints[1]) << "the seed keeps its index";
+}
+
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {
   testing::AgentProcess no_id(KEEL_AGENT_EXE,
                               {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--cluster", url_},

@@ -77,7 +77,8 @@ struct ClientOptions {
   // cluster"): at connect, and again whenever a host refuses a key it does
   // not hold or a connection is lost, the client asks an agent for the
   // cluster's shard map and sends each key to the host that holds its
-  // shard. List the agents as they advertise themselves (--advertise). A
+  // shard. List the agents as they advertise themselves (--advertise): one
+  // live host is enough (a seed), the others are learned from the map. A
   // spawn or call that a host refused unhandled is sent again along the new
   // map, idempotent or not, within its deadline and retry.max_attempts;
   // connect() fails with kUnavailable when no agent gives the map.
@@ -273,8 +274,11 @@ class Client {
 
   // ---- Placement --------------------------------------------------------
 
-  // The agents, in the order given to connect().
-  const std::vector<AgentEndpoint>& agents() const;
+  // The agents, in the order given to connect(); in a cluster, followed by
+  // the hosts the shard map named that were not given (the client connects
+  // to them as it learns them, up to 256 agents in all). An index into it
+  // names the same agent for the client's life.
+  std::vector<AgentEndpoint> agents() const;
   // The agent that spawns and calls of `key` go to: the one that
   // acknowledged its spawn from this client, else the one whose registry
   // listed it in a lookup or watch, else the one of highest rendezvous
