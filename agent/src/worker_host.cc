@@ -487,6 +487,10 @@ int WorkerHost::run(int argc, char** argv) {
     copts.secret = secret;
     copts.node_name = "keel-worker-" + std::to_string(args->slot) + "-client";
     copts.tls = worker_tls(*args);
+    // In a cluster, the actors' calls follow the shard map from their own
+    // agent to the host of each key.
+    copts.cluster = args->cluster_writer;
+    copts.allow_partial_connect = args->cluster_writer;
     client.start(args->client, std::move(copts));
   }
   std::unique_ptr<Journal> journal;

@@ -153,8 +153,8 @@ class Client::Impl {
   // In a cluster: asks a connected agent for the shard map, unless a
   // request is in flight already; its answer replaces shard_map_.
   void refresh_map() KEEL_REQUIRES(mu_);
-  // In a cluster: takes a new shard map; pending calls whose key it moved
-  // are sent to the new host (idempotent) or failed.
+  // In a cluster: takes a new shard map; pending idempotent calls whose
+  // key it moved are sent to the new host.
   void take_map(std::vector<std::string> map, Completions& done) KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
   // The caller cancelled call `id` (its future holds kCancelled): forgets
@@ -384,7 +384,9 @@ void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   ++c.sends;
   if (c.routed) c.agent = route(c.key);
   Status s = send_to(c.agent, wire::MessageType::kCall, c.envelope);
-  if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done);
+  // A frame that could not be sent was not delivered: in a cluster it goes
+  // to the key's host again whatever the call.
+  if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done, /*undelivered=*/c.routed);
 }
 
 Future<void> Client::Impl::after(Duration delay) {
@@ -412,6 +414,14 @@ std::optional<std::size_t> Client::Impl::map_holder(const std::string& key) cons
 
 std::size_t Client::Impl::route(const std::string& key) const {
   if (std::optional<std::size_t> holder = map_holder(key)) return *holder;
+  if (options_.cluster && !shard_map_.empty() && !key.starts_with(kGangKeyPrefix)) {
+    // No live host holds its shard now (a failover under way): any
+    // connected host refuses it unhandled, and it is sent again along the
+    // next map. Not where it was last: that host is likely the one gone.
+    for (std::size_t i = 0; i < agents_.size(); ++i) {
+      if (is_connected(i)) return i;
+    }
+  }
   if (auto it = placed_.find(key); it != placed_.end()) return it->second.agent;
   std::size_t best = 0;
   std::uint64_t best_weight = 0;
@@ -511,20 +521,13 @@ void Client::Impl::take_map(std::vector<std::string> map, Completions& done) {
   std::vector<std::uint64_t> moved;
   for (const auto& [id, c] : calls_) {
     const std::optional<std::size_t> holder = map_holder(c.key);
-    if (c.routed && c.sends > 0 && holder && *holder != c.agent) moved.push_back(id);
+    if (c.routed && c.idempotent && c.sends > 0 && holder && *holder != c.agent) moved.push_back(id);
   }
-  for (std::uint64_t id : moved) {
-    Call& c = calls_.at(id);
-    if (c.idempotent) {
-      send_call(id, done);
-      continue;
-    }
-    fail_call(id,
-              Status::ownership_lost(c.what + ": its actor moved from " + agents_[c.agent].to_string() + " to " +
-                                     agents_[route(c.key)].to_string() +
-                                     " while the call was pending; it may or may not have been applied"),
-              done);
-  }
+  // Sent again at once: a copy the old host applied is applied once. Any
+  // other call waits for the old host's answer: a refusal (not delivered)
+  // sends it to the new holder, a lost connection fails it with
+  // kUnavailable, a host that stopped answering with kTimeout.
+  for (std::uint64_t id : moved) send_call(id, done);
 }
 
 void Client::Impl::fail_call(std::uint64_t id, const Status& why, Completions& done) {

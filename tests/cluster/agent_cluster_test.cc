@@ -236,8 +236,13 @@ TEST_F(AgentClusterTest, AnAgentPausedPastItsLeaseJoinsAgainAndItsActorsKeepThei
     ASSERT_TRUE((*client)->call_with<&RemoteTally::add>(idem, key, std::int64_t{1}).get().has_value());
   }
 
-  // host-2 stops (SIGSTOP) until the others have taken its shards.
+  // host-2 stops (SIGSTOP) until the others have taken its shards. However
+  // the test ends, it is woken before it is told to stop.
   ASSERT_EQ(kill(agents[1]->pid(), SIGSTOP), 0);
+  struct Wake {
+    pid_t pid;
+    ~Wake() { kill(pid, SIGCONT); }
+  } wake{agents[1]->pid()};
   ASSERT_TRUE(wait_balanced({"host-1", "host-3"}));
   for (int i = 0; i < kActors; ++i) {
     const std::string key = "tally-" + std::to_string(i);
@@ -282,6 +287,31 @@ TEST_F(AgentClusterTest, AClientGivenOneHostLearnsTheOthersFromTheShardMap) {
   const std::vector<AgentEndpoint> known = (*client)->agents();
   ASSERT_EQ(known.size(), 3u);
   EXPECT_EQ(known[0], endpoints[1]) << "the seed keeps its index";
+}
+
+TEST_F(AgentClusterTest, AnActorCallsActorsOnTheOtherHostsThroughItsWorkersClient) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  ASSERT_TRUE((*client)->spawn("Forwarder", "fwd").get().has_value());
+  const std::size_t fwd_host = (*client)->agent_for("fwd");
+  std::set<std::size_t> other_hosts;
+  for (int i = 0; i < 12; ++i) {
+    const std::string key = "counter-" + std::to_string(i);
+    Result<SpawnInfo> s = (*client)->spawn("Counter", key).get();
+    ASSERT_TRUE(s.has_value()) << s.status();
+    if (s->agent != fwd_host) other_hosts.insert(s->agent);
+    // The forwarder's worker client routes the call to the counter's host.
+    Result<int> v = (*client)->call<&testing::RemoteForwarder::add_to>("fwd", key, i + 1).get();
+    ASSERT_TRUE(v.has_value()) << key << ": " << v.status();
+    EXPECT_EQ(*v, i + 1) << key;
+    Result<int> direct = (*client)->call<&testing::RemoteCounter::get>(key).get();
+    ASSERT_TRUE(direct.has_value()) << direct.status();
+    EXPECT_EQ(*direct, i + 1) << key;
+  }
+  EXPECT_EQ(other_hosts.size(), 2u) << "counters on both other hosts";
 }
 
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {

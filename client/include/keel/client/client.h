@@ -86,9 +86,12 @@ struct ClientOptions {
   // In a cluster: how often the client asks for the shard map besides
   // those occasions, so that it notices a host that stopped answering
   // without closing its connections (paused past its lease). When the map
-  // moves a key while a call to it is pending, an idempotent call is sent
-  // again to the key's new host (the same message id: applied once); any
-  // other fails with kOwnershipLost, as it may or may not have been applied.
+  // moves a key while an idempotent call to it is pending, the call is sent
+  // again to the key's new host (the same message id: applied once). Any
+  // other call waits for its host's answer: refused unhandled, it goes to
+  // the new host; its connection lost, it fails with kUnavailable; its host
+  // silent, it fails with kTimeout at its deadline (it may or may not have
+  // been applied).
   Duration cluster_refresh = std::chrono::seconds(1);
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
