@@ -61,26 +61,9 @@ using Clock = std::chrono::steady_clock;
 using keel_bench::call_frame_bytes;
 using keel_bench::measure;
 using keel_bench::raw_ping_pong;
+using keel_bench::BenchCounter;
+using keel_bench::BenchTally;
 using keel_bench::Row;
-
-class BenchCounter : public keel::Actor {
- public:
-  int get() const { return value_; }
-  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchCounter::get>("get"));
-
- private:
-  int value_ = 42;
-};
-
-struct Level {
-  std::int64_t value = 0;
-  static constexpr auto kFields = keel::fields(keel::field<&Level::value>("value"));
-};
-class BenchTally : public keel::DurableActor<Level> {
- public:
-  std::int64_t get() const { return state().value; }
-  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchTally::get>("get"));
-};
 
 struct Sizes {
   int startups = 10;

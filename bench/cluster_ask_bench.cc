@@ -43,26 +43,9 @@
 
 namespace {
 
+using keel_bench::BenchCounter;
+using keel_bench::BenchTally;
 using keel_bench::Row;
-
-class BenchCounter : public keel::Actor {
- public:
-  int get() const { return value_; }
-  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchCounter::get>("get"));
-
- private:
-  int value_ = 42;
-};
-
-struct Level {
-  std::int64_t value = 0;
-  static constexpr auto kFields = keel::fields(keel::field<&Level::value>("value"));
-};
-class BenchTally : public keel::DurableActor<Level> {
- public:
-  std::int64_t add(std::int64_t n) { return state().value += n; }
-  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchTally::add>("add"));
-};
 
 [[noreturn]] void fail(const std::string& what) {
   std::fprintf(stderr, "keel_cluster_ask_bench: %s\n", what.c_str());

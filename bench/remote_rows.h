@@ -1,8 +1,8 @@
-// remote_rows.h: what the benchmarks of remote calls share: a row of
-// figures, timing each run of an operation, raw asio ping-pong of a given
-// size (directly, or through a relay thread: the hops of a call through an
-// agent) and the frame size of a small remote call. Header-only; each
-// benchmark executable includes it once.
+// remote_rows.h: what the benchmarks of remote calls share: the actors
+// they call, a row of figures, timing each run of an operation, raw asio
+// ping-pong of a given size (directly, or through a relay thread: the hops
+// of a call through an agent) and the frame size of a small remote call.
+// Header-only; each benchmark executable includes it once.
 #pragma once
 
 #include <asio.hpp>
@@ -10,15 +10,41 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "frame.h"
+#include "keel/engine/actor.h"
+#include "keel/engine/durable.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
 
 namespace keel_bench {
+
+// The actors the remote benchmarks call: a plain one answering at once, and
+// a durable one (each add commits).
+class BenchCounter : public keel::Actor {
+ public:
+  int get() const { return value_; }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchCounter::get>("get"));
+
+ private:
+  int value_ = 42;
+};
+
+struct Level {
+  std::int64_t value = 0;
+  static constexpr auto kFields = keel::fields(keel::field<&Level::value>("value"));
+};
+class BenchTally : public keel::DurableActor<Level> {
+ public:
+  std::int64_t get() const { return state().value; }
+  std::int64_t add(std::int64_t n) { return state().value += n; }
+  static constexpr auto kHandlers =
+      keel::handlers(keel::handler<&BenchTally::get>("get"), keel::handler<&BenchTally::add>("add"));
+};
 
 using RemoteClock = std::chrono::steady_clock;
 

@@ -132,22 +132,15 @@ std::string Agent::Impl::render_metrics() const {
     for (const Slot& s : slots_) state.workers_up += s.state == SlotState::kReady ? 1 : 0;
     state.clients = clients_.size();
     if (in_cluster()) {
-      state.in_cluster = true;
-      state.shards_held = held_.size();
-      state.shards_gained = cluster_counts_.gained;
-      state.shards_handed_over = cluster_counts_.handed_over;
-      state.shards_lost = cluster_counts_.lost;
-      state.actors_recovered = cluster_counts_.recovered;
-      state.rejoins = cluster_counts_.rejoins;
-      state.lease_renewals = cluster_counts_.renewals;
-      state.lease_renewal_failures = cluster_counts_.renewal_failures;
+      state.cluster = cluster_figures_;
+      state.cluster->shards_held = held_.size();
     }
   }
   if (in_cluster()) {
     MutexLock lock(keeper_mu_);
     if (membership_) {
-      state.lease_renewals += membership_->renewals();
-      state.lease_renewal_failures += membership_->renewal_failures();
+      state.cluster->lease_renewals += membership_->renewals();
+      state.cluster->lease_renewal_failures += membership_->renewal_failures();
     }
   }
   return metrics_.render(state);

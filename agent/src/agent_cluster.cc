@@ -7,7 +7,6 @@
 #include <future>
 #include <set>
 
-#include "keel/cluster/cluster_view.h"
 #include "keel/wire/envelope.h"
 #include "keel/wire/value.h"
 #include "agent_impl.h"
@@ -25,15 +24,24 @@ Status Agent::Impl::join_cluster() {
   HostSpec self = o.host;
   self.addresses = {advertise_};
   KEEL_ASSIGN_OR_RETURN(membership_, Membership::join(o.url, self, o.membership));
-  KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(o.url, *membership_));
-  KEEL_ASSIGN_OR_RETURN(gangs_, Gangs::open(o.url, *membership_));
+  KEEL_RETURN_IF_ERROR(open_tables());
   db_thread_ = std::thread([this] { run_db_thread(); });
   watch_lease();
   log("joined cluster " + o.membership.cluster + " as " + membership_->holder() + " at " + advertise_);
   return Status::ok();
 }
 
+Status Agent::Impl::open_tables() {
+  KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(options_.cluster.url, *membership_));
+  KEEL_ASSIGN_OR_RETURN(gangs_, Gangs::open(options_.cluster.url, *membership_));
+  KEEL_ASSIGN_OR_RETURN(claims_, ShardClaims::open(options_.cluster.url, *membership_));
+  return Status::ok();
+}
+
 Status Agent::Impl::start_keeping() {
+  // The journal's shard count, once the workers have opened (or made) it.
+  KEEL_ASSIGN_OR_RETURN(std::vector<ShardHolder> holders, claims_->holders());
+  shard_count_.store(static_cast<std::uint32_t>(holders.size()), std::memory_order_release);
   ShardKeeper::Callbacks cb;
   cb.gained = [this](const std::vector<PgShardEpoch>& shards) { on_shards_gained(shards); };
   cb.losing = [this](const std::vector<std::uint32_t>& shards, bool lost) { on_shards_losing(shards, lost); };
@@ -109,11 +117,12 @@ void Agent::Impl::rejoin(const Status& why) {
     if (m) {
       remembered_.reset();
       gangs_.reset();
+      claims_.reset();
       {
         MutexLock lock(mu_);
-        ++cluster_counts_.rejoins;
-        cluster_counts_.renewals += membership_->renewals();
-        cluster_counts_.renewal_failures += membership_->renewal_failures();
+        ++cluster_figures_.rejoins;
+        cluster_figures_.lease_renewals += membership_->renewals();
+        cluster_figures_.lease_renewal_failures += membership_->renewal_failures();
       }
       MutexLock lock(keeper_mu_);
       membership_ = std::move(*m);
@@ -123,10 +132,7 @@ void Agent::Impl::rejoin(const Status& why) {
     MutexLock lock(mu_);
     if (db_changed_.wait_for(lock, std::chrono::seconds(1), [&]() KEEL_REQUIRES(mu_) { return db_stopping_; })) return;
   }
-  Result<std::unique_ptr<RememberedActors>> r = RememberedActors::open(o.url, *membership_);
-  Result<std::unique_ptr<Gangs>> g = Gangs::open(o.url, *membership_);
-  if (r) remembered_ = std::move(*r);
-  if (g) gangs_ = std::move(*g);
+  open_tables().ignore();  // the URL was parsed at the first join
   watch_lease();
   if (Status s = start_keeping(); !s.is_ok()) log("keeping shards again: " + s.to_string());
   log("joined cluster " + o.membership.cluster + " again as " + membership_->holder());
@@ -140,14 +146,19 @@ std::vector<std::uint32_t> Agent::Impl::held_shards() const {
 }
 
 int Agent::Impl::slot_for(std::string_view key) const {
-  const std::uint64_t h =
-      in_cluster() ? pg_shard_of(internal::durable_owner(key)) : internal::stable_hash(key);
-  return static_cast<int>(h % slots_.size());
+  if (in_cluster()) return slot_of_shard(shard_of(key));
+  return static_cast<int>(internal::stable_hash(key) % slots_.size());
+}
+
+int Agent::Impl::slot_of_shard(std::uint32_t shard) const { return static_cast<int>(shard % slots_.size()); }
+
+std::uint32_t Agent::Impl::shard_of(std::string_view key) const {
+  return pg_shard_of(internal::durable_owner(key), shard_count_.load(std::memory_order_acquire));
 }
 
 Status Agent::Impl::check_held(std::string_view key) const {
   if (!in_cluster() || internal::is_gang_key(key)) return Status::ok();
-  const std::uint32_t shard = pg_shard_of(internal::durable_owner(key));
+  const std::uint32_t shard = shard_of(key);
   if (held_.count(shard) != 0) return Status::ok();
   return Status::ownership_lost("host " + options_.cluster.host.id + " does not hold shard " + std::to_string(shard) +
                                 " of actor '" + std::string(key) + "'");
@@ -161,11 +172,11 @@ void Agent::Impl::on_shards_gained(const std::vector<PgShardEpoch>& shards) {
   {
     MutexLock lock(mu_);
     std::map<int, std::pair<std::vector<std::uint32_t>, std::vector<std::uint64_t>>> by_slot;
-    cluster_counts_.gained += shards.size();
+    cluster_figures_.shards_gained += shards.size();
     for (const PgShardEpoch& e : shards) {
       held_[e.shard] = e.epoch;
       numbers.push_back(e.shard);
-      auto& [s, epochs] = by_slot[static_cast<int>(e.shard % slots_.size())];
+      auto& [s, epochs] = by_slot[slot_of_shard(e.shard)];
       s.push_back(e.shard);
       epochs.push_back(e.epoch);
     }
@@ -194,7 +205,7 @@ void Agent::Impl::on_shards_gained(const std::vector<PgShardEpoch>& shards) {
     if (held_.count(a.shard) == 0 || hosted_.count(a.key) != 0) continue;
     const int slot = slot_for(a.key);
     hosted_[a.key] = Hosted{a.type, slot, false};
-    ++cluster_counts_.recovered;
+    ++cluster_figures_.actors_recovered;
     if (slots_[slot].conn != nullptr) spawn_on(slot, 0, 0, a.key, a.type, "", false);
   }
 }
@@ -204,17 +215,17 @@ void Agent::Impl::on_shards_losing(const std::vector<std::uint32_t>& shards, boo
   {
     MutexLock lock(mu_);
     const std::set<std::uint32_t> going(shards.begin(), shards.end());
-    (lost ? cluster_counts_.lost : cluster_counts_.handed_over) += shards.size();
+    (lost ? cluster_figures_.shards_lost : cluster_figures_.shards_handed_over) += shards.size();
     std::map<int, std::vector<std::uint32_t>> by_slot;
     for (std::uint32_t shard : shards) {
       held_.erase(shard);
-      by_slot[static_cast<int>(shard % slots_.size())].push_back(shard);
+      by_slot[slot_of_shard(shard)].push_back(shard);
     }
     // Their actors are no longer routed to; calls in flight finish on the
     // worker (or fail there once it stops them).
     std::vector<std::string> leaving;
     for (const auto& [key, h] : hosted_) {
-      if (!internal::is_gang_key(key) && going.count(pg_shard_of(internal::durable_owner(key))) != 0) {
+      if (!internal::is_gang_key(key) && going.count(shard_of(key)) != 0) {
         leaving.push_back(key);
       }
     }
@@ -259,7 +270,7 @@ void Agent::Impl::hold_shards_of(int slot) {
   std::vector<std::uint32_t> shards;
   std::vector<std::uint64_t> epochs;
   for (const auto& [shard, epoch] : held_) {
-    if (static_cast<int>(shard % slots_.size()) != slot) continue;
+    if (slot_of_shard(shard) != slot) continue;
     shards.push_back(shard);
     epochs.push_back(epoch);
   }
@@ -281,7 +292,7 @@ bool Agent::Impl::answer_shard_call(std::uint64_t correlation, const Status& s) 
 // ---- the database thread ---------------------------------------------------
 
 void Agent::Impl::remember_and_spawn(std::uint64_t client_id, wire::Spawn s) {
-  const std::uint32_t shard = pg_shard_of(internal::durable_owner(s.key));
+  const std::uint32_t shard = shard_of(s.key);
   on_db_thread([this, client_id, shard, s = std::move(s)] {
     const Status remembered = remembered_->remember(s.key, s.actor_type, shard);
     MutexLock lock(mu_);
@@ -406,13 +417,15 @@ void Agent::Impl::serve_shard_map(std::uint64_t client_id, std::uint64_t correla
       constexpr auto kShardMapFresh = std::chrono::milliseconds(250);
       const SteadyTime now = std::chrono::steady_clock::now();
       if (!shard_map_cache_.empty() && now - shard_map_read_at_ < kShardMapFresh) return shard_map_cache_;
-      KEEL_ASSIGN_OR_RETURN(ClusterView view, read_cluster(options_.cluster.url, options_.cluster.membership.timeout));
+      // On this agent's own connections (no connection per read).
+      KEEL_ASSIGN_OR_RETURN(std::vector<HostView> hosts, membership_->hosts());
+      KEEL_ASSIGN_OR_RETURN(std::vector<ShardHolder> holders, claims_->holders());
       std::map<std::string, std::string, std::less<>> address;
-      for (const HostView& h : view.hosts) {
+      for (const HostView& h : hosts) {
         if (h.live && !h.addresses.empty()) address[h.id] = h.addresses.front();
       }
       std::vector<std::string> map;
-      for (const ShardHolder& holder : view.shards) {
+      for (const ShardHolder& holder : holders) {
         auto a = holder.live ? address.find(holder.host) : address.end();
         map.push_back(a == address.end() ? std::string() : a->second);
       }

@@ -16,6 +16,7 @@
 
 #include <sys/eventfd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +32,7 @@
 #include "keel/base/thread_annotations.h"
 #include "keel/cluster/gangs.h"
 #include "keel/cluster/remembered_actors.h"
+#include "keel/cluster/shard_claims.h"
 #include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
@@ -146,6 +148,10 @@ class Agent::Impl {
   // The worker slot of actor `key`: by its shard in a cluster, else by a
   // hash of the key.
   int slot_for(std::string_view key) const;
+  // In a cluster: the worker slot of a shard, and the shard of an actor's
+  // key (among the journal's shard_count_ shards).
+  int slot_of_shard(std::uint32_t shard) const;
+  std::uint32_t shard_of(std::string_view key) const;
   void spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
                 const std::string& type, const std::string& args, bool fresh) KEEL_REQUIRES(mu_);
 
@@ -185,6 +191,9 @@ class Agent::Impl {
   // Starts the shard keeper and the database thread (start(), once the
   // workers are ready).
   Status start_keeping() KEEL_EXCLUDES(mu_, keeper_mu_);
+  // Opens the cluster tables of membership_: remembered actors, gangs,
+  // shard claims. Errors: kInvalidArgument (a malformed URL).
+  Status open_tables();
   // Hands the shards over and leaves (stop(), while the workers run).
   void leave_cluster() KEEL_EXCLUDES(mu_);
   // Keeper thread.
@@ -269,6 +278,9 @@ class Agent::Impl {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<RememberedActors> remembered_;
   std::unique_ptr<Gangs> gangs_;
+  std::unique_ptr<ShardClaims> claims_;  // the shards' holders, for the shard map
+  // The journal's shard count, read when keeping starts (kPgShards until then).
+  std::atomic<std::uint32_t> shard_count_{kPgShards};
   // Set by start() and rejoin() (database thread), taken by
   // leave_cluster() (stop()): under keeper_mu_, never held while it is
   // destroyed (its callbacks take mu_).
@@ -279,12 +291,9 @@ class Agent::Impl {
   bool cluster_left_ = false;  // stop() only
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch, served here
   // For the metrics: shard moves, recovered actors, rejoins, and the lease
-  // renewals of the incarnations before the current one.
-  struct ClusterCounts {
-    std::uint64_t gained = 0, handed_over = 0, lost = 0, recovered = 0, rejoins = 0;
-    std::uint64_t renewals = 0, renewal_failures = 0;
-  };
-  ClusterCounts cluster_counts_ KEEL_GUARDED_BY(mu_);
+  // renewals of the incarnations before the current one (shards_held is
+  // held_'s size, taken at each scrape).
+  internal::ClusterFigures cluster_figures_ KEEL_GUARDED_BY(mu_);
   struct ShardCall {
     int slot = 0;
     std::function<void(const Status&)> done;

@@ -56,21 +56,21 @@ std::string AgentMetrics::render(const AgentState& state) const {
   r.gauge("keel_agent_workers_up", "Worker slots whose process is registered and serving.")
       .set(static_cast<double>(state.workers_up));
   r.gauge("keel_agent_clients", "Client connections open.").set(static_cast<double>(state.clients));
-  if (state.in_cluster) {
+  if (const std::optional<ClusterFigures>& c = state.cluster) {
     r.gauge("keel_cluster_shards_held", "Shards this host holds and serves.")
-        .set(static_cast<double>(state.shards_held));
+        .set(static_cast<double>(c->shards_held));
     r.counter("keel_cluster_shards_gained_total", "Shards this host claimed (after a hand-over or a failover).")
-        .add(state.shards_gained);
+        .add(c->shards_gained);
     r.counter("keel_cluster_shards_handed_over_total", "Shards this host gave to another while it lived.")
-        .add(state.shards_handed_over);
+        .add(c->shards_handed_over);
     r.counter("keel_cluster_shards_lost_total", "Shards taken from this host: another claimed them, or its lease ended.")
-        .add(state.shards_lost);
+        .add(c->shards_lost);
     r.counter("keel_cluster_actors_recovered_total", "Remembered actors spawned again on shards this host gained.")
-        .add(state.actors_recovered);
-    r.counter("keel_cluster_rejoins_total", "Times this host joined again after losing its lease.").add(state.rejoins);
-    r.counter("keel_cluster_lease_renewals_total", "Lease renewals that succeeded.").add(state.lease_renewals);
+        .add(c->actors_recovered);
+    r.counter("keel_cluster_rejoins_total", "Times this host joined again after losing its lease.").add(c->rejoins);
+    r.counter("keel_cluster_lease_renewals_total", "Lease renewals that succeeded.").add(c->lease_renewals);
     r.counter("keel_cluster_lease_renewal_failures_total", "Lease renewals that failed (no answer in time, or the lease was gone).")
-        .add(state.lease_renewal_failures);
+        .add(c->lease_renewal_failures);
   }
   std::vector<wire::WorkerStats> totals;
   {

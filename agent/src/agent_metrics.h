@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,23 +24,26 @@ namespace keel::internal {
 enum class ClientFrame : std::uint8_t { kSpawn, kCall, kCancel };
 inline constexpr int kClientFrameKinds = 3;
 
+// An agent's figures as a host of a cluster.
+struct ClusterFigures {
+  std::size_t shards_held = 0;
+  std::uint64_t shards_gained = 0;       // claimed, counted per shard
+  std::uint64_t shards_handed_over = 0;  // given up while this host lived
+  std::uint64_t shards_lost = 0;         // taken by another host, or the lease ended
+  std::uint64_t actors_recovered = 0;    // remembered actors spawned on gained shards
+  std::uint64_t rejoins = 0;             // joins again after the lease was lost
+  std::uint64_t lease_renewals = 0;      // every incarnation of this process
+  std::uint64_t lease_renewal_failures = 0;
+};
+
 // The agent's state at the time of a scrape, read by the agent under its
 // own lock.
 struct AgentState {
   std::uint64_t worker_restarts = 0;  // Agent::restart_count()
   int workers_up = 0;                 // slots whose worker is registered
   std::size_t clients = 0;            // client connections open
-  // In a cluster (docs/cluster.md, "Agents in a cluster"); all zero and
-  // left out of the text otherwise.
-  bool in_cluster = false;
-  std::size_t shards_held = 0;
-  std::uint64_t shards_gained = 0;      // claimed, counted per shard
-  std::uint64_t shards_handed_over = 0; // given up while this host lived
-  std::uint64_t shards_lost = 0;        // taken by another host, or the lease ended
-  std::uint64_t actors_recovered = 0;   // remembered actors spawned on gained shards
-  std::uint64_t rejoins = 0;            // joins again after the lease was lost
-  std::uint64_t lease_renewals = 0;     // every incarnation of this process
-  std::uint64_t lease_renewal_failures = 0;
+  // In a cluster (docs/cluster.md, "Agents in a cluster"); none otherwise.
+  std::optional<ClusterFigures> cluster{};
 };
 
 // Owned by the agent. Thread-safe: count_frame is lock-free (relaxed

@@ -342,9 +342,10 @@ class WorkerSession {
     if (!args) return fail(args.status());
     const std::vector<std::uint32_t> shards = std::get<0>(*args);
     const std::set<std::uint32_t> going(shards.begin(), shards.end());
+    const std::uint32_t count = pg_shard_count(*journal_).value_or(kPgShards);
     std::vector<AnyRef> stopping;
     for (auto it = actors_.begin(); it != actors_.end();) {
-      if (internal::is_gang_key(it->first) || going.count(pg_shard_of(internal::durable_owner(it->first))) == 0) {
+      if (internal::is_gang_key(it->first) || going.count(pg_shard_of(internal::durable_owner(it->first), count)) == 0) {
         ++it;
         continue;
       }

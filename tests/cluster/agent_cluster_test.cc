@@ -19,7 +19,7 @@
 #include "cluster_test.h"
 #include "keel/client/client.h"
 #include "keel/cluster/cluster_view.h"
-#include "wait_balanced.h"
+#include "poll_tables.h"
 #include "keel/journal/pg_journal.h"
 #include "remote_actors.h"
 
@@ -206,13 +206,16 @@ TEST_F(AgentClusterTest, AGangIsSpreadOverTheHostsAndItsDeadMemberIsReported) {
   const std::string dead_host = gang->members[1].host;
   ASSERT_EQ(kill(agents[gang->agents[1]]->pid(), SIGKILL), 0);
   std::vector<GangMember> dead;
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (dead.empty() && std::chrono::steady_clock::now() < until) {
-    Result<std::vector<GangMember>> d = c.dead_gang_members(gang->ticket).get();
-    ASSERT_TRUE(d.has_value()) << d.status();
-    dead = *d;
-    if (dead.empty()) std::this_thread::sleep_for(100ms);  // the lease ends in the database: polled
-  }
+  Status asked;
+  testing::poll_until(
+      [&] {
+        Result<std::vector<GangMember>> d = c.dead_gang_members(gang->ticket).get();
+        if (!d.has_value()) asked = d.status();
+        if (d.has_value()) dead = *d;
+        return !d.has_value() || !dead.empty();
+      },
+      30s);
+  ASSERT_TRUE(asked.is_ok()) << asked;
   ASSERT_EQ(dead.size(), 1u);
   EXPECT_EQ(dead[0].rank, 1u);
   EXPECT_EQ(dead[0].host, dead_host);

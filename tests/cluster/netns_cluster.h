@@ -26,7 +26,7 @@
 
 #include "agent_process.h"
 #include "keel/cluster/cluster_view.h"
-#include "wait_balanced.h"
+#include "poll_tables.h"
 
 namespace keel::testing {
 
