@@ -23,8 +23,8 @@
 
 namespace keel_bench {
 
-// The actors the remote benchmarks call: a plain one answering at once, and
-// a durable one (each add commits).
+// The actors the remote benchmarks call: a plain one answering at once, a
+// durable one (each add commits), and a durable one that sends by key.
 class BenchCounter : public keel::Actor {
  public:
   int get() const { return value_; }
@@ -44,6 +44,17 @@ class BenchTally : public keel::DurableActor<Level> {
   std::int64_t add(std::int64_t n) { return state().value += n; }
   static constexpr auto kHandlers =
       keel::handlers(keel::handler<&BenchTally::get>("get"), keel::handler<&BenchTally::add>("add"));
+};
+
+// A durable actor that sends an add by key (its outbox) to a BenchTally,
+// wherever it lives.
+class BenchRelay : public keel::DurableActor<Level> {
+ public:
+  keel::Result<std::int64_t> relay(std::string to, std::int64_t n) {
+    KEEL_RETURN_IF_ERROR(send_to<&BenchTally::add>(to, n));
+    return ++state().value;
+  }
+  static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchRelay::relay>("relay"));
 };
 
 using RemoteClock = std::chrono::steady_clock;

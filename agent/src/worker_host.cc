@@ -15,6 +15,7 @@
 #include <string>
 
 #include "keel/base/thread_annotations.h"
+#include "keel/client/client_outbox.h"
 #include "keel/journal/journal.h"
 #include "keel/journal/pg_journal.h"
 #include "keel/net/tcp_transport.h"
@@ -82,38 +83,78 @@ wire::TlsOptions worker_tls(const WorkerArgs& a) {
 class AgentClient {
  public:
   explicit AgentClient(int slot) : slot_(slot) {}
-
-  // Starts connecting to `host_port` ("HOST:PORT").
-  void start(const std::string& host_port, ClientOptions options) {
-    connecting_ = std::async(std::launch::async, [host_port, options = std::move(options)]() mutable
-                                                     -> Result<std::unique_ptr<Client>> {
-      KEEL_ASSIGN_OR_RETURN(auto at, internal::parse_host_port(host_port));
-      return Client::connect(at.first, at.second, std::move(options));
-    });
+  ~AgentClient() {
+    if (connecting_.valid()) connecting_.wait();
   }
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
 
-  // The client once connected; nullptr when the worker was started without
-  // one. Errors: the connect's (kUnavailable, kUnauthenticated, kTimeout...),
-  // reported to stderr once and returned to every later caller.
-  Result<Client*> get() {
-    if (connecting_.valid()) {
-      auto c = connecting_.get();
+  // Starts connecting to `host_port` ("HOST:PORT"). Once, before get().
+  void start(const std::string& host_port, ClientOptions options) {
+    {
+      MutexLock lock(mu_);
+      started_ = true;
+    }
+    connecting_ = std::async(std::launch::async, [this, host_port, options = std::move(options)]() mutable {
+      Result<std::unique_ptr<Client>> c = [&]() -> Result<std::unique_ptr<Client>> {
+        KEEL_ASSIGN_OR_RETURN(auto at, internal::parse_host_port(host_port));
+        return Client::connect(at.first, at.second, std::move(options));
+      }();
+      MutexLock lock(mu_);
       if (c) {
         client_ = std::move(*c);
       } else {
         error_ = Status(c.status().code(), "client of the agent: " + std::string(c.status().message()));
         std::fprintf(stderr, "keel worker %d: %s\n", slot_, error_.to_string().c_str());
       }
-    }
+      done_ = true;
+      cv_.notify_all();
+    });
+  }
+
+  // The client once connected (waits for it); nullptr when the worker was
+  // started without one. Errors: the connect's (kUnavailable,
+  // kUnauthenticated, kTimeout...), reported to stderr once. Any thread.
+  Result<Client*> get() KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    cv_.wait(lock, [&]() KEEL_REQUIRES(mu_) { return !started_ || done_; });
     if (!error_.is_ok()) return error_;
     return client_.get();
+  }
+  // The client if it is connected by now, without waiting; nullptr while
+  // it connects, or when there is none or its connect failed. Any thread.
+  Client* ready() KEEL_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return done_ ? client_.get() : nullptr;
   }
 
  private:
   const int slot_;
-  std::future<Result<std::unique_ptr<Client>>> connecting_;
-  std::unique_ptr<Client> client_;
-  Status error_;
+  std::future<void> connecting_;
+  Mutex mu_;
+  CondVar cv_;
+  bool started_ KEEL_GUARDED_BY(mu_) = false;
+  bool done_ KEEL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<Client> client_ KEEL_GUARDED_BY(mu_);
+  Status error_ KEEL_GUARDED_BY(mu_);
+};
+
+// The worker's outbox transport (keel/engine/outbox.h): durable actors'
+// messages sent by key go out as calls of the worker's client of its
+// agent (a ClientOutbox), which in a cluster follows the shard map.
+class AgentOutbox : public OutboxTransport {
+ public:
+  explicit AgentOutbox(AgentClient& client) : client_(client) {}
+  Future<void> deliver(const OutboxMessage& m) override {
+    Client* c = client_.ready();
+    if (c == nullptr) {
+      return Future<void>::ready(Status::unavailable("the worker's client of its agent is not connected"));
+    }
+    return ClientOutbox(*c).deliver(m);
+  }
+
+ private:
+  AgentClient& client_;
 };
 
 // Serves one agent connection. Frames arrive on the transport's I/O thread;
@@ -509,6 +550,7 @@ int WorkerHost::run(int argc, char** argv) {
   config.spin_before_park = options_.spin_before_park;
   config.root_strategy = options_.supervision;
   config.journal = journal.get();
+  if (!args->client.empty()) config.outbox = std::make_shared<AgentOutbox>(client);
   System system(config);
 
   WorkerSession::Types types;

@@ -343,7 +343,7 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
   c.key = key;
   c.routed = options_.cluster && !agent;
   c.deadline = std::chrono::steady_clock::now() + budget;
-  c.idempotent = options.idempotent;
+  c.idempotent = options.idempotent || !options.id.empty();
   wire::Envelope e;
   e.target.key = key;
   e.method = std::string(method);
@@ -351,14 +351,14 @@ Future<std::string> Client::Impl::call(std::optional<std::size_t> agent, const s
   e.deadline_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                       (std::chrono::system_clock::now() + budget).time_since_epoch())
                       .count();
-  e.idempotent = options.idempotent;
+  e.idempotent = c.idempotent;
   e.reply_to.emplace();
   Completions done;
   {
     MutexLock lock(mu_);
     c.agent = agent ? *agent : route(key);
     const std::uint64_t id = next_id_++;
-    e.id = wire::Id128{id_prefix_, id};
+    e.id = options.id.empty() ? wire::Id128{id_prefix_, id} : wire::Id128{options.id.hi, options.id.lo};
     e.reply_to->correlation_id = id;
     auto bytes = wire::encode_envelope(e);
     if (stopping_) {  // a continuation of a call the destructor cancelled

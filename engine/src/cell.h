@@ -197,6 +197,9 @@ class Cell {
     return durable_->schedule_timer(delay, method, std::move(args));
   }
   bool durable_cancel(std::uint64_t id) { return durable_->cancel_timer(id); }
+  Status durable_send_to(const std::string& target, std::string_view method, std::string args) {
+    return durable_->send_to(target, method, std::move(args));
+  }
 
  private:
   friend struct DurableCell;  // its behaviour drives this cell's turn and mailbox

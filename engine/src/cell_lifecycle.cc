@@ -145,6 +145,7 @@ void Cell::rebuild(const Status& cause) {
       fail(rs.with_context("rebuilding " + describe(*this) + " from the journal"));
       return;
     }
+    durable_->start_outbox();
     // Every accepted, unhandled message is in memory: queued, the one whose
     // handler failed, or one whose handler ran but whose commit failed. The
     // last two go back in front: `uncommitted` is in handling order (its
@@ -177,6 +178,7 @@ void Cell::finish_stop(bool run_stop_hook, bool wait_for_commits) {
     instance_.reset();
   }
   cancel_timers();
+  if (durable_) durable_->stop_outbox();
   if (durable_ && wait_for_commits) {
     durable_->commits->wait_idle();
     durable_->accepts->wait_idle();

@@ -21,6 +21,10 @@ Result<std::uint64_t> DurableActorBase::schedule_durable_erased(Duration delay, 
 
 bool DurableActorBase::cancel_durable(std::uint64_t id) { return cell_->durable_cancel(id); }
 
+Status DurableActorBase::send_to_erased(const std::string& key, std::string_view method, std::string args) {
+  return cell_->durable_send_to(key, method, std::move(args));
+}
+
 }  // namespace keel
 
 namespace keel::internal {

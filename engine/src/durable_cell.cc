@@ -127,6 +127,7 @@ Status DurableCell::accept(MessagePtr msg, Promise<void>* accepted) {
 }
 
 void DurableCell::release_recovered() {
+  start_outbox();
   std::vector<MessagePtr> recovered;
   recovered.swap(redeliver);
   if (cell_->mailbox_.release_held(std::move(recovered))) cell_->schedule_self();
@@ -242,6 +243,9 @@ void DurableCell::commit(Effects& eff, MessagePtr handled) {
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
   if (snapshot) {
     d.since_snapshot = 0;
+    // The snapshot keeps the messages sent by key not delivered yet.
+    if (d.delivery != nullptr) d.outbox_delivered = std::max(d.outbox_delivered, d.delivery->delivered());
+    std::erase_if(d.outbox, [&](const auto& e) { return e.first <= d.outbox_delivered; });
     if (d.options.compact_every != 0 && ++d.snapshots_since_compact >= d.options.compact_every &&
         compact_superseded()) {
       d.snapshots_since_compact = 0;
@@ -287,6 +291,9 @@ std::string DurableCell::encode_snapshot() const {
   meta.timer_seq = d.timer_seq;
   meta.ids.reserve(d.applied_ids.size());
   for (const MessageId& id : d.applied_ids) meta.ids.push_back({id.hi, id.lo});
+  for (const auto& [seq, e] : d.outbox) meta.outbox.push_back(e);
+  meta.outbox_seq = d.outbox_seq;
+  meta.outbox_delivered = d.outbox_delivered;
   return static_cast<const DurableActorBase&>(*cell_->instance_).encode_snapshot(meta);
 }
 

@@ -27,6 +27,7 @@
 #include "keel/engine/durable.h"
 #include "keel/journal/journal.h"
 #include "effects.h"
+#include "outbox_delivery.h"
 
 namespace keel::detail {
 
@@ -80,6 +81,17 @@ struct DurableCell {
   // same ids.
   std::uint64_t timer_seq = 0;
   Lsn compacted_below = 0;  // cursor of the snapshot the last compaction used
+  // Messages sent by key (send_to) not known delivered, by seq, as of the
+  // handled messages (rebuilt by recovery from the snapshot, the replay and
+  // the DELIVERED records); the last seq given (advanced identically by a
+  // replay, so a replayed handler's messages keep their ids); the last seq
+  // known delivered when the actor last started.
+  std::map<std::uint64_t, OutboxEntry> outbox;
+  std::uint64_t outbox_seq = 0;
+  std::uint64_t outbox_delivered = 0;
+  // The deliveries since the actor last started (null: stopped, or no
+  // transport). Its pushes come from commit callbacks.
+  std::shared_ptr<OutboxDelivery> delivery;
   // Sender-chosen ids of applied messages, oldest first, at most
   // options.dedupe_window (with a set for lookups).
   std::deque<MessageId> applied_ids;
@@ -143,6 +155,14 @@ struct DurableCell {
   // DurableActorBase::schedule_durable / cancel_durable (turn).
   Result<std::uint64_t> schedule_timer(Duration delay, std::string_view method, std::string args);
   bool cancel_timer(std::uint64_t id);
+  // DurableActorBase::send_to (turn): records M(args) to `target` in the
+  // handler's batch; delivered once that batch is durable.
+  Status send_to(const std::string& target, std::string_view method, std::string args);
+  // (Re)starts the deliveries of the undelivered messages, after a
+  // recovery (turn). Without a transport they wait, and it says so.
+  void start_outbox();
+  // Stops the deliveries (turn): the actor stops or is rebuilt.
+  void stop_outbox();
 
  private:
   std::string encode_snapshot() const;

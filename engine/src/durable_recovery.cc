@@ -44,6 +44,10 @@ Result<Lsn> DurableCell::recover_begin(RecoveryPass& pass) {
   d.timers.clear();
   d.applied_ids.clear();
   d.applied_set.clear();
+  d.stop_outbox();
+  d.outbox.clear();
+  d.outbox_seq = 0;
+  d.outbox_delivered = 0;
   KEEL_ASSIGN_OR_RETURN(std::optional<Record> snap, d.journal->latest(d.owner, RecordKind::kSnapshot));
   if (snap) {
     auto c = actor.decode_snapshot(snap->payload);
@@ -53,6 +57,9 @@ Result<Lsn> DurableCell::recover_begin(RecoveryPass& pass) {
     d.timer_seq = c->timer_seq;
     for (auto& t : c->timers) d.timers.emplace(t.id, std::move(t));
     for (const auto& id : c->ids) d.remember(MessageId{id[0], id[1]});
+    for (OutboxEntry& e : c->outbox) d.outbox.emplace(e.seq, std::move(e));
+    d.outbox_seq = c->outbox_seq;
+    d.outbox_delivered = c->outbox_delivered;
   }
   pass.snapshot_cursor = d.cursor;
   return d.cursor;
@@ -75,6 +82,15 @@ bool DurableCell::recover_visit(RecoveryPass& pass, const Record& r) {
       pass.failed = decoded.status();
       return false;
     }
+    return true;
+  }
+  if (r.kind == RecordKind::kDelivered) {
+    Result<std::uint64_t> seq = wire::decode_value<std::uint64_t>(r.payload);
+    if (!seq) {
+      pass.failed = seq.status().with_context("delivered mark at " + lsn_context(d.owner, r.lsn));
+      return false;
+    }
+    d.outbox_delivered = std::max(d.outbox_delivered, *seq);
     return true;
   }
   if (r.kind != RecordKind::kProcessed) return true;
@@ -139,6 +155,7 @@ Status DurableCell::recover_end(RecoveryPass& pass, bool redeliver) {
     for (MessagePtr& m : pass.pending) d.redeliver.push_back(std::move(m));
   }
   pass.pending.clear();
+  std::erase_if(d.outbox, [&](const auto& e) { return e.first <= d.outbox_delivered; });
   // Pending timers are armed again; one whose message is already queued
   // fires once more, and that message is skipped as handled.
   for (const auto& [id, t] : d.timers) arm_timer(t);

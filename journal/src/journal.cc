@@ -12,8 +12,8 @@
 namespace keel {
 namespace {
 
-constexpr std::array<std::string_view, 9> kKindNames = {
-    "", "inbox", "processed", "event", "snapshot", "outbox", "timer", "step", "run"};
+constexpr std::array<std::string_view, kRecordKindSlots> kKindNames = {
+    "", "inbox", "processed", "event", "snapshot", "outbox", "timer", "step", "run", "delivered"};
 
 }  // namespace
 

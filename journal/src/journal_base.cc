@@ -14,7 +14,7 @@ namespace {
 bool is_known_kind(RecordKind kind) {
   auto k = static_cast<std::uint8_t>(kind);
   return k >= static_cast<std::uint8_t>(RecordKind::kInbox) &&
-         k <= static_cast<std::uint8_t>(RecordKind::kRun);
+         k <= static_cast<std::uint8_t>(RecordKind::kDelivered);
 }
 
 // Wraps a checked-scan callback: stops with kCorruption at the first record

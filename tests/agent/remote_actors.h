@@ -83,6 +83,26 @@ class RemoteOpLog : public DurableActor<Ops> {
   static constexpr auto kHandlers = handlers(handler<&RemoteOpLog::apply>("apply"), handler<&RemoteOpLog::ids>("ids"));
 };
 
+struct Relayed {
+  std::int64_t sent = 0;
+  static constexpr auto kFields = fields(field<&Relayed::sent>("sent"));
+};
+
+// A durable actor that sends operations by key to RemoteOpLogs, wherever
+// they live, through its outbox (DurableActorBase::send_to): an
+// acknowledged relay is applied once by its log, across crashes and
+// failovers of either side.
+// [snippet relay]
+class RemoteRelay : public DurableActor<Relayed> {
+ public:
+  Result<std::int64_t> relay(std::string to, std::int64_t op) {
+    KEEL_RETURN_IF_ERROR(send_to<&RemoteOpLog::apply>(to, op));
+    return ++state().sent;
+  }
+  static constexpr auto kHandlers = handlers(handler<&RemoteRelay::relay>("relay"));
+};
+// [/snippet relay]
+
 // An actor that calls other actors through its worker's client of the
 // agent, wherever they live.
 // [snippet forwarder]

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   host.register_type<keel::testing::RemoteCounter>("Counter");
   host.register_type<keel::testing::RemoteTally>("Tally");
   host.register_type<keel::testing::RemoteOpLog>("OpLog");
+  host.register_type<keel::testing::RemoteRelay>("Relay");
   host.register_type<keel::testing::RemoteForwarder>("Forwarder");
   host.register_type<keel::testing::RemoteCancellable>("Cancellable");
   return host.run(argc, argv);

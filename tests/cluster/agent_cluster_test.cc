@@ -317,6 +317,83 @@ TEST_F(AgentClusterTest, AnActorCallsActorsOnTheOtherHostsThroughItsWorkersClien
   EXPECT_EQ(other_hosts.size(), 2u) << "counters on both other hosts";
 }
 
+TEST_F(AgentClusterTest, MessagesSentByKeyBetweenHostsAreAppliedOnceInOrderThroughAKilledHost) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  Client& c = **client;
+
+  // relay-i sends operations by key to log-i; the pairs spread over the hosts.
+  constexpr int kPairs = 6;
+  constexpr std::int64_t kOps = 10;
+  int across = 0;
+  for (int i = 0; i < kPairs; ++i) {
+    const std::string n = std::to_string(i);
+    Result<SpawnInfo> log = c.spawn("OpLog", "log-" + n).get();
+    ASSERT_TRUE(log.has_value()) << log.status();
+    Result<SpawnInfo> relay = c.spawn("Relay", "relay-" + n).get();
+    ASSERT_TRUE(relay.has_value()) << relay.status();
+    across += log->agent != relay->agent ? 1 : 0;
+  }
+  EXPECT_GT(across, 0) << "some relays send to another host";
+  CallOptions idem;
+  idem.idempotent = true;
+  // Acknowledged once its message is in the relay's journal. A call sent
+  // again after its first copy was applied answers kAlreadyExists.
+  auto relay = [&](int i, std::int64_t op) {
+    const std::string n = std::to_string(i);
+    Result<std::int64_t> r = c.call_with<&testing::RemoteRelay::relay>(idem, "relay-" + n, "log-" + n, op).get();
+    if (!r.has_value()) {
+      ASSERT_EQ(r.status().code(), StatusCode::kAlreadyExists) << "relay-" << n << ": " << r.status();
+    }
+  };
+  for (std::int64_t op = 1; op <= kOps / 2; ++op) {
+    for (int i = 0; i < kPairs; ++i) ASSERT_NO_FATAL_FAILURE(relay(i, op));
+  }
+  // relay-0 also sends to a log not spawned yet: its messages wait in its
+  // outbox (kNotFound is sent again).
+  for (std::int64_t op = 1; op <= 3; ++op) {
+    Result<std::int64_t> r = c.call_with<&testing::RemoteRelay::relay>(idem, "relay-0", "late-log", op).get();
+    ASSERT_TRUE(r.has_value()) << r.status();
+  }
+
+  // The host of relay-0 dies, with those messages in relay-0's outbox, and
+  // with messages on their way to its logs.
+  const std::string victim_id = holder_of("relay-0");
+  const std::size_t victim = victim_id == "host-1" ? 0 : victim_id == "host-2" ? 1 : 2;
+  ASSERT_EQ(kill(agents[victim]->pid(), SIGKILL), 0);
+  ASSERT_EQ(agents[victim]->wait_exit(10s), -1);
+  for (std::int64_t op = kOps / 2 + 1; op <= kOps; ++op) {
+    for (int i = 0; i < kPairs; ++i) ASSERT_NO_FATAL_FAILURE(relay(i, op));
+  }
+  // Once the late log exists, relay-0's new host delivers what the dead one
+  // could not; relay-0's later messages to log-0 wait behind them (one
+  // sender's messages go in the order sent).
+  Result<SpawnInfo> late = c.spawn("OpLog", "late-log").get();
+  ASSERT_TRUE(late.has_value()) << late.status();
+
+  // Every log applies every operation once, in the order sent.
+  auto expect_ops = [&](const std::string& key, std::int64_t last) {
+    std::vector<std::int64_t> all;
+    for (std::int64_t op = 1; op <= last; ++op) all.push_back(op);
+    Result<std::vector<std::int64_t>> ids = Status::unavailable("not asked yet");
+    EXPECT_TRUE(testing::poll_until(
+        [&] {
+          ids = c.call_with<&testing::RemoteOpLog::ids>(idem, key).get();
+          return ids.has_value() && ids->size() >= all.size();
+        },
+        60s))
+        << key << ": " << (ids.has_value() ? std::to_string(ids->size()) + " operations" : ids.status().to_string());
+    ASSERT_TRUE(ids.has_value()) << key << ": " << ids.status();
+    EXPECT_EQ(*ids, all) << key;
+  };
+  expect_ops("late-log", 3);
+  for (int i = 0; i < kPairs; ++i) expect_ops("log-" + std::to_string(i), kOps);
+  EXPECT_NE(holder_of("relay-0"), victim_id) << "relay-0 went on on another host";
+}
+
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {
   testing::AgentProcess no_id(KEEL_AGENT_EXE,
                               {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--cluster", url_},

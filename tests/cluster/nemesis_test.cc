@@ -1,15 +1,17 @@
 // The cluster under faults: three keel-agents as hosts in network
 // namespaces (netns_cluster.h), durable actors called by clients that
-// record every acknowledgement, and faults injected at random: SIGKILL
-// (and a restart), SIGSTOP past the lease, a host cut off from the
-// database, a host cut off from its peers, a link set down, a PostgreSQL
-// restart. After healing, every acknowledged operation was applied exactly
-// once, every other at most once, each actor's journal sequence is
-// gap-free, and no shard's epoch ever went down. Seeded: the seed is
+// record every acknowledgement, directly or relayed by durable actors that
+// send by key (their outbox), and faults injected at random: SIGKILL (and a
+// restart), SIGSTOP past the lease, a host cut off from the database, a
+// host cut off from its peers, a link set down, a PostgreSQL restart. After
+// healing, every acknowledged operation was applied exactly once, every
+// other at most once, each actor's journal sequence is gap-free, and no
+// shard's epoch ever went down. Seeded: the seed is
 // printed, and KEEL_NEMESIS_SEED runs it again; KEEL_NEMESIS_SECONDS sets
 // how long faults are injected (20 by default).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <map>
@@ -27,6 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::RemoteOpLog;
+using testing::RemoteRelay;
 
 class NemesisTest : public testing::NetnsClusterTest {};
 
@@ -99,14 +102,22 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
     Result<SpawnInfo> s = (*client)->spawn("OpLog", key_of(i)).get();
     ASSERT_TRUE(s.has_value()) << s.status();
   }
+  constexpr int kRelays = 4;
+  auto relay_of = [](int i) { return "relay-" + std::to_string(i); };
+  for (int i = 0; i < kRelays; ++i) {
+    Result<SpawnInfo> s = (*client)->spawn("Relay", relay_of(i)).get();
+    ASSERT_TRUE(s.has_value()) << s.status();
+  }
   EpochWatch epochs(url_);
 
-  // Two callers, each applying operations with ids of its own.
+  // Three callers, each applying operations with ids of its own: two
+  // directly, one through the relays, whose acknowledgement means the
+  // operation is in a relay's outbox.
   Ledger ledger;
   std::atomic<bool> stop{false};
   std::atomic<std::int64_t> next_op{1};
   std::vector<std::thread> callers;
-  for (int c = 0; c < 2; ++c) {
+  for (int c = 0; c < 3; ++c) {
     callers.emplace_back([&, c] {
       std::mt19937 pick(static_cast<std::uint32_t>(seed) + static_cast<std::uint32_t>(c));
       CallOptions once;
@@ -115,8 +126,10 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
       while (!stop) {
         const std::string key = key_of(static_cast<int>(pick() % kActors));
         const std::int64_t op = next_op++;
-        Result<std::int64_t> r = (*client)->call_with<&RemoteOpLog::apply>(once, key, op).get();
-        const bool applied = r.has_value() || r.status().code() == StatusCode::kAlreadyExists;
+        const Status s = c < 2 ? (*client)->call_with<&RemoteOpLog::apply>(once, key, op).get().status()
+                               : (*client)->call_with<&RemoteRelay::relay>(
+                                     once, relay_of(static_cast<int>(pick() % kRelays)), key, op).get().status();
+        const bool applied = s.is_ok() || s.code() == StatusCode::kAlreadyExists;
         std::lock_guard<std::mutex> lock(ledger.mu);
         (applied ? ledger.acked : ledger.unacked)[key].insert(op);
       }
@@ -167,7 +180,16 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
   read.deadline = 60s;
   for (int i = 0; i < kActors; ++i) {
     const std::string key = key_of(i);
-    Result<std::vector<std::int64_t>> ids = (*client)->call_with<&RemoteOpLog::ids>(read, key).get();
+    // Relayed operations arrive once the relays' outboxes have sent them.
+    Result<std::vector<std::int64_t>> ids = Status::unavailable("not read yet");
+    testing::poll_until(
+        [&] {
+          ids = (*client)->call_with<&RemoteOpLog::ids>(read, key).get();
+          if (!ids.has_value()) return false;
+          const std::set<std::int64_t> applied(ids->begin(), ids->end());
+          return std::includes(applied.begin(), applied.end(), ledger.acked[key].begin(), ledger.acked[key].end());
+        },
+        90s);
     ASSERT_TRUE(ids.has_value()) << key << ": " << ids.status();
     std::map<std::int64_t, int> seen;
     for (std::int64_t op : *ids) ++seen[op];
@@ -188,16 +210,19 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
   ro.read_only = true;
   Result<std::unique_ptr<Journal>> journal = open_journal(url_, ro);
   ASSERT_TRUE(journal.has_value()) << journal.status();
-  for (int i = 0; i < kActors; ++i) {
+  std::vector<std::string> owners;
+  for (int i = 0; i < kActors; ++i) owners.push_back(key_of(i));
+  for (int i = 0; i < kRelays; ++i) owners.push_back(relay_of(i));
+  for (const std::string& key : owners) {
     std::uint64_t expected = 0;
-    Status s = (*journal)->scan_owner("actor/" + key_of(i), 1, [&](const Record& r) {
+    Status s = (*journal)->scan_owner("actor/" + key, 1, [&](const Record& r) {
       if (expected != 0) {
-        EXPECT_EQ(r.seq, expected) << key_of(i);
+        EXPECT_EQ(r.seq, expected) << key;
       }
       expected = r.seq + 1;
       return true;
     });
-    EXPECT_GT(expected, 0u) << key_of(i) << " has no records";
+    EXPECT_GT(expected, 0u) << key << " has no records";
     EXPECT_TRUE(s.is_ok()) << s;
   }
   std::printf("nemesis: %zu faults, %zu operations acknowledged\n", log.size(), acked_total);

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "keel/journal/format.h"
 #include "keel/journal/pg_journal.h"
+#include "keel/wire/envelope.h"
 #include "tools/bank_journal.h"
 
 namespace keel::testing {
@@ -349,6 +351,30 @@ TYPED_TEST(JournalCliTest, LsShowsTheStatusOfAWorkflowRunsNewestRunRecord) {
   CliRun running = this->keel("ls", {"--status", "running"});
   ASSERT_EQ(lines_of(running.out).size(), 2u) << running.out;
   EXPECT_TRUE(has(running.out, "workflow/r-2")) << running.out;
+}
+
+TYPED_TEST(JournalCliTest, ShowRendersMessagesSentByKeyAndHowFarTheirDeliveryGot) {
+  this->open_writer();
+  wire::Envelope e;
+  const auto id = outbox_message_id("actor/carol", 1);
+  e.id = wire::Id128{id[0], id[1]};
+  e.idempotent = true;
+  e.sender.key = "carol";
+  e.target.key = "log-7";
+  e.method = "apply";
+  e.payload = wire::encode_args(std::int64_t{42});
+  e.payload_encoding = wire::PayloadEncoding::kSelfDescribing;
+  std::vector<NewRecord> batch;
+  batch.push_back({"actor/carol", RecordKind::kOutbox, wire::encode_envelope(e).value()});
+  batch.push_back({"actor/carol", RecordKind::kDelivered, wire::encode_value(std::uint64_t{1})});
+  ASSERT_TRUE(this->writer_->append(std::move(batch)).is_ok());
+  this->writer_.reset();
+  CliRun r = this->keel("show", {"carol"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "outbox") && has(r.out, "apply([42])")) << r.out;
+  EXPECT_TRUE(has(r.out, "delivered") && has(r.out, "outbox delivered through 1")) << r.out;
+  CliRun v = this->keel("verify");
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
 }
 
 TYPED_TEST(JournalCliTest, VerifyNamesACursorThatPointsPastTheActorsInbox) {

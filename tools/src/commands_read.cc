@@ -12,7 +12,7 @@
 namespace keel::internal {
 namespace {
 
-constexpr std::size_t kKinds = kRecordKindSlots;  // RecordKind values are 1..8
+constexpr std::size_t kKinds = kRecordKindSlots;  // RecordKind values are 1..9
 
 std::string time_json(const std::optional<WallTime>& t) {
   if (!t) return "null";

@@ -121,6 +121,8 @@ DecodedPayload decode_payload(const Record& r, const CapnpRenderer* capnp) {
     p.summary = p.json == "0" ? "mark: lsn " + std::to_string(r.lsn - 1) + " handled" : "cursor " + p.json;
   } else if (r.kind == RecordKind::kSnapshot) {
     p.summary = snapshot_summary(r, p);
+  } else if (r.kind == RecordKind::kDelivered) {
+    p.summary = "outbox delivered through " + p.json;
   }
   return p;
 }

@@ -121,6 +121,10 @@ struct CallOptions {
   // with the same message id, which a durable actor applies at most once
   // (a copy it already applied completes with kAlreadyExists).
   bool idempotent = false;
+  // The call's message id, chosen by the caller so that calls made again
+  // (by another client, after a crash) are recognised as one: implies
+  // idempotent. Empty: the client chooses one.
+  MessageId id;
 };
 
 // What a completed spawn reports.

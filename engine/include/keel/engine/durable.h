@@ -46,7 +46,9 @@
 //   KEEL_RETURN_IF_ERROR(group.start());              // recover all, then run
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -54,12 +56,19 @@
 #include <utility>
 #include <vector>
 
+#include "keel/base/retry_policy.h"
 #include "keel/engine/actor.h"
+#include "keel/engine/outbox.h"
 #include "keel/journal/format.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/value.h"
 
 namespace keel {
+
+namespace detail {
+template <class M>
+struct MemberArgs;
+}  // namespace detail
 
 struct DurableOptions {
   // A SNAPSHOT of the state is committed with every Nth handled message; the
@@ -86,6 +95,23 @@ struct DurableOptions {
   // How many sender-chosen message ids (MessageId) the actor remembers as
   // applied, oldest forgotten first; they are part of its snapshots.
   std::uint32_t dedupe_window = 10'000;
+  // How a message sent by key (send_to) is sent again after its transport
+  // failed (keel/engine/outbox.h): with a code in retry_on, after
+  // backoff(attempt), up to max_attempts sends; then, or with another code,
+  // it is given up (reported through SystemConfig::log).
+  RetryPolicy outbox_retry = default_outbox_retry();
+
+  // The default of outbox_retry: every transient failure is retried for as
+  // long as it takes, 50 ms after the first attempt, at most 5 s apart.
+  static RetryPolicy default_outbox_retry() {
+    RetryPolicy r;
+    r.max_attempts = std::numeric_limits<int>::max();
+    r.initial_backoff = std::chrono::milliseconds(50);
+    r.max_backoff = std::chrono::seconds(5);
+    r.retry_on = {StatusCode::kUnavailable, StatusCode::kTimeout,  StatusCode::kOwnershipLost,
+                  StatusCode::kNotFound,    StatusCode::kIoError, StatusCode::kOverloaded};
+    return r;
+  }
 };
 
 // The engine's view of a durable actor. Not thread-safe; owned by its cell.
@@ -116,6 +142,28 @@ class DurableActorBase : public Actor {
   // Cancels a pending durable timer; returns whether it was pending.
   bool cancel_durable(std::uint64_t id);
 
+  // Sends M(args...) to the durable actor `key`, wherever it lives (in
+  // another worker of an agent, on another host of a cluster), through this
+  // actor's outbox (keel/engine/outbox.h): the message is recorded in this
+  // handler's batch (an OUTBOX record) and, once that batch is durable,
+  // handed to SystemConfig::outbox until it is delivered, also after a
+  // crash, a restart, or on the host that takes this actor over. The
+  // receiver applies it once (every attempt has the same message id), and
+  // this actor's messages sent by key are delivered in the order sent.
+  // Call only from a handler of a journaled message. Errors:
+  // kFailedPrecondition (outside such a handler, or the System has no
+  // outbox transport), kInvalidArgument (an empty key).
+  template <auto M, class... A>
+  Status send_to(const std::string& key, A&&... args) {
+    using T = ActorClassOf<M>;
+    using Params = typename detail::MemberArgs<decltype(M)>::type;
+    static_assert(detail::handler_name<T, M>() != nullptr, "the method is not registered in T::kHandlers");
+    static_assert(std::is_constructible_v<Params, A&&...>, "the handler cannot be called with these arguments");
+    const Params params(std::forward<A>(args)...);
+    return send_to_erased(key, detail::handler_name<T, M>(),
+                          std::apply([](const auto&... p) { return wire::encode_args(p...); }, params));
+  }
+
  private:
   template <auto M>
   struct MemberClass;
@@ -127,6 +175,7 @@ class DurableActorBase : public Actor {
   using ActorClassOf = typename MemberClass<M>::type;
 
   Result<std::uint64_t> schedule_durable_erased(Duration delay, std::string_view method, std::string args);
+  Status send_to_erased(const std::string& key, std::string_view method, std::string args);
 
   friend class detail::Cell;
   std::string key_;

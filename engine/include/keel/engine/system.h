@@ -38,6 +38,7 @@ namespace keel {
 
 class Actor;
 struct DurableOptions;
+class OutboxTransport;
 namespace internal {
 class Runtime;
 }
@@ -71,6 +72,10 @@ struct SystemConfig {
   // Where durable actors keep their mailboxes and state (keel/engine/durable.h).
   // Must outlive the System. Null: spawn_durable fails with kFailedPrecondition.
   Journal* journal = nullptr;
+  // Where durable actors' messages sent by key (DurableActorBase::send_to)
+  // go (keel/engine/outbox.h). Null: send_to fails with kFailedPrecondition,
+  // and recovered undelivered messages wait in the journal.
+  std::shared_ptr<OutboxTransport> outbox;
 };
 
 enum class ShutdownMode : std::uint8_t {

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/base/rendezvous.h"
 #include "keel/base/status.h"
 #include "keel/journal/journal.h"
 #include "keel/wire/value.h"
@@ -98,6 +99,11 @@ constexpr std::string_view owner_id(std::string_view owner) {
 //   the INBOX record handled last; 0 is a mark, "the INBOX record just
 //   before me is handled".
 // SNAPSHOT (4): encode_durable_snapshot below. TIMER (6): DurableTimer.
+// OUTBOX (5): a wire::Envelope of a message the actor sent by key
+//   (DurableActorBase::send_to), idempotent, its id outbox_message_id(owner,
+//   seq) for the actor's seq-th such message (1, 2, ...).
+// DELIVERED (9): wire::encode_value(std::uint64_t): the actor's outbox
+//   messages up to this sequence number are delivered (or given up).
 
 // The `hi` half of the envelope id of every message a durable timer sends
 // (its INBOX record); the `lo` half is the timer's id. "KEELTIMR".
@@ -116,22 +122,52 @@ struct DurableTimer {
       keel::field<&DurableTimer::method>("method"), keel::field<&DurableTimer::args>("args"));
 };
 
+// The message id ({hi, lo}) of the `seq`-th outbox message of `owner`: the
+// same in every process that computes it, so a message sent again after a
+// crash or a failover is the one its receiver applied (or not).
+inline std::array<std::uint64_t, 2> outbox_message_id(std::string_view owner, std::uint64_t seq) {
+  return {rendezvous_weight("keel.outbox", owner), seq};
+}
+
+// An outbox message not yet delivered: M(args) to the durable actor
+// `target`, the sender's `seq`-th. Part of snapshots.
+struct OutboxEntry {
+  std::uint64_t seq = 0;
+  std::string target;
+  std::string method;
+  wire::Bytes args;
+  static constexpr auto kFields = keel::fields(
+      keel::field<&OutboxEntry::seq>("seq"), keel::field<&OutboxEntry::target>("target"),
+      keel::field<&OutboxEntry::method>("method"), keel::field<&OutboxEntry::args>("args"));
+};
+
 // What a SNAPSHOT holds besides the actor's state: the cursor, the pending
 // durable timers, the remembered sender-chosen message ids ({hi, lo},
-// oldest first) and the last durable timer id given.
+// oldest first), the last durable timer id given, and for an actor that
+// sent by key: its undelivered outbox messages, the last outbox sequence
+// number given and the last one delivered.
 struct DurableSnapshotMeta {
   Lsn cursor = 0;
   std::vector<DurableTimer> timers;
   std::vector<std::array<std::uint64_t, 2>> ids;
   std::uint64_t timer_seq = 0;
+  std::vector<OutboxEntry> outbox;
+  std::uint64_t outbox_seq = 0;
+  std::uint64_t outbox_delivered = 0;
 };
 
 // A SNAPSHOT payload: wire::encode_args(cursor, state, timers, ids,
-// timer_seq), a tuple (an array in JSON) whose first item is the cursor.
+// timer_seq), a tuple (an array in JSON) whose first item is the cursor,
+// followed by (outbox, outbox_seq, outbox_delivered) once the actor has
+// sent by key.
 template <class State>
 std::string encode_durable_snapshot(const DurableSnapshotMeta& meta, const State& state) {
-  return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state, meta.timers, meta.ids,
-                           meta.timer_seq);
+  if (meta.outbox_seq == 0) {
+    return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state, meta.timers, meta.ids,
+                             meta.timer_seq);
+  }
+  return wire::encode_args(static_cast<std::uint64_t>(meta.cursor), state, meta.timers, meta.ids, meta.timer_seq,
+                           meta.outbox, meta.outbox_seq, meta.outbox_delivered);
 }
 
 // Decodes a SNAPSHOT payload: its state into `state`, the rest returned.
@@ -141,11 +177,21 @@ template <class State>
 Result<DurableSnapshotMeta> decode_durable_snapshot(std::string_view payload, State& state) {
   using Timers = std::vector<DurableTimer>;
   using Ids = std::vector<std::array<std::uint64_t, 2>>;
+  using Outbox = std::vector<OutboxEntry>;
+  auto with_outbox =
+      wire::decode_args<std::uint64_t, State, Timers, Ids, std::uint64_t, Outbox, std::uint64_t, std::uint64_t>(
+          payload);
+  if (with_outbox) {
+    auto& t = *with_outbox;
+    state = std::move(std::get<1>(t));
+    return DurableSnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)), std::move(std::get<3>(t)),
+                               std::get<4>(t), std::move(std::get<5>(t)), std::get<6>(t), std::get<7>(t)};
+  }
   KEEL_ASSIGN_OR_RETURN(auto t,
                         (wire::decode_args<std::uint64_t, State, Timers, Ids, std::uint64_t>(payload)));
   state = std::move(std::get<1>(t));
   return DurableSnapshotMeta{static_cast<Lsn>(std::get<0>(t)), std::move(std::get<2>(t)),
-                             std::move(std::get<3>(t)), std::get<4>(t)};
+                             std::move(std::get<3>(t)), std::get<4>(t), {}, 0, 0};
 }
 
 // ---- Workflow runs ("workflow/<run id>", docs/workflow.md) ---------------------

@@ -56,9 +56,10 @@ enum class RecordKind : std::uint8_t {
   kTimer = 6,      // a durable timer (fire time + envelope)
   kStep = 7,       // a workflow step result
   kRun = 8,        // a workflow run's status
+  kDelivered = 9,  // the owner's OUTBOX messages up to a sequence number are delivered
 };
 // One past the highest RecordKind number: arrays indexed by kind number.
-inline constexpr std::size_t kRecordKindSlots = 9;
+inline constexpr std::size_t kRecordKindSlots = 10;
 std::string_view record_kind_name(RecordKind kind);
 // Parses "inbox", "processed", ...; nullopt for an unknown name.
 std::optional<RecordKind> record_kind_from_name(std::string_view name);
