@@ -173,10 +173,21 @@ void DurableCell::deliver(MessagePtr m, HandlerContext& ctx) {
     return;
   }
   if (d.applied(id)) {
-    m->reject(Status::already_exists(describe(*cell_) + ": message id " + std::to_string(id.hi) + ":" +
-                                     std::to_string(id.lo) + " was applied already"));
-    m.reset();
-    skip();
+    // A copy of a message applied already. The commit that applied it may
+    // still be in flight: the copy is answered by a commit behind it in
+    // order, kAlreadyExists once that is durable, or that commit's error if
+    // it failed (the message was not applied then, and its sender may send
+    // it again once the actor is rebuilt).
+    Effects eff;
+    eff.replies.push_back(
+        [m = std::move(m), why = Status::already_exists(describe(*cell_) + ": message id " + std::to_string(id.hi) +
+                                                        ":" + std::to_string(id.lo) + " was applied already")](
+            const Status* failed) mutable {
+          m->reject(failed != nullptr ? *failed : why);
+          m.reset();  // before the cell may go
+        });
+    if (lsn != 0) d.cursor = lsn;
+    commit(eff);
     return;
   }
   if (m->deadline != TimePoint::max() && cell_->rt_->clock().now() > m->deadline) {

@@ -84,11 +84,6 @@ void OutboxDelivery::on_result(std::uint64_t seq, const Status& result) {
     if (closed_ || queue_.empty() || queue_.front().seq != seq) return;
     const OutboxEntry& e = queue_.front();
     const StatusCode code = result.code();
-    if (code == StatusCode::kCancelled) {
-      // The transport is going away: the message waits in the journal for
-      // the actor's next start; in_flight_ stays set, so nothing more goes.
-      return;
-    }
     if (!result.is_ok() && code != StatusCode::kAlreadyExists &&
         setup_.retry.should_retry(result, attempts_)) {
       const Duration wait = setup_.retry.backoff(attempts_);

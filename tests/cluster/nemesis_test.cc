@@ -38,6 +38,7 @@ struct Ledger {
   std::mutex mu;
   std::map<std::string, std::set<std::int64_t>> acked;
   std::map<std::string, std::set<std::int64_t>> unacked;
+  std::map<std::int64_t, std::string> relayed_by;  // op -> the relay it was sent through
 };
 
 // Watches every shard's epoch until stopped; records any that went down.
@@ -126,12 +127,13 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
       while (!stop) {
         const std::string key = key_of(static_cast<int>(pick() % kActors));
         const std::int64_t op = next_op++;
-        const Status s = c < 2 ? (*client)->call_with<&RemoteOpLog::apply>(once, key, op).get().status()
-                               : (*client)->call_with<&RemoteRelay::relay>(
-                                     once, relay_of(static_cast<int>(pick() % kRelays)), key, op).get().status();
+        const std::string relay = c < 2 ? std::string() : relay_of(static_cast<int>(pick() % kRelays));
+        const Status s = relay.empty() ? (*client)->call_with<&RemoteOpLog::apply>(once, key, op).get().status()
+                                       : (*client)->call_with<&RemoteRelay::relay>(once, relay, key, op).get().status();
         const bool applied = s.is_ok() || s.code() == StatusCode::kAlreadyExists;
         std::lock_guard<std::mutex> lock(ledger.mu);
         (applied ? ledger.acked : ledger.unacked)[key].insert(op);
+        if (!relay.empty()) ledger.relayed_by[op] = relay;
       }
     });
   }
@@ -196,7 +198,10 @@ TEST_F(NemesisTest, AcknowledgedOperationsAreAppliedExactlyOnceThroughRandomFaul
     const std::set<std::int64_t>& acked = ledger.acked[key];
     const std::set<std::int64_t>& unacked = ledger.unacked[key];
     acked_total += acked.size();
-    for (std::int64_t op : acked) EXPECT_EQ(seen[op], 1) << key << ": acknowledged op " << op;
+    for (std::int64_t op : acked) {
+      EXPECT_EQ(seen[op], 1) << key << ": acknowledged op " << op
+                             << (ledger.relayed_by.count(op) != 0 ? " relayed by " + ledger.relayed_by[op] : " called");
+    }
     for (const auto& [op, n] : seen) {
       EXPECT_LE(n, 1) << key << ": op " << op << " applied " << n << " times";
       EXPECT_TRUE(acked.count(op) != 0 || unacked.count(op) != 0) << key << ": op " << op << " was never sent";

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -93,6 +94,11 @@ class NetnsClusterTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // A failed test shows what the agents (and their workers) logged.
+    for (int i = 1; i <= kHosts && HasFailure(); ++i) {
+      std::printf("---- %s's log:\n%s%s\n", id(i).c_str(), past_logs_[i].c_str(),
+                  agents_[i] ? agents_[i]->error_output().c_str() : "");
+    }
     for (int i = 1; i <= kHosts; ++i) {
       if (agents_[i]) kill(agents_[i]->pid(), SIGCONT);  // a paused one must hear its SIGTERM
       heal(i);
@@ -138,6 +144,7 @@ class NetnsClusterTest : public ::testing::Test {
   void kill_agent(int i) {
     ASSERT_NO_FATAL_FAILURE(signal_agent(i, SIGKILL));
     agents_[i]->wait_exit(std::chrono::seconds(10));
+    past_logs_[i] += agents_[i]->error_output() + "-- killed --\n";
     agents_[i].reset();
   }
 
@@ -191,6 +198,7 @@ class NetnsClusterTest : public ::testing::Test {
   static inline bool up_ = false;
   std::string url_;
   std::vector<std::unique_ptr<AgentProcess>> agents_;  // by host number; [0] unused
+  std::map<int, std::string> past_logs_;  // what killed incarnations logged, by host number
 };
 
 }  // namespace keel::testing

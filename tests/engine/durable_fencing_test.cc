@@ -118,6 +118,34 @@ TEST_P(DurableFencingTest, TheJournalStillHoldsWhatWasCommittedBeforeTheFence) {
   EXPECT_EQ(await(c.ask<&Counter::total>()).value(), 3);
 }
 
+// A copy of an idempotent message that arrives while the commit of its
+// first copy is in flight is not answered "applied already" before that
+// commit is durable: the commit fails here, and the copy fails with it, so
+// its sender sends it again; the third copy is applied, once.
+TEST_P(DurableFencingTest, ACopyOfAMessageIsNotAnsweredAppliedBeforeTheFirstCopysCommitIsDurable) {
+  System system(fenced_config());
+  auto c = system.spawn_durable<Counter>("c").value();
+  ASSERT_EQ(await(c.ask<&Counter::add>(1)).value(), 1);
+  AskOptions once;
+  once.id = MessageId{7, 7};
+  fencing_->hold("actor/c");
+  Future<std::int64_t> first = c.ask_with<&Counter::add>(once, 5);
+  ASSERT_TRUE(fencing_->wait_held(1));
+  Future<std::int64_t> copy = c.ask_with<&Counter::add>(once, 5);
+  EXPECT_TRUE(fencing_->wait_held(2)) << "the copy's answer waits behind the first copy's commit";
+  fencing_->fail_held(Status::io_error("the disk went away"));
+  EXPECT_EQ(await(std::move(first)).status().code(), StatusCode::kIoError);
+  Result<std::int64_t> copied = await(std::move(copy));
+  ASSERT_FALSE(copied.has_value());
+  EXPECT_NE(copied.status().code(), StatusCode::kAlreadyExists) << copied.status();
+  // Rebuilt from the journal, the actor applies the message once.
+  Result<std::int64_t> third = await(c.ask_with<&Counter::add>(once, 5));
+  ASSERT_TRUE(third.has_value()) << third.status();
+  EXPECT_EQ(*third, 6);
+  EXPECT_EQ(await(c.ask_with<&Counter::add>(once, 5)).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(await(c.ask<&Counter::total>()).value(), 6);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, DurableFencingTest, KEEL_DURABLE_BACKENDS,
                          [](const auto& info) { return info.param; });
 

@@ -71,6 +71,20 @@ class FencingJournal : public Journal {
     }
     for (Held& h : held) inner_.append_async(std::move(h.batch), h.chain, std::move(h.done));
   }
+  // Stops holding, and fails the held batches with `why` (written: none),
+  // as a write that failed would.
+  void fail_held(const Status& why) {
+    std::vector<Held> held;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      holding_.clear();
+      held.swap(held_);
+    }
+    for (Held& h : held) {
+      if (h.chain != nullptr) h.chain->fail(why);
+      h.done(why);
+    }
+  }
   // Batches refused so far (relaxed: a statistic read after the fact).
   int refused() const { return refused_.load(std::memory_order_relaxed); }
 

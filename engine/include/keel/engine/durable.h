@@ -108,8 +108,9 @@ struct DurableOptions {
     r.max_attempts = std::numeric_limits<int>::max();
     r.initial_backoff = std::chrono::milliseconds(50);
     r.max_backoff = std::chrono::seconds(5);
-    r.retry_on = {StatusCode::kUnavailable, StatusCode::kTimeout,  StatusCode::kOwnershipLost,
-                  StatusCode::kNotFound,    StatusCode::kIoError, StatusCode::kOverloaded};
+    r.retry_on = {StatusCode::kUnavailable, StatusCode::kTimeout, StatusCode::kOwnershipLost,
+                  StatusCode::kNotFound,    StatusCode::kIoError, StatusCode::kOverloaded,
+                  StatusCode::kCancelled};
     return r;
   }
 };

@@ -47,9 +47,8 @@ struct OutboxMessage {
 // - OK, or kAlreadyExists (the receiver applied this id already): delivered;
 // - with a code in DurableOptions::outbox_retry's retry_on (by default
 //   kUnavailable, kTimeout, kOwnershipLost, kNotFound, kIoError,
-//   kOverloaded): sent again after a backoff;
-// - kCancelled: the transport is going away; the message stays in the
-//   outbox and is sent again when the actor next starts;
+//   kOverloaded and kCancelled: a receiver stopped while its shard moved):
+//   sent again after a backoff, until the actor stops;
 // - any other error: the message is given up (reported through
 //   SystemConfig::log) and counted as delivered.
 class OutboxTransport {
