@@ -18,6 +18,7 @@
 #include "support/http_client.h"
 #include "cluster_test.h"
 #include "keel/client/client.h"
+#include "keel/client/remote_pool.h"
 #include "keel/cluster/cluster_view.h"
 #include "poll_tables.h"
 #include "keel/journal/pg_journal.h"
@@ -315,6 +316,67 @@ TEST_F(AgentClusterTest, AnActorCallsActorsOnTheOtherHostsThroughItsWorkersClien
     EXPECT_EQ(*direct, i + 1) << key;
   }
   EXPECT_EQ(other_hosts.size(), 2u) << "counters on both other hosts";
+}
+
+TEST_F(AgentClusterTest, TheRegistrySpansTheHostsAndForgetsAKilledHostsRegistrations) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
+  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+  ASSERT_TRUE(client.has_value()) << client.status();
+  Client& c = **client;
+  // An actor on each host (host-1 is agent 0, and so on).
+  std::map<std::size_t, std::string> on_host;
+  for (int i = 0; i < 60 && on_host.size() < 3; ++i) {
+    const std::string key = "member-" + std::to_string(i);
+    Result<SpawnInfo> s = c.spawn("Counter", key).get();
+    ASSERT_TRUE(s.has_value()) << key << ": " << s.status();
+    on_host.emplace(s->agent, key);
+  }
+  ASSERT_EQ(on_host.size(), 3u);
+  const std::string& key_a = on_host[0];
+  const std::string& key_c = on_host[2];
+
+  // Registered through host-1 (the host of key_a), found at host-2. A host
+  // registers only the actors it hosts.
+  Status not_hosted = c.register_name("ns", "pool", "no-such-actor").get();
+  EXPECT_EQ(not_hosted.code(), StatusCode::kNotFound) << not_hosted;
+  ASSERT_TRUE(c.register_name("ns", "pool", key_a).get().is_ok());
+  Result<RegistryMembers> at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_EQ(at_b->keys, std::vector<std::string>{key_a});
+  auto pool = RemotePool::follow(c, "ns", "pool");
+
+  // A watch at host-2 wakes when host-3 registers.
+  Future<RegistryMembers> watched = c.watch_on(1, "ns", "pool", at_b->version, 60s);
+  ASSERT_TRUE(c.register_name("ns", "pool", key_c).get().is_ok());
+  Result<RegistryMembers> woke = watched.get();
+  ASSERT_TRUE(woke.has_value()) << woke.status();
+  EXPECT_EQ(woke->keys, (std::vector<std::string>{key_a, key_c}));
+  ASSERT_TRUE(pool->wait_for_size(2, 60s).is_ok());
+  Result<RegistryMembers> merged = c.lookup("ns", "pool").get();
+  ASSERT_TRUE(merged.has_value()) << merged.status();
+  EXPECT_EQ(merged->keys, (std::vector<std::string>{key_a, key_c}));
+
+  // host-1 dies: once its lease has ended, its registration is gone from
+  // every host's lookups, its watches and the pool.
+  Future<RegistryMembers> watched_c = c.watch_on(2, "ns", "pool", woke->version, 60s);
+  ASSERT_EQ(kill(agents[0]->pid(), SIGKILL), 0);
+  ASSERT_EQ(agents[0]->wait_exit(10s), -1);
+  Result<RegistryMembers> after = watched_c.get();
+  ASSERT_TRUE(after.has_value()) << after.status();
+  EXPECT_EQ(after->keys, std::vector<std::string>{key_c});
+  at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_EQ(at_b->keys, std::vector<std::string>{key_c});
+  ASSERT_TRUE(pool->wait_for_size_at_most(1, 60s).is_ok());
+  EXPECT_EQ(pool->endpoints(), std::vector<std::string>{key_c});
+
+  // Unregistering goes through the table too.
+  ASSERT_TRUE(c.unregister_name("ns", "pool", key_c).get().is_ok());
+  at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_TRUE(at_b->keys.empty());
 }
 
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {
