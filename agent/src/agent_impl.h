@@ -250,6 +250,10 @@ class Agent::Impl {
   // the members' version differs. I/O thread.
   void serve_cluster_registry(std::uint64_t client, std::uint64_t correlation, std::string_view method,
                               std::string_view payload, std::int64_t deadline_ns) KEEL_REQUIRES(mu_);
+  // The actor `key` has gone: its registrations by this incarnation are
+  // removed on the database thread, with those of other actors gone
+  // meanwhile (a shard's actors go together).
+  void forget_registrations(const std::string& key) KEEL_REQUIRES(mu_);
   // Queues a read of `names` on the database thread, which answers their
   // watches.
   void reread_watched(const std::vector<internal::RegistryWatches::Name>& names) KEEL_REQUIRES(mu_);
@@ -308,6 +312,7 @@ class Agent::Impl {
   std::unique_ptr<RegistryListener> registry_listener_;
   std::thread registry_thread_;
   internal::RegistryWatches registry_watches_ KEEL_GUARDED_BY(mu_);
+  std::vector<std::string> registrations_to_forget_ KEEL_GUARDED_BY(mu_);  // see forget_registrations
   // The journal's shard count, read when keeping starts (kPgShards until then).
   std::atomic<std::uint32_t> shard_count_{kPgShards};
   // Set by start() and rejoin() (database thread), taken by

@@ -88,6 +88,22 @@ void Agent::Impl::answer_registry(std::uint64_t client_id, std::uint64_t correla
   send_answers(out);
 }
 
+void Agent::Impl::forget_registrations(const std::string& key) {
+  registrations_to_forget_.push_back(key);
+  if (registrations_to_forget_.size() > 1) return;  // a task is queued already
+  on_db_thread([this] {
+    std::vector<std::string> keys;
+    {
+      MutexLock lock(mu_);
+      keys.swap(registrations_to_forget_);
+    }
+    // Watches hear of it from the table.
+    if (Status s = cluster_registry_->remove_keys(keys); !s.is_ok()) {
+      log("could not remove the registrations of " + std::to_string(keys.size()) + " actors: " + s.to_string());
+    }
+  });
+}
+
 void Agent::Impl::reread_watched(const std::vector<RegistryWatches::Name>& names) {
   if (registry_watches_.mark_due(names)) on_db_thread([this] { answer_watches(); });
 }

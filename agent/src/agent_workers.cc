@@ -175,15 +175,7 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
 
 void Agent::Impl::forget_actor(const std::string& key) {
   hosted_.erase(key);
-  if (in_cluster()) {
-    // Its registrations by this incarnation; watches hear of it from the table.
-    on_db_thread([this, key] {
-      if (Status s = cluster_registry_->remove_key(key); !s.is_ok()) {
-        log("could not remove the registrations of '" + key + "': " + s.to_string());
-      }
-    });
-    return;
-  }
+  if (in_cluster()) return forget_registrations(key);
   std::vector<internal::RegistryAnswer> answers;
   registry_.forget_key(key, answers);
   send_answers(answers);

@@ -41,11 +41,14 @@ constexpr std::string_view kAddChange =
     "ON CONFLICT (ns, name, key) DO UPDATE SET host = excluded.host, incarnation = excluded.incarnation, seq = DEFAULT "
     "WHERE r.host <> excluded.host OR r.incarnation <> excluded.incarnation RETURNING 1), ";
 
-// $4 key; with `own_only`, also $5 host id and $6 incarnation.
-std::string remove_change(bool own_only) {
-  return std::string("changed AS (DELETE FROM S.registry WHERE ns = $1 AND name = $2 AND key = $4") +
-         (own_only ? " AND host = $5 AND incarnation = $6::bigint" : "") + " RETURNING 1), ";
-}
+// $4 the key, whoever registered it.
+constexpr std::string_view kRemoveChange =
+    "changed AS (DELETE FROM S.registry WHERE ns = $1 AND name = $2 AND key = $4 RETURNING 1), ";
+// $4 keys (bytea[]) that $5 host id at $6 incarnation registered.
+constexpr std::string_view kRemoveOwnChange =
+    "changed AS (DELETE FROM S.registry WHERE ns = $1 AND name = $2 "
+    "AND key IN (SELECT convert_from(k, 'UTF8') FROM unnest($4::bytea[]) AS u(k)) "
+    "AND host = $5 AND incarnation = $6::bigint RETURNING 1), ";
 
 // Removes the rows of dead incarnations, then reads the version and the
 // live members in order (one row with a NULL key when there are none).
@@ -98,21 +101,31 @@ class ClusterRegistry::Impl {
   Result<ClusterRegistryMembers> remove(const std::string& ns, const std::string& name, const std::string& key) {
     KEEL_RETURN_IF_ERROR(check_registry_name(ns, name));
     return link_.run(membership_.timeout(), [&](PgConnection* c, TimePoint deadline) -> Result<ClusterRegistryMembers> {
-      KEEL_RETURN_IF_ERROR(remove_in(c, ns, name, key, /*own_only=*/false, deadline));
+      PgParams p;
+      p.text(ns).text(name).text(channel()).text(key);
+      KEEL_RETURN_IF_ERROR(change(c, kRemoveChange, p, deadline));
       return read(c, ns, name, deadline);
     });
   }
 
-  Status remove_key(const std::string& key) {
+  Status remove_keys(const std::vector<std::string>& keys) {
+    if (keys.empty()) return Status::ok();
+    const std::vector<std::string_view> views(keys.begin(), keys.end());
+    const std::string& id = membership_.self().id;
+    const auto incarnation = static_cast<std::int64_t>(membership_.incarnation());
     return link_.run(membership_.timeout(), [&](PgConnection* c, TimePoint deadline) -> Status {
       PgParams p;
-      p.text(key).text(membership_.self().id).int64(static_cast<std::int64_t>(membership_.incarnation()));
-      KEEL_ASSIGN_OR_RETURN(PgResult names, c->exec(sql("SELECT DISTINCT ns, name FROM S.registry "
-                                                        "WHERE key = $1 AND host = $2 AND incarnation = $3::bigint"),
-                                                    p, deadline));
+      p.bytes_array(views).text(id).int64(incarnation);
+      KEEL_ASSIGN_OR_RETURN(
+          PgResult names, c->exec(sql("SELECT DISTINCT ns, name FROM S.registry WHERE key IN "
+                                      "(SELECT convert_from(k, 'UTF8') FROM unnest($1::bytea[]) AS u(k)) "
+                                      "AND host = $2 AND incarnation = $3::bigint ORDER BY ns, name"),
+                                  p, deadline));
       for (int i = 0; i < names.rows(); ++i) {
-        KEEL_RETURN_IF_ERROR(remove_in(c, std::string(names.bytes(i, 0)), std::string(names.bytes(i, 1)), key,
-                                       /*own_only=*/true, deadline));
+        PgParams change_p;
+        change_p.text(names.bytes(i, 0)).text(names.bytes(i, 1)).text(channel()).bytes_array(views).text(id).int64(
+            incarnation);
+        KEEL_RETURN_IF_ERROR(change(c, kRemoveOwnChange, change_p, deadline));
       }
       return Status::ok();
     });
@@ -129,12 +142,10 @@ class ClusterRegistry::Impl {
   std::string sql(std::string_view text) const { return internal::in_schema(target_.schema, text); }
   const std::string& channel() const { return target_.schema; }
 
-  Status remove_in(PgConnection* c, const std::string& ns, const std::string& name, const std::string& key,
-                   bool own_only, TimePoint deadline) {
-    PgParams p;
-    p.text(ns).text(name).text(channel()).text(key);
-    if (own_only) p.text(membership_.self().id).int64(static_cast<std::int64_t>(membership_.incarnation()));
-    return c->exec(sql("WITH " + remove_change(own_only) + std::string(kBump) + "SELECT (SELECT max(version) FROM bump)"),
+  // Runs the CTE `changed_cte` (one of the changes above) with kBump, whose
+  // parameters `p` are ($1 ns, $2 name, $3 the channel, ...).
+  Status change(PgConnection* c, std::string_view changed_cte, const PgParams& p, TimePoint deadline) {
+    return c->exec(sql("WITH " + std::string(changed_cte) + std::string(kBump) + "SELECT (SELECT max(version) FROM bump)"),
                    p, deadline)
         .status();
   }
@@ -173,7 +184,7 @@ Result<ClusterRegistryMembers> ClusterRegistry::remove(const std::string& ns, co
                                                        const std::string& key) {
   return impl_->remove(ns, name, key);
 }
-Status ClusterRegistry::remove_key(const std::string& key) { return impl_->remove_key(key); }
+Status ClusterRegistry::remove_keys(const std::vector<std::string>& keys) { return impl_->remove_keys(keys); }
 Result<ClusterRegistryMembers> ClusterRegistry::lookup(const std::string& ns, const std::string& name) {
   return impl_->lookup(ns, name);
 }

@@ -76,17 +76,19 @@ TEST_F(ClusterRegistryTest, MembersAreSharedByEveryHostInRegistrationOrder) {
   EXPECT_TRUE(other->keys.empty());
 }
 
-TEST_F(ClusterRegistryTest, RemoveKeyTakesAKeyFromEveryNameItsHostRegistered) {
+TEST_F(ClusterRegistryTest, RemoveKeysTakesKeysFromEveryNameTheirHostRegistered) {
   ASSERT_NO_FATAL_FAILURE(join_hosts(2));
   ClusterRegistry* ra = registries_[0].get();
   ClusterRegistry* rb = registries_[1].get();
   ASSERT_TRUE(ra->add("bank", "shards", "k").has_value());
   ASSERT_TRUE(ra->add("bank", "audit", "k").has_value());
   ASSERT_TRUE(ra->add("bank", "audit", "j").has_value());
+  ASSERT_TRUE(ra->add("bank", "audit", "i").has_value());
   ASSERT_TRUE(rb->add("bank", "mirrors", "k").has_value());
   const std::uint64_t audit_version = ra->lookup("bank", "audit")->version;
 
-  ASSERT_TRUE(ra->remove_key("k").is_ok());
+  ASSERT_TRUE(ra->remove_keys({"k", "i", "never-there"}).is_ok());
+  ASSERT_TRUE(ra->remove_keys({}).is_ok());
   EXPECT_TRUE(rb->lookup("bank", "shards")->keys.empty());
   Result<ClusterRegistryMembers> audit = rb->lookup("bank", "audit");
   ASSERT_TRUE(audit.has_value());
@@ -175,8 +177,8 @@ TEST_F(ClusterRegistryTest, AChangeWakesAListener) {
   EXPECT_FALSE(w->resubscribed);
   EXPECT_EQ(w->names, (std::vector<std::pair<std::string, std::string>>{{"bank", "shards"}}));
 
-  // remove_key announces its changes too.
-  ASSERT_TRUE(r->remove_key("shard-0").is_ok());
+  // remove_keys announces its changes too.
+  ASSERT_TRUE(r->remove_keys({"shard-0"}).is_ok());
   w = (*l)->wait(60s);
   ASSERT_TRUE(w.has_value()) << w.status();
   EXPECT_EQ(w->names, (std::vector<std::pair<std::string, std::string>>{{"bank", "shards"}}));

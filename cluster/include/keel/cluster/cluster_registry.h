@@ -61,9 +61,10 @@ class ClusterRegistry {
   // members after the change; a key not there is fine. Errors:
   // kInvalidArgument, kUnavailable, kIoError.
   Result<ClusterRegistryMembers> remove(const std::string& ns, const std::string& name, const std::string& key);
-  // Removes `key` from every name this incarnation registered it under (its
-  // actor has gone). Errors: kUnavailable, kIoError.
-  Status remove_key(const std::string& key);
+  // Removes each of `keys` from every name this incarnation registered it
+  // under (their actors have gone). Errors: kUnavailable, kIoError (some
+  // names may then have lost them already).
+  Status remove_keys(const std::vector<std::string>& keys);
   // The members of `ns`/`name` registered by live incarnations. Removes the
   // rows of dead ones first (a new version, announced). Errors:
   // kInvalidArgument, kUnavailable, kIoError.
