@@ -5,7 +5,6 @@
 // row lock on S.registry_names orders the changes of one name.
 #include "keel/cluster/cluster_registry.h"
 
-
 #include "pg_connection.h"
 #include "pg_link.h"
 #include "pg_schema.h"

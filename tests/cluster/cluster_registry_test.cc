@@ -76,6 +76,23 @@ TEST_F(ClusterRegistryTest, MembersAreSharedByEveryHostInRegistrationOrder) {
   EXPECT_TRUE(other->keys.empty());
 }
 
+TEST_F(ClusterRegistryTest, AKeyRegisteredByAnotherHostBecomesItsAndGoesLast) {
+  ASSERT_NO_FATAL_FAILURE(join_hosts(2));
+  ClusterRegistry* ra = registries_[0].get();
+  ClusterRegistry* rb = registries_[1].get();
+  ASSERT_TRUE(ra->add("ns", "pool", "k1").has_value());
+  Result<ClusterRegistryMembers> m = ra->add("ns", "pool", "k2");
+  ASSERT_TRUE(m.has_value()) << m.status();
+  Result<ClusterRegistryMembers> moved = rb->add("ns", "pool", "k1");
+  ASSERT_TRUE(moved.has_value()) << moved.status();
+  EXPECT_EQ(moved->keys, (Keys{"k2", "k1"}));
+  EXPECT_NE(moved->version, m->version);
+  // It is host-b's now: host-a's remove_keys leaves it, host-a's death too.
+  ASSERT_TRUE(ra->remove_keys({"k1", "k2"}).is_ok());
+  ASSERT_NO_FATAL_FAILURE(expire("host-a"));
+  EXPECT_EQ(rb->lookup("ns", "pool")->keys, Keys{"k1"});
+}
+
 TEST_F(ClusterRegistryTest, RemoveKeysTakesKeysFromEveryNameTheirHostRegistered) {
   ASSERT_NO_FATAL_FAILURE(join_hosts(2));
   ClusterRegistry* ra = registries_[0].get();
