@@ -180,6 +180,7 @@ wire::ConnectionCallbacks Agent::Impl::client_callbacks() {
     MutexLock lock(mu_);
     clients_.erase(c.id());
     registry_.forget_client(c.id());
+    registry_watches_.forget_client(c.id());
   };
   return cb;
 }
@@ -254,6 +255,9 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
     if (corr != 0) internal::send_error(c, corr, s, internal::kAgentErrorType).ignore();
   };
   MutexLock lock(mu_);
+  if (view->target().key == internal::kRegistryKey && in_cluster()) {
+    return serve_cluster_registry(c.id(), corr, view->method(), view->payload(), view->deadline_ns());
+  }
   if (view->target().key == internal::kRegistryKey) {
     std::vector<internal::RegistryAnswer> answers;
     registry_.handle(

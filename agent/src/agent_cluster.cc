@@ -25,7 +25,9 @@ Status Agent::Impl::join_cluster() {
   self.addresses = {advertise_};
   KEEL_ASSIGN_OR_RETURN(membership_, Membership::join(o.url, self, o.membership));
   KEEL_RETURN_IF_ERROR(open_tables());
+  KEEL_ASSIGN_OR_RETURN(registry_listener_, RegistryListener::open(o.url, o.membership.timeout));
   db_thread_ = std::thread([this] { run_db_thread(); });
+  registry_thread_ = std::thread([this] { run_registry_listener(); });
   watch_lease();
   log("joined cluster " + o.membership.cluster + " as " + membership_->holder() + " at " + advertise_);
   return Status::ok();
@@ -35,6 +37,7 @@ Status Agent::Impl::open_tables() {
   KEEL_ASSIGN_OR_RETURN(remembered_, RememberedActors::open(options_.cluster.url, *membership_));
   KEEL_ASSIGN_OR_RETURN(gangs_, Gangs::open(options_.cluster.url, *membership_));
   KEEL_ASSIGN_OR_RETURN(claims_, ShardClaims::open(options_.cluster.url, *membership_));
+  KEEL_ASSIGN_OR_RETURN(cluster_registry_, ClusterRegistry::open(options_.cluster.url, *membership_));
   return Status::ok();
 }
 
@@ -69,6 +72,10 @@ void Agent::Impl::leave_cluster() {
     MutexLock lock(mu_);
     db_stopping_ = true;
     db_changed_.notify_all();
+  }
+  if (registry_thread_.joinable()) {
+    registry_listener_->interrupt();
+    registry_thread_.join();
   }
   if (db_thread_.joinable()) db_thread_.join();
   std::unique_ptr<ShardKeeper> keeper;
@@ -118,6 +125,7 @@ void Agent::Impl::rejoin(const Status& why) {
       remembered_.reset();
       gangs_.reset();
       claims_.reset();
+      cluster_registry_.reset();
       {
         MutexLock lock(mu_);
         ++cluster_figures_.rejoins;

@@ -7,8 +7,9 @@
 // supervisor thread forks the workers (it must outlive them, since
 // PR_SET_PDEATHSIG follows the forking thread), waits on their pidfds and
 // sends the heartbeats; in a cluster, the shard keeper's thread hands
-// shards to the workers and takes them back, and the cluster's database
-// thread records spawned actors.
+// shards to the workers and takes them back, the cluster's database
+// thread records spawned actors and serves the registry's table, and the
+// registry listener's thread hears the table's changes.
 // All take mu_ around the routing state; sends happen under mu_, which is
 // what keeps a Connection* in the maps valid (its on_close takes mu_ before
 // it returns).
@@ -30,7 +31,9 @@
 
 #include "keel/agent/agent.h"
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/cluster_registry.h"
 #include "keel/cluster/gangs.h"
+#include "keel/cluster/registry_listener.h"
 #include "keel/cluster/remembered_actors.h"
 #include "keel/cluster/shard_claims.h"
 #include "keel/journal/pg_journal.h"
@@ -40,6 +43,7 @@
 #include "metrics_endpoint.h"
 #include "protocol.h"
 #include "registry.h"
+#include "registry_watches.h"
 #include "worker_process.h"
 
 namespace keel {
@@ -239,6 +243,29 @@ class Agent::Impl {
   void watch_lease() KEEL_EXCLUDES(mu_);
   void run_db_thread() KEEL_EXCLUDES(mu_);
 
+  // ---- the registry in a cluster (agent_registry.cc) ----------------------
+  // A client's registry call (internal::kRegistryKey), served from the
+  // cluster's table on the database thread: register (of a key hosted
+  // here), unregister, lookup, and watch, kept in registry_watches_ until
+  // the members' version differs. I/O thread.
+  void serve_cluster_registry(std::uint64_t client, std::uint64_t correlation, std::string_view method,
+                              std::string_view payload, std::int64_t deadline_ns) KEEL_REQUIRES(mu_);
+  // The actor `key` has gone: its registrations by this incarnation are
+  // removed on the database thread, with those of other actors gone
+  // meanwhile (a shard's actors go together).
+  void forget_registrations(const std::string& key) KEEL_REQUIRES(mu_);
+  // Queues a read of `names` on the database thread, which answers their
+  // watches.
+  void reread_watched(const std::vector<internal::RegistryWatches::Name>& names) KEEL_REQUIRES(mu_);
+  // Database thread: reads the names due and answers their watches.
+  void answer_watches() KEEL_EXCLUDES(mu_);
+  // Database thread: sends registry answer `r` to `client`'s call.
+  void answer_registry(std::uint64_t client, std::uint64_t correlation, const Result<ClusterRegistryMembers>& r)
+      KEEL_EXCLUDES(mu_);
+  // The registry listener's thread: hears the table's changes, and every
+  // kRegistryReread reads every watched name again.
+  void run_registry_listener() KEEL_EXCLUDES(mu_);
+
   // ---- supervisor thread -------------------------------------------------
   void supervise() KEEL_EXCLUDES(mu_);
   void launch(int slot) KEEL_REQUIRES(mu_);
@@ -279,6 +306,13 @@ class Agent::Impl {
   std::unique_ptr<RememberedActors> remembered_;
   std::unique_ptr<Gangs> gangs_;
   std::unique_ptr<ShardClaims> claims_;  // the shards' holders, for the shard map
+  std::unique_ptr<ClusterRegistry> cluster_registry_;
+  // Outlives rejoins (it does not depend on the membership); its thread is
+  // registry_thread_, stopped by leave_cluster().
+  std::unique_ptr<RegistryListener> registry_listener_;
+  std::thread registry_thread_;
+  internal::RegistryWatches registry_watches_ KEEL_GUARDED_BY(mu_);
+  std::vector<std::string> registrations_to_forget_ KEEL_GUARDED_BY(mu_);  // see forget_registrations
   // The journal's shard count, read when keeping starts (kPgShards until then).
   std::atomic<std::uint32_t> shard_count_{kPgShards};
   // Set by start() and rejoin() (database thread), taken by

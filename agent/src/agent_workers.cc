@@ -175,6 +175,7 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
 
 void Agent::Impl::forget_actor(const std::string& key) {
   hosted_.erase(key);
+  if (in_cluster()) return forget_registrations(key);
   std::vector<internal::RegistryAnswer> answers;
   registry_.forget_key(key, answers);
   send_answers(answers);

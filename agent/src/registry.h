@@ -27,6 +27,15 @@ struct RegistryAnswer {
   Result<std::string> payload;
 };
 
+// A client's registry watch: its call, waiting for a version other than
+// `version` until `deadline_ns` (system clock, ns since the epoch; 0: none).
+struct RegistryWatch {
+  std::uint64_t client = 0;
+  std::uint64_t correlation = 0;
+  std::uint64_t version = 0;
+  std::int64_t deadline_ns = 0;
+};
+
 // Not thread-safe: the agent calls it under its lock.
 class Registry {
  public:
@@ -49,12 +58,7 @@ class Registry {
   void forget_client(std::uint64_t client);
 
  private:
-  struct Watch {
-    std::uint64_t client = 0;
-    std::uint64_t correlation = 0;
-    std::uint64_t version = 0;
-    std::int64_t deadline_ns = 0;
-  };
+  using Watch = RegistryWatch;
   struct Entry {
     std::uint64_t version = 0;
     std::vector<std::string> keys;

@@ -79,6 +79,7 @@ class Client::Impl {
     return route(key);
   }
   void learn_placement(std::size_t agent, const std::vector<std::string>& keys) KEEL_EXCLUDES(mu_);
+  bool in_cluster() const { return options_.cluster; }
   bool is_connected(std::size_t agent) const {
     wire::TcpClient* c = agent < agents_.size() ? agents_.conn(agent) : nullptr;
     return c != nullptr && c->is_connected();
@@ -752,6 +753,8 @@ bool Client::is_connected() const {
 }
 
 bool Client::is_connected(std::size_t agent) const { return impl_->is_connected(agent); }
+
+bool Client::in_cluster() const { return impl_->in_cluster(); }
 
 Future<void> Client::after(Duration delay) { return impl_->after(delay); }
 

@@ -51,10 +51,11 @@ struct Race {
   Promise<RegistryMembers> promise;  // completed once, by try_set
 };
 
-// The answers merged (merge_members over those that answered); the first
-// error when none did, and kCancelled when the client is being destroyed
-// (nothing may call it again).
-Result<RegistryMembers> merge_answers(const std::vector<std::optional<Result<RegistryMembers>>>& answers) {
+// The answers merged (merge_members over those that answered, or in a
+// `cluster` newest_members); the first error when none did, and kCancelled
+// when the client is being destroyed (nothing may call it again).
+Result<RegistryMembers> merge_answers(const std::vector<std::optional<Result<RegistryMembers>>>& answers,
+                                      bool cluster) {
   std::vector<RegistryMembers> ok;
   Status first;
   for (const auto& a : answers) {
@@ -67,11 +68,13 @@ Result<RegistryMembers> merge_answers(const std::vector<std::optional<Result<Reg
     }
   }
   if (ok.empty()) return first.is_ok() ? Status::unavailable("no agent answered") : first;
-  return merge_members(ok);
+  return cluster ? newest_members(ok) : merge_members(ok);
 }
 
 // Looks `ns`/`name` up on every agent of `client` and calls done(answers)
-// on the thread that completes the last lookup.
+// on the thread that completes the last lookup. In a cluster, a host not
+// connected now answers kUnavailable at once: the others read the same
+// table, and its calls would wait out the retries.
 void lookup_each(Client& client, const std::string& ns, const std::string& name,
                  std::function<void(Answers)> done) {
   const std::size_t n = client.agents().size();
@@ -83,7 +86,12 @@ void lookup_each(Client& client, const std::string& ns, const std::string& name,
     g->pending = n;
   }
   for (std::size_t i = 0; i < n; ++i) {
-    client.lookup_on(i, ns, name).then([g, i](Result<RegistryMembers> r) {
+    Future<RegistryMembers> asked =
+        client.in_cluster() && !client.is_connected(i)
+            ? Future<RegistryMembers>::ready(
+                  Status::unavailable("host " + client.agents()[i].to_string() + " is not connected"))
+            : client.lookup_on(i, ns, name);
+    asked.then([g, i](Result<RegistryMembers> r) {
       Answers all;
       {
         MutexLock lock(g->mu);
@@ -97,6 +105,14 @@ void lookup_each(Client& client, const std::string& ns, const std::string& name,
 }
 
 }  // namespace
+
+RegistryMembers newest_members(const std::vector<RegistryMembers>& per_host) {
+  RegistryMembers out;
+  for (const RegistryMembers& m : per_host) {
+    if (m.version > out.version) out = m;
+  }
+  return out;
+}
 
 RegistryMembers merge_members(const std::vector<RegistryMembers>& per_agent) {
   RegistryMembers out;
@@ -142,7 +158,7 @@ Future<RegistryMembers> Client::watch_on(std::size_t agent, const std::string& n
 Future<RegistryMembers> Client::lookup(const std::string& ns, const std::string& name) {
   auto promise = std::make_shared<Promise<RegistryMembers>>();
   Future<RegistryMembers> out = promise->future();
-  lookup_each(*this, ns, name, [promise](Answers all) { promise->try_set(merge_answers(all)); });
+  lookup_each(*this, ns, name, [this, promise](Answers all) { promise->try_set(merge_answers(all, in_cluster())); });
   return out;
 }
 
@@ -156,7 +172,7 @@ Future<RegistryMembers> Client::watch(const std::string& ns, const std::string& 
   auto race = std::make_shared<Race>();
   Future<RegistryMembers> out = race->promise.future();
   lookup_each(*this, ns, name, [this, race, ns, name, version, until](Answers all) {
-    auto merged = merge_answers(all);
+    auto merged = merge_answers(all, in_cluster());
     const auto left = std::chrono::duration_cast<Duration>(until - std::chrono::steady_clock::now());
     if (!merged || merged->version != version) {
       race->promise.try_set(std::move(merged));
@@ -177,7 +193,7 @@ Future<RegistryMembers> Client::watch(const std::string& ns, const std::string& 
     }
     for (const std::pair<std::size_t, std::uint64_t>& from : to_watch) {
       const std::size_t a = from.first;
-      watch_on(a, ns, name, from.second, left).then([race, a](Result<RegistryMembers> w) {
+      watch_on(a, ns, name, from.second, left).then([this, race, a](Result<RegistryMembers> w) {
         std::optional<Result<RegistryMembers>> result;  // set outside the lock
         {
           MutexLock lock(race->mu);
@@ -185,7 +201,7 @@ Future<RegistryMembers> Client::watch(const std::string& ns, const std::string& 
             if (--race->pending == 0) result = w.status();
           } else {
             race->answers[a] = std::move(w);
-            result = merge_answers(race->answers);
+            result = merge_answers(race->answers, in_cluster());
           }
         }
         if (result) race->promise.try_set(std::move(*result));

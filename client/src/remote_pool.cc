@@ -28,12 +28,15 @@ constexpr auto kWatchRenewal = std::chrono::seconds(30);
 // How long the pool waits before renewing a watch that failed.
 constexpr auto kUnreachableBackoff = std::chrono::milliseconds(500);
 
-// Sets agent `agent`'s members and rebuilds the pool's (merge_members).
+// Sets agent `agent`'s members and rebuilds the pool's (merge_members; in
+// a cluster newest_members, so a host that went down leaves no stale keys
+// once the others answer a newer version).
 void set_agent_members(Client& client, RemotePool::State& st, std::size_t agent, RegistryMembers m)
     KEEL_REQUIRES(st.mu) {
   st.per_agent[agent] = std::move(m);
   st.members.clear();
-  for (std::string& k : merge_members(st.per_agent).keys) st.members.push_back(RemoteEndpoint{&client, std::move(k)});
+  RegistryMembers merged = client.in_cluster() ? newest_members(st.per_agent) : merge_members(st.per_agent);
+  for (std::string& k : merged.keys) st.members.push_back(RemoteEndpoint{&client, std::move(k)});
   st.changed.notify_all();
 }
 

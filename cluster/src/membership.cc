@@ -47,6 +47,12 @@ CREATE INDEX IF NOT EXISTS gang_members_host ON S.gang_members (host);
 CREATE TABLE IF NOT EXISTS S.actors (
   key text PRIMARY KEY, type text NOT NULL, shard integer NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 CREATE INDEX IF NOT EXISTS actors_shard ON S.actors (shard);
+CREATE TABLE IF NOT EXISTS S.registry (
+  ns text NOT NULL, name text NOT NULL, key text NOT NULL, host text NOT NULL, incarnation bigint NOT NULL,
+  seq bigserial NOT NULL, PRIMARY KEY (ns, name, key));
+CREATE INDEX IF NOT EXISTS registry_key ON S.registry (key);
+CREATE TABLE IF NOT EXISTS S.registry_names (
+  ns text NOT NULL, name text NOT NULL, version bigint NOT NULL, PRIMARY KEY (ns, name));
 )sql";
 
 // Joining: a new row at incarnation 1, or the next incarnation of the row,

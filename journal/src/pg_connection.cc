@@ -231,6 +231,33 @@ Status PgConnection::wait(bool for_write, TimePoint deadline, std::string_view w
   }
 }
 
+Result<std::vector<std::string>> PgConnection::wait_notifications(TimePoint deadline, int wake_fd) {
+  std::vector<std::string> out;
+  auto take = [&] {
+    while (PGnotify* n = PQnotifies(conn_)) {
+      out.emplace_back(n->extra);
+      PQfreemem(n);
+    }
+  };
+  if (PQconsumeInput(conn_) == 0) return broken(error("wait for notifications"));
+  take();
+  while (out.empty()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg_now());
+    if (left.count() <= 0) break;
+    pollfd p[2] = {{PQsocket(conn_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    if (p[0].fd < 0) return broken(error("wait for notifications"));
+    const int n = ::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (n < 0 && errno != EINTR) return Status::io_error("postgresql journal: poll: " + std::string(std::strerror(errno)));
+    if (n <= 0) continue;
+    if (p[0].revents != 0 && (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD)) {
+      return broken(error("wait for notifications"));
+    }
+    take();
+    if (wake_fd >= 0 && p[1].revents != 0) break;
+  }
+  return out;
+}
+
 Status PgConnection::flush(TimePoint deadline, std::string_view what) {
   for (;;) {
     const int r = PQflush(conn_);

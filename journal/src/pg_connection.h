@@ -130,6 +130,13 @@ class PgConnection {
   Status queue_prepared(const std::string& name, const PgParams& params);
   Status end_pipeline(TimePoint deadline, const std::function<void()>& sent = nullptr, PgResult* rows = nullptr);
 
+  // The payloads of the notifications (LISTEN, run before with exec_script)
+  // that have arrived, oldest first, waiting until `deadline` for one when
+  // none has, or until `wake_fd` (if not -1) is readable; empty when none
+  // came. The caller drains `wake_fd`. Errors: kUnavailable (the connection
+  // is lost: is_broken() afterwards), kIoError.
+  Result<std::vector<std::string>> wait_notifications(TimePoint deadline, int wake_fd = -1);
+
   // Whether the connection is lost or was abandoned mid-statement (after a
   // deadline): it cannot be used again.
   bool is_broken() const;

@@ -230,5 +230,18 @@ TEST_F(MultiAgentTest, AnEmptyOrRepeatedAgentListIsInvalid) {
   EXPECT_EQ(Client::connect({a, a}, client_options(kSecret)).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(RegistryMembers, MergingUnitesTheAgentsAndAClusterTakesTheNewestAnswer) {
+  const std::vector<RegistryMembers> answers{{3, {"a", "b"}}, {5, {"b", "c"}}, {5, {"c"}}, {0, {}}};
+  RegistryMembers merged = merge_members(answers);
+  EXPECT_EQ(merged.version, 13u);
+  EXPECT_EQ(merged.keys, (std::vector<std::string>{"a", "b", "c"}));
+  RegistryMembers newest = newest_members(answers);
+  EXPECT_EQ(newest.version, 5u);
+  EXPECT_EQ(newest.keys, (std::vector<std::string>{"b", "c"})) << "the first of the newest";
+  newest = newest_members({});
+  EXPECT_EQ(newest.version, 0u);
+  EXPECT_TRUE(newest.keys.empty());
+}
+
 }  // namespace
 }  // namespace keel

@@ -18,7 +18,9 @@
 #include "support/http_client.h"
 #include "cluster_test.h"
 #include "keel/client/client.h"
+#include "keel/client/remote_pool.h"
 #include "keel/cluster/cluster_view.h"
+#include "keel/cluster/drain.h"
 #include "poll_tables.h"
 #include "keel/journal/pg_journal.h"
 #include "remote_actors.h"
@@ -59,6 +61,17 @@ class AgentClusterTest : public testing::ClusterTest {
       endpoints.push_back(AgentEndpoint{"127.0.0.1", port});
     }
     ASSERT_TRUE(wait_balanced({"host-1", "host-2", "host-3"}));
+  }
+
+  // Starts host-1..3 as start_three does and connects a cluster client to
+  // them (null, with a failure, when it cannot).
+  std::unique_ptr<Client> start_three_and_connect(std::vector<std::unique_ptr<testing::AgentProcess>>& agents,
+                                                  std::vector<AgentEndpoint>& endpoints) {
+    start_three(agents, endpoints);
+    if (::testing::Test::HasFatalFailure()) return nullptr;
+    Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
+    EXPECT_TRUE(client.has_value()) << client.status();
+    return client.has_value() ? std::move(*client) : nullptr;
   }
 
   bool wait_balanced(const std::set<std::string>& ids, std::chrono::milliseconds deadline = 30s) {
@@ -167,10 +180,9 @@ TEST_F(AgentClusterTest, DurableActorsOfAKilledAgentComeBackOnTheOthersWithEvery
 TEST_F(AgentClusterTest, AGangIsSpreadOverTheHostsAndItsDeadMemberIsReported) {
   std::vector<std::unique_ptr<testing::AgentProcess>> agents;
   std::vector<AgentEndpoint> endpoints;
-  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
-  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
-  ASSERT_TRUE(client.has_value()) << client.status();
-  Client& c = **client;
+  std::unique_ptr<Client> client = start_three_and_connect(agents, endpoints);
+  ASSERT_NE(client, nullptr);
+  Client& c = *client;
 
   Result<ClusterGang> too_big = c.allocate_gang(GangRequest{"trainer", 4, GangPolicy::kStrictSpread, {}}).get();
   EXPECT_EQ(too_big.status().code(), StatusCode::kFailedPrecondition) << too_big.status();
@@ -320,10 +332,9 @@ TEST_F(AgentClusterTest, AnActorCallsActorsOnTheOtherHostsThroughItsWorkersClien
 TEST_F(AgentClusterTest, MessagesSentByKeyBetweenHostsAreAppliedOnceInOrderThroughAKilledHost) {
   std::vector<std::unique_ptr<testing::AgentProcess>> agents;
   std::vector<AgentEndpoint> endpoints;
-  ASSERT_NO_FATAL_FAILURE(start_three(agents, endpoints));
-  Result<std::unique_ptr<Client>> client = Client::connect(endpoints, client_options());
-  ASSERT_TRUE(client.has_value()) << client.status();
-  Client& c = **client;
+  std::unique_ptr<Client> client = start_three_and_connect(agents, endpoints);
+  ASSERT_NE(client, nullptr);
+  Client& c = *client;
 
   // relay-i sends operations by key to log-i; the pairs spread over the hosts.
   constexpr int kPairs = 6;
@@ -392,6 +403,104 @@ TEST_F(AgentClusterTest, MessagesSentByKeyBetweenHostsAreAppliedOnceInOrderThrou
   expect_ops("late-log", 3);
   for (int i = 0; i < kPairs; ++i) expect_ops("log-" + std::to_string(i), kOps);
   EXPECT_NE(holder_of("relay-0"), victim_id) << "relay-0 went on on another host";
+}
+
+TEST_F(AgentClusterTest, TheRegistrySpansTheHostsAndForgetsAKilledHostsRegistrations) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  std::unique_ptr<Client> client = start_three_and_connect(agents, endpoints);
+  ASSERT_NE(client, nullptr);
+  Client& c = *client;
+  // An actor on each host (host-1 is agent 0, and so on).
+  std::map<std::size_t, std::string> on_host;
+  for (int i = 0; i < 60 && on_host.size() < 3; ++i) {
+    const std::string key = "member-" + std::to_string(i);
+    Result<SpawnInfo> s = c.spawn("Counter", key).get();
+    ASSERT_TRUE(s.has_value()) << key << ": " << s.status();
+    on_host.emplace(s->agent, key);
+  }
+  ASSERT_EQ(on_host.size(), 3u);
+  const std::string& key_a = on_host[0];
+  const std::string& key_c = on_host[2];
+
+  // Registered through host-1 (the host of key_a), found at host-2. A host
+  // registers only the actors it hosts.
+  Status not_hosted = c.register_name("ns", "pool", "no-such-actor").get();
+  EXPECT_EQ(not_hosted.code(), StatusCode::kNotFound) << not_hosted;
+  ASSERT_TRUE(c.register_name("ns", "pool", key_a).get().is_ok());
+  Result<RegistryMembers> at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_EQ(at_b->keys, std::vector<std::string>{key_a});
+  auto pool = RemotePool::follow(c, "ns", "pool");
+
+  // A watch at host-2 wakes when host-3 registers.
+  Future<RegistryMembers> watched = c.watch_on(1, "ns", "pool", at_b->version, 60s);
+  ASSERT_TRUE(c.register_name("ns", "pool", key_c).get().is_ok());
+  Result<RegistryMembers> woke = watched.get();
+  ASSERT_TRUE(woke.has_value()) << woke.status();
+  EXPECT_EQ(woke->keys, (std::vector<std::string>{key_a, key_c}));
+  ASSERT_TRUE(pool->wait_for_size(2, 60s).is_ok());
+  Result<RegistryMembers> merged = c.lookup("ns", "pool").get();
+  ASSERT_TRUE(merged.has_value()) << merged.status();
+  EXPECT_EQ(merged->keys, (std::vector<std::string>{key_a, key_c}));
+
+  // host-1 dies: once its lease has ended, its registration is gone from
+  // every host's lookups, its watches and the pool.
+  Future<RegistryMembers> watched_c = c.watch_on(2, "ns", "pool", woke->version, 60s);
+  ASSERT_EQ(kill(agents[0]->pid(), SIGKILL), 0);
+  ASSERT_EQ(agents[0]->wait_exit(10s), -1);
+  Result<RegistryMembers> after = watched_c.get();
+  ASSERT_TRUE(after.has_value()) << after.status();
+  EXPECT_EQ(after->keys, std::vector<std::string>{key_c});
+  at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_EQ(at_b->keys, std::vector<std::string>{key_c});
+  ASSERT_TRUE(pool->wait_for_size_at_most(1, 60s).is_ok());
+  EXPECT_EQ(pool->endpoints(), std::vector<std::string>{key_c});
+
+  // Unregistering goes through the table too.
+  ASSERT_TRUE(c.unregister_name("ns", "pool", key_c).get().is_ok());
+  at_b = c.lookup_on(1, "ns", "pool").get();
+  ASSERT_TRUE(at_b.has_value()) << at_b.status();
+  EXPECT_TRUE(at_b->keys.empty());
+}
+
+TEST_F(AgentClusterTest, AnActorsRegistrationsGoWhenItsShardMovesToAnotherHost) {
+  std::vector<std::unique_ptr<testing::AgentProcess>> agents;
+  std::vector<AgentEndpoint> endpoints;
+  std::unique_ptr<Client> client = start_three_and_connect(agents, endpoints);
+  ASSERT_NE(client, nullptr);
+  Client& c = *client;
+  std::vector<std::string> on_host_2;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "member-" + std::to_string(i);
+    Result<SpawnInfo> s = c.spawn("Counter", key).get();
+    ASSERT_TRUE(s.has_value()) << key << ": " << s.status();
+    if (s->agent != 1) continue;
+    ASSERT_TRUE(c.register_name("ns", "moving", key).get().is_ok()) << key;
+    on_host_2.push_back(key);
+  }
+  ASSERT_FALSE(on_host_2.empty());
+  Result<RegistryMembers> before = c.lookup_on(2, "ns", "moving").get();
+  ASSERT_TRUE(before.has_value()) << before.status();
+  ASSERT_EQ(before->keys, on_host_2);
+
+  // host-2 is drained: it hands its shards over, and its actors leave
+  // their names; a watch at host-3 hears of it.
+  Future<RegistryMembers> watched = c.watch_on(2, "ns", "moving", before->version, 60s);
+  DrainOptions drain;
+  drain.secret = kSecret;
+  ASSERT_TRUE(drain_host(url_, "host-2", drain).has_value());
+  Result<RegistryMembers> woke = watched.get();
+  ASSERT_TRUE(woke.has_value()) << woke.status();
+  EXPECT_LT(woke->keys.size(), on_host_2.size());
+  // Its shards may move over several rounds of the keepers.
+  EXPECT_TRUE(testing::poll_until(
+      [&] {
+        Result<RegistryMembers> m = c.lookup_on(2, "ns", "moving").get();
+        return m.has_value() && m->keys.empty();
+      },
+      60s));
 }
 
 TEST_F(AgentClusterTest, ABadClusterConfigurationIsRefusedAtStart) {

@@ -158,6 +158,11 @@ struct RegistryMembers {
 // versions (each only grows while its agent runs, so the sum changes
 // whenever one of them does).
 RegistryMembers merge_members(const std::vector<RegistryMembers>& per_agent);
+// A cluster's hosts' members of one name as one: every host reads them from
+// one table (docs/cluster.md, "The registry in a cluster"), where a name's
+// version only grows, so the answer of the highest version is the newest
+// (the first of those on a tie). Empty: version 0 and no keys.
+RegistryMembers newest_members(const std::vector<RegistryMembers>& per_host);
 
 namespace detail {
 
@@ -296,7 +301,9 @@ class Client {
 
   // ---- Registry (names in a namespace; several keys under a name form a
   // pool, see keel/client/remote_pool.h). Each agent has its own registry;
-  // over several agents, a name's members are the union of theirs. ---------
+  // over several agents, a name's members are the union of theirs. In a
+  // cluster (ClientOptions::cluster) every host serves the cluster's one
+  // registry, and the newest answer (newest_members) is the members. ------
 
   // Registers the actor `key` under `ns`/`name` (again: no change), on
   // the agent agent_for(key). Errors: kNotFound (no such actor on that
@@ -308,9 +315,10 @@ class Client {
   // fails) are removed by their agent.
   Future<void> unregister_name(const std::string& ns, const std::string& name, const std::string& key);
   // The members now (none: version 0 and no keys), asked of every agent:
-  // the union of their keys, and the sum of their versions. An agent that
-  // does not answer (down past the retries) adds nothing; the lookup fails
-  // with the first agent's error only when none answers.
+  // the union of their keys, and the sum of their versions (in a cluster:
+  // of every connected host, newest_members). An agent that does not
+  // answer (down past the retries) adds nothing; the lookup fails with the
+  // first agent's error only when none answers.
   Future<RegistryMembers> lookup(const std::string& ns, const std::string& name);
   // Completes with the members (as lookup) once their version differs from
   // `version`, at once when it does already; kTimeout after `deadline`.
@@ -331,6 +339,8 @@ class Client {
   // itself after a loss); is_connected(i): agent i's alone.
   bool is_connected() const;
   bool is_connected(std::size_t agent) const;
+  // Whether the agents are hosts of one cluster (ClientOptions::cluster).
+  bool in_cluster() const;
 
   // Completes after `delay`, on the client's timer thread; kCancelled when
   // the client is destroyed first. For backoffs of code built on the
