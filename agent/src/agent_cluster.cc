@@ -155,10 +155,10 @@ std::vector<std::uint32_t> Agent::Impl::held_shards() const {
 
 int Agent::Impl::slot_for(std::string_view key) const {
   if (in_cluster()) return slot_of_shard(shard_of(key));
-  return static_cast<int>(internal::stable_hash(key) % slots_.size());
+  return static_cast<int>(internal::stable_hash(key) % worker_count());
 }
 
-int Agent::Impl::slot_of_shard(std::uint32_t shard) const { return static_cast<int>(shard % slots_.size()); }
+int Agent::Impl::slot_of_shard(std::uint32_t shard) const { return static_cast<int>(shard % worker_count()); }
 
 std::uint32_t Agent::Impl::shard_of(std::string_view key) const {
   return pg_shard_of(internal::durable_owner(key), shard_count_.load(std::memory_order_acquire));

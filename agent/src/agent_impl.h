@@ -156,6 +156,9 @@ class Agent::Impl {
   // key (among the journal's shard_count_ shards).
   int slot_of_shard(std::uint32_t shard) const;
   std::uint32_t shard_of(std::string_view key) const;
+  // The number of worker slots (slots_.size(), fixed at construction: read
+  // without the lock).
+  std::size_t worker_count() const { return static_cast<std::size_t>(options_.workers); }
   void spawn_on(int slot, std::uint64_t client, std::uint64_t request, const std::string& key,
                 const std::string& type, const std::string& args, bool fresh) KEEL_REQUIRES(mu_);
 
