@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "keel/wire/value.h"
 #include "agent_impl.h"
 
 namespace keel {
@@ -18,13 +17,8 @@ using internal::RegistryWatches;
 // is the truth, and a notification is lost while the listener reconnects.
 constexpr auto kRegistryReread = std::chrono::seconds(1);
 
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string encode_members(const ClusterRegistryMembers& m) {
-  return wire::encode_value(std::make_pair(m.version, m.keys));
+  return internal::encode_registry_members(m.version, m.keys);
 }
 
 }  // namespace
@@ -35,48 +29,32 @@ void Agent::Impl::serve_cluster_registry(std::uint64_t client_id, std::uint64_t 
     std::vector<internal::RegistryAnswer> out{internal::RegistryAnswer{client_id, correlation, s}};
     send_answers(out);
   };
-  if (method == "register" || method == "unregister") {
-    auto args = wire::decode_args<std::string, std::string, std::string>(payload);
-    if (!args) return answer(args.status());
-    auto [ns, name, key] = std::move(*args);
-    if (Status s = check_registry_name(ns, name); !s.is_ok()) return answer(s);
-    const bool add = method == "register";
+  Result<internal::RegistryCall> call = internal::decode_registry_call(method, payload);
+  if (!call) return answer(call.status());
+  if (Status s = check_registry_name(call->ns, call->name); !s.is_ok()) return answer(s);
+  using Method = internal::RegistryCall::Method;
+  if (call->method == Method::kRegister || call->method == Method::kUnregister) {
+    const bool add = call->method == Method::kRegister;
     // A registration belongs to the incarnation that hosts its actor.
-    if (add && hosted_.count(key) == 0) return answer(Status::not_found("no actor '" + key + "'"));
-    return on_db_thread([this, client_id, correlation, add, ns = std::move(ns), name = std::move(name),
-                         key = std::move(key)] {
+    if (add && hosted_.count(call->key) == 0) return answer(Status::not_found("no actor '" + call->key + "'"));
+    return on_db_thread([this, client_id, correlation, add, c = std::move(*call)] {
       answer_registry(client_id, correlation,
-                      add ? cluster_registry_->add(ns, name, key) : cluster_registry_->remove(ns, name, key));
+                      add ? cluster_registry_->add(c.ns, c.name, c.key) : cluster_registry_->remove(c.ns, c.name, c.key));
     });
   }
-  if (method == "lookup" || method == "watch") {
-    const bool watch = method == "watch";
-    std::string ns, name;
-    std::uint64_t version = 0;
-    if (watch) {
-      auto args = wire::decode_args<std::string, std::string, std::uint64_t>(payload);
-      if (!args) return answer(args.status());
-      std::tie(ns, name, version) = std::move(*args);
-    } else {
-      auto args = wire::decode_args<std::string, std::string>(payload);
-      if (!args) return answer(args.status());
-      std::tie(ns, name) = std::move(*args);
+  const bool watch = call->method == Method::kWatch;
+  on_db_thread([this, client_id, correlation, watch, version = call->version, deadline_ns,
+                n = RegistryWatches::Name(std::move(call->ns), std::move(call->name))] {
+    Result<ClusterRegistryMembers> m = cluster_registry_->lookup(n.first, n.second);
+    if (watch && m && m->version == version) {
+      // A change from here on reaches the watch: the listener hears it, or
+      // the next reread reads it.
+      MutexLock lock(mu_);
+      registry_watches_.add(client_id, correlation, n, version, deadline_ns);
+      return;
     }
-    if (Status s = check_registry_name(ns, name); !s.is_ok()) return answer(s);
-    return on_db_thread([this, client_id, correlation, watch, version, deadline_ns,
-                         n = RegistryWatches::Name(std::move(ns), std::move(name))] {
-      Result<ClusterRegistryMembers> m = cluster_registry_->lookup(n.first, n.second);
-      if (watch && m && m->version == version) {
-        // A change from here on reaches the watch: the listener hears it, or
-        // the next reread reads it.
-        MutexLock lock(mu_);
-        registry_watches_.add(client_id, correlation, n, version, deadline_ns);
-        return;
-      }
-      answer_registry(client_id, correlation, m);
-    });
-  }
-  answer(Status::not_found("no registry method '" + std::string(method) + "'"));
+    answer_registry(client_id, correlation, m);
+  });
 }
 
 void Agent::Impl::answer_registry(std::uint64_t client_id, std::uint64_t correlation,
@@ -138,7 +116,7 @@ void Agent::Impl::run_registry_listener() {
     const auto now = std::chrono::steady_clock::now();
     std::vector<RegistryWatches::Name> due;
     if (!w || w->resubscribed || now >= next_reread) {
-      due = registry_watches_.names(now_ns());
+      due = registry_watches_.names(internal::registry_now_ns());
       next_reread = now + kRegistryReread;
     } else {
       for (const RegistryWatches::Name& n : w->names) {

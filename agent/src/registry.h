@@ -12,34 +12,39 @@
 #include <vector>
 
 #include "keel/base/status.h"
+#include "registry_watches.h"
 
 namespace keel::internal {
 
 inline constexpr std::string_view kRegistryKey = "keel.registry";
 
-// An answer to a registry call: the client connection, its correlation id,
-// and the reply payload (wire::encode_value of
-// std::pair<std::uint64_t, std::vector<std::string>>: version and keys, in
-// registration order) or the error.
-struct RegistryAnswer {
-  std::uint64_t client = 0;
-  std::uint64_t correlation = 0;
-  Result<std::string> payload;
+// A client's registry call, decoded: its method and arguments (those
+// Registry::handle lists).
+struct RegistryCall {
+  enum class Method : std::uint8_t { kRegister, kUnregister, kLookup, kWatch };
+  Method method = Method::kLookup;
+  std::string ns;
+  std::string name;
+  std::string key;            // kRegister, kUnregister
+  std::uint64_t version = 0;  // kWatch
 };
 
-// A client's registry watch: its call, waiting for a version other than
-// `version` until `deadline_ns` (system clock, ns since the epoch; 0: none).
-struct RegistryWatch {
-  std::uint64_t client = 0;
-  std::uint64_t correlation = 0;
-  std::uint64_t version = 0;
-  std::int64_t deadline_ns = 0;
-};
+// Decodes a registry call. Errors: kNotFound (an unknown method),
+// kCorruption (arguments that do not decode), kInvalidArgument (an empty
+// namespace or name, a '/' in the namespace).
+Result<RegistryCall> decode_registry_call(std::string_view method, std::string_view payload);
+// A registry answer's payload: wire::encode_value of
+// std::pair<std::uint64_t, std::vector<std::string>>, version and keys.
+std::string encode_registry_members(std::uint64_t version, const std::vector<std::string>& keys);
+// The system clock now, in ns since the epoch: what watch deadlines are
+// compared with.
+std::int64_t registry_now_ns();
 
 // Not thread-safe: the agent calls it under its lock.
 class Registry {
  public:
-  // Handles one call. Methods and arguments (wire::encode_args):
+  // Handles one call (decode_registry_call). Methods and arguments
+  // (wire::encode_args):
   //   register(ns, name, key), unregister(ns, name, key): answer at once
   //     with the members after the change;
   //   lookup(ns, name): the members now;
@@ -58,17 +63,17 @@ class Registry {
   void forget_client(std::uint64_t client);
 
  private:
-  using Watch = RegistryWatch;
+  using Name = RegistryWatches::Name;
   struct Entry {
     std::uint64_t version = 0;
     std::vector<std::string> keys;
-    std::vector<Watch> watches;
   };
-  static std::string members(const Entry& e);
-  // Bumps the version and answers the watches of `e`.
-  static void changed(Entry& e, std::vector<RegistryAnswer>& out);
+  static std::string members(const Entry& e) { return encode_registry_members(e.version, e.keys); }
+  // Bumps the version of `name` (entry `e`) and answers its watches.
+  void changed(const Name& name, Entry& e, std::vector<RegistryAnswer>& out);
 
-  std::map<std::string, Entry> names_;  // "ns/name"
+  std::map<Name, Entry> names_;
+  RegistryWatches watches_;
 };
 
 }  // namespace keel::internal

@@ -25,8 +25,12 @@ void RegistryWatches::forget_client(std::uint64_t client) {
   drop_if([&](const Watch& w) { return w.client == client; });
 }
 
-std::vector<RegistryWatches::Name> RegistryWatches::names(std::int64_t now_ns) {
+void RegistryWatches::drop_expired(std::int64_t now_ns) {
   drop_if([&](const Watch& w) { return w.deadline_ns != 0 && w.deadline_ns < now_ns; });
+}
+
+std::vector<RegistryWatches::Name> RegistryWatches::names(std::int64_t now_ns) {
+  drop_expired(now_ns);
   std::vector<Name> out;
   for (const auto& [name, watches] : watches_) out.push_back(name);
   return out;

@@ -1,7 +1,8 @@
-// registry_watches.h: the registry watches that an agent in a cluster holds
-// for its clients while the members live in the cluster's table
-// (keel/cluster/cluster_registry.h). A watch waits for a version other than
-// the one its client has; the agent reads the table again when a name
+// registry_watches.h: clients' registry watches, held by an agent until a
+// name's members reach a version other than the one the client has. The
+// in-memory Registry (registry.h) keeps its watches here, and so does an
+// agent in a cluster, whose members live in the cluster's table
+// (keel/cluster/cluster_registry.h): it reads the table again when a name
 // changes (or now and then) and hands the members to changed(). Internal
 // to Keel::agent.
 #pragma once
@@ -13,9 +14,18 @@
 #include <utility>
 #include <vector>
 
-#include "registry.h"
+#include "keel/base/status.h"
 
 namespace keel::internal {
+
+// An answer to a registry call: the client connection, its correlation id,
+// and the reply payload (encode_registry_members: version and keys, in
+// registration order) or the error.
+struct RegistryAnswer {
+  std::uint64_t client = 0;
+  std::uint64_t correlation = 0;
+  Result<std::string> payload;
+};
 
 // Not thread-safe: the agent calls it under its lock.
 class RegistryWatches {
@@ -27,11 +37,13 @@ class RegistryWatches {
   // since the epoch; 0: none).
   void add(std::uint64_t client, std::uint64_t correlation, const Name& name, std::uint64_t version,
            std::int64_t deadline_ns);
-  // `name` has members `payload` (wire::encode_value of the version and the
-  // keys) at `version`: answers, into `out`, its watches of other versions.
+  // `name` has members `payload` (encode_registry_members) at `version`:
+  // answers, into `out`, its watches of other versions.
   void changed(const Name& name, std::uint64_t version, const std::string& payload, std::vector<RegistryAnswer>& out);
   // The client has gone: drops its watches.
   void forget_client(std::uint64_t client);
+  // Drops the watches whose deadline has passed at `now_ns`.
+  void drop_expired(std::int64_t now_ns);
   // The names with watches whose deadline has not passed at `now_ns`
   // (dropping the others).
   std::vector<Name> names(std::int64_t now_ns);
@@ -44,7 +56,14 @@ class RegistryWatches {
   std::set<Name> take_due() { return std::exchange(due_, {}); }
 
  private:
-  using Watch = RegistryWatch;
+  // A client's watch: its call, waiting for a version other than `version`
+  // until `deadline_ns` (0: none).
+  struct Watch {
+    std::uint64_t client = 0;
+    std::uint64_t correlation = 0;
+    std::uint64_t version = 0;
+    std::int64_t deadline_ns = 0;
+  };
   // Drops the watches `pred` holds for, and names left without one.
   template <class Pred>
   void drop_if(Pred pred);

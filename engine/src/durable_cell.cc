@@ -254,9 +254,7 @@ void DurableCell::commit(Effects& eff, MessagePtr handled) {
   const bool snapshot = ++d.since_snapshot >= d.options.snapshot_every;
   if (snapshot) {
     d.since_snapshot = 0;
-    // The snapshot keeps the messages sent by key not delivered yet.
-    if (d.delivery != nullptr) d.outbox_delivered = std::max(d.outbox_delivered, d.delivery->delivered());
-    std::erase_if(d.outbox, [&](const auto& e) { return e.first <= d.outbox_delivered; });
+    forget_delivered();  // the snapshot keeps the messages sent by key not delivered yet
     if (d.options.compact_every != 0 && ++d.snapshots_since_compact >= d.options.compact_every &&
         compact_superseded()) {
       d.snapshots_since_compact = 0;

@@ -163,6 +163,9 @@ struct DurableCell {
   void start_outbox();
   // Stops the deliveries (turn): the actor stops or is rebuilt.
   void stop_outbox();
+  // Drops from `outbox` the messages known delivered, the running
+  // delivery's included (turn).
+  void forget_delivered();
 
  private:
   std::string encode_snapshot() const;

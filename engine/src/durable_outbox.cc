@@ -2,6 +2,7 @@
 // recorded in the handler's batch and delivered once it is durable by an
 // OutboxDelivery (outbox_delivery.h). See keel/engine/outbox.h for the
 // contract and docs/durable.md ("Sending by key") for the semantics.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -79,8 +80,13 @@ void DurableCell::start_outbox() {
 void DurableCell::stop_outbox() {
   if (delivery == nullptr) return;
   delivery->close();
-  outbox_delivered = std::max(outbox_delivered, delivery->delivered());
+  forget_delivered();
   delivery.reset();
+}
+
+void DurableCell::forget_delivered() {
+  if (delivery != nullptr) outbox_delivered = std::max(outbox_delivered, delivery->delivered());
+  std::erase_if(outbox, [&](const auto& e) { return e.first <= outbox_delivered; });
 }
 
 }  // namespace keel::detail

@@ -155,7 +155,7 @@ Status DurableCell::recover_end(RecoveryPass& pass, bool redeliver) {
     for (MessagePtr& m : pass.pending) d.redeliver.push_back(std::move(m));
   }
   pass.pending.clear();
-  std::erase_if(d.outbox, [&](const auto& e) { return e.first <= d.outbox_delivered; });
+  d.forget_delivered();
   // Pending timers are armed again; one whose message is already queued
   // fires once more, and that message is skipped as handled.
   for (const auto& [id, t] : d.timers) arm_timer(t);

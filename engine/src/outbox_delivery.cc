@@ -83,9 +83,8 @@ void OutboxDelivery::on_result(std::uint64_t seq, const Status& result) {
     MutexLock lock(mu_);
     if (closed_ || queue_.empty() || queue_.front().seq != seq) return;
     const OutboxEntry& e = queue_.front();
-    const StatusCode code = result.code();
-    if (!result.is_ok() && code != StatusCode::kAlreadyExists &&
-        setup_.retry.should_retry(result, attempts_)) {
+    const bool applied = result.is_ok() || result.code() == StatusCode::kAlreadyExists;
+    if (!applied && setup_.retry.should_retry(result, attempts_)) {
       const Duration wait = setup_.retry.backoff(attempts_);
       setup_.rt->timers().schedule(setup_.rt->clock().now() + wait, Duration::zero(),
                                    [self = shared_from_this()] {
@@ -97,7 +96,7 @@ void OutboxDelivery::on_result(std::uint64_t seq, const Status& result) {
                                    });
       return;
     }
-    if (!result.is_ok() && code != StatusCode::kAlreadyExists) {
+    if (!applied) {
       setup_.rt->log("the outbox of " + setup_.owner + " gave up message " + std::to_string(seq) + " to '" +
                      e.target + "'." + e.method + " after " + std::to_string(attempts_) +
                      " attempts: " + result.to_string());
