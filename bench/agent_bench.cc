@@ -50,7 +50,6 @@
 #include "bench_support.h"
 #include "remote_rows.h"
 #include "keel/agent/agent.h"
-#include "keel/agent/worker_host.h"
 #include "keel/client/client.h"
 #include "keel/engine/durable.h"
 #include "keel/wire/envelope.h"
@@ -211,14 +210,7 @@ std::vector<Row> run(const Sizes& sizes, const std::string& self, const std::fil
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--keel-agent") {
-      keel::WorkerHost host;
-      host.register_type<BenchCounter>("BenchCounter");
-      host.register_type<BenchTally>("BenchTally");
-      return host.run(argc, argv);
-    }
-  }
+  if (std::optional<int> worker = keel_bench::run_as_worker(argc, argv)) return *worker;
   keel_bench::QuickJson flags;
   if (!keel_bench::parse_quick_json(argc, argv, &flags)) return 2;
   const bool quick = flags.quick, json = flags.json;

@@ -39,7 +39,6 @@
 
 #include "bench_support.h"
 #include "keel/agent/agent.h"
-#include "keel/agent/worker_host.h"
 #include "keel/client/client.h"
 #include "keel/cluster/cluster_view.h"
 #include "keel/engine/durable.h"
@@ -80,15 +79,7 @@ void wait_shared(const std::string& url, std::size_t hosts) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (std::string_view(argv[i]) == "--keel-agent") {
-      keel::WorkerHost host;
-      host.register_type<BenchCounter>("BenchCounter");
-      host.register_type<BenchTally>("BenchTally");
-      host.register_type<BenchRelay>("BenchRelay");
-      return host.run(argc, argv);
-    }
-  }
+  if (std::optional<int> worker = keel_bench::run_as_worker(argc, argv)) return *worker;
   std::string server = keel_bench::pg_url_from_env();
   bool quick = false, json = false;
   for (int i = 1; i < argc; ++i) {

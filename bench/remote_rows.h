@@ -11,11 +11,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "frame.h"
+#include "keel/agent/worker_host.h"
 #include "keel/engine/actor.h"
 #include "keel/engine/durable.h"
 #include "keel/wire/envelope.h"
@@ -56,6 +59,22 @@ class BenchRelay : public keel::DurableActor<Level> {
   }
   static constexpr auto kHandlers = keel::handlers(keel::handler<&BenchRelay::relay>("relay"));
 };
+
+// When this benchmark was started by a keel-agent as its worker
+// (--keel-agent among the arguments), hosts the actors above until the
+// agent goes and returns the exit code; nullopt otherwise.
+inline std::optional<int> run_as_worker(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--keel-agent") {
+      keel::WorkerHost host;
+      host.register_type<BenchCounter>("BenchCounter");
+      host.register_type<BenchTally>("BenchTally");
+      host.register_type<BenchRelay>("BenchRelay");
+      return host.run(argc, argv);
+    }
+  }
+  return std::nullopt;
+}
 
 using RemoteClock = std::chrono::steady_clock;
 

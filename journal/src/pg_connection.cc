@@ -216,19 +216,27 @@ Status PgConnection::error(std::string_view what, const PGresult* r) const {
   return Status::io_error(prefix + msg + " (SQLSTATE " + std::string(code) + ")");
 }
 
-Status PgConnection::wait(bool for_write, TimePoint deadline, std::string_view what) {
+Result<PgConnection::Ready> PgConnection::poll_socket(bool for_write, TimePoint deadline, int wake_fd) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg_now());
-    if (left.count() <= 0) {
-      return Status::unavailable("postgresql journal " + target_.display + ": " + std::string(what) + ": no answer from " +
-                                 target_.server + " in time");
-    }
-    pollfd p{PQsocket(conn_), static_cast<short>(for_write ? POLLOUT | POLLIN : POLLIN), 0};
-    if (p.fd < 0) return Status::unavailable("postgresql journal " + target_.display + ": no connection to " + target_.server);
-    const int n = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
-    if (n > 0) return Status::ok();
+    if (left.count() <= 0) return Ready::kDeadline;
+    pollfd p[2] = {{PQsocket(conn_), static_cast<short>(for_write ? POLLOUT | POLLIN : POLLIN), 0},
+                   {wake_fd, POLLIN, 0}};
+    if (p[0].fd < 0) return Status::unavailable("postgresql journal " + target_.display + ": no connection to " + target_.server);
+    const int n = ::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
     if (n < 0 && errno != EINTR) return Status::io_error("postgresql journal: poll: " + std::string(std::strerror(errno)));
+    if (n <= 0) continue;
+    return p[0].revents != 0 ? Ready::kSocket : Ready::kWoken;
   }
+}
+
+Status PgConnection::wait(bool for_write, TimePoint deadline, std::string_view what) {
+  KEEL_ASSIGN_OR_RETURN(Ready ready, poll_socket(for_write, deadline, -1));
+  if (ready == Ready::kDeadline) {
+    return Status::unavailable("postgresql journal " + target_.display + ": " + std::string(what) + ": no answer from " +
+                               target_.server + " in time");
+  }
+  return Status::ok();
 }
 
 Result<std::vector<std::string>> PgConnection::wait_notifications(TimePoint deadline, int wake_fd) {
@@ -242,18 +250,14 @@ Result<std::vector<std::string>> PgConnection::wait_notifications(TimePoint dead
   if (PQconsumeInput(conn_) == 0) return broken(error("wait for notifications"));
   take();
   while (out.empty()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - pg_now());
-    if (left.count() <= 0) break;
-    pollfd p[2] = {{PQsocket(conn_), POLLIN, 0}, {wake_fd, POLLIN, 0}};
-    if (p[0].fd < 0) return broken(error("wait for notifications"));
-    const int n = ::poll(p, wake_fd >= 0 ? 2 : 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
-    if (n < 0 && errno != EINTR) return Status::io_error("postgresql journal: poll: " + std::string(std::strerror(errno)));
-    if (n <= 0) continue;
-    if (p[0].revents != 0 && (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD)) {
-      return broken(error("wait for notifications"));
+    Result<Ready> ready = poll_socket(/*for_write=*/false, deadline, wake_fd);
+    if (!ready) {
+      return ready.status().code() == StatusCode::kUnavailable ? broken(error("wait for notifications"))
+                                                                : ready.status();
     }
+    if (*ready != Ready::kSocket) break;  // woken, or the deadline passed
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD) return broken(error("wait for notifications"));
     take();
-    if (wake_fd >= 0 && p[1].revents != 0) break;
   }
   return out;
 }

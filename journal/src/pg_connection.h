@@ -161,6 +161,13 @@ class PgConnection {
       : conn_(conn), target_(target), statement_timeout_(statement_timeout) {}
   // Waits until the socket is readable (or writable) or `deadline` passes.
   Status wait(bool for_write, TimePoint deadline, std::string_view what);
+  // What poll_socket saw first: the socket ready, `wake_fd` readable, or
+  // the deadline.
+  enum class Ready : std::uint8_t { kSocket, kWoken, kDeadline };
+  // Polls the socket (readable, and writable too with `for_write`) and
+  // `wake_fd` (if not -1) until one is ready or `deadline` passes. Errors:
+  // kUnavailable (no socket), kIoError (poll failed).
+  Result<Ready> poll_socket(bool for_write, TimePoint deadline, int wake_fd);
   Status flush(TimePoint deadline, std::string_view what);
   // Reads the results of one statement; the first error wins.
   Result<PgResult> collect(TimePoint deadline, std::string_view what);
