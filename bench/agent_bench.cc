@@ -12,8 +12,11 @@
 //   spawn to ack              Client::spawn of a plain actor until its ack
 //   durable spawn to ack      the same for a durable actor (journal open
 //                             and an empty recovery on the worker)
-//   remote ask round trip     Client::call of a handler returning an int:
-//                             client -> agent -> worker and back
+//   remote ask, direct        Client::call of a handler returning an int:
+//                             client -> worker and back (docs/
+//                             distribution.md, "Direct calls")
+//   remote ask through agent  the same with ClientOptions::direct_calls
+//                             off: client -> agent -> worker and back
 //   pipelined remote calls    the same call with `window` calls in flight
 //                             per client (each completion is followed by a
 //                             new call), from one client and from four
@@ -184,10 +187,26 @@ std::vector<Row> run(const Sizes& sizes, const std::string& self, const std::fil
     auto r = c.spawn("BenchTally", "t-" + std::to_string(i)).get();
     if (!r) fail("durable spawn: " + r.status().to_string());
   }));
-  rows.push_back(measure("remote ask round trip", sizes.calls, [&](int i) {
+  // Warm-up: the client learns each key's worker and connects to it.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < sizes.spawns; ++i) {
+      if (!c.call<&BenchCounter::get>("c-" + std::to_string(i)).get()) fail("warm-up call");
+    }
+  }
+  rows.push_back(measure("remote ask, direct (client -> worker)", sizes.calls, [&](int i) {
     auto r = c.call<&BenchCounter::get>("c-" + std::to_string(i % sizes.spawns)).get();
     if (!r) fail("call: " + r.status().to_string());
   }));
+  {
+    keel::ClientOptions through = co;
+    through.direct_calls = false;
+    auto via = keel::Client::connect("127.0.0.1", (*agent)->port(), through);
+    if (!via) fail("connect: " + via.status().to_string());
+    rows.push_back(measure("remote ask through the agent", sizes.calls, [&](int i) {
+      auto r = (*via)->call<&BenchCounter::get>("c-" + std::to_string(i % sizes.spawns)).get();
+      if (!r) fail("call: " + r.status().to_string());
+    }));
+  }
   rows.push_back(pipelined_calls("pipelined remote calls, 1 client", {&c}, sizes.calls * 5, 256, sizes.spawns));
   {
     std::vector<std::unique_ptr<keel::Client>> more;
@@ -222,8 +241,8 @@ int main(int argc, char** argv) {
   const std::vector<Size> binaries = binary_sizes(self, dir);
   std::filesystem::remove_all(dir);
 
-  const double ask_vs_raw = rows[4].p50_us / rows[7].p50_us;
-  const double ask_vs_relay = rows[4].p50_us / rows[8].p50_us;
+  const double ask_vs_raw = rows[4].p50_us / rows[8].p50_us;
+  const double agent_ask_vs_relay = rows[5].p50_us / rows[9].p50_us;
   if (json) {
     std::printf("{\"quick\":%s,\"results\":[", quick ? "true" : "false");
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -235,7 +254,7 @@ int main(int argc, char** argv) {
       std::printf("%s{\"name\":\"%s\",\"bytes\":%ju,\"stripped_bytes\":%ju}", i ? "," : "",
                   binaries[i].name.c_str(), binaries[i].bytes, binaries[i].stripped);
     }
-    std::printf("],\"ask_p50_vs_raw\":%.2f,\"ask_p50_vs_relay\":%.2f}\n", ask_vs_raw, ask_vs_relay);
+    std::printf("],\"ask_p50_vs_raw\":%.2f,\"agent_ask_p50_vs_relay\":%.2f}\n", ask_vs_raw, agent_ask_vs_relay);
     return 0;
   }
   std::printf("keel_agent_bench%s: loopback, one worker process\n", quick ? " --quick" : "");
@@ -247,8 +266,8 @@ int main(int argc, char** argv) {
       std::printf("%-40s %12.0f %10.1f %10.1f\n", r.name.c_str(), r.ops, r.p50_us, r.p99_us);
     }
   }
-  std::printf("remote ask p50 / raw ping-pong p50: %.1fx; / raw relay ping-pong p50: %.1fx\n", ask_vs_raw,
-              ask_vs_relay);
+  std::printf("direct remote ask p50 / raw ping-pong p50: %.2fx; through the agent / raw relay ping-pong p50: %.2fx\n",
+              ask_vs_raw, agent_ask_vs_relay);
   std::printf("\n%-40s %12s %12s\n", "binary", "bytes", "stripped");
   for (const Size& b : binaries) {
     std::printf("%-40s %12ju %12s\n", b.name.c_str(), b.bytes,

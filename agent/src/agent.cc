@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "keel/wire/envelope.h"
+#include "keel/wire/value.h"
 #include "agent_impl.h"
 
 namespace keel {
@@ -270,6 +271,7 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
     if (view->method() == internal::kShardMap) return serve_shard_map(c.id(), corr);
     return serve_gang_call(c.id(), corr, std::string(view->method()), std::string(view->payload()));
   }
+  if (view->target().key == internal::kRouteKey && corr != 0) return answer_route(c, corr, view->payload());
   if (Status held = check_held(view->target().key); !held.is_ok()) return fail(held);
   auto h = hosted_.find(view->target().key);
   if (h == hosted_.end()) return fail(Status::not_found("no actor '" + std::string(view->target().key) + "'"));
@@ -288,6 +290,24 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
   if (!bytes) return fail(bytes.status());
   if (Status st = slot.conn->send_owned(wire::MessageType::kCall, std::move(*bytes)); !st.is_ok()) return fail(st);
   if (corr != 0) calls_[forwarded] = PendingCall{c.id(), corr, h->second.slot};
+}
+
+void Agent::Impl::answer_route(wire::Connection& c, std::uint64_t correlation, std::string_view payload) {
+  auto key = wire::decode_args<std::string>(payload);
+  if (!key) {
+    internal::send_error(c, correlation, key.status(), internal::kAgentErrorType).ignore();
+    return;
+  }
+  std::uint32_t port = 0;
+  auto h = hosted_.find(std::get<0>(*key));
+  if (h != hosted_.end() && h->second.ready && check_held(h->first).is_ok()) {
+    const Slot& slot = slots_[h->second.slot];
+    if (slot.state == SlotState::kReady && slot.conn != nullptr) port = slot.direct_port;
+  }
+  wire::Reply reply;
+  reply.correlation_id = correlation;
+  reply.payload = wire::encode_args(port);
+  internal::send_message(c, reply).ignore();
 }
 
 void Agent::Impl::on_client_cancel(wire::Connection& c, std::string_view body) {

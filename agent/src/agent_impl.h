@@ -88,6 +88,7 @@ class Agent::Impl {
     SlotState state = SlotState::kStarting;
     std::deque<SteadyTime> exits;                   // within restart_window
     SteadyTime last_seen;                           // its registration or last heartbeat echo
+    std::uint16_t direct_port = 0;                  // where it takes clients' calls directly; 0: nowhere
   };
   struct Hosted {
     std::string type;
@@ -144,6 +145,9 @@ class Agent::Impl {
   // cancel on to the call's worker. An unknown call (answered already) is
   // ignored.
   void on_client_cancel(wire::Connection& c, std::string_view body) KEEL_EXCLUDES(mu_);
+  // A client's route call (internal::kRouteKey): answers with the port of
+  // the worker that hosts the key, on this agent's host, or 0.
+  void answer_route(wire::Connection& c, std::uint64_t correlation, std::string_view payload) KEEL_REQUIRES(mu_);
   void on_worker_frame(wire::Connection& c, const wire::Frame& f) KEEL_EXCLUDES(mu_);
   void on_worker_register(wire::Connection& c, std::string_view body) KEEL_REQUIRES(mu_);
   void on_worker_spawn_ack(std::string_view body) KEEL_REQUIRES(mu_);

@@ -43,6 +43,7 @@ constexpr const char* kUsage =
     "                  [--journal DIR] [--secret-file FILE] [--max-restarts N]\n"
     "                  [--restart-window-ms MS] [--heartbeat-ms MS] [--heartbeat-timeout-ms MS]\n"
     "                  [--tls-cert FILE --tls-key FILE] [--metrics HOST:PORT] [--config FILE]\n"
+    "                  [--direct-calls on|off]\n"
     "                  [--cluster URL --host-id ID [--cluster-secret-file FILE] [--cluster-name NAME]\n"
     "                   [--label KEY=VALUE]... [--slots N] [--advertise HOST:PORT] [--lease-ms MS]]\n";
 
@@ -150,7 +151,7 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
                                          "workers",      "journal",     "secret-file",      "max-restarts",
                                          "restart-window-ms", "heartbeat-ms", "heartbeat-timeout-ms", "tls-cert", "tls-key", "metrics",
                                          "cluster", "host-id", "cluster-secret-file", "cluster-name", "label",
-                                         "slots", "advertise", "lease-ms"};
+                                         "slots", "advertise", "lease-ms", "direct-calls"};
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
     if (!known) return keel::Status::invalid_argument("unknown option --" + k);
@@ -182,6 +183,10 @@ keel::Result<keel::AgentOptions> parse(int argc, char** argv) {
   if (const std::string* n = one("heartbeat-ms")) o.heartbeat_interval = std::chrono::milliseconds(std::atoll(n->c_str()));
   if (const std::string* n = one("heartbeat-timeout-ms")) {
     o.heartbeat_timeout = std::chrono::milliseconds(std::atoll(n->c_str()));
+  }
+  if (const std::string* d = one("direct-calls")) {
+    if (*d != "on" && *d != "off") return keel::Status::invalid_argument("--direct-calls takes on or off, not '" + *d + "'");
+    o.direct_calls = *d == "on";
   }
   if (const std::string* c = one("tls-cert")) {
     o.tls.enabled = true;

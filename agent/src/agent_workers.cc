@@ -67,6 +67,7 @@ void Agent::Impl::on_worker_register(wire::Connection& c, std::string_view body)
   const int slot = static_cast<int>(r.node);
   Slot& s = slots_[slot];
   s.conn = &c;
+  s.direct_port = r.request_id <= 65535 ? static_cast<std::uint16_t>(r.request_id) : 0;
   s.state = SlotState::kReady;
   s.last_seen = std::chrono::steady_clock::now();
   worker_conns_[c.id()] = slot;
@@ -134,6 +135,7 @@ void Agent::Impl::worker_lost(int slot, const std::string& why) {
   if (s.conn == nullptr && s.state != SlotState::kReady) return;
   metrics_.worker_gone(slot);
   s.conn = nullptr;
+  s.direct_port = 0;
   if (s.state == SlotState::kReady) s.state = SlotState::kStarting;
   const Status gone = Status::unavailable(slot_name(slot) + " is gone: " + why);
   for (auto it = calls_.begin(); it != calls_.end();) {
@@ -206,7 +208,15 @@ void Agent::Impl::launch(int slot) {
   const bool any = options_.listen_host.empty() || options_.listen_host == "0.0.0.0" || options_.listen_host == "::";
   argv.push_back((any ? std::string("127.0.0.1") : options_.listen_host) + ":" +
                  std::to_string(client_listener_->port()));
-  if (options_.tls.enabled) argv.push_back("--keel-tls");
+  if (options_.tls.enabled) {
+    argv.push_back("--keel-tls");
+    argv.insert(argv.end(), {"--keel-tls-certificate", options_.tls.certificate_chain_file, "--keel-tls-key",
+                             options_.tls.private_key_file});
+  }
+  if (options_.direct_calls) {
+    argv.push_back("--keel-direct");
+    argv.push_back(options_.listen_host.empty() ? std::string("0.0.0.0") : options_.listen_host);
+  }
   argv.push_back("--keel-slot");
   argv.push_back(std::to_string(slot));
   if (!options_.journal_dir.empty()) {

@@ -15,7 +15,8 @@
 namespace keel::internal {
 
 // A worker's first frame on its connection to the agent is a Register with
-// this name, node = its slot and key = its pid in decimal.
+// this name, node = its slot, key = its pid in decimal and request_id = the
+// port it takes clients' calls on directly (0: none).
 inline constexpr std::string_view kWorkerRegisterName = "keel.worker";
 
 // remote_type of the errors the agent itself raises (no such actor, worker
@@ -37,6 +38,16 @@ inline constexpr std::string_view kReleaseShards = "release";
 // "Agents in a cluster"). The client spells the same key.
 inline constexpr std::string_view kClusterKey = "keel.cluster";
 inline constexpr std::string_view kShardMap = "shards";
+
+// A client's call to an agent addressed to this key, with method kWhere
+// and encode_args(std::string key), is answered with encode_args of a
+// std::uint32_t: the port, on the agent's own host, where the worker that
+// hosts `key` takes calls directly, or 0 when the actor is not hosted
+// here (not spawned, not ready, its shard held elsewhere) or its worker
+// takes none (docs/distribution.md, "Direct calls"). The client spells
+// the same key.
+inline constexpr std::string_view kRouteKey = "keel.route";
+inline constexpr std::string_view kWhere = "where";
 
 // Keys "gang/<ticket>/<rank>": members of a cluster gang (keel::Client::
 // gang_member_key), plain actors pinned to their rank's host instead of

@@ -1,211 +1,24 @@
 // keel::Client: calls and spawns over one connection per agent, routed by
-// key, with deadlines and retries kept by a timer thread. The registry
-// calls are in client_registry.cc.
-//
-// Threads: the transport's I/O thread delivers replies; the timer thread
-// fires deadlines and retries; callers add calls. All share mu_. Futures
-// are completed after mu_ is released, since their continuations may call
-// the client again.
+// key, with deadlines and retries kept by a timer thread (client_impl.h).
+// The registry calls are in client_registry.cc, calls sent to workers
+// directly in client_direct.cc.
 #include "keel/client/client.h"
-
-#include <algorithm>
-#include <map>
-#include <optional>
-#include <random>
-#include <set>
-#include <thread>
-#include <vector>
 
 #include "keel/base/check.h"
 #include "keel/base/rendezvous.h"
-#include "keel/base/thread_annotations.h"
 #include "keel/journal/pg_journal.h"
-#include "keel/net/tcp_transport.h"
 #include "keel/wire/control.h"
 #include "keel/wire/envelope.h"
-#include "agent_table.h"
+#include "client_impl.h"
 
 namespace keel {
 namespace {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-// The agents' own errors, and the key of a cluster's shard map
-// (agent/src/protocol.h spells them the same).
-constexpr std::string_view kAgentErrorType = "keel-agent";
-constexpr std::string_view kClusterKey = "keel.cluster";
-constexpr std::string_view kGangKeyPrefix = "gang/";
-
-// Completions gathered under the lock and run after it.
-struct Completions {
-  std::vector<std::pair<Promise<std::string>, Result<std::string>>> calls;
-  std::vector<std::pair<Promise<SpawnInfo>, Result<SpawnInfo>>> spawns;
-  std::vector<std::pair<Promise<void>, Status>> wakes;
-  std::vector<std::size_t> new_agents;  // learned from a shard map: to connect, outside the lock
-  void run() {
-    for (auto& [p, v] : calls) p.try_set(std::move(v));
-    for (auto& [p, v] : spawns) p.try_set(std::move(v));
-    for (auto& [p, v] : wakes) {
-      if (v.is_ok()) {
-        p.set_value();
-      } else {
-        p.set_error(v);
-      }
-    }
-  }
-  bool empty() const { return calls.empty() && spawns.empty() && wakes.empty(); }
-};
+using internal::kAgentErrorType;
+using internal::kClusterKey;
+using internal::kGangKeyPrefix;
 
 }  // namespace
-
-class Client::Impl {
- public:
-  Impl(std::vector<AgentEndpoint> agents, ClientOptions options)
-      : listed_(std::move(agents)), options_(std::move(options)), rng_(std::random_device{}()) {}
-  ~Impl();
-
-  // Connects to every agent (Client::connect).
-  Status connect() KEEL_EXCLUDES(mu_);
-  // Spawns on `agent`, or on route(key) when none is given.
-  Future<SpawnInfo> spawn(std::optional<std::size_t> agent, const std::string& type, const std::string& key,
-                          Duration deadline) KEEL_EXCLUDES(mu_);
-  // Sends to `agent`, or to route(key) when none is given.
-  Future<std::string> call(std::optional<std::size_t> agent, const std::string& key, std::string_view method,
-                           std::string payload, const CallOptions& options) KEEL_EXCLUDES(mu_);
-  std::vector<AgentEndpoint> agents() const { return agents_.endpoints(); }
-  std::size_t agent_count() const { return agents_.size(); }
-  std::size_t agent_for(const std::string& key) KEEL_EXCLUDES(mu_) {
-    MutexLock lock(mu_);
-    return route(key);
-  }
-  void learn_placement(std::size_t agent, const std::vector<std::string>& keys) KEEL_EXCLUDES(mu_);
-  bool in_cluster() const { return options_.cluster; }
-  bool is_connected(std::size_t agent) const {
-    wire::TcpClient* c = agent < agents_.size() ? agents_.conn(agent) : nullptr;
-    return c != nullptr && c->is_connected();
-  }
-  // Connects to agents_[i] (added already), from any thread but under no
-  // lock: the connection's callbacks take mu_.
-  void connect_agent(std::size_t i) KEEL_EXCLUDES(mu_);
-  // Sends a frame to agent `agent`; kUnavailable while its connection is
-  // being made.
-  Status send_to(std::size_t agent, wire::MessageType type, std::string_view body) const {
-    wire::TcpClient* c = agents_.conn(agent);
-    if (c == nullptr) return Status::unavailable("connecting");
-    return c->send(type, body);
-  }
-  Future<void> after(Duration delay) KEEL_EXCLUDES(mu_);
-
- private:
-  enum class TimerKind { kCallDeadline, kCallRetry, kSpawnDeadline, kSpawnRetry, kMapRefresh, kWake };
-  using Timers = std::multimap<SteadyTime, std::pair<std::uint64_t, TimerKind>>;
-  struct Call {
-    Promise<std::string> promise;
-    std::string envelope;  // encoded, resent as is on a retry
-    std::string what;      // "'key'.method", for error messages
-    std::string key;
-    std::size_t agent = 0;  // the agent it is sent to (every time, unless routed)
-    bool routed = false;    // in a cluster: routed again by the shard map at each send
-    SteadyTime deadline;
-    std::optional<Timers::iterator> deadline_timer;  // until it fires or the call ends
-    bool idempotent = false;
-    int sends = 0;
-  };
-  struct PendingSpawn {
-    Promise<SpawnInfo> promise;
-    std::string key;
-    std::size_t agent = 0;
-    std::string body;  // encoded, resent as is in a cluster
-    SteadyTime deadline;
-    int sends = 0;
-    std::optional<std::size_t> pinned;  // the agent given to spawn(), if one was
-  };
-  // Where a key lives, as far as this client knows (agent_for).
-  struct Placement {
-    std::size_t agent = 0;
-    bool spawned = false;  // acknowledged a spawn; else listed by its registry
-  };
-
-  void on_frame(std::size_t agent, const wire::Frame& f) KEEL_EXCLUDES(mu_);
-  void on_lost(std::size_t agent, const Status& why) KEEL_EXCLUDES(mu_);
-  // The agent a key goes to (Client::agent_for).
-  std::size_t route(const std::string& key) const KEEL_REQUIRES(mu_);
-  // In a cluster: the listed agent that the shard map names as the key's
-  // holder, if it names one.
-  std::optional<std::size_t> map_holder(const std::string& key) const KEEL_REQUIRES(mu_);
-  // Agent `agent`'s send failure `why`, naming the agent.
-  Status send_error(std::size_t agent, const Status& why) const {
-    return Status(why.code(), "agent " + agents_[agent].to_string() + ": " + std::string(why.message()));
-  }
-  // Sends call `id`; on failure retries it (idempotent) or fails it.
-  void send_call(std::uint64_t id, Completions& done) KEEL_REQUIRES(mu_);
-  // Schedules a retry of `id` after `why`, or fails it with `why` when it
-  // is not idempotent or out of attempts.
-  // In a cluster, `undelivered` says the agent refused it unhandled (the
-  // key's shard is not its own): it is sent again along the shard map
-  // whether idempotent or not.
-  void retry_or_fail(std::uint64_t id, const Status& why, Completions& done, bool undelivered = false)
-      KEEL_REQUIRES(mu_);
-  // In a cluster: sends spawn `id` to its key's host, or retries it after
-  // `why` (a refusal by a host that does not hold the key, a lost
-  // connection) until its deadline, or fails it.
-  void send_spawn(std::uint64_t id, Completions& done) KEEL_REQUIRES(mu_);
-  void retry_spawn_or_fail(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
-  // In a cluster: asks a connected agent for the shard map, unless a
-  // request is in flight already; its answer replaces shard_map_.
-  void refresh_map() KEEL_REQUIRES(mu_);
-  // In a cluster: takes a new shard map; pending idempotent calls whose
-  // key it moved are sent to the new host.
-  void take_map(std::vector<std::string> map, Completions& done) KEEL_REQUIRES(mu_);
-  void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
-  // The caller cancelled call `id` (its future holds kCancelled): forgets
-  // it and, when it was sent over a connection that speaks Cancel, tells
-  // the agent, which passes the cancel on to the worker. A reply that
-  // crosses it is dropped. On the cancelling thread.
-  void cancel_call(std::uint64_t id) KEEL_EXCLUDES(mu_);
-  void run_timers() KEEL_EXCLUDES(mu_);
-  // Adds a timer; wakes the timer thread only when it would otherwise sleep
-  // past `at`.
-  Timers::iterator add_timer(SteadyTime at, std::uint64_t id, TimerKind kind) KEEL_REQUIRES(mu_) {
-    auto it = timers_.emplace(at, std::make_pair(id, kind));
-    if (at < timer_wakes_at_) timer_cv_.notify_all();
-    return it;
-  }
-  // Removes call `it` and its deadline timer (a completed call leaves none
-  // behind).
-  void erase_call(std::map<std::uint64_t, Call>::iterator it) KEEL_REQUIRES(mu_);
-  Duration deadline_or_default(Duration d) const { return d > Duration::zero() ? d : options_.default_deadline; }
-
-  const std::vector<AgentEndpoint> listed_;  // as given to connect()
-  const ClientOptions options_;
-  std::unique_ptr<wire::TcpTransport> transport_;
-  // Every agent known and its connection: the listed ones from connect(),
-  // then (in a cluster) hosts the shard map named.
-  internal::AgentTable agents_;
-  std::thread timer_thread_;
-
-  Mutex mu_;
-  CondVar timer_cv_;
-  CondVar connect_cv_;
-  std::vector<bool> opened_ KEEL_GUARDED_BY(mu_);           // per agent: a handshake completed
-  std::vector<Status> connect_errors_ KEEL_GUARDED_BY(mu_);  // per agent: the first failure before that
-  bool stopping_ KEEL_GUARDED_BY(mu_) = false;
-  std::uint64_t next_id_ KEEL_GUARDED_BY(mu_) = 1;
-  std::uint64_t id_prefix_ KEEL_GUARDED_BY(mu_) = 0;  // random high half of message ids
-  std::map<std::uint64_t, Call> calls_ KEEL_GUARDED_BY(mu_);
-  std::map<std::uint64_t, PendingSpawn> spawns_ KEEL_GUARDED_BY(mu_);
-  std::map<std::string, Placement> placed_ KEEL_GUARDED_BY(mu_);
-  // In a cluster: every shard's holder's address, as an agent last told
-  // (ClientOptions::cluster); the request for it in flight (0: none).
-  std::vector<std::string> shard_map_ KEEL_GUARDED_BY(mu_);
-  std::uint64_t map_call_ KEEL_GUARDED_BY(mu_) = 0;
-  std::size_t map_agent_ KEEL_GUARDED_BY(mu_) = 0;
-  std::map<std::uint64_t, Promise<void>> wakes_ KEEL_GUARDED_BY(mu_);  // after()
-  Timers timers_ KEEL_GUARDED_BY(mu_);
-  // When the timer thread wakes next by itself (max: only when notified).
-  SteadyTime timer_wakes_at_ KEEL_GUARDED_BY(mu_) = SteadyTime::max();
-  std::mt19937_64 rng_ KEEL_GUARDED_BY(mu_);
-};
 
 Status Client::Impl::connect() {
   if (options_.secret.empty()) return Status::invalid_argument("the client needs the agent's secret");
@@ -283,7 +96,13 @@ Client::Impl::~Impl() {
     timer_cv_.notify_all();
   }
   if (timer_thread_.joinable()) timer_thread_.join();
-  agents_.close_all();  // no callback runs after this
+  agents_.close_all();  // no callback runs after this, so no link is added
+  std::vector<std::unique_ptr<wire::TcpClient>> links;
+  {
+    MutexLock lock(mu_);
+    links = direct_.take_all();
+  }
+  links.clear();  // closed outside the lock: their callbacks take it
   transport_.reset();
   Completions done;
   {
@@ -384,10 +203,17 @@ void Client::Impl::send_call(std::uint64_t id, Completions& done) {
   Call& c = calls_.at(id);
   ++c.sends;
   if (c.routed) c.agent = route(c.key);
+  if (send_direct(c)) return;
+  c.link = internal::DirectLinks::kNone;
   Status s = send_to(c.agent, wire::MessageType::kCall, c.envelope);
   // A frame that could not be sent was not delivered: in a cluster it goes
   // to the key's host again whatever the call.
-  if (!s.is_ok()) retry_or_fail(id, send_error(c.agent, s), done, /*undelivered=*/c.routed);
+  if (!s.is_ok()) return retry_or_fail(id, send_error(c.agent, s), done, /*undelivered=*/c.routed);
+  if (!c.through_agent && may_go_direct(c.key)) {
+    c.through_agent = true;
+    direct_.sent_through_agent(c.key);
+  }
+  ask_route(c.key, c.agent);
 }
 
 Future<void> Client::Impl::after(Duration delay) {
@@ -448,9 +274,13 @@ void Client::Impl::retry_or_fail(std::uint64_t id, const Status& why, Completion
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call& c = it->second;
-  if (c.routed && (undelivered || why.code() == StatusCode::kUnavailable)) refresh_map();
+  // A host that lost the key's shard (its commit was fenced) applied
+  // nothing: an idempotent call goes to the key's new host.
+  const bool fenced = c.routed && why.code() == StatusCode::kOwnershipLost;
+  if (c.routed && (undelivered || fenced || why.code() == StatusCode::kUnavailable)) refresh_map();
   const bool again = c.routed && undelivered ? c.sends < options_.retry.max_attempts
-                                             : c.idempotent && options_.retry.should_retry(why, c.sends);
+                     : fenced ? c.idempotent && c.sends < options_.retry.max_attempts
+                              : c.idempotent && options_.retry.should_retry(why, c.sends);
   if (!again) return fail_call(id, why, done);
   const Duration backoff = options_.retry.backoff(c.sends);
   std::uniform_int_distribution<Duration::rep> jitter(backoff.count() / 2, backoff.count());
@@ -543,9 +373,10 @@ void Client::Impl::cancel_call(std::uint64_t id) {
   auto it = calls_.find(id);
   if (it == calls_.end() || stopping_) return;  // answered or failed meanwhile
   const std::size_t agent = it->second.agent;
+  const std::size_t link = it->second.link;
   const bool sent = it->second.sends > 0;
   erase_call(it);
-  wire::TcpClient* conn_ptr = agents_.conn(agent);
+  wire::TcpClient* conn_ptr = link != internal::DirectLinks::kNone ? direct_.conn(link) : agents_.conn(agent);
   if (conn_ptr == nullptr) return;
   wire::TcpClient& conn = *conn_ptr;
   // An agent of an older protocol version lets the call run on.
@@ -558,6 +389,7 @@ void Client::Impl::cancel_call(std::uint64_t id) {
 
 void Client::Impl::erase_call(std::map<std::uint64_t, Call>::iterator it) {
   if (it->second.deadline_timer) timers_.erase(*it->second.deadline_timer);
+  if (it->second.through_agent) direct_.ended_through_agent(it->second.key);
   calls_.erase(it);
 }
 
@@ -572,8 +404,9 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
         auto map = wire::decode_args<std::vector<std::string>>(r.payload);
         if (map && !std::get<0>(*map).empty()) take_map(std::move(std::get<0>(*map)), done);
         connect_cv_.notify_all();
-      } else if (wire::decode_body(f.body, r).is_ok()) {
-        if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent) {
+      } else if (wire::decode_body(f.body, r).is_ok() && !take_route_answer(agent, r.correlation_id, &r.payload, done)) {
+        if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent &&
+                                                       it->second.link == internal::DirectLinks::kNone) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
           erase_call(it);
         }
@@ -596,6 +429,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
         if (map_call_ != 0 && e.correlation_id == map_call_) {
           map_call_ = 0;
           connect_cv_.notify_all();
+        } else if (take_route_answer(agent, e.correlation_id, nullptr, done)) {
         } else if (auto it = spawns_.find(e.correlation_id); it != spawns_.end()) {
           if (it->second.agent == agent && undelivered) {
             retry_spawn_or_fail(e.correlation_id, e.to_status(), done);
@@ -603,13 +437,15 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
             done.spawns.emplace_back(std::move(it->second.promise), e.to_status());
             spawns_.erase(it);
           }
-        } else if (auto c = calls_.find(e.correlation_id); c != calls_.end() && c->second.agent == agent) {
+        } else if (auto c = calls_.find(e.correlation_id);
+                   c != calls_.end() && c->second.agent == agent && c->second.link == internal::DirectLinks::kNone) {
           retry_or_fail(e.correlation_id, e.to_status(), done, undelivered);
         }
       }
     }
   }
   for (std::size_t i : done.new_agents) connect_agent(i);
+  for (std::size_t i : done.new_links) connect_link(i);
   done.run();
 }
 
@@ -622,7 +458,7 @@ void Client::Impl::on_lost(std::size_t agent, const Status& why) {
     MutexLock lock(mu_);
     std::vector<std::uint64_t> ids;
     for (auto& [id, c] : calls_) {
-      if (c.agent == agent) ids.push_back(id);
+      if (c.agent == agent && c.link == internal::DirectLinks::kNone) ids.push_back(id);
     }
     for (std::uint64_t id : ids) retry_or_fail(id, lost, done);
     if (map_call_ != 0 && map_agent_ == agent) {

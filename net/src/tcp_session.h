@@ -146,7 +146,14 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         handshake_(role, core.options().secret, core.options().node_name),
         role_(role),
         peer_(std::move(peer)) {
-    if (core.tls() != nullptr) tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core.tls());
+    if (core.tls() != nullptr) {
+      tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core.tls());
+      // A server asks for no client certificate (the shared secret
+      // authenticates clients): the context's verify_peer is for the
+      // client side only.
+      asio::error_code ignored;
+      if (role == Handshake::Role::kServer) tls_->set_verify_mode(asio::ssl::verify_none, ignored);
+    }
   }
 
   // I/O thread: arms the handshake timer, runs the TLS handshake if any,

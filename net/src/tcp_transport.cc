@@ -51,8 +51,8 @@ Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o
       ctx->load_verify_file(o.ca_file, ec);
     }
     if (ec) return fail("trust store " + (o.ca_file.empty() ? std::string("(default)") : o.ca_file));
-    // Servers do not ask for client certificates (the shared secret
-    // authenticates clients), so verify_peer only applies to clients.
+    // For the client side: each server-side stream turns it off (Session),
+    // so servers ask for no client certificate.
     ctx->set_verify_mode(asio::ssl::verify_peer, ec);
   }
   return ctx;

@@ -71,6 +71,12 @@ class AgentMetricsTest : public AgentTest {
     o.metrics_host = "127.0.0.1";
     o.heartbeat_interval = std::chrono::milliseconds(20);
   }
+  // The agent's counters count what passes through it: every call does.
+  ClientOptions client_options(const std::string& secret) override {
+    ClientOptions o = AgentTest::client_options(secret);
+    o.direct_calls = false;
+    return o;
+  }
 
   // One scrape, which must succeed.
   Samples scrape() {

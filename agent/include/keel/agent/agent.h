@@ -74,6 +74,11 @@ struct AgentOptions {
   // device too (on by default; keel/wire/transport.h). Workers use the
   // defaults on their loopback connections.
   wire::RdmaOptions rdma;
+  // Workers take clients' calls directly, each on a port of listen_host
+  // (chosen by the system), which a client learns from the agent and uses
+  // instead of the hop through the agent (docs/distribution.md, "Direct
+  // calls"). Off: every call goes through the agent.
+  bool direct_calls = true;
   // The worker program and its arguments (argv[0] is the executable's path).
   std::vector<std::string> worker_argv;
   // Worker processes; an actor lives on the worker chosen by a hash of its

@@ -181,8 +181,10 @@ class WorkerHost {
 
   // Connects to the agent named on the command line (keel-agent passes
   // --keel-agent HOST:PORT --keel-client HOST:PORT --keel-slot N
-  // [--keel-journal PATH]; the secret comes in KEEL_SECRET), serves spawns and calls until the agent goes away
-  // or tells it to shut down, then stops its actors. Returns the process
+  // [--keel-direct HOST] [--keel-journal PATH]; the secret comes in
+  // KEEL_SECRET), serves spawns and calls until the agent goes away or
+  // tells it to shut down, then stops its actors. With --keel-direct it
+  // also takes clients' calls directly on a port of HOST. Returns the process
   // exit code: 0 after a shutdown or a lost agent, 2 when not started by an
   // agent (bad arguments), 1 when the journal or the connection fails at
   // start (the reason goes to stderr).

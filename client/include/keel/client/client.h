@@ -93,6 +93,15 @@ struct ClientOptions {
   // silent, it fails with kTimeout at its deadline (it may or may not have
   // been applied).
   Duration cluster_refresh = std::chrono::seconds(1);
+  // Calls go to the worker that hosts their key directly, once its agent
+  // has named it (docs/distribution.md, "Direct calls"): the first calls of
+  // a key go through the agent, which is asked where the key lives, and
+  // the later ones to that worker, in order after those still in flight.
+  // A worker that no longer hosts the key hands the call back unhandled
+  // and it goes through the agent again; a lost connection to a worker
+  // fails its calls with kUnavailable as a lost agent does. Off: every
+  // call goes through an agent.
+  bool direct_calls = true;
   // The deadline of calls and spawns that give none.
   Duration default_deadline = std::chrono::seconds(30);
   // How idempotent calls are retried after an error in retry_on (by

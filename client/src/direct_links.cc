@@ -1,0 +1,101 @@
+#include "direct_links.h"
+
+#include <utility>
+
+namespace keel::internal {
+
+std::size_t DirectLinks::usable(const std::string& key, std::size_t agent) const {
+  auto it = routes_.find(key);
+  if (it == routes_.end()) return kNone;
+  const Route& r = it->second;
+  if (r.link == kNone || r.agent != agent || r.through_agent != 0) return kNone;
+  const Link& l = links_[r.link];
+  return l.open && !l.lost && l.conn != nullptr ? r.link : kNone;
+}
+
+bool DirectLinks::should_ask(const std::string& key, std::size_t agent, Time now) const {
+  auto it = routes_.find(key);
+  if (it == routes_.end()) return true;
+  const Route& r = it->second;
+  if (r.asking != 0) return false;
+  if (r.agent != agent) return true;
+  return r.link == kNone && now - r.answered_at >= kAskAgain;
+}
+
+void DirectLinks::asked(const std::string& key, std::size_t agent, std::uint64_t correlation, Time now) {
+  trim();
+  Route& r = routes_[key];
+  if (r.agent != agent) r.link = kNone;
+  r.agent = agent;
+  r.asking = correlation;
+  r.answered_at = now;
+  questions_[correlation] = key;
+}
+
+std::optional<std::string> DirectLinks::answered(std::uint64_t correlation) {
+  auto it = questions_.find(correlation);
+  if (it == questions_.end()) return std::nullopt;
+  std::string key = std::move(it->second);
+  questions_.erase(it);
+  return key;
+}
+
+std::size_t DirectLinks::learn(const std::string& key, std::optional<AgentEndpoint> at, Time now) {
+  auto it = routes_.find(key);
+  if (it == routes_.end()) return kNone;
+  Route& r = it->second;
+  r.asking = 0;
+  r.answered_at = now;
+  r.link = kNone;
+  if (!at) return kNone;
+  for (std::size_t i = 0; i < links_.size(); ++i) {
+    if (!links_[i].lost && links_[i].at == *at) {
+      r.link = i;
+      return kNone;
+    }
+  }
+  links_.push_back(Link{std::move(*at), nullptr, false, false});
+  r.link = links_.size() - 1;
+  return r.link;
+}
+
+void DirectLinks::forget(const std::string& key, Time now) {
+  auto it = routes_.find(key);
+  if (it == routes_.end()) return;
+  it->second.link = kNone;
+  it->second.answered_at = now;
+}
+
+void DirectLinks::ended_through_agent(const std::string& key) {
+  auto it = routes_.find(key);
+  if (it != routes_.end() && it->second.through_agent > 0) --it->second.through_agent;
+}
+
+void DirectLinks::lost(std::size_t i) {
+  links_[i].open = false;
+  links_[i].lost = true;
+  for (auto& [key, r] : routes_) {
+    if (r.link != i) continue;
+    r.link = kNone;
+    r.answered_at = Time{};  // asked again at once: the worker may be back on another port
+  }
+}
+
+std::vector<std::unique_ptr<wire::TcpClient>> DirectLinks::take_all() {
+  std::vector<std::unique_ptr<wire::TcpClient>> out;
+  for (Link& l : links_) {
+    l.open = false;
+    l.lost = true;
+    if (l.conn) out.push_back(std::move(l.conn));
+  }
+  return out;
+}
+
+void DirectLinks::trim() {
+  if (routes_.size() < kMaxRoutes) return;
+  std::erase_if(routes_, [](const auto& e) {
+    return e.second.link == kNone && e.second.asking == 0 && e.second.through_agent == 0;
+  });
+}
+
+}  // namespace keel::internal
