@@ -10,6 +10,8 @@
 // or client state) while open, so a handler never outlives its socket.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
@@ -312,7 +314,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       bool sent = false;
       KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
       if (sent) return Status::ok();
-      if (in_place != nullptr) {
+      if (in_place == nullptr && wire < kOwnedBodyBytes && write_now(type, body, kick)) return Status::ok();
+      if (kick) {
+        // write_now queued what did not go out.
+      } else if (in_place != nullptr) {
         std::string header(kFrameHeaderBytes, '\0');
         encode_frame_header(header.data(), type, body.size());
         const std::size_t padding = wire - kFrameHeaderBytes - body.size();
@@ -320,6 +325,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         pending_.push_back(std::move(*in_place));
         if (padding > 0) pending_.push_back(Chunk{std::string(padding, '\0'), nullptr});
         tail_appendable_ = false;
+        kick = account(wire);
       } else {
         if (wire >= kOwnedBodyBytes) {
           pending_.push_back(Chunk{take_spare(wire), nullptr});
@@ -329,11 +335,31 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
           tail_appendable_ = true;
         }
         append_frame(pending_.back().bytes, type, body);
+        kick = account(wire);
       }
-      kick = account(wire);
     }
     if (kick) post_kick();
     return Status::ok();
+  }
+
+  // On the sending thread: writes a small frame to the socket at once when
+  // nothing is queued or being written before it (so frames keep their
+  // order), without a round through the I/O thread. True when all of it
+  // went out. Otherwise queues what did not (all of it when the socket
+  // would block or failed: the I/O thread's write then reports the error)
+  // and sets `kick` when something was queued; false with `kick` unset
+  // when the frame was not tried (TLS, closing, a queue before it).
+  bool write_now(MessageType type, std::string_view body, bool& kick) KEEL_REQUIRES(mu_) {
+    if (direct_fd_ < 0 || writing_ || kick_posted_ || !pending_.empty()) return false;
+    direct_frame_.clear();
+    append_frame(direct_frame_, type, body);
+    const ssize_t n = ::send(direct_fd_, direct_frame_.data(), direct_frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(direct_frame_.size())) return true;
+    const std::size_t done = n > 0 ? static_cast<std::size_t>(n) : 0;
+    pending_.push_back(Chunk{direct_frame_.substr(done), nullptr});
+    tail_appendable_ = false;
+    kick = account(direct_frame_.size() - done);
+    return false;
   }
 
   // Counts `wire` queued bytes; returns whether the caller must post a kick.
@@ -554,6 +580,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     {
       MutexLock l(mu_);
       open_for_send_ = true;
+      if (tls_ == nullptr) direct_fd_ = socket_.native_handle();
       if (!handshake_.peer_node().empty()) peer_ += " " + handshake_.peer_node();
     }
     host_->opened(shared_from_this());
@@ -561,6 +588,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   }
 
   void finish_close(const Status& reason) {
+    {
+      MutexLock l(mu_);
+      direct_fd_ = -1;  // before the descriptor can be closed, and its number reused
+    }
     asio::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -625,6 +656,10 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   std::optional<Status> close_after_write_ KEEL_GUARDED_BY(mu_);
   std::shared_ptr<RdmaLink> rdma_ KEEL_GUARDED_BY(mu_);  // set once this side sends over RDMA
   bool rdma_overloaded_ KEEL_GUARDED_BY(mu_) = false;    // a send found no credits
+  // The socket's descriptor, for write_now: set once the handshake is done
+  // on a connection without TLS, cleared before the socket is closed.
+  int direct_fd_ KEEL_GUARDED_BY(mu_) = -1;
+  std::string direct_frame_ KEEL_GUARDED_BY(mu_);  // write_now's frame, reused
 };
 
 }  // namespace keel::wire::internal
