@@ -342,15 +342,18 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     return Status::ok();
   }
 
-  // On the sending thread: writes a small frame to the socket at once when
-  // nothing is queued or being written before it (so frames keep their
-  // order), without a round through the I/O thread. True when all of it
+  // On a sending thread other than the I/O thread: writes a small frame to
+  // the socket at once when nothing is queued or being written before it
+  // (so frames keep their order), without a round through the I/O thread.
+  // Frames sent on the I/O thread (from its callbacks) are queued, and go
+  // out together once its handlers have run. True when all of it
   // went out. Otherwise queues what did not (all of it when the socket
   // would block or failed: the I/O thread's write then reports the error)
   // and sets `kick` when something was queued; false with `kick` unset
   // when the frame was not tried (TLS, closing, a queue before it).
   bool write_now(MessageType type, std::string_view body, bool& kick) KEEL_REQUIRES(mu_) {
     if (direct_fd_ < 0 || writing_ || kick_posted_ || !pending_.empty()) return false;
+    if (core_.io().get_executor().running_in_this_thread()) return false;
     direct_frame_.clear();
     append_frame(direct_frame_, type, body);
     const ssize_t n = ::send(direct_fd_, direct_frame_.data(), direct_frame_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
