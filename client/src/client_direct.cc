@@ -128,7 +128,7 @@ void Client::Impl::on_link_lost(std::size_t link, const Status& why) {
   {
     MutexLock lock(mu_);
     if (stopping_) return;
-    direct_.lost(link);
+    direct_.lost(link, std::chrono::steady_clock::now());
     const std::string cause = why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string();
     const Status lost =
         Status::unavailable("connection to the worker " + direct_.endpoint(link).to_string() + " lost: " + cause);

@@ -14,6 +14,9 @@ std::size_t DirectLinks::usable(const std::string& key, std::size_t agent) const
 }
 
 bool DirectLinks::should_ask(const std::string& key, std::size_t agent, Time now) const {
+  if (auto f = failed_connects_.find(agent); f != failed_connects_.end() && f->second >= kMaxFailedConnects) {
+    return false;
+  }
   auto it = routes_.find(key);
   if (it == routes_.end()) return true;
   const Route& r = it->second;
@@ -54,9 +57,21 @@ std::size_t DirectLinks::learn(const std::string& key, std::optional<AgentEndpoi
       return kNone;
     }
   }
-  links_.push_back(Link{std::move(*at), nullptr, false, false});
+  if (links_.size() >= kMaxLinks) return kNone;
+  Link l;
+  l.at = std::move(*at);
+  l.agent = r.agent;
+  links_.push_back(std::move(l));
   r.link = links_.size() - 1;
   return r.link;
+}
+
+void DirectLinks::opened(std::size_t i) {
+  Link& l = links_[i];
+  if (l.lost) return;
+  l.open = true;
+  l.opened = true;
+  failed_connects_.erase(l.agent);
 }
 
 void DirectLinks::forget(const std::string& key, Time now) {
@@ -71,13 +86,16 @@ void DirectLinks::ended_through_agent(const std::string& key) {
   if (it != routes_.end() && it->second.through_agent > 0) --it->second.through_agent;
 }
 
-void DirectLinks::lost(std::size_t i) {
-  links_[i].open = false;
-  links_[i].lost = true;
+void DirectLinks::lost(std::size_t i, Time now) {
+  Link& l = links_[i];
+  if (l.lost) return;
+  l.open = false;
+  l.lost = true;
+  if (!l.opened) ++failed_connects_[l.agent];
   for (auto& [key, r] : routes_) {
     if (r.link != i) continue;
     r.link = kNone;
-    r.answered_at = Time{};  // asked again at once: the worker may be back on another port
+    r.answered_at = l.opened ? Time{} : now;
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "agent_fixture.h"
 #include "support/http_client.h"
+#include "support/tcp_proxy.h"
 
 namespace keel {
 namespace {
@@ -167,6 +168,38 @@ TEST_F(DirectCallTest, AWorkersPortTakesOnlyClientsWithTheSecret) {
   EXPECT_EQ(wait((*direct)->call<&RemoteCounter::add>("c", 1)).value(), 3);
   auto missing = wait((*direct)->call<&RemoteCounter::add>("nobody", 1));
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status();
+}
+
+TEST_F(DirectCallTest, WorkersBehindAPortMappingAreNotCalledDirectly) {
+  // The client reaches the agent through a forwarder on another loopback
+  // address, where nothing listens on the workers' ports: the direct
+  // connections fail, and after a few the client stops asking that agent.
+  testing::TcpProxy proxy("127.0.0.3", "127.0.0.1", agent_->port());
+  ASSERT_NE(proxy.port(), 0);
+  auto client = Client::connect("127.0.0.3", proxy.port(), client_options(kSecret));
+  ASSERT_TRUE(client.is_ok()) << client.status();
+  constexpr int kKeys = 5;
+  for (int k = 0; k < kKeys; ++k) ASSERT_TRUE(wait((*client)->spawn("Counter", "c-" + std::to_string(k))).is_ok());
+  // Each key is asked for, its worker's connection fails, and a key is
+  // asked for again a second later, until the client gives up on the
+  // agent's workers; every add is answered through the agent meanwhile.
+  // Given up: no question for well over a second of adds.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  auto last_question = std::chrono::steady_clock::now();
+  int total = 0;
+  while (std::chrono::steady_clock::now() - last_question < std::chrono::milliseconds(2500)) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the client kept asking where its keys live";
+    const double before = agent_calls();
+    for (int k = 0; k < kKeys; ++k) {
+      ASSERT_EQ(wait((*client)->call<&RemoteCounter::add>("c-" + std::to_string(k), 1)).value(), total + 1);
+    }
+    ++total;
+    if (agent_calls() - before > kKeys) last_question = std::chrono::steady_clock::now();
+  }
+  // From then on every add goes through the agent, and nothing is asked.
+  const double calls_before = agent_calls();
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(wait((*client)->call<&RemoteCounter::add>("c-0", 1)).is_ok());
+  EXPECT_EQ(agent_calls(), calls_before + 200);
 }
 
 TEST_F(DirectCallTest, AClientWithDirectCallsOffGoesThroughTheAgent) {

@@ -83,7 +83,7 @@ TEST(DirectLinks, CallsInFlightThroughTheAgentHoldTheKeyBack) {
   links.ended_through_agent("k");  // one too many is ignored
   EXPECT_EQ(links.usable("k", kAgent), 0u);
   EXPECT_EQ(links.usable("k", kOtherAgent), DirectLinks::kNone);  // learned from another agent
-  links.lost(0);
+  links.lost(0, at(1));
   EXPECT_EQ(links.usable("k", kAgent), DirectLinks::kNone);
   for (auto& c : links.take_all()) c.reset();
 }
@@ -93,13 +93,32 @@ TEST(DirectLinks, ALostLinkDropsItsRoutesAndItsKeysAreAskedAgainAtOnce) {
   const std::size_t i = learn_open(links, "k", 4000, at(0));
   ASSERT_NE(i, DirectLinks::kNone);
   EXPECT_FALSE(links.should_ask("k", kAgent, at(1)));
-  links.lost(i);
+  links.opened(i);
+  links.lost(i, at(1));
   EXPECT_EQ(links.usable("k", kAgent), DirectLinks::kNone);
   EXPECT_TRUE(links.should_ask("k", kAgent, at(1)));
   // The worker back on the same port gets a new link: a lost one is never used again.
   links.asked("k", kAgent, 9, at(2));
   links.answered(9);
   EXPECT_EQ(links.learn("k", AgentEndpoint{"127.0.0.1", 4000}, at(2)), 1u);
+}
+
+TEST(DirectLinks, AnAgentWhoseWorkersCannotBeReachedIsNotAskedAgain) {
+  DirectLinks links;
+  for (int attempt = 0; attempt < DirectLinks::kMaxFailedConnects; ++attempt) {
+    const Time now = at(attempt * 1000);
+    ASSERT_TRUE(links.should_ask("k", kAgent, now)) << attempt;
+    links.asked("k", kAgent, 7, now);
+    links.answered(7);
+    const std::size_t i = links.learn("k", AgentEndpoint{"127.0.0.1", 4000}, now);
+    ASSERT_NE(i, DirectLinks::kNone);
+    links.lost(i, now);  // the connect failed: asked again after a second only
+    EXPECT_FALSE(links.should_ask("k", kAgent, now + std::chrono::milliseconds(999)));
+  }
+  EXPECT_FALSE(links.should_ask("k", kAgent, at(3'600'000)));
+  EXPECT_FALSE(links.should_ask("other", kAgent, at(3'600'000)));
+  EXPECT_TRUE(links.should_ask("k", kOtherAgent, at(3'600'000)));
+  EXPECT_EQ(links.size(), static_cast<std::size_t>(DirectLinks::kMaxFailedConnects));
 }
 
 TEST(DirectLinks, AForgottenRouteIsAskedForAgainAfterASecond) {
