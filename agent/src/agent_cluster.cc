@@ -25,7 +25,7 @@ Status Agent::Impl::join_cluster() {
   self.addresses = {advertise_};
   KEEL_ASSIGN_OR_RETURN(membership_, Membership::join(o.url, self, o.membership));
   KEEL_RETURN_IF_ERROR(open_tables());
-  KEEL_ASSIGN_OR_RETURN(registry_listener_, RegistryListener::open(o.url, o.membership.timeout));
+  KEEL_ASSIGN_OR_RETURN(registry_listener_, ClusterListener::open(o.url, o.membership.timeout));
   db_thread_ = std::thread([this] { run_db_thread(); });
   registry_thread_ = std::thread([this] { run_registry_listener(); });
   watch_lease();

@@ -33,7 +33,7 @@
 #include "keel/base/thread_annotations.h"
 #include "keel/cluster/cluster_registry.h"
 #include "keel/cluster/gangs.h"
-#include "keel/cluster/registry_listener.h"
+#include "keel/cluster/cluster_listener.h"
 #include "keel/cluster/remembered_actors.h"
 #include "keel/cluster/shard_claims.h"
 #include "keel/journal/pg_journal.h"
@@ -316,7 +316,7 @@ class Agent::Impl {
   std::unique_ptr<ClusterRegistry> cluster_registry_;
   // Outlives rejoins (it does not depend on the membership); its thread is
   // registry_thread_, stopped by leave_cluster().
-  std::unique_ptr<RegistryListener> registry_listener_;
+  std::unique_ptr<ClusterListener> registry_listener_;
   std::thread registry_thread_;
   internal::RegistryWatches registry_watches_ KEEL_GUARDED_BY(mu_);
   std::vector<std::string> registrations_to_forget_ KEEL_GUARDED_BY(mu_);  // see forget_registrations

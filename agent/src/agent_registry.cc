@@ -108,7 +108,7 @@ void Agent::Impl::run_registry_listener() {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_reread -
                                                                              std::chrono::steady_clock::now());
-    Result<RegistryWakeup> w = registry_listener_->wait(std::max(left, std::chrono::milliseconds(0)));
+    Result<ClusterWakeup> w = registry_listener_->wait(std::max(left, std::chrono::milliseconds(0)));
     if (!w && !failing) log("the registry's notifications: " + w.status().to_string() + " (reading every second)");
     failing = !w;
     MutexLock lock(mu_);

@@ -30,6 +30,12 @@ std::pair<std::string, std::uint64_t> split_holder(std::string_view holder) {
 
 }  // namespace
 
+Status notify_shards_changed(PgConnection* c, const PgTarget& t, TimePoint deadline) {
+  PgParams p;
+  p.text(t.schema).text(kShardsChanged);
+  return c->exec("SELECT pg_notify($1, $2)", p, deadline).status();
+}
+
 Labels labels_from_lines(std::string_view text) {
   Labels out;
   for (const std::string& line : split_lines(text)) {

@@ -46,6 +46,17 @@ Status check_own_lease(PgConnection* c, const PgTarget& t, const Membership& m, 
 // ROLLBACK and its error.
 Status run_transaction(PgConnection* c, TimePoint deadline, const std::function<Status()>& body);
 
+// The payload of the notification on the cluster's channel (its schema's
+// name, keel/cluster/cluster_listener.h) that says the hosts or the shards'
+// holders changed; a registry change's payload is "ns/name".
+inline constexpr std::string_view kShardsChanged = "shards";
+
+// Notifies kShardsChanged on the cluster's channel: at once outside a
+// transaction, at its commit inside one. A wake-up only: the caller's
+// change has been made (or is in the transaction) whatever this returns.
+// Errors: those of PgConnection::exec.
+Status notify_shards_changed(PgConnection* c, const PgTarget& t, TimePoint deadline);
+
 // "gpu=1\nzone=a" (the hosts table's labels) -> labels.
 Labels labels_from_lines(std::string_view text);
 

@@ -201,6 +201,8 @@ class Membership::Impl {
         p.text(id_).int64(static_cast<std::int64_t>(incarnation_));
         KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(sql(kLeave), p, deadline));
         if (r.rows() == 1) {
+          // A wake-up for the other hosts' keepers; the leave has committed.
+          internal::notify_shards_changed(c, target_, deadline).ignore();
           lose(Status::ownership_lost("host " + id_ + " left the cluster")).ignore();
         } else {
           result = lose(why_not(c, deadline));
@@ -355,6 +357,8 @@ Result<std::uint64_t> join_in(PgConnection* c, const PgTarget& t, const HostSpec
   p.text(self.id).text(addresses).text(labels).int64(o.lease.count()).int64(self.slots);
   KEEL_ASSIGN_OR_RETURN(PgResult r, c->exec(internal::in_schema(t.schema, kJoin), p, deadline));
   if (r.rows() != 1) return c->error("join the cluster");
+  // The other hosts' keepers hear it at the commit and rebalance then.
+  KEEL_RETURN_IF_ERROR(internal::notify_shards_changed(c, t, deadline));
   return static_cast<std::uint64_t>(r.integer(0, 0));
 }
 

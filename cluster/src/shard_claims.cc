@@ -71,6 +71,8 @@ class ShardClaims::Impl {
                                   "FROM unnest($1::integer[], $2::bigint[]) AS r(shard, epoch) "
                                   "WHERE e.shard = r.shard AND e.epoch = r.epoch AND e.holder = $3 RETURNING e.shard"),
                               p, deadline));
+      // A wake-up for the keepers that may claim them; the release has committed.
+      if (r.rows() > 0) internal::notify_shards_changed(c, target_, deadline).ignore();
       return static_cast<std::size_t>(r.rows());
     });
   }
@@ -129,6 +131,8 @@ class ShardClaims::Impl {
       out.claimed.push_back(
           PgShardEpoch{static_cast<std::uint32_t>(r.integer(i, 0)), static_cast<std::uint64_t>(r.integer(i, 1))});
     }
+    // The shard map changed: heard at the commit.
+    if (!out.claimed.empty()) KEEL_RETURN_IF_ERROR(internal::notify_shards_changed(c, target_, deadline));
     std::sort(out.claimed.begin(), out.claimed.end(),
               [](const PgShardEpoch& a, const PgShardEpoch& b) { return a.shard < b.shard; });
     for (std::uint32_t s : shards) {

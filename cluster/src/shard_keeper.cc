@@ -5,8 +5,10 @@
 #include <atomic>
 #include <map>
 #include <optional>
+#include <thread>
 
 #include "keel/base/thread_annotations.h"
+#include "keel/cluster/cluster_listener.h"
 #include "keel/cluster/placement.h"
 #include "keel/cluster/shard_claims.h"
 #include "pg_connection.h"
@@ -19,7 +21,17 @@ class ShardKeeper::Impl {
   Impl(Membership& m, std::unique_ptr<ShardClaims> claims, Callbacks cb, ShardKeeperOptions o)
       : membership_(m), claims_(std::move(claims)), callbacks_(std::move(cb)), options_(o) {}
 
-  ~Impl() { rounds_.stop(); }
+  ~Impl() {
+    stop_listening();
+    rounds_.stop();
+  }
+
+  // Hears the cluster's changes on `listener` and wakes the rounds, on a
+  // thread of its own, until stop_listening().
+  void listen(std::unique_ptr<ClusterListener> listener) {
+    listener_ = std::move(listener);
+    listening_ = std::thread([this] { run_listener(); });
+  }
 
   void start() {
     rounds_.start([this]() -> std::optional<TimePoint> {
@@ -49,6 +61,7 @@ class ShardKeeper::Impl {
   }
 
   Status leave() KEEL_EXCLUDES(mu_) {
+    stop_listening();
     rounds_.stop();
     std::vector<PgShardEpoch> all = held();
     Status released;
@@ -166,6 +179,34 @@ class ShardKeeper::Impl {
     return true;
   }
 
+  void run_listener() KEEL_EXCLUDES(listen_mu_) {
+    for (;;) {
+      {
+        MutexLock lock(listen_mu_);
+        if (listen_stopping_) return;
+      }
+      Result<ClusterWakeup> w = listener_->wait(std::chrono::seconds(1));
+      if (w && (w->shards || w->resubscribed)) {
+        rounds_.wake();
+      } else if (!w) {
+        // The database is away: the timed rounds notice that; listen again
+        // a second later.
+        MutexLock lock(listen_mu_);
+        listen_cv_.wait_for(lock, std::chrono::seconds(1), [this]() KEEL_REQUIRES(listen_mu_) { return listen_stopping_; });
+      }
+    }
+  }
+
+  void stop_listening() KEEL_EXCLUDES(listen_mu_) {
+    {
+      MutexLock lock(listen_mu_);
+      listen_stopping_ = true;
+    }
+    listen_cv_.notify_all();
+    if (listener_) listener_->interrupt();
+    if (listening_.joinable()) listening_.join();
+  }
+
   Membership& membership_;
   const std::unique_ptr<ShardClaims> claims_;
   const Callbacks callbacks_;
@@ -178,6 +219,11 @@ class ShardKeeper::Impl {
   std::optional<std::chrono::milliseconds> soonest_lease_end_;
 
   std::atomic<bool> stopped_{false};  // round() returned false
+  std::unique_ptr<ClusterListener> listener_;  // null without ShardKeeperOptions::listen
+  std::thread listening_;
+  Mutex listen_mu_;
+  CondVar listen_cv_;
+  bool listen_stopping_ KEEL_GUARDED_BY(listen_mu_) = false;
   mutable Mutex mu_;
   std::map<std::uint32_t, std::uint64_t> held_ KEEL_GUARDED_BY(mu_);  // shard -> epoch
   internal::RoundThread rounds_;  // last: stopped first
@@ -188,8 +234,13 @@ Result<std::unique_ptr<ShardKeeper>> ShardKeeper::start(const std::string& url, 
   if (options.rebalance_every.count() <= 0) return Status::invalid_argument("rebalance_every must be positive");
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShardClaims> claims, ShardClaims::open(url, membership));
   auto impl = std::make_unique<Impl>(membership, std::move(claims), std::move(callbacks), options);
+  std::unique_ptr<ClusterListener> listener;
+  if (options.listen) {
+    KEEL_ASSIGN_OR_RETURN(listener, ClusterListener::open(url, membership.timeout()));
+  }
   std::unique_ptr<ShardKeeper> keeper(new ShardKeeper(std::move(impl)));
   keeper->impl_->start();
+  if (listener) keeper->impl_->listen(std::move(listener));
   return keeper;
 }
 

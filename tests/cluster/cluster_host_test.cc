@@ -47,8 +47,8 @@ std::string owner_of(const std::string& key) { return "actor/" + key; }
 class CounterHost {
  public:
   CounterHost(ShardChanges* changes, const std::string& url, const std::string& id, MembershipOptions membership,
-              std::chrono::milliseconds rebalance_every = 50ms)
-      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every)) {
+              std::chrono::milliseconds rebalance_every = 50ms, bool listen = true)
+      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every, listen)) {
     if (host_ == nullptr) return;
     SystemConfig config;
     config.journal = &host_->journal();
@@ -187,6 +187,30 @@ TEST_F(ClusterHostTest, CountersMoveToAJoiningHostWithTheirState) {
   for (const std::string& key : b.live()) EXPECT_EQ(on_a.count(key), 0u) << key << " lives on both hosts";
 }
 
+TEST_F(ClusterHostTest, HostsHearAJoinAndALeaveWithoutWaitingForTheirNextRound) {
+  // Rounds ten minutes apart: the shards move within the test's wait only
+  // because the keepers hear the join, the releases, the claims and the
+  // leave (ShardKeeperOptions::listen), and long before the lease ends.
+  constexpr auto kRarely = std::chrono::minutes(10);
+  CounterHost a(&changes_, url_, "host-a", options(), kRarely);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(placed({&a}, {"host-a"}));
+  for (const std::string& key : keys(8)) ASSERT_TRUE(a.add(key, 1).has_value()) << key;
+  {
+    CounterHost b(&changes_, url_, "host-b", options(), kRarely);
+    ASSERT_TRUE(b.ok());
+    ASSERT_TRUE(placed({&a, &b}, {"host-a", "host-b"}));
+    for (const std::string& key : keys(8)) {
+      CounterHost& holder = a.holds(key) ? a : b;
+      EXPECT_EQ(holder.add(key, 1).value_or(-1), 2) << key;
+    }
+    // A graceful leave: the shards move at once, not when the lease ends.
+    ASSERT_TRUE(b.host().leave().is_ok());
+  }
+  ASSERT_TRUE(placed({&a}, {"host-a"}));
+  for (const std::string& key : keys(8)) EXPECT_EQ(a.get(key).value_or(-1), 2) << key;
+}
+
 TEST_F(ClusterHostTest, ADeadHostsCountersRecoverOnTheOtherOnceItsLeaseEnds) {
   auto a = std::make_unique<CounterHost>(&changes_, url_, "host-a", options());
   CounterHost b(&changes_, url_, "host-b", options());
@@ -210,7 +234,7 @@ TEST_F(ClusterHostTest, ADeadHostsCountersRecoverOnTheOtherOnceItsLeaseEnds) {
 TEST_F(ClusterHostTest, AStaleHostCannotCommitForShardsTakenOverWhileItWasAway) {
   // host-a's keeper looks again only after a minute: it does not notice
   // that the database ended its lease, as a paused process would not.
-  CounterHost a(&changes_, url_, "host-a", options(), 60s);
+  CounterHost a(&changes_, url_, "host-a", options(), 60s, /*listen=*/false);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(placed({&a}, {"host-a"}));
   ASSERT_TRUE(a.add("counter-0", 1).has_value());

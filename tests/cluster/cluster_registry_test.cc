@@ -1,5 +1,5 @@
 // The cluster's registry (keel/cluster/cluster_registry.h) and its listener
-// (keel/cluster/registry_listener.h) on a real PostgreSQL server: the test
+// (keel/cluster/cluster_listener.h) on a real PostgreSQL server: the test
 // server of the CTest fixture keel_pg, one schema per test.
 #include "keel/cluster/cluster_registry.h"
 
@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "cluster_test.h"
-#include "keel/cluster/registry_listener.h"
+#include "keel/cluster/cluster_listener.h"
 
 namespace keel {
 namespace {
@@ -179,17 +179,17 @@ TEST_F(ClusterRegistryTest, AChangeWakesAListener) {
   auto a = join("host-a");
   ASSERT_NE(a, nullptr);
   auto r = registry(*a);
-  Result<std::unique_ptr<RegistryListener>> l = RegistryListener::open(url_);
+  Result<std::unique_ptr<ClusterListener>> l = ClusterListener::open(url_);
   ASSERT_TRUE(l.has_value()) << l.status();
   // The first wait connects and listens; nothing has changed yet.
-  Result<RegistryWakeup> first = (*l)->wait(10ms);
+  Result<ClusterWakeup> first = (*l)->wait(10ms);
   ASSERT_TRUE(first.has_value()) << first.status();
   EXPECT_TRUE(first->resubscribed);
   EXPECT_TRUE(first->names.empty());
 
   auto heard = std::async(std::launch::async, [&] { return (*l)->wait(60s); });
   ASSERT_TRUE(r->add("bank", "shards", "shard-0").has_value());
-  Result<RegistryWakeup> w = heard.get();
+  Result<ClusterWakeup> w = heard.get();
   ASSERT_TRUE(w.has_value()) << w.status();
   EXPECT_FALSE(w->resubscribed);
   EXPECT_EQ(w->names, (std::vector<std::pair<std::string, std::string>>{{"bank", "shards"}}));
@@ -205,14 +205,14 @@ TEST_F(ClusterRegistryTest, AListenerWhoseConnectionWasLostListensAgainAndSaysSo
   auto a = join("host-a");
   ASSERT_NE(a, nullptr);
   auto r = registry(*a);
-  Result<std::unique_ptr<RegistryListener>> l = RegistryListener::open(url_);
+  Result<std::unique_ptr<ClusterListener>> l = ClusterListener::open(url_);
   ASSERT_TRUE(l.has_value()) << l.status();
   ASSERT_TRUE((*l)->wait(10ms).has_value());
   testing::PgRaw raw(url_);
   ASSERT_TRUE(raw.exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN " +
                        raw.schema() + "%'"));
   // The loss is reported; the next wait connects again.
-  Result<RegistryWakeup> w = (*l)->wait(60s);
+  Result<ClusterWakeup> w = (*l)->wait(60s);
   ASSERT_FALSE(w.has_value());
   EXPECT_EQ(w.status().code(), StatusCode::kUnavailable) << w.status();
   w = (*l)->wait(10ms);
@@ -225,13 +225,13 @@ TEST_F(ClusterRegistryTest, AListenerWhoseConnectionWasLostListensAgainAndSaysSo
 }
 
 TEST_F(ClusterRegistryTest, InterruptEndsAWaitAtOnce) {
-  Result<std::unique_ptr<RegistryListener>> l = RegistryListener::open(url_);
+  Result<std::unique_ptr<ClusterListener>> l = ClusterListener::open(url_);
   ASSERT_TRUE(l.has_value()) << l.status();
   ASSERT_TRUE((*l)->wait(10ms).has_value());
   auto waiting = std::async(std::launch::async, [&] { return (*l)->wait(std::chrono::hours(1)); });
   (*l)->interrupt();
   ASSERT_EQ(waiting.wait_for(60s), std::future_status::ready);
-  Result<RegistryWakeup> w = waiting.get();
+  Result<ClusterWakeup> w = waiting.get();
   ASSERT_TRUE(w.has_value()) << w.status();
   EXPECT_TRUE(w->names.empty());
 }

@@ -50,13 +50,16 @@ inline std::vector<std::string> numbered(const std::string& prefix, int n) {
 }
 
 // Joins host `id` of the cluster at `url` as a ClusterHost whose keeper
-// looks every `rebalance_every`; null on failure, which the test reports.
+// looks every `rebalance_every`, and when it hears the others' changes
+// unless `listen` is false (a host that stays stale, as a paused process
+// would); null on failure, which the test reports.
 inline std::unique_ptr<ClusterHost> join_host(const std::string& url, const std::string& id,
                                               MembershipOptions membership,
-                                              std::chrono::milliseconds rebalance_every) {
+                                              std::chrono::milliseconds rebalance_every, bool listen = true) {
   ClusterHostOptions o;
   o.membership = std::move(membership);
   o.keeper.rebalance_every = rebalance_every;
+  o.keeper.listen = listen;
   Result<std::unique_ptr<ClusterHost>> host = ClusterHost::join(url, HostSpec{id, {"127.10.0.1:7400"}, {}}, o);
   EXPECT_TRUE(host.has_value()) << host.status();
   return host.has_value() ? std::move(*host) : nullptr;

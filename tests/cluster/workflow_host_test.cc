@@ -129,8 +129,9 @@ Workflows define_workflows(Effects* effects, Replies* replies) {
 class WorkflowHost {
  public:
   WorkflowHost(ShardChanges* changes, const std::string& url, const std::string& id, MembershipOptions membership,
-               ManualClock* clock, const Workflows& workflows, std::chrono::milliseconds rebalance_every = 50ms)
-      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every)) {
+               ManualClock* clock, const Workflows& workflows, std::chrono::milliseconds rebalance_every = 50ms,
+               bool listen = true)
+      : changes_(changes), host_(join_host(url, id, std::move(membership), rebalance_every, listen)) {
     if (host_ == nullptr) return;
     SystemConfig config;
     config.journal = &host_->journal();
@@ -387,9 +388,10 @@ TEST_F(WorkflowHostTest, ADeadHostsRunsResumeOnTheOtherOnceItsLeaseEnds) {
 }
 
 TEST_F(WorkflowHostTest, AStaleHostsRunStopsAtItsFirstRefusedCommit) {
-  // host-a's keeper looks again only after a minute: it does not notice
-  // that the database ended its lease, as a paused process would not.
-  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_, 60s);
+  // host-a's keeper looks again only after a minute and hears nothing: it
+  // does not notice that the database ended its lease, as a paused process
+  // would not.
+  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_, 60s, /*listen=*/false);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(placed({&a}, {"host-a"}));
   Result<RunHandle<int>> run = a.engine().start<int>("order", "order-0", 0);
@@ -422,7 +424,7 @@ TEST_F(WorkflowHostTest, AStaleHostsRunStopsAtItsFirstRefusedCommit) {
 }
 
 TEST_F(WorkflowHostTest, AStartOnAStaleHostIsRefusedByTheJournalAndLeavesNothing) {
-  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_, 60s);
+  WorkflowHost a(&changes_, url_, "host-a", options(), &clock_, workflows_, 60s, /*listen=*/false);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(placed({&a}, {"host-a"}));
   expire("host-a");

@@ -10,7 +10,7 @@
 // rows. Each name has a version that changes on every change of its
 // members, and every change is announced with a NOTIFY on the channel named
 // after the cluster's schema, whose payload is "ns/name"; a
-// RegistryListener (keel/cluster/registry_listener.h) hears them. The
+// ClusterListener (keel/cluster/cluster_listener.h) hears them. The
 // table is the truth: a notification may be missed.
 //
 //   KEEL_ASSIGN_OR_RETURN(auto registry, keel::ClusterRegistry::open(url, *membership));

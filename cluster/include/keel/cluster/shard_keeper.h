@@ -22,7 +22,10 @@
 //
 // A round also runs just after the lease of another host holding shards
 // would end, when that comes before `rebalance_every`: a dead host's
-// shards are claimed right after its lease ends, not a round later.
+// shards are claimed right after its lease ends, not a round later; and,
+// with ShardKeeperOptions::listen, as soon as another host joins, leaves,
+// releases or claims shards (a NOTIFY heard; lost notifications only
+// delay it to the next timed round).
 //
 // So a shard is never held by two live hosts, a joining host gets its
 // share within about two rounds, and a dead host's shards move once its
@@ -56,6 +59,11 @@ namespace keel {
 
 struct ShardKeeperOptions {
   std::chrono::milliseconds rebalance_every{500};
+  // Hear the cluster's changes (keel/cluster/cluster_listener.h, on a
+  // database connection of its own) and run a round as soon as a host
+  // joins or leaves or shards are released or claimed, instead of at the
+  // next rebalance_every. The timed rounds go on either way.
+  bool listen = true;
 };
 
 class ShardKeeper {
