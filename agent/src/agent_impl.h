@@ -270,7 +270,8 @@ class Agent::Impl {
   void answer_registry(std::uint64_t client, std::uint64_t correlation, const Result<ClusterRegistryMembers>& r)
       KEEL_EXCLUDES(mu_);
   // The registry listener's thread: hears the table's changes, and every
-  // kRegistryReread reads every watched name again.
+  // kRegistryReread reads every watched name again; hearing the shards
+  // change, it drops the cached shard map.
   void run_registry_listener() KEEL_EXCLUDES(mu_);
 
   // ---- supervisor thread -------------------------------------------------
@@ -341,7 +342,9 @@ class Agent::Impl {
   };
   std::map<std::uint64_t, ShardCall> shard_calls_ KEEL_GUARDED_BY(mu_);
   // The last shard map served, and when it was read: maps asked for within
-  // kShardMapFresh of it are answered from it. Database thread only.
+  // kShardMapFresh of it are answered from it, unless the registry
+  // listener heard the shards change meanwhile (it clears the cache).
+  // Database thread only.
   std::string shard_map_cache_;
   SteadyTime shard_map_read_at_;
   std::thread db_thread_;

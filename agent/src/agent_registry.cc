@@ -124,6 +124,8 @@ void Agent::Impl::run_registry_listener() {
       }
     }
     if (!due.empty()) reread_watched(due);
+    // The shards' holders changed: the next shard map is read afresh.
+    if (w && w->shards) on_db_thread([this] { shard_map_cache_.clear(); });
     // Without a connection, the next try waits for the next reread.
     if (!w && db_changed_.wait_until(lock, next_reread, [&]() KEEL_REQUIRES(mu_) { return db_stopping_; })) return;
   }
