@@ -20,7 +20,7 @@ bool DirectLinks::should_ask(const std::string& key, std::size_t agent, Time now
   auto it = routes_.find(key);
   if (it == routes_.end()) return true;
   const Route& r = it->second;
-  if (r.asking != 0) return false;
+  if (r.asking != 0) return now - r.answered_at >= kQuestionTimeout;
   if (r.agent != agent) return true;
   return r.link == kNone && now - r.answered_at >= kAskAgain;
 }
@@ -28,6 +28,7 @@ bool DirectLinks::should_ask(const std::string& key, std::size_t agent, Time now
 void DirectLinks::asked(const std::string& key, std::size_t agent, std::uint64_t correlation, Time now) {
   trim();
   Route& r = routes_[key];
+  if (r.asking != 0) questions_.erase(r.asking);  // unanswered: its answer, if it comes, is dropped
   if (r.agent != agent) r.link = kNone;
   r.agent = agent;
   r.asking = correlation;

@@ -28,6 +28,9 @@ class DirectLinks {
   // How long a key whose agent named no worker (not hosted yet, or no
   // direct calls there) goes through the agent before it is asked again.
   static constexpr std::chrono::seconds kAskAgain{1};
+  // A question not answered by then (its agent's connection was lost, the
+  // agent is stalled) no longer holds the key's next question back.
+  static constexpr std::chrono::seconds kQuestionTimeout{10};
   // Routes kept before idle ones (no link, nothing in flight) are dropped.
   static constexpr std::size_t kMaxRoutes = 1 << 16;
   // Links made at most; past it, keys without one go through their agents.
@@ -44,7 +47,8 @@ class DirectLinks {
   // call could overtake it); kNone otherwise.
   std::size_t usable(const std::string& key, std::size_t agent) const;
   // Whether to ask `agent` where `key` is hosted: the agent's workers can
-  // be reached (kMaxFailedConnects), no question is in flight for the key,
+  // be reached (kMaxFailedConnects), no question is in flight for the key
+  // (for less than kQuestionTimeout),
   // and it has no route from that agent, or one without a link whose
   // answer is older than kAskAgain.
   bool should_ask(const std::string& key, std::size_t agent, Time now) const;
@@ -93,7 +97,7 @@ class DirectLinks {
     std::size_t agent = kNone;  // the agent that answered
     std::size_t link = kNone;
     std::uint64_t asking = 0;   // the question in flight; 0: none
-    Time answered_at{};
+    Time answered_at{};         // or asked at, while `asking`
     int through_agent = 0;      // its calls in flight through an agent
   };
   // Drops idle routes once there are more than kMaxRoutes.

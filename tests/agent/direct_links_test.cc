@@ -37,6 +37,16 @@ TEST(DirectLinks, AKeyIsCalledDirectlyOnlyOnceItsLinkIsOpen) {
   EXPECT_EQ(links.usable("k", kAgent), DirectLinks::kNone);  // no connection object yet
 }
 
+TEST(DirectLinks, AQuestionNeverAnsweredIsAskedAgainAfterItsTimeout) {
+  DirectLinks links;
+  links.asked("k", kAgent, 7, at(0));  // its agent's connection was lost with it
+  EXPECT_FALSE(links.should_ask("k", kAgent, at(9'999)));
+  EXPECT_TRUE(links.should_ask("k", kAgent, at(10'000)));
+  links.asked("k", kAgent, 8, at(10'000));
+  EXPECT_EQ(links.answered(7), std::nullopt);  // a late answer to the first is dropped
+  EXPECT_EQ(links.answered(8), "k");
+}
+
 TEST(DirectLinks, KeysOfOneWorkerShareItsLink) {
   DirectLinks links;
   links.asked("a", kAgent, 1, at(0));
