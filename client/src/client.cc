@@ -430,6 +430,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
           map_call_ = 0;
           connect_cv_.notify_all();
         } else if (take_route_answer(agent, e.correlation_id, nullptr, done)) {
+          // A route question the agent refused: its key goes through it.
         } else if (auto it = spawns_.find(e.correlation_id); it != spawns_.end()) {
           if (it->second.agent == agent && undelivered) {
             retry_spawn_or_fail(e.correlation_id, e.to_status(), done);
