@@ -155,6 +155,32 @@ TEST_F(AgentMain, NonLoopbackMetricsAddressIsRefused) {
   }
 }
 
+// --direct-calls takes on or off; anything else is refused before anything
+// starts, and off serves calls through the agent alone.
+TEST_F(AgentMain, DirectCallsFlagTakesOnOrOff) {
+  AgentProcess bad(KEEL_AGENT_EXE, {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--direct-calls", "yes"},
+                   {"KEEL_SECRET=s3cret"});
+  ASSERT_TRUE(bad.started());
+  EXPECT_EQ(bad.wait_exit(kWaitMs), 2);
+  const std::string err = bad.error_output();
+  EXPECT_EQ(err.rfind("keel-agent: invalid_argument: --direct-calls takes on or off, not 'yes'", 0), 0u) << err;
+
+  AgentProcess off(KEEL_AGENT_EXE, {"--listen", "127.0.0.1:0", "--worker", KEEL_TEST_WORKER, "--direct-calls", "off"},
+                   {"KEEL_SECRET=s3cret"});
+  ASSERT_TRUE(off.started());
+  const auto port_of_off = off.wait_ready(kWaitMs);
+  ASSERT_TRUE(port_of_off.has_value()) << "no ready line";
+  auto client = connect(*port_of_off, "s3cret");
+  ASSERT_TRUE(client.has_value()) << client.status();
+  ASSERT_TRUE((*client)->spawn("Counter", "c").get().has_value());
+  EXPECT_EQ((*client)->call<&testing::RemoteCounter::add>("c", 2).get().value_or(-1), 2);
+  auto where = (*client)->call_encoded("keel.route", "where", wire::encode_args(std::string("c")), CallOptions{}).get();
+  ASSERT_TRUE(where.has_value()) << where.status();
+  auto port = wire::decode_args<std::uint32_t>(*where);
+  ASSERT_TRUE(port.has_value()) << port.status();
+  EXPECT_EQ(std::get<0>(*port), 0u);  // no worker takes calls directly
+}
+
 // A worker that cannot open its journal says why in one line, naming the
 // file once, and the agent gives up on it.
 TEST_F(AgentMain, WorkerJournalThatIsNotAJournalIsReportedOnce) {
