@@ -271,7 +271,12 @@ void Agent::Impl::on_client_call(wire::Connection& c, std::string_view body) {
     if (view->method() == internal::kShardMap) return serve_shard_map(c.id(), corr);
     return serve_gang_call(c.id(), corr, std::string(view->method()), std::string(view->payload()));
   }
-  if (view->target().key == internal::kRouteKey && corr != 0) return answer_route(c, corr, view->payload());
+  if (view->target().key == internal::kRouteKey && corr != 0) {
+    if (view->method() != internal::kWhere) {
+      return fail(Status::not_found("no route call '" + std::string(view->method()) + "'"));
+    }
+    return answer_route(c, corr, view->payload());
+  }
   if (Status held = check_held(view->target().key); !held.is_ok()) return fail(held);
   auto h = hosted_.find(view->target().key);
   if (h == hosted_.end()) return fail(Status::not_found("no actor '" + std::string(view->target().key) + "'"));

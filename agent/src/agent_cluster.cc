@@ -57,8 +57,12 @@ Status Agent::Impl::start_keeping() {
       on_db_thread([this] { rejoin(Status::ownership_lost("the shard keeper stopped: the lease was gone")); });
     }
   };
+  // The agent's own listener (run_registry_listener) hears the shards
+  // change and wakes the keeper: one listening connection per agent.
+  ShardKeeperOptions keeping = options_.cluster.keeper;
+  keeping.listen = false;
   KEEL_ASSIGN_OR_RETURN(std::unique_ptr<ShardKeeper> keeper,
-                        ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb), options_.cluster.keeper));
+                        ShardKeeper::start(options_.cluster.url, *membership_, std::move(cb), keeping));
   MutexLock lock(keeper_mu_);
   keeper_ = std::move(keeper);
   return Status::ok();

@@ -271,8 +271,9 @@ class Agent::Impl {
       KEEL_EXCLUDES(mu_);
   // The registry listener's thread: hears the table's changes, and every
   // kRegistryReread reads every watched name again; hearing the shards
-  // change, it drops the cached shard map.
-  void run_registry_listener() KEEL_EXCLUDES(mu_);
+  // change, it wakes the shard keeper (which does not listen itself) and
+  // drops the cached shard map.
+  void run_registry_listener() KEEL_EXCLUDES(mu_, keeper_mu_);
 
   // ---- supervisor thread -------------------------------------------------
   void supervise() KEEL_EXCLUDES(mu_);

@@ -111,6 +111,10 @@ void Agent::Impl::run_registry_listener() {
     Result<ClusterWakeup> w = registry_listener_->wait(std::max(left, std::chrono::milliseconds(0)));
     if (!w && !failing) log("the registry's notifications: " + w.status().to_string() + " (reading every second)");
     failing = !w;
+    if (w && (w->shards || w->resubscribed)) {
+      MutexLock keeping(keeper_mu_);
+      if (keeper_ != nullptr) keeper_->wake();  // a round now, not at the next rebalance_every
+    }
     MutexLock lock(mu_);
     if (db_stopping_) return;
     const auto now = std::chrono::steady_clock::now();

@@ -64,15 +64,20 @@ Status send_message(wire::Connection& c, const M& m) {
   return c.send(wire::message_type_of(m), wire::encode_body(m));
 }
 
-// Sends an ErrorMessage for `correlation` built from `s` (not ok).
-inline Status send_error(wire::Connection& c, std::uint64_t correlation, const Status& s,
-                         std::string_view remote_type) {
+// The ErrorMessage for `correlation` built from `s` (not ok).
+inline wire::ErrorMessage error_message(std::uint64_t correlation, const Status& s, std::string_view remote_type) {
   wire::ErrorMessage e;
   e.correlation_id = correlation;
   e.code = s.code();
   e.remote_type = std::string(remote_type);
   e.message = std::string(s.message());
-  return send_message(c, e);
+  return e;
+}
+
+// Sends error_message(correlation, s, remote_type) on `c`.
+inline Status send_error(wire::Connection& c, std::uint64_t correlation, const Status& s,
+                         std::string_view remote_type) {
+  return send_message(c, error_message(correlation, s, remote_type));
 }
 
 // Splits "host:port". Errors: kInvalidArgument.

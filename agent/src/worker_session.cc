@@ -72,13 +72,14 @@ void WorkerSession::finish(const Status& why) {
   cv_.notify_all();
 }
 
-void WorkerSession::send_on(Via via, wire::MessageType type, std::string_view body) {
+template <class M>
+void WorkerSession::send_on(Via via, const M& m) {
   if (via == kAgent) {
-    if (wire::Connection* link = link_.load(std::memory_order_acquire)) link->send(type, body).ignore();
+    if (wire::Connection* link = link_.load(std::memory_order_acquire)) send_message(*link, m).ignore();
     return;
   }
   MutexLock lock(direct_mu_);
-  if (auto it = direct_.find(via); it != direct_.end()) it->second->send(type, body).ignore();
+  if (auto it = direct_.find(via); it != direct_.end()) send_message(*it->second, m).ignore();
 }
 
 void WorkerSession::on_frame(wire::Connection& c, const wire::Frame& f) {
@@ -212,19 +213,11 @@ void WorkerSession::on_call(Via via, wire::Connection& c, std::string_view body)
   }
   answer.then([this, via, corr, remote_type = std::move(remote_type)](Result<std::string> r) {
     if (corr == 0 || !finish_call(via, corr)) return;
-    if (!r) {
-      wire::ErrorMessage e;
-      e.correlation_id = corr;
-      e.code = r.status().code();
-      e.remote_type = remote_type;
-      e.message = std::string(r.status().message());
-      send_on(via, wire::MessageType::kError, wire::encode_body(e));
-      return;
-    }
+    if (!r) return send_on(via, error_message(corr, r.status(), remote_type));
     wire::Reply reply;
     reply.correlation_id = corr;
     reply.payload = std::move(*r);
-    send_on(via, wire::MessageType::kReply, wire::encode_body(reply));
+    send_on(via, reply);
   });
 }
 
@@ -276,23 +269,16 @@ void WorkerSession::on_shards_call(wire::Connection& c, std::uint64_t corr, std:
     }
     for (Future<Down>& d : downs) static_cast<void>(d.get());
     const Status dropped = drop_pg_shards(*journal_, shards);
-    wire::Connection* link = link_.load(std::memory_order_acquire);
-    if (link == nullptr) return;
-    if (!dropped.is_ok()) {
-      send_error(*link, corr, dropped, kAgentErrorType).ignore();
-    } else {
-      answer_shards_call(corr);
-    }
+    if (!dropped.is_ok()) return send_on(kAgent, error_message(corr, dropped, kAgentErrorType));
+    answer_shards_call(corr);
   }));
 }
 
 void WorkerSession::answer_shards_call(std::uint64_t corr) {
-  wire::Connection* link = link_.load(std::memory_order_acquire);
-  if (link == nullptr) return;
   wire::Reply reply;
   reply.correlation_id = corr;
   reply.payload = wire::encode_args();
-  send_message(*link, reply).ignore();
+  send_on(kAgent, reply);
 }
 
 void WorkerSession::on_cancel(Via via, wire::Connection& c, std::string_view body) {

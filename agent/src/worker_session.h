@@ -83,9 +83,10 @@ class WorkerSession {
   // Forgets call `corr` on `via` once it completed; false when it was
   // cancelled (its answer must not be sent).
   bool finish_call(Via via, std::uint64_t corr) KEEL_EXCLUDES(running_mu_);
-  // Sends `type`/`body` on `via`: the agent's link, or a direct client's
-  // connection if it is still open (else dropped). Any thread.
-  void send_on(Via via, wire::MessageType type, std::string_view body) KEEL_EXCLUDES(direct_mu_);
+  // Sends `m` on `via`: the agent's link, or a direct client's connection
+  // if it is still open (else dropped). Any thread.
+  template <class M>
+  void send_on(Via via, const M& m) KEEL_EXCLUDES(direct_mu_);
 
   struct Hosted {
     AnyRef ref;  // any_incarnation(): follows restarts

@@ -313,20 +313,41 @@ void Client::Impl::retry_spawn_or_fail(std::uint64_t id, const Status& why, Comp
   spawns_.erase(it);
 }
 
+std::uint64_t Client::Impl::send_own_call(std::size_t agent, std::string_view key, std::string_view method,
+                                          std::string payload) {
+  wire::Envelope e;
+  e.target.key = std::string(key);
+  e.method = std::string(method);
+  e.payload = std::move(payload);
+  e.reply_to.emplace();
+  e.reply_to->correlation_id = next_id_++;
+  e.id = wire::Id128{id_prefix_, e.reply_to->correlation_id};
+  auto bytes = wire::encode_envelope(e);
+  if (!bytes || !send_to(agent, wire::MessageType::kCall, *bytes).is_ok()) return 0;
+  return e.reply_to->correlation_id;
+}
+
+Status Client::Impl::connection_lost(std::string_view peer, const AgentEndpoint& at, const Status& why) {
+  // The cause's code is named only when it adds something to kUnavailable.
+  const std::string cause = why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string();
+  return Status::unavailable("connection to the " + std::string(peer) + " " + at.to_string() + " lost: " + cause);
+}
+
+std::map<std::uint64_t, Client::Impl::Call>::iterator Client::Impl::find_call(std::uint64_t correlation,
+                                                                              std::size_t agent, std::size_t link) {
+  auto it = calls_.find(correlation);
+  if (it == calls_.end() || it->second.link != link) return calls_.end();
+  if (link == internal::DirectLinks::kNone && it->second.agent != agent) return calls_.end();
+  return it;
+}
+
 void Client::Impl::refresh_map() {
   if (!options_.cluster || map_call_ != 0 || stopping_) return;
   for (std::size_t i = 0; i < agents_.size(); ++i) {
     if (!is_connected(i)) continue;
-    wire::Envelope e;
-    e.target.key = std::string(kClusterKey);
-    e.method = "shards";
-    e.payload = wire::encode_args();
-    e.reply_to.emplace();
-    e.reply_to->correlation_id = next_id_++;
-    e.id = wire::Id128{id_prefix_, e.reply_to->correlation_id};
-    auto bytes = wire::encode_envelope(e);
-    if (!bytes || !send_to(i, wire::MessageType::kCall, *bytes).is_ok()) continue;
-    map_call_ = e.reply_to->correlation_id;
+    const std::uint64_t sent = send_own_call(i, kClusterKey, "shards", wire::encode_args());
+    if (sent == 0) continue;
+    map_call_ = sent;
     map_agent_ = i;
     return;
   }
@@ -399,14 +420,15 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
     MutexLock lock(mu_);
     if (f.type == wire::MessageType::kReply) {
       wire::Reply r;
-      if (wire::decode_body(f.body, r).is_ok() && map_call_ != 0 && r.correlation_id == map_call_) {
+      if (!wire::decode_body(f.body, r).is_ok()) {
+        // A reply that does not decode answers nothing.
+      } else if (map_call_ != 0 && r.correlation_id == map_call_) {
         map_call_ = 0;
         auto map = wire::decode_args<std::vector<std::string>>(r.payload);
         if (map && !std::get<0>(*map).empty()) take_map(std::move(std::get<0>(*map)), done);
         connect_cv_.notify_all();
-      } else if (wire::decode_body(f.body, r).is_ok() && !take_route_answer(agent, r.correlation_id, &r.payload, done)) {
-        if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.agent == agent &&
-                                                       it->second.link == internal::DirectLinks::kNone) {
+      } else if (!take_route_answer(agent, r.correlation_id, &r.payload, done)) {
+        if (auto it = find_call(r.correlation_id, agent, internal::DirectLinks::kNone); it != calls_.end()) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
           erase_call(it);
         }
@@ -438,8 +460,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
             done.spawns.emplace_back(std::move(it->second.promise), e.to_status());
             spawns_.erase(it);
           }
-        } else if (auto c = calls_.find(e.correlation_id);
-                   c != calls_.end() && c->second.agent == agent && c->second.link == internal::DirectLinks::kNone) {
+        } else if (find_call(e.correlation_id, agent, internal::DirectLinks::kNone) != calls_.end()) {
           retry_or_fail(e.correlation_id, e.to_status(), done, undelivered);
         }
       }
@@ -451,9 +472,7 @@ void Client::Impl::on_frame(std::size_t agent, const wire::Frame& f) {
 }
 
 void Client::Impl::on_lost(std::size_t agent, const Status& why) {
-  // The cause's code is named only when it adds something to kUnavailable.
-  const std::string cause = why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string();
-  const Status lost = Status::unavailable("connection to the agent " + agents_[agent].to_string() + " lost: " + cause);
+  const Status lost = connection_lost("agent", agents_[agent], why);
   Completions done;
   {
     MutexLock lock(mu_);

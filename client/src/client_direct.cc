@@ -31,16 +31,8 @@ void Client::Impl::ask_route(const std::string& key, std::size_t agent) {
   if (!may_go_direct(key) || stopping_) return;
   const SteadyTime now = std::chrono::steady_clock::now();
   if (!direct_.should_ask(key, agent, now)) return;
-  wire::Envelope e;
-  e.target.key = std::string(internal::kRouteKey);
-  e.method = "where";
-  e.payload = wire::encode_args(key);
-  e.reply_to.emplace();
-  e.reply_to->correlation_id = next_id_++;
-  e.id = wire::Id128{id_prefix_, e.reply_to->correlation_id};
-  auto bytes = wire::encode_envelope(e);
-  if (!bytes || !send_to(agent, wire::MessageType::kCall, *bytes).is_ok()) return;
-  direct_.asked(key, agent, e.reply_to->correlation_id, now);
+  const std::uint64_t sent = send_own_call(agent, internal::kRouteKey, internal::kWhere, wire::encode_args(key));
+  if (sent != 0) direct_.asked(key, agent, sent, now);
 }
 
 bool Client::Impl::take_route_answer(std::size_t agent, std::uint64_t correlation, const std::string* payload,
@@ -94,15 +86,15 @@ void Client::Impl::on_link_frame(std::size_t link, const wire::Frame& f) {
     if (f.type == wire::MessageType::kReply) {
       wire::Reply r;
       if (wire::decode_body(f.body, r).is_ok()) {
-        if (auto it = calls_.find(r.correlation_id); it != calls_.end() && it->second.link == link) {
+        if (auto it = find_call(r.correlation_id, 0, link); it != calls_.end()) {
           done.calls.emplace_back(std::move(it->second.promise), std::move(r.payload));
           erase_call(it);
         }
       }
     } else if (f.type == wire::MessageType::kError) {
       wire::ErrorMessage e;
-      auto it = wire::decode_body(f.body, e).is_ok() ? calls_.find(e.correlation_id) : calls_.end();
-      if (it != calls_.end() && it->second.link == link) {
+      auto it = wire::decode_body(f.body, e).is_ok() ? find_call(e.correlation_id, 0, link) : calls_.end();
+      if (it != calls_.end()) {
         if (e.code == StatusCode::kNotFound && e.remote_type == internal::kAgentErrorType) {
           // The worker does not host the key (any more): not handled, so it
           // goes through the agent, which knows where it is now.
@@ -129,9 +121,7 @@ void Client::Impl::on_link_lost(std::size_t link, const Status& why) {
     MutexLock lock(mu_);
     if (stopping_) return;
     direct_.lost(link, std::chrono::steady_clock::now());
-    const std::string cause = why.code() == StatusCode::kUnavailable ? std::string(why.message()) : why.to_string();
-    const Status lost =
-        Status::unavailable("connection to the worker " + direct_.endpoint(link).to_string() + " lost: " + cause);
+    const Status lost = connection_lost("worker", direct_.endpoint(link), why);
     std::vector<std::uint64_t> ids;
     for (auto& [id, c] : calls_) {
       if (c.link == link) ids.push_back(id);

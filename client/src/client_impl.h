@@ -35,6 +35,7 @@ constexpr std::string_view kGangKeyPrefix = "gang/";
 // The key of the question where a key is hosted (agent/src/protocol.h,
 // kRouteKey), and that of the registry.
 constexpr std::string_view kRouteKey = "keel.route";
+constexpr std::string_view kWhere = "where";
 constexpr std::string_view kRegistryKey = "keel.registry";
 
 // Completions gathered under the lock and run after it.
@@ -187,6 +188,18 @@ class Client::Impl {
   // key it moved are sent to the new host.
   void take_map(std::vector<std::string> map, Completions& done) KEEL_REQUIRES(mu_);
   void fail_call(std::uint64_t id, const Status& why, Completions& done) KEEL_REQUIRES(mu_);
+  // The pending call `correlation` if it was sent over link `link`, or,
+  // with link kNone, through agent `agent`; calls_.end() otherwise (an
+  // answer from where the call no longer is).
+  std::map<std::uint64_t, Call>::iterator find_call(std::uint64_t correlation, std::size_t agent, std::size_t link)
+      KEEL_REQUIRES(mu_);
+  // Sends a call of the client's own (the shard map, a route question) to
+  // `agent`; its correlation id, or 0 when it could not be sent.
+  std::uint64_t send_own_call(std::size_t agent, std::string_view key, std::string_view method, std::string payload)
+      KEEL_REQUIRES(mu_);
+  // kUnavailable: the connection to `peer` ("agent", "worker") at `at` was
+  // lost because of `why`.
+  static Status connection_lost(std::string_view peer, const AgentEndpoint& at, const Status& why);
   // The caller cancelled call `id` (its future holds kCancelled): forgets
   // it and, when it was sent over a connection that speaks Cancel, tells
   // the agent, which passes the cancel on to the worker. A reply that

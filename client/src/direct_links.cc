@@ -10,7 +10,7 @@ std::size_t DirectLinks::usable(const std::string& key, std::size_t agent) const
   const Route& r = it->second;
   if (r.link == kNone || r.agent != agent || r.through_agent != 0) return kNone;
   const Link& l = links_[r.link];
-  return l.open && !l.lost && l.conn != nullptr ? r.link : kNone;
+  return l.opened && !l.lost && l.conn != nullptr ? r.link : kNone;
 }
 
 bool DirectLinks::should_ask(const std::string& key, std::size_t agent, Time now) const {
@@ -70,7 +70,6 @@ std::size_t DirectLinks::learn(const std::string& key, std::optional<AgentEndpoi
 void DirectLinks::opened(std::size_t i) {
   Link& l = links_[i];
   if (l.lost) return;
-  l.open = true;
   l.opened = true;
   failed_connects_.erase(l.agent);
 }
@@ -90,7 +89,6 @@ void DirectLinks::ended_through_agent(const std::string& key) {
 void DirectLinks::lost(std::size_t i, Time now) {
   Link& l = links_[i];
   if (l.lost) return;
-  l.open = false;
   l.lost = true;
   if (!l.opened) ++failed_connects_[l.agent];
   for (auto& [key, r] : routes_) {
@@ -103,7 +101,6 @@ void DirectLinks::lost(std::size_t i, Time now) {
 std::vector<std::unique_ptr<wire::TcpClient>> DirectLinks::take_all() {
   std::vector<std::unique_ptr<wire::TcpClient>> out;
   for (Link& l : links_) {
-    l.open = false;
     l.lost = true;
     if (l.conn) out.push_back(std::move(l.conn));
   }

@@ -89,8 +89,7 @@ class DirectLinks {
     AgentEndpoint at;
     std::size_t agent = kNone;  // the agent that named it
     std::unique_ptr<wire::TcpClient> conn;
-    bool open = false;    // its handshake completed
-    bool opened = false;  // it completed once
+    bool opened = false;  // its handshake completed (it is open until lost)
     bool lost = false;    // closed or failed: never used again
   };
   struct Route {

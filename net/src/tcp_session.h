@@ -150,11 +150,12 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
         peer_(std::move(peer)) {
     if (core.tls() != nullptr) {
       tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *core.tls());
-      // A server asks for no client certificate (the shared secret
-      // authenticates clients): the context's verify_peer is for the
-      // client side only.
+      // A client checks the server's certificate (TlsOptions::verify_server);
+      // a server asks for no client certificate, since the shared secret
+      // authenticates clients.
       asio::error_code ignored;
-      if (role == Handshake::Role::kServer) tls_->set_verify_mode(asio::ssl::verify_none, ignored);
+      const bool verify = role == Handshake::Role::kClient && core.options().tls.verify_server;
+      tls_->set_verify_mode(verify ? asio::ssl::verify_peer : asio::ssl::verify_none, ignored);
     }
   }
 
@@ -314,9 +315,8 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
       bool sent = false;
       KEEL_RETURN_IF_ERROR(admit_frame(type, body, wire, sent));
       if (sent) return Status::ok();
-      if (in_place == nullptr && wire < kOwnedBodyBytes && write_now(type, body, kick)) return Status::ok();
-      if (kick) {
-        // write_now queued what did not go out.
+      if (in_place == nullptr && wire < kOwnedBodyBytes && write_now(type, body, kick)) {
+        // Written, or what did not go out is queued (kick).
       } else if (in_place != nullptr) {
         std::string header(kFrameHeaderBytes, '\0');
         encode_frame_header(header.data(), type, body.size());
@@ -346,11 +346,11 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
   // the socket at once when nothing is queued or being written before it
   // (so frames keep their order), without a round through the I/O thread.
   // Frames sent on the I/O thread (from its callbacks) are queued, and go
-  // out together once its handlers have run. True when all of it
-  // went out. Otherwise queues what did not (all of it when the socket
-  // would block or failed: the I/O thread's write then reports the error)
-  // and sets `kick` when something was queued; false with `kick` unset
-  // when the frame was not tried (TLS, closing, a queue before it).
+  // out together once its handlers have run. True when it took the frame:
+  // all of it went out, or it queued what did not (all of it when the
+  // socket would block or failed: the I/O thread's write then reports the
+  // error) and set `kick`. False when the frame was not tried (TLS,
+  // closing, a queue before it).
   bool write_now(MessageType type, std::string_view body, bool& kick) KEEL_REQUIRES(mu_) {
     if (direct_fd_ < 0 || writing_ || kick_posted_ || !pending_.empty()) return false;
     if (core_.io().get_executor().running_in_this_thread()) return false;
@@ -362,7 +362,7 @@ class Session final : public Connection, public std::enable_shared_from_this<Ses
     pending_.push_back(Chunk{direct_frame_.substr(done), nullptr});
     tail_appendable_ = false;
     kick = account(direct_frame_.size() - done);
-    return false;
+    return true;
   }
 
   // Counts `wire` queued bytes; returns whether the caller must post a kick.

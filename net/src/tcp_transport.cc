@@ -25,7 +25,8 @@ using internal::Session;
 using internal::SessionHost;
 
 // The TLS context for `o`: TLS 1.2 or later, the certificate and key when
-// given, and server verification against ca_file (or the default paths).
+// given, and the trust store clients verify servers against (ca_file, or
+// the default paths).
 Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o) {
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls);
   asio::error_code ec;
@@ -51,10 +52,8 @@ Result<std::unique_ptr<asio::ssl::context>> make_tls_context(const TlsOptions& o
       ctx->load_verify_file(o.ca_file, ec);
     }
     if (ec) return fail("trust store " + (o.ca_file.empty() ? std::string("(default)") : o.ca_file));
-    // For the client side: each server-side stream turns it off (Session),
-    // so servers ask for no client certificate.
-    ctx->set_verify_mode(asio::ssl::verify_peer, ec);
   }
+  // Each stream sets whether it verifies its peer, by its role (Session).
   return ctx;
 }
 
